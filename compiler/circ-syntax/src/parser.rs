@@ -1,0 +1,205 @@
+//! The facade over the lalrpop-generated parser: [`parse`] always returns a
+//! module (partial where the input was broken) plus every syntax error.
+
+use crate::ast::{Ident, Module, UnitExpr, UnitKind};
+use crate::lexer::{lex, LexErrorKind, Tok};
+use crate::span::{Span, Spanned};
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+    grammar
+);
+
+/// What kind of syntax error was met.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyntaxErrorKind {
+    /// The lexer could not make a token.
+    Lex(LexErrorKind),
+    /// A token the grammar does not allow here.
+    Unexpected {
+        /// The token found, described.
+        found: String,
+        /// What would have been accepted.
+        expected: Vec<String>,
+    },
+    /// The file ended too early.
+    UnexpectedEof {
+        /// What would have been accepted.
+        expected: Vec<String>,
+    },
+    /// `dx/dy = ...` where `dx/dt` was meant.
+    MalformedDerivative {
+        /// The left-hand side as written.
+        found: String,
+    },
+    /// A number other than `1` inside a unit or a dimension.
+    NumberInUnit {
+        /// The number written.
+        found: String,
+    },
+}
+
+/// A syntax error and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// What went wrong.
+    pub kind: SyntaxErrorKind,
+    /// Where.
+    pub span: Span,
+}
+
+/// The result of parsing one file: always a module, plus its errors.
+#[derive(Clone, Debug, Default)]
+pub struct Parsed {
+    /// What could be parsed.
+    pub module: Module,
+    /// Every syntax error, in source order.
+    pub errors: Vec<SyntaxError>,
+}
+
+/// Parses a whole file. Never fails and never panics.
+pub fn parse(src: &str) -> Parsed {
+    let (toks, lex_errors) = lex(src);
+    let mut errors: Vec<SyntaxError> = lex_errors
+        .into_iter()
+        .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
+        .collect();
+    let mut grammar_errors = Vec::new();
+    let result = grammar::ModuleParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
+    errors.extend(grammar_errors);
+    let module = match result {
+        Ok(m) => m,
+        Err(e) => {
+            errors.push(from_parse_error(e, src.len()));
+            Module::default()
+        }
+    };
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
+    errors.dedup();
+    Parsed { module, errors }
+}
+
+/// Parses a single expression (for the REPL and tests).
+pub fn parse_expr(src: &str) -> Result<crate::ast::Expr, Vec<SyntaxError>> {
+    let (toks, lex_errors) = lex(src);
+    let mut errors: Vec<SyntaxError> = lex_errors
+        .into_iter()
+        .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
+        .collect();
+    let mut grammar_errors = Vec::new();
+    let result = grammar::ExprParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
+    errors.extend(grammar_errors);
+    match result {
+        Ok(e) if errors.is_empty() => Ok(e),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            errors.push(from_parse_error(e, src.len()));
+            Err(errors)
+        }
+    }
+}
+
+fn describe_expected(expected: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = expected
+        .into_iter()
+        .map(|t| match t.as_str() {
+            "Ident" => "a name".to_string(),
+            "Int" | "Float" => "a number".to_string(),
+            "Str" => "a string".to_string(),
+            "Unit" => "a unit".to_string(),
+            other => format!("`{}`", other.trim_matches('"')),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn from_parse_error(e: ParseError<usize, Tok<'_>, ()>, eof: usize) -> SyntaxError {
+    match e {
+        ParseError::InvalidToken { location } => SyntaxError {
+            kind: SyntaxErrorKind::Lex(LexErrorKind::InvalidChar),
+            span: Span::new(location, location + 1),
+        },
+        ParseError::UnrecognizedEof { location, expected } => SyntaxError {
+            kind: SyntaxErrorKind::UnexpectedEof { expected: describe_expected(expected) },
+            span: Span::new(location.min(eof), eof),
+        },
+        ParseError::UnrecognizedToken { token: (l, t, r), expected } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: t.describe(), expected: describe_expected(expected) },
+            span: Span::new(l, r),
+        },
+        ParseError::ExtraToken { token: (l, t, r) } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: t.describe(), expected: vec![] },
+            span: Span::new(l, r),
+        },
+        ParseError::User { .. } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected { found: "input".into(), expected: vec![] },
+            span: Span::new(eof, eof),
+        },
+    }
+}
+
+/// Turns a recovered grammar error into a [`SyntaxError`] (used by the grammar).
+pub(crate) fn recovered(e: ErrorRecovery<usize, Tok<'_>, ()>) -> SyntaxError {
+    // lalrpop reports the end of input at an offset past the tokens; the
+    // length is not known here, so clamp later in `parse` by sorting only.
+    from_parse_error(e.error, usize::MAX)
+}
+
+/// The value of a number token (used by the grammar; the lexer's regexes
+/// make every token parseable, overflow gives infinity which sema reports).
+pub(crate) fn num_value(s: &str) -> f64 {
+    s.parse::<f64>().unwrap_or(f64::INFINITY)
+}
+
+/// A small integer in an exponent.
+pub(crate) fn small_int(s: &str) -> i32 {
+    s.parse::<i32>().unwrap_or(i32::MAX)
+}
+
+/// Splits `a::b::c` into the module path `a::b` and the name `c`.
+pub(crate) fn split_path(mut segs: Vec<Ident>) -> (Vec<Ident>, Ident) {
+    let last = segs.pop().unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
+    (segs, last)
+}
+
+/// Checks the left side `dx/dt` of an ODE and returns `x`.
+pub(crate) fn derivative_var(d: Ident, t: Ident, errors: &mut Vec<SyntaxError>) -> Ident {
+    let ok = d.node.len() > 1 && d.node.starts_with('d') && t.node == "dt";
+    if !ok {
+        errors.push(SyntaxError {
+            kind: SyntaxErrorKind::MalformedDerivative { found: format!("{}/{}", d.node, t.node) },
+            span: d.span.to(t.span),
+        });
+    }
+    let name = if d.node.len() > 1 && d.node.starts_with('d') { d.node[1..].to_string() } else { d.node.clone() };
+    Spanned::new(name, Span { start: d.span.start + 1, end: d.span.end }.clamped())
+}
+
+impl Span {
+    fn clamped(self) -> Span {
+        Span { start: self.start.min(self.end), end: self.end }
+    }
+}
+
+/// A unit token, possibly with a written-together exponent (`cm^2`, `ms^-1`).
+pub(crate) fn unit_token(text: &str, span: Span) -> UnitExpr {
+    if let Some((base, exp)) = text.split_once('^') {
+        let n = exp.trim().parse::<i32>().unwrap_or(i32::MAX);
+        let base_span = Span::new(span.start as usize, span.start as usize + base.len());
+        let b = Spanned::new(UnitKind::Name(base.trim().to_string()), base_span);
+        Spanned::new(UnitKind::Pow(Box::new(b), n, 1), span)
+    } else {
+        Spanned::new(UnitKind::Name(text.to_string()), span)
+    }
+}
+
+/// The number `1` in a unit (`[1/ms]`); any other number is an error.
+pub(crate) fn unit_one(text: &str, span: Span, errors: &mut Vec<SyntaxError>) -> UnitExpr {
+    if text != "1" {
+        errors.push(SyntaxError { kind: SyntaxErrorKind::NumberInUnit { found: text.to_string() }, span });
+    }
+    Spanned::new(UnitKind::One, span)
+}
