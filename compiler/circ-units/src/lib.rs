@@ -1,1 +1,492 @@
-//! placeholder
+//! circ-units owns physical dimensions and units: the dimension algebra over
+//! the seven SI base dimensions (with rational exponents, so `sqrt` works),
+//! the unit table with every SI prefix, dimension names for annotations and
+//! messages. It must not know about syntax, names or models.
+
+use std::fmt;
+
+/// A rational exponent `n/d`, always normalised (`d > 0`, gcd 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Rat {
+    n: i32,
+    d: i32,
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a.abs() } else { gcd(b, a % b) }
+}
+
+impl Rat {
+    /// Zero.
+    pub const ZERO: Rat = Rat { n: 0, d: 1 };
+
+    /// `n/d`, normalised; `None` when `d == 0` or the value does not fit.
+    pub fn new(n: i64, d: i64) -> Option<Rat> {
+        if d == 0 {
+            return None;
+        }
+        let g = gcd(n, d).max(1);
+        let (mut n, mut d) = (n / g, d / g);
+        if d < 0 {
+            n = -n;
+            d = -d;
+        }
+        Some(Rat { n: i32::try_from(n).ok()?, d: i32::try_from(d).ok()? })
+    }
+
+    /// An integer.
+    pub fn int(n: i32) -> Rat {
+        Rat { n, d: 1 }
+    }
+
+    /// Numerator.
+    pub fn numer(self) -> i32 {
+        self.n
+    }
+
+    /// Denominator (positive).
+    pub fn denom(self) -> i32 {
+        self.d
+    }
+
+    /// The value as a float.
+    pub fn to_f64(self) -> f64 {
+        f64::from(self.n) / f64::from(self.d)
+    }
+
+    fn add(self, o: Rat) -> Option<Rat> {
+        Rat::new(i64::from(self.n) * i64::from(o.d) + i64::from(o.n) * i64::from(self.d), i64::from(self.d) * i64::from(o.d))
+    }
+
+    fn mul(self, o: Rat) -> Option<Rat> {
+        Rat::new(i64::from(self.n) * i64::from(o.n), i64::from(self.d) * i64::from(o.d))
+    }
+
+    /// The nearest small rational to `x` (denominators up to 12), if exact.
+    pub fn from_f64(x: f64) -> Option<Rat> {
+        if !x.is_finite() || x.abs() > 1e6 {
+            return None;
+        }
+        (1..=12).find_map(|d| {
+            let n = x * f64::from(d);
+            ((n - n.round()).abs() < 1e-9).then(|| Rat::new(n.round() as i64, i64::from(d))).flatten()
+        })
+    }
+}
+
+impl fmt::Display for Rat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.d == 1 { write!(f, "{}", self.n) } else { write!(f, "({}/{})", self.n, self.d) }
+    }
+}
+
+/// The SI base dimensions, in the order of [`Dim`]'s exponents.
+pub const BASE: [(&str, &str); 7] = [
+    ("time", "s"),
+    ("length", "m"),
+    ("mass", "kg"),
+    ("current", "A"),
+    ("temperature", "K"),
+    ("amount", "mol"),
+    ("luminosity", "cd"),
+];
+
+/// A physical dimension: one rational exponent per SI base dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Dim(pub [Rat; 7]);
+
+impl Dim {
+    /// Dimensionless.
+    pub const ONE: Dim = Dim([Rat::ZERO; 7]);
+
+    /// From integer exponents (time, length, mass, current, temperature, amount, luminosity).
+    pub const fn from_ints(e: [i32; 7]) -> Dim {
+        Dim([
+            Rat { n: e[0], d: 1 },
+            Rat { n: e[1], d: 1 },
+            Rat { n: e[2], d: 1 },
+            Rat { n: e[3], d: 1 },
+            Rat { n: e[4], d: 1 },
+            Rat { n: e[5], d: 1 },
+            Rat { n: e[6], d: 1 },
+        ])
+    }
+
+    /// Whether all exponents are zero.
+    pub fn is_dimensionless(self) -> bool {
+        self == Dim::ONE
+    }
+
+    /// `self * other` (`None` only on exponent overflow).
+    pub fn mul(self, o: Dim) -> Option<Dim> {
+        let mut r = Dim::ONE;
+        for i in 0..7 {
+            r.0[i] = self.0[i].add(o.0[i])?;
+        }
+        Some(r)
+    }
+
+    /// `self / other`.
+    pub fn div(self, o: Dim) -> Option<Dim> {
+        self.mul(o.powr(Rat::int(-1))?)
+    }
+
+    /// `self ^ e`.
+    pub fn powr(self, e: Rat) -> Option<Dim> {
+        let mut r = Dim::ONE;
+        for i in 0..7 {
+            r.0[i] = self.0[i].mul(e)?;
+        }
+        Some(r)
+    }
+
+    /// The SI form, e.g. `m^2*kg*s^-3*A^-1` (`1` when dimensionless).
+    pub fn si(self) -> String {
+        // Conventional order: m kg s A K mol cd.
+        let order = [1usize, 2, 0, 3, 4, 5, 6];
+        let parts: Vec<String> = order
+            .iter()
+            .filter(|&&i| self.0[i] != Rat::ZERO)
+            .map(|&i| {
+                let e = self.0[i];
+                if e == Rat::int(1) { BASE[i].1.to_string() } else { format!("{}^{}", BASE[i].1, e) }
+            })
+            .collect();
+        if parts.is_empty() { "1".to_string() } else { parts.join("*") }
+    }
+
+    /// The dimension's name if it has one (`voltage`), else `None`.
+    pub fn name(self) -> Option<&'static str> {
+        NAMED.iter().find(|n| n.dim == self).map(|n| n.name)
+    }
+
+    /// How messages name the dimension: `voltage (mV)`, `voltage/time (mV/ms)`,
+    /// or the SI form when no name fits.
+    pub fn describe(self) -> String {
+        if let Some(n) = NAMED.iter().find(|n| n.dim == self) {
+            return if n.display.is_empty() { n.name.replace('_', " ") } else { format!("{} ({})", n.name.replace('_', " "), n.display) };
+        }
+        let named = || NAMED.iter().filter(|n| !n.dim.is_dimensionless());
+        // Rates of change are the most common unnamed dimensions: try `/time` first.
+        let by_time = || named().filter(|n| n.name == "time").chain(named().filter(|n| n.name != "time"));
+        for b in by_time() {
+            for a in named() {
+                if a.dim.div(b.dim) == Some(self) {
+                    return format!("{}/{} ({}/{})", a.name.replace('_', " "), b.name.replace('_', " "), a.display, paren(b.display));
+                }
+            }
+        }
+        for a in named() {
+            if Dim::ONE.div(a.dim) == Some(self) {
+                return format!("1/{} (1/{})", a.name.replace('_', " "), paren(a.display));
+            }
+        }
+        for a in named() {
+            for b in named() {
+                if a.dim.mul(b.dim) == Some(self) {
+                    return format!("{}*{} ({}*{})", a.name.replace('_', " "), b.name.replace('_', " "), a.display, paren(b.display));
+                }
+            }
+        }
+        for a in named() {
+            for e in [Rat::new(1, 2), Rat::new(-1, 2), Rat::new(2, 1), Rat::new(3, 1)].into_iter().flatten() {
+                if a.dim.powr(e) == Some(self) {
+                    return format!("{}^{} ({}^{})", a.name.replace('_', " "), e, paren(a.display), e);
+                }
+            }
+        }
+        format!("{} (SI)", self.si())
+    }
+}
+
+fn paren(s: &str) -> String {
+    if s.contains('/') || s.contains('*') { format!("({s})") } else { s.to_string() }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// A named dimension: usable in annotations, and shown in messages with
+/// the unit modelers usually write it in.
+#[derive(Clone, Copy, Debug)]
+pub struct NamedDim {
+    /// Name in annotations (`current_density`).
+    pub name: &'static str,
+    /// The dimension.
+    pub dim: Dim,
+    /// The unit used in messages (`uA/cm^2`).
+    pub display: &'static str,
+}
+
+const T: i32 = 0;
+const fn d(time: i32, len: i32, mass: i32, cur: i32) -> Dim {
+    Dim::from_ints([time, len, mass, cur, 0, 0, 0])
+}
+const VOLT: Dim = d(-3, 2, 1, -1);
+
+/// Every named dimension. The first entry with a given dimension is the one
+/// messages use.
+pub const NAMED: &[NamedDim] = &[
+    NamedDim { name: "dimensionless", dim: Dim::ONE, display: "" },
+    NamedDim { name: "time", dim: d(1, 0, 0, 0), display: "ms" },
+    NamedDim { name: "frequency", dim: d(-1, 0, 0, 0), display: "Hz" },
+    NamedDim { name: "length", dim: d(T, 1, 0, 0), display: "um" },
+    NamedDim { name: "area", dim: d(T, 2, 0, 0), display: "um^2" },
+    NamedDim { name: "volume", dim: d(T, 3, 0, 0), display: "um^3" },
+    NamedDim { name: "mass", dim: d(T, 0, 1, 0), display: "kg" },
+    NamedDim { name: "current", dim: d(T, 0, 0, 1), display: "nA" },
+    NamedDim { name: "temperature", dim: Dim::from_ints([0, 0, 0, 0, 1, 0, 0]), display: "K" },
+    NamedDim { name: "amount", dim: Dim::from_ints([0, 0, 0, 0, 0, 1, 0]), display: "mol" },
+    NamedDim { name: "luminosity", dim: Dim::from_ints([0, 0, 0, 0, 0, 0, 1]), display: "cd" },
+    NamedDim { name: "voltage", dim: VOLT, display: "mV" },
+    NamedDim { name: "conductance", dim: d(3, -2, -1, 2), display: "nS" },
+    NamedDim { name: "resistance", dim: d(-3, 2, 1, -2), display: "Mohm" },
+    NamedDim { name: "capacitance", dim: d(4, -2, -1, 2), display: "pF" },
+    NamedDim { name: "charge", dim: d(1, 0, 0, 1), display: "pC" },
+    NamedDim { name: "power", dim: d(-3, 2, 1, 0), display: "W" },
+    NamedDim { name: "energy", dim: d(-2, 2, 1, 0), display: "J" },
+    NamedDim { name: "force", dim: d(-2, 1, 1, 0), display: "N" },
+    NamedDim { name: "pressure", dim: d(-2, -1, 1, 0), display: "Pa" },
+    NamedDim { name: "concentration", dim: Dim::from_ints([0, -3, 0, 0, 0, 1, 0]), display: "mM" },
+    NamedDim { name: "current_density", dim: d(0, -2, 0, 1), display: "uA/cm^2" },
+    NamedDim { name: "conductance_density", dim: d(3, -4, -1, 2), display: "mS/cm^2" },
+    NamedDim { name: "capacitance_density", dim: d(4, -4, -1, 2), display: "uF/cm^2" },
+    NamedDim { name: "specific_resistance", dim: d(-3, 3, 1, -2), display: "ohm*cm" },
+];
+
+/// Looks up a dimension name used in an annotation.
+pub fn dim_by_name(name: &str) -> Option<Dim> {
+    NAMED.iter().find(|n| n.name == name).map(|n| n.dim)
+}
+
+/// A unit: its size in SI base units and its dimension.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Unit {
+    /// How many SI base units one of it is (`mV` → 1e-3).
+    pub scale: f64,
+    /// Its dimension.
+    pub dim: Dim,
+}
+
+impl Unit {
+    /// Dimensionless 1.
+    pub const ONE: Unit = Unit { scale: 1.0, dim: Dim::ONE };
+
+    /// `self * other`.
+    pub fn mul(self, o: Unit) -> Option<Unit> {
+        Some(Unit { scale: self.scale * o.scale, dim: self.dim.mul(o.dim)? })
+    }
+
+    /// `self / other`.
+    pub fn div(self, o: Unit) -> Option<Unit> {
+        Some(Unit { scale: self.scale / o.scale, dim: self.dim.div(o.dim)? })
+    }
+
+    /// `self ^ e`.
+    pub fn powr(self, e: Rat) -> Option<Unit> {
+        Some(Unit { scale: self.scale.powf(e.to_f64()), dim: self.dim.powr(e)? })
+    }
+}
+
+/// Every SI prefix and its factor. `u`, `µ` (micro sign) and `μ` (Greek mu)
+/// all mean micro.
+pub const PREFIXES: &[(&str, f64)] = &[
+    ("Q", 1e30), ("R", 1e27), ("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12),
+    ("G", 1e9), ("M", 1e6), ("k", 1e3), ("h", 1e2), ("da", 1e1), ("d", 1e-1), ("c", 1e-2),
+    ("m", 1e-3), ("u", 1e-6), ("\u{b5}", 1e-6), ("\u{3bc}", 1e-6), ("n", 1e-9), ("p", 1e-12),
+    ("f", 1e-15), ("a", 1e-18), ("z", 1e-21), ("y", 1e-24), ("r", 1e-27), ("q", 1e-30),
+];
+
+const AMP: Dim = d(0, 0, 0, 1);
+/// The unprefixed units: symbol, SI scale, dimension.
+pub const UNITS: &[(&str, f64, Dim)] = &[
+    ("s", 1.0, d(1, 0, 0, 0)),
+    ("second", 1.0, d(1, 0, 0, 0)),
+    ("m", 1.0, d(0, 1, 0, 0)),
+    ("metre", 1.0, d(0, 1, 0, 0)),
+    ("meter", 1.0, d(0, 1, 0, 0)),
+    ("g", 1e-3, d(0, 0, 1, 0)),
+    ("gram", 1e-3, d(0, 0, 1, 0)),
+    ("A", 1.0, AMP),
+    ("amp", 1.0, AMP),
+    ("K", 1.0, Dim::from_ints([0, 0, 0, 0, 1, 0, 0])),
+    ("kelvin", 1.0, Dim::from_ints([0, 0, 0, 0, 1, 0, 0])),
+    ("mol", 1.0, Dim::from_ints([0, 0, 0, 0, 0, 1, 0])),
+    ("mole", 1.0, Dim::from_ints([0, 0, 0, 0, 0, 1, 0])),
+    ("cd", 1.0, Dim::from_ints([0, 0, 0, 0, 0, 0, 1])),
+    ("Hz", 1.0, d(-1, 0, 0, 0)),
+    ("hertz", 1.0, d(-1, 0, 0, 0)),
+    ("V", 1.0, VOLT),
+    ("volt", 1.0, VOLT),
+    ("ohm", 1.0, d(-3, 2, 1, -2)),
+    ("\u{3a9}", 1.0, d(-3, 2, 1, -2)),
+    ("S", 1.0, d(3, -2, -1, 2)),
+    ("siemens", 1.0, d(3, -2, -1, 2)),
+    ("F", 1.0, d(4, -2, -1, 2)),
+    ("farad", 1.0, d(4, -2, -1, 2)),
+    ("C", 1.0, d(1, 0, 0, 1)),
+    ("coulomb", 1.0, d(1, 0, 0, 1)),
+    ("W", 1.0, d(-3, 2, 1, 0)),
+    ("watt", 1.0, d(-3, 2, 1, 0)),
+    ("J", 1.0, d(-2, 2, 1, 0)),
+    ("joule", 1.0, d(-2, 2, 1, 0)),
+    ("N", 1.0, d(-2, 1, 1, 0)),
+    ("newton", 1.0, d(-2, 1, 1, 0)),
+    ("Pa", 1.0, d(-2, -1, 1, 0)),
+    ("pascal", 1.0, d(-2, -1, 1, 0)),
+    ("L", 1e-3, d(0, 3, 0, 0)),
+    ("litre", 1e-3, d(0, 3, 0, 0)),
+    ("liter", 1e-3, d(0, 3, 0, 0)),
+    ("M", 1e3, Dim::from_ints([0, -3, 0, 0, 0, 1, 0])),
+    ("molar", 1e3, Dim::from_ints([0, -3, 0, 0, 0, 1, 0])),
+];
+
+/// Looks up a unit name: an unprefixed unit, or an SI prefix followed by one
+/// (`ms`, `mV`, `Mohm`, `uA`, `µm`, `mM`). An exact unit name wins over a
+/// prefixed reading (`Pa` is pascal, `M` is molar, `mM` millimolar).
+pub fn lookup(name: &str) -> Option<Unit> {
+    if let Some(&(_, scale, dim)) = UNITS.iter().find(|u| u.0 == name) {
+        return Some(Unit { scale, dim });
+    }
+    let mut prefixes: Vec<&(&str, f64)> = PREFIXES.iter().collect();
+    prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+    prefixes.into_iter().find_map(|&(p, f)| {
+        let rest = name.strip_prefix(p)?;
+        let &(_, scale, dim) = UNITS.iter().find(|u| u.0 == rest)?;
+        Some(Unit { scale: scale * f, dim })
+    })
+}
+
+/// Parses a unit token with an optional written-together integer exponent
+/// (`cm^2`, `ms^-1`).
+pub fn lookup_with_exponent(text: &str) -> Option<Unit> {
+    match text.split_once('^') {
+        None => lookup(text),
+        Some((base, e)) => lookup(base.trim())?.powr(Rat::int(e.trim().parse().ok()?)),
+    }
+}
+
+/// Units commonly written in models, for "did you mean" suggestions.
+pub const COMMON: &[&str] = &[
+    "s", "ms", "us", "m", "cm", "mm", "um", "nm", "V", "mV", "uV", "A", "mA", "uA", "nA", "pA", "S",
+    "mS", "uS", "nS", "pS", "F", "uF", "nF", "pF", "ohm", "kohm", "Mohm", "Gohm", "Hz", "kHz", "C",
+    "nC", "pC", "M", "mM", "uM", "nM", "mol", "K", "g", "kg", "W", "J", "N", "Pa", "L",
+];
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest candidate to `name` (case-insensitive match first, then the
+/// smallest edit distance within a third of the name's length, at least 1).
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let cands: Vec<&str> = candidates.into_iter().collect();
+    if let Some(c) = cands.iter().find(|c| c.eq_ignore_ascii_case(name) && **c != name) {
+        return Some(c);
+    }
+    let limit = (name.chars().count() / 3).max(1);
+    cands
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(dist, _)| *dist <= limit)
+        .min_by_key(|(dist, c)| (*dist, c.len()))
+        .map(|(_, c)| c)
+}
+
+/// A suggestion for an unknown unit name.
+pub fn suggest_unit(name: &str) -> Option<String> {
+    let aliases = [("sec", "s"), ("msec", "ms"), ("usec", "us"), ("mv", "mV"), ("hz", "Hz"), ("Ohm", "ohm"), ("MOhm", "Mohm"), ("kOhm", "kohm"), ("mho", "S")];
+    if let Some((_, to)) = aliases.iter().find(|(from, _)| *from == name) {
+        return Some((*to).to_string());
+    }
+    closest(name, COMMON.iter().copied().chain(UNITS.iter().map(|u| u.0))).map(str::to_string)
+}
+
+/// A suggestion for an unknown dimension name (or a unit written where a
+/// dimension was expected: `mV` → `voltage`).
+pub fn suggest_dim(name: &str) -> Option<String> {
+    if let Some(u) = lookup_with_exponent(name) {
+        if let Some(n) = u.dim.name() {
+            return Some(n.to_string());
+        }
+        return Some(format!("[{name}]"));
+    }
+    closest(name, NAMED.iter().map(|n| n.name)).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_and_units() {
+        let mv = lookup("mV").expect("mV");
+        assert_eq!(mv.dim, VOLT);
+        assert!((mv.scale - 1e-3).abs() < 1e-18);
+        assert_eq!(lookup("mM").map(|u| u.scale), Some(1.0));
+        assert_eq!(lookup("Mohm").map(|u| u.scale), Some(1e6));
+        assert_eq!(lookup("\u{b5}m").map(|u| u.dim), Some(d(0, 1, 0, 0)));
+        assert_eq!(lookup("Pa").map(|u| u.dim), Some(d(-2, -1, 1, 0)));
+        assert_eq!(lookup("kg").map(|u| u.scale), Some(1.0));
+        assert_eq!(lookup("dam").map(|u| u.scale), Some(10.0));
+        assert!(lookup("mx").is_none());
+        assert!(lookup("").is_none());
+    }
+
+    #[test]
+    fn every_prefix_on_every_unit() {
+        for &(p, f) in PREFIXES {
+            for &(u, s, dim) in UNITS {
+                let name = format!("{p}{u}");
+                let found = lookup(&name).unwrap_or_else(|| panic!("{name}"));
+                // An exact unit name can shadow a prefixed reading (`Pa`, `cd`).
+                if UNITS.iter().all(|x| x.0 != name) {
+                    assert_eq!(found.dim, dim, "{name}");
+                    assert!((found.scale / (s * f) - 1.0).abs() < 1e-12, "{name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn derived_units_agree() {
+        let v = lookup("V").expect("V");
+        let a = lookup("A").expect("A");
+        assert_eq!(v.div(a).map(|u| u.dim), lookup("ohm").map(|u| u.dim));
+        assert_eq!(a.div(v).map(|u| u.dim), lookup("S").map(|u| u.dim));
+        let c = lookup("C").expect("C");
+        assert_eq!(c.div(v).map(|u| u.dim), lookup("F").map(|u| u.dim));
+        assert_eq!(lookup("W").map(|u| u.dim), v.mul(a).map(|u| u.dim));
+    }
+
+    #[test]
+    fn descriptions_name_dimensions_in_words() {
+        assert_eq!(VOLT.describe(), "voltage (mV)");
+        assert_eq!(VOLT.div(d(1, 0, 0, 0)).map(Dim::describe).as_deref(), Some("voltage/time (mV/ms)"));
+        assert_eq!(d(-1, 0, 0, 0).powr(Rat::new(1, 2).expect("1/2")).map(Dim::describe).as_deref(), Some("time^(-1/2) (ms^(-1/2))"));
+        assert_eq!(Dim::ONE.describe(), "dimensionless");
+        assert_eq!(lookup("uA").and_then(|u| u.div(lookup("cm")?.powr(Rat::int(2))?)).map(|u| u.dim.describe()).as_deref(), Some("current density (uA/cm^2)"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest_unit("mv").as_deref(), Some("mV"));
+        assert_eq!(suggest_unit("nAA").as_deref(), Some("nA"));
+        assert_eq!(suggest_dim("voltge").as_deref(), Some("voltage"));
+        assert_eq!(suggest_dim("mV").as_deref(), Some("voltage"));
+        assert_eq!(suggest_unit("zzzzzz"), None);
+    }
+}
