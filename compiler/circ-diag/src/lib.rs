@@ -1,1 +1,160 @@
-//! placeholder
+//! circ-diag owns diagnostics as data ([`Diagnostic`]), the registry of
+//! diagnostic codes with their pages (`spec/diagnostics/CODE.md`, embedded),
+//! the source map, and the only renderers: ariadne text and JSON. Phases
+//! build diagnostics; they must not format or print them. This crate must
+//! not know about models or units.
+
+mod codes;
+mod render;
+mod syntax;
+
+pub use codes::{explain, CodeInfo, CODES};
+pub use render::{render_json, render_text, render_all_text};
+pub use syntax::syntax_diagnostic;
+
+use circ_syntax::Span;
+
+/// Which file of a [`SourceMap`] a span points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+/// One source file: its name as shown to the user and its text.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// Name in messages (a path, or `<std>/neurons.circ`).
+    pub name: String,
+    /// Contents.
+    pub text: String,
+}
+
+/// All files a compilation read, addressable by [`FileId`].
+#[derive(Clone, Debug, Default)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file and returns its id.
+    pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        self.files.push(SourceFile { name: name.into(), text: text.into() });
+        FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// The file with this id.
+    pub fn get(&self, id: FileId) -> Option<&SourceFile> {
+        self.files.get(id.0 as usize)
+    }
+
+    /// The id of the file with this name, if it was added.
+    pub fn find(&self, name: &str) -> Option<FileId> {
+        self.files.iter().position(|f| f.name == name).and_then(|i| u32::try_from(i).ok()).map(FileId)
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, id: FileId, offset: u32) -> (usize, usize) {
+        let Some(f) = self.get(id) else { return (1, 1) };
+        let mut off = (offset as usize).min(f.text.len());
+        while !f.text.is_char_boundary(off) {
+            off -= 1;
+        }
+        let before = &f.text[..off];
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, col)
+    }
+}
+
+/// How bad a diagnostic is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Compilation fails.
+    Error,
+    /// Compilation goes on; the user should look.
+    Warning,
+}
+
+/// A labelled span of source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    /// The file.
+    pub file: FileId,
+    /// The span.
+    pub span: Span,
+    /// What to say there (may be empty).
+    pub message: String,
+}
+
+/// A diagnostic: a code, a message, labelled spans, and help.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The code, one of [`CODES`] (e.g. `unit-mismatch`).
+    pub code: &'static str,
+    /// The one-line message.
+    pub message: String,
+    /// Where: the first label is the primary one.
+    pub labels: Vec<Label>,
+    /// A help line, where one helps.
+    pub help: Option<String>,
+    /// Further notes.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    /// An error with a primary label.
+    pub fn error(code: &'static str, message: impl Into<String>, file: FileId, span: Span, label: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            labels: vec![Label { file, span, message: label.into() }],
+            help: None,
+            notes: vec![],
+        }
+    }
+
+    /// A warning with a primary label.
+    pub fn warning(code: &'static str, message: impl Into<String>, file: FileId, span: Span, label: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message, file, span, label) }
+    }
+
+    /// Adds a secondary label.
+    pub fn with_label(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label { file, span, message: message.into() });
+        self
+    }
+
+    /// Sets the help line.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Sets the help line if there is one.
+    pub fn with_help_opt(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
+
+    /// Adds a note.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+
+    /// The primary label.
+    pub fn primary(&self) -> Option<&Label> {
+        self.labels.first()
+    }
+
+    /// Whether it is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}

@@ -32,7 +32,7 @@ impl Span {
 }
 
 /// A value with the span of source it was parsed from.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Spanned<T> {
     /// The value.
     pub node: T,
