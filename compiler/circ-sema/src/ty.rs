@@ -80,6 +80,7 @@ impl Ty {
     pub fn describe(self) -> String {
         match self {
             Ty::Num { dim: Some(d), int: true, .. } if d.is_dimensionless() => "an integer".into(),
+            Ty::Num { dim: Some(d), .. } if d.is_dimensionless() => "a dimensionless real number".into(),
             Ty::Num { dim: Some(d), .. } => format!("a value of dimension {}", d.describe()),
             Ty::Num { dim: None, .. } => "a number".into(),
             Ty::Bool => "a boolean".into(),
