@@ -43,8 +43,12 @@ pub fn syntax_diagnostic(e: &SyntaxError, file: FileId) -> Diagnostic {
             Diagnostic::error("unterminated-string", "this string is not closed on its line", file, e.span, "missing closing `\"`")
         }
         SyntaxErrorKind::Unexpected { found, expected } => {
-            Diagnostic::error("unexpected-token", format!("unexpected {found}"), file, e.span, "not expected here")
-                .with_help_opt(expected_list(expected))
+            let keyword = found.strip_prefix('`').and_then(|f| f.strip_suffix('`')).filter(|k| circ_syntax::lexer::KEYWORDS.contains(k));
+            let help = match keyword {
+                Some(k) if expected.iter().any(|x| x == "a name") => Some(format!("`{k}` is a keyword and cannot be used as a name")),
+                _ => expected_list(expected),
+            };
+            Diagnostic::error("unexpected-token", format!("unexpected {found}"), file, e.span, "not expected here").with_help_opt(help)
         }
         SyntaxErrorKind::UnexpectedEof { expected } => {
             Diagnostic::error("unexpected-end", "the file ends in the middle of an item", file, e.span, "input ends here")

@@ -248,6 +248,9 @@ pub(crate) struct Checker {
     models: HashMap<ItemId, Rc<ModelInfo>>,
     model_order: Vec<Rc<ModelInfo>>,
     generic_keys: HashMap<ItemId, HashSet<(&'static str, Span)>>,
+    tainted: Vec<(FileId, Span)>,
+    /// Names whose `use` failed, per module: using them reports nothing more.
+    pub(crate) failed_imports: HashSet<(usize, String)>,
 }
 
 fn generator_info(name: &str, file: FileId) -> ModelInfo {
@@ -265,6 +268,8 @@ impl Checker {
             models: HashMap::new(),
             model_order: vec![],
             generic_keys: HashMap::new(),
+            tainted: vec![],
+            failed_imports: HashSet::new(),
         }
     }
 
@@ -274,6 +279,12 @@ impl Checker {
         self.diags.sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
         let mut seen = HashSet::new();
         self.diags.retain(|d| seen.insert((d.code, d.message.clone(), d.primary().map(|l| (l.file, l.span)))));
+        let syntax: HashSet<&str> = ["invalid-character", "unterminated-comment", "unterminated-string", "unexpected-token", "unexpected-end", "malformed-derivative", "number-in-unit"].into();
+        let tainted = std::mem::take(&mut self.tainted);
+        self.diags.retain(|d| {
+            syntax.contains(d.code)
+                || d.primary().is_none_or(|l| !tainted.iter().any(|(f, s)| *f == l.file && l.span.start >= s.start && l.span.end <= s.end))
+        });
         Analysis { diagnostics: self.diags, models: self.model_order }
     }
 
@@ -286,6 +297,23 @@ impl Checker {
             self.diags.push(circ_diag::syntax_diagnostic(e, file));
         }
         let ast = Rc::new(parsed.module);
+        // Items that had syntax errors are checked for what they hold, but
+        // semantic errors inside them are dropped: they are mostly echoes of
+        // the broken syntax.
+        for item in &ast.items {
+            let span = match item {
+                Item::Use(u) => u.span,
+                Item::Const(c) => c.span,
+                Item::Fn(f) => f.span,
+                Item::Model(m) => m.span,
+                Item::Circuit(c) => c.span,
+                Item::Run(r) => r.span,
+                Item::Error(s) => *s,
+            };
+            if parsed.errors.iter().any(|e| e.span.start >= span.start && e.span.start <= span.end) {
+                self.tainted.push((file, span));
+            }
+        }
         let mut items: HashMap<String, ItemRef> = HashMap::new();
         let mut spans: HashMap<String, Span> = HashMap::new();
         for (idx, item) in ast.items.iter().enumerate() {
@@ -369,7 +397,12 @@ impl Checker {
                         }
                     },
                 };
-                let Some(target) = target else { continue };
+                let Some(target) = target else {
+                    for n in &u.names {
+                        self.failed_imports.insert((m, n.alias.as_ref().unwrap_or(&n.name).node.clone()));
+                    }
+                    continue;
+                };
                 queue.push(target);
                 if u.glob {
                     self.modules[m].globs.push(target);
@@ -385,6 +418,7 @@ impl Checker {
                             d = d.with_help(format!("did you mean `{c}`?"));
                         }
                         self.diags.push(d);
+                        self.failed_imports.insert((m, local.node.clone()));
                         continue;
                     }
                     if self.modules[m].items.contains_key(&local.node) || self.modules[m].imports.contains_key(&local.node) {
@@ -822,8 +856,11 @@ impl Checker {
             _ => Ty::Error,
         };
         // An unsuffixed 0 has no dimension of its own: the variable is dimensionless.
+        // A model variable is never a compile-time constant: a circuit may
+        // override a parameter, and states change during the run.
         let t = match t {
-            Ty::Num { dim: None, int, konst, random } if !matches!(&member.node, MemberKind::Let { .. }) => Ty::Num { dim: Some(Dim::ONE), int, konst, random },
+            Ty::Num { dim: None, int, random, .. } if !matches!(&member.node, MemberKind::Let { .. }) => Ty::Num { dim: Some(Dim::ONE), int, konst: None, random },
+            Ty::Num { dim, int, random, .. } => Ty::Num { dim, int, konst: None, random },
             other => other,
         };
         let reads = ctx.pop_reads();
@@ -1232,6 +1269,9 @@ impl Checker {
     }
 
     fn unknown_model(&mut self, env: &Env<'_>, model: &Ident, kind: &str) {
+        if self.failed_imports.contains(&(env.module, model.node.clone())) {
+            return;
+        }
         let mut cands = self.visible_names(env.module);
         if kind == "neuron" {
             cands.extend(builtins::GENERATORS.iter().map(|s| s.to_string()));

@@ -420,6 +420,9 @@ impl Checker {
 
     /// Reports an unknown name with the closest candidate.
     pub(crate) fn unknown_name(&mut self, env: &Env<'_>, n: &circ_syntax::Ident) {
+        if self.failed_imports.contains(&(env.module, n.node.clone())) {
+            return;
+        }
         let mut cands: Vec<String> = env.locals.borrow().iter().map(|l| l.name.clone()).collect();
         if let Some(m) = env.model {
             cands.extend(m.names());
@@ -503,6 +506,12 @@ impl Checker {
             return self.builtin_call(env, func, sig, args, span);
         }
         let Some((id, kind)) = self.resolve(env.module, &func.node) else {
+            if self.failed_imports.contains(&(env.module, func.node.clone())) {
+                for a in args {
+                    self.expr(env, &a.value);
+                }
+                return Ty::Error;
+            }
             let mut cands: Vec<String> = builtins::FUNCTION_NAMES.iter().map(|s| s.to_string()).collect();
             cands.extend(self.visible_names(env.module));
             let mut d = Diagnostic::error("unknown-function", format!("unknown function `{}`", func.node), env.file, func.span, "no function of this name");

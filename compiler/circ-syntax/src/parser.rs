@@ -61,6 +61,10 @@ pub struct Parsed {
 /// Parses a whole file. Never fails and never panics.
 pub fn parse(src: &str) -> Parsed {
     let (toks, lex_errors) = lex(src);
+    let next_token_starts: Vec<usize> = lex_errors
+        .iter()
+        .filter_map(|e| toks.iter().find(|t| t.0 >= e.span.end as usize).map(|t| t.0))
+        .collect();
     let mut errors: Vec<SyntaxError> = lex_errors
         .into_iter()
         .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
@@ -77,7 +81,28 @@ pub fn parse(src: &str) -> Parsed {
     };
     errors.sort_by_key(|e| (e.span.start, e.span.end));
     errors.dedup();
-    Parsed { module, errors }
+    Parsed { module, errors: drop_cascades(src, &next_token_starts, errors) }
+}
+
+/// Drops parse errors that only echo an earlier one: the token right after
+/// a lexical error (the parser never saw the bad character), and further
+/// parse errors on a line that already has one (the parser resynchronising).
+fn drop_cascades(src: &str, after_lex_error: &[usize], errors: Vec<SyntaxError>) -> Vec<SyntaxError> {
+    let line_of = |off: u32| src.get(..(off as usize).min(src.len())).map_or(0, |s| s.matches('\n').count());
+    let mut lines_with_error: Vec<usize> = Vec::new();
+    let mut out = Vec::with_capacity(errors.len());
+    for e in errors {
+        let is_parse = matches!(e.kind, SyntaxErrorKind::Unexpected { .. } | SyntaxErrorKind::UnexpectedEof { .. });
+        let line = line_of(e.span.start);
+        if is_parse && (after_lex_error.contains(&(e.span.start as usize)) || lines_with_error.contains(&line)) {
+            continue;
+        }
+        if !matches!(e.kind, SyntaxErrorKind::Lex(_)) {
+            lines_with_error.push(line);
+        }
+        out.push(e);
+    }
+    out
 }
 
 /// Parses a single expression (for the REPL and tests).
