@@ -1498,6 +1498,21 @@ impl Checker {
             }
         }
         self.check_rule(&aenv, &pr.rule);
+        if let (RuleKind::File { args, .. }, Some((_, info))) = (&pr.rule.kind.node, &syn) {
+            for n in args.iter().filter_map(|a| a.name.as_ref()) {
+                let per_synapse = |v: &VarInfo| matches!(v.kind, VarKind::State(StateLoc::Own) | VarKind::Parameter { per: true });
+                if ["source", "target", "delay"].contains(&n.node.as_str()) || info.var(&n.node).is_some_and(per_synapse) {
+                    continue;
+                }
+                let mut d = Diagnostic::error("unknown-parameter", format!("a file column cannot be bound to `{}`", n.node), env.file, n.span, "not a binding");
+                let cands: Vec<&str> = ["source", "target", "delay"].into_iter().chain(info.vars.iter().filter(|v| per_synapse(v)).map(|v| v.name.as_str())).collect();
+                d = match circ_units::closest(&n.node, cands.iter().copied()) {
+                    Some(c) => d.with_help(format!("did you mean `{c}`?")),
+                    None => d.with_help(format!("columns bind to: {}", cands.join(", "))),
+                };
+                self.diags.push(d);
+            }
+        }
         if let Some(d) = &pr.delay {
             let t = self.expr(&aenv, d);
             if self.need_dim(&aenv, d, t, builtins::time(), "argument-dimension", "a synaptic delay") {
@@ -1601,7 +1616,15 @@ impl Checker {
                     let t = self.expr(env, &a.value);
                     if a.name.is_none() || !matches!(t, Ty::Str | Ty::Error) {
                         self.diags.push(
-                            Diagnostic::error("type-mismatch", "a file rule binds names to column names: `from \"edges.csv\"(pre = \"source\", post = \"target\", w = \"weight\")`", env.file, a.value.span, "expected `name = \"column\"`"),
+                            Diagnostic::error("type-mismatch", "a file rule binds names to column names: `from \"edges.csv\"(source = \"pre\", target = \"post\", w = \"weight\")`", env.file, a.value.span, "expected `name = \"column\"`"),
+                        );
+                    }
+                }
+                for required in ["source", "target"] {
+                    if !args.iter().any(|a| a.name.as_ref().is_some_and(|n| n.node == required)) {
+                        self.diags.push(
+                            Diagnostic::error("missing-parameter", format!("a file rule needs the column of the {required} indices: `{required} = \"column\"`"), env.file, rule.kind.span, format!("`{required}` not given"))
+                                .with_help("e.g. `from \"edges.csv\"(source = \"pre\", target = \"post\")`"),
                         );
                     }
                 }

@@ -490,7 +490,7 @@ pub enum RuleKind {
     },
     /// `where cond(i, j)`: every pair for which the condition holds.
     Where(Expr),
-    /// `from "edges.csv"(pre = "src", post = "dst", w = "weight")`.
+    /// `from "edges.csv"(source = "src", target = "dst", w = "weight")`.
     File {
         /// The file.
         path: Spanned<String>,
