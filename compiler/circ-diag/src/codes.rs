@@ -33,6 +33,7 @@ codes! {
     "unexpected-end" => "the file ends in the middle of an item",
     "malformed-derivative" => "the left side of an equation is not `dx/dt`",
     "number-in-unit" => "a number other than 1 inside a unit or dimension",
+    "too-complex" => "an item nested too deeply, or with too many operators, to compile",
     "unknown-unit" => "a unit name that is not an SI unit with an SI prefix",
     "unknown-dimension" => "an annotation names no known dimension",
     "unknown-name" => "a name that is not defined where it is used",

@@ -62,6 +62,14 @@ pub fn syntax_diagnostic(e: &SyntaxError, file: FileId) -> Diagnostic {
             "expected `dX/dt`",
         )
         .with_help("an equation is written `dx/dt = ...`: `d`, the variable's name, `/dt`"),
+        SyntaxErrorKind::TooComplex { what } => Diagnostic::error(
+            "too-complex",
+            "this item is too deeply nested to compile",
+            file,
+            circ_syntax::Span { start: e.span.start, end: e.span.start.saturating_add(1).min(e.span.end) },
+            what.clone(),
+        )
+        .with_help("split the expression into `let`s or constants"),
         SyntaxErrorKind::NumberInUnit { found } => Diagnostic::error(
             "number-in-unit",
             format!("the number `{found}` cannot appear in a unit or dimension"),

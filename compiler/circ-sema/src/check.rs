@@ -279,13 +279,13 @@ impl Checker {
         self.diags.sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
         let mut seen = HashSet::new();
         self.diags.retain(|d| seen.insert((d.code, d.message.clone(), d.primary().map(|l| (l.file, l.span)))));
-        let syntax: HashSet<&str> = ["invalid-character", "unterminated-comment", "unterminated-string", "unexpected-token", "unexpected-end", "malformed-derivative", "number-in-unit"].into();
+        let syntax: HashSet<&str> = ["invalid-character", "unterminated-comment", "unterminated-string", "unexpected-token", "unexpected-end", "malformed-derivative", "number-in-unit", "too-complex"].into();
         let tainted = std::mem::take(&mut self.tainted);
         self.diags.retain(|d| {
             syntax.contains(d.code)
                 || d.primary().is_none_or(|l| !tainted.iter().any(|(f, s)| *f == l.file && l.span.start >= s.start && l.span.end <= s.end))
         });
-        Analysis { diagnostics: self.diags, models: self.model_order }
+        Analysis { diagnostics: self.diags, models: self.model_order.iter().map(|m| (**m).clone()).collect() }
     }
 
     /// Parses a file already in the map and registers it as a module.

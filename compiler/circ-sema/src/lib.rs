@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 /// Reads the files named by `use "path"::{...}`. Only the CLI touches the
 /// file system, so it supplies one; tests supply in-memory files.
-pub trait Loader {
+pub trait Loader: Send {
     /// Loads `path` as written in a `use` of the file named `from`.
     /// Returns the file's display name (unique per file) and its text,
     /// or a message saying why it could not be read.
@@ -59,7 +59,7 @@ pub struct Analysis {
     /// All diagnostics, errors and warnings, in a stable order.
     pub diagnostics: Vec<Diagnostic>,
     /// The checked models, in the order they were met.
-    pub models: Vec<Rc<ModelInfo>>,
+    pub models: Vec<ModelInfo>,
 }
 
 impl Analysis {
@@ -118,14 +118,29 @@ pub(crate) struct Module {
     pub globs: Vec<usize>,
 }
 
+/// The stack of the thread the front end runs on. The syntax tree is walked
+/// recursively; the parser's limits (`circ_syntax::parser::MAX_NESTING`,
+/// `MAX_OPERATORS`) bound its depth, and this bounds the memory per level
+/// generously even in debug builds. It is reserved, not committed.
+pub const FRONT_END_STACK: usize = 512 << 20;
+
 /// Parses and checks the file `main` (already in `map`) with everything it
-/// imports. Never panics; all problems are diagnostics.
+/// imports. Never panics; all problems are diagnostics. Runs on its own
+/// thread with a large stack (see [`FRONT_END_STACK`]).
 pub fn check_program(map: &mut SourceMap, main: FileId, loader: &mut dyn Loader) -> Analysis {
-    let mut c = check::Checker::new();
-    let main_idx = c.load_module(map, main);
-    c.resolve_imports(map, loader, main_idx);
-    c.check_all(map);
-    c.finish()
+    let run = |map: &mut SourceMap, loader: &mut dyn Loader| {
+        let mut c = check::Checker::new();
+        let main_idx = c.load_module(map, main);
+        c.resolve_imports(map, loader, main_idx);
+        c.check_all(map);
+        c.finish()
+    };
+    let done = std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new().name("circ-front-end".into()).stack_size(FRONT_END_STACK).spawn_scoped(scope, || run(&mut *map, &mut *loader));
+        worker.ok().map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    });
+    // No thread could be made: check on this one.
+    done.unwrap_or_else(|| run(map, loader))
 }
 
 /// Checks source text held in memory (no file imports).

@@ -33,6 +33,11 @@ pub enum SyntaxErrorKind {
         /// The left-hand side as written.
         found: String,
     },
+    /// An item nested too deeply or with too many operators to compile safely.
+    TooComplex {
+        /// What limit was passed.
+        what: String,
+    },
     /// A number other than `1` inside a unit or a dimension.
     NumberInUnit {
         /// The number written.
@@ -61,6 +66,7 @@ pub struct Parsed {
 /// Parses a whole file. Never fails and never panics.
 pub fn parse(src: &str) -> Parsed {
     let (toks, lex_errors) = lex(src);
+    let (toks, limit_errors) = enforce_limits(toks);
     let next_token_starts: Vec<usize> = lex_errors
         .iter()
         .filter_map(|e| toks.iter().find(|t| t.0 >= e.span.end as usize).map(|t| t.0))
@@ -69,6 +75,7 @@ pub fn parse(src: &str) -> Parsed {
         .into_iter()
         .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
         .collect();
+    errors.extend(limit_errors);
     let mut grammar_errors = Vec::new();
     let result = grammar::ModuleParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
     errors.extend(grammar_errors);
@@ -103,6 +110,57 @@ fn drop_cascades(src: &str, after_lex_error: &[usize], errors: Vec<SyntaxError>)
         out.push(e);
     }
     out
+}
+
+/// Most brackets open at once inside one item.
+pub const MAX_NESTING: usize = 256;
+/// Most operators in one top-level item (an operator chain nests as deep).
+pub const MAX_OPERATORS: usize = 20_000;
+
+/// Refuses items that would nest the syntax tree deeper than the checker
+/// can walk: their tokens are removed (so no deep tree is ever built) and
+/// one error is reported per item. Items start at a keyword at brace depth 0.
+fn enforce_limits(toks: Vec<crate::lexer::SpannedTok<'_>>) -> (Vec<crate::lexer::SpannedTok<'_>>, Vec<SyntaxError>) {
+    let starts_item = |t: &Tok<'_>| matches!(t, Tok::Use | Tok::Const | Tok::Fn | Tok::Neuron | Tok::Synapse | Tok::Circuit | Tok::Run);
+    let mut out = Vec::with_capacity(toks.len());
+    let mut errors = vec![];
+    let mut i = 0;
+    while i < toks.len() {
+        // One item: from a starting keyword to the next one at brace depth 0.
+        let start = i;
+        let mut braces = 0usize;
+        let (mut depth, mut max_depth, mut ops) = (0usize, 0usize, 0usize);
+        i += 1;
+        while i < toks.len() && !(braces == 0 && starts_item(&toks[i].1)) {
+            match toks[i].1 {
+                Tok::LBrace => braces += 1,
+                Tok::RBrace => braces = braces.saturating_sub(1),
+                _ => {}
+            }
+            match toks[i].1 {
+                Tok::LParen | Tok::LBracket | Tok::LBrace => {
+                    depth += 1;
+                    max_depth = max_depth.max(depth);
+                }
+                Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
+                Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Caret | Tok::Percent | Tok::Not | Tok::And | Tok::Or => ops += 1,
+                _ => {}
+            }
+            i += 1;
+        }
+        if max_depth > MAX_NESTING || ops > MAX_OPERATORS {
+            let what = if max_depth > MAX_NESTING {
+                format!("brackets nest {max_depth} deep; the limit is {MAX_NESTING}")
+            } else {
+                format!("it has {ops} operators; the limit is {MAX_OPERATORS}")
+            };
+            let span = Span::new(toks[start].0, toks[i - 1].2);
+            errors.push(SyntaxError { kind: SyntaxErrorKind::TooComplex { what }, span });
+        } else {
+            out.extend_from_slice(&toks[start..i]);
+        }
+    }
+    (out, errors)
 }
 
 /// Parses a single expression (for the REPL and tests).
