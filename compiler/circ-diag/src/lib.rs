@@ -8,8 +8,8 @@ mod codes;
 mod render;
 mod syntax;
 
-pub use codes::{explain, CodeInfo, CODES};
-pub use render::{render_json, render_text, render_all_text};
+pub use codes::{CODES, CodeInfo, explain};
+pub use render::{render_all_text, render_json, render_text};
 pub use syntax::syntax_diagnostic;
 
 use circ_syntax::Span;
@@ -41,7 +41,10 @@ impl SourceMap {
 
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
-        self.files.push(SourceFile { name: name.into(), text: text.into() });
+        self.files.push(SourceFile {
+            name: name.into(),
+            text: text.into(),
+        });
         FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX))
     }
 
@@ -52,7 +55,11 @@ impl SourceMap {
 
     /// The id of the file with this name, if it was added.
     pub fn find(&self, name: &str) -> Option<FileId> {
-        self.files.iter().position(|f| f.name == name).and_then(|i| u32::try_from(i).ok()).map(FileId)
+        self.files
+            .iter()
+            .position(|f| f.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(FileId)
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -108,25 +115,48 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error with a primary label.
-    pub fn error(code: &'static str, message: impl Into<String>, file: FileId, span: Span, label: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        message: impl Into<String>,
+        file: FileId,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
             message: message.into(),
-            labels: vec![Label { file, span, message: label.into() }],
+            labels: vec![Label {
+                file,
+                span,
+                message: label.into(),
+            }],
             help: None,
             notes: vec![],
         }
     }
 
     /// A warning with a primary label.
-    pub fn warning(code: &'static str, message: impl Into<String>, file: FileId, span: Span, label: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message, file, span, label) }
+    pub fn warning(
+        code: &'static str,
+        message: impl Into<String>,
+        file: FileId,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, file, span, label)
+        }
     }
 
     /// Adds a secondary label.
     pub fn with_label(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
-        self.labels.push(Label { file, span, message: message.into() });
+        self.labels.push(Label {
+            file,
+            span,
+            message: message.into(),
+        });
         self
     }
 

@@ -11,25 +11,41 @@ pub fn render_text(d: &Diagnostic, map: &SourceMap, color: bool) -> String {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
     };
-    let name = |id| map.get(id).map_or_else(|| "<unknown>".to_string(), |f| f.name.clone());
+    let name = |id| {
+        map.get(id)
+            .map_or_else(|| "<unknown>".to_string(), |f| f.name.clone())
+    };
     let clamp = |id, span: circ_syntax::Span| {
         let len = map.get(id).map_or(0, |f| f.text.len());
         let s = (span.start as usize).min(len);
         s..(span.end as usize).clamp(s, len)
     };
     let Some(primary) = d.primary() else {
-        let mut out = format!("{}[{}]: {}\n", if d.is_error() { "Error" } else { "Warning" }, d.code, d.message);
+        let mut out = format!(
+            "{}[{}]: {}\n",
+            if d.is_error() { "Error" } else { "Warning" },
+            d.code,
+            d.message
+        );
         if let Some(h) = &d.help {
             let _ = writeln!(out, "  help: {h}");
         }
         return out;
     };
-    let mut report = Report::build(kind, (name(primary.file), clamp(primary.file, primary.span)))
-        .with_config(Config::default().with_color(color).with_index_type(IndexType::Byte))
-        .with_code(d.code)
-        .with_message(&d.message);
+    let mut report = Report::build(
+        kind,
+        (name(primary.file), clamp(primary.file, primary.span)),
+    )
+    .with_config(
+        Config::default()
+            .with_color(color)
+            .with_index_type(IndexType::Byte),
+    )
+    .with_code(d.code)
+    .with_message(&d.message);
     for (i, l) in d.labels.iter().enumerate() {
-        let mut label = Label::new((name(l.file), clamp(l.file, l.span))).with_order(i32::try_from(i).unwrap_or(0));
+        let mut label = Label::new((name(l.file), clamp(l.file, l.span)))
+            .with_order(i32::try_from(i).unwrap_or(0));
         if !l.message.is_empty() {
             label = label.with_message(&l.message);
         }
@@ -47,7 +63,11 @@ pub fn render_text(d: &Diagnostic, map: &SourceMap, color: bool) -> String {
         .filter_map(|l| map.get(l.file).map(|f| (f.name.clone(), f.text.clone())))
         .collect();
     let mut buf = Vec::new();
-    if report.finish().write(ariadne::sources(files), &mut buf).is_err() {
+    if report
+        .finish()
+        .write(ariadne::sources(files), &mut buf)
+        .is_err()
+    {
         return format!("error[{}]: {}\n", d.code, d.message);
     }
     String::from_utf8_lossy(&buf).into_owned()
@@ -55,7 +75,10 @@ pub fn render_text(d: &Diagnostic, map: &SourceMap, color: bool) -> String {
 
 /// Renders many diagnostics, one after another.
 pub fn render_all_text(ds: &[Diagnostic], map: &SourceMap, color: bool) -> String {
-    ds.iter().map(|d| render_text(d, map, color)).collect::<Vec<_>>().join("")
+    ds.iter()
+        .map(|d| render_text(d, map, color))
+        .collect::<Vec<_>>()
+        .join("")
 }
 
 /// Renders diagnostics as a JSON array (one object per diagnostic, with

@@ -33,8 +33,8 @@ pub(crate) enum Sig {
 /// Looks up a built-in function by name.
 pub(crate) fn function(name: &str) -> Option<Sig> {
     Some(match name {
-        "exp" | "log" | "log10" | "log2" | "sin" | "cos" | "tan" | "asin" | "acos" | "atan" | "sinh"
-        | "cosh" | "tanh" | "expm1" | "log1p" | "sigmoid" | "erf" => Sig::Dimless(1),
+        "exp" | "log" | "log10" | "log2" | "sin" | "cos" | "tan" | "asin" | "acos" | "atan"
+        | "sinh" | "cosh" | "tanh" | "expm1" | "log1p" | "sigmoid" | "erf" => Sig::Dimless(1),
         "abs" | "floor" | "ceil" | "round" => Sig::Same(1),
         "min" | "max" => Sig::Same(2),
         "clamp" => Sig::Same(3),
@@ -81,7 +81,11 @@ pub(crate) enum ParamKind {
 }
 
 const fn p(name: &'static str, kind: ParamKind, required: bool) -> FnParam {
-    FnParam { name, kind, required }
+    FnParam {
+        name,
+        kind,
+        required,
+    }
 }
 
 /// The parameters of a time or position function, in positional order.
@@ -89,17 +93,68 @@ pub(crate) fn named_params(name: &str) -> &'static [FnParam] {
     use ParamKind::*;
     match name {
         // step(at, before, after): `before` until `at`, `after` from then on.
-        "step" => const { &[p("at", Time, true), p("before", Value, true), p("after", Value, true)] },
+        "step" => {
+            const {
+                &[
+                    p("at", Time, true),
+                    p("before", Value, true),
+                    p("after", Value, true),
+                ]
+            }
+        }
         // ramp(start, stop, from, to): linear between the two times.
-        "ramp" => const { &[p("start", Time, true), p("stop", Time, true), p("from", Value, true), p("to", Value, true)] },
+        "ramp" => {
+            const {
+                &[
+                    p("start", Time, true),
+                    p("stop", Time, true),
+                    p("from", Value, true),
+                    p("to", Value, true),
+                ]
+            }
+        }
         // sine(amplitude, frequency, offset, phase).
-        "sine" => const { &[p("amplitude", Value, true), p("frequency", Frequency, true), p("offset", Value, false), p("phase", Dimless, false)] },
+        "sine" => {
+            const {
+                &[
+                    p("amplitude", Value, true),
+                    p("frequency", Frequency, true),
+                    p("offset", Value, false),
+                    p("phase", Dimless, false),
+                ]
+            }
+        }
         // pulse_train(amplitude, period, width, start).
-        "pulse_train" => const { &[p("amplitude", Value, true), p("period", Time, true), p("width", Time, true), p("start", Time, false)] },
+        "pulse_train" => {
+            const {
+                &[
+                    p("amplitude", Value, true),
+                    p("period", Time, true),
+                    p("width", Time, true),
+                    p("start", Time, false),
+                ]
+            }
+        }
         // ou(mean, sigma, tau): an Ornstein-Uhlenbeck process.
-        "ou" => const { &[p("mean", Value, true), p("sigma", Value, true), p("tau", Time, true)] },
+        "ou" => {
+            const {
+                &[
+                    p("mean", Value, true),
+                    p("sigma", Value, true),
+                    p("tau", Time, true),
+                ]
+            }
+        }
         // timed(from "file", dt, unit): samples read from a file, `unit` gives their dimension.
-        "timed" => const { &[p("values", File, true), p("dt", Time, true), p("unit", Value, true)] },
+        "timed" => {
+            const {
+                &[
+                    p("values", File, true),
+                    p("dt", Time, true),
+                    p("unit", Value, true),
+                ]
+            }
+        }
         "grid" => const { &[p("columns", Count, true), p("spacing", Length, true)] },
         "line" => const { &[p("spacing", Length, true)] },
         "random_positions" => const { &[p("extent", Length, true), p("dims", Count, false)] },
@@ -109,10 +164,52 @@ pub(crate) fn named_params(name: &str) -> &'static [FnParam] {
 
 /// Names of every built-in function (for suggestions).
 pub(crate) const FUNCTION_NAMES: &[&str] = &[
-    "exp", "log", "log10", "log2", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
-    "expm1", "log1p", "sigmoid", "erf", "abs", "floor", "ceil", "round", "min", "max", "clamp", "atan2",
-    "sign", "heaviside", "sqrt", "cbrt", "pow", "uniform", "normal", "lognormal", "exponential", "gamma",
-    "rand", "randn", "step", "ramp", "sine", "pulse_train", "ou", "timed", "grid", "line", "random_positions",
+    "exp",
+    "log",
+    "log10",
+    "log2",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "expm1",
+    "log1p",
+    "sigmoid",
+    "erf",
+    "abs",
+    "floor",
+    "ceil",
+    "round",
+    "min",
+    "max",
+    "clamp",
+    "atan2",
+    "sign",
+    "heaviside",
+    "sqrt",
+    "cbrt",
+    "pow",
+    "uniform",
+    "normal",
+    "lognormal",
+    "exponential",
+    "gamma",
+    "rand",
+    "randn",
+    "step",
+    "ramp",
+    "sine",
+    "pulse_train",
+    "ou",
+    "timed",
+    "grid",
+    "line",
+    "random_positions",
 ];
 
 /// Built-in dimensionless constants.
@@ -140,12 +237,29 @@ pub(crate) fn rule(name: &str) -> Option<&'static [FnParam]> {
 }
 
 /// Names of every connection rule (for suggestions).
-pub(crate) const RULE_NAMES: &[&str] =
-    &["all_to_all", "one_to_one", "bernoulli", "fixed_indegree", "fixed_outdegree", "fixed_total", "distance", "matrix"];
+pub(crate) const RULE_NAMES: &[&str] = &[
+    "all_to_all",
+    "one_to_one",
+    "bernoulli",
+    "fixed_indegree",
+    "fixed_outdegree",
+    "fixed_total",
+    "distance",
+    "matrix",
+];
 
 /// Integration methods `method` accepts.
-pub(crate) const METHODS: &[&str] =
-    &["exact", "exponential_euler", "euler", "rk2", "heun", "rk4", "rk45", "euler_maruyama", "milstein"];
+pub(crate) const METHODS: &[&str] = &[
+    "exact",
+    "exponential_euler",
+    "euler",
+    "rk2",
+    "heun",
+    "rk4",
+    "rk45",
+    "euler_maruyama",
+    "milstein",
+];
 
 /// Settings of a `run` block and what they must be.
 pub(crate) fn run_setting(name: &str) -> Option<ParamKind> {

@@ -2,11 +2,12 @@
 
 use crate::builtins::{self, ParamKind};
 use crate::expr::convert_help;
-use crate::ty::{dims_agree, Ty};
+use crate::ty::{Ty, dims_agree};
 use crate::{Analysis, Import, ItemId, ItemKind, ItemRef, Loader, Module};
 use circ_diag::{Diagnostic, FileId, SourceMap};
 use circ_syntax::ast::{
-    self, AssignOp, CircuitMemberKind, Event, Expr, Item, MemberKind, ModelKind, PerKind, RuleKind, StateLoc, Stmt, StmtKind, Target, UsePath,
+    self, AssignOp, CircuitMemberKind, Event, Expr, Item, MemberKind, ModelKind, PerKind, RuleKind,
+    StateLoc, Stmt, StmtKind, Target, UsePath,
 };
 use circ_syntax::{Ident, Span};
 use circ_units::Dim;
@@ -171,7 +172,16 @@ pub(crate) struct Env<'a> {
 
 impl<'a> Env<'a> {
     fn new(module: usize, file: FileId) -> Self {
-        Env { module, file, model: None, locals: RefCell::new(vec![]), allow: Allow::default(), pre: None, post: None, site: None }
+        Env {
+            module,
+            file,
+            model: None,
+            locals: RefCell::new(vec![]),
+            allow: Allow::default(),
+            pre: None,
+            post: None,
+            site: None,
+        }
     }
 
     fn with_model(&self, model: &'a ModelCtx) -> Env<'a> {
@@ -180,7 +190,10 @@ impl<'a> Env<'a> {
             file: self.file,
             model: Some(model),
             locals: RefCell::new(vec![]),
-            allow: Allow { time: true, ..Allow::default() },
+            allow: Allow {
+                time: true,
+                ..Allow::default()
+            },
             pre: self.pre,
             post: self.post,
             site: self.site,
@@ -188,11 +201,20 @@ impl<'a> Env<'a> {
     }
 
     pub(crate) fn local(&self, name: &str) -> Option<Local> {
-        self.locals.borrow().iter().rev().find(|l| l.name == name).cloned()
+        self.locals
+            .borrow()
+            .iter()
+            .rev()
+            .find(|l| l.name == name)
+            .cloned()
     }
 
     fn push_local(&self, name: &str, ty: Ty, kind: LocalKind) {
-        self.locals.borrow_mut().push(Local { name: name.to_string(), ty, kind });
+        self.locals.borrow_mut().push(Local {
+            name: name.to_string(),
+            ty,
+            kind,
+        });
     }
 
     pub(crate) fn note_read_per_synapse(&self, name: &str, span: Span) {
@@ -254,7 +276,14 @@ pub(crate) struct Checker {
 }
 
 fn generator_info(name: &str, file: FileId) -> ModelInfo {
-    ModelInfo { name: name.to_string(), kind: ModelKind::Neuron, file, span: Span::default(), vars: vec![], has_refractory: false }
+    ModelInfo {
+        name: name.to_string(),
+        kind: ModelKind::Neuron,
+        file,
+        span: Span::default(),
+        vars: vec![],
+        has_refractory: false,
+    }
 }
 
 impl Checker {
@@ -276,16 +305,40 @@ impl Checker {
     pub(crate) fn finish(mut self) -> Analysis {
         // Stable order: by file, then position; duplicates (the same error met
         // twice through two paths) are dropped.
-        self.diags.sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
+        self.diags
+            .sort_by_key(|d| d.primary().map(|l| (l.file, l.span.start, l.span.end)));
         let mut seen = HashSet::new();
-        self.diags.retain(|d| seen.insert((d.code, d.message.clone(), d.primary().map(|l| (l.file, l.span)))));
-        let syntax: HashSet<&str> = ["invalid-character", "unterminated-comment", "unterminated-string", "unexpected-token", "unexpected-end", "malformed-derivative", "number-in-unit", "too-complex"].into();
+        self.diags.retain(|d| {
+            seen.insert((
+                d.code,
+                d.message.clone(),
+                d.primary().map(|l| (l.file, l.span)),
+            ))
+        });
+        let syntax: HashSet<&str> = [
+            "invalid-character",
+            "unterminated-comment",
+            "unterminated-string",
+            "unexpected-token",
+            "unexpected-end",
+            "malformed-derivative",
+            "number-in-unit",
+            "too-complex",
+        ]
+        .into();
         let tainted = std::mem::take(&mut self.tainted);
         self.diags.retain(|d| {
             syntax.contains(d.code)
-                || d.primary().is_none_or(|l| !tainted.iter().any(|(f, s)| *f == l.file && l.span.start >= s.start && l.span.end <= s.end))
+                || d.primary().is_none_or(|l| {
+                    !tainted.iter().any(|(f, s)| {
+                        *f == l.file && l.span.start >= s.start && l.span.end <= s.end
+                    })
+                })
         });
-        Analysis { diagnostics: self.diags, models: self.model_order.iter().map(|m| (**m).clone()).collect() }
+        Analysis {
+            diagnostics: self.diags,
+            models: self.model_order.iter().map(|m| (**m).clone()).collect(),
+        }
     }
 
     /// Parses a file already in the map and registers it as a module.
@@ -310,7 +363,11 @@ impl Checker {
                 Item::Run(r) => r.span,
                 Item::Error(s) => *s,
             };
-            if parsed.errors.iter().any(|e| e.span.start >= span.start && e.span.start <= span.end) {
+            if parsed
+                .errors
+                .iter()
+                .any(|e| e.span.start >= span.start && e.span.start <= span.end)
+            {
                 self.tainted.push((file, span));
             }
         }
@@ -320,28 +377,52 @@ impl Checker {
             let (n, kind) = match item {
                 Item::Const(c) => (&c.name, ItemKind::Const),
                 Item::Fn(f) => (&f.name, ItemKind::Fn),
-                Item::Model(m) => (&m.name, if m.kind == ModelKind::Neuron { ItemKind::Neuron } else { ItemKind::Synapse }),
+                Item::Model(m) => (
+                    &m.name,
+                    if m.kind == ModelKind::Neuron {
+                        ItemKind::Neuron
+                    } else {
+                        ItemKind::Synapse
+                    },
+                ),
                 Item::Circuit(c) => (&c.name, ItemKind::Circuit),
                 _ => continue,
             };
             if let Some(prev) = spans.get(&n.node) {
                 self.diags.push(
-                    Diagnostic::error("duplicate-definition", format!("`{}` is defined twice in this file", n.node), file, n.span, "defined again here")
-                        .with_label(file, *prev, "first defined here")
-                        .with_help("rename one of them"),
+                    Diagnostic::error(
+                        "duplicate-definition",
+                        format!("`{}` is defined twice in this file", n.node),
+                        file,
+                        n.span,
+                        "defined again here",
+                    )
+                    .with_label(file, *prev, "first defined here")
+                    .with_help("rename one of them"),
                 );
                 continue;
             }
             spans.insert(n.node.clone(), n.span);
             items.insert(n.node.clone(), ItemRef { idx, kind });
         }
-        self.modules.push(Module { file, ast, items, imports: HashMap::new(), globs: vec![] });
+        self.modules.push(Module {
+            file,
+            ast,
+            items,
+            imports: HashMap::new(),
+            globs: vec![],
+        });
         self.module_by_name.insert(name, self.modules.len() - 1);
         self.modules.len() - 1
     }
 
     /// Loads every module `m` imports (recursively) and records its imports.
-    pub(crate) fn resolve_imports(&mut self, map: &mut SourceMap, loader: &mut dyn Loader, m: usize) {
+    pub(crate) fn resolve_imports(
+        &mut self,
+        map: &mut SourceMap,
+        loader: &mut dyn Loader,
+        m: usize,
+    ) {
         let mut queue = vec![m];
         let mut done = HashSet::new();
         while let Some(m) = queue.pop() {
@@ -356,7 +437,9 @@ impl Checker {
                 let target = match &u.path {
                     UsePath::Module(segs) => {
                         let path: Vec<&str> = segs.iter().map(|s| s.node.as_str()).collect();
-                        let span = segs.first().map_or(u.span, |f| f.span.to(segs.last().map_or(f.span, |l| l.span)));
+                        let span = segs.first().map_or(u.span, |f| {
+                            f.span.to(segs.last().map_or(f.span, |l| l.span))
+                        });
                         if path.len() == 2 && path[0] == "std" {
                             let fname = crate::std_file_name(path[1]);
                             if let Some(&idx) = self.module_by_name.get(&fname) {
@@ -365,11 +448,25 @@ impl Checker {
                                 let id = map.add(fname, text);
                                 Some(self.load_module(map, id))
                             } else {
-                                let names: Vec<&str> = circ_stdlib::MODULES.iter().map(|m| m.0).collect();
-                                let mut d = Diagnostic::error("unknown-module", format!("there is no module `{}`", path.join("::")), file, span, "no such module");
+                                let names: Vec<&str> =
+                                    circ_stdlib::MODULES.iter().map(|m| m.0).collect();
+                                let mut d = Diagnostic::error(
+                                    "unknown-module",
+                                    format!("there is no module `{}`", path.join("::")),
+                                    file,
+                                    span,
+                                    "no such module",
+                                );
                                 d = match circ_units::closest(path[1], names.iter().copied()) {
                                     Some(c) => d.with_help(format!("did you mean `std::{c}`?")),
-                                    None => d.with_help(format!("the standard modules are: {}", names.iter().map(|n| format!("std::{n}")).collect::<Vec<_>>().join(", "))),
+                                    None => d.with_help(format!(
+                                        "the standard modules are: {}",
+                                        names
+                                            .iter()
+                                            .map(|n| format!("std::{n}"))
+                                            .collect::<Vec<_>>()
+                                            .join(", ")
+                                    )),
                                 };
                                 self.diags.push(d);
                                 None
@@ -392,14 +489,21 @@ impl Checker {
                             }
                         }
                         Err(why) => {
-                            self.diags.push(Diagnostic::error("unknown-module", format!("cannot import \"{}\"", p.node), file, p.span, why));
+                            self.diags.push(Diagnostic::error(
+                                "unknown-module",
+                                format!("cannot import \"{}\"", p.node),
+                                file,
+                                p.span,
+                                why,
+                            ));
                             None
                         }
                     },
                 };
                 let Some(target) = target else {
                     for n in &u.names {
-                        self.failed_imports.insert((m, n.alias.as_ref().unwrap_or(&n.name).node.clone()));
+                        self.failed_imports
+                            .insert((m, n.alias.as_ref().unwrap_or(&n.name).node.clone()));
                     }
                     continue;
                 };
@@ -411,9 +515,22 @@ impl Checker {
                 for n in &u.names {
                     let local = n.alias.as_ref().unwrap_or(&n.name);
                     if !self.modules[target].items.contains_key(&n.name.node) {
-                        let tname = map.get(self.modules[target].file).map(|f| f.name.clone()).unwrap_or_default();
-                        let mut d = Diagnostic::error("unknown-import", format!("`{}` has no item `{}`", tname, n.name.node), file, n.name.span, "not found there");
-                        let names: Vec<&str> = self.modules[target].items.keys().map(String::as_str).collect();
+                        let tname = map
+                            .get(self.modules[target].file)
+                            .map(|f| f.name.clone())
+                            .unwrap_or_default();
+                        let mut d = Diagnostic::error(
+                            "unknown-import",
+                            format!("`{}` has no item `{}`", tname, n.name.node),
+                            file,
+                            n.name.span,
+                            "not found there",
+                        );
+                        let names: Vec<&str> = self.modules[target]
+                            .items
+                            .keys()
+                            .map(String::as_str)
+                            .collect();
                         if let Some(c) = circ_units::closest(&n.name.node, names.iter().copied()) {
                             d = d.with_help(format!("did you mean `{c}`?"));
                         }
@@ -421,14 +538,34 @@ impl Checker {
                         self.failed_imports.insert((m, local.node.clone()));
                         continue;
                     }
-                    if self.modules[m].items.contains_key(&local.node) || self.modules[m].imports.contains_key(&local.node) {
+                    if self.modules[m].items.contains_key(&local.node)
+                        || self.modules[m].imports.contains_key(&local.node)
+                    {
                         self.diags.push(
-                            Diagnostic::error("duplicate-definition", format!("`{}` is imported but already defined in this file", local.node), file, local.span, "imported here")
-                                .with_help(format!("import it under another name: `{} as {}2`", n.name.node, n.name.node)),
+                            Diagnostic::error(
+                                "duplicate-definition",
+                                format!(
+                                    "`{}` is imported but already defined in this file",
+                                    local.node
+                                ),
+                                file,
+                                local.span,
+                                "imported here",
+                            )
+                            .with_help(format!(
+                                "import it under another name: `{} as {}2`",
+                                n.name.node, n.name.node
+                            )),
                         );
                         continue;
                     }
-                    self.modules[m].imports.insert(local.node.clone(), Import { module: target, name: n.name.clone() });
+                    self.modules[m].imports.insert(
+                        local.node.clone(),
+                        Import {
+                            module: target,
+                            name: n.name.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -438,19 +575,48 @@ impl Checker {
     pub(crate) fn resolve(&self, m: usize, name: &str) -> Option<(ItemId, ItemKind)> {
         let module = self.modules.get(m)?;
         if let Some(r) = module.items.get(name) {
-            return Some((ItemId { module: m, idx: r.idx }, r.kind));
+            return Some((
+                ItemId {
+                    module: m,
+                    idx: r.idx,
+                },
+                r.kind,
+            ));
         }
         if let Some(imp) = module.imports.get(name) {
             let r = self.modules.get(imp.module)?.items.get(&imp.name.node)?;
-            return Some((ItemId { module: imp.module, idx: r.idx }, r.kind));
+            return Some((
+                ItemId {
+                    module: imp.module,
+                    idx: r.idx,
+                },
+                r.kind,
+            ));
         }
-        module.globs.iter().find_map(|&g| self.modules.get(g)?.items.get(name).map(|r| (ItemId { module: g, idx: r.idx }, r.kind)))
+        module.globs.iter().find_map(|&g| {
+            self.modules.get(g)?.items.get(name).map(|r| {
+                (
+                    ItemId {
+                        module: g,
+                        idx: r.idx,
+                    },
+                    r.kind,
+                )
+            })
+        })
     }
 
     /// Every item name visible in module `m` (for suggestions).
     pub(crate) fn visible_names(&self, m: usize) -> Vec<String> {
-        let Some(module) = self.modules.get(m) else { return vec![] };
-        let mut v: Vec<String> = module.items.keys().chain(module.imports.keys()).cloned().collect();
+        let Some(module) = self.modules.get(m) else {
+            return vec![];
+        };
+        let mut v: Vec<String> = module
+            .items
+            .keys()
+            .chain(module.imports.keys())
+            .cloned()
+            .collect();
         for &g in &module.globs {
             v.extend(self.modules[g].items.keys().cloned());
         }
@@ -471,8 +637,17 @@ impl Checker {
                 if let Some((ast, file)) = self.item(id) {
                     if let Some(Item::Const(c)) = ast.items.get(id.idx) {
                         self.diags.push(
-                            Diagnostic::error("recursive-definition", format!("the constant `{}` is defined in terms of itself", c.name.node), file, c.name.span, "depends on itself")
-                                .with_help("give it a value that does not refer back to it"),
+                            Diagnostic::error(
+                                "recursive-definition",
+                                format!(
+                                    "the constant `{}` is defined in terms of itself",
+                                    c.name.node
+                                ),
+                                file,
+                                c.name.span,
+                                "depends on itself",
+                            )
+                            .with_help("give it a value that does not refer back to it"),
                         );
                     }
                 }
@@ -481,8 +656,12 @@ impl Checker {
             None => {}
         }
         self.consts.insert(id, Slot::Busy);
-        let Some((ast, file)) = self.item(id) else { return Ty::Error };
-        let Some(Item::Const(c)) = ast.items.get(id.idx) else { return Ty::Error };
+        let Some((ast, file)) = self.item(id) else {
+            return Ty::Error;
+        };
+        let Some(Item::Const(c)) = ast.items.get(id.idx) else {
+            return Ty::Error;
+        };
         let env = Env::new(id.module, file);
         let t = self.expr(&env, &c.value);
         let t = self.check_annotation(&env, c.ann.as_ref(), t, &c.value, &c.name);
@@ -490,10 +669,29 @@ impl Checker {
             self.diags.push(Diagnostic::error("not-constant", format!("the constant `{}` is drawn at random", c.name.node), file, c.value.span, "random").with_help("draw random values in a `state`, a `per neuron` parameter or a per-synapse value"));
         }
         if !matches!(t, Ty::Num { .. } | Ty::Error | Ty::Bool) {
-            self.diags.push(Diagnostic::error("type-mismatch", format!("a constant must be a number or a boolean, but this is {}", t.describe()), file, c.value.span, t.describe()));
+            self.diags.push(Diagnostic::error(
+                "type-mismatch",
+                format!(
+                    "a constant must be a number or a boolean, but this is {}",
+                    t.describe()
+                ),
+                file,
+                c.value.span,
+                t.describe(),
+            ));
         }
         let t = match t {
-            Ty::Num { dim: None, int, konst, random } => Ty::Num { dim: Some(Dim::ONE), int, konst, random },
+            Ty::Num {
+                dim: None,
+                int,
+                konst,
+                random,
+            } => Ty::Num {
+                dim: Some(Dim::ONE),
+                int,
+                konst,
+                random,
+            },
             other => other,
         };
         self.consts.insert(id, Slot::Done(t));
@@ -501,22 +699,60 @@ impl Checker {
     }
 
     /// Checks a declared dimension against a value's and returns the declared type.
-    fn check_annotation(&mut self, env: &Env<'_>, ann: Option<&ast::DimExpr>, t: Ty, value: &Expr, name: &Ident) -> Ty {
+    fn check_annotation(
+        &mut self,
+        env: &Env<'_>,
+        ann: Option<&ast::DimExpr>,
+        t: Ty,
+        value: &Expr,
+        name: &Ident,
+    ) -> Ty {
         let Some(ann) = ann else { return t };
-        let Some(want) = self.dim_expr(env, ann) else { return Ty::Error };
+        let Some(want) = self.dim_expr(env, ann) else {
+            return Ty::Error;
+        };
         match t {
             Ty::Num { dim: Some(d), .. } if d != want => {
                 self.diags.push(
-                    Diagnostic::error("annotation-mismatch", format!("`{}` is declared as {}, but its value is {}", name.node, want.describe(), d.describe()), env.file, value.span, format!("this is {}", d.describe()))
-                        .with_label(env.file, ann.span, format!("declared {}", want.describe()))
-                        .with_help_opt(convert_help(d, want)),
+                    Diagnostic::error(
+                        "annotation-mismatch",
+                        format!(
+                            "`{}` is declared as {}, but its value is {}",
+                            name.node,
+                            want.describe(),
+                            d.describe()
+                        ),
+                        env.file,
+                        value.span,
+                        format!("this is {}", d.describe()),
+                    )
+                    .with_label(env.file, ann.span, format!("declared {}", want.describe()))
+                    .with_help_opt(convert_help(d, want)),
                 );
                 Ty::real(want)
             }
-            Ty::Num { int, konst, random, .. } => Ty::Num { dim: Some(want), int, konst, random },
+            Ty::Num {
+                int, konst, random, ..
+            } => Ty::Num {
+                dim: Some(want),
+                int,
+                konst,
+                random,
+            },
             Ty::Error => Ty::real(want),
             other => {
-                self.diags.push(Diagnostic::error("type-mismatch", format!("`{}` is declared as {}, but its value is {}", name.node, want.describe(), other.describe()), env.file, value.span, other.describe()));
+                self.diags.push(Diagnostic::error(
+                    "type-mismatch",
+                    format!(
+                        "`{}` is declared as {}, but its value is {}",
+                        name.node,
+                        want.describe(),
+                        other.describe()
+                    ),
+                    env.file,
+                    value.span,
+                    other.describe(),
+                ));
                 Ty::real(want)
             }
         }
@@ -530,8 +766,16 @@ impl Checker {
                 if let Some((ast, file)) = self.item(id) {
                     if let Some(Item::Fn(f)) = ast.items.get(id.idx) {
                         self.diags.push(
-                            Diagnostic::error("recursive-definition", format!("the function `{}` calls itself", f.name.node), file, f.name.span, "recursive")
-                                .with_help("functions are inlined into the model, so they cannot be recursive"),
+                            Diagnostic::error(
+                                "recursive-definition",
+                                format!("the function `{}` calls itself", f.name.node),
+                                file,
+                                f.name.span,
+                                "recursive",
+                            )
+                            .with_help(
+                                "functions are inlined into the model, so they cannot be recursive",
+                            ),
                         );
                     }
                 }
@@ -541,17 +785,37 @@ impl Checker {
         }
         self.fns.insert(id, Slot::Busy);
         let (ast, file) = self.item(id)?;
-        let Some(Item::Fn(f)) = ast.items.get(id.idx) else { return None };
+        let Some(Item::Fn(f)) = ast.items.get(id.idx) else {
+            return None;
+        };
         let env = Env::new(id.module, file);
         let mut params = vec![];
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for p in &f.params {
             if let Some(prev) = seen.insert(&p.name.node, p.name.span) {
-                self.diags.push(Diagnostic::error("duplicate-definition", format!("the parameter `{}` is declared twice", p.name.node), file, p.name.span, "again").with_label(file, prev, "first here"));
+                self.diags.push(
+                    Diagnostic::error(
+                        "duplicate-definition",
+                        format!("the parameter `{}` is declared twice", p.name.node),
+                        file,
+                        p.name.span,
+                        "again",
+                    )
+                    .with_label(file, prev, "first here"),
+                );
             }
             let d = self.dim_expr(&env, &p.dim);
             params.push((p.name.node.clone(), d));
-            env.push_local(&p.name.node, Ty::Num { dim: d, int: false, konst: None, random: false }, LocalKind::Plain);
+            env.push_local(
+                &p.name.node,
+                Ty::Num {
+                    dim: d,
+                    int: false,
+                    konst: None,
+                    random: false,
+                },
+                LocalKind::Plain,
+            );
         }
         for (n, v) in &f.lets {
             let t = self.expr(&env, v);
@@ -566,14 +830,34 @@ impl Checker {
             if want != got {
                 let ret_span = f.ret.as_ref().map_or(f.name.span, |r| r.span);
                 self.diags.push(
-                    Diagnostic::error("return-dimension", format!("`{}` is declared to return {}, but its body is {}", f.name.node, want.describe(), got.describe()), file, f.body.span, format!("this is {}", got.describe()))
-                        .with_label(file, ret_span, format!("declared {}", want.describe()))
-                        .with_help_opt(convert_help(got, want)),
+                    Diagnostic::error(
+                        "return-dimension",
+                        format!(
+                            "`{}` is declared to return {}, but its body is {}",
+                            f.name.node,
+                            want.describe(),
+                            got.describe()
+                        ),
+                        file,
+                        f.body.span,
+                        format!("this is {}", got.describe()),
+                    )
+                    .with_label(file, ret_span, format!("declared {}", want.describe()))
+                    .with_help_opt(convert_help(got, want)),
                 );
             }
         }
-        let ret = if f.ret.is_some() { declared } else { body.dim().or(Some(Dim::ONE)) };
-        let sig = FnSig { params, ret, file, span: f.name.span };
+        let ret = if f.ret.is_some() {
+            declared
+        } else {
+            body.dim().or(Some(Dim::ONE))
+        };
+        let sig = FnSig {
+            params,
+            ret,
+            file,
+            span: f.name.span,
+        };
         self.fns.insert(id, Slot::Done(Some(sig.clone())));
         Some(sig)
     }
@@ -582,7 +866,13 @@ impl Checker {
         if matches!(t, Ty::Num { .. } | Ty::Bool | Ty::Error) {
             return true;
         }
-        self.diags.push(Diagnostic::error("type-mismatch", format!("expected a number, but this is {}", t.describe()), env.file, e.span, t.describe()));
+        self.diags.push(Diagnostic::error(
+            "type-mismatch",
+            format!("expected a number, but this is {}", t.describe()),
+            env.file,
+            e.span,
+            t.describe(),
+        ));
         false
     }
 
@@ -618,7 +908,10 @@ impl Checker {
         }
         let before = self.diags.len();
         let info = Rc::new(self.check_model(id, None, None, None)?);
-        let keys = self.diags[before..].iter().filter_map(|d| d.primary().map(|l| (d.code, l.span))).collect();
+        let keys = self.diags[before..]
+            .iter()
+            .filter_map(|d| d.primary().map(|l| (d.code, l.span)))
+            .collect();
         self.generic_keys.insert(id, keys);
         self.models.insert(id, Rc::clone(&info));
         self.model_order.push(Rc::clone(&info));
@@ -627,9 +920,17 @@ impl Checker {
 
     /// Checks a model; with `pre`/`post` given, `pre.x`/`post.x` are typed
     /// against those neuron models (a projection's binding).
-    fn check_model(&mut self, id: ItemId, pre: Option<&ModelInfo>, post: Option<&ModelInfo>, site: Option<(FileId, Span)>) -> Option<ModelInfo> {
+    fn check_model(
+        &mut self,
+        id: ItemId,
+        pre: Option<&ModelInfo>,
+        post: Option<&ModelInfo>,
+        site: Option<(FileId, Span)>,
+    ) -> Option<ModelInfo> {
         let (ast, file) = self.item(id)?;
-        let Some(Item::Model(model)) = ast.items.get(id.idx) else { return None };
+        let Some(Item::Model(model)) = ast.items.get(id.idx) else {
+            return None;
+        };
         let kind = model.kind;
         let generic = pre.is_none() && post.is_none();
         let is_syn = kind == ModelKind::Synapse;
@@ -638,72 +939,165 @@ impl Checker {
         for (i, m) in model.members.iter().enumerate() {
             let name = match &m.node {
                 MemberKind::Parameter(d) | MemberKind::State(_, d) => Some(&d.name),
-                MemberKind::Input { name, .. } | MemberKind::Let { name, .. } | MemberKind::Modulator { name, .. } => Some(name),
+                MemberKind::Input { name, .. }
+                | MemberKind::Let { name, .. }
+                | MemberKind::Modulator { name, .. } => Some(name),
                 _ => None,
             };
             // Where each member may appear.
             if generic {
                 let misplaced: Option<(Span, String, &str)> = match &m.node {
-                    MemberKind::State(loc, _) if !is_syn && *loc != StateLoc::Own => Some((m.span, "`pre state` and `post state` belong to synapses".into(), "a neuron's state is declared `state x = ...`")),
-                    MemberKind::Parameter(d) | MemberKind::State(_, d) if d.per.is_some_and(|p| p.node == PerKind::Synapse) && !is_syn => {
-                        Some((d.per.map_or(m.span, |p| p.span), "`per synapse` in a neuron".into(), "a neuron's values are `per neuron`"))
+                    MemberKind::State(loc, _) if !is_syn && *loc != StateLoc::Own => Some((
+                        m.span,
+                        "`pre state` and `post state` belong to synapses".into(),
+                        "a neuron's state is declared `state x = ...`",
+                    )),
+                    MemberKind::Parameter(d) | MemberKind::State(_, d)
+                        if d.per.is_some_and(|p| p.node == PerKind::Synapse) && !is_syn =>
+                    {
+                        Some((
+                            d.per.map_or(m.span, |p| p.span),
+                            "`per synapse` in a neuron".into(),
+                            "a neuron's values are `per neuron`",
+                        ))
                     }
-                    MemberKind::Parameter(d) | MemberKind::State(_, d) if d.per.is_some_and(|p| p.node == PerKind::Neuron) && is_syn => {
-                        Some((d.per.map_or(m.span, |p| p.span), "`per neuron` in a synapse".into(), "a synapse's values are `per synapse`, or `pre state`/`post state` for one value per neuron"))
+                    MemberKind::Parameter(d) | MemberKind::State(_, d)
+                        if d.per.is_some_and(|p| p.node == PerKind::Neuron) && is_syn =>
+                    {
+                        Some((
+                            d.per.map_or(m.span, |p| p.span),
+                            "`per neuron` in a synapse".into(),
+                            "a synapse's values are `per synapse`, or `pre state`/`post state` for one value per neuron",
+                        ))
                     }
-                    MemberKind::State(loc, d) if is_syn && d.per.is_some() && *loc != StateLoc::Own => {
-                        Some((d.per.map_or(m.span, |p| p.span), "a `pre state`/`post state` cannot be `per synapse`".into(), "it has one value per neuron of the projection"))
+                    MemberKind::State(loc, d)
+                        if is_syn && d.per.is_some() && *loc != StateLoc::Own =>
+                    {
+                        Some((
+                            d.per.map_or(m.span, |p| p.span),
+                            "a `pre state`/`post state` cannot be `per synapse`".into(),
+                            "it has one value per neuron of the projection",
+                        ))
                     }
-                    MemberKind::Input { .. } if is_syn => Some((m.span, "an `input` belongs to a neuron".into(), "a synapse adds into its postsynaptic neuron's input: `post.I_syn += ...`")),
-                    MemberKind::Spike { .. } if is_syn => Some((m.span, "a synapse cannot spike".into(), "thresholds and resets belong to neurons")),
-                    MemberKind::On { .. } if !is_syn => Some((m.span, "`on pre`/`on post` handlers belong to synapses".into(), "a neuron reacts to its own spikes in `spike when ... { reset }`")),
-                    MemberKind::Coupling(_) if !is_syn => Some((m.span, "continuous couplings belong to synapses".into(), "inside a neuron, use an ODE or a `let`")),
+                    MemberKind::Input { .. } if is_syn => Some((
+                        m.span,
+                        "an `input` belongs to a neuron".into(),
+                        "a synapse adds into its postsynaptic neuron's input: `post.I_syn += ...`",
+                    )),
+                    MemberKind::Spike { .. } if is_syn => Some((
+                        m.span,
+                        "a synapse cannot spike".into(),
+                        "thresholds and resets belong to neurons",
+                    )),
+                    MemberKind::On { .. } if !is_syn => Some((
+                        m.span,
+                        "`on pre`/`on post` handlers belong to synapses".into(),
+                        "a neuron reacts to its own spikes in `spike when ... { reset }`",
+                    )),
+                    MemberKind::Coupling(_) if !is_syn => Some((
+                        m.span,
+                        "continuous couplings belong to synapses".into(),
+                        "inside a neuron, use an ODE or a `let`",
+                    )),
                     _ => None,
                 };
                 if let Some((span, msg, help)) = misplaced {
-                    self.diags.push(Diagnostic::error("misplaced-member", format!("{msg}"), file, span, format!("not allowed in a {kind_word}")).with_help(help));
+                    self.diags.push(
+                        Diagnostic::error(
+                            "misplaced-member",
+                            format!("{msg}"),
+                            file,
+                            span,
+                            format!("not allowed in a {kind_word}"),
+                        )
+                        .with_help(help),
+                    );
                 }
             }
             if let Some(n) = name {
                 if let Some(&prev) = decls.get(&n.node) {
                     if generic {
-                        let prev_span = member_name_span(&model.members[prev]).unwrap_or(model.members[prev].span);
+                        let prev_span = member_name_span(&model.members[prev])
+                            .unwrap_or(model.members[prev].span);
                         self.diags.push(
-                            Diagnostic::error("duplicate-definition", format!("`{}` is declared twice in `{}`", n.node, model.name.node), file, n.span, "declared again here")
-                                .with_label(file, prev_span, "first declared here"),
+                            Diagnostic::error(
+                                "duplicate-definition",
+                                format!("`{}` is declared twice in `{}`", n.node, model.name.node),
+                                file,
+                                n.span,
+                                "declared again here",
+                            )
+                            .with_label(
+                                file,
+                                prev_span,
+                                "first declared here",
+                            ),
                         );
                     }
                     continue;
                 }
                 if circ_syntax::lexer::KEYWORDS.contains(&n.node.as_str()) || n.node == "t" {
                     if generic && n.node == "t" {
-                        self.diags.push(Diagnostic::error("duplicate-definition", "`t` is the simulation time and cannot be redeclared", file, n.span, "reserved name"));
+                        self.diags.push(Diagnostic::error(
+                            "duplicate-definition",
+                            "`t` is the simulation time and cannot be redeclared",
+                            file,
+                            n.span,
+                            "reserved name",
+                        ));
                     }
                 }
                 decls.insert(n.node.clone(), i);
             }
         }
-        let ctx = ModelCtx { kind, ast: Rc::clone(&ast), item: id.idx, decls, cache: RefCell::new(HashMap::new()), busy: RefCell::new(vec![]), reads: RefCell::new(vec![]) };
+        let ctx = ModelCtx {
+            kind,
+            ast: Rc::clone(&ast),
+            item: id.idx,
+            decls,
+            cache: RefCell::new(HashMap::new()),
+            busy: RefCell::new(vec![]),
+            reads: RefCell::new(vec![]),
+        };
         let mut base = Env::new(id.module, file);
         base.pre = pre;
         base.post = post;
         base.site = site;
         let env = base.with_model(&ctx);
-        let has_refractory = model.members.iter().any(|m| matches!(&m.node, MemberKind::Spike { refractory: Some(_), .. }));
+        let has_refractory = model.members.iter().any(|m| {
+            matches!(
+                &m.node,
+                MemberKind::Spike {
+                    refractory: Some(_),
+                    ..
+                }
+            )
+        });
         let mut odes: HashMap<String, Span> = HashMap::new();
         for m in &model.members {
             match &m.node {
                 MemberKind::Parameter(d) | MemberKind::State(_, d) => {
                     self.model_var(&env, &ctx, &d.name.node, d.name.span);
                 }
-                MemberKind::Input { name, .. } | MemberKind::Let { name, .. } | MemberKind::Modulator { name, .. } => {
+                MemberKind::Input { name, .. }
+                | MemberKind::Let { name, .. }
+                | MemberKind::Modulator { name, .. } => {
                     self.model_var(&env, &ctx, &name.node, name.span);
                 }
-                MemberKind::Ode { var, rhs, noise, unless_refractory } => {
+                MemberKind::Ode {
+                    var,
+                    rhs,
+                    noise,
+                    unless_refractory,
+                } => {
                     self.check_ode(&env, &ctx, var, rhs, noise.as_ref(), &mut odes);
                     if let Some(u) = unless_refractory {
                         if generic && !has_refractory {
-                            let msg = if is_syn { "a synapse has no refractory period" } else { "this neuron has no refractory period" };
+                            let msg = if is_syn {
+                                "a synapse has no refractory period"
+                            } else {
+                                "this neuron has no refractory period"
+                            };
                             self.diags.push(
                                 Diagnostic::error("unless-without-refractory", format!("`unless refractory`, but {msg}"), file, *u, "never refractory")
                                     .with_help("give the spike a period: `spike when v > v_th { ... } refractory 2 ms`, or remove `unless refractory`"),
@@ -711,32 +1105,61 @@ impl Checker {
                         }
                     }
                 }
-                MemberKind::Spike { cond, body, refractory } => {
+                MemberKind::Spike {
+                    cond,
+                    body,
+                    refractory,
+                } => {
                     let t = self.expr(&env, cond);
                     self.need_bool(&env, cond, t, "a spike condition");
                     self.stmts(&env, &ctx, body, Handler::Reset);
                     if let Some(r) = refractory {
                         let t = self.expr(&env, r);
-                        self.need_dim(&env, r, t, builtins::time(), "argument-dimension", "a refractory period");
+                        self.need_dim(
+                            &env,
+                            r,
+                            t,
+                            builtins::time(),
+                            "argument-dimension",
+                            "a refractory period",
+                        );
                         if let Some(k) = t.konst() {
                             if k < 0.0 {
-                                self.diags.push(Diagnostic::error("invalid-value", "a refractory period cannot be negative", file, r.span, "negative"));
+                                self.diags.push(Diagnostic::error(
+                                    "invalid-value",
+                                    "a refractory period cannot be negative",
+                                    file,
+                                    r.span,
+                                    "negative",
+                                ));
                             }
                         }
                     }
                 }
                 MemberKind::Method(n) => {
                     if generic && !builtins::METHODS.contains(&n.node.as_str()) {
-                        let mut d = Diagnostic::error("unknown-method", format!("unknown integration method `{}`", n.node), file, n.span, "not a method");
+                        let mut d = Diagnostic::error(
+                            "unknown-method",
+                            format!("unknown integration method `{}`", n.node),
+                            file,
+                            n.span,
+                            "not a method",
+                        );
                         d = match circ_units::closest(&n.node, builtins::METHODS.iter().copied()) {
                             Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                            None => d.with_help(format!("methods: {}", builtins::METHODS.join(", "))),
+                            None => {
+                                d.with_help(format!("methods: {}", builtins::METHODS.join(", ")))
+                            }
                         };
                         self.diags.push(d);
                     }
                 }
                 MemberKind::On { event, body } => {
-                    let h = if event.node == Event::Pre { Handler::OnPre } else { Handler::OnPost };
+                    let h = if event.node == Event::Pre {
+                        Handler::OnPre
+                    } else {
+                        Handler::OnPost
+                    };
                     self.stmts(&env, &ctx, body, h);
                 }
                 MemberKind::Coupling(s) => self.coupling(&env, &ctx, s),
@@ -749,23 +1172,53 @@ impl Checker {
             .iter()
             .filter_map(|m| {
                 let (name, kind, has_default) = match &m.node {
-                    MemberKind::Parameter(d) => (&d.name, VarKind::Parameter { per: d.per.is_some() }, d.init.is_some()),
+                    MemberKind::Parameter(d) => (
+                        &d.name,
+                        VarKind::Parameter {
+                            per: d.per.is_some(),
+                        },
+                        d.init.is_some(),
+                    ),
                     MemberKind::State(loc, d) => (&d.name, VarKind::State(*loc), d.init.is_some()),
                     MemberKind::Input { name, .. } => (name, VarKind::Input, true),
                     MemberKind::Let { name, .. } => (name, VarKind::Let, true),
                     MemberKind::Modulator { name, .. } => (name, VarKind::Modulator, true),
                     _ => return None,
                 };
-                let dim = cache.get(&name.node).and_then(|(t, _)| t.dim()).unwrap_or(Dim::ONE);
-                Some(VarInfo { name: name.node.clone(), kind, dim, has_default, span: name.span })
+                let dim = cache
+                    .get(&name.node)
+                    .and_then(|(t, _)| t.dim())
+                    .unwrap_or(Dim::ONE);
+                Some(VarInfo {
+                    name: name.node.clone(),
+                    kind,
+                    dim,
+                    has_default,
+                    span: name.span,
+                })
             })
             .collect();
-        Some(ModelInfo { name: model.name.node.clone(), kind, file, span: model.name.span, vars, has_refractory })
+        Some(ModelInfo {
+            name: model.name.node.clone(),
+            kind,
+            file,
+            span: model.name.span,
+            vars,
+            has_refractory,
+        })
     }
 
     /// The type of a model variable, computed once from its declaration.
-    pub(crate) fn model_var(&mut self, env: &Env<'_>, ctx: &ModelCtx, name: &str, use_span: Span) -> Ty {
-        let Some(member) = ctx.decl(name) else { return Ty::Error };
+    pub(crate) fn model_var(
+        &mut self,
+        env: &Env<'_>,
+        ctx: &ModelCtx,
+        name: &str,
+        use_span: Span,
+    ) -> Ty {
+        let Some(member) = ctx.decl(name) else {
+            return Ty::Error;
+        };
         let member = member.clone();
         let is_syn = ctx.kind == ModelKind::Synapse;
         // Record what reading this variable means for the dependency rules.
@@ -792,7 +1245,9 @@ impl Checker {
                 Diagnostic::error("recursive-definition", format!("`{name}` is defined in terms of itself"), env.file, use_span, "used in its own definition")
                     .with_help("a value cannot depend on itself; for a quantity that evolves in time, declare a `state` with an equation"),
             );
-            ctx.cache.borrow_mut().insert(name.to_string(), (Ty::Error, Reads::default()));
+            ctx.cache
+                .borrow_mut()
+                .insert(name.to_string(), (Ty::Error, Reads::default()));
             return Ty::Error;
         }
         ctx.busy.borrow_mut().push(name.to_string());
@@ -800,7 +1255,13 @@ impl Checker {
         let menv = env.with_model(ctx);
         let t = match &member.node {
             MemberKind::Parameter(d) | MemberKind::State(_, d) => {
-                let menv = Env { allow: Allow { indices: is_syn, ..menv.allow }, ..menv };
+                let menv = Env {
+                    allow: Allow {
+                        indices: is_syn,
+                        ..menv.allow
+                    },
+                    ..menv
+                };
                 let t = match (&d.init, &d.ann) {
                     (Some(init), _) => {
                         let t = self.expr(&menv, init);
@@ -859,14 +1320,37 @@ impl Checker {
         // A model variable is never a compile-time constant: a circuit may
         // override a parameter, and states change during the run.
         let t = match t {
-            Ty::Num { dim: None, int, random, .. } if !matches!(&member.node, MemberKind::Let { .. }) => Ty::Num { dim: Some(Dim::ONE), int, konst: None, random },
-            Ty::Num { dim, int, random, .. } => Ty::Num { dim, int, konst: None, random },
+            Ty::Num {
+                dim: None,
+                int,
+                random,
+                ..
+            } if !matches!(&member.node, MemberKind::Let { .. }) => Ty::Num {
+                dim: Some(Dim::ONE),
+                int,
+                konst: None,
+                random,
+            },
+            Ty::Num {
+                dim, int, random, ..
+            } => Ty::Num {
+                dim,
+                int,
+                konst: None,
+                random,
+            },
             other => other,
         };
         let reads = ctx.pop_reads();
         ctx.busy.borrow_mut().retain(|b| b != name);
-        let own_reads = if matches!(&member.node, MemberKind::Let { .. }) { reads } else { Reads::default() };
-        ctx.cache.borrow_mut().insert(name.to_string(), (t, own_reads.clone()));
+        let own_reads = if matches!(&member.node, MemberKind::Let { .. }) {
+            reads
+        } else {
+            Reads::default()
+        };
+        ctx.cache
+            .borrow_mut()
+            .insert(name.to_string(), (t, own_reads.clone()));
         ctx.note(|r| {
             r.merge(&own_reads);
             if per_syn {
@@ -879,9 +1363,24 @@ impl Checker {
         t
     }
 
-    fn per_synapse_dep(&mut self, env: &Env<'_>, target: &Ident, loc: StateLoc, read: &str, span: Span) {
-        let which = if loc == StateLoc::Pre { "pre state" } else { "post state" };
-        let per = if loc == StateLoc::Pre { "presynaptic" } else { "postsynaptic" };
+    fn per_synapse_dep(
+        &mut self,
+        env: &Env<'_>,
+        target: &Ident,
+        loc: StateLoc,
+        read: &str,
+        span: Span,
+    ) {
+        let which = if loc == StateLoc::Pre {
+            "pre state"
+        } else {
+            "post state"
+        };
+        let per = if loc == StateLoc::Pre {
+            "presynaptic"
+        } else {
+            "postsynaptic"
+        };
         self.diags.push(
             Diagnostic::error("per-synapse-dependency", format!("the {which} `{}` depends on `{read}`, which has one value per synapse", target.node), env.file, span, "one value per synapse")
                 .with_label(env.file, target.span, format!("one value per {per} neuron"))
@@ -889,7 +1388,15 @@ impl Checker {
         );
     }
 
-    fn check_ode(&mut self, env: &Env<'_>, ctx: &ModelCtx, var: &Ident, rhs: &Expr, noise: Option<&Expr>, odes: &mut HashMap<String, Span>) {
+    fn check_ode(
+        &mut self,
+        env: &Env<'_>,
+        ctx: &ModelCtx,
+        var: &Ident,
+        rhs: &Expr,
+        noise: Option<&Expr>,
+        odes: &mut HashMap<String, Span>,
+    ) {
         let generic = env.pre.is_none() && env.post.is_none();
         let target = ctx.decl(&var.node).map(|m| m.node.clone());
         let loc = match &target {
@@ -903,17 +1410,38 @@ impl Checker {
                         _ => "a modulator",
                     };
                     self.diags.push(
-                        Diagnostic::error("derivative-of-non-state", format!("`{}` is {what}, so it has no equation", var.node), env.file, var.span, format!("{what}"))
-                            .with_help(format!("only a `state` evolves in time: declare `state {} = ...`", var.node)),
+                        Diagnostic::error(
+                            "derivative-of-non-state",
+                            format!("`{}` is {what}, so it has no equation", var.node),
+                            env.file,
+                            var.span,
+                            format!("{what}"),
+                        )
+                        .with_help(format!(
+                            "only a `state` evolves in time: declare `state {} = ...`",
+                            var.node
+                        )),
                     );
                 }
                 None
             }
             None => {
                 if generic {
-                    let mut d = Diagnostic::error("derivative-of-non-state", format!("`d{}/dt` for an undeclared variable `{}`", var.node, var.node), env.file, var.span, "not declared")
-                        .with_help(format!("declare it first: `state {} = ...`", var.node));
-                    if let Some(c) = circ_units::closest(&var.node, ctx.names().collect::<Vec<_>>().iter().map(String::as_str)) {
+                    let mut d = Diagnostic::error(
+                        "derivative-of-non-state",
+                        format!(
+                            "`d{}/dt` for an undeclared variable `{}`",
+                            var.node, var.node
+                        ),
+                        env.file,
+                        var.span,
+                        "not declared",
+                    )
+                    .with_help(format!("declare it first: `state {} = ...`", var.node));
+                    if let Some(c) = circ_units::closest(
+                        &var.node,
+                        ctx.names().collect::<Vec<_>>().iter().map(String::as_str),
+                    ) {
                         d = d.with_note(format!("there is a variable named `{c}`"));
                     }
                     self.diags.push(d);
@@ -924,15 +1452,25 @@ impl Checker {
         if generic {
             if let Some(prev) = odes.get(&var.node) {
                 self.diags.push(
-                    Diagnostic::error("duplicate-equation", format!("`{}` has two equations", var.node), env.file, var.span, "second equation")
-                        .with_label(env.file, *prev, "first equation")
-                        .with_help("sum the terms into one right-hand side"),
+                    Diagnostic::error(
+                        "duplicate-equation",
+                        format!("`{}` has two equations", var.node),
+                        env.file,
+                        var.span,
+                        "second equation",
+                    )
+                    .with_label(env.file, *prev, "first equation")
+                    .with_help("sum the terms into one right-hand side"),
                 );
             } else {
                 odes.insert(var.node.clone(), var.span);
             }
         }
-        let var_ty = if loc.is_some() { self.model_var(env, ctx, &var.node, var.span) } else { Ty::Error };
+        let var_ty = if loc.is_some() {
+            self.model_var(env, ctx, &var.node, var.span)
+        } else {
+            Ty::Error
+        };
         ctx.push_reads();
         let t = self.expr(env, rhs);
         let noise_t = noise.map(|n| (n, self.expr(env, n)));
@@ -945,29 +1483,47 @@ impl Checker {
             }
         }
         if !matches!(t, Ty::Num { .. } | Ty::Error) {
-            self.diags.push(Diagnostic::error("type-mismatch", format!("the right side of an equation must be a number, but this is {}", t.describe()), env.file, rhs.span, t.describe()));
+            self.diags.push(Diagnostic::error(
+                "type-mismatch",
+                format!(
+                    "the right side of an equation must be a number, but this is {}",
+                    t.describe()
+                ),
+                env.file,
+                rhs.span,
+                t.describe(),
+            ));
             return;
         }
         let Some(vd) = var_ty.dim() else { return };
         let time = builtins::time();
-        let Some(want) = vd.div(time) else { return };
+        let Some(want) = vd.checked_div(time) else { return };
         if let Some(got) = t.dim() {
             if got != want {
                 let mut d = Diagnostic::error(
                     "derivative-dimension",
-                    format!("`d{}/dt` must be {}, but the right side is {}", var.node, want.describe(), got.describe()),
+                    format!(
+                        "`d{}/dt` must be {}, but the right side is {}",
+                        var.node,
+                        want.describe(),
+                        got.describe()
+                    ),
                     env.file,
                     rhs.span,
                     format!("this is {}", got.describe()),
                 )
-                .with_label(env.file, var.span, format!("`{}` is {}", var.node, vd.describe()));
+                .with_label(
+                    env.file,
+                    var.span,
+                    format!("`{}` is {}", var.node, vd.describe()),
+                );
                 d = d.with_help_opt(convert_help(got, want));
                 self.diags.push(d);
             }
         }
         if let Some((n, nt)) = noise_t {
             let half = circ_units::Rat::new(-1, 2).and_then(|h| time.powr(h));
-            if let (Some(got), Some(want)) = (nt.dim(), half.and_then(|h| vd.mul(h))) {
+            if let (Some(got), Some(want)) = (nt.dim(), half.and_then(|h| vd.checked_mul(h))) {
                 if got != want {
                     self.diags.push(
                         Diagnostic::error("noise-dimension", format!("the noise of `{}` must be {}, but this is {}", var.node, want.describe(), got.describe()), env.file, n.span, format!("this is {}", got.describe()))
@@ -980,7 +1536,9 @@ impl Checker {
     }
 
     fn coupling(&mut self, env: &Env<'_>, ctx: &ModelCtx, s: &Stmt) {
-        let StmtKind::Assign { target, op, value } = &s.node else { return };
+        let StmtKind::Assign { target, op, value } = &s.node else {
+            return;
+        };
         let generic = env.pre.is_none() && env.post.is_none();
         match &target.node {
             Target::Post(n) if matches!(op, AssignOp::Add | AssignOp::Sub) => {
@@ -999,9 +1557,24 @@ impl Checker {
                             if let Some(d) = t.dim() {
                                 if d != v.dim {
                                     self.diags.push(
-                                        Diagnostic::error("unit-mismatch", format!("`post.{}` is {}, but this adds {}", n.node, v.dim.describe(), d.describe()), env.file, value.span, format!("this is {}", d.describe()))
-                                            .with_label(env.file, target.span, format!("{}", v.dim.describe()))
-                                            .with_help_opt(convert_help(d, v.dim)),
+                                        Diagnostic::error(
+                                            "unit-mismatch",
+                                            format!(
+                                                "`post.{}` is {}, but this adds {}",
+                                                n.node,
+                                                v.dim.describe(),
+                                                d.describe()
+                                            ),
+                                            env.file,
+                                            value.span,
+                                            format!("this is {}", d.describe()),
+                                        )
+                                        .with_label(
+                                            env.file,
+                                            target.span,
+                                            format!("{}", v.dim.describe()),
+                                        )
+                                        .with_help_opt(convert_help(d, v.dim)),
                                     );
                                 }
                             }
@@ -1037,9 +1610,21 @@ impl Checker {
                 let t = self.expr(env, value);
                 let reads = ctx.pop_reads();
                 ctx.note(|r| r.merge(&reads));
-                env.push_local(&name.node, t, if reads.per_synapse.is_some() { LocalKind::PerSynapse } else { LocalKind::Plain });
+                env.push_local(
+                    &name.node,
+                    t,
+                    if reads.per_synapse.is_some() {
+                        LocalKind::PerSynapse
+                    } else {
+                        LocalKind::Plain
+                    },
+                );
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 let t = self.expr(env, cond);
                 self.need_bool(env, cond, t, "the condition of `if`");
                 self.stmts(env, ctx, then, h);
@@ -1053,8 +1638,19 @@ impl Checker {
                     Target::Pre(n) => {
                         if generic {
                             self.diags.push(
-                                Diagnostic::error("invalid-assignment", format!("a synapse cannot change its presynaptic neuron: `pre.{}`", n.node), env.file, target.span, "read-only")
-                                    .with_help("`pre.x` can be read; keep presynaptic traces in a `pre state`"),
+                                Diagnostic::error(
+                                    "invalid-assignment",
+                                    format!(
+                                        "a synapse cannot change its presynaptic neuron: `pre.{}`",
+                                        n.node
+                                    ),
+                                    env.file,
+                                    target.span,
+                                    "read-only",
+                                )
+                                .with_help(
+                                    "`pre.x` can be read; keep presynaptic traces in a `pre state`",
+                                ),
                             );
                         }
                         return;
@@ -1062,7 +1658,13 @@ impl Checker {
                     Target::Post(n) => {
                         if h == Handler::Reset {
                             if generic {
-                                self.diags.push(Diagnostic::error("misplaced-member", "`post.x` exists only in synapses", env.file, target.span, "not in a synapse"));
+                                self.diags.push(Diagnostic::error(
+                                    "misplaced-member",
+                                    "`post.x` exists only in synapses",
+                                    env.file,
+                                    target.span,
+                                    "not in a synapse",
+                                ));
                             }
                             return;
                         }
@@ -1082,7 +1684,9 @@ impl Checker {
                                     self.unknown_member(env, post, n, "postsynaptic");
                                     return;
                                 }
-                                Some(v) if !matches!(v.kind, VarKind::Input | VarKind::State(_)) => {
+                                Some(v)
+                                    if !matches!(v.kind, VarKind::Input | VarKind::State(_)) =>
+                                {
                                     self.diags.push(
                                         Diagnostic::error("invalid-assignment", format!("`{}` of `{}` is not a state or an input, so a synapse cannot add to it", n.node, post.name), env.file, n.span, "read-only")
                                             .with_label(post.file, v.span, "declared here"),
@@ -1096,7 +1700,16 @@ impl Checker {
                     Target::Local(n) => {
                         if env.local(&n.node).is_some() {
                             if generic {
-                                self.diags.push(Diagnostic::error("invalid-assignment", format!("`{}` is a `let` and cannot be assigned", n.node), env.file, n.span, "a `let` is fixed").with_help("declare a `state` for a value that changes"));
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "invalid-assignment",
+                                        format!("`{}` is a `let` and cannot be assigned", n.node),
+                                        env.file,
+                                        n.span,
+                                        "a `let` is fixed",
+                                    )
+                                    .with_help("declare a `state` for a value that changes"),
+                                );
                             }
                             return;
                         }
@@ -1110,7 +1723,15 @@ impl Checker {
                         match member {
                             MemberKind::State(loc, _) => {
                                 if generic {
-                                    self.check_state_write(env, n, loc, *op, h, &reads, target.span);
+                                    self.check_state_write(
+                                        env,
+                                        n,
+                                        loc,
+                                        *op,
+                                        h,
+                                        &reads,
+                                        target.span,
+                                    );
                                 }
                             }
                             other => {
@@ -1135,7 +1756,16 @@ impl Checker {
                 if *op == AssignOp::Mul {
                     if let Some(d) = vt.dim() {
                         if !d.is_dimensionless() {
-                            self.diags.push(Diagnostic::error("unit-mismatch", format!("`*=` scales by a dimensionless factor, but this is {}", d.describe()), env.file, value.span, format!("this is {}", d.describe())));
+                            self.diags.push(Diagnostic::error(
+                                "unit-mismatch",
+                                format!(
+                                    "`*=` scales by a dimensionless factor, but this is {}",
+                                    d.describe()
+                                ),
+                                env.file,
+                                value.span,
+                                format!("this is {}", d.describe()),
+                            ));
                         }
                     }
                     return;
@@ -1145,11 +1775,26 @@ impl Checker {
                 }
                 if let (Some(td), Some(vd)) = (target_dim, vt.dim()) {
                     if td != vd {
-                        let verb = if *op == AssignOp::Set { "assigned" } else { "added to" };
+                        let verb = if *op == AssignOp::Set {
+                            "assigned"
+                        } else {
+                            "added to"
+                        };
                         self.diags.push(
-                            Diagnostic::error("unit-mismatch", format!("`{}` is {}, but it is {verb} {}", target_name.node, td.describe(), vd.describe()), env.file, value.span, format!("this is {}", vd.describe()))
-                                .with_label(env.file, target.span, format!("this is {}", td.describe()))
-                                .with_help_opt(convert_help(vd, td)),
+                            Diagnostic::error(
+                                "unit-mismatch",
+                                format!(
+                                    "`{}` is {}, but it is {verb} {}",
+                                    target_name.node,
+                                    td.describe(),
+                                    vd.describe()
+                                ),
+                                env.file,
+                                value.span,
+                                format!("this is {}", vd.describe()),
+                            )
+                            .with_label(env.file, target.span, format!("this is {}", td.describe()))
+                            .with_help_opt(convert_help(vd, td)),
                         );
                     }
                 }
@@ -1161,7 +1806,16 @@ impl Checker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn check_state_write(&mut self, env: &Env<'_>, n: &Ident, loc: StateLoc, op: AssignOp, h: Handler, reads: &Reads, span: Span) {
+    fn check_state_write(
+        &mut self,
+        env: &Env<'_>,
+        n: &Ident,
+        loc: StateLoc,
+        op: AssignOp,
+        h: Handler,
+        reads: &Reads,
+        span: Span,
+    ) {
         let additive = matches!(op, AssignOp::Add | AssignOp::Sub);
         match (loc, h) {
             (StateLoc::Pre, Handler::OnPre) | (StateLoc::Post, Handler::OnPost) => {
@@ -1170,7 +1824,11 @@ impl Checker {
                 }
             }
             (StateLoc::Pre, Handler::OnPost) | (StateLoc::Post, Handler::OnPre) if !additive => {
-                let which = if loc == StateLoc::Pre { "pre state" } else { "post state" };
+                let which = if loc == StateLoc::Pre {
+                    "pre state"
+                } else {
+                    "post state"
+                };
                 self.diags.push(
                     Diagnostic::error("invalid-assignment", format!("the {which} `{}` is shared by many synapses, so this handler may only add to it", n.node), env.file, span, "set once per synapse")
                         .with_help(format!("write `{} += ...`: additions give the same result in any order of delivery", n.node)),
@@ -1184,13 +1842,25 @@ impl Checker {
 
     fn check_circuit(&mut self, m: usize, file: FileId, c: &ast::CircuitItem) {
         let env = Env::new(m, file);
-        let env = Env { allow: Allow { time: false, ..Allow::default() }, ..env };
+        let env = Env {
+            allow: Allow {
+                time: false,
+                ..Allow::default()
+            },
+            ..env
+        };
         let mut names: HashMap<String, Span> = HashMap::new();
         let mut dup = |this: &mut Checker, n: &Ident| {
             if let Some(prev) = names.get(&n.node) {
                 this.diags.push(
-                    Diagnostic::error("duplicate-definition", format!("`{}` is defined twice in circuit `{}`", n.node, c.name.node), file, n.span, "defined again here")
-                        .with_label(file, *prev, "first defined here"),
+                    Diagnostic::error(
+                        "duplicate-definition",
+                        format!("`{}` is defined twice in circuit `{}`", n.node, c.name.node),
+                        file,
+                        n.span,
+                        "defined again here",
+                    )
+                    .with_label(file, *prev, "first defined here"),
                 );
                 false
             } else {
@@ -1211,7 +1881,14 @@ impl Checker {
                     }
                 }
                 CircuitMemberKind::Modulator { name, value } => {
-                    let tenv = Env { allow: Allow { time: true, ..env.allow }, locals: RefCell::new(env.locals.borrow().clone()), ..Env::new(m, file) };
+                    let tenv = Env {
+                        allow: Allow {
+                            time: true,
+                            ..env.allow
+                        },
+                        locals: RefCell::new(env.locals.borrow().clone()),
+                        ..Env::new(m, file)
+                    };
                     let t = self.expr(&tenv, value);
                     if dup(self, name) {
                         modulators.insert(name.node.clone(), (t, name.span));
@@ -1240,8 +1917,12 @@ impl Checker {
         // Pass 2: everything else, now that all names are known.
         for mem in &c.members {
             match &mem.node {
-                CircuitMemberKind::Population(p) => self.check_population(&env, p, &pops, &modulators),
-                CircuitMemberKind::Project(pr) => self.check_projection(&env, pr, mem.span, &pops, &modulators),
+                CircuitMemberKind::Population(p) => {
+                    self.check_population(&env, p, &pops, &modulators)
+                }
+                CircuitMemberKind::Project(pr) => {
+                    self.check_projection(&env, pr, mem.span, &pops, &modulators)
+                }
                 CircuitMemberKind::Record(r) => self.check_record(&env, r, &pops, &projections),
                 _ => {}
             }
@@ -1253,7 +1934,9 @@ impl Checker {
             return PopModel::Generator(model.node.clone());
         }
         match self.resolve(env.module, &model.node) {
-            Some((id, ItemKind::Neuron)) => self.model_info(id).map_or(PopModel::Unknown, PopModel::Neuron),
+            Some((id, ItemKind::Neuron)) => self
+                .model_info(id)
+                .map_or(PopModel::Unknown, PopModel::Neuron),
             Some((_, kind)) => {
                 self.diags.push(
                     Diagnostic::error("unknown-model", format!("`{}` is a {}, but a population needs a neuron model", model.node, kind.word()), env.file, model.span, format!("a {}", kind.word()))
@@ -1269,30 +1952,66 @@ impl Checker {
     }
 
     fn unknown_model(&mut self, env: &Env<'_>, model: &Ident, kind: &str) {
-        if self.failed_imports.contains(&(env.module, model.node.clone())) {
+        if self
+            .failed_imports
+            .contains(&(env.module, model.node.clone()))
+        {
             return;
         }
         let mut cands = self.visible_names(env.module);
         if kind == "neuron" {
             cands.extend(builtins::GENERATORS.iter().map(|s| s.to_string()));
         }
-        let mut d = Diagnostic::error("unknown-model", format!("unknown {kind} model `{}`", model.node), env.file, model.span, "not defined or imported");
-        let std_has = circ_stdlib::MODULES.iter().find(|(_, src)| src.contains(&format!("{kind} {} ", model.node)) || src.contains(&format!("{kind} {} {{", model.node)));
+        let mut d = Diagnostic::error(
+            "unknown-model",
+            format!("unknown {kind} model `{}`", model.node),
+            env.file,
+            model.span,
+            "not defined or imported",
+        );
+        let std_has = circ_stdlib::MODULES.iter().find(|(_, src)| {
+            src.contains(&format!("{kind} {} ", model.node))
+                || src.contains(&format!("{kind} {} {{", model.node))
+        });
         if let Some(c) = circ_units::closest(&model.node, cands.iter().map(String::as_str)) {
             d = d.with_help(format!("did you mean `{c}`?"));
         } else if let Some((m, _)) = std_has {
-            d = d.with_help(format!("it is in the standard library: add `use std::{m}::{}`", model.node));
+            d = d.with_help(format!(
+                "it is in the standard library: add `use std::{m}::{}`",
+                model.node
+            ));
         }
         self.diags.push(d);
     }
 
-    fn check_population(&mut self, env: &Env<'_>, p: &ast::Population, pops: &HashMap<String, PopInfo>, modulators: &HashMap<String, (Ty, Span)>) {
+    fn check_population(
+        &mut self,
+        env: &Env<'_>,
+        p: &ast::Population,
+        pops: &HashMap<String, PopInfo>,
+        modulators: &HashMap<String, (Ty, Span)>,
+    ) {
         let t = self.expr(env, &p.size);
         if self.need_count(env, &p.size, t, "a population size") && t.konst() == Some(0.0) {
-            self.diags.push(Diagnostic::error("invalid-value", "a population needs at least one neuron", env.file, p.size.span, "zero"));
+            self.diags.push(Diagnostic::error(
+                "invalid-value",
+                "a population needs at least one neuron",
+                env.file,
+                p.size.span,
+                "zero",
+            ));
         }
-        let Some(info) = pops.get(&p.name.node) else { return };
-        let aenv = Env { allow: Allow { time: true, ..env.allow }, locals: RefCell::new(env.locals.borrow().clone()), ..Env::new(env.module, env.file) };
+        let Some(info) = pops.get(&p.name.node) else {
+            return;
+        };
+        let aenv = Env {
+            allow: Allow {
+                time: true,
+                ..env.allow
+            },
+            locals: RefCell::new(env.locals.borrow().clone()),
+            ..Env::new(env.module, env.file)
+        };
         match &info.model {
             PopModel::Unknown => {
                 for a in &p.args {
@@ -1318,31 +2037,69 @@ impl Checker {
     }
 
     fn check_generator(&mut self, env: &Env<'_>, g: &str, p: &ast::Population) {
-        let params: &[(&str, bool)] = if g == "poisson" { &[("rate", true)] } else { &[("times", true), ("indices", false)] };
+        let params: &[(&str, bool)] = if g == "poisson" {
+            &[("rate", true)]
+        } else {
+            &[("times", true), ("indices", false)]
+        };
         for a in &p.args {
             let Some(n) = &a.name else {
-                self.diags.push(Diagnostic::error("unknown-parameter", format!("name the parameter of `{g}`: `{}(...)`", if g == "poisson" { "rate = 5 Hz" } else { "times = [...]" }), env.file, a.value.span, "unnamed"));
+                self.diags.push(Diagnostic::error(
+                    "unknown-parameter",
+                    format!(
+                        "name the parameter of `{g}`: `{}(...)`",
+                        if g == "poisson" {
+                            "rate = 5 Hz"
+                        } else {
+                            "times = [...]"
+                        }
+                    ),
+                    env.file,
+                    a.value.span,
+                    "unnamed",
+                ));
                 continue;
             };
             let t = self.expr(env, &a.value);
             match n.node.as_str() {
                 "rate" if g == "poisson" => {
-                    self.need_dim(env, &a.value, t, builtins::frequency(), "parameter-dimension", "the rate of `poisson`");
+                    self.need_dim(
+                        env,
+                        &a.value,
+                        t,
+                        builtins::frequency(),
+                        "parameter-dimension",
+                        "the rate of `poisson`",
+                    );
                 }
                 "times" | "indices" if g == "spikes" => {
-                    let want = if n.node == "times" { Some(builtins::time()) } else { Some(Dim::ONE) };
+                    let want = if n.node == "times" {
+                        Some(builtins::time())
+                    } else {
+                        Some(Dim::ONE)
+                    };
                     match t {
                         Ty::Array(d) if dims_agree(d, want) => {}
                         Ty::File | Ty::Error => {}
                         other => {
-                            let what = if n.node == "times" { "an array of times, `[1 ms, 5 ms]`," } else { "an array of neuron indices" };
+                            let what = if n.node == "times" {
+                                "an array of times, `[1 ms, 5 ms]`,"
+                            } else {
+                                "an array of neuron indices"
+                            };
                             self.diags.push(Diagnostic::error("parameter-dimension", format!("`{}` of `spikes` must be {what} or `from \"file\"`, but this is {}", n.node, match other { Ty::Array(Some(d)) => format!("an array of {}", d.describe()), o => o.describe() }), env.file, a.value.span, "wrong kind of value"));
                         }
                     }
                 }
                 _ => {
                     let names: Vec<&str> = params.iter().map(|p| p.0).collect();
-                    let mut d = Diagnostic::error("unknown-parameter", format!("`{g}` has no parameter `{}`", n.node), env.file, n.span, "unknown parameter");
+                    let mut d = Diagnostic::error(
+                        "unknown-parameter",
+                        format!("`{g}` has no parameter `{}`", n.node),
+                        env.file,
+                        n.span,
+                        "unknown parameter",
+                    );
                     d = match circ_units::closest(&n.node, names.iter().copied()) {
                         Some(c) => d.with_help(format!("did you mean `{c}`?")),
                         None => d.with_help(format!("its parameters are: {}", names.join(", "))),
@@ -1352,64 +2109,179 @@ impl Checker {
             }
         }
         for (name, required) in params {
-            if *required && !p.args.iter().any(|a| a.name.as_ref().is_some_and(|n| n.node == *name)) {
-                self.diags.push(Diagnostic::error("missing-parameter", format!("`{g}` needs `{name}`"), env.file, p.model.span, format!("`{name}` not given")).with_help(if g == "poisson" { "e.g. `poisson[100](rate = 5 Hz)`" } else { "e.g. `spikes[2](times = [10 ms, 20 ms], indices = [0, 1])`" }));
+            if *required
+                && !p
+                    .args
+                    .iter()
+                    .any(|a| a.name.as_ref().is_some_and(|n| n.node == *name))
+            {
+                self.diags.push(
+                    Diagnostic::error(
+                        "missing-parameter",
+                        format!("`{g}` needs `{name}`"),
+                        env.file,
+                        p.model.span,
+                        format!("`{name}` not given"),
+                    )
+                    .with_help(if g == "poisson" {
+                        "e.g. `poisson[100](rate = 5 Hz)`"
+                    } else {
+                        "e.g. `spikes[2](times = [10 ms, 20 ms], indices = [0, 1])`"
+                    }),
+                );
             }
         }
         if let Some((n, _)) = p.inits.first() {
-            self.diags.push(Diagnostic::error("unknown-parameter", format!("`{g}` has no state to initialise (`{}`)", n.node), env.file, n.span, "no such state"));
+            self.diags.push(Diagnostic::error(
+                "unknown-parameter",
+                format!("`{g}` has no state to initialise (`{}`)", n.node),
+                env.file,
+                n.span,
+                "no such state",
+            ));
         }
     }
 
     /// Checks `(param = value, ...)` and `{ state = value }` against a model.
-    fn bind_args(&mut self, env: &Env<'_>, model: &ModelInfo, args: &[ast::Arg], inits: &[(Ident, Expr)], site: Span, kind: &str) {
+    fn bind_args(
+        &mut self,
+        env: &Env<'_>,
+        model: &ModelInfo,
+        args: &[ast::Arg],
+        inits: &[(Ident, Expr)],
+        site: Span,
+        kind: &str,
+    ) {
         let mut given: HashSet<&str> = HashSet::new();
         for a in args {
             let Some(n) = &a.name else {
                 self.expr(env, &a.value);
                 self.diags.push(
-                    Diagnostic::error("unknown-parameter", format!("name the parameter this value is for: `{}(tau = 10 ms)`", model.name), env.file, a.value.span, "unnamed value")
-                        .with_help(format!("parameters of `{}`: {}", model.name, model.vars.iter().filter(|v| matches!(v.kind, VarKind::Parameter { .. })).map(|v| v.name.as_str()).collect::<Vec<_>>().join(", "))),
+                    Diagnostic::error(
+                        "unknown-parameter",
+                        format!(
+                            "name the parameter this value is for: `{}(tau = 10 ms)`",
+                            model.name
+                        ),
+                        env.file,
+                        a.value.span,
+                        "unnamed value",
+                    )
+                    .with_help(format!(
+                        "parameters of `{}`: {}",
+                        model.name,
+                        model
+                            .vars
+                            .iter()
+                            .filter(|v| matches!(v.kind, VarKind::Parameter { .. }))
+                            .map(|v| v.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
                 );
                 continue;
             };
             let t = self.expr(env, &a.value);
-            let Some(v) = model.var(&n.node).filter(|v| matches!(v.kind, VarKind::Parameter { .. })) else {
-                self.no_such(env, model, n, "parameter", |k| matches!(k, VarKind::Parameter { .. }));
+            let Some(v) = model
+                .var(&n.node)
+                .filter(|v| matches!(v.kind, VarKind::Parameter { .. }))
+            else {
+                self.no_such(env, model, n, "parameter", |k| {
+                    matches!(k, VarKind::Parameter { .. })
+                });
                 continue;
             };
             given.insert(&n.node);
-            self.need_dim(env, &a.value, t, v.dim, "parameter-dimension", &format!("the parameter `{}` of `{}`", n.node, model.name));
+            self.need_dim(
+                env,
+                &a.value,
+                t,
+                v.dim,
+                "parameter-dimension",
+                &format!("the parameter `{}` of `{}`", n.node, model.name),
+            );
             if t.is_random() && v.kind == (VarKind::Parameter { per: false }) {
                 self.diags.push(
-                    Diagnostic::error("not-constant", format!("`{}` of `{}` is one value for all, but this draws at random", n.node, model.name), env.file, a.value.span, "random")
-                        .with_label(model.file, v.span, "declared without `per`")
-                        .with_help(format!("declare it `per {kind}` in `{}` to give each {kind} its own value", model.name)),
+                    Diagnostic::error(
+                        "not-constant",
+                        format!(
+                            "`{}` of `{}` is one value for all, but this draws at random",
+                            n.node, model.name
+                        ),
+                        env.file,
+                        a.value.span,
+                        "random",
+                    )
+                    .with_label(model.file, v.span, "declared without `per`")
+                    .with_help(format!(
+                        "declare it `per {kind}` in `{}` to give each {kind} its own value",
+                        model.name
+                    )),
                 );
             }
         }
         for v in &model.vars {
-            if matches!(v.kind, VarKind::Parameter { .. }) && !v.has_default && !given.contains(v.name.as_str()) {
+            if matches!(v.kind, VarKind::Parameter { .. })
+                && !v.has_default
+                && !given.contains(v.name.as_str())
+            {
                 self.diags.push(
-                    Diagnostic::error("missing-parameter", format!("`{}` needs a value for its parameter `{}`", model.name, v.name), env.file, site, format!("`{}` not given", v.name))
-                        .with_label(model.file, v.span, "declared without a default")
-                        .with_help(format!("pass it: `{}(... {} = ...)`", model.name, v.name)),
+                    Diagnostic::error(
+                        "missing-parameter",
+                        format!(
+                            "`{}` needs a value for its parameter `{}`",
+                            model.name, v.name
+                        ),
+                        env.file,
+                        site,
+                        format!("`{}` not given", v.name),
+                    )
+                    .with_label(model.file, v.span, "declared without a default")
+                    .with_help(format!("pass it: `{}(... {} = ...)`", model.name, v.name)),
                 );
             }
         }
         for (n, value) in inits {
             let t = self.expr(env, value);
-            let Some(v) = model.var(&n.node).filter(|v| matches!(v.kind, VarKind::State(_))) else {
+            let Some(v) = model
+                .var(&n.node)
+                .filter(|v| matches!(v.kind, VarKind::State(_)))
+            else {
                 self.no_such(env, model, n, "state", |k| matches!(k, VarKind::State(_)));
                 continue;
             };
-            self.need_dim(env, value, t, v.dim, "parameter-dimension", &format!("the initial value of `{}`", n.node));
+            self.need_dim(
+                env,
+                value,
+                t,
+                v.dim,
+                "parameter-dimension",
+                &format!("the initial value of `{}`", n.node),
+            );
         }
     }
 
-    fn no_such(&mut self, env: &Env<'_>, model: &ModelInfo, n: &Ident, what: &str, pick: impl Fn(VarKind) -> bool) {
-        let names: Vec<&str> = model.vars.iter().filter(|v| pick(v.kind)).map(|v| v.name.as_str()).collect();
-        let mut d = Diagnostic::error("unknown-parameter", format!("`{}` has no {what} `{}`", model.name, n.node), env.file, n.span, format!("not a {what} of `{}`", model.name));
+    fn no_such(
+        &mut self,
+        env: &Env<'_>,
+        model: &ModelInfo,
+        n: &Ident,
+        what: &str,
+        pick: impl Fn(VarKind) -> bool,
+    ) {
+        let names: Vec<&str> = model
+            .vars
+            .iter()
+            .filter(|v| pick(v.kind))
+            .map(|v| v.name.as_str())
+            .collect();
+        let mut d = Diagnostic::error(
+            "unknown-parameter",
+            format!("`{}` has no {what} `{}`", model.name, n.node),
+            env.file,
+            n.span,
+            format!("not a {what} of `{}`", model.name),
+        );
         if let Some(v) = model.var(&n.node) {
             let actual = match v.kind {
                 VarKind::Parameter { .. } => "a parameter (set it in `(...)`)",
@@ -1422,25 +2294,66 @@ impl Checker {
         } else if let Some(c) = circ_units::closest(&n.node, names.iter().copied()) {
             d = d.with_help(format!("did you mean `{c}`?"));
         } else {
-            d = d.with_help(format!("its {what}s are: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") }));
+            d = d.with_help(format!(
+                "its {what}s are: {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ));
         }
         self.diags.push(d);
     }
 
-    fn check_modulators(&mut self, env: &Env<'_>, model: &ModelInfo, site: Span, modulators: &HashMap<String, (Ty, Span)>) {
+    fn check_modulators(
+        &mut self,
+        env: &Env<'_>,
+        model: &ModelInfo,
+        site: Span,
+        modulators: &HashMap<String, (Ty, Span)>,
+    ) {
         for v in model.vars.iter().filter(|v| v.kind == VarKind::Modulator) {
             match modulators.get(&v.name) {
                 None => self.diags.push(
-                    Diagnostic::error("unknown-modulator", format!("`{}` reads the modulator `{}`, but this circuit defines none", model.name, v.name), env.file, site, format!("uses `{}`", model.name))
-                        .with_label(model.file, v.span, "declared here")
-                        .with_help(format!("define it in the circuit: `modulator {} = ...`", v.name)),
+                    Diagnostic::error(
+                        "unknown-modulator",
+                        format!(
+                            "`{}` reads the modulator `{}`, but this circuit defines none",
+                            model.name, v.name
+                        ),
+                        env.file,
+                        site,
+                        format!("uses `{}`", model.name),
+                    )
+                    .with_label(model.file, v.span, "declared here")
+                    .with_help(format!(
+                        "define it in the circuit: `modulator {} = ...`",
+                        v.name
+                    )),
                 ),
                 Some((t, span)) => {
                     if let Some(d) = t.dim() {
                         if d != v.dim {
                             self.diags.push(
-                                Diagnostic::error("unknown-modulator", format!("the modulator `{}` is {}, but `{}` expects {}", v.name, d.describe(), model.name, v.dim.describe()), env.file, *span, format!("{}", d.describe()))
-                                    .with_label(model.file, v.span, format!("expects {}", v.dim.describe())),
+                                Diagnostic::error(
+                                    "unknown-modulator",
+                                    format!(
+                                        "the modulator `{}` is {}, but `{}` expects {}",
+                                        v.name,
+                                        d.describe(),
+                                        model.name,
+                                        v.dim.describe()
+                                    ),
+                                    env.file,
+                                    *span,
+                                    format!("{}", d.describe()),
+                                )
+                                .with_label(
+                                    model.file,
+                                    v.span,
+                                    format!("expects {}", v.dim.describe()),
+                                ),
                             );
                         }
                     }
@@ -1449,13 +2362,26 @@ impl Checker {
         }
     }
 
-    fn check_projection(&mut self, env: &Env<'_>, pr: &ast::Projection, span: Span, pops: &HashMap<String, PopInfo>, modulators: &HashMap<String, (Ty, Span)>) {
+    fn check_projection(
+        &mut self,
+        env: &Env<'_>,
+        pr: &ast::Projection,
+        span: Span,
+        pops: &HashMap<String, PopInfo>,
+        modulators: &HashMap<String, (Ty, Span)>,
+    ) {
         let mut ends: Vec<Option<PopModel>> = vec![];
         for n in pr.sources.iter().chain(pr.targets.iter()) {
             match pops.get(&n.node) {
                 Some(p) => ends.push(Some(p.model.clone())),
                 None => {
-                    let mut d = Diagnostic::error("unknown-name", format!("no population named `{}`", n.node), env.file, n.span, "not a population of this circuit");
+                    let mut d = Diagnostic::error(
+                        "unknown-name",
+                        format!("no population named `{}`", n.node),
+                        env.file,
+                        n.span,
+                        "not a population of this circuit",
+                    );
                     if let Some(c) = circ_units::closest(&n.node, pops.keys().map(String::as_str)) {
                         d = d.with_help(format!("did you mean `{c}`?"));
                     }
@@ -1467,16 +2393,40 @@ impl Checker {
         let (srcs, tgts) = ends.split_at(pr.sources.len());
         for (n, t) in pr.targets.iter().zip(tgts) {
             if let Some(PopModel::Generator(g)) = t {
-                self.diags.push(Diagnostic::error("unknown-model", format!("`{}` is a `{g}` input and cannot receive synapses", n.node), env.file, n.span, "an input generator"));
+                self.diags.push(Diagnostic::error(
+                    "unknown-model",
+                    format!("`{}` is a `{g}` input and cannot receive synapses", n.node),
+                    env.file,
+                    n.span,
+                    "an input generator",
+                ));
             }
         }
-        let aenv = Env { allow: Allow { indices: true, time: false, distance: false }, locals: RefCell::new(env.locals.borrow().clone()), ..Env::new(env.module, env.file) };
+        let aenv = Env {
+            allow: Allow {
+                indices: true,
+                time: false,
+                distance: false,
+            },
+            locals: RefCell::new(env.locals.borrow().clone()),
+            ..Env::new(env.module, env.file)
+        };
         let syn = match self.resolve(env.module, &pr.model.node) {
             Some((id, ItemKind::Synapse)) => self.model_info(id).map(|i| (id, i)),
             Some((_, kind)) => {
                 self.diags.push(
-                    Diagnostic::error("unknown-model", format!("`{}` is a {}, but a projection needs a synapse model", pr.model.node, kind.word()), env.file, pr.model.span, format!("a {}", kind.word()))
-                        .with_help("e.g. `project E -> I : ExpCond(w = 1 nS) connect bernoulli(0.1)`"),
+                    Diagnostic::error(
+                        "unknown-model",
+                        format!(
+                            "`{}` is a {}, but a projection needs a synapse model",
+                            pr.model.node,
+                            kind.word()
+                        ),
+                        env.file,
+                        pr.model.span,
+                        format!("a {}", kind.word()),
+                    )
+                    .with_help("e.g. `project E -> I : ExpCond(w = 1 nS) connect bernoulli(0.1)`"),
                 );
                 None
             }
@@ -1500,12 +2450,33 @@ impl Checker {
         self.check_rule(&aenv, &pr.rule);
         if let (RuleKind::File { args, .. }, Some((_, info))) = (&pr.rule.kind.node, &syn) {
             for n in args.iter().filter_map(|a| a.name.as_ref()) {
-                let per_synapse = |v: &VarInfo| matches!(v.kind, VarKind::State(StateLoc::Own) | VarKind::Parameter { per: true });
-                if ["source", "target", "delay"].contains(&n.node.as_str()) || info.var(&n.node).is_some_and(per_synapse) {
+                let per_synapse = |v: &VarInfo| {
+                    matches!(
+                        v.kind,
+                        VarKind::State(StateLoc::Own) | VarKind::Parameter { per: true }
+                    )
+                };
+                if ["source", "target", "delay"].contains(&n.node.as_str())
+                    || info.var(&n.node).is_some_and(per_synapse)
+                {
                     continue;
                 }
-                let mut d = Diagnostic::error("unknown-parameter", format!("a file column cannot be bound to `{}`", n.node), env.file, n.span, "not a binding");
-                let cands: Vec<&str> = ["source", "target", "delay"].into_iter().chain(info.vars.iter().filter(|v| per_synapse(v)).map(|v| v.name.as_str())).collect();
+                let mut d = Diagnostic::error(
+                    "unknown-parameter",
+                    format!("a file column cannot be bound to `{}`", n.node),
+                    env.file,
+                    n.span,
+                    "not a binding",
+                );
+                let cands: Vec<&str> = ["source", "target", "delay"]
+                    .into_iter()
+                    .chain(
+                        info.vars
+                            .iter()
+                            .filter(|v| per_synapse(v))
+                            .map(|v| v.name.as_str()),
+                    )
+                    .collect();
                 d = match circ_units::closest(&n.node, cands.iter().copied()) {
                     Some(c) => d.with_help(format!("did you mean `{c}`?")),
                     None => d.with_help(format!("columns bind to: {}", cands.join(", "))),
@@ -1515,10 +2486,23 @@ impl Checker {
         }
         if let Some(d) = &pr.delay {
             let t = self.expr(&aenv, d);
-            if self.need_dim(&aenv, d, t, builtins::time(), "argument-dimension", "a synaptic delay") {
+            if self.need_dim(
+                &aenv,
+                d,
+                t,
+                builtins::time(),
+                "argument-dimension",
+                "a synaptic delay",
+            ) {
                 if let Some(k) = t.konst() {
                     if k < 0.0 {
-                        self.diags.push(Diagnostic::error("invalid-value", "a synaptic delay cannot be negative", env.file, d.span, "negative"));
+                        self.diags.push(Diagnostic::error(
+                            "invalid-value",
+                            "a synaptic delay cannot be negative",
+                            env.file,
+                            d.span,
+                            "negative",
+                        ));
                     }
                 }
             }
@@ -1533,7 +2517,9 @@ impl Checker {
                     PopModel::Generator(g) => Some(Rc::new(generator_info(g, env.file))),
                     PopModel::Unknown => None,
                 };
-                let (Some(pre), Some(post)) = (as_info(s), as_info(t)) else { continue };
+                let (Some(pre), Some(post)) = (as_info(s), as_info(t)) else {
+                    continue;
+                };
                 if matches!(t, PopModel::Generator(_)) {
                     continue;
                 }
@@ -1543,10 +2529,28 @@ impl Checker {
                 let before = self.diags.len();
                 self.check_model(sid, Some(&pre), Some(&post), Some((env.file, span)));
                 let keys = self.generic_keys.get(&sid).cloned().unwrap_or_default();
-                let fresh: Vec<Diagnostic> = self.diags.drain(before..).filter(|d| d.primary().is_none_or(|l| !keys.contains(&(d.code, l.span)))).collect();
+                let fresh: Vec<Diagnostic> = self
+                    .diags
+                    .drain(before..)
+                    .filter(|d| {
+                        d.primary()
+                            .is_none_or(|l| !keys.contains(&(d.code, l.span)))
+                    })
+                    .collect();
                 for mut d in fresh {
-                    if !d.labels.iter().any(|l| l.file == env.file && l.span == span) {
-                        d = d.with_label(env.file, span, format!("in this projection (`pre` is `{}`, `post` is `{}`)", pre.name, post.name));
+                    if !d
+                        .labels
+                        .iter()
+                        .any(|l| l.file == env.file && l.span == span)
+                    {
+                        d = d.with_label(
+                            env.file,
+                            span,
+                            format!(
+                                "in this projection (`pre` is `{}`, `post` is `{}`)",
+                                pre.name, post.name
+                            ),
+                        );
                     }
                     self.diags.push(d);
                 }
@@ -1558,10 +2562,20 @@ impl Checker {
         match &rule.kind.node {
             RuleKind::Named { name, args } => {
                 let Some(params) = builtins::rule(&name.node) else {
-                    let mut d = Diagnostic::error("unknown-rule", format!("unknown connection rule `{}`", name.node), env.file, name.span, "not a rule");
-                    d = match circ_units::closest(&name.node, builtins::RULE_NAMES.iter().copied()) {
+                    let mut d = Diagnostic::error(
+                        "unknown-rule",
+                        format!("unknown connection rule `{}`", name.node),
+                        env.file,
+                        name.span,
+                        "not a rule",
+                    );
+                    d = match circ_units::closest(&name.node, builtins::RULE_NAMES.iter().copied())
+                    {
                         Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                        None => d.with_help(format!("rules: {}, `where COND`, `from \"file\"`", builtins::RULE_NAMES.join(", "))),
+                        None => d.with_help(format!(
+                            "rules: {}, `where COND`, `from \"file\"`",
+                            builtins::RULE_NAMES.join(", ")
+                        )),
                     };
                     self.diags.push(d);
                     return;
@@ -1569,21 +2583,47 @@ impl Checker {
                 if args.len() != params.len() {
                     self.diags.push(Diagnostic::error(
                         "argument-count",
-                        format!("`{}` takes {} argument{}, but {} were given", name.node, params.len(), if params.len() == 1 { "" } else { "s" }, args.len()),
+                        format!(
+                            "`{}` takes {} argument{}, but {} were given",
+                            name.node,
+                            params.len(),
+                            if params.len() == 1 { "" } else { "s" },
+                            args.len()
+                        ),
                         env.file,
                         rule.kind.span,
-                        if params.is_empty() { "takes no arguments".to_string() } else { format!("needs `{}`", params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")) },
+                        if params.is_empty() {
+                            "takes no arguments".to_string()
+                        } else {
+                            format!(
+                                "needs `{}`",
+                                params.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                            )
+                        },
                     ));
                     return;
                 }
                 for (a, p) in args.iter().zip(params) {
                     if let Some(n) = &a.name {
                         if n.node != p.name {
-                            self.diags.push(Diagnostic::error("unknown-parameter", format!("`{}` has no parameter `{}`", name.node, n.node), env.file, n.span, format!("expected `{}`", p.name)));
+                            self.diags.push(Diagnostic::error(
+                                "unknown-parameter",
+                                format!("`{}` has no parameter `{}`", name.node, n.node),
+                                env.file,
+                                n.span,
+                                format!("expected `{}`", p.name),
+                            ));
                             continue;
                         }
                     }
-                    let aenv = Env { allow: Allow { distance: name.node == "distance", ..env.allow }, locals: RefCell::new(env.locals.borrow().clone()), ..Env::new(env.module, env.file) };
+                    let aenv = Env {
+                        allow: Allow {
+                            distance: name.node == "distance",
+                            ..env.allow
+                        },
+                        locals: RefCell::new(env.locals.borrow().clone()),
+                        ..Env::new(env.module, env.file)
+                    };
                     let t = self.expr(&aenv, &a.value);
                     let what = format!("`{}` of `{}`", p.name, name.node);
                     match p.kind {
@@ -1596,7 +2636,14 @@ impl Checker {
                             }
                         }
                         _ => {
-                            if self.need_dim(&aenv, &a.value, t, Dim::ONE, "argument-dimension", &format!("the probability {what}")) {
+                            if self.need_dim(
+                                &aenv,
+                                &a.value,
+                                t,
+                                Dim::ONE,
+                                "argument-dimension",
+                                &format!("the probability {what}"),
+                            ) {
                                 if let Some(k) = t.konst() {
                                     if !(0.0..=1.0).contains(&k) {
                                         self.diags.push(Diagnostic::error("invalid-value", format!("a probability must be between 0 and 1, but this is {k}"), env.file, a.value.span, "out of range"));
@@ -1621,7 +2668,10 @@ impl Checker {
                     }
                 }
                 for required in ["source", "target"] {
-                    if !args.iter().any(|a| a.name.as_ref().is_some_and(|n| n.node == required)) {
+                    if !args
+                        .iter()
+                        .any(|a| a.name.as_ref().is_some_and(|n| n.node == required))
+                    {
                         self.diags.push(
                             Diagnostic::error("missing-parameter", format!("a file rule needs the column of the {required} indices: `{required} = \"column\"`"), env.file, rule.kind.span, format!("`{required}` not given"))
                                 .with_help("e.g. `from \"edges.csv\"(source = \"pre\", target = \"post\")`"),
@@ -1636,7 +2686,13 @@ impl Checker {
         }
     }
 
-    fn check_record(&mut self, env: &Env<'_>, r: &ast::Record, pops: &HashMap<String, PopInfo>, projections: &HashMap<String, Rc<ModelInfo>>) {
+    fn check_record(
+        &mut self,
+        env: &Env<'_>,
+        r: &ast::Record,
+        pops: &HashMap<String, PopInfo>,
+        projections: &HashMap<String, Rc<ModelInfo>>,
+    ) {
         let what = r.what.node.as_str();
         for sel in &r.of {
             if let Some(ix) = &sel.index {
@@ -1647,12 +2703,26 @@ impl Checker {
                     _ => false,
                 };
                 if !ok {
-                    self.diags.push(Diagnostic::error("type-mismatch", "a selection is an index or a range of indices: `[0..10]`", env.file, ix.span, "not indices"));
+                    self.diags.push(Diagnostic::error(
+                        "type-mismatch",
+                        "a selection is an index or a range of indices: `[0..10]`",
+                        env.file,
+                        ix.span,
+                        "not indices",
+                    ));
                 }
                 if let ExprKind::Range(Some(lo), Some(hi)) = &ix.node {
-                    if let (Some(a), Some(b)) = (self.expr(env, lo).konst(), self.expr(env, hi).konst()) {
+                    if let (Some(a), Some(b)) =
+                        (self.expr(env, lo).konst(), self.expr(env, hi).konst())
+                    {
                         if b < a {
-                            self.diags.push(Diagnostic::error("invalid-value", "this range is empty: its end comes before its start", env.file, ix.span, "empty"));
+                            self.diags.push(Diagnostic::error(
+                                "invalid-value",
+                                "this range is empty: its end comes before its start",
+                                env.file,
+                                ix.span,
+                                "empty",
+                            ));
                         }
                     }
                 }
@@ -1660,8 +2730,17 @@ impl Checker {
             let pop = pops.get(&sel.name.node);
             let proj = projections.get(&sel.name.node);
             if pop.is_none() && proj.is_none() {
-                let mut d = Diagnostic::error("unknown-name", format!("nothing named `{}` to record", sel.name.node), env.file, sel.name.span, "not a population or named projection");
-                if let Some(c) = circ_units::closest(&sel.name.node, pops.keys().chain(projections.keys()).map(String::as_str)) {
+                let mut d = Diagnostic::error(
+                    "unknown-name",
+                    format!("nothing named `{}` to record", sel.name.node),
+                    env.file,
+                    sel.name.span,
+                    "not a population or named projection",
+                );
+                if let Some(c) = circ_units::closest(
+                    &sel.name.node,
+                    pops.keys().chain(projections.keys()).map(String::as_str),
+                ) {
                     d = d.with_help(format!("did you mean `{c}`?"));
                 }
                 self.diags.push(d);
@@ -1670,7 +2749,16 @@ impl Checker {
             match what {
                 "spikes" | "rate" => {
                     if proj.is_some() {
-                        self.diags.push(Diagnostic::error("unknown-member", format!("`{what}` are recorded from populations, and `{}` is a projection", sel.name.node), env.file, sel.name.span, "a projection"));
+                        self.diags.push(Diagnostic::error(
+                            "unknown-member",
+                            format!(
+                                "`{what}` are recorded from populations, and `{}` is a projection",
+                                sel.name.node
+                            ),
+                            env.file,
+                            sel.name.span,
+                            "a projection",
+                        ));
                     }
                 }
                 var => {
@@ -1678,15 +2766,34 @@ impl Checker {
                         (Some(PopModel::Neuron(i)), _) => Some(Rc::clone(i)),
                         (_, Some(i)) => Some(Rc::clone(i)),
                         (Some(PopModel::Generator(g)), _) => {
-                            self.diags.push(Diagnostic::error("unknown-member", format!("a `{g}` input has no variable `{var}`; record its `spikes`"), env.file, r.what.span, "no such variable"));
+                            self.diags.push(Diagnostic::error(
+                                "unknown-member",
+                                format!(
+                                    "a `{g}` input has no variable `{var}`; record its `spikes`"
+                                ),
+                                env.file,
+                                r.what.span,
+                                "no such variable",
+                            ));
                             None
                         }
                         _ => None,
                     };
                     if let Some(info) = info {
                         if info.var(var).is_none() {
-                            let mut d = Diagnostic::error("unknown-member", format!("`{}` has no variable `{var}` to record", info.name), env.file, r.what.span, "no such variable");
-                            let cands: Vec<&str> = info.vars.iter().map(|v| v.name.as_str()).chain(["spikes", "rate"]).collect();
+                            let mut d = Diagnostic::error(
+                                "unknown-member",
+                                format!("`{}` has no variable `{var}` to record", info.name),
+                                env.file,
+                                r.what.span,
+                                "no such variable",
+                            );
+                            let cands: Vec<&str> = info
+                                .vars
+                                .iter()
+                                .map(|v| v.name.as_str())
+                                .chain(["spikes", "rate"])
+                                .collect();
                             if let Some(c) = circ_units::closest(var, cands.iter().copied()) {
                                 d = d.with_help(format!("did you mean `{c}`?"));
                             }
@@ -1698,16 +2805,42 @@ impl Checker {
         }
         if let Some(e) = &r.every {
             let t = self.expr(env, e);
-            self.need_dim(env, e, t, builtins::time(), "argument-dimension", "a sampling period");
+            self.need_dim(
+                env,
+                e,
+                t,
+                builtins::time(),
+                "argument-dimension",
+                "a sampling period",
+            );
         }
         if let Some(w) = &r.window {
             let t = self.expr(env, w);
-            self.need_dim(env, w, t, builtins::time(), "argument-dimension", "a rate window");
+            self.need_dim(
+                env,
+                w,
+                t,
+                builtins::time(),
+                "argument-dimension",
+                "a rate window",
+            );
             if what != "rate" {
-                self.diags.push(Diagnostic::error("misplaced-member", "`window` applies to `record rate` only", env.file, w.span, "not a rate recording"));
+                self.diags.push(Diagnostic::error(
+                    "misplaced-member",
+                    "`window` applies to `record rate` only",
+                    env.file,
+                    w.span,
+                    "not a rate recording",
+                ));
             }
         } else if what == "rate" {
-            self.diags.push(Diagnostic::error("missing-parameter", "`record rate` needs a window: `record rate of E window 5 ms`", env.file, r.what.span, "no window"));
+            self.diags.push(Diagnostic::error(
+                "missing-parameter",
+                "`record rate` needs a window: `record rate of E window 5 ms`",
+                env.file,
+                r.what.span,
+                "no window",
+            ));
         }
     }
 
@@ -1715,21 +2848,56 @@ impl Checker {
         let env = Env::new(m, file);
         match self.resolve(m, &r.circuit.node) {
             Some((_, ItemKind::Circuit)) => {}
-            Some((_, kind)) => self.diags.push(Diagnostic::error("unknown-name", format!("`{}` is a {}, but `run` needs a circuit", r.circuit.node, kind.word()), env.file, r.circuit.span, format!("a {}", kind.word()))),
+            Some((_, kind)) => self.diags.push(Diagnostic::error(
+                "unknown-name",
+                format!(
+                    "`{}` is a {}, but `run` needs a circuit",
+                    r.circuit.node,
+                    kind.word()
+                ),
+                env.file,
+                r.circuit.span,
+                format!("a {}", kind.word()),
+            )),
             None => {
-                let circuits: Vec<String> = self.visible_names(m).into_iter().filter(|n| matches!(self.resolve(m, n), Some((_, ItemKind::Circuit)))).collect();
-                let mut d = Diagnostic::error("unknown-name", format!("no circuit named `{}`", r.circuit.node), file, r.circuit.span, "not a circuit");
-                if let Some(c) = circ_units::closest(&r.circuit.node, circuits.iter().map(String::as_str)) {
+                let circuits: Vec<String> = self
+                    .visible_names(m)
+                    .into_iter()
+                    .filter(|n| matches!(self.resolve(m, n), Some((_, ItemKind::Circuit))))
+                    .collect();
+                let mut d = Diagnostic::error(
+                    "unknown-name",
+                    format!("no circuit named `{}`", r.circuit.node),
+                    file,
+                    r.circuit.span,
+                    "not a circuit",
+                );
+                if let Some(c) =
+                    circ_units::closest(&r.circuit.node, circuits.iter().map(String::as_str))
+                {
                     d = d.with_help(format!("did you mean `{c}`?"));
                 }
                 self.diags.push(d);
             }
         }
         let t = self.expr(&env, &r.duration);
-        if self.need_dim(&env, &r.duration, t, builtins::time(), "argument-dimension", "the duration of a run") {
+        if self.need_dim(
+            &env,
+            &r.duration,
+            t,
+            builtins::time(),
+            "argument-dimension",
+            "the duration of a run",
+        ) {
             if let Some(k) = t.konst() {
                 if k <= 0.0 {
-                    self.diags.push(Diagnostic::error("invalid-value", "a run must last longer than zero", file, r.duration.span, "not positive"));
+                    self.diags.push(Diagnostic::error(
+                        "invalid-value",
+                        "a run must last longer than zero",
+                        file,
+                        r.duration.span,
+                        "not positive",
+                    ));
                 }
             }
         }
@@ -1737,23 +2905,53 @@ impl Checker {
         for (n, v) in &r.settings {
             let t = self.expr(&env, v);
             if let Some(prev) = seen.insert(&n.node, n.span) {
-                self.diags.push(Diagnostic::error("duplicate-definition", format!("`{}` is set twice", n.node), file, n.span, "set again").with_label(file, prev, "first set here"));
+                self.diags.push(
+                    Diagnostic::error(
+                        "duplicate-definition",
+                        format!("`{}` is set twice", n.node),
+                        file,
+                        n.span,
+                        "set again",
+                    )
+                    .with_label(file, prev, "first set here"),
+                );
                 continue;
             }
             match builtins::run_setting(&n.node) {
                 None => {
-                    let mut d = Diagnostic::error("unknown-setting", format!("`run` has no setting `{}`", n.node), file, n.span, "unknown setting");
+                    let mut d = Diagnostic::error(
+                        "unknown-setting",
+                        format!("`run` has no setting `{}`", n.node),
+                        file,
+                        n.span,
+                        "unknown setting",
+                    );
                     d = match circ_units::closest(&n.node, builtins::RUN_SETTINGS.iter().copied()) {
                         Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                        None => d.with_help(format!("settings: {}", builtins::RUN_SETTINGS.join(", "))),
+                        None => {
+                            d.with_help(format!("settings: {}", builtins::RUN_SETTINGS.join(", ")))
+                        }
                     };
                     self.diags.push(d);
                 }
                 Some(ParamKind::Time) => {
-                    if self.need_dim(&env, v, t, builtins::time(), "argument-dimension", &format!("`{}`", n.node)) {
+                    if self.need_dim(
+                        &env,
+                        v,
+                        t,
+                        builtins::time(),
+                        "argument-dimension",
+                        &format!("`{}`", n.node),
+                    ) {
                         if let Some(k) = t.konst() {
                             if k <= 0.0 {
-                                self.diags.push(Diagnostic::error("invalid-value", format!("`{}` must be positive", n.node), file, v.span, "not positive"));
+                                self.diags.push(Diagnostic::error(
+                                    "invalid-value",
+                                    format!("`{}` must be positive", n.node),
+                                    file,
+                                    v.span,
+                                    "not positive",
+                                ));
                             }
                         }
                     }
@@ -1779,7 +2977,9 @@ enum Handler {
 fn member_name_span(m: &ast::Member) -> Option<Span> {
     match &m.node {
         MemberKind::Parameter(d) | MemberKind::State(_, d) => Some(d.name.span),
-        MemberKind::Input { name, .. } | MemberKind::Let { name, .. } | MemberKind::Modulator { name, .. } => Some(name.span),
+        MemberKind::Input { name, .. }
+        | MemberKind::Let { name, .. }
+        | MemberKind::Modulator { name, .. } => Some(name.span),
         _ => None,
     }
 }

@@ -1,17 +1,22 @@
 //! Typing of expressions: the dimension of every expression, the rules for
 //! operators and built-in functions, and the names an expression may read.
 
+use crate::ItemKind;
 use crate::builtins::{self, ParamKind, Sig};
 use crate::check::{Checker, Env, LocalKind};
-use crate::ty::{dims_agree, Ty};
-use crate::ItemKind;
+use crate::ty::{Ty, dims_agree};
 use circ_diag::Diagnostic;
-use circ_syntax::ast::{Arg, BinOp, DimExpr, DimKind, Expr, ExprKind, UnOp, UnitExpr, UnitKind};
 use circ_syntax::Span;
+use circ_syntax::ast::{Arg, BinOp, DimExpr, DimKind, Expr, ExprKind, UnOp, UnitExpr, UnitKind};
 use circ_units::{Dim, Rat, Unit};
 
 fn num(dim: Option<Dim>, int: bool, konst: Option<f64>, random: bool) -> Ty {
-    Ty::Num { dim, int, konst, random }
+    Ty::Num {
+        dim,
+        int,
+        konst,
+        random,
+    }
 }
 
 fn join_random(a: Ty, b: Ty) -> bool {
@@ -26,7 +31,13 @@ impl Checker {
             UnitKind::Name(n) => match circ_units::lookup(n) {
                 Some(unit) => Some(unit),
                 None => {
-                    let mut d = Diagnostic::error("unknown-unit", format!("unknown unit `{n}`"), env.file, u.span, "not a unit");
+                    let mut d = Diagnostic::error(
+                        "unknown-unit",
+                        format!("unknown unit `{n}`"),
+                        env.file,
+                        u.span,
+                        "not a unit",
+                    );
                     d = match circ_units::suggest_unit(n) {
                         Some(s) => d.with_help(format!("did you mean `{s}`?")),
                         None => d.with_help("units are SI symbols with an optional SI prefix: ms, mV, nA, nS, pF, Mohm, Hz, um, mM"),
@@ -37,11 +48,11 @@ impl Checker {
             },
             UnitKind::Mul(a, b) => {
                 let (a, b) = (self.unit(env, a), self.unit(env, b));
-                a?.mul(b?)
+                a?.checked_mul(b?)
             }
             UnitKind::Div(a, b) => {
                 let (a, b) = (self.unit(env, a), self.unit(env, b));
-                a?.div(b?)
+                a?.checked_div(b?)
             }
             UnitKind::Pow(a, n, d) => {
                 let a = self.unit(env, a)?;
@@ -49,7 +60,13 @@ impl Checker {
                 match e {
                     Some(e) => a.powr(e),
                     None => {
-                        self.diags.push(Diagnostic::error("invalid-exponent", "this exponent is not a valid rational number", env.file, u.span, "exponent"));
+                        self.diags.push(Diagnostic::error(
+                            "invalid-exponent",
+                            "this exponent is not a valid rational number",
+                            env.file,
+                            u.span,
+                            "exponent",
+                        ));
                         None
                     }
                 }
@@ -64,7 +81,13 @@ impl Checker {
             DimKind::Name(n) => match circ_units::dim_by_name(n) {
                 Some(dim) => Some(dim),
                 None => {
-                    let mut diag = Diagnostic::error("unknown-dimension", format!("unknown dimension `{n}`"), env.file, d.span, "not a dimension name");
+                    let mut diag = Diagnostic::error(
+                        "unknown-dimension",
+                        format!("unknown dimension `{n}`"),
+                        env.file,
+                        d.span,
+                        "not a dimension name",
+                    );
                     diag = match circ_units::suggest_dim(n) {
                         Some(s) if circ_units::lookup_with_exponent(n).is_some() => diag.with_help(format!("`{n}` is a unit; annotations name dimensions: write `{s}` (or the unit in brackets, `[{n}]`)")),
                         Some(s) => diag.with_help(format!("did you mean `{s}`?")),
@@ -77,11 +100,11 @@ impl Checker {
             DimKind::Unit(u) => self.unit(env, u).map(|u| u.dim),
             DimKind::Mul(a, b) => {
                 let (a, b) = (self.dim_expr(env, a), self.dim_expr(env, b));
-                a?.mul(b?)
+                a?.checked_mul(b?)
             }
             DimKind::Div(a, b) => {
                 let (a, b) = (self.dim_expr(env, a), self.dim_expr(env, b));
-                a?.div(b?)
+                a?.checked_div(b?)
             }
             DimKind::Pow(a, n, den) => {
                 let a = self.dim_expr(env, a)?;
@@ -95,7 +118,13 @@ impl Checker {
         if got.is_num_or_err() {
             return true;
         }
-        self.diags.push(Diagnostic::error("type-mismatch", format!("{what} needs a number, but this is {}", got.describe()), env.file, e.span, got.describe()));
+        self.diags.push(Diagnostic::error(
+            "type-mismatch",
+            format!("{what} needs a number, but this is {}", got.describe()),
+            env.file,
+            e.span,
+            got.describe(),
+        ));
         false
     }
 
@@ -105,21 +134,48 @@ impl Checker {
             return;
         }
         self.diags.push(
-            Diagnostic::error("type-mismatch", format!("{what} must be a condition (a boolean), but this is {}", got.describe()), env.file, e.span, "not a boolean")
-                .with_help("compare it with something: `v > v_th`"),
+            Diagnostic::error(
+                "type-mismatch",
+                format!(
+                    "{what} must be a condition (a boolean), but this is {}",
+                    got.describe()
+                ),
+                env.file,
+                e.span,
+                "not a boolean",
+            )
+            .with_help("compare it with something: `v > v_th`"),
         );
     }
 
     /// Requires a number of dimension `want`; reports `code` with `what` otherwise.
-    pub(crate) fn need_dim(&mut self, env: &Env<'_>, e: &Expr, got: Ty, want: Dim, code: &'static str, what: &str) -> bool {
+    pub(crate) fn need_dim(
+        &mut self,
+        env: &Env<'_>,
+        e: &Expr,
+        got: Ty,
+        want: Dim,
+        code: &'static str,
+        what: &str,
+    ) -> bool {
         if !self.need_number(env, e, got, what) {
             return false;
         }
         if let Ty::Num { dim: Some(d), .. } = got {
             if d != want {
                 self.diags.push(
-                    Diagnostic::error(code, format!("{what} must be {}, but this is {}", want.describe(), d.describe()), env.file, e.span, format!("this is {}", d.describe()))
-                        .with_help_opt(convert_help(d, want)),
+                    Diagnostic::error(
+                        code,
+                        format!(
+                            "{what} must be {}, but this is {}",
+                            want.describe(),
+                            d.describe()
+                        ),
+                        env.file,
+                        e.span,
+                        format!("this is {}", d.describe()),
+                    )
+                    .with_help_opt(convert_help(d, want)),
                 );
                 return false;
             }
@@ -133,7 +189,13 @@ impl Checker {
             ExprKind::Error => Ty::Error,
             ExprKind::Num { value, int, unit } => {
                 if !value.is_finite() {
-                    self.diags.push(Diagnostic::error("invalid-value", "this number is too large", env.file, e.span, "overflows a 64-bit float"));
+                    self.diags.push(Diagnostic::error(
+                        "invalid-value",
+                        "this number is too large",
+                        env.file,
+                        e.span,
+                        "overflows a 64-bit float",
+                    ));
                     return Ty::Error;
                 }
                 match unit {
@@ -163,7 +225,17 @@ impl Checker {
                             return Ty::Error;
                         }
                         match t {
-                            Ty::Num { dim, int, konst, random } => num(dim, int, konst.map(|k| if *op == UnOp::Neg { -k } else { k }), random),
+                            Ty::Num {
+                                dim,
+                                int,
+                                konst,
+                                random,
+                            } => num(
+                                dim,
+                                int,
+                                konst.map(|k| if *op == UnOp::Neg { -k } else { k }),
+                                random,
+                            ),
                             other => other,
                         }
                     }
@@ -178,15 +250,45 @@ impl Checker {
                 match (ta, tb) {
                     (Ty::Error, _) | (_, Ty::Error) => Ty::Error,
                     (Ty::Bool, Ty::Bool) => Ty::Bool,
-                    (Ty::Num { dim: da, int: ia, random: ra, .. }, Ty::Num { dim: db, int: ib, random: rb, .. }) => {
+                    (
+                        Ty::Num {
+                            dim: da,
+                            int: ia,
+                            random: ra,
+                            ..
+                        },
+                        Ty::Num {
+                            dim: db,
+                            int: ib,
+                            random: rb,
+                            ..
+                        },
+                    ) => {
                         if !dims_agree(da, db) {
-                            self.mismatch(env, "the two branches of `if` must have the same dimension", a, da, b, db);
+                            self.mismatch(
+                                env,
+                                "the two branches of `if` must have the same dimension",
+                                a,
+                                da,
+                                b,
+                                db,
+                            );
                             return Ty::Error;
                         }
                         num(da.or(db), ia && ib, None, ra || rb)
                     }
                     _ => {
-                        self.diags.push(Diagnostic::error("type-mismatch", format!("the branches of `if` differ: {} and {}", ta.describe(), tb.describe()), env.file, a.span.to(b.span), "branches of different types"));
+                        self.diags.push(Diagnostic::error(
+                            "type-mismatch",
+                            format!(
+                                "the branches of `if` differ: {} and {}",
+                                ta.describe(),
+                                tb.describe()
+                            ),
+                            env.file,
+                            a.span.to(b.span),
+                            "branches of different types",
+                        ));
                         Ty::Error
                     }
                 }
@@ -203,7 +305,14 @@ impl Checker {
                         if dims_agree(dim, Some(d)) {
                             dim = dim.or(Some(d));
                         } else if let (Some((a, ea)), Some((b, eb))) = (&tl, &th) {
-                            self.mismatch(env, "the bounds of a range must have the same dimension", ea, a.dim(), eb, b.dim());
+                            self.mismatch(
+                                env,
+                                "the bounds of a range must have the same dimension",
+                                ea,
+                                a.dim(),
+                                eb,
+                                b.dim(),
+                            );
                             return Ty::Error;
                         }
                     }
@@ -220,7 +329,14 @@ impl Checker {
                     }
                     if let Some(d) = t.dim() {
                         match (dim, first) {
-                            (Some(d0), Some(f)) if d0 != d => self.mismatch(env, "all elements of an array must have the same dimension", f, Some(d0), x, Some(d)),
+                            (Some(d0), Some(f)) if d0 != d => self.mismatch(
+                                env,
+                                "all elements of an array must have the same dimension",
+                                f,
+                                Some(d0),
+                                x,
+                                Some(d),
+                            ),
                             (None, _) => {
                                 dim = Some(d);
                                 first = Some(x);
@@ -247,7 +363,16 @@ impl Checker {
                     }
                     Ty::Error => Ty::Error,
                     other => {
-                        self.diags.push(Diagnostic::error("type-mismatch", format!("`clip` needs a range such as `0 nS..1 nS`, but this is {}", other.describe()), env.file, r.span, "not a range"));
+                        self.diags.push(Diagnostic::error(
+                            "type-mismatch",
+                            format!(
+                                "`clip` needs a range such as `0 nS..1 nS`, but this is {}",
+                                other.describe()
+                            ),
+                            env.file,
+                            r.span,
+                            "not a range",
+                        ));
                         Ty::Error
                     }
                 }
@@ -256,12 +381,28 @@ impl Checker {
     }
 
     /// Reports a dimension mismatch between two operands.
-    pub(crate) fn mismatch(&mut self, env: &Env<'_>, msg: &str, a: &Expr, da: Option<Dim>, b: &Expr, db: Option<Dim>) {
-        let (Some(da), Some(db)) = (da, db) else { return };
+    pub(crate) fn mismatch(
+        &mut self,
+        env: &Env<'_>,
+        msg: &str,
+        a: &Expr,
+        da: Option<Dim>,
+        b: &Expr,
+        db: Option<Dim>,
+    ) {
+        let (Some(da), Some(db)) = (da, db) else {
+            return;
+        };
         self.diags.push(
-            Diagnostic::error("unit-mismatch", format!("{msg}: {} vs {}", da.describe(), db.describe()), env.file, a.span, format!("this is {}", da.describe()))
-                .with_label(env.file, b.span, format!("this is {}", db.describe()))
-                .with_help_opt(convert_help(db, da)),
+            Diagnostic::error(
+                "unit-mismatch",
+                format!("{msg}: {} vs {}", da.describe(), db.describe()),
+                env.file,
+                a.span,
+                format!("this is {}", da.describe()),
+            )
+            .with_label(env.file, b.span, format!("this is {}", db.describe()))
+            .with_help_opt(convert_help(db, da)),
         );
     }
 
@@ -274,7 +415,14 @@ impl Checker {
             return Ty::Bool;
         }
         if matches!(ta, Ty::Error) || matches!(tb, Ty::Error) {
-            return if matches!(op, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne) { Ty::Bool } else { Ty::Error };
+            return if matches!(
+                op,
+                BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne
+            ) {
+                Ty::Bool
+            } else {
+                Ty::Error
+            };
         }
         if matches!(op, BinOp::Eq | BinOp::Ne) && ta == Ty::Bool && tb == Ty::Bool {
             return Ty::Bool;
@@ -284,7 +432,21 @@ impl Checker {
         if !(ok_a && ok_b) {
             return Ty::Error;
         }
-        let (Ty::Num { dim: da, int: ia, konst: ka, .. }, Ty::Num { dim: db, int: ib, konst: kb, .. }) = (ta, tb) else {
+        let (
+            Ty::Num {
+                dim: da,
+                int: ia,
+                konst: ka,
+                ..
+            },
+            Ty::Num {
+                dim: db,
+                int: ib,
+                konst: kb,
+                ..
+            },
+        ) = (ta, tb)
+        else {
             return Ty::Error;
         };
         let random = join_random(ta, tb);
@@ -303,9 +465,15 @@ impl Checker {
                             _ => format!("{verb} {} by {}", x.describe(), y.describe()),
                         };
                         self.diags.push(
-                            Diagnostic::error("unit-mismatch", msg, env.file, a.span, format!("this is {}", x.describe()))
-                                .with_label(env.file, b.span, format!("this is {}", y.describe()))
-                                .with_help_opt(convert_help(y, x)),
+                            Diagnostic::error(
+                                "unit-mismatch",
+                                msg,
+                                env.file,
+                                a.span,
+                                format!("this is {}", x.describe()),
+                            )
+                            .with_label(env.file, b.span, format!("this is {}", y.describe()))
+                            .with_help_opt(convert_help(y, x)),
                         );
                     }
                     return Ty::Error;
@@ -322,7 +490,13 @@ impl Checker {
             }
             BinOp::Mul | BinOp::Div => {
                 let dim = match (da, db) {
-                    (Some(x), Some(y)) => if op == BinOp::Mul { x.mul(y) } else { x.div(y) },
+                    (Some(x), Some(y)) => {
+                        if op == BinOp::Mul {
+                            x.checked_mul(y)
+                        } else {
+                            x.checked_div(y)
+                        }
+                    }
                     _ => None,
                 };
                 // `0 * x` is zero whatever x's dimension; otherwise an unknown stays unknown.
@@ -337,9 +511,15 @@ impl Checker {
                 if !dims_agree(da, db) {
                     if let (Some(x), Some(y)) = (da, db) {
                         self.diags.push(
-                            Diagnostic::error("unit-mismatch", format!("cannot compare {} with {}", x.describe(), y.describe()), env.file, a.span, format!("this is {}", x.describe()))
-                                .with_label(env.file, b.span, format!("this is {}", y.describe()))
-                                .with_help_opt(convert_help(y, x)),
+                            Diagnostic::error(
+                                "unit-mismatch",
+                                format!("cannot compare {} with {}", x.describe(), y.describe()),
+                                env.file,
+                                a.span,
+                                format!("this is {}", x.describe()),
+                            )
+                            .with_label(env.file, b.span, format!("this is {}", y.describe()))
+                            .with_help_opt(convert_help(y, x)),
                         );
                     }
                 }
@@ -353,11 +533,31 @@ impl Checker {
         let random = join_random(ta, tb);
         if let Some(db) = tb.dim() {
             if !db.is_dimensionless() {
-                self.diags.push(Diagnostic::error("invalid-exponent", format!("an exponent must be dimensionless, but this is {}", db.describe()), env.file, b.span, format!("this is {}", db.describe())));
+                self.diags.push(Diagnostic::error(
+                    "invalid-exponent",
+                    format!(
+                        "an exponent must be dimensionless, but this is {}",
+                        db.describe()
+                    ),
+                    env.file,
+                    b.span,
+                    format!("this is {}", db.describe()),
+                ));
                 return Ty::Error;
             }
         }
-        let (Ty::Num { dim: da, int: ia, konst: ka, .. }, Ty::Num { int: ib, konst: kb, .. }) = (ta, tb) else {
+        let (
+            Ty::Num {
+                dim: da,
+                int: ia,
+                konst: ka,
+                ..
+            },
+            Ty::Num {
+                int: ib, konst: kb, ..
+            },
+        ) = (ta, tb)
+        else {
             return Ty::Error;
         };
         let k = match (ka, kb) {
@@ -366,14 +566,25 @@ impl Checker {
         };
         match da {
             None => num(None, false, k, random),
-            Some(d) if d.is_dimensionless() => num(Some(d), ia && ib && kb.is_some_and(|y| y >= 0.0), k, random),
+            Some(d) if d.is_dimensionless() => {
+                num(Some(d), ia && ib && kb.is_some_and(|y| y >= 0.0), k, random)
+            }
             Some(d) => match kb.and_then(Rat::from_f64) {
                 Some(r) => num(d.powr(r), false, k, random),
                 None => {
                     self.diags.push(
-                        Diagnostic::error("invalid-exponent", format!("{} can only be raised to a constant rational power", d.describe()), env.file, b.span, "not a constant")
-                            .with_label(env.file, a.span, format!("this is {}", d.describe()))
-                            .with_help("make the base dimensionless first, e.g. `(v / 1 mV) ^ x`"),
+                        Diagnostic::error(
+                            "invalid-exponent",
+                            format!(
+                                "{} can only be raised to a constant rational power",
+                                d.describe()
+                            ),
+                            env.file,
+                            b.span,
+                            "not a constant",
+                        )
+                        .with_label(env.file, a.span, format!("this is {}", d.describe()))
+                        .with_help("make the base dimensionless first, e.g. `(v / 1 mV) ^ x`"),
                     );
                     Ty::Error
                 }
@@ -409,7 +620,13 @@ impl Checker {
             return match kind {
                 ItemKind::Const => self.const_ty(id),
                 other => {
-                    self.diags.push(Diagnostic::error("type-mismatch", format!("`{}` is a {}, not a value", n.node, other.word()), env.file, n.span, format!("a {}", other.word())));
+                    self.diags.push(Diagnostic::error(
+                        "type-mismatch",
+                        format!("`{}` is a {}, not a value", n.node, other.word()),
+                        env.file,
+                        n.span,
+                        format!("a {}", other.word()),
+                    ));
                     Ty::Error
                 }
             };
@@ -431,21 +648,39 @@ impl Checker {
         if env.allow.time {
             cands.push("t".into());
         }
-        let mut d = Diagnostic::error("unknown-name", format!("unknown name `{}`", n.node), env.file, n.span, "not defined here");
-        let closest = circ_units::closest(&n.node, cands.iter().map(String::as_str)).map(str::to_string);
+        let mut d = Diagnostic::error(
+            "unknown-name",
+            format!("unknown name `{}`", n.node),
+            env.file,
+            n.span,
+            "not defined here",
+        );
+        let closest =
+            circ_units::closest(&n.node, cands.iter().map(String::as_str)).map(str::to_string);
         if let Some(c) = closest {
             d = d.with_help(format!("did you mean `{c}`?"));
         } else if circ_units::lookup(&n.node).is_some() {
-            d = d.with_help(format!("`{0}` is a unit; a unit only follows a number: write `1 {0}`", n.node));
+            d = d.with_help(format!(
+                "`{0}` is a unit; a unit only follows a number: write `1 {0}`",
+                n.node
+            ));
         } else if matches!(n.node.as_str(), "i" | "j" | "d") {
             d = d.with_help("`i`, `j` (and `d` in `distance`) exist only in connection rules and per-synapse values");
         } else if n.node == "t" {
-            d = d.with_help("`t` (the simulation time) exists in models, time functions and modulators only");
+            d = d.with_help(
+                "`t` (the simulation time) exists in models, time functions and modulators only",
+            );
         }
         self.diags.push(d);
     }
 
-    fn field(&mut self, env: &Env<'_>, base: &circ_syntax::Ident, field: &circ_syntax::Ident, span: Span) -> Ty {
+    fn field(
+        &mut self,
+        env: &Env<'_>,
+        base: &circ_syntax::Ident,
+        field: &circ_syntax::Ident,
+        span: Span,
+    ) -> Ty {
         let is_pre = base.node == "pre";
         if base.node != "pre" && base.node != "post" {
             self.diags.push(
@@ -454,9 +689,20 @@ impl Checker {
             );
             return Ty::Error;
         }
-        let in_synapse = env.model.is_some_and(|m| m.kind == circ_syntax::ast::ModelKind::Synapse);
+        let in_synapse = env
+            .model
+            .is_some_and(|m| m.kind == circ_syntax::ast::ModelKind::Synapse);
         if !in_synapse {
-            self.diags.push(Diagnostic::error("misplaced-member", format!("`{}.{}` can only be read inside a synapse", base.node, field.node), env.file, span, "not in a synapse"));
+            self.diags.push(Diagnostic::error(
+                "misplaced-member",
+                format!(
+                    "`{}.{}` can only be read inside a synapse",
+                    base.node, field.node
+                ),
+                env.file,
+                span,
+                "not in a synapse",
+            ));
             return Ty::Error;
         }
         env.note_read_field(is_pre, span);
@@ -464,9 +710,23 @@ impl Checker {
         match concrete {
             None => Ty::any_num(),
             Some(info) => match info.var(&field.node) {
-                Some(v) => Ty::Num { dim: Some(v.dim), int: false, konst: None, random: false },
+                Some(v) => Ty::Num {
+                    dim: Some(v.dim),
+                    int: false,
+                    konst: None,
+                    random: false,
+                },
                 None => {
-                    self.unknown_member(env, info, field, if is_pre { "presynaptic" } else { "postsynaptic" });
+                    self.unknown_member(
+                        env,
+                        info,
+                        field,
+                        if is_pre {
+                            "presynaptic"
+                        } else {
+                            "postsynaptic"
+                        },
+                    );
                     Ty::Error
                 }
             },
@@ -474,22 +734,44 @@ impl Checker {
     }
 
     /// Reports `post.x` / `pre.x` naming no variable of the bound model.
-    pub(crate) fn unknown_member(&mut self, env: &Env<'_>, info: &crate::ModelInfo, field: &circ_syntax::Ident, side: &str) {
+    pub(crate) fn unknown_member(
+        &mut self,
+        env: &Env<'_>,
+        info: &crate::ModelInfo,
+        field: &circ_syntax::Ident,
+        side: &str,
+    ) {
         let mut d = Diagnostic::error(
             "unknown-member",
-            format!("the {side} model `{}` has no variable `{}`", info.name, field.node),
+            format!(
+                "the {side} model `{}` has no variable `{}`",
+                info.name, field.node
+            ),
             env.file,
             field.span,
             format!("not a variable of `{}`", info.name),
         );
-        if let Some(c) = circ_units::closest(&field.node, info.vars.iter().map(|v| v.name.as_str())) {
+        if let Some(c) = circ_units::closest(&field.node, info.vars.iter().map(|v| v.name.as_str()))
+        {
             d = d.with_help(format!("did you mean `{c}`?"));
         } else {
             let names: Vec<&str> = info.vars.iter().map(|v| v.name.as_str()).collect();
-            d = d.with_help(format!("`{}` has: {}", info.name, if names.is_empty() { "no variables".to_string() } else { names.join(", ") }));
+            d = d.with_help(format!(
+                "`{}` has: {}",
+                info.name,
+                if names.is_empty() {
+                    "no variables".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ));
         }
         if let Some(site) = env.site {
-            d = d.with_label(site.0, site.1, format!("`{}` is bound to `{}` here", side, info.name));
+            d = d.with_label(
+                site.0,
+                site.1,
+                format!("`{}` is bound to `{}` here", side, info.name),
+            );
         }
         self.diags.push(d);
     }
@@ -499,22 +781,40 @@ impl Checker {
             if !matches!(sig, Sig::TimeFn | Sig::Positions) {
                 if let Some(a) = args.iter().find(|a| a.name.is_some()) {
                     let n = a.name.as_ref().map_or(func.span, |n| n.span);
-                    self.diags.push(Diagnostic::error("argument-count", format!("`{}` takes no named arguments", func.node), env.file, n, "named argument"));
+                    self.diags.push(Diagnostic::error(
+                        "argument-count",
+                        format!("`{}` takes no named arguments", func.node),
+                        env.file,
+                        n,
+                        "named argument",
+                    ));
                     return Ty::Error;
                 }
             }
             return self.builtin_call(env, func, sig, args, span);
         }
         let Some((id, kind)) = self.resolve(env.module, &func.node) else {
-            if self.failed_imports.contains(&(env.module, func.node.clone())) {
+            if self
+                .failed_imports
+                .contains(&(env.module, func.node.clone()))
+            {
                 for a in args {
                     self.expr(env, &a.value);
                 }
                 return Ty::Error;
             }
-            let mut cands: Vec<String> = builtins::FUNCTION_NAMES.iter().map(|s| s.to_string()).collect();
+            let mut cands: Vec<String> = builtins::FUNCTION_NAMES
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             cands.extend(self.visible_names(env.module));
-            let mut d = Diagnostic::error("unknown-function", format!("unknown function `{}`", func.node), env.file, func.span, "no function of this name");
+            let mut d = Diagnostic::error(
+                "unknown-function",
+                format!("unknown function `{}`", func.node),
+                env.file,
+                func.span,
+                "no function of this name",
+            );
             if let Some(c) = circ_units::closest(&func.node, cands.iter().map(String::as_str)) {
                 d = d.with_help(format!("did you mean `{c}`?"));
             }
@@ -525,21 +825,45 @@ impl Checker {
             return Ty::Error;
         };
         if kind != ItemKind::Fn {
-            self.diags.push(Diagnostic::error("type-mismatch", format!("`{}` is a {}, not a function", func.node, kind.word()), env.file, func.span, "cannot be called"));
+            self.diags.push(Diagnostic::error(
+                "type-mismatch",
+                format!("`{}` is a {}, not a function", func.node, kind.word()),
+                env.file,
+                func.span,
+                "cannot be called",
+            ));
             return Ty::Error;
         }
         let sig = self.fn_sig(id);
         let tys: Vec<Ty> = args.iter().map(|a| self.expr(env, &a.value)).collect();
         if let Some(a) = args.iter().find(|a| a.name.is_some()) {
             let n = a.name.as_ref().map_or(func.span, |n| n.span);
-            self.diags.push(Diagnostic::error("argument-count", format!("`{}` takes positional arguments only", func.node), env.file, n, "named argument"));
+            self.diags.push(Diagnostic::error(
+                "argument-count",
+                format!("`{}` takes positional arguments only", func.node),
+                env.file,
+                n,
+                "named argument",
+            ));
             return Ty::Error;
         }
         let Some(sig) = sig else { return Ty::Error };
         if sig.params.len() != args.len() {
             self.diags.push(
-                Diagnostic::error("argument-count", format!("`{}` takes {} argument{}, but {} were given", func.node, sig.params.len(), if sig.params.len() == 1 { "" } else { "s" }, args.len()), env.file, span, "wrong number of arguments")
-                    .with_label(sig.file, sig.span, "defined here"),
+                Diagnostic::error(
+                    "argument-count",
+                    format!(
+                        "`{}` takes {} argument{}, but {} were given",
+                        func.node,
+                        sig.params.len(),
+                        if sig.params.len() == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                    env.file,
+                    span,
+                    "wrong number of arguments",
+                )
+                .with_label(sig.file, sig.span, "defined here"),
             );
             return Ty::Error;
         }
@@ -547,19 +871,43 @@ impl Checker {
         for ((a, t), (pname, pdim)) in args.iter().zip(&tys).zip(&sig.params) {
             random |= t.is_random();
             if let Some(pd) = pdim {
-                self.need_dim(env, &a.value, *t, *pd, "argument-dimension", &format!("argument `{pname}` of `{}`", func.node));
+                self.need_dim(
+                    env,
+                    &a.value,
+                    *t,
+                    *pd,
+                    "argument-dimension",
+                    &format!("argument `{pname}` of `{}`", func.node),
+                );
             }
         }
         num(sig.ret, false, None, random)
     }
 
-    fn builtin_call(&mut self, env: &Env<'_>, func: &circ_syntax::Ident, sig: Sig, args: &[Arg], span: Span) -> Ty {
+    fn builtin_call(
+        &mut self,
+        env: &Env<'_>,
+        func: &circ_syntax::Ident,
+        sig: Sig,
+        args: &[Arg],
+        span: Span,
+    ) -> Ty {
         let fname = func.node.as_str();
         let arity = |n: usize, this: &mut Checker| -> bool {
             if args.len() == n {
                 return true;
             }
-            this.diags.push(Diagnostic::error("argument-count", format!("`{fname}` takes {n} argument{}, but {} were given", if n == 1 { "" } else { "s" }, args.len()), env.file, span, "wrong number of arguments"));
+            this.diags.push(Diagnostic::error(
+                "argument-count",
+                format!(
+                    "`{fname}` takes {n} argument{}, but {} were given",
+                    if n == 1 { "" } else { "s" },
+                    args.len()
+                ),
+                env.file,
+                span,
+                "wrong number of arguments",
+            ));
             false
         };
         match sig {
@@ -589,7 +937,14 @@ impl Checker {
                 if let Some(d) = t.dim() {
                     match (dim, first) {
                         (Some(d0), Some(f)) if d0 != d => {
-                            this.mismatch(env, &format!("the arguments of `{fname}` must have the same dimension"), f, Some(d0), &a.value, Some(d));
+                            this.mismatch(
+                                env,
+                                &format!("the arguments of `{fname}` must have the same dimension"),
+                                f,
+                                Some(d0),
+                                &a.value,
+                                Some(d),
+                            );
                             return None;
                         }
                         (None, _) => {
@@ -611,8 +966,20 @@ impl Checker {
                     if let Some(d) = t.dim() {
                         if !d.is_dimensionless() {
                             self.diags.push(
-                                Diagnostic::error("argument-dimension", format!("`{fname}` takes a dimensionless argument, but this is {}", d.describe()), env.file, a.value.span, format!("this is {}", d.describe()))
-                                    .with_help(format!("divide by a reference value first, e.g. `{fname}(x / (1 {}))`", d.describe().split(['(', ')']).nth(1).unwrap_or("unit"))),
+                                Diagnostic::error(
+                                    "argument-dimension",
+                                    format!(
+                                        "`{fname}` takes a dimensionless argument, but this is {}",
+                                        d.describe()
+                                    ),
+                                    env.file,
+                                    a.value.span,
+                                    format!("this is {}", d.describe()),
+                                )
+                                .with_help(format!(
+                                    "divide by a reference value first, e.g. `{fname}(x / (1 {}))`",
+                                    d.describe().split(['(', ')']).nth(1).unwrap_or("unit")
+                                )),
                             );
                             return Ty::Error;
                         }
@@ -624,12 +991,15 @@ impl Checker {
                 if !arity(n, self) {
                     return Ty::Error;
                 }
-                let Some(dim) = same(self) else { return Ty::Error };
+                let Some(dim) = same(self) else {
+                    return Ty::Error;
+                };
                 match sig {
                     Sig::SameToDimless(_) => num(Some(Dim::ONE), false, None, random),
                     Sig::Random(_) => num(dim, false, None, true),
                     _ => {
-                        let int = tys.iter().all(|t| matches!(t, Ty::Num { int: true, .. })) || matches!(fname, "floor" | "ceil" | "round");
+                        let int = tys.iter().all(|t| matches!(t, Ty::Num { int: true, .. }))
+                            || matches!(fname, "floor" | "ceil" | "round");
                         num(dim, int, None, random)
                     }
                 }
@@ -653,7 +1023,16 @@ impl Checker {
                 }
                 if let Some(d) = tys[0].dim() {
                     if !d.is_dimensionless() {
-                        self.diags.push(Diagnostic::error("argument-dimension", format!("the shape of `gamma` must be dimensionless, but this is {}", d.describe()), env.file, args[0].value.span, "shape"));
+                        self.diags.push(Diagnostic::error(
+                            "argument-dimension",
+                            format!(
+                                "the shape of `gamma` must be dimensionless, but this is {}",
+                                d.describe()
+                            ),
+                            env.file,
+                            args[0].value.span,
+                            "shape",
+                        ));
                     }
                 }
                 num(tys[1].dim(), false, None, true)
@@ -663,7 +1042,14 @@ impl Checker {
     }
 
     /// Time functions and position functions take named (or positional) parameters.
-    fn named_builtin(&mut self, env: &Env<'_>, func: &circ_syntax::Ident, sig: Sig, args: &[Arg], span: Span) -> Ty {
+    fn named_builtin(
+        &mut self,
+        env: &Env<'_>,
+        func: &circ_syntax::Ident,
+        sig: Sig,
+        args: &[Arg],
+        span: Span,
+    ) -> Ty {
         let params = builtins::named_params(&func.node);
         let mut given: Vec<Option<(&Expr, Ty)>> = vec![None; params.len()];
         let mut positional = 0usize;
@@ -675,8 +1061,14 @@ impl Checker {
                     None => {
                         let names: Vec<&str> = params.iter().map(|p| p.name).collect();
                         self.diags.push(
-                            Diagnostic::error("unknown-parameter", format!("`{}` has no parameter `{}`", func.node, n.node), env.file, n.span, "unknown parameter")
-                                .with_help(format!("its parameters are: {}", names.join(", "))),
+                            Diagnostic::error(
+                                "unknown-parameter",
+                                format!("`{}` has no parameter `{}`", func.node, n.node),
+                                env.file,
+                                n.span,
+                                "unknown parameter",
+                            )
+                            .with_help(format!("its parameters are: {}", names.join(", "))),
                         );
                         ok = false;
                         continue;
@@ -689,7 +1081,13 @@ impl Checker {
             };
             let t = self.expr(env, &a.value);
             if idx >= params.len() {
-                self.diags.push(Diagnostic::error("argument-count", format!("`{}` takes at most {} arguments", func.node, params.len()), env.file, a.value.span, "one too many"));
+                self.diags.push(Diagnostic::error(
+                    "argument-count",
+                    format!("`{}` takes at most {} arguments", func.node, params.len()),
+                    env.file,
+                    a.value.span,
+                    "one too many",
+                ));
                 ok = false;
                 continue;
             }
@@ -700,21 +1098,48 @@ impl Checker {
         for (p, g) in params.iter().zip(&given) {
             let Some((e, t)) = g else {
                 if p.required && ok {
-                    self.diags.push(Diagnostic::error("argument-count", format!("`{}` needs its parameter `{}`", func.node, p.name), env.file, span, format!("`{}` missing", p.name)));
+                    self.diags.push(Diagnostic::error(
+                        "argument-count",
+                        format!("`{}` needs its parameter `{}`", func.node, p.name),
+                        env.file,
+                        span,
+                        format!("`{}` missing", p.name),
+                    ));
                     ok = false;
                 }
                 continue;
             };
             let what = format!("parameter `{}` of `{}`", p.name, func.node);
             match p.kind {
-                ParamKind::Time => ok &= self.need_dim(env, e, *t, builtins::time(), "argument-dimension", &what),
-                ParamKind::Frequency => ok &= self.need_dim(env, e, *t, builtins::frequency(), "argument-dimension", &what),
-                ParamKind::Length => ok &= self.need_dim(env, e, *t, builtins::length(), "argument-dimension", &what),
-                ParamKind::Dimless => ok &= self.need_dim(env, e, *t, Dim::ONE, "argument-dimension", &what),
+                ParamKind::Time => {
+                    ok &= self.need_dim(env, e, *t, builtins::time(), "argument-dimension", &what)
+                }
+                ParamKind::Frequency => {
+                    ok &= self.need_dim(
+                        env,
+                        e,
+                        *t,
+                        builtins::frequency(),
+                        "argument-dimension",
+                        &what,
+                    )
+                }
+                ParamKind::Length => {
+                    ok &= self.need_dim(env, e, *t, builtins::length(), "argument-dimension", &what)
+                }
+                ParamKind::Dimless => {
+                    ok &= self.need_dim(env, e, *t, Dim::ONE, "argument-dimension", &what)
+                }
                 ParamKind::Count => ok &= self.need_count(env, e, *t, &what),
                 ParamKind::File => {
                     if !matches!(t, Ty::File | Ty::Error) {
-                        self.diags.push(Diagnostic::error("type-mismatch", format!("{what} must be a file: `from \"values.npy\"`"), env.file, e.span, t.describe()));
+                        self.diags.push(Diagnostic::error(
+                            "type-mismatch",
+                            format!("{what} must be a file: `from \"values.npy\"`"),
+                            env.file,
+                            e.span,
+                            t.describe(),
+                        ));
                         ok = false;
                     }
                 }
@@ -726,7 +1151,17 @@ impl Checker {
                     if let Some(d) = t.dim() {
                         match (value_dim, value_expr) {
                             (Some(d0), Some(f)) if d0 != d => {
-                                self.mismatch(env, &format!("the values of `{}` must have one dimension", func.node), f, Some(d0), e, Some(d));
+                                self.mismatch(
+                                    env,
+                                    &format!(
+                                        "the values of `{}` must have one dimension",
+                                        func.node
+                                    ),
+                                    f,
+                                    Some(d0),
+                                    e,
+                                    Some(d),
+                                );
                                 ok = false;
                             }
                             (None, _) => {
@@ -747,8 +1182,16 @@ impl Checker {
         }
         if !env.allow.time {
             self.diags.push(
-                Diagnostic::error("misplaced-member", format!("the time function `{}` cannot be used here", func.node), env.file, span, "depends on time")
-                    .with_help("time functions give the value of a parameter, input or modulator over time"),
+                Diagnostic::error(
+                    "misplaced-member",
+                    format!("the time function `{}` cannot be used here", func.node),
+                    env.file,
+                    span,
+                    "depends on time",
+                )
+                .with_help(
+                    "time functions give the value of a parameter, input or modulator over time",
+                ),
             );
             return Ty::Error;
         }
@@ -759,19 +1202,45 @@ impl Checker {
     pub(crate) fn need_count(&mut self, env: &Env<'_>, e: &Expr, t: Ty, what: &str) -> bool {
         match t {
             Ty::Error => false,
-            Ty::Num { dim, int: true, konst, .. } if dim.is_none_or(Dim::is_dimensionless) => match konst {
+            Ty::Num {
+                dim,
+                int: true,
+                konst,
+                ..
+            } if dim.is_none_or(Dim::is_dimensionless) => match konst {
                 Some(k) if k >= 0.0 => true,
                 Some(k) => {
-                    self.diags.push(Diagnostic::error("invalid-value", format!("{what} must not be negative, but it is {k}"), env.file, e.span, "negative"));
+                    self.diags.push(Diagnostic::error(
+                        "invalid-value",
+                        format!("{what} must not be negative, but it is {k}"),
+                        env.file,
+                        e.span,
+                        "negative",
+                    ));
                     false
                 }
                 None => {
-                    self.diags.push(Diagnostic::error("not-constant", format!("{what} must be a constant"), env.file, e.span, "not known before the run"));
+                    self.diags.push(Diagnostic::error(
+                        "not-constant",
+                        format!("{what} must be a constant"),
+                        env.file,
+                        e.span,
+                        "not known before the run",
+                    ));
                     false
                 }
             },
             other => {
-                self.diags.push(Diagnostic::error("type-mismatch", format!("{what} must be an integer, but this is {}", other.describe()), env.file, e.span, "not an integer"));
+                self.diags.push(Diagnostic::error(
+                    "type-mismatch",
+                    format!(
+                        "{what} must be an integer, but this is {}",
+                        other.describe()
+                    ),
+                    env.file,
+                    e.span,
+                    "not an integer",
+                ));
                 false
             }
         }
@@ -781,23 +1250,37 @@ impl Checker {
 /// A help line for a dimension mismatch that one common fix resolves.
 pub(crate) fn convert_help(found: Dim, want: Dim) -> Option<String> {
     let time = builtins::time();
-    if found.mul(time) == Some(want) {
+    if found.checked_mul(time) == Some(want) {
         return Some(format!("multiply by a time to get {}", want.describe()));
     }
-    if found.div(time) == Some(want) {
-        return Some(format!("divide by a time constant to get {}", want.describe()));
+    if found.checked_div(time) == Some(want) {
+        return Some(format!(
+            "divide by a time constant to get {}",
+            want.describe()
+        ));
     }
     let volt = circ_units::dim_by_name("voltage")?;
     let cond = circ_units::dim_by_name("conductance")?;
     let res = circ_units::dim_by_name("resistance")?;
-    if found.mul(cond) == Some(want) || found.mul(volt) == Some(want) && want == circ_units::dim_by_name("current")? {
+    if found.checked_mul(cond) == Some(want)
+        || found.checked_mul(volt) == Some(want) && want == circ_units::dim_by_name("current")?
+    {
         return Some("a current is a conductance times a voltage: `g * (E - v)`".to_string());
     }
-    if found.mul(res) == Some(want) {
-        return Some(format!("multiply by a resistance to get {}", want.describe()));
+    if found.checked_mul(res) == Some(want) {
+        return Some(format!(
+            "multiply by a resistance to get {}",
+            want.describe()
+        ));
     }
     if found.is_dimensionless() {
-        return Some(format!("give the number a unit, e.g. `{}`", want.describe().split(['(', ')']).nth(1).map_or_else(|| "1".to_string(), |u| format!("1 {u}"))));
+        return Some(format!(
+            "give the number a unit, e.g. `{}`",
+            want.describe()
+                .split(['(', ')'])
+                .nth(1)
+                .map_or_else(|| "1".to_string(), |u| format!("1 {u}"))
+        ));
     }
     None
 }

@@ -33,7 +33,9 @@ pub struct NoFiles;
 
 impl Loader for NoFiles {
     fn load(&mut self, _from: &str, path: &str) -> Result<(String, String), String> {
-        Err(format!("cannot read \"{path}\": file imports are not available here"))
+        Err(format!(
+            "cannot read \"{path}\": file imports are not available here"
+        ))
     }
 }
 
@@ -43,7 +45,10 @@ pub struct MemoryFiles(pub HashMap<String, String>);
 
 impl Loader for MemoryFiles {
     fn load(&mut self, _from: &str, path: &str) -> Result<(String, String), String> {
-        self.0.get(path).map(|t| (path.to_string(), t.clone())).ok_or_else(|| format!("no file \"{path}\""))
+        self.0
+            .get(path)
+            .map(|t| (path.to_string(), t.clone()))
+            .ok_or_else(|| format!("no file \"{path}\""))
     }
 }
 
@@ -136,8 +141,15 @@ pub fn check_program(map: &mut SourceMap, main: FileId, loader: &mut dyn Loader)
         c.finish()
     };
     let done = std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new().name("circ-front-end".into()).stack_size(FRONT_END_STACK).spawn_scoped(scope, || run(&mut *map, &mut *loader));
-        worker.ok().map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        let worker = std::thread::Builder::new()
+            .name("circ-front-end".into())
+            .stack_size(FRONT_END_STACK)
+            .spawn_scoped(scope, || run(&mut *map, &mut *loader));
+        worker.ok().map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
     });
     // No thread could be made: check on this one.
     done.unwrap_or_else(|| run(map, loader))

@@ -37,17 +37,32 @@ pub enum Ty {
 impl Ty {
     /// A real number of a known dimension.
     pub fn real(dim: circ_units::Dim) -> Ty {
-        Ty::Num { dim: Some(dim), int: false, konst: None, random: false }
+        Ty::Num {
+            dim: Some(dim),
+            int: false,
+            konst: None,
+            random: false,
+        }
     }
 
     /// An integer of unknown value.
     pub fn int() -> Ty {
-        Ty::Num { dim: Some(Dim::ONE), int: true, konst: None, random: false }
+        Ty::Num {
+            dim: Some(Dim::ONE),
+            int: true,
+            konst: None,
+            random: false,
+        }
     }
 
     /// A number of unknown dimension.
     pub fn any_num() -> Ty {
-        Ty::Num { dim: None, int: false, konst: None, random: false }
+        Ty::Num {
+            dim: None,
+            int: false,
+            konst: None,
+            random: false,
+        }
     }
 
     /// The dimension, if a number with a known one.
@@ -79,8 +94,14 @@ impl Ty {
     /// Words for messages: `a boolean`, `a voltage (mV)`.
     pub fn describe(self) -> String {
         match self {
-            Ty::Num { dim: Some(d), int: true, .. } if d.is_dimensionless() => "an integer".into(),
-            Ty::Num { dim: Some(d), .. } if d.is_dimensionless() => "a dimensionless real number".into(),
+            Ty::Num {
+                dim: Some(d),
+                int: true,
+                ..
+            } if d.is_dimensionless() => "an integer".into(),
+            Ty::Num { dim: Some(d), .. } if d.is_dimensionless() => {
+                "a dimensionless real number".into()
+            }
             Ty::Num { dim: Some(d), .. } => format!("a value of dimension {}", d.describe()),
             Ty::Num { dim: None, .. } => "a number".into(),
             Ty::Bool => "a boolean".into(),

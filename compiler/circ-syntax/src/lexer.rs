@@ -80,84 +80,158 @@ pub enum Tok<'a> {
     #[token("\"", string)]
     Str(&'a str),
 
-    #[token("use")] Use,
-    #[token("const")] Const,
-    #[token("fn")] Fn,
-    #[token("neuron")] Neuron,
-    #[token("synapse")] Synapse,
-    #[token("circuit")] Circuit,
-    #[token("run")] Run,
-    #[token("parameter")] Parameter,
-    #[token("state")] State,
-    #[token("input")] Input,
-    #[token("let")] Let,
-    #[token("spike")] Spike,
-    #[token("when")] When,
-    #[token("refractory")] Refractory,
-    #[token("unless")] Unless,
-    #[token("on")] On,
-    #[token("pre")] Pre,
-    #[token("post")] Post,
-    #[token("modulator")] Modulator,
-    #[token("method")] Method,
-    #[token("noise")] Noise,
-    #[token("per")] Per,
-    #[token("population")] Population,
-    #[token("project")] Project,
-    #[token("connect")] Connect,
-    #[token("delay")] Delay,
-    #[token("record")] Record,
-    #[token("of")] Of,
-    #[token("every")] Every,
-    #[token("window")] Window,
-    #[token("for")] For,
-    #[token("and")] And,
-    #[token("or")] Or,
-    #[token("not")] Not,
-    #[token("if")] If,
-    #[token("then")] Then,
-    #[token("else")] Else,
-    #[token("true")] True,
-    #[token("false")] False,
-    #[token("clip")] Clip,
-    #[token("where")] Where,
-    #[token("from")] From,
-    #[token("autapses")] Autapses,
-    #[token("as")] As,
-    #[token("at")] At,
+    #[token("use")]
+    Use,
+    #[token("const")]
+    Const,
+    #[token("fn")]
+    Fn,
+    #[token("neuron")]
+    Neuron,
+    #[token("synapse")]
+    Synapse,
+    #[token("circuit")]
+    Circuit,
+    #[token("run")]
+    Run,
+    #[token("parameter")]
+    Parameter,
+    #[token("state")]
+    State,
+    #[token("input")]
+    Input,
+    #[token("let")]
+    Let,
+    #[token("spike")]
+    Spike,
+    #[token("when")]
+    When,
+    #[token("refractory")]
+    Refractory,
+    #[token("unless")]
+    Unless,
+    #[token("on")]
+    On,
+    #[token("pre")]
+    Pre,
+    #[token("post")]
+    Post,
+    #[token("modulator")]
+    Modulator,
+    #[token("method")]
+    Method,
+    #[token("noise")]
+    Noise,
+    #[token("per")]
+    Per,
+    #[token("population")]
+    Population,
+    #[token("project")]
+    Project,
+    #[token("connect")]
+    Connect,
+    #[token("delay")]
+    Delay,
+    #[token("record")]
+    Record,
+    #[token("of")]
+    Of,
+    #[token("every")]
+    Every,
+    #[token("window")]
+    Window,
+    #[token("for")]
+    For,
+    #[token("and")]
+    And,
+    #[token("or")]
+    Or,
+    #[token("not")]
+    Not,
+    #[token("if")]
+    If,
+    #[token("then")]
+    Then,
+    #[token("else")]
+    Else,
+    #[token("true")]
+    True,
+    #[token("false")]
+    False,
+    #[token("clip")]
+    Clip,
+    #[token("where")]
+    Where,
+    #[token("from")]
+    From,
+    #[token("autapses")]
+    Autapses,
+    #[token("as")]
+    As,
+    #[token("at")]
+    At,
 
-    #[token("(")] LParen,
-    #[token(")")] RParen,
-    #[token("{")] LBrace,
-    #[token("}")] RBrace,
-    #[token("[")] LBracket,
-    #[token("]")] RBracket,
-    #[token(",")] Comma,
-    #[token(";")] Semi,
-    #[token(":")] Colon,
-    #[token("::")] ColonColon,
-    #[token(".")] Dot,
-    #[token("..")] DotDot,
+    #[token("(")]
+    LParen,
+    #[token(")")]
+    RParen,
+    #[token("{")]
+    LBrace,
+    #[token("}")]
+    RBrace,
+    #[token("[")]
+    LBracket,
+    #[token("]")]
+    RBracket,
+    #[token(",")]
+    Comma,
+    #[token(";")]
+    Semi,
+    #[token(":")]
+    Colon,
+    #[token("::")]
+    ColonColon,
+    #[token(".")]
+    Dot,
+    #[token("..")]
+    DotDot,
     /// `..` with nothing after it on its line (or before `)`, `]`, `}`, `,`,
     /// `;`): a range open at the top (made by [`lex`], never by logos).
     DotDotOpen,
-    #[token("->")] Arrow,
-    #[token("=")] Eq,
-    #[token("+=")] PlusEq,
-    #[token("-=")] MinusEq,
-    #[token("*=")] StarEq,
-    #[token("+")] Plus,
-    #[token("-")] Minus,
-    #[token("*")] Star,
-    #[token("/")] Slash,
-    #[token("^")] Caret,
-    #[token("%")] Percent,
-    #[token("<")] Lt,
-    #[token("<=")] Le,
-    #[token(">")] Gt,
-    #[token(">=")] Ge,
-    #[token("==")] EqEq,
-    #[token("!=")] Ne,
+    #[token("->")]
+    Arrow,
+    #[token("=")]
+    Eq,
+    #[token("+=")]
+    PlusEq,
+    #[token("-=")]
+    MinusEq,
+    #[token("*=")]
+    StarEq,
+    #[token("+")]
+    Plus,
+    #[token("-")]
+    Minus,
+    #[token("*")]
+    Star,
+    #[token("/")]
+    Slash,
+    #[token("^")]
+    Caret,
+    #[token("%")]
+    Percent,
+    #[token("<")]
+    Lt,
+    #[token("<=")]
+    Le,
+    #[token(">")]
+    Gt,
+    #[token(">=")]
+    Ge,
+    #[token("==")]
+    EqEq,
+    #[token("!=")]
+    Ne,
 }
 
 /// A token with its byte offsets, as the parser consumes it.
@@ -178,7 +252,11 @@ pub fn lex(src: &str) -> (Vec<SpannedTok<'_>>, Vec<LexError>) {
             Ok(Tok::Ident(name)) => {
                 let after_number = matches!(toks.last(), Some((_, Tok::Int(_) | Tok::Float(_), end))
                     if !src[*end..r.start].contains('\n'));
-                let tok = if after_number { Tok::Unit(name) } else { Tok::Ident(name) };
+                let tok = if after_number {
+                    Tok::Unit(name)
+                } else {
+                    Tok::Ident(name)
+                };
                 toks.push((r.start, tok, r.end));
             }
             Ok(tok) => toks.push((r.start, tok, r.end)),
@@ -194,7 +272,10 @@ pub fn lex(src: &str) -> (Vec<SpannedTok<'_>>, Vec<LexError>) {
                         continue;
                     }
                 }
-                errors.push(LexError { kind, span: Span::new(r.start, r.end) });
+                errors.push(LexError {
+                    kind,
+                    span: Span::new(r.start, r.end),
+                });
             }
         }
     }
@@ -225,7 +306,10 @@ fn merge_unit_exponents<'a>(src: &'a str, toks: Vec<SpannedTok<'a>>) -> Vec<Span
                 None => true,
                 Some((nl, next, _)) => {
                     src[r..*nl].contains('\n')
-                        || matches!(next, Tok::RParen | Tok::RBracket | Tok::RBrace | Tok::Comma | Tok::Semi)
+                        || matches!(
+                            next,
+                            Tok::RParen | Tok::RBracket | Tok::RBrace | Tok::Comma | Tok::Semi
+                        )
                 }
             };
             if open {
@@ -337,9 +421,49 @@ impl Tok<'_> {
 
 /// Every keyword of the language (identifiers may not use them).
 pub const KEYWORDS: &[&str] = &[
-    "use", "const", "fn", "neuron", "synapse", "circuit", "run", "parameter", "state", "input",
-    "let", "spike", "when", "refractory", "unless", "on", "pre", "post", "modulator", "method",
-    "noise", "per", "population", "project", "connect", "delay", "record", "of", "every", "window",
-    "for", "and", "or", "not", "if", "then", "else", "true", "false", "clip", "where", "from",
-    "autapses", "as", "at",
+    "use",
+    "const",
+    "fn",
+    "neuron",
+    "synapse",
+    "circuit",
+    "run",
+    "parameter",
+    "state",
+    "input",
+    "let",
+    "spike",
+    "when",
+    "refractory",
+    "unless",
+    "on",
+    "pre",
+    "post",
+    "modulator",
+    "method",
+    "noise",
+    "per",
+    "population",
+    "project",
+    "connect",
+    "delay",
+    "record",
+    "of",
+    "every",
+    "window",
+    "for",
+    "and",
+    "or",
+    "not",
+    "if",
+    "then",
+    "else",
+    "true",
+    "false",
+    "clip",
+    "where",
+    "from",
+    "autapses",
+    "as",
+    "at",
 ];

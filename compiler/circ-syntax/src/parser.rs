@@ -2,12 +2,12 @@
 //! module (partial where the input was broken) plus every syntax error.
 
 use crate::ast::{Ident, Module, UnitExpr, UnitKind};
-use crate::lexer::{lex, LexErrorKind, Tok};
+use crate::lexer::{LexErrorKind, Tok, lex};
 use crate::span::{Span, Spanned};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, missing_docs, unused)]
+    #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs, unused)]
     grammar
 );
 
@@ -69,15 +69,23 @@ pub fn parse(src: &str) -> Parsed {
     let (toks, limit_errors) = enforce_limits(toks);
     let next_token_starts: Vec<usize> = lex_errors
         .iter()
-        .filter_map(|e| toks.iter().find(|t| t.0 >= e.span.end as usize).map(|t| t.0))
+        .filter_map(|e| {
+            toks.iter()
+                .find(|t| t.0 >= e.span.end as usize)
+                .map(|t| t.0)
+        })
         .collect();
     let mut errors: Vec<SyntaxError> = lex_errors
         .into_iter()
-        .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
+        .map(|e| SyntaxError {
+            kind: SyntaxErrorKind::Lex(e.kind),
+            span: e.span,
+        })
         .collect();
     errors.extend(limit_errors);
     let mut grammar_errors = Vec::new();
-    let result = grammar::ModuleParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
+    let result =
+        grammar::ModuleParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
     errors.extend(grammar_errors);
     let module = match result {
         Ok(m) => m,
@@ -88,20 +96,36 @@ pub fn parse(src: &str) -> Parsed {
     };
     errors.sort_by_key(|e| (e.span.start, e.span.end));
     errors.dedup();
-    Parsed { module, errors: drop_cascades(src, &next_token_starts, errors) }
+    Parsed {
+        module,
+        errors: drop_cascades(src, &next_token_starts, errors),
+    }
 }
 
 /// Drops parse errors that only echo an earlier one: the token right after
 /// a lexical error (the parser never saw the bad character), and further
 /// parse errors on a line that already has one (the parser resynchronising).
-fn drop_cascades(src: &str, after_lex_error: &[usize], errors: Vec<SyntaxError>) -> Vec<SyntaxError> {
-    let line_of = |off: u32| src.get(..(off as usize).min(src.len())).map_or(0, |s| s.matches('\n').count());
+fn drop_cascades(
+    src: &str,
+    after_lex_error: &[usize],
+    errors: Vec<SyntaxError>,
+) -> Vec<SyntaxError> {
+    let line_of = |off: u32| {
+        src.get(..(off as usize).min(src.len()))
+            .map_or(0, |s| s.matches('\n').count())
+    };
     let mut lines_with_error: Vec<usize> = Vec::new();
     let mut out = Vec::with_capacity(errors.len());
     for e in errors {
-        let is_parse = matches!(e.kind, SyntaxErrorKind::Unexpected { .. } | SyntaxErrorKind::UnexpectedEof { .. });
+        let is_parse = matches!(
+            e.kind,
+            SyntaxErrorKind::Unexpected { .. } | SyntaxErrorKind::UnexpectedEof { .. }
+        );
         let line = line_of(e.span.start);
-        if is_parse && (after_lex_error.contains(&(e.span.start as usize)) || lines_with_error.contains(&line)) {
+        if is_parse
+            && (after_lex_error.contains(&(e.span.start as usize))
+                || lines_with_error.contains(&line))
+        {
             continue;
         }
         if !matches!(e.kind, SyntaxErrorKind::Lex(_)) {
@@ -120,8 +144,15 @@ pub const MAX_OPERATORS: usize = 20_000;
 /// Refuses items that would nest the syntax tree deeper than the checker
 /// can walk: their tokens are removed (so no deep tree is ever built) and
 /// one error is reported per item. Items start at a keyword at brace depth 0.
-fn enforce_limits(toks: Vec<crate::lexer::SpannedTok<'_>>) -> (Vec<crate::lexer::SpannedTok<'_>>, Vec<SyntaxError>) {
-    let starts_item = |t: &Tok<'_>| matches!(t, Tok::Use | Tok::Const | Tok::Fn | Tok::Neuron | Tok::Synapse | Tok::Circuit | Tok::Run);
+fn enforce_limits(
+    toks: Vec<crate::lexer::SpannedTok<'_>>,
+) -> (Vec<crate::lexer::SpannedTok<'_>>, Vec<SyntaxError>) {
+    let starts_item = |t: &Tok<'_>| {
+        matches!(
+            t,
+            Tok::Use | Tok::Const | Tok::Fn | Tok::Neuron | Tok::Synapse | Tok::Circuit | Tok::Run
+        )
+    };
     let mut out = Vec::with_capacity(toks.len());
     let mut errors = vec![];
     let mut i = 0;
@@ -143,7 +174,15 @@ fn enforce_limits(toks: Vec<crate::lexer::SpannedTok<'_>>) -> (Vec<crate::lexer:
                     max_depth = max_depth.max(depth);
                 }
                 Tok::RParen | Tok::RBracket | Tok::RBrace => depth = depth.saturating_sub(1),
-                Tok::Plus | Tok::Minus | Tok::Star | Tok::Slash | Tok::Caret | Tok::Percent | Tok::Not | Tok::And | Tok::Or => ops += 1,
+                Tok::Plus
+                | Tok::Minus
+                | Tok::Star
+                | Tok::Slash
+                | Tok::Caret
+                | Tok::Percent
+                | Tok::Not
+                | Tok::And
+                | Tok::Or => ops += 1,
                 _ => {}
             }
             i += 1;
@@ -155,7 +194,10 @@ fn enforce_limits(toks: Vec<crate::lexer::SpannedTok<'_>>) -> (Vec<crate::lexer:
                 format!("it has {ops} operators; the limit is {MAX_OPERATORS}")
             };
             let span = Span::new(toks[start].0, toks[i - 1].2);
-            errors.push(SyntaxError { kind: SyntaxErrorKind::TooComplex { what }, span });
+            errors.push(SyntaxError {
+                kind: SyntaxErrorKind::TooComplex { what },
+                span,
+            });
         } else {
             out.extend_from_slice(&toks[start..i]);
         }
@@ -168,10 +210,14 @@ pub fn parse_expr(src: &str) -> Result<crate::ast::Expr, Vec<SyntaxError>> {
     let (toks, lex_errors) = lex(src);
     let mut errors: Vec<SyntaxError> = lex_errors
         .into_iter()
-        .map(|e| SyntaxError { kind: SyntaxErrorKind::Lex(e.kind), span: e.span })
+        .map(|e| SyntaxError {
+            kind: SyntaxErrorKind::Lex(e.kind),
+            span: e.span,
+        })
         .collect();
     let mut grammar_errors = Vec::new();
-    let result = grammar::ExprParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
+    let result =
+        grammar::ExprParser::new().parse(&mut grammar_errors, toks.into_iter().map(Ok::<_, ()>));
     errors.extend(grammar_errors);
     match result {
         Ok(e) if errors.is_empty() => Ok(e),
@@ -206,19 +252,33 @@ fn from_parse_error(e: ParseError<usize, Tok<'_>, ()>, eof: usize) -> SyntaxErro
             span: Span::new(location, location + 1),
         },
         ParseError::UnrecognizedEof { location, expected } => SyntaxError {
-            kind: SyntaxErrorKind::UnexpectedEof { expected: describe_expected(expected) },
+            kind: SyntaxErrorKind::UnexpectedEof {
+                expected: describe_expected(expected),
+            },
             span: Span::new(location.min(eof), eof),
         },
-        ParseError::UnrecognizedToken { token: (l, t, r), expected } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: t.describe(), expected: describe_expected(expected) },
+        ParseError::UnrecognizedToken {
+            token: (l, t, r),
+            expected,
+        } => SyntaxError {
+            kind: SyntaxErrorKind::Unexpected {
+                found: t.describe(),
+                expected: describe_expected(expected),
+            },
             span: Span::new(l, r),
         },
         ParseError::ExtraToken { token: (l, t, r) } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: t.describe(), expected: vec![] },
+            kind: SyntaxErrorKind::Unexpected {
+                found: t.describe(),
+                expected: vec![],
+            },
             span: Span::new(l, r),
         },
         ParseError::User { .. } => SyntaxError {
-            kind: SyntaxErrorKind::Unexpected { found: "input".into(), expected: vec![] },
+            kind: SyntaxErrorKind::Unexpected {
+                found: "input".into(),
+                expected: vec![],
+            },
             span: Span::new(eof, eof),
         },
     }
@@ -244,7 +304,9 @@ pub(crate) fn small_int(s: &str) -> i32 {
 
 /// Splits `a::b::c` into the module path `a::b` and the name `c`.
 pub(crate) fn split_path(mut segs: Vec<Ident>) -> (Vec<Ident>, Ident) {
-    let last = segs.pop().unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
+    let last = segs
+        .pop()
+        .unwrap_or_else(|| Spanned::new(String::new(), Span::default()));
     (segs, last)
 }
 
@@ -253,17 +315,33 @@ pub(crate) fn derivative_var(d: Ident, t: Ident, errors: &mut Vec<SyntaxError>) 
     let ok = d.node.len() > 1 && d.node.starts_with('d') && t.node == "dt";
     if !ok {
         errors.push(SyntaxError {
-            kind: SyntaxErrorKind::MalformedDerivative { found: format!("{}/{}", d.node, t.node) },
+            kind: SyntaxErrorKind::MalformedDerivative {
+                found: format!("{}/{}", d.node, t.node),
+            },
             span: d.span.to(t.span),
         });
     }
-    let name = if d.node.len() > 1 && d.node.starts_with('d') { d.node[1..].to_string() } else { d.node.clone() };
-    Spanned::new(name, Span { start: d.span.start + 1, end: d.span.end }.clamped())
+    let name = if d.node.len() > 1 && d.node.starts_with('d') {
+        d.node[1..].to_string()
+    } else {
+        d.node.clone()
+    };
+    Spanned::new(
+        name,
+        Span {
+            start: d.span.start + 1,
+            end: d.span.end,
+        }
+        .clamped(),
+    )
 }
 
 impl Span {
     fn clamped(self) -> Span {
-        Span { start: self.start.min(self.end), end: self.end }
+        Span {
+            start: self.start.min(self.end),
+            end: self.end,
+        }
     }
 }
 
@@ -282,7 +360,12 @@ pub(crate) fn unit_token(text: &str, span: Span) -> UnitExpr {
 /// The number `1` in a unit (`[1/ms]`); any other number is an error.
 pub(crate) fn unit_one(text: &str, span: Span, errors: &mut Vec<SyntaxError>) -> UnitExpr {
     if text != "1" {
-        errors.push(SyntaxError { kind: SyntaxErrorKind::NumberInUnit { found: text.to_string() }, span });
+        errors.push(SyntaxError {
+            kind: SyntaxErrorKind::NumberInUnit {
+                found: text.to_string(),
+            },
+            span,
+        });
     }
     Spanned::new(UnitKind::One, span)
 }

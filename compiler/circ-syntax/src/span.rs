@@ -17,12 +17,18 @@ impl Span {
     pub fn new(start: usize, end: usize) -> Span {
         let s = u32::try_from(start).unwrap_or(u32::MAX);
         let e = u32::try_from(end).unwrap_or(u32::MAX);
-        Span { start: s, end: e.max(s) }
+        Span {
+            start: s,
+            end: e.max(s),
+        }
     }
 
     /// The smallest span covering both `self` and `other`.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     /// The span as a `usize` range, for slicing and for renderers.

@@ -70,10 +70,21 @@ fn sketch_parses_without_errors() {
     let p = parse(SKETCH);
     assert!(p.errors.is_empty(), "{:#?}", p.errors);
     assert_eq!(p.module.items.len(), 10);
-    let Item::Model(m) = &p.module.items[6] else { panic!("expected a model") };
+    let Item::Model(m) = &p.module.items[6] else {
+        panic!("expected a model")
+    };
     assert_eq!(m.name.node, "LIF2");
     let ode = m.members.iter().find_map(|m| match &m.node {
-        MemberKind::Ode { var, noise, unless_refractory, .. } => Some((var.node.clone(), noise.is_some(), unless_refractory.is_some())),
+        MemberKind::Ode {
+            var,
+            noise,
+            unless_refractory,
+            ..
+        } => Some((
+            var.node.clone(),
+            noise.is_some(),
+            unless_refractory.is_some(),
+        )),
         _ => None,
     });
     assert_eq!(ode, Some(("v".to_string(), true, true)));
@@ -83,8 +94,12 @@ fn sketch_parses_without_errors() {
 fn units_bind_to_numbers_only_on_the_same_line() {
     let p = parse("const a = 5 mV / m\nconst b = 5\nconst m = 2");
     assert!(p.errors.is_empty(), "{:#?}", p.errors);
-    let Item::Const(c) = &p.module.items[0] else { panic!() };
-    let ExprKind::Binary(BinOp::Div, lhs, rhs) = &c.value.node else { panic!("{:?}", c.value) };
+    let Item::Const(c) = &p.module.items[0] else {
+        panic!()
+    };
+    let ExprKind::Binary(BinOp::Div, lhs, rhs) = &c.value.node else {
+        panic!("{:?}", c.value)
+    };
     assert!(matches!(&lhs.node, ExprKind::Num { unit: Some(_), .. }));
     assert!(matches!(&rhs.node, ExprKind::Name(n) if n.node == "m"));
 }
@@ -94,5 +109,10 @@ fn every_independent_syntax_error_is_reported() {
     let src = "neuron A {\n  parameter x = 1 +\n  state y = 2\n  state z = * 3\n}\nconst = 4\nconst ok = 5\n";
     let p = parse(src);
     assert!(p.errors.len() >= 3, "{:#?}", p.errors);
-    assert!(p.module.items.iter().any(|i| matches!(i, Item::Const(c) if c.name.node == "ok")));
+    assert!(
+        p.module
+            .items
+            .iter()
+            .any(|i| matches!(i, Item::Const(c) if c.name.node == "ok"))
+    );
 }

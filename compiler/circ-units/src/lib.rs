@@ -31,7 +31,10 @@ impl Rat {
             n = -n;
             d = -d;
         }
-        Some(Rat { n: i32::try_from(n).ok()?, d: i32::try_from(d).ok()? })
+        Some(Rat {
+            n: i32::try_from(n).ok()?,
+            d: i32::try_from(d).ok()?,
+        })
     }
 
     /// An integer.
@@ -54,12 +57,18 @@ impl Rat {
         f64::from(self.n) / f64::from(self.d)
     }
 
-    fn add(self, o: Rat) -> Option<Rat> {
-        Rat::new(i64::from(self.n) * i64::from(o.d) + i64::from(o.n) * i64::from(self.d), i64::from(self.d) * i64::from(o.d))
+    fn plus(self, o: Rat) -> Option<Rat> {
+        Rat::new(
+            i64::from(self.n) * i64::from(o.d) + i64::from(o.n) * i64::from(self.d),
+            i64::from(self.d) * i64::from(o.d),
+        )
     }
 
-    fn mul(self, o: Rat) -> Option<Rat> {
-        Rat::new(i64::from(self.n) * i64::from(o.n), i64::from(self.d) * i64::from(o.d))
+    fn times(self, o: Rat) -> Option<Rat> {
+        Rat::new(
+            i64::from(self.n) * i64::from(o.n),
+            i64::from(self.d) * i64::from(o.d),
+        )
     }
 
     /// The nearest small rational to `x` (denominators up to 12), if exact.
@@ -69,14 +78,20 @@ impl Rat {
         }
         (1..=12).find_map(|d| {
             let n = x * f64::from(d);
-            ((n - n.round()).abs() < 1e-9).then(|| Rat::new(n.round() as i64, i64::from(d))).flatten()
+            ((n - n.round()).abs() < 1e-9)
+                .then(|| Rat::new(n.round() as i64, i64::from(d)))
+                .flatten()
         })
     }
 }
 
 impl fmt::Display for Rat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.d == 1 { write!(f, "{}", self.n) } else { write!(f, "({}/{})", self.n, self.d) }
+        if self.d == 1 {
+            write!(f, "{}", self.n)
+        } else {
+            write!(f, "({}/{})", self.n, self.d)
+        }
     }
 }
 
@@ -118,24 +133,24 @@ impl Dim {
     }
 
     /// `self * other` (`None` only on exponent overflow).
-    pub fn mul(self, o: Dim) -> Option<Dim> {
+    pub fn checked_mul(self, o: Dim) -> Option<Dim> {
         let mut r = Dim::ONE;
         for i in 0..7 {
-            r.0[i] = self.0[i].add(o.0[i])?;
+            r.0[i] = self.0[i].plus(o.0[i])?;
         }
         Some(r)
     }
 
     /// `self / other`.
-    pub fn div(self, o: Dim) -> Option<Dim> {
-        self.mul(o.powr(Rat::int(-1))?)
+    pub fn checked_div(self, o: Dim) -> Option<Dim> {
+        self.checked_mul(o.powr(Rat::int(-1))?)
     }
 
     /// `self ^ e`.
     pub fn powr(self, e: Rat) -> Option<Dim> {
         let mut r = Dim::ONE;
         for i in 0..7 {
-            r.0[i] = self.0[i].mul(e)?;
+            r.0[i] = self.0[i].times(e)?;
         }
         Some(r)
     }
@@ -149,10 +164,18 @@ impl Dim {
             .filter(|&&i| self.0[i] != Rat::ZERO)
             .map(|&i| {
                 let e = self.0[i];
-                if e == Rat::int(1) { BASE[i].1.to_string() } else { format!("{}^{}", BASE[i].1, e) }
+                if e == Rat::int(1) {
+                    BASE[i].1.to_string()
+                } else {
+                    format!("{}^{}", BASE[i].1, e)
+                }
             })
             .collect();
-        if parts.is_empty() { "1".to_string() } else { parts.join("*") }
+        if parts.is_empty() {
+            "1".to_string()
+        } else {
+            parts.join("*")
+        }
     }
 
     /// The dimension's name if it has one (`voltage`), else `None`.
@@ -164,34 +187,68 @@ impl Dim {
     /// or the SI form when no name fits.
     pub fn describe(self) -> String {
         if let Some(n) = NAMED.iter().find(|n| n.dim == self) {
-            return if n.display.is_empty() { n.name.replace('_', " ") } else { format!("{} ({})", n.name.replace('_', " "), n.display) };
+            return if n.display.is_empty() {
+                n.name.replace('_', " ")
+            } else {
+                format!("{} ({})", n.name.replace('_', " "), n.display)
+            };
         }
         let named = || NAMED.iter().filter(|n| !n.dim.is_dimensionless());
         // Rates of change are the most common unnamed dimensions: try `/time` first.
-        let by_time = || named().filter(|n| n.name == "time").chain(named().filter(|n| n.name != "time"));
+        let by_time = || {
+            named()
+                .filter(|n| n.name == "time")
+                .chain(named().filter(|n| n.name != "time"))
+        };
         for b in by_time() {
             for a in named() {
-                if a.dim.div(b.dim) == Some(self) {
-                    return format!("{}/{} ({}/{})", a.name.replace('_', " "), b.name.replace('_', " "), a.display, paren(b.display));
+                if a.dim.checked_div(b.dim) == Some(self) {
+                    return format!(
+                        "{}/{} ({}/{})",
+                        a.name.replace('_', " "),
+                        b.name.replace('_', " "),
+                        a.display,
+                        paren(b.display)
+                    );
                 }
             }
         }
         for a in named() {
-            if Dim::ONE.div(a.dim) == Some(self) {
+            if Dim::ONE.checked_div(a.dim) == Some(self) {
                 return format!("1/{} (1/{})", a.name.replace('_', " "), paren(a.display));
             }
         }
         for a in named() {
             for b in named() {
-                if a.dim.mul(b.dim) == Some(self) {
-                    return format!("{}*{} ({}*{})", a.name.replace('_', " "), b.name.replace('_', " "), a.display, paren(b.display));
+                if a.dim.checked_mul(b.dim) == Some(self) {
+                    return format!(
+                        "{}*{} ({}*{})",
+                        a.name.replace('_', " "),
+                        b.name.replace('_', " "),
+                        a.display,
+                        paren(b.display)
+                    );
                 }
             }
         }
         for a in named() {
-            for e in [Rat::new(1, 2), Rat::new(-1, 2), Rat::new(2, 1), Rat::new(3, 1)].into_iter().flatten() {
+            for e in [
+                Rat::new(1, 2),
+                Rat::new(-1, 2),
+                Rat::new(2, 1),
+                Rat::new(3, 1),
+            ]
+            .into_iter()
+            .flatten()
+            {
                 if a.dim.powr(e) == Some(self) {
-                    return format!("{}^{} ({}^{})", a.name.replace('_', " "), e, paren(a.display), e);
+                    return format!(
+                        "{}^{} ({}^{})",
+                        a.name.replace('_', " "),
+                        e,
+                        paren(a.display),
+                        e
+                    );
                 }
             }
         }
@@ -200,7 +257,11 @@ impl Dim {
 }
 
 fn paren(s: &str) -> String {
-    if s.contains('/') || s.contains('*') { format!("({s})") } else { s.to_string() }
+    if s.contains('/') || s.contains('*') {
+        format!("({s})")
+    } else {
+        s.to_string()
+    }
 }
 
 impl fmt::Display for Dim {
@@ -230,31 +291,131 @@ const VOLT: Dim = d(-3, 2, 1, -1);
 /// Every named dimension. The first entry with a given dimension is the one
 /// messages use.
 pub const NAMED: &[NamedDim] = &[
-    NamedDim { name: "dimensionless", dim: Dim::ONE, display: "" },
-    NamedDim { name: "time", dim: d(1, 0, 0, 0), display: "ms" },
-    NamedDim { name: "frequency", dim: d(-1, 0, 0, 0), display: "Hz" },
-    NamedDim { name: "length", dim: d(T, 1, 0, 0), display: "um" },
-    NamedDim { name: "area", dim: d(T, 2, 0, 0), display: "um^2" },
-    NamedDim { name: "volume", dim: d(T, 3, 0, 0), display: "um^3" },
-    NamedDim { name: "mass", dim: d(T, 0, 1, 0), display: "kg" },
-    NamedDim { name: "current", dim: d(T, 0, 0, 1), display: "nA" },
-    NamedDim { name: "temperature", dim: Dim::from_ints([0, 0, 0, 0, 1, 0, 0]), display: "K" },
-    NamedDim { name: "amount", dim: Dim::from_ints([0, 0, 0, 0, 0, 1, 0]), display: "mol" },
-    NamedDim { name: "luminosity", dim: Dim::from_ints([0, 0, 0, 0, 0, 0, 1]), display: "cd" },
-    NamedDim { name: "voltage", dim: VOLT, display: "mV" },
-    NamedDim { name: "conductance", dim: d(3, -2, -1, 2), display: "nS" },
-    NamedDim { name: "resistance", dim: d(-3, 2, 1, -2), display: "Mohm" },
-    NamedDim { name: "capacitance", dim: d(4, -2, -1, 2), display: "pF" },
-    NamedDim { name: "charge", dim: d(1, 0, 0, 1), display: "pC" },
-    NamedDim { name: "power", dim: d(-3, 2, 1, 0), display: "W" },
-    NamedDim { name: "energy", dim: d(-2, 2, 1, 0), display: "J" },
-    NamedDim { name: "force", dim: d(-2, 1, 1, 0), display: "N" },
-    NamedDim { name: "pressure", dim: d(-2, -1, 1, 0), display: "Pa" },
-    NamedDim { name: "concentration", dim: Dim::from_ints([0, -3, 0, 0, 0, 1, 0]), display: "mM" },
-    NamedDim { name: "current_density", dim: d(0, -2, 0, 1), display: "uA/cm^2" },
-    NamedDim { name: "conductance_density", dim: d(3, -4, -1, 2), display: "mS/cm^2" },
-    NamedDim { name: "capacitance_density", dim: d(4, -4, -1, 2), display: "uF/cm^2" },
-    NamedDim { name: "specific_resistance", dim: d(-3, 3, 1, -2), display: "ohm*cm" },
+    NamedDim {
+        name: "dimensionless",
+        dim: Dim::ONE,
+        display: "",
+    },
+    NamedDim {
+        name: "time",
+        dim: d(1, 0, 0, 0),
+        display: "ms",
+    },
+    NamedDim {
+        name: "frequency",
+        dim: d(-1, 0, 0, 0),
+        display: "Hz",
+    },
+    NamedDim {
+        name: "length",
+        dim: d(T, 1, 0, 0),
+        display: "um",
+    },
+    NamedDim {
+        name: "area",
+        dim: d(T, 2, 0, 0),
+        display: "um^2",
+    },
+    NamedDim {
+        name: "volume",
+        dim: d(T, 3, 0, 0),
+        display: "um^3",
+    },
+    NamedDim {
+        name: "mass",
+        dim: d(T, 0, 1, 0),
+        display: "kg",
+    },
+    NamedDim {
+        name: "current",
+        dim: d(T, 0, 0, 1),
+        display: "nA",
+    },
+    NamedDim {
+        name: "temperature",
+        dim: Dim::from_ints([0, 0, 0, 0, 1, 0, 0]),
+        display: "K",
+    },
+    NamedDim {
+        name: "amount",
+        dim: Dim::from_ints([0, 0, 0, 0, 0, 1, 0]),
+        display: "mol",
+    },
+    NamedDim {
+        name: "luminosity",
+        dim: Dim::from_ints([0, 0, 0, 0, 0, 0, 1]),
+        display: "cd",
+    },
+    NamedDim {
+        name: "voltage",
+        dim: VOLT,
+        display: "mV",
+    },
+    NamedDim {
+        name: "conductance",
+        dim: d(3, -2, -1, 2),
+        display: "nS",
+    },
+    NamedDim {
+        name: "resistance",
+        dim: d(-3, 2, 1, -2),
+        display: "Mohm",
+    },
+    NamedDim {
+        name: "capacitance",
+        dim: d(4, -2, -1, 2),
+        display: "pF",
+    },
+    NamedDim {
+        name: "charge",
+        dim: d(1, 0, 0, 1),
+        display: "pC",
+    },
+    NamedDim {
+        name: "power",
+        dim: d(-3, 2, 1, 0),
+        display: "W",
+    },
+    NamedDim {
+        name: "energy",
+        dim: d(-2, 2, 1, 0),
+        display: "J",
+    },
+    NamedDim {
+        name: "force",
+        dim: d(-2, 1, 1, 0),
+        display: "N",
+    },
+    NamedDim {
+        name: "pressure",
+        dim: d(-2, -1, 1, 0),
+        display: "Pa",
+    },
+    NamedDim {
+        name: "concentration",
+        dim: Dim::from_ints([0, -3, 0, 0, 0, 1, 0]),
+        display: "mM",
+    },
+    NamedDim {
+        name: "current_density",
+        dim: d(0, -2, 0, 1),
+        display: "uA/cm^2",
+    },
+    NamedDim {
+        name: "conductance_density",
+        dim: d(3, -4, -1, 2),
+        display: "mS/cm^2",
+    },
+    NamedDim {
+        name: "capacitance_density",
+        dim: d(4, -4, -1, 2),
+        display: "uF/cm^2",
+    },
+    NamedDim {
+        name: "specific_resistance",
+        dim: d(-3, 3, 1, -2),
+        display: "ohm*cm",
+    },
 ];
 
 /// Looks up a dimension name used in an annotation.
@@ -273,31 +434,65 @@ pub struct Unit {
 
 impl Unit {
     /// Dimensionless 1.
-    pub const ONE: Unit = Unit { scale: 1.0, dim: Dim::ONE };
+    pub const ONE: Unit = Unit {
+        scale: 1.0,
+        dim: Dim::ONE,
+    };
 
     /// `self * other`.
-    pub fn mul(self, o: Unit) -> Option<Unit> {
-        Some(Unit { scale: self.scale * o.scale, dim: self.dim.mul(o.dim)? })
+    pub fn checked_mul(self, o: Unit) -> Option<Unit> {
+        Some(Unit {
+            scale: self.scale * o.scale,
+            dim: self.dim.checked_mul(o.dim)?,
+        })
     }
 
     /// `self / other`.
-    pub fn div(self, o: Unit) -> Option<Unit> {
-        Some(Unit { scale: self.scale / o.scale, dim: self.dim.div(o.dim)? })
+    pub fn checked_div(self, o: Unit) -> Option<Unit> {
+        Some(Unit {
+            scale: self.scale / o.scale,
+            dim: self.dim.checked_div(o.dim)?,
+        })
     }
 
     /// `self ^ e`.
     pub fn powr(self, e: Rat) -> Option<Unit> {
-        Some(Unit { scale: self.scale.powf(e.to_f64()), dim: self.dim.powr(e)? })
+        Some(Unit {
+            scale: self.scale.powf(e.to_f64()),
+            dim: self.dim.powr(e)?,
+        })
     }
 }
 
 /// Every SI prefix and its factor. `u`, `µ` (micro sign) and `μ` (Greek mu)
 /// all mean micro.
 pub const PREFIXES: &[(&str, f64)] = &[
-    ("Q", 1e30), ("R", 1e27), ("Y", 1e24), ("Z", 1e21), ("E", 1e18), ("P", 1e15), ("T", 1e12),
-    ("G", 1e9), ("M", 1e6), ("k", 1e3), ("h", 1e2), ("da", 1e1), ("d", 1e-1), ("c", 1e-2),
-    ("m", 1e-3), ("u", 1e-6), ("\u{b5}", 1e-6), ("\u{3bc}", 1e-6), ("n", 1e-9), ("p", 1e-12),
-    ("f", 1e-15), ("a", 1e-18), ("z", 1e-21), ("y", 1e-24), ("r", 1e-27), ("q", 1e-30),
+    ("Q", 1e30),
+    ("R", 1e27),
+    ("Y", 1e24),
+    ("Z", 1e21),
+    ("E", 1e18),
+    ("P", 1e15),
+    ("T", 1e12),
+    ("G", 1e9),
+    ("M", 1e6),
+    ("k", 1e3),
+    ("h", 1e2),
+    ("da", 1e1),
+    ("d", 1e-1),
+    ("c", 1e-2),
+    ("m", 1e-3),
+    ("u", 1e-6),
+    ("\u{b5}", 1e-6),
+    ("\u{3bc}", 1e-6),
+    ("n", 1e-9),
+    ("p", 1e-12),
+    ("f", 1e-15),
+    ("a", 1e-18),
+    ("z", 1e-21),
+    ("y", 1e-24),
+    ("r", 1e-27),
+    ("q", 1e-30),
 ];
 
 const AMP: Dim = d(0, 0, 0, 1);
@@ -356,7 +551,10 @@ pub fn lookup(name: &str) -> Option<Unit> {
     prefixes.into_iter().find_map(|&(p, f)| {
         let rest = name.strip_prefix(p)?;
         let &(_, scale, dim) = UNITS.iter().find(|u| u.0 == rest)?;
-        Some(Unit { scale: scale * f, dim })
+        Some(Unit {
+            scale: scale * f,
+            dim,
+        })
     })
 }
 
@@ -371,9 +569,9 @@ pub fn lookup_with_exponent(text: &str) -> Option<Unit> {
 
 /// Units commonly written in models, for "did you mean" suggestions.
 pub const COMMON: &[&str] = &[
-    "s", "ms", "us", "m", "cm", "mm", "um", "nm", "V", "mV", "uV", "A", "mA", "uA", "nA", "pA", "S",
-    "mS", "uS", "nS", "pS", "F", "uF", "nF", "pF", "ohm", "kohm", "Mohm", "Gohm", "Hz", "kHz", "C",
-    "nC", "pC", "M", "mM", "uM", "nM", "mol", "K", "g", "kg", "W", "J", "N", "Pa", "L",
+    "s", "ms", "us", "m", "cm", "mm", "um", "nm", "V", "mV", "uV", "A", "mA", "uA", "nA", "pA",
+    "S", "mS", "uS", "nS", "pS", "F", "uF", "nF", "pF", "ohm", "kohm", "Mohm", "Gohm", "Hz", "kHz",
+    "C", "nC", "pC", "M", "mM", "uM", "nM", "mol", "K", "g", "kg", "W", "J", "N", "Pa", "L",
 ];
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -382,7 +580,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1; b.len() + 1];
         for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
         }
         prev = cur;
     }
@@ -393,7 +593,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// smallest edit distance within a third of the name's length, at least 1).
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let cands: Vec<&str> = candidates.into_iter().collect();
-    if let Some(c) = cands.iter().find(|c| c.eq_ignore_ascii_case(name) && **c != name) {
+    if let Some(c) = cands
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(name) && **c != name)
+    {
         return Some(c);
     }
     let limit = (name.chars().count() / 3).max(1);
@@ -408,11 +611,25 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 
 /// A suggestion for an unknown unit name.
 pub fn suggest_unit(name: &str) -> Option<String> {
-    let aliases = [("sec", "s"), ("msec", "ms"), ("usec", "us"), ("mv", "mV"), ("hz", "Hz"), ("Ohm", "ohm"), ("MOhm", "Mohm"), ("kOhm", "kohm"), ("mho", "S")];
+    let aliases = [
+        ("sec", "s"),
+        ("msec", "ms"),
+        ("usec", "us"),
+        ("mv", "mV"),
+        ("hz", "Hz"),
+        ("Ohm", "ohm"),
+        ("MOhm", "Mohm"),
+        ("kOhm", "kohm"),
+        ("mho", "S"),
+    ];
     if let Some((_, to)) = aliases.iter().find(|(from, _)| *from == name) {
         return Some((*to).to_string());
     }
-    closest(name, COMMON.iter().copied().chain(UNITS.iter().map(|u| u.0))).map(str::to_string)
+    closest(
+        name,
+        COMMON.iter().copied().chain(UNITS.iter().map(|u| u.0)),
+    )
+    .map(str::to_string)
 }
 
 /// A suggestion for an unknown dimension name (or a unit written where a
@@ -465,20 +682,35 @@ mod tests {
     fn derived_units_agree() {
         let v = lookup("V").expect("V");
         let a = lookup("A").expect("A");
-        assert_eq!(v.div(a).map(|u| u.dim), lookup("ohm").map(|u| u.dim));
-        assert_eq!(a.div(v).map(|u| u.dim), lookup("S").map(|u| u.dim));
+        assert_eq!(v.checked_div(a).map(|u| u.dim), lookup("ohm").map(|u| u.dim));
+        assert_eq!(a.checked_div(v).map(|u| u.dim), lookup("S").map(|u| u.dim));
         let c = lookup("C").expect("C");
-        assert_eq!(c.div(v).map(|u| u.dim), lookup("F").map(|u| u.dim));
-        assert_eq!(lookup("W").map(|u| u.dim), v.mul(a).map(|u| u.dim));
+        assert_eq!(c.checked_div(v).map(|u| u.dim), lookup("F").map(|u| u.dim));
+        assert_eq!(lookup("W").map(|u| u.dim), v.checked_mul(a).map(|u| u.dim));
     }
 
     #[test]
     fn descriptions_name_dimensions_in_words() {
         assert_eq!(VOLT.describe(), "voltage (mV)");
-        assert_eq!(VOLT.div(d(1, 0, 0, 0)).map(Dim::describe).as_deref(), Some("voltage/time (mV/ms)"));
-        assert_eq!(d(-1, 0, 0, 0).powr(Rat::new(1, 2).expect("1/2")).map(Dim::describe).as_deref(), Some("time^(-1/2) (ms^(-1/2))"));
+        assert_eq!(
+            VOLT.checked_div(d(1, 0, 0, 0)).map(Dim::describe).as_deref(),
+            Some("voltage/time (mV/ms)")
+        );
+        assert_eq!(
+            d(-1, 0, 0, 0)
+                .powr(Rat::new(1, 2).expect("1/2"))
+                .map(Dim::describe)
+                .as_deref(),
+            Some("time^(-1/2) (ms^(-1/2))")
+        );
         assert_eq!(Dim::ONE.describe(), "dimensionless");
-        assert_eq!(lookup("uA").and_then(|u| u.div(lookup("cm")?.powr(Rat::int(2))?)).map(|u| u.dim.describe()).as_deref(), Some("current density (uA/cm^2)"));
+        assert_eq!(
+            lookup("uA")
+                .and_then(|u| u.checked_div(lookup("cm")?.powr(Rat::int(2))?))
+                .map(|u| u.dim.describe())
+                .as_deref(),
+            Some("current density (uA/cm^2)")
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The `circ` command. It owns the terminal, the file system, the
 //! environment and exit codes; the compiler crates it calls do none of these.
 
-use circ_diag::{render_all_text, render_json, Diagnostic, SourceMap};
+use circ_diag::{Diagnostic, SourceMap, render_all_text, render_json};
 use circ_sema::Loader;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
@@ -66,7 +66,8 @@ impl Loader for FsLoader {
     fn load(&mut self, from: &str, path: &str) -> Result<(String, String), String> {
         let base = Path::new(from).parent().unwrap_or_else(|| Path::new(""));
         let full = base.join(path);
-        let text = std::fs::read_to_string(&full).map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        let text = std::fs::read_to_string(&full)
+            .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
         Ok((full.to_string_lossy().into_owned(), text))
     }
 }
@@ -93,8 +94,12 @@ fn check(args: CheckArgs) -> ExitCode {
             }
             None => {
                 let codes: Vec<&str> = circ_diag::CODES.iter().map(|c| c.code).collect();
-                let hint = circ_units::closest(code, codes.iter().copied()).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default();
-                eprintln!("error: there is no diagnostic code `{code}`{hint}; `circ check --list-codes` lists them");
+                let hint = circ_units::closest(code, codes.iter().copied())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                eprintln!(
+                    "error: there is no diagnostic code `{code}`{hint}; `circ check --list-codes` lists them"
+                );
                 ExitCode::from(2)
             }
         };
@@ -111,7 +116,11 @@ fn check(args: CheckArgs) -> ExitCode {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(t) => t,
                 Err(e) => {
-                    eprintln!("error: {} is not UTF-8 text (invalid byte at offset {})", f.display(), e.utf8_error().valid_up_to());
+                    eprintln!(
+                        "error: {} is not UTF-8 text (invalid byte at offset {})",
+                        f.display(),
+                        e.utf8_error().valid_up_to()
+                    );
                     io_error = true;
                     continue;
                 }
@@ -127,23 +136,34 @@ fn check(args: CheckArgs) -> ExitCode {
         let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
         all.push((map, analysis.diagnostics));
     }
-    let errors: usize = all.iter().map(|(_, ds)| ds.iter().filter(|d| d.is_error()).count()).sum();
+    let errors: usize = all
+        .iter()
+        .map(|(_, ds)| ds.iter().filter(|d| d.is_error()).count())
+        .sum();
     match args.format {
         Format::Json => {
             let mut items: Vec<serde_json::Value> = vec![];
             for (map, ds) in &all {
-                if let Ok(serde_json::Value::Array(v)) = serde_json::from_str(&render_json(ds, map)) {
+                if let Ok(serde_json::Value::Array(v)) = serde_json::from_str(&render_json(ds, map))
+                {
                     items.extend(v);
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into()));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
+            );
         }
         Format::Text => {
             for (map, ds) in &all {
                 eprint!("{}", render_all_text(ds, map, color));
             }
             if errors > 0 {
-                eprintln!("{} error{} found", errors, if errors == 1 { "" } else { "s" });
+                eprintln!(
+                    "{} error{} found",
+                    errors,
+                    if errors == 1 { "" } else { "s" }
+                );
             }
         }
     }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 fn expected_codes(src: &str) -> Vec<String> {
     let line = src.lines().next().unwrap_or_default();
-    let list = line.strip_prefix("// expect:").expect("first line must be `// expect: CODE ...`");
+    let list = line
+        .strip_prefix("// expect:")
+        .expect("first line must be `// expect: CODE ...`");
     let mut v: Vec<String> = list.split_whitespace().map(str::to_string).collect();
     v.sort();
     v
@@ -17,9 +19,16 @@ fn expected_codes(src: &str) -> Vec<String> {
 fn rendered_diagnostics() {
     insta::glob!("diagnostics/*.circ", |path: &Path| {
         let src = std::fs::read_to_string(path).expect("read test file");
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("input.circ");
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("input.circ");
         let (map, analysis) = circ_sema::check_source(name, &src);
-        let mut got: Vec<String> = analysis.diagnostics.iter().map(|d| d.code.to_string()).collect();
+        let mut got: Vec<String> = analysis
+            .diagnostics
+            .iter()
+            .map(|d| d.code.to_string())
+            .collect();
         got.sort();
         assert_eq!(got, expected_codes(&src), "codes reported for {name}");
         let rendered = circ_diag::render_all_text(&analysis.diagnostics, &map, false);
@@ -48,6 +57,13 @@ fn enough_cases_and_every_code_covered() {
     }
     assert!(files >= 60, "only {files} snapshot cases");
     assert!(multi >= 10, "only {multi} files with several errors");
-    let missing: Vec<&str> = circ_diag::CODES.iter().map(|c| c.code).filter(|c| !covered.contains(*c)).collect();
-    assert!(missing.is_empty(), "codes without a snapshot test: {missing:?}");
+    let missing: Vec<&str> = circ_diag::CODES
+        .iter()
+        .map(|c| c.code)
+        .filter(|c| !covered.contains(*c))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes without a snapshot test: {missing:?}"
+    );
 }

@@ -22,7 +22,11 @@ fn circ_files(dir: &Path) -> Vec<PathBuf> {
 fn assert_clean(path: &Path) {
     let text = std::fs::read_to_string(path).expect("read");
     let (map, analysis) = circ_sema::check_source(&path.display().to_string(), &text);
-    assert!(analysis.diagnostics.is_empty(), "{}", circ_diag::render_all_text(&analysis.diagnostics, &map, false));
+    assert!(
+        analysis.diagnostics.is_empty(),
+        "{}",
+        circ_diag::render_all_text(&analysis.diagnostics, &map, false)
+    );
 }
 
 #[test]
@@ -38,7 +42,11 @@ fn examples_check_clean() {
 fn stdlib_checks_clean() {
     for (name, text) in circ_stdlib::MODULES {
         let (map, analysis) = circ_sema::check_source(&circ_sema::std_file_name(name), text);
-        assert!(analysis.diagnostics.is_empty(), "{}", circ_diag::render_all_text(&analysis.diagnostics, &map, false));
+        assert!(
+            analysis.diagnostics.is_empty(),
+            "{}",
+            circ_diag::render_all_text(&analysis.diagnostics, &map, false)
+        );
         assert!(!analysis.models.is_empty(), "std::{name} defines no model");
     }
 }
@@ -51,7 +59,11 @@ fn language_sketch_checks_clean() {
 #[test]
 fn checked_models_carry_dimensions() {
     let (_, analysis) = circ_sema::check_source("lif.circ", "use std::neurons::LIF\n");
-    let lif = analysis.models.iter().find(|m| m.name == "LIF").expect("LIF checked");
+    let lif = analysis
+        .models
+        .iter()
+        .find(|m| m.name == "LIF")
+        .expect("LIF checked");
     let v = lif.var("v").expect("v");
     assert_eq!(v.dim.name(), Some("voltage"));
     assert_eq!(lif.var("R").and_then(|r| r.dim.name()), Some("resistance"));
@@ -63,19 +75,39 @@ fn circ() -> Command {
 
 #[test]
 fn cli_exit_codes_and_formats() {
-    let ok = circ().args(["check", "--color", "never"]).arg(repo().join("examples/coba.circ")).output().expect("run circ");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = circ()
+        .args(["check", "--color", "never"])
+        .arg(repo().join("examples/coba.circ"))
+        .output()
+        .expect("run circ");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(ok.stderr.is_empty());
 
-    let bad_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics/multi_units_in_lif.circ");
-    let bad = circ().args(["check", "--color", "never"]).arg(&bad_path).output().expect("run circ");
+    let bad_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diagnostics/multi_units_in_lif.circ");
+    let bad = circ()
+        .args(["check", "--color", "never"])
+        .arg(&bad_path)
+        .output()
+        .expect("run circ");
     assert_eq!(bad.status.code(), Some(1));
     let text = String::from_utf8_lossy(&bad.stderr);
-    assert!(text.contains("cannot add voltage (mV) to current (nA)"), "{text}");
+    assert!(
+        text.contains("cannot add voltage (mV) to current (nA)"),
+        "{text}"
+    );
     assert!(text.contains("3 errors found"), "{text}");
     assert!(!text.contains('\u{1b}'), "colour codes with --color never");
 
-    let json = circ().args(["check", "--format", "json"]).arg(&bad_path).output().expect("run circ");
+    let json = circ()
+        .args(["check", "--format", "json"])
+        .arg(&bad_path)
+        .output()
+        .expect("run circ");
     assert_eq!(json.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
     let arr = v.as_array().expect("array");
@@ -83,33 +115,64 @@ fn cli_exit_codes_and_formats() {
     assert_eq!(arr[0]["code"], "unit-mismatch");
     assert!(arr[0]["primary"]["line"].as_u64().is_some_and(|l| l >= 1));
 
-    let missing = circ().args(["check", "no/such/file.circ"]).output().expect("run circ");
+    let missing = circ()
+        .args(["check", "no/such/file.circ"])
+        .output()
+        .expect("run circ");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
 
 #[test]
 fn cli_explains_codes() {
-    let out = circ().args(["check", "--explain", "unit-mismatch"]).output().expect("run circ");
+    let out = circ()
+        .args(["check", "--explain", "unit-mismatch"])
+        .output()
+        .expect("run circ");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("# `unit-mismatch`"));
-    let out = circ().args(["check", "--explain", "unit-mismatc"]).output().expect("run circ");
+    let out = circ()
+        .args(["check", "--explain", "unit-mismatc"])
+        .output()
+        .expect("run circ");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean `unit-mismatch`"));
-    let out = circ().args(["check", "--list-codes"]).output().expect("run circ");
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), circ_diag::CODES.len());
+    let out = circ()
+        .args(["check", "--list-codes"])
+        .output()
+        .expect("run circ");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        circ_diag::CODES.len()
+    );
 }
 
 #[test]
 fn cli_follows_file_imports() {
     let dir = std::env::temp_dir().join(format!("circ-import-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
-    std::fs::write(dir.join("cells.circ"), "neuron Cell {\n    state v = 0 mV\n    dv/dt = -v / 10 ms\n}\n").expect("write");
+    std::fs::write(
+        dir.join("cells.circ"),
+        "neuron Cell {\n    state v = 0 mV\n    dv/dt = -v / 10 ms\n}\n",
+    )
+    .expect("write");
     std::fs::write(dir.join("net.circ"), "use \"cells.circ\"::{Cell}\n\ncircuit C {\n    population A = Cell[3]\n    record v of A every 1 ms\n}\n").expect("write");
     std::fs::write(dir.join("bad.circ"), "use \"cells.circ\"::{Cel}\n").expect("write");
-    let ok = circ().arg("check").arg(dir.join("net.circ")).output().expect("run circ");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let bad = circ().args(["check", "--color", "never"]).arg(dir.join("bad.circ")).output().expect("run circ");
+    let ok = circ()
+        .arg("check")
+        .arg(dir.join("net.circ"))
+        .output()
+        .expect("run circ");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = circ()
+        .args(["check", "--color", "never"])
+        .arg(dir.join("bad.circ"))
+        .output()
+        .expect("run circ");
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean `Cell`?"));
     let _ = std::fs::remove_dir_all(&dir);

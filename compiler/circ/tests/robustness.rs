@@ -4,10 +4,10 @@
 //! checking and both renderers. The seed is fixed so a failure reproduces;
 //! `fuzz/` has a cargo-fuzz target for longer, coverage-guided runs.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// xorshift64*: small, deterministic, good enough to pick mutations.
@@ -21,14 +21,22 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
 fn corpus() -> Vec<String> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut files: Vec<PathBuf> = vec![];
-    for dir in ["examples", "compiler/circ/tests/diagnostics", "compiler/circ/tests/data"] {
+    for dir in [
+        "examples",
+        "compiler/circ/tests/diagnostics",
+        "compiler/circ/tests/data",
+    ] {
         for e in std::fs::read_dir(root.join(dir)).expect("corpus dir") {
             let p = e.expect("entry").path();
             if p.extension().and_then(|x| x.to_str()) == Some("circ") {
@@ -37,17 +45,90 @@ fn corpus() -> Vec<String> {
         }
     }
     files.sort();
-    let mut texts: Vec<String> = files.iter().map(|f| std::fs::read_to_string(f).expect("read")).collect();
+    let mut texts: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("read"))
+        .collect();
     texts.extend(circ_stdlib::MODULES.iter().map(|(_, t)| t.to_string()));
     texts
 }
 
 const SOUP: &[&str] = &[
-    "neuron", "synapse", "circuit", "run", "use", "std", "::", "{", "}", "(", ")", "[", "]", "=", "+=", "/", "*", "^",
-    "-", "..", ",", ";", ":", "->", "dv", "dt", "v", "post", "pre", ".", "on", "state", "parameter", "spike", "when",
-    "1", "0", "2.5e3", "mV", "ms", "[mV/ms]", "\"f.csv\"", "from", "if", "then", "else", "clip", "per", "project",
-    "population", "connect", "record", "of", "every", "\n", " ", "µ", "Ω", "/*", "*/", "//", "$", "\u{0}", "99999999999999999999999",
-    "1e999", "x^-3", "exp(", "where", "i", "j", "d", "t", "noise", "unless", "refractory",
+    "neuron",
+    "synapse",
+    "circuit",
+    "run",
+    "use",
+    "std",
+    "::",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "=",
+    "+=",
+    "/",
+    "*",
+    "^",
+    "-",
+    "..",
+    ",",
+    ";",
+    ":",
+    "->",
+    "dv",
+    "dt",
+    "v",
+    "post",
+    "pre",
+    ".",
+    "on",
+    "state",
+    "parameter",
+    "spike",
+    "when",
+    "1",
+    "0",
+    "2.5e3",
+    "mV",
+    "ms",
+    "[mV/ms]",
+    "\"f.csv\"",
+    "from",
+    "if",
+    "then",
+    "else",
+    "clip",
+    "per",
+    "project",
+    "population",
+    "connect",
+    "record",
+    "of",
+    "every",
+    "\n",
+    " ",
+    "µ",
+    "Ω",
+    "/*",
+    "*/",
+    "//",
+    "$",
+    "\u{0}",
+    "99999999999999999999999",
+    "1e999",
+    "x^-3",
+    "exp(",
+    "where",
+    "i",
+    "j",
+    "d",
+    "t",
+    "noise",
+    "unless",
+    "refractory",
 ];
 
 fn mutate(rng: &mut Rng, src: &str) -> String {
@@ -84,18 +165,35 @@ fn mutate(rng: &mut Rng, src: &str) -> String {
         4 if spans.len() > 2 => {
             let (a1, b1) = spans[rng.below(spans.len())];
             let (a2, b2) = spans[rng.below(spans.len())];
-            let ((a1, b1), (a2, b2)) = if a1 <= a2 { ((a1, b1), (a2, b2)) } else { ((a2, b2), (a1, b1)) };
+            let ((a1, b1), (a2, b2)) = if a1 <= a2 {
+                ((a1, b1), (a2, b2))
+            } else {
+                ((a2, b2), (a1, b1))
+            };
             if b1 > a2 {
                 return src.to_string();
             }
-            format!("{}{}{}{}{}", &src[..a1], &src[a2..b2], &src[b1..a2], &src[a1..b1], &src[b2..])
+            format!(
+                "{}{}{}{}{}",
+                &src[..a1],
+                &src[a2..b2],
+                &src[b1..a2],
+                &src[a1..b1],
+                &src[b2..]
+            )
         }
         5 => {
             let at = boundary(src, rng.below(src.len() + 1));
-            let ins: String = (0..=rng.below(6)).map(|_| SOUP[rng.below(SOUP.len())]).collect::<Vec<_>>().join(" ");
+            let ins: String = (0..=rng.below(6))
+                .map(|_| SOUP[rng.below(SOUP.len())])
+                .collect::<Vec<_>>()
+                .join(" ");
             format!("{}{}{}", &src[..at], ins, &src[at..])
         }
-        _ => (0..rng.below(60)).map(|_| SOUP[rng.below(SOUP.len())]).collect::<Vec<_>>().join(" "),
+        _ => (0..rng.below(60))
+            .map(|_| SOUP[rng.below(SOUP.len())])
+            .collect::<Vec<_>>()
+            .join(" "),
     }
 }
 
@@ -111,7 +209,10 @@ fn front_end_survives_mutated_inputs() {
             let start = Instant::now();
             while !done.load(Ordering::Relaxed) {
                 if start.elapsed() > Duration::from_secs(600) {
-                    eprintln!("front end hung on input:\n{}", current.lock().map(|s| s.clone()).unwrap_or_default());
+                    eprintln!(
+                        "front end hung on input:\n{}",
+                        current.lock().map(|s| s.clone()).unwrap_or_default()
+                    );
                     std::process::abort();
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -144,11 +245,17 @@ fn front_end_survives_mutated_inputs() {
             Ok((errors, _)) => with_errors += usize::from(errors),
             Err(_) => panic!("front end panicked on mutated input #{k}:\n{input}"),
         }
-        assert!(elapsed < Duration::from_secs(5), "input #{k} took {elapsed:?}:\n{input}");
+        assert!(
+            elapsed < Duration::from_secs(5),
+            "input #{k} took {elapsed:?}:\n{input}"
+        );
     }
     done.store(true, Ordering::Relaxed);
     // The mutations must actually break things, or the test proves nothing.
-    assert!(with_errors > n / 2, "only {with_errors} of {n} mutated inputs had errors");
+    assert!(
+        with_errors > n / 2,
+        "only {with_errors} of {n} mutated inputs had errors"
+    );
     eprintln!("{n} mutated inputs, {with_errors} with errors, slowest {slowest:?}");
 }
 
@@ -159,15 +266,37 @@ fn pathological_inputs() {
     let nested = format!("const a = {}1{}", "(".repeat(250), ")".repeat(250));
     for input in [&long, &neg, &nested] {
         let (map, analysis) = circ_sema::check_source("p.circ", input);
-        assert!(analysis.diagnostics.is_empty(), "{}", circ_diag::render_all_text(&analysis.diagnostics, &map, false));
+        assert!(
+            analysis.diagnostics.is_empty(),
+            "{}",
+            circ_diag::render_all_text(&analysis.diagnostics, &map, false)
+        );
     }
-    for input in ["", "\u{feff}", "{", "}", "neuron", "neuron N {", "\"", "/*", "..", "1e400 mV", "const a = 1 [", "use", "use \"\"::{}"] {
+    for input in [
+        "",
+        "\u{feff}",
+        "{",
+        "}",
+        "neuron",
+        "neuron N {",
+        "\"",
+        "/*",
+        "..",
+        "1e400 mV",
+        "const a = 1 [",
+        "use",
+        "use \"\"::{}",
+    ] {
         let (map, analysis) = circ_sema::check_source("p.circ", input);
         let _ = circ_diag::render_all_text(&analysis.diagnostics, &map, false);
     }
     // Past the limits: refused with a diagnostic, never a stack overflow.
     let too_long = format!("const a = {}", vec!["1"; 30_000].join(" * "));
-    let too_deep = format!("const a = {}1{}\nconst b = 2", "(".repeat(100_000), ")".repeat(100_000));
+    let too_deep = format!(
+        "const a = {}1{}\nconst b = 2",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
     for input in [too_long, too_deep] {
         let (_, analysis) = circ_sema::check_source("p.circ", &input);
         let codes: Vec<&str> = analysis.diagnostics.iter().map(|d| d.code).collect();

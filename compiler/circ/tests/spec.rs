@@ -55,18 +55,29 @@ fn spec_code_blocks_check_as_stated() {
         for (info, line, code) in blocks(&text) {
             let place = format!("{}:{line}", f.strip_prefix(repo()).unwrap_or(f).display());
             let (map, analysis) = circ_sema::check_source(&place, &code);
-            let codes: Vec<&str> = analysis.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.code).collect();
+            let codes: Vec<&str> = analysis
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.code)
+                .collect();
             match info.strip_prefix(",error=") {
                 None if info.trim().is_empty() => {
                     valid += 1;
                     if !codes.is_empty() {
-                        failures.push(format!("{place}: expected no errors\n{}", circ_diag::render_all_text(&analysis.diagnostics, &map, false)));
+                        failures.push(format!(
+                            "{place}: expected no errors\n{}",
+                            circ_diag::render_all_text(&analysis.diagnostics, &map, false)
+                        ));
                     }
                 }
                 Some(want) => {
                     invalid += 1;
                     if !codes.contains(&want.trim()) {
-                        failures.push(format!("{place}: expected error `{want}`, got {codes:?}\n{}", circ_diag::render_all_text(&analysis.diagnostics, &map, false)));
+                        failures.push(format!(
+                            "{place}: expected error `{want}`, got {codes:?}\n{}",
+                            circ_diag::render_all_text(&analysis.diagnostics, &map, false)
+                        ));
                     }
                 }
                 None => failures.push(format!("{place}: unknown block kind `circ{info}`")),
@@ -74,5 +85,8 @@ fn spec_code_blocks_check_as_stated() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(valid >= 40 && invalid >= 40, "too few spec blocks: {valid} valid, {invalid} error");
+    assert!(
+        valid >= 40 && invalid >= 40,
+        "too few spec blocks: {valid} valid, {invalid} error"
+    );
 }
