@@ -634,22 +634,22 @@ impl Checker {
         match self.consts.get(&id) {
             Some(Slot::Done(t)) => return *t,
             Some(Slot::Busy) => {
-                if let Some((ast, file)) = self.item(id) {
-                    if let Some(Item::Const(c)) = ast.items.get(id.idx) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "recursive-definition",
-                                format!(
-                                    "the constant `{}` is defined in terms of itself",
-                                    c.name.node
-                                ),
-                                file,
-                                c.name.span,
-                                "depends on itself",
-                            )
-                            .with_help("give it a value that does not refer back to it"),
-                        );
-                    }
+                if let Some((ast, file)) = self.item(id)
+                    && let Some(Item::Const(c)) = ast.items.get(id.idx)
+                {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "recursive-definition",
+                            format!(
+                                "the constant `{}` is defined in terms of itself",
+                                c.name.node
+                            ),
+                            file,
+                            c.name.span,
+                            "depends on itself",
+                        )
+                        .with_help("give it a value that does not refer back to it"),
+                    );
                 }
                 return Ty::Error;
             }
@@ -763,21 +763,21 @@ impl Checker {
         match self.fns.get(&id) {
             Some(Slot::Done(s)) => return s.clone(),
             Some(Slot::Busy) => {
-                if let Some((ast, file)) = self.item(id) {
-                    if let Some(Item::Fn(f)) = ast.items.get(id.idx) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "recursive-definition",
-                                format!("the function `{}` calls itself", f.name.node),
-                                file,
-                                f.name.span,
-                                "recursive",
-                            )
-                            .with_help(
-                                "functions are inlined into the model, so they cannot be recursive",
-                            ),
-                        );
-                    }
+                if let Some((ast, file)) = self.item(id)
+                    && let Some(Item::Fn(f)) = ast.items.get(id.idx)
+                {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "recursive-definition",
+                            format!("the function `{}` calls itself", f.name.node),
+                            file,
+                            f.name.span,
+                            "recursive",
+                        )
+                        .with_help(
+                            "functions are inlined into the model, so they cannot be recursive",
+                        ),
+                    );
                 }
                 return None;
             }
@@ -826,26 +826,26 @@ impl Checker {
             // reported
         }
         let declared = f.ret.as_ref().and_then(|r| self.dim_expr(&env, r));
-        if let (Some(want), Some(got)) = (declared, body.dim()) {
-            if want != got {
-                let ret_span = f.ret.as_ref().map_or(f.name.span, |r| r.span);
-                self.diags.push(
-                    Diagnostic::error(
-                        "return-dimension",
-                        format!(
-                            "`{}` is declared to return {}, but its body is {}",
-                            f.name.node,
-                            want.describe(),
-                            got.describe()
-                        ),
-                        file,
-                        f.body.span,
-                        format!("this is {}", got.describe()),
-                    )
-                    .with_label(file, ret_span, format!("declared {}", want.describe()))
-                    .with_help_opt(convert_help(got, want)),
-                );
-            }
+        if let (Some(want), Some(got)) = (declared, body.dim())
+            && want != got
+        {
+            let ret_span = f.ret.as_ref().map_or(f.name.span, |r| r.span);
+            self.diags.push(
+                Diagnostic::error(
+                    "return-dimension",
+                    format!(
+                        "`{}` is declared to return {}, but its body is {}",
+                        f.name.node,
+                        want.describe(),
+                        got.describe()
+                    ),
+                    file,
+                    f.body.span,
+                    format!("this is {}", got.describe()),
+                )
+                .with_label(file, ret_span, format!("declared {}", want.describe()))
+                .with_help_opt(convert_help(got, want)),
+            );
         }
         let ret = if f.ret.is_some() {
             declared
@@ -1005,7 +1005,7 @@ impl Checker {
                     self.diags.push(
                         Diagnostic::error(
                             "misplaced-member",
-                            format!("{msg}"),
+                            msg.to_string(),
                             file,
                             span,
                             format!("not allowed in a {kind_word}"),
@@ -1036,16 +1036,14 @@ impl Checker {
                     }
                     continue;
                 }
-                if circ_syntax::lexer::KEYWORDS.contains(&n.node.as_str()) || n.node == "t" {
-                    if generic && n.node == "t" {
-                        self.diags.push(Diagnostic::error(
-                            "duplicate-definition",
-                            "`t` is the simulation time and cannot be redeclared",
-                            file,
-                            n.span,
-                            "reserved name",
-                        ));
-                    }
+                if generic && n.node == "t" {
+                    self.diags.push(Diagnostic::error(
+                        "duplicate-definition",
+                        "`t` is the simulation time and cannot be redeclared",
+                        file,
+                        n.span,
+                        "reserved name",
+                    ));
                 }
                 decls.insert(n.node.clone(), i);
             }
@@ -1091,18 +1089,19 @@ impl Checker {
                     unless_refractory,
                 } => {
                     self.check_ode(&env, &ctx, var, rhs, noise.as_ref(), &mut odes);
-                    if let Some(u) = unless_refractory {
-                        if generic && !has_refractory {
-                            let msg = if is_syn {
-                                "a synapse has no refractory period"
-                            } else {
-                                "this neuron has no refractory period"
-                            };
-                            self.diags.push(
+                    if let Some(u) = unless_refractory
+                        && generic
+                        && !has_refractory
+                    {
+                        let msg = if is_syn {
+                            "a synapse has no refractory period"
+                        } else {
+                            "this neuron has no refractory period"
+                        };
+                        self.diags.push(
                                 Diagnostic::error("unless-without-refractory", format!("`unless refractory`, but {msg}"), file, *u, "never refractory")
                                     .with_help("give the spike a period: `spike when v > v_th { ... } refractory 2 ms`, or remove `unless refractory`"),
                             );
-                        }
                     }
                 }
                 MemberKind::Spike {
@@ -1123,16 +1122,16 @@ impl Checker {
                             "argument-dimension",
                             "a refractory period",
                         );
-                        if let Some(k) = t.konst() {
-                            if k < 0.0 {
-                                self.diags.push(Diagnostic::error(
-                                    "invalid-value",
-                                    "a refractory period cannot be negative",
-                                    file,
-                                    r.span,
-                                    "negative",
-                                ));
-                            }
+                        if let Some(k) = t.konst()
+                            && k < 0.0
+                        {
+                            self.diags.push(Diagnostic::error(
+                                "invalid-value",
+                                "a refractory period cannot be negative",
+                                file,
+                                r.span,
+                                "negative",
+                            ));
                         }
                     }
                 }
@@ -1294,12 +1293,11 @@ impl Checker {
                             );
                         }
                     }
-                    if let MemberKind::State(loc, _) = &member.node {
-                        if *loc != StateLoc::Own {
-                            if let Some((s, sp)) = &reads.per_synapse {
-                                self.per_synapse_dep(env, &d.name, *loc, s, *sp);
-                            }
-                        }
+                    if let MemberKind::State(loc, _) = &member.node
+                        && *loc != StateLoc::Own
+                        && let Some((s, sp)) = &reads.per_synapse
+                    {
+                        self.per_synapse_dep(env, &d.name, *loc, s, *sp);
                     }
                 }
                 t
@@ -1415,7 +1413,7 @@ impl Checker {
                             format!("`{}` is {what}, so it has no equation", var.node),
                             env.file,
                             var.span,
-                            format!("{what}"),
+                            what.to_string(),
                         )
                         .with_help(format!(
                             "only a `state` evolves in time: declare `state {} = ...`",
@@ -1475,12 +1473,11 @@ impl Checker {
         let t = self.expr(env, rhs);
         let noise_t = noise.map(|n| (n, self.expr(env, n)));
         let reads = ctx.pop_reads();
-        if let Some(l) = loc.filter(|l| *l != StateLoc::Own) {
-            if let Some((s, sp)) = &reads.per_synapse {
-                if generic {
-                    self.per_synapse_dep(env, var, l, s, *sp);
-                }
-            }
+        if let Some(l) = loc.filter(|l| *l != StateLoc::Own)
+            && let Some((s, sp)) = &reads.per_synapse
+            && generic
+        {
+            self.per_synapse_dep(env, var, l, s, *sp);
         }
         if !matches!(t, Ty::Num { .. } | Ty::Error) {
             self.diags.push(Diagnostic::error(
@@ -1497,40 +1494,42 @@ impl Checker {
         }
         let Some(vd) = var_ty.dim() else { return };
         let time = builtins::time();
-        let Some(want) = vd.checked_div(time) else { return };
-        if let Some(got) = t.dim() {
-            if got != want {
-                let mut d = Diagnostic::error(
-                    "derivative-dimension",
-                    format!(
-                        "`d{}/dt` must be {}, but the right side is {}",
-                        var.node,
-                        want.describe(),
-                        got.describe()
-                    ),
-                    env.file,
-                    rhs.span,
-                    format!("this is {}", got.describe()),
-                )
-                .with_label(
-                    env.file,
-                    var.span,
-                    format!("`{}` is {}", var.node, vd.describe()),
-                );
-                d = d.with_help_opt(convert_help(got, want));
-                self.diags.push(d);
-            }
+        let Some(want) = vd.checked_div(time) else {
+            return;
+        };
+        if let Some(got) = t.dim()
+            && got != want
+        {
+            let mut d = Diagnostic::error(
+                "derivative-dimension",
+                format!(
+                    "`d{}/dt` must be {}, but the right side is {}",
+                    var.node,
+                    want.describe(),
+                    got.describe()
+                ),
+                env.file,
+                rhs.span,
+                format!("this is {}", got.describe()),
+            )
+            .with_label(
+                env.file,
+                var.span,
+                format!("`{}` is {}", var.node, vd.describe()),
+            );
+            d = d.with_help_opt(convert_help(got, want));
+            self.diags.push(d);
         }
         if let Some((n, nt)) = noise_t {
             let half = circ_units::Rat::new(-1, 2).and_then(|h| time.powr(h));
-            if let (Some(got), Some(want)) = (nt.dim(), half.and_then(|h| vd.checked_mul(h))) {
-                if got != want {
-                    self.diags.push(
+            if let (Some(got), Some(want)) = (nt.dim(), half.and_then(|h| vd.checked_mul(h)))
+                && got != want
+            {
+                self.diags.push(
                         Diagnostic::error("noise-dimension", format!("the noise of `{}` must be {}, but this is {}", var.node, want.describe(), got.describe()), env.file, n.span, format!("this is {}", got.describe()))
                             .with_label(env.file, var.span, format!("`{}` is {}", var.node, vd.describe()))
                             .with_help("`dx/dt = f noise sigma` means dx = f dt + sigma dW, and dW has dimension time^(1/2): divide by `sqrt(tau)`"),
                     );
-                }
             }
         }
     }
@@ -1554,29 +1553,25 @@ impl Checker {
                             );
                         }
                         Some(v) => {
-                            if let Some(d) = t.dim() {
-                                if d != v.dim {
-                                    self.diags.push(
-                                        Diagnostic::error(
-                                            "unit-mismatch",
-                                            format!(
-                                                "`post.{}` is {}, but this adds {}",
-                                                n.node,
-                                                v.dim.describe(),
-                                                d.describe()
-                                            ),
-                                            env.file,
-                                            value.span,
-                                            format!("this is {}", d.describe()),
-                                        )
-                                        .with_label(
-                                            env.file,
-                                            target.span,
-                                            format!("{}", v.dim.describe()),
-                                        )
-                                        .with_help_opt(convert_help(d, v.dim)),
-                                    );
-                                }
+                            if let Some(d) = t.dim()
+                                && d != v.dim
+                            {
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        "unit-mismatch",
+                                        format!(
+                                            "`post.{}` is {}, but this adds {}",
+                                            n.node,
+                                            v.dim.describe(),
+                                            d.describe()
+                                        ),
+                                        env.file,
+                                        value.span,
+                                        format!("this is {}", d.describe()),
+                                    )
+                                    .with_label(env.file, target.span, v.dim.describe().to_string())
+                                    .with_help_opt(convert_help(d, v.dim)),
+                                );
                             }
                         }
                     }
@@ -1743,7 +1738,7 @@ impl Checker {
                                         _ => "a modulator",
                                     };
                                     self.diags.push(
-                                        Diagnostic::error("invalid-assignment", format!("`{}` is {what} and cannot be assigned", n.node), env.file, n.span, format!("{what}"))
+                                        Diagnostic::error("invalid-assignment", format!("`{}` is {what} and cannot be assigned", n.node), env.file, n.span, what.to_string())
                                             .with_help(format!("only a `state` changes during a run: declare `state {} = ...`", n.node)),
                                     );
                                 }
@@ -1754,49 +1749,49 @@ impl Checker {
                     }
                 };
                 if *op == AssignOp::Mul {
-                    if let Some(d) = vt.dim() {
-                        if !d.is_dimensionless() {
-                            self.diags.push(Diagnostic::error(
-                                "unit-mismatch",
-                                format!(
-                                    "`*=` scales by a dimensionless factor, but this is {}",
-                                    d.describe()
-                                ),
-                                env.file,
-                                value.span,
-                                format!("this is {}", d.describe()),
-                            ));
-                        }
+                    if let Some(d) = vt.dim()
+                        && !d.is_dimensionless()
+                    {
+                        self.diags.push(Diagnostic::error(
+                            "unit-mismatch",
+                            format!(
+                                "`*=` scales by a dimensionless factor, but this is {}",
+                                d.describe()
+                            ),
+                            env.file,
+                            value.span,
+                            format!("this is {}", d.describe()),
+                        ));
                     }
                     return;
                 }
                 if !self.need_num_or_bool(env, value, vt) {
                     return;
                 }
-                if let (Some(td), Some(vd)) = (target_dim, vt.dim()) {
-                    if td != vd {
-                        let verb = if *op == AssignOp::Set {
-                            "assigned"
-                        } else {
-                            "added to"
-                        };
-                        self.diags.push(
-                            Diagnostic::error(
-                                "unit-mismatch",
-                                format!(
-                                    "`{}` is {}, but it is {verb} {}",
-                                    target_name.node,
-                                    td.describe(),
-                                    vd.describe()
-                                ),
-                                env.file,
-                                value.span,
-                                format!("this is {}", vd.describe()),
-                            )
-                            .with_label(env.file, target.span, format!("this is {}", td.describe()))
-                            .with_help_opt(convert_help(vd, td)),
-                        );
-                    }
+                if let (Some(td), Some(vd)) = (target_dim, vt.dim())
+                    && td != vd
+                {
+                    let verb = if *op == AssignOp::Set {
+                        "assigned"
+                    } else {
+                        "added to"
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            "unit-mismatch",
+                            format!(
+                                "`{}` is {}, but it is {verb} {}",
+                                target_name.node,
+                                td.describe(),
+                                vd.describe()
+                            ),
+                            env.file,
+                            value.span,
+                            format!("this is {}", vd.describe()),
+                        )
+                        .with_label(env.file, target.span, format!("this is {}", td.describe()))
+                        .with_help_opt(convert_help(vd, td)),
+                    );
                 }
                 if !dims_agree(target_dim, vt.dim()) {
                     // reported above
@@ -1901,14 +1896,12 @@ impl Checker {
                     }
                 }
                 CircuitMemberKind::Project(pr) => {
-                    if let Some(n) = &pr.name {
-                        if dup(self, n) {
-                            if let Some((id, ItemKind::Synapse)) = self.resolve(m, &pr.model.node) {
-                                if let Some(info) = self.model_info(id) {
-                                    projections.insert(n.node.clone(), info);
-                                }
-                            }
-                        }
+                    if let Some(n) = &pr.name
+                        && dup(self, n)
+                        && let Some((id, ItemKind::Synapse)) = self.resolve(m, &pr.model.node)
+                        && let Some(info) = self.model_info(id)
+                    {
+                        projections.insert(n.node.clone(), info);
                     }
                 }
                 _ => {}
@@ -2333,29 +2326,29 @@ impl Checker {
                     )),
                 ),
                 Some((t, span)) => {
-                    if let Some(d) = t.dim() {
-                        if d != v.dim {
-                            self.diags.push(
-                                Diagnostic::error(
-                                    "unknown-modulator",
-                                    format!(
-                                        "the modulator `{}` is {}, but `{}` expects {}",
-                                        v.name,
-                                        d.describe(),
-                                        model.name,
-                                        v.dim.describe()
-                                    ),
-                                    env.file,
-                                    *span,
-                                    format!("{}", d.describe()),
-                                )
-                                .with_label(
-                                    model.file,
-                                    v.span,
-                                    format!("expects {}", v.dim.describe()),
+                    if let Some(d) = t.dim()
+                        && d != v.dim
+                    {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "unknown-modulator",
+                                format!(
+                                    "the modulator `{}` is {}, but `{}` expects {}",
+                                    v.name,
+                                    d.describe(),
+                                    model.name,
+                                    v.dim.describe()
                                 ),
-                            );
-                        }
+                                env.file,
+                                *span,
+                                d.describe().to_string(),
+                            )
+                            .with_label(
+                                model.file,
+                                v.span,
+                                format!("expects {}", v.dim.describe()),
+                            ),
+                        );
                     }
                 }
             }
@@ -2493,18 +2486,16 @@ impl Checker {
                 builtins::time(),
                 "argument-dimension",
                 "a synaptic delay",
-            ) {
-                if let Some(k) = t.konst() {
-                    if k < 0.0 {
-                        self.diags.push(Diagnostic::error(
-                            "invalid-value",
-                            "a synaptic delay cannot be negative",
-                            env.file,
-                            d.span,
-                            "negative",
-                        ));
-                    }
-                }
+            ) && let Some(k) = t.konst()
+                && k < 0.0
+            {
+                self.diags.push(Diagnostic::error(
+                    "invalid-value",
+                    "a synaptic delay cannot be negative",
+                    env.file,
+                    d.span,
+                    "negative",
+                ));
             }
         }
         // Bind the synapse to each concrete pair of neuron models.
@@ -2604,17 +2595,17 @@ impl Checker {
                     return;
                 }
                 for (a, p) in args.iter().zip(params) {
-                    if let Some(n) = &a.name {
-                        if n.node != p.name {
-                            self.diags.push(Diagnostic::error(
-                                "unknown-parameter",
-                                format!("`{}` has no parameter `{}`", name.node, n.node),
-                                env.file,
-                                n.span,
-                                format!("expected `{}`", p.name),
-                            ));
-                            continue;
-                        }
+                    if let Some(n) = &a.name
+                        && n.node != p.name
+                    {
+                        self.diags.push(Diagnostic::error(
+                            "unknown-parameter",
+                            format!("`{}` has no parameter `{}`", name.node, n.node),
+                            env.file,
+                            n.span,
+                            format!("expected `{}`", p.name),
+                        ));
+                        continue;
                     }
                     let aenv = Env {
                         allow: Allow {
@@ -2643,12 +2634,18 @@ impl Checker {
                                 Dim::ONE,
                                 "argument-dimension",
                                 &format!("the probability {what}"),
-                            ) {
-                                if let Some(k) = t.konst() {
-                                    if !(0.0..=1.0).contains(&k) {
-                                        self.diags.push(Diagnostic::error("invalid-value", format!("a probability must be between 0 and 1, but this is {k}"), env.file, a.value.span, "out of range"));
-                                    }
-                                }
+                            ) && let Some(k) = t.konst()
+                                && !(0.0..=1.0).contains(&k)
+                            {
+                                self.diags.push(Diagnostic::error(
+                                    "invalid-value",
+                                    format!(
+                                        "a probability must be between 0 and 1, but this is {k}"
+                                    ),
+                                    env.file,
+                                    a.value.span,
+                                    "out of range",
+                                ));
                             }
                         }
                     }
@@ -2711,20 +2708,18 @@ impl Checker {
                         "not indices",
                     ));
                 }
-                if let ExprKind::Range(Some(lo), Some(hi)) = &ix.node {
-                    if let (Some(a), Some(b)) =
+                if let ExprKind::Range(Some(lo), Some(hi)) = &ix.node
+                    && let (Some(a), Some(b)) =
                         (self.expr(env, lo).konst(), self.expr(env, hi).konst())
-                    {
-                        if b < a {
-                            self.diags.push(Diagnostic::error(
-                                "invalid-value",
-                                "this range is empty: its end comes before its start",
-                                env.file,
-                                ix.span,
-                                "empty",
-                            ));
-                        }
-                    }
+                    && b < a
+                {
+                    self.diags.push(Diagnostic::error(
+                        "invalid-value",
+                        "this range is empty: its end comes before its start",
+                        env.file,
+                        ix.span,
+                        "empty",
+                    ));
                 }
             }
             let pop = pops.get(&sel.name.node);
@@ -2779,26 +2774,26 @@ impl Checker {
                         }
                         _ => None,
                     };
-                    if let Some(info) = info {
-                        if info.var(var).is_none() {
-                            let mut d = Diagnostic::error(
-                                "unknown-member",
-                                format!("`{}` has no variable `{var}` to record", info.name),
-                                env.file,
-                                r.what.span,
-                                "no such variable",
-                            );
-                            let cands: Vec<&str> = info
-                                .vars
-                                .iter()
-                                .map(|v| v.name.as_str())
-                                .chain(["spikes", "rate"])
-                                .collect();
-                            if let Some(c) = circ_units::closest(var, cands.iter().copied()) {
-                                d = d.with_help(format!("did you mean `{c}`?"));
-                            }
-                            self.diags.push(d);
+                    if let Some(info) = info
+                        && info.var(var).is_none()
+                    {
+                        let mut d = Diagnostic::error(
+                            "unknown-member",
+                            format!("`{}` has no variable `{var}` to record", info.name),
+                            env.file,
+                            r.what.span,
+                            "no such variable",
+                        );
+                        let cands: Vec<&str> = info
+                            .vars
+                            .iter()
+                            .map(|v| v.name.as_str())
+                            .chain(["spikes", "rate"])
+                            .collect();
+                        if let Some(c) = circ_units::closest(var, cands.iter().copied()) {
+                            d = d.with_help(format!("did you mean `{c}`?"));
                         }
+                        self.diags.push(d);
                     }
                 }
             }
@@ -2888,18 +2883,16 @@ impl Checker {
             builtins::time(),
             "argument-dimension",
             "the duration of a run",
-        ) {
-            if let Some(k) = t.konst() {
-                if k <= 0.0 {
-                    self.diags.push(Diagnostic::error(
-                        "invalid-value",
-                        "a run must last longer than zero",
-                        file,
-                        r.duration.span,
-                        "not positive",
-                    ));
-                }
-            }
+        ) && let Some(k) = t.konst()
+            && k <= 0.0
+        {
+            self.diags.push(Diagnostic::error(
+                "invalid-value",
+                "a run must last longer than zero",
+                file,
+                r.duration.span,
+                "not positive",
+            ));
         }
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for (n, v) in &r.settings {
@@ -2942,18 +2935,16 @@ impl Checker {
                         builtins::time(),
                         "argument-dimension",
                         &format!("`{}`", n.node),
-                    ) {
-                        if let Some(k) = t.konst() {
-                            if k <= 0.0 {
-                                self.diags.push(Diagnostic::error(
-                                    "invalid-value",
-                                    format!("`{}` must be positive", n.node),
-                                    file,
-                                    v.span,
-                                    "not positive",
-                                ));
-                            }
-                        }
+                    ) && let Some(k) = t.konst()
+                        && k <= 0.0
+                    {
+                        self.diags.push(Diagnostic::error(
+                            "invalid-value",
+                            format!("`{}` must be positive", n.node),
+                            file,
+                            v.span,
+                            "not positive",
+                        ));
                     }
                 }
                 Some(_) => {

@@ -161,24 +161,24 @@ impl Checker {
         if !self.need_number(env, e, got, what) {
             return false;
         }
-        if let Ty::Num { dim: Some(d), .. } = got {
-            if d != want {
-                self.diags.push(
-                    Diagnostic::error(
-                        code,
-                        format!(
-                            "{what} must be {}, but this is {}",
-                            want.describe(),
-                            d.describe()
-                        ),
-                        env.file,
-                        e.span,
-                        format!("this is {}", d.describe()),
-                    )
-                    .with_help_opt(convert_help(d, want)),
-                );
-                return false;
-            }
+        if let Ty::Num { dim: Some(d), .. } = got
+            && d != want
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    code,
+                    format!(
+                        "{what} must be {}, but this is {}",
+                        want.describe(),
+                        d.describe()
+                    ),
+                    env.file,
+                    e.span,
+                    format!("this is {}", d.describe()),
+                )
+                .with_help_opt(convert_help(d, want)),
+            );
+            return false;
         }
         true
     }
@@ -508,20 +508,20 @@ impl Checker {
             }
             BinOp::Pow => self.power(env, a, ta, b, tb, span),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne => {
-                if !dims_agree(da, db) {
-                    if let (Some(x), Some(y)) = (da, db) {
-                        self.diags.push(
-                            Diagnostic::error(
-                                "unit-mismatch",
-                                format!("cannot compare {} with {}", x.describe(), y.describe()),
-                                env.file,
-                                a.span,
-                                format!("this is {}", x.describe()),
-                            )
-                            .with_label(env.file, b.span, format!("this is {}", y.describe()))
-                            .with_help_opt(convert_help(y, x)),
-                        );
-                    }
+                if !dims_agree(da, db)
+                    && let (Some(x), Some(y)) = (da, db)
+                {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "unit-mismatch",
+                            format!("cannot compare {} with {}", x.describe(), y.describe()),
+                            env.file,
+                            a.span,
+                            format!("this is {}", x.describe()),
+                        )
+                        .with_label(env.file, b.span, format!("this is {}", y.describe()))
+                        .with_help_opt(convert_help(y, x)),
+                    );
                 }
                 Ty::Bool
             }
@@ -531,20 +531,20 @@ impl Checker {
 
     fn power(&mut self, env: &Env<'_>, a: &Expr, ta: Ty, b: &Expr, tb: Ty, _span: Span) -> Ty {
         let random = join_random(ta, tb);
-        if let Some(db) = tb.dim() {
-            if !db.is_dimensionless() {
-                self.diags.push(Diagnostic::error(
-                    "invalid-exponent",
-                    format!(
-                        "an exponent must be dimensionless, but this is {}",
-                        db.describe()
-                    ),
-                    env.file,
-                    b.span,
-                    format!("this is {}", db.describe()),
-                ));
-                return Ty::Error;
-            }
+        if let Some(db) = tb.dim()
+            && !db.is_dimensionless()
+        {
+            self.diags.push(Diagnostic::error(
+                "invalid-exponent",
+                format!(
+                    "an exponent must be dimensionless, but this is {}",
+                    db.describe()
+                ),
+                env.file,
+                b.span,
+                format!("this is {}", db.describe()),
+            ));
+            return Ty::Error;
         }
         let (
             Ty::Num {
@@ -599,10 +599,10 @@ impl Checker {
             }
             return l.ty;
         }
-        if let Some(model) = env.model {
-            if model.has(&n.node) {
-                return self.model_var(env, model, &n.node, n.span);
-            }
+        if let Some(model) = env.model
+            && model.has(&n.node)
+        {
+            return self.model_var(env, model, &n.node, n.span);
         }
         if let Some(k) = builtins::constant(&n.node) {
             return num(Some(Dim::ONE), false, Some(k), false);
@@ -778,18 +778,18 @@ impl Checker {
 
     fn call(&mut self, env: &Env<'_>, func: &circ_syntax::Ident, args: &[Arg], span: Span) -> Ty {
         if let Some(sig) = builtins::function(&func.node) {
-            if !matches!(sig, Sig::TimeFn | Sig::Positions) {
-                if let Some(a) = args.iter().find(|a| a.name.is_some()) {
-                    let n = a.name.as_ref().map_or(func.span, |n| n.span);
-                    self.diags.push(Diagnostic::error(
-                        "argument-count",
-                        format!("`{}` takes no named arguments", func.node),
-                        env.file,
-                        n,
-                        "named argument",
-                    ));
-                    return Ty::Error;
-                }
+            if !matches!(sig, Sig::TimeFn | Sig::Positions)
+                && let Some(a) = args.iter().find(|a| a.name.is_some())
+            {
+                let n = a.name.as_ref().map_or(func.span, |n| n.span);
+                self.diags.push(Diagnostic::error(
+                    "argument-count",
+                    format!("`{}` takes no named arguments", func.node),
+                    env.file,
+                    n,
+                    "named argument",
+                ));
+                return Ty::Error;
             }
             return self.builtin_call(env, func, sig, args, span);
         }
@@ -963,26 +963,26 @@ impl Checker {
                     return Ty::Error;
                 }
                 for (a, t) in args.iter().zip(&tys) {
-                    if let Some(d) = t.dim() {
-                        if !d.is_dimensionless() {
-                            self.diags.push(
-                                Diagnostic::error(
-                                    "argument-dimension",
-                                    format!(
-                                        "`{fname}` takes a dimensionless argument, but this is {}",
-                                        d.describe()
-                                    ),
-                                    env.file,
-                                    a.value.span,
-                                    format!("this is {}", d.describe()),
-                                )
-                                .with_help(format!(
-                                    "divide by a reference value first, e.g. `{fname}(x / (1 {}))`",
-                                    d.describe().split(['(', ')']).nth(1).unwrap_or("unit")
-                                )),
-                            );
-                            return Ty::Error;
-                        }
+                    if let Some(d) = t.dim()
+                        && !d.is_dimensionless()
+                    {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "argument-dimension",
+                                format!(
+                                    "`{fname}` takes a dimensionless argument, but this is {}",
+                                    d.describe()
+                                ),
+                                env.file,
+                                a.value.span,
+                                format!("this is {}", d.describe()),
+                            )
+                            .with_help(format!(
+                                "divide by a reference value first, e.g. `{fname}(x / (1 {}))`",
+                                d.describe().split(['(', ')']).nth(1).unwrap_or("unit")
+                            )),
+                        );
+                        return Ty::Error;
                     }
                 }
                 num(Some(Dim::ONE), false, None, random)
@@ -1021,19 +1021,19 @@ impl Checker {
                 if !arity(2, self) {
                     return Ty::Error;
                 }
-                if let Some(d) = tys[0].dim() {
-                    if !d.is_dimensionless() {
-                        self.diags.push(Diagnostic::error(
-                            "argument-dimension",
-                            format!(
-                                "the shape of `gamma` must be dimensionless, but this is {}",
-                                d.describe()
-                            ),
-                            env.file,
-                            args[0].value.span,
-                            "shape",
-                        ));
-                    }
+                if let Some(d) = tys[0].dim()
+                    && !d.is_dimensionless()
+                {
+                    self.diags.push(Diagnostic::error(
+                        "argument-dimension",
+                        format!(
+                            "the shape of `gamma` must be dimensionless, but this is {}",
+                            d.describe()
+                        ),
+                        env.file,
+                        args[0].value.span,
+                        "shape",
+                    ));
                 }
                 num(tys[1].dim(), false, None, true)
             }

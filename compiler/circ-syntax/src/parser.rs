@@ -7,7 +7,13 @@ use crate::span::{Span, Spanned};
 use lalrpop_util::{ErrorRecovery, ParseError};
 
 lalrpop_util::lalrpop_mod!(
-    #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs, unused)]
+    #[allow(
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        missing_docs,
+        unused
+    )]
     grammar
 );
 

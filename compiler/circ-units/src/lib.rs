@@ -682,7 +682,10 @@ mod tests {
     fn derived_units_agree() {
         let v = lookup("V").expect("V");
         let a = lookup("A").expect("A");
-        assert_eq!(v.checked_div(a).map(|u| u.dim), lookup("ohm").map(|u| u.dim));
+        assert_eq!(
+            v.checked_div(a).map(|u| u.dim),
+            lookup("ohm").map(|u| u.dim)
+        );
         assert_eq!(a.checked_div(v).map(|u| u.dim), lookup("S").map(|u| u.dim));
         let c = lookup("C").expect("C");
         assert_eq!(c.checked_div(v).map(|u| u.dim), lookup("F").map(|u| u.dim));
@@ -693,7 +696,9 @@ mod tests {
     fn descriptions_name_dimensions_in_words() {
         assert_eq!(VOLT.describe(), "voltage (mV)");
         assert_eq!(
-            VOLT.checked_div(d(1, 0, 0, 0)).map(Dim::describe).as_deref(),
+            VOLT.checked_div(d(1, 0, 0, 0))
+                .map(Dim::describe)
+                .as_deref(),
             Some("voltage/time (mV/ms)")
         );
         assert_eq!(
