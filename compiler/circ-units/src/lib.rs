@@ -574,39 +574,69 @@ pub const COMMON: &[&str] = &[
     "C", "nC", "pC", "M", "mM", "uM", "nM", "mol", "K", "g", "kg", "W", "J", "N", "Pa", "L",
 ];
 
+/// Edit distance counting an adjacent transposition as one edit (`tua` → `tau`).
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
-/// The closest candidate to `name` (case-insensitive match first, then the
-/// smallest edit distance within a third of the name's length, at least 1).
+/// The closest candidate to `name`: a case-insensitive match first; then,
+/// for names of three characters or more, the smallest edit distance within a
+/// third of the name's length (at least 1), or a candidate that extends the
+/// name (`tau` → `tau_m`). One- and two-letter names get no guesses: any
+/// other short name would be "close".
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let cands: Vec<&str> = candidates.into_iter().collect();
-    if let Some(c) = cands
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case(name) && **c != name)
-    {
+    // Sorted, so that ties resolve the same way whatever order the caller
+    // gathered the candidates in (hash maps): output must be reproducible.
+    let mut cands: Vec<&str> = candidates.into_iter().filter(|c| *c != name).collect();
+    cands.sort_unstable();
+    cands.dedup();
+    if let Some(c) = cands.iter().find(|c| c.eq_ignore_ascii_case(name)) {
         return Some(c);
     }
-    let limit = (name.chars().count() / 3).max(1);
-    cands
-        .into_iter()
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
+    let len = name.chars().count();
+    if len < 3 {
+        // `vm` → `v`: only a short name it extends or that extends it.
+        return cands
+            .iter()
+            .filter(|c| len == 2 && (name.starts_with(**c) || c.starts_with(name)))
+            .min_by_key(|c| (c.len(), **c))
+            .copied();
+    }
+    let limit = (len / 3).max(1);
+    let by_distance = cands
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
         .filter(|(dist, _)| *dist <= limit)
-        .min_by_key(|(dist, c)| (*dist, c.len()))
-        .map(|(_, c)| c)
+        .min_by_key(|(dist, c)| (*dist, c.len(), *c))
+        .map(|(_, c)| c);
+    by_distance.or_else(|| {
+        cands
+            .iter()
+            .filter(|c| c.starts_with(name))
+            .min_by_key(|c| (c.len(), **c))
+            .copied()
+    })
 }
 
 /// A suggestion for an unknown unit name.
@@ -716,6 +746,16 @@ mod tests {
                 .as_deref(),
             Some("current density (uA/cm^2)")
         );
+    }
+
+    #[test]
+    fn closest_is_deterministic_and_counts_transpositions() {
+        assert_eq!(closest("tua", ["tab", "tau"]), Some("tau"));
+        assert_eq!(closest("tua", ["tau", "tab"]), Some("tau"));
+        assert_eq!(closest("q", ["n", "v"]), None);
+        assert_eq!(closest("vm", ["v", "w"]), Some("v"));
+        assert_eq!(closest("tau", ["tau_m", "v"]), Some("tau_m"));
+        assert_eq!(closest("V", ["v", "w"]), Some("v"));
     }
 
     #[test]
