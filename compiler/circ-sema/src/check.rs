@@ -1,7 +1,7 @@
 //! The checker: modules and imports, items, models, circuits and runs.
 
 use crate::builtins::{self, ParamKind};
-use crate::expr::convert_help;
+use crate::expr::{convert_help, suggest};
 use crate::ty::{Ty, dims_agree};
 use crate::{Analysis, Import, ItemId, ItemKind, ItemRef, Loader, Module};
 use circ_diag::{Diagnostic, FileId, SourceMap};
@@ -531,9 +531,7 @@ impl Checker {
                             .keys()
                             .map(String::as_str)
                             .collect();
-                        if let Some(c) = circ_units::closest(&n.name.node, names.iter().copied()) {
-                            d = d.with_help(format!("did you mean `{c}`?"));
-                        }
+                        d = suggest(d, &n.name.node, names.iter().copied(), None);
                         self.diags.push(d);
                         self.failed_imports.insert((m, local.node.clone()));
                         continue;
@@ -1144,12 +1142,8 @@ impl Checker {
                             n.span,
                             "not a method",
                         );
-                        d = match circ_units::closest(&n.node, builtins::METHODS.iter().copied()) {
-                            Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                            None => {
-                                d.with_help(format!("methods: {}", builtins::METHODS.join(", ")))
-                            }
-                        };
+                        let list = format!("methods: {}", builtins::METHODS.join(", "));
+                        d = suggest(d, &n.node, builtins::METHODS.iter().copied(), Some(list));
                         self.diags.push(d);
                     }
                 }
@@ -2093,10 +2087,8 @@ impl Checker {
                         n.span,
                         "unknown parameter",
                     );
-                    d = match circ_units::closest(&n.node, names.iter().copied()) {
-                        Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                        None => d.with_help(format!("its parameters are: {}", names.join(", "))),
-                    };
+                    let list = format!("its parameters are: {}", names.join(", "));
+                    d = suggest(d, &n.node, names.iter().copied(), Some(list));
                     self.diags.push(d);
                 }
             }
@@ -2375,9 +2367,7 @@ impl Checker {
                         n.span,
                         "not a population of this circuit",
                     );
-                    if let Some(c) = circ_units::closest(&n.node, pops.keys().map(String::as_str)) {
-                        d = d.with_help(format!("did you mean `{c}`?"));
-                    }
+                    d = suggest(d, &n.node, pops.keys().map(String::as_str), None);
                     self.diags.push(d);
                     ends.push(None);
                 }
@@ -2470,10 +2460,8 @@ impl Checker {
                             .map(|v| v.name.as_str()),
                     )
                     .collect();
-                d = match circ_units::closest(&n.node, cands.iter().copied()) {
-                    Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                    None => d.with_help(format!("columns bind to: {}", cands.join(", "))),
-                };
+                let list = format!("columns bind to: {}", cands.join(", "));
+                d = suggest(d, &n.node, cands.iter().copied(), Some(list));
                 self.diags.push(d);
             }
         }
@@ -2560,14 +2548,16 @@ impl Checker {
                         name.span,
                         "not a rule",
                     );
-                    d = match circ_units::closest(&name.node, builtins::RULE_NAMES.iter().copied())
-                    {
-                        Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                        None => d.with_help(format!(
-                            "rules: {}, `where COND`, `from \"file\"`",
-                            builtins::RULE_NAMES.join(", ")
-                        )),
-                    };
+                    let list = format!(
+                        "rules: {}, `where COND`, `from \"file\"`",
+                        builtins::RULE_NAMES.join(", ")
+                    );
+                    d = suggest(
+                        d,
+                        &name.node,
+                        builtins::RULE_NAMES.iter().copied(),
+                        Some(list),
+                    );
                     self.diags.push(d);
                     return;
                 };
@@ -2732,12 +2722,8 @@ impl Checker {
                     sel.name.span,
                     "not a population or named projection",
                 );
-                if let Some(c) = circ_units::closest(
-                    &sel.name.node,
-                    pops.keys().chain(projections.keys()).map(String::as_str),
-                ) {
-                    d = d.with_help(format!("did you mean `{c}`?"));
-                }
+                let names = pops.keys().chain(projections.keys()).map(String::as_str);
+                d = suggest(d, &sel.name.node, names, None);
                 self.diags.push(d);
                 continue;
             }
@@ -2790,9 +2776,7 @@ impl Checker {
                             .map(|v| v.name.as_str())
                             .chain(["spikes", "rate"])
                             .collect();
-                        if let Some(c) = circ_units::closest(var, cands.iter().copied()) {
-                            d = d.with_help(format!("did you mean `{c}`?"));
-                        }
+                        d = suggest(d, var, cands.iter().copied(), None);
                         self.diags.push(d);
                     }
                 }
@@ -2919,12 +2903,13 @@ impl Checker {
                         n.span,
                         "unknown setting",
                     );
-                    d = match circ_units::closest(&n.node, builtins::RUN_SETTINGS.iter().copied()) {
-                        Some(c) => d.with_help(format!("did you mean `{c}`?")),
-                        None => {
-                            d.with_help(format!("settings: {}", builtins::RUN_SETTINGS.join(", ")))
-                        }
-                    };
+                    let list = format!("settings: {}", builtins::RUN_SETTINGS.join(", "));
+                    d = suggest(
+                        d,
+                        &n.node,
+                        builtins::RUN_SETTINGS.iter().copied(),
+                        Some(list),
+                    );
                     self.diags.push(d);
                 }
                 Some(ParamKind::Time) => {

@@ -815,9 +815,7 @@ impl Checker {
                 func.span,
                 "no function of this name",
             );
-            if let Some(c) = circ_units::closest(&func.node, cands.iter().map(String::as_str)) {
-                d = d.with_help(format!("did you mean `{c}`?"));
-            }
+            d = suggest(d, &func.node, cands.iter().map(String::as_str), None);
             for a in args {
                 self.expr(env, &a.value);
             }
@@ -1244,6 +1242,20 @@ impl Checker {
                 false
             }
         }
+    }
+}
+
+/// Adds "did you mean `c`?" naming the candidate closest to `name`, or else
+/// the `otherwise` help line (if any).
+pub(crate) fn suggest<'a>(
+    d: Diagnostic,
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    otherwise: Option<String>,
+) -> Diagnostic {
+    match circ_units::closest(name, candidates) {
+        Some(c) => d.with_help(format!("did you mean `{c}`?")),
+        None => d.with_help_opt(otherwise),
     }
 }
 
