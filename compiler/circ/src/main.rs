@@ -112,6 +112,19 @@ fn check(args: CheckArgs) -> ExitCode {
     let mut all: Vec<(SourceMap, Vec<Diagnostic>)> = vec![];
     let mut io_error = false;
     for f in &args.files {
+        // Spans are 32-bit byte offsets; no model comes near this size.
+        const MAX_FILE: u64 = 1 << 30;
+        if let Ok(meta) = std::fs::metadata(f)
+            && meta.len() > MAX_FILE
+        {
+            eprintln!(
+                "error: {} is {} bytes; circ reads model files up to 1 GiB",
+                f.display(),
+                meta.len()
+            );
+            io_error = true;
+            continue;
+        }
         let text = match std::fs::read(f) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(t) => t,
