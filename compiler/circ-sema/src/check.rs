@@ -3,7 +3,8 @@
 use crate::builtins::{self, ParamKind};
 use crate::expr::{convert_help, suggest};
 use crate::ty::{Ty, dims_agree};
-use crate::{Analysis, Import, ItemId, ItemKind, ItemRef, Loader, Module};
+use crate::{Analysis, Import, ItemId, ItemKind, ItemRef, Loader, Module, Program, Res};
+use std::sync::Arc;
 use circ_diag::{Diagnostic, FileId, SourceMap};
 use circ_syntax::ast::{
     self, AssignOp, CircuitMemberKind, Event, Expr, Item, MemberKind, ModelKind, PerKind, RuleKind,
@@ -115,7 +116,7 @@ impl Reads {
 /// The declarations of the model being checked, with lazily computed types.
 pub(crate) struct ModelCtx {
     pub kind: ModelKind,
-    ast: Rc<ast::Module>,
+    ast: Arc<ast::Module>,
     item: usize,
     decls: HashMap<String, usize>,
     cache: RefCell<HashMap<String, (Ty, Reads)>>,
@@ -263,8 +264,7 @@ struct PopInfo {
 /// The checker's state over a whole program.
 pub(crate) struct Checker {
     pub diags: Vec<Diagnostic>,
-    modules: Vec<Module>,
-    module_by_name: HashMap<String, usize>,
+    pub(crate) prog: Program,
     consts: HashMap<ItemId, Slot<Ty>>,
     fns: HashMap<ItemId, Slot<Option<FnSig>>>,
     models: HashMap<ItemId, Rc<ModelInfo>>,
@@ -290,8 +290,7 @@ impl Checker {
     pub(crate) fn new() -> Self {
         Checker {
             diags: vec![],
-            modules: vec![],
-            module_by_name: HashMap::new(),
+            prog: Program::default(),
             consts: HashMap::new(),
             fns: HashMap::new(),
             models: HashMap::new(),
@@ -335,9 +334,13 @@ impl Checker {
                     })
                 })
         });
+        for (id, info) in &self.models {
+            self.prog.model_infos.insert(*id, (**info).clone());
+        }
         Analysis {
             diagnostics: self.diags,
             models: self.model_order.iter().map(|m| (**m).clone()).collect(),
+            program: self.prog,
         }
     }
 
@@ -349,7 +352,7 @@ impl Checker {
         for e in &parsed.errors {
             self.diags.push(circ_diag::syntax_diagnostic(e, file));
         }
-        let ast = Rc::new(parsed.module);
+        let ast = Arc::new(parsed.module);
         // Items that had syntax errors are checked for what they hold, but
         // semantic errors inside them are dropped: they are mostly echoes of
         // the broken syntax.
@@ -405,15 +408,15 @@ impl Checker {
             spans.insert(n.node.clone(), n.span);
             items.insert(n.node.clone(), ItemRef { idx, kind });
         }
-        self.modules.push(Module {
+        self.prog.modules.push(Module {
             file,
             ast,
             items,
             imports: HashMap::new(),
             globs: vec![],
         });
-        self.module_by_name.insert(name, self.modules.len() - 1);
-        self.modules.len() - 1
+        self.prog.module_by_name.insert(name, self.prog.modules.len() - 1);
+        self.prog.modules.len() - 1
     }
 
     /// Loads every module `m` imports (recursively) and records its imports.
@@ -429,8 +432,8 @@ impl Checker {
             if !done.insert(m) {
                 continue;
             }
-            let ast = Rc::clone(&self.modules[m].ast);
-            let file = self.modules[m].file;
+            let ast = Arc::clone(&self.prog.modules[m].ast);
+            let file = self.prog.modules[m].file;
             let from = map.get(file).map(|f| f.name.clone()).unwrap_or_default();
             for item in &ast.items {
                 let Item::Use(u) = item else { continue };
@@ -442,7 +445,7 @@ impl Checker {
                         });
                         if path.len() == 2 && path[0] == "std" {
                             let fname = crate::std_file_name(path[1]);
-                            if let Some(&idx) = self.module_by_name.get(&fname) {
+                            if let Some(&idx) = self.prog.module_by_name.get(&fname) {
                                 Some(idx)
                             } else if let Some(text) = circ_stdlib::module(path[1]) {
                                 let id = map.add(fname, text);
@@ -481,7 +484,7 @@ impl Checker {
                     }
                     UsePath::File(p) => match loader.load(&from, &p.node) {
                         Ok((name, text)) => {
-                            if let Some(&idx) = self.module_by_name.get(&name) {
+                            if let Some(&idx) = self.prog.module_by_name.get(&name) {
                                 Some(idx)
                             } else {
                                 let id = map.add(name, text);
@@ -509,14 +512,14 @@ impl Checker {
                 };
                 queue.push(target);
                 if u.glob {
-                    self.modules[m].globs.push(target);
+                    self.prog.modules[m].globs.push(target);
                     continue;
                 }
                 for n in &u.names {
                     let local = n.alias.as_ref().unwrap_or(&n.name);
-                    if !self.modules[target].items.contains_key(&n.name.node) {
+                    if !self.prog.modules[target].items.contains_key(&n.name.node) {
                         let tname = map
-                            .get(self.modules[target].file)
+                            .get(self.prog.modules[target].file)
                             .map(|f| f.name.clone())
                             .unwrap_or_default();
                         let mut d = Diagnostic::error(
@@ -526,7 +529,7 @@ impl Checker {
                             n.name.span,
                             "not found there",
                         );
-                        let names: Vec<&str> = self.modules[target]
+                        let names: Vec<&str> = self.prog.modules[target]
                             .items
                             .keys()
                             .map(String::as_str)
@@ -536,8 +539,8 @@ impl Checker {
                         self.failed_imports.insert((m, local.node.clone()));
                         continue;
                     }
-                    if self.modules[m].items.contains_key(&local.node)
-                        || self.modules[m].imports.contains_key(&local.node)
+                    if self.prog.modules[m].items.contains_key(&local.node)
+                        || self.prog.modules[m].imports.contains_key(&local.node)
                     {
                         self.diags.push(
                             Diagnostic::error(
@@ -557,7 +560,7 @@ impl Checker {
                         );
                         continue;
                     }
-                    self.modules[m].imports.insert(
+                    self.prog.modules[m].imports.insert(
                         local.node.clone(),
                         Import {
                             module: target,
@@ -571,42 +574,17 @@ impl Checker {
 
     /// Resolves an item name as seen from module `m`.
     pub(crate) fn resolve(&self, m: usize, name: &str) -> Option<(ItemId, ItemKind)> {
-        let module = self.modules.get(m)?;
-        if let Some(r) = module.items.get(name) {
-            return Some((
-                ItemId {
-                    module: m,
-                    idx: r.idx,
-                },
-                r.kind,
-            ));
-        }
-        if let Some(imp) = module.imports.get(name) {
-            let r = self.modules.get(imp.module)?.items.get(&imp.name.node)?;
-            return Some((
-                ItemId {
-                    module: imp.module,
-                    idx: r.idx,
-                },
-                r.kind,
-            ));
-        }
-        module.globs.iter().find_map(|&g| {
-            self.modules.get(g)?.items.get(name).map(|r| {
-                (
-                    ItemId {
-                        module: g,
-                        idx: r.idx,
-                    },
-                    r.kind,
-                )
-            })
-        })
+        self.prog.resolve(m, name)
+    }
+
+    /// Records what the name or call at `span` refers to.
+    pub(crate) fn note_res(&mut self, file: FileId, span: Span, res: Res) {
+        self.prog.res.insert((file, span.start, span.end), res);
     }
 
     /// Every item name visible in module `m` (for suggestions).
     pub(crate) fn visible_names(&self, m: usize) -> Vec<String> {
-        let Some(module) = self.modules.get(m) else {
+        let Some(module) = self.prog.modules.get(m) else {
             return vec![];
         };
         let mut v: Vec<String> = module
@@ -616,15 +594,15 @@ impl Checker {
             .cloned()
             .collect();
         for &g in &module.globs {
-            v.extend(self.modules[g].items.keys().cloned());
+            v.extend(self.prog.modules[g].items.keys().cloned());
         }
         v.sort();
         v
     }
 
-    fn item(&self, id: ItemId) -> Option<(Rc<ast::Module>, FileId)> {
-        let m = self.modules.get(id.module)?;
-        Some((Rc::clone(&m.ast), m.file))
+    fn item(&self, id: ItemId) -> Option<(Arc<ast::Module>, FileId)> {
+        let m = self.prog.modules.get(id.module)?;
+        Some((Arc::clone(&m.ast), m.file))
     }
 
     /// The type of a constant (computed once; cycles are reported).
@@ -876,9 +854,9 @@ impl Checker {
 
     /// Checks every item of every loaded module.
     pub(crate) fn check_all(&mut self, _map: &SourceMap) {
-        for m in 0..self.modules.len() {
-            let ast = Rc::clone(&self.modules[m].ast);
-            let file = self.modules[m].file;
+        for m in 0..self.prog.modules.len() {
+            let ast = Arc::clone(&self.prog.modules[m].ast);
+            let file = self.prog.modules[m].file;
             for (idx, item) in ast.items.iter().enumerate() {
                 let id = ItemId { module: m, idx };
                 match item {
@@ -1048,7 +1026,7 @@ impl Checker {
         }
         let ctx = ModelCtx {
             kind,
-            ast: Rc::clone(&ast),
+            ast: Arc::clone(&ast),
             item: id.idx,
             decls,
             cache: RefCell::new(HashMap::new()),

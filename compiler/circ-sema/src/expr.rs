@@ -1,7 +1,7 @@
 //! Typing of expressions: the dimension of every expression, the rules for
 //! operators and built-in functions, and the names an expression may read.
 
-use crate::ItemKind;
+use crate::{ItemKind, Res};
 use crate::builtins::{self, ParamKind, Sig};
 use crate::check::{Checker, Env, LocalKind};
 use crate::ty::{Ty, dims_agree};
@@ -593,32 +593,42 @@ impl Checker {
     }
 
     fn name(&mut self, env: &Env<'_>, n: &circ_syntax::Ident) -> Ty {
+        let (res, ty) = self.name_res(env, n);
+        if let Some(res) = res {
+            self.note_res(env.file, n.span, res);
+        }
+        ty
+    }
+
+    fn name_res(&mut self, env: &Env<'_>, n: &circ_syntax::Ident) -> (Option<Res>, Ty) {
         if let Some(l) = env.local(&n.node) {
             if l.kind == LocalKind::PerSynapse {
                 env.note_read_per_synapse(&n.node, n.span);
             }
-            return l.ty;
+            return (Some(Res::Local(n.node.clone())), l.ty);
         }
         if let Some(model) = env.model
             && model.has(&n.node)
         {
-            return self.model_var(env, model, &n.node, n.span);
+            let t = self.model_var(env, model, &n.node, n.span);
+            return (Some(Res::ModelVar(n.node.clone())), t);
         }
+        let builtin = Some(Res::Builtin(n.node.clone()));
         if let Some(k) = builtins::constant(&n.node) {
-            return num(Some(Dim::ONE), false, Some(k), false);
+            return (builtin, num(Some(Dim::ONE), false, Some(k), false));
         }
         if n.node == "t" && env.allow.time {
-            return Ty::real(builtins::time());
+            return (builtin, Ty::real(builtins::time()));
         }
         if (n.node == "i" || n.node == "j") && env.allow.indices {
-            return Ty::int();
+            return (builtin, Ty::int());
         }
         if n.node == "d" && env.allow.distance {
-            return Ty::real(builtins::length());
+            return (builtin, Ty::real(builtins::length()));
         }
         if let Some((id, kind)) = self.resolve(env.module, &n.node) {
             return match kind {
-                ItemKind::Const => self.const_ty(id),
+                ItemKind::Const => (Some(Res::Const(id)), self.const_ty(id)),
                 other => {
                     self.diags.push(Diagnostic::error(
                         "type-mismatch",
@@ -627,12 +637,12 @@ impl Checker {
                         n.span,
                         format!("a {}", other.word()),
                     ));
-                    Ty::Error
+                    (None, Ty::Error)
                 }
             };
         }
         self.unknown_name(env, n);
-        Ty::Error
+        (None, Ty::Error)
     }
 
     /// Reports an unknown name with the closest candidate.
@@ -706,6 +716,7 @@ impl Checker {
             return Ty::Error;
         }
         env.note_read_field(is_pre, span);
+        self.note_res(env.file, span, Res::Field { pre: is_pre, name: field.node.clone() });
         let concrete = if is_pre { env.pre } else { env.post };
         match concrete {
             None => Ty::any_num(),
@@ -791,6 +802,7 @@ impl Checker {
                 ));
                 return Ty::Error;
             }
+            self.note_res(env.file, func.span, Res::BuiltinFn(func.node.clone()));
             return self.builtin_call(env, func, sig, args, span);
         }
         let Some((id, kind)) = self.resolve(env.module, &func.node) else {
@@ -832,6 +844,7 @@ impl Checker {
             ));
             return Ty::Error;
         }
+        self.note_res(env.file, func.span, Res::Fn(id));
         let sig = self.fn_sig(id);
         let tys: Vec<Ty> = args.iter().map(|a| self.expr(env, &a.value)).collect();
         if let Some(a) = args.iter().find(|a| a.name.is_some()) {

@@ -17,7 +17,7 @@ pub use ty::Ty;
 use circ_diag::{Diagnostic, FileId, SourceMap};
 use circ_syntax::ast;
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 /// Reads the files named by `use "path"::{...}`. Only the CLI touches the
 /// file system, so it supplies one; tests supply in-memory files.
@@ -57,14 +57,98 @@ pub fn std_file_name(name: &str) -> String {
     format!("<std>/{name}.circ")
 }
 
-/// What a checked program looks like: every diagnostic, and the models that
-/// were checked (their variables with dimensions), by module.
+/// What a checked program looks like: every diagnostic, the models that
+/// were checked (their variables with dimensions), and the program itself
+/// with every name resolution, for lowering.
 #[derive(Debug, Default)]
 pub struct Analysis {
     /// All diagnostics, errors and warnings, in a stable order.
     pub diagnostics: Vec<Diagnostic>,
     /// The checked models, in the order they were met.
     pub models: Vec<ModelInfo>,
+    /// The modules, their items and what each name in them refers to.
+    pub program: Program,
+}
+
+/// What a name or call in the source refers to, as sema resolved it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Res {
+    /// A variable of the enclosing model.
+    ModelVar(String),
+    /// A `let` of a handler, a function argument or a circuit `let`.
+    Local(String),
+    /// A constant item.
+    Const(ItemId),
+    /// A built-in value: `t`, `pi`, `e`, `inf`, `i`, `j`, `d`.
+    Builtin(String),
+    /// `pre.x` (`pre: true`) or `post.x`.
+    Field {
+        /// Presynaptic side.
+        pre: bool,
+        /// The variable.
+        name: String,
+    },
+    /// A call of a function item.
+    Fn(ItemId),
+    /// A call of a built-in function.
+    BuiltinFn(String),
+}
+
+/// The loaded modules, with lookups lowering needs. Module 0 is the file
+/// that was checked.
+#[derive(Debug, Default)]
+pub struct Program {
+    pub(crate) modules: Vec<Module>,
+    pub(crate) module_by_name: HashMap<String, usize>,
+    pub(crate) res: HashMap<(FileId, u32, u32), Res>,
+    pub(crate) model_infos: HashMap<ItemId, ModelInfo>,
+}
+
+impl Program {
+    /// How many modules were loaded.
+    pub fn module_count(&self) -> usize {
+        self.modules.len()
+    }
+
+    /// The file of module `m`.
+    pub fn file(&self, m: usize) -> Option<FileId> {
+        self.modules.get(m).map(|x| x.file)
+    }
+
+    /// The syntax tree of module `m`.
+    pub fn ast(&self, m: usize) -> Option<&ast::Module> {
+        self.modules.get(m).map(|x| &*x.ast)
+    }
+
+    /// The item `id`.
+    pub fn item(&self, id: ItemId) -> Option<&ast::Item> {
+        self.modules.get(id.module)?.ast.items.get(id.idx)
+    }
+
+    /// What the name or call at `span` of `file` refers to.
+    pub fn resolution(&self, file: FileId, span: circ_syntax::Span) -> Option<&Res> {
+        self.res.get(&(file, span.start, span.end))
+    }
+
+    /// The checked variables of a model item.
+    pub fn model_info(&self, id: ItemId) -> Option<&ModelInfo> {
+        self.model_infos.get(&id)
+    }
+
+    /// Resolves an item name as seen from module `m`.
+    pub fn resolve(&self, m: usize, name: &str) -> Option<(ItemId, ItemKind)> {
+        let module = self.modules.get(m)?;
+        if let Some(r) = module.items.get(name) {
+            return Some((ItemId { module: m, idx: r.idx }, r.kind));
+        }
+        if let Some(imp) = module.imports.get(name) {
+            let r = self.modules.get(imp.module)?.items.get(&imp.name.node)?;
+            return Some((ItemId { module: imp.module, idx: r.idx }, r.kind));
+        }
+        module.globs.iter().find_map(|&g| {
+            self.modules.get(g)?.items.get(name).map(|r| (ItemId { module: g, idx: r.idx }, r.kind))
+        })
+    }
 }
 
 impl Analysis {
@@ -76,16 +160,22 @@ impl Analysis {
 
 /// What kind of item a name refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ItemKind {
+pub enum ItemKind {
+    /// `const`.
     Const,
+    /// `fn`.
     Fn,
+    /// `neuron`.
     Neuron,
+    /// `synapse`.
     Synapse,
+    /// `circuit`.
     Circuit,
 }
 
 impl ItemKind {
-    pub(crate) fn word(self) -> &'static str {
+    /// The kind in words, for messages.
+    pub fn word(self) -> &'static str {
         match self {
             ItemKind::Const => "constant",
             ItemKind::Fn => "function",
@@ -105,19 +195,23 @@ pub(crate) struct ItemRef {
 
 /// A resolved item: which module, which item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct ItemId {
+pub struct ItemId {
+    /// The module (0 is the checked file).
     pub module: usize,
+    /// The index of the item in the module's AST.
     pub idx: usize,
 }
 
+#[derive(Debug)]
 pub(crate) struct Import {
     pub module: usize,
     pub name: ast::Ident,
 }
 
+#[derive(Debug)]
 pub(crate) struct Module {
     pub file: FileId,
-    pub ast: Rc<ast::Module>,
+    pub ast: Arc<ast::Module>,
     pub items: HashMap<String, ItemRef>,
     pub imports: HashMap<String, Import>,
     pub globs: Vec<usize>,
