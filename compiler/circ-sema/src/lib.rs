@@ -52,6 +52,12 @@ impl Loader for MemoryFiles {
     }
 }
 
+/// The parameter names of a built-in time or position function, in
+/// positional order (`step` → `at`, `before`, `after`).
+pub fn builtin_param_names(function: &str) -> Vec<&'static str> {
+    builtins::named_params(function).iter().map(|p| p.name).collect()
+}
+
 /// The name under which `std::NAME` appears in messages.
 pub fn std_file_name(name: &str) -> String {
     format!("<std>/{name}.circ")

@@ -20,6 +20,50 @@ struct Cli {
 enum Command {
     /// Parse and check model files: names, types and physical units.
     Check(CheckArgs),
+    /// Run a model file's `run` item and write what it records.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The `.circ` file to run.
+    file: PathBuf,
+    /// Run this circuit instead of the file's `run` item.
+    #[arg(long)]
+    circuit: Option<String>,
+    /// Biological time to simulate, with its unit (`200 ms`, `1 s`).
+    #[arg(long)]
+    duration: Option<String>,
+    /// The time step, with its unit (`0.1 ms`).
+    #[arg(long)]
+    dt: Option<String>,
+    /// The seed of every random number.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where to write recordings (default: `FILE-STEM.out` in the current folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Which backend runs the kernels.
+    #[arg(long, value_enum, default_value_t = BackendKind::Interp)]
+    backend: BackendKind,
+    /// Print an intermediate form instead of running.
+    #[arg(long, value_enum)]
+    emit: Option<Emit>,
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BackendKind {
+    /// The reference interpreter (the oracle).
+    Interp,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Emit {
+    /// The kernel IR in its text form.
+    Ir,
 }
 
 #[derive(clap::Args)]
@@ -39,6 +83,9 @@ struct CheckArgs {
     /// List every diagnostic code with its summary.
     #[arg(long)]
     list_codes: bool,
+    /// Print how each neuron model's equations are integrated, and why.
+    #[arg(long)]
+    explain_solver: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -76,7 +123,114 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(args),
+        Command::Run(args) => run(args),
     }
+}
+
+fn use_color(c: Color) -> bool {
+    match c {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    }
+}
+
+/// Parses a time given on the command line (`200 ms`, `1s`, `0.1 ms`) to seconds.
+fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
+    let bad = || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
+    let expr = circ_syntax::parse_expr(text).map_err(|_| bad())?;
+    let circ_syntax::ast::ExprKind::Num { value, unit: Some(unit), .. } = &expr.node else { return Err(bad()) };
+    let circ_syntax::ast::UnitKind::Name(name) = &unit.node else { return Err(bad()) };
+    let u = circ_units::lookup(name).ok_or_else(bad)?;
+    if Some(u.dim) != circ_units::dim_by_name("time") {
+        return Err(format!("--{flag} {text:?}: `{name}` is not a unit of time"));
+    }
+    let v = value * u.scale;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("--{flag} {text:?}: must be positive"));
+    }
+    Ok(v)
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let started = std::time::Instant::now();
+    let color = use_color(args.color);
+    let text = match std::fs::read_to_string(&args.file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut opts = circ_lower::Options { circuit: args.circuit.clone(), seed: args.seed, ..Default::default() };
+    for (flag, value, slot) in [("duration", &args.duration, &mut opts.duration), ("dt", &args.dt, &mut opts.dt)] {
+        if let Some(v) = value {
+            match parse_time(flag, v) {
+                Ok(x) => *slot = Some(x),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    }
+    let mut map = SourceMap::new();
+    let id = map.add(args.file.to_string_lossy(), text);
+    let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+    if analysis.has_errors() {
+        eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
+        return ExitCode::from(1);
+    }
+    let lowered = match circ_lower::lower(&analysis, &opts) {
+        Ok(l) => l,
+        Err(ds) => {
+            eprint!("{}", render_all_text(&ds, &map, color));
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(Emit::Ir) = args.emit {
+        print!("{}", circ_ir::print(&lowered.net));
+        return ExitCode::SUCCESS;
+    }
+    let BackendKind::Interp = args.backend;
+    let backend = circ_interp::Interp::new(&lowered.net);
+    let layout = &lowered.net.layout;
+    let mut sim = circ_runtime::Simulation::new(layout, &backend, lowered.seed, lowered.dt);
+    let build = started.elapsed().as_secs_f64();
+    let ropts = circ_runtime::RunOptions { duration: lowered.duration, dt: lowered.dt, seed: lowered.seed, check_every: 100 };
+    let result = sim.run(&backend, &ropts);
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args.file.file_stem().map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}.out"))
+    });
+    let info = circ_runtime::output::RunInfo {
+        file: args.file.display().to_string(),
+        circuit: lowered.circuit.clone(),
+        seed: lowered.seed,
+        backend: "interp".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        build_seconds: build,
+    };
+    let written = match circ_runtime::output::write_outputs(&out, layout, &result, &info) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot write the recordings to {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+    };
+    let duration = result.steps as f64 * result.dt;
+    println!("ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)", lowered.circuit, duration, lowered.dt * 1e3, lowered.seed, result.loop_time.as_secs_f64(), build);
+    for (p, pop) in layout.pops.iter().enumerate() {
+        let n = result.spikes[p].len();
+        let rate = if duration > 0.0 { n as f64 / (pop.size as f64 * duration) } else { 0.0 };
+        println!("  {:<12} {:>8} neurons {:>10} spikes {:>10.3} Hz", pop.name, pop.size, n, rate);
+    }
+    println!("wrote {} files to {}", written.len(), out.display());
+    if let Some(stop) = &result.stopped {
+        eprintln!("error: {stop}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 fn check(args: CheckArgs) -> ExitCode {
@@ -85,6 +239,28 @@ fn check(args: CheckArgs) -> ExitCode {
             println!("{:<28} {}", c.code, c.summary);
         }
         return ExitCode::SUCCESS;
+    }
+    if args.explain_solver {
+        let mut status = ExitCode::SUCCESS;
+        for f in &args.files {
+            let Ok(text) = std::fs::read_to_string(f) else {
+                eprintln!("error: cannot read {}", f.display());
+                status = ExitCode::from(2);
+                continue;
+            };
+            let mut map = SourceMap::new();
+            let id = map.add(f.to_string_lossy(), text);
+            let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+            if analysis.has_errors() {
+                eprint!("{}", render_all_text(&analysis.diagnostics, &map, use_color(args.color)));
+                status = ExitCode::from(1);
+                continue;
+            }
+            for line in circ_lower::explain_solvers(&analysis) {
+                println!("{line}");
+            }
+        }
+        return status;
     }
     if let Some(code) = &args.explain {
         return match circ_diag::explain(code) {
@@ -104,11 +280,7 @@ fn check(args: CheckArgs) -> ExitCode {
             }
         };
     }
-    let color = match args.color {
-        Color::Always => true,
-        Color::Never => false,
-        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-    };
+    let color = use_color(args.color);
     let mut all: Vec<(SourceMap, Vec<Diagnostic>)> = vec![];
     let mut io_error = false;
     for f in &args.files {

@@ -1,0 +1,13 @@
+//! circ-runtime owns a simulation's life: the layout of state (struct of
+//! arrays), the time-step schedule of `spec/semantics.md` (implemented once,
+//! here), refractoriness, the Philox RNG, recorders and the files they
+//! become. Backends supply kernels through the [`Backend`] trait. It must not
+//! depend on any compiler crate: it knows layouts and kernels by index only.
+
+pub mod layout;
+pub mod output;
+pub mod philox;
+pub mod sim;
+
+pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
+pub use sim::{Backend, RunError, RunOptions, RunResult, Simulation, StepCtx};

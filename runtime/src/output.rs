@@ -1,0 +1,153 @@
+//! Writes what a run recorded as files other tools read: NumPy `.npy`, CSV
+//! for spikes, and `summary.json`. Every file is written under a temporary
+//! name and renamed when complete, so a reader never sees half a file.
+
+use crate::layout::{NetLayout, RecordKind};
+use crate::sim::RunResult;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically (temporary file, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// The bytes of a `.npy` file (format 1.0) holding `data` with `shape`.
+/// `descr` is the NumPy type string (`<f8`, `<i8`).
+pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let shape_txt = match shape {
+        [n] => format!("({n},)"),
+        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    // Magic (6) + version (2) + header length (2) + header, padded to 64 bytes with a final newline.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + data.len());
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A `.npy` of float64 values.
+pub fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy_bytes("<f8", shape, &data)
+}
+
+/// A `.npy` of int64 values.
+pub fn npy_i64(values: &[i64]) -> Vec<u8> {
+    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy_bytes("<i8", &[values.len()], &data)
+}
+
+/// Facts about the run for `summary.json`.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// The model file.
+    pub file: String,
+    /// The circuit run.
+    pub circuit: String,
+    /// The seed.
+    pub seed: u64,
+    /// The backend that ran the kernels.
+    pub backend: String,
+    /// The circ version.
+    pub version: String,
+    /// Seconds spent before the first step (parse to kernels to state).
+    pub build_seconds: f64,
+}
+
+/// Writes every recording of `result` into `dir` and a `summary.json`;
+/// returns the files written. Times are in seconds; values in SI units.
+pub fn write_outputs(dir: &Path, layout: &NetLayout, result: &RunResult, info: &RunInfo) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let mut written = vec![];
+    let mut put = |name: String, bytes: Vec<u8>| -> std::io::Result<()> {
+        let path = dir.join(name);
+        write_atomic(&path, &bytes)?;
+        written.push(path);
+        Ok(())
+    };
+    let duration = result.steps as f64 * result.dt;
+    let mut pops_json = serde_json::Map::new();
+    for (p, pop) in layout.pops.iter().enumerate() {
+        let spikes = &result.spikes[p];
+        let recorded = layout.records.iter().any(|r| r.pop == p && r.kind == RecordKind::Spikes);
+        if recorded {
+            let t: Vec<f64> = spikes.iter().map(|(n, _)| *n as f64 * result.dt).collect();
+            let i: Vec<i64> = spikes.iter().map(|(_, i)| i64::from(*i)).collect();
+            put(format!("{}_spikes_t.npy", pop.name), npy_f64(&[t.len()], &t))?;
+            put(format!("{}_spikes_i.npy", pop.name), npy_i64(&i))?;
+            let mut csv = String::from("t_s,index\n");
+            for (t, i) in t.iter().zip(&i) {
+                csv.push_str(&format!("{t:.6e},{i}\n"));
+            }
+            put(format!("{}_spikes.csv", pop.name), csv.into_bytes())?;
+        }
+        let rate = if duration > 0.0 && pop.size > 0 { spikes.len() as f64 / (pop.size as f64 * duration) } else { 0.0 };
+        pops_json.insert(
+            pop.name.clone(),
+            serde_json::json!({ "model": pop.model, "size": pop.size, "spikes": spikes.len(), "mean_rate_hz": rate }),
+        );
+    }
+    for (k, rec) in layout.records.iter().enumerate() {
+        let s = &result.samples[k];
+        let pop = &layout.pops[rec.pop].name;
+        match rec.kind {
+            RecordKind::Spikes => {}
+            RecordKind::Var { var, .. } => {
+                let name = &layout.pops[rec.pop].vars[var].name;
+                put(format!("{pop}_{name}.npy"), npy_f64(&[s.t.len(), s.width], &s.values))?;
+                put(format!("{pop}_{name}_t.npy"), npy_f64(&[s.t.len()], &s.t))?;
+            }
+            RecordKind::Rate { .. } => {
+                put(format!("{pop}_rate.npy"), npy_f64(&[s.t.len()], &s.values))?;
+                put(format!("{pop}_rate_t.npy"), npy_f64(&[s.t.len()], &s.t))?;
+            }
+        }
+    }
+    let summary = serde_json::json!({
+        "file": info.file,
+        "circuit": info.circuit,
+        "seed": info.seed,
+        "dt_s": result.dt,
+        "steps": result.steps,
+        "duration_s": duration,
+        "completed": result.stopped.is_none(),
+        "stopped_because": result.stopped.as_ref().map(ToString::to_string),
+        "backend": info.backend,
+        "circ_version": info.version,
+        "build_seconds": info.build_seconds,
+        "loop_seconds": result.loop_time.as_secs_f64(),
+        "populations": pops_json,
+    });
+    put("summary.json".to_string(), serde_json::to_string_pretty(&summary).unwrap_or_default().into_bytes())?;
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_parseable() {
+        let b = npy_f64(&[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(&b[..6], b"\x93NUMPY");
+        let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+        assert_eq!((10 + hlen) % 64, 0);
+        let header = std::str::from_utf8(&b[10..10 + hlen]).expect("ascii");
+        assert!(header.contains("'shape': (2, 3)") && header.ends_with('\n'));
+        assert_eq!(b.len(), 10 + hlen + 48);
+        assert_eq!(f64::from_le_bytes(b[10 + hlen..18 + hlen].try_into().expect("8 bytes")), 1.0);
+    }
+}
