@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically (temporary file, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    let tmp = path.with_extension(format!(
+        "{}.partial",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -23,9 +26,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let shape_txt = match shape {
         [n] => format!("({n},)"),
-        _ => format!("({})", shape.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
     // Magic (6) + version (2) + header length (2) + header, padded to 64 bytes with a final newline.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
@@ -69,7 +80,12 @@ pub struct RunInfo {
 
 /// Writes every recording of `result` into `dir` and a `summary.json`;
 /// returns the files written. Times are in seconds; values in SI units.
-pub fn write_outputs(dir: &Path, layout: &NetLayout, result: &RunResult, info: &RunInfo) -> std::io::Result<Vec<PathBuf>> {
+pub fn write_outputs(
+    dir: &Path,
+    layout: &NetLayout,
+    result: &RunResult,
+    info: &RunInfo,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = vec![];
     let mut put = |name: String, bytes: Vec<u8>| -> std::io::Result<()> {
@@ -82,11 +98,17 @@ pub fn write_outputs(dir: &Path, layout: &NetLayout, result: &RunResult, info: &
     let mut pops_json = serde_json::Map::new();
     for (p, pop) in layout.pops.iter().enumerate() {
         let spikes = &result.spikes[p];
-        let recorded = layout.records.iter().any(|r| r.pop == p && r.kind == RecordKind::Spikes);
+        let recorded = layout
+            .records
+            .iter()
+            .any(|r| r.pop == p && r.kind == RecordKind::Spikes);
         if recorded {
             let t: Vec<f64> = spikes.iter().map(|(n, _)| *n as f64 * result.dt).collect();
             let i: Vec<i64> = spikes.iter().map(|(_, i)| i64::from(*i)).collect();
-            put(format!("{}_spikes_t.npy", pop.name), npy_f64(&[t.len()], &t))?;
+            put(
+                format!("{}_spikes_t.npy", pop.name),
+                npy_f64(&[t.len()], &t),
+            )?;
             put(format!("{}_spikes_i.npy", pop.name), npy_i64(&i))?;
             let mut csv = String::from("t_s,index\n");
             for (t, i) in t.iter().zip(&i) {
@@ -94,7 +116,11 @@ pub fn write_outputs(dir: &Path, layout: &NetLayout, result: &RunResult, info: &
             }
             put(format!("{}_spikes.csv", pop.name), csv.into_bytes())?;
         }
-        let rate = if duration > 0.0 && pop.size > 0 { spikes.len() as f64 / (pop.size as f64 * duration) } else { 0.0 };
+        let rate = if duration > 0.0 && pop.size > 0 {
+            spikes.len() as f64 / (pop.size as f64 * duration)
+        } else {
+            0.0
+        };
         pops_json.insert(
             pop.name.clone(),
             serde_json::json!({ "model": pop.model, "size": pop.size, "spikes": spikes.len(), "mean_rate_hz": rate }),
@@ -107,7 +133,10 @@ pub fn write_outputs(dir: &Path, layout: &NetLayout, result: &RunResult, info: &
             RecordKind::Spikes => {}
             RecordKind::Var { var, .. } => {
                 let name = &layout.pops[rec.pop].vars[var].name;
-                put(format!("{pop}_{name}.npy"), npy_f64(&[s.t.len(), s.width], &s.values))?;
+                put(
+                    format!("{pop}_{name}.npy"),
+                    npy_f64(&[s.t.len(), s.width], &s.values),
+                )?;
                 put(format!("{pop}_{name}_t.npy"), npy_f64(&[s.t.len()], &s.t))?;
             }
             RecordKind::Rate { .. } => {
@@ -131,7 +160,12 @@ pub fn write_outputs(dir: &Path, layout: &NetLayout, result: &RunResult, info: &
         "loop_seconds": result.loop_time.as_secs_f64(),
         "populations": pops_json,
     });
-    put("summary.json".to_string(), serde_json::to_string_pretty(&summary).unwrap_or_default().into_bytes())?;
+    put(
+        "summary.json".to_string(),
+        serde_json::to_string_pretty(&summary)
+            .unwrap_or_default()
+            .into_bytes(),
+    )?;
     Ok(written)
 }
 
@@ -148,6 +182,9 @@ mod tests {
         let header = std::str::from_utf8(&b[10..10 + hlen]).expect("ascii");
         assert!(header.contains("'shape': (2, 3)") && header.ends_with('\n'));
         assert_eq!(b.len(), 10 + hlen + 48);
-        assert_eq!(f64::from_le_bytes(b[10 + hlen..18 + hlen].try_into().expect("8 bytes")), 1.0);
+        assert_eq!(
+            f64::from_le_bytes(b[10 + hlen..18 + hlen].try_into().expect("8 bytes")),
+            1.0
+        );
     }
 }

@@ -29,7 +29,10 @@ pub fn philox4x32_10(mut ctr: [u32; 4], mut key: [u32; 2]) -> [u32; 4] {
 
 /// Four random words for (seed, stream, element, step).
 pub fn words(seed: u64, stream: u32, element: u32, step: u64) -> [u32; 4] {
-    philox4x32_10([stream, element, step as u32, (step >> 32) as u32], [seed as u32, (seed >> 32) as u32])
+    philox4x32_10(
+        [stream, element, step as u32, (step >> 32) as u32],
+        [seed as u32, (seed >> 32) as u32],
+    )
 }
 
 fn unit(hi: u32, lo: u32) -> f64 {
@@ -58,13 +61,19 @@ mod tests {
     #[test]
     fn known_answer() {
         // Known-answer vectors of the Random123 distribution (kat_vectors).
-        assert_eq!(philox4x32_10([0, 0, 0, 0], [0, 0]), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]);
+        assert_eq!(
+            philox4x32_10([0, 0, 0, 0], [0, 0]),
+            [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]
+        );
         assert_eq!(
             philox4x32_10([0xffff_ffff; 4], [0xffff_ffff; 2]),
             [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]
         );
         assert_eq!(
-            philox4x32_10([0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344], [0xa409_3822, 0x299f_31d0]),
+            philox4x32_10(
+                [0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344],
+                [0xa409_3822, 0x299f_31d0]
+            ),
             [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1]
         );
     }
@@ -80,7 +89,10 @@ mod tests {
         }
         let mean = s / f64::from(n);
         let var = s2 / f64::from(n) - mean * mean;
-        assert!(mean.abs() < 0.02 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+        assert!(
+            mean.abs() < 0.02 && (var - 1.0).abs() < 0.02,
+            "{mean} {var}"
+        );
         let u: f64 = (0..n).map(|i| uniform(1, 0, i, 0)).sum::<f64>() / f64::from(n);
         assert!((u - 0.5).abs() < 0.01);
     }

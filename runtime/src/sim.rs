@@ -23,7 +23,9 @@ pub struct StepCtx<'a> {
 impl StepCtx<'_> {
     /// Whether element `i` is refractory in this step.
     pub fn refractory(&self, i: usize) -> bool {
-        self.ref_until.get(i).is_some_and(|&r| self.step as i64 <= r)
+        self.ref_until
+            .get(i)
+            .is_some_and(|&r| self.step as i64 <= r)
     }
 }
 
@@ -39,10 +41,23 @@ pub trait Backend {
     fn update(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>);
     /// Appends the elements whose threshold condition holds (refractory
     /// elements excluded), in increasing order.
-    fn threshold(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>, spikes: &mut Vec<u32>);
+    fn threshold(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        ctx: &StepCtx<'_>,
+        spikes: &mut Vec<u32>,
+    );
     /// Runs the reset of each spiking element and writes its refractory
     /// period in seconds (0 without one) into `refractory`, in the same order.
-    fn reset(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>, spiking: &[u32], refractory: &mut Vec<f64>);
+    fn reset(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        ctx: &StepCtx<'_>,
+        spiking: &[u32],
+        refractory: &mut Vec<f64>,
+    );
 }
 
 /// How to run.
@@ -79,7 +94,13 @@ pub enum RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::NotFinite { pop, index, var, value, t } => write!(
+            RunError::NotFinite {
+                pop,
+                index,
+                var,
+                value,
+                t,
+            } => write!(
                 f,
                 "`{var}` of neuron {index} of population `{pop}` became {value} by t = {:.4} ms; the run stopped there and kept what was recorded (a too large dt, or an equation that diverges?)",
                 t * 1e3
@@ -129,12 +150,27 @@ impl<'a> Simulation<'a> {
         let vars: Vec<Vec<Vec<f64>>> = layout
             .pops
             .iter()
-            .map(|p| p.vars.iter().map(|v| vec![0.0; if v.scalar { 1 } else { p.size }]).collect())
+            .map(|p| {
+                p.vars
+                    .iter()
+                    .map(|v| vec![0.0; if v.scalar { 1 } else { p.size }])
+                    .collect()
+            })
             .collect();
         let ref_until: Vec<Vec<i64>> = layout.pops.iter().map(|p| vec![-1; p.size]).collect();
-        let mut sim = Simulation { layout, vars, ref_until };
+        let mut sim = Simulation {
+            layout,
+            vars,
+            ref_until,
+        };
         for (p, (vars, refs)) in sim.vars.iter_mut().zip(&sim.ref_until).enumerate() {
-            let ctx = StepCtx { step: 0, t: 0.0, dt, seed, ref_until: refs };
+            let ctx = StepCtx {
+                step: 0,
+                t: 0.0,
+                dt,
+                seed,
+                ref_until: refs,
+            };
             backend.init(p, vars, &ctx);
         }
         sim
@@ -149,7 +185,13 @@ impl<'a> Simulation<'a> {
     pub fn run(&mut self, backend: &dyn Backend, opts: &RunOptions) -> RunResult {
         let steps = (opts.duration / opts.dt).round().max(0.0) as u64;
         let npop = self.layout.pops.len();
-        let mut result = RunResult { spikes: vec![vec![]; npop], samples: vec![], steps: 0, dt: opts.dt, ..RunResult::default() };
+        let mut result = RunResult {
+            spikes: vec![vec![]; npop],
+            samples: vec![],
+            steps: 0,
+            dt: opts.dt,
+            ..RunResult::default()
+        };
         result.samples = self
             .layout
             .records
@@ -177,30 +219,54 @@ impl<'a> Simulation<'a> {
                         self.vars[p][v].fill(0.0);
                     }
                 }
-                let ctx = StepCtx { step: n, t, dt: opts.dt, seed: opts.seed, ref_until: &self.ref_until[p] };
+                let ctx = StepCtx {
+                    step: n,
+                    t,
+                    dt: opts.dt,
+                    seed: opts.seed,
+                    ref_until: &self.ref_until[p],
+                };
                 backend.dynamic(p, &mut self.vars[p], &ctx);
             }
             // 2. State update.
             for p in 0..npop {
-                let ctx = StepCtx { step: n, t, dt: opts.dt, seed: opts.seed, ref_until: &self.ref_until[p] };
+                let ctx = StepCtx {
+                    step: n,
+                    t,
+                    dt: opts.dt,
+                    seed: opts.seed,
+                    ref_until: &self.ref_until[p],
+                };
                 backend.update(p, &mut self.vars[p], &ctx);
             }
             // 3. Thresholds.
-            for p in 0..npop {
-                spiking[p].clear();
-                let ctx = StepCtx { step: n, t, dt: opts.dt, seed: opts.seed, ref_until: &self.ref_until[p] };
-                backend.threshold(p, &mut self.vars[p], &ctx, &mut spiking[p]);
+            for (p, fired) in spiking.iter_mut().enumerate() {
+                fired.clear();
+                let ctx = StepCtx {
+                    step: n,
+                    t,
+                    dt: opts.dt,
+                    seed: opts.seed,
+                    ref_until: &self.ref_until[p],
+                };
+                backend.threshold(p, &mut self.vars[p], &ctx, fired);
             }
             // 4. Synaptic propagation: no projections run yet (lowering refuses them).
             // 5. Resets and refractory periods.
-            for p in 0..npop {
-                if spiking[p].is_empty() {
+            for (p, fired) in spiking.iter().enumerate() {
+                if fired.is_empty() {
                     continue;
                 }
                 refractory.clear();
-                let ctx = StepCtx { step: n, t, dt: opts.dt, seed: opts.seed, ref_until: &self.ref_until[p] };
-                backend.reset(p, &mut self.vars[p], &ctx, &spiking[p], &mut refractory);
-                for (k, &i) in spiking[p].iter().enumerate() {
+                let ctx = StepCtx {
+                    step: n,
+                    t,
+                    dt: opts.dt,
+                    seed: opts.seed,
+                    ref_until: &self.ref_until[p],
+                };
+                backend.reset(p, &mut self.vars[p], &ctx, fired, &mut refractory);
+                for (k, &i) in fired.iter().enumerate() {
                     let period = refractory.get(k).copied().unwrap_or(0.0);
                     // Refractory while t - t_spike < t_ref: steps n+1 ..= n+R-1.
                     let r = (period / opts.dt).round() as i64;
@@ -215,18 +281,20 @@ impl<'a> Simulation<'a> {
                     if (n + 1) % window.max(1) == 0 {
                         let size = self.layout.pops[rec.pop].size.max(1) as f64;
                         let rate = rate_counts[k] as f64 / (size * window.max(1) as f64 * opts.dt);
-                        result.samples[k].t.push((n + 1 - window.max(1)) as f64 * opts.dt);
+                        result.samples[k]
+                            .t
+                            .push((n + 1 - window.max(1)) as f64 * opts.dt);
                         result.samples[k].values.push(rate);
                         rate_counts[k] = 0;
                     }
                 }
             }
             result.steps = n + 1;
-            if (n + 1) % opts.check_every.max(1) == 0 || n + 1 == steps {
-                if let Some(err) = self.check_finite((n + 1) as f64 * opts.dt) {
-                    result.stopped = Some(err);
-                    break;
-                }
+            if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == steps)
+                && let Some(err) = self.check_finite((n + 1) as f64 * opts.dt)
+            {
+                result.stopped = Some(err);
+                break;
             }
         }
         result.loop_time = start.elapsed();
@@ -235,15 +303,22 @@ impl<'a> Simulation<'a> {
 
     fn sample(&self, n: u64, t: f64, samples: &mut [Samples]) {
         for (k, rec) in self.layout.records.iter().enumerate() {
-            if let RecordKind::Var { var, first, last, every } = rec.kind {
-                if n % every.max(1) == 0 {
-                    let buf = &self.vars[rec.pop][var];
-                    samples[k].t.push(t);
-                    if buf.len() == 1 {
-                        samples[k].values.extend(std::iter::repeat_n(buf[0], last - first));
-                    } else {
-                        samples[k].values.extend_from_slice(&buf[first..last]);
-                    }
+            if let RecordKind::Var {
+                var,
+                first,
+                last,
+                every,
+            } = rec.kind
+                && n.is_multiple_of(every.max(1))
+            {
+                let buf = &self.vars[rec.pop][var];
+                samples[k].t.push(t);
+                if buf.len() == 1 {
+                    samples[k]
+                        .values
+                        .extend(std::iter::repeat_n(buf[0], last - first));
+                } else {
+                    samples[k].values.extend_from_slice(&buf[first..last]);
                 }
             }
         }
@@ -255,8 +330,18 @@ impl<'a> Simulation<'a> {
                 if var.role != VarRole::State {
                     continue;
                 }
-                if let Some((i, &x)) = self.vars[p][v].iter().enumerate().find(|(_, x)| !x.is_finite()) {
-                    return Some(RunError::NotFinite { pop: pop.name.clone(), index: i, var: var.name.clone(), value: x, t });
+                if let Some((i, &x)) = self.vars[p][v]
+                    .iter()
+                    .enumerate()
+                    .find(|(_, x)| !x.is_finite())
+                {
+                    return Some(RunError::NotFinite {
+                        pop: pop.name.clone(),
+                        index: i,
+                        var: var.name.clone(),
+                        value: x,
+                        t,
+                    });
                 }
             }
         }

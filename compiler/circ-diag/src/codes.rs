@@ -69,6 +69,9 @@ codes! {
     "missing-dimension" => "a declaration with neither a dimension nor a value",
     "invalid-value" => "a constant outside the range its place allows",
     "not-constant" => "a value that must be fixed but varies (random, or depends on state)",
+    "method-not-applicable" => "an integration method that cannot integrate the model's equations",
+    "unsupported" => "a valid construct this version cannot run yet",
+    "no-run" => "`circ run` on a file with nothing to run",
 }
 
 /// The page for a code, if the code exists.

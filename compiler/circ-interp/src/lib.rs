@@ -3,7 +3,7 @@
 //! It must not optimise or reorder anything: each expression is evaluated as
 //! written, with the shared definitions of `circ_ir::eval_bin`/`eval_func`.
 
-use circ_ir::{eval_bin, eval_func, Dist, Domain, Expr, Kernel, Network, Stmt, Un};
+use circ_ir::{Dist, Domain, Expr, Kernel, Network, Stmt, Un, eval_bin, eval_func};
 use circ_runtime::philox;
 use circ_runtime::sim::{Backend, StepCtx};
 
@@ -122,12 +122,26 @@ const UPDATE_STREAMS: u32 = 2 << 20;
 const RESET_STREAMS: u32 = 3 << 20;
 
 impl Interp<'_> {
-    fn run_each(&self, k: &Kernel, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>, size: usize, base: u32) {
+    fn run_each(
+        &self,
+        k: &Kernel,
+        vars: &mut [Vec<f64>],
+        ctx: &StepCtx<'_>,
+        size: usize,
+        base: u32,
+    ) {
         if k.body.is_empty() {
             return;
         }
         let n = if k.domain == Domain::Once { 1 } else { size };
-        let mut f = Frame { element: 0, temps: vec![0.0; k.temps as usize], ctx, stream_base: base, spike: false, refractory: 0.0 };
+        let mut f = Frame {
+            element: 0,
+            temps: vec![0.0; k.temps as usize],
+            ctx,
+            stream_base: base,
+            spike: false,
+            refractory: 0.0,
+        };
         for i in 0..n {
             f.element = i;
             exec(&k.body, vars, &mut f);
@@ -161,9 +175,24 @@ impl Backend for Interp<'_> {
         }
     }
 
-    fn threshold(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>, spikes: &mut Vec<u32>) {
-        let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else { return };
-        let mut f = Frame { element: 0, temps: vec![0.0; k.temps as usize], ctx, stream_base: UPDATE_STREAMS, spike: false, refractory: 0.0 };
+    fn threshold(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        ctx: &StepCtx<'_>,
+        spikes: &mut Vec<u32>,
+    ) {
+        let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else {
+            return;
+        };
+        let mut f = Frame {
+            element: 0,
+            temps: vec![0.0; k.temps as usize],
+            ctx,
+            stream_base: UPDATE_STREAMS,
+            spike: false,
+            refractory: 0.0,
+        };
         for i in 0..self.size(pop) {
             if ctx.refractory(i) {
                 continue;
@@ -177,12 +206,26 @@ impl Backend for Interp<'_> {
         }
     }
 
-    fn reset(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>, spiking: &[u32], refractory: &mut Vec<f64>) {
+    fn reset(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        ctx: &StepCtx<'_>,
+        spiking: &[u32],
+        refractory: &mut Vec<f64>,
+    ) {
         let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.reset.as_ref()) else {
             refractory.extend(std::iter::repeat_n(0.0, spiking.len()));
             return;
         };
-        let mut f = Frame { element: 0, temps: vec![0.0; k.temps as usize], ctx, stream_base: RESET_STREAMS, spike: false, refractory: 0.0 };
+        let mut f = Frame {
+            element: 0,
+            temps: vec![0.0; k.temps as usize],
+            ctx,
+            stream_base: RESET_STREAMS,
+            spike: false,
+            refractory: 0.0,
+        };
         for &i in spiking {
             f.element = i as usize;
             f.refractory = 0.0;

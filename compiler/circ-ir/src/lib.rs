@@ -14,7 +14,7 @@ mod verify;
 
 pub use circ_runtime::layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
 pub use print::print;
-pub use verify::{verify, VerifyError};
+pub use verify::{VerifyError, verify};
 
 /// A variable of the kernel's population (index into `PopLayout::vars`).
 pub type VarId = u32;
@@ -319,7 +319,13 @@ mod tests {
 
     #[test]
     fn erf_matches_known_values() {
-        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_877_813_046_5), (1.0, 0.842_700_792_949_714_9), (2.5, 0.999_593_047_982_555), (-1.0, -0.842_700_792_949_714_9)] {
+        for (x, want) in [
+            (0.0, 0.0),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.5, 0.999_593_047_982_555),
+            (-1.0, -0.842_700_792_949_714_9),
+        ] {
             assert!((eval_func(Func::Erf, &[x]) - want).abs() < 1e-14, "{x}");
         }
     }

@@ -9,7 +9,13 @@ pub fn print(net: &Network) -> String {
     for (pop, k) in net.layout.pops.iter().zip(&net.pops) {
         let _ = writeln!(out, "population {} = {}[{}]", pop.name, pop.model, pop.size);
         for (i, v) in pop.vars.iter().enumerate() {
-            let _ = writeln!(out, "  var %{i} {}: {:?}{}", v.name, v.role, if v.scalar { ", scalar" } else { "" });
+            let _ = writeln!(
+                out,
+                "  var %{i} {}: {:?}{}",
+                v.name,
+                v.role,
+                if v.scalar { ", scalar" } else { "" }
+            );
         }
         for note in &k.solver_notes {
             let _ = writeln!(out, "  ; solver: {note}");
@@ -17,13 +23,27 @@ pub fn print(net: &Network) -> String {
         print_kernels(&mut out, pop, k);
     }
     for r in &net.layout.records {
-        let _ = writeln!(out, "record {:?} of {}", r.kind, net.layout.pops.get(r.pop).map_or("?", |p| p.name.as_str()));
+        let _ = writeln!(
+            out,
+            "record {:?} of {}",
+            r.kind,
+            net.layout.pops.get(r.pop).map_or("?", |p| p.name.as_str())
+        );
     }
     out
 }
 
 fn print_kernels(out: &mut String, pop: &crate::PopLayout, k: &PopKernels) {
-    for kernel in [Some(&k.init), Some(&k.dynamic), Some(&k.update), k.threshold.as_ref(), k.reset.as_ref()].into_iter().flatten() {
+    for kernel in [
+        Some(&k.init),
+        Some(&k.dynamic),
+        Some(&k.update),
+        k.threshold.as_ref(),
+        k.reset.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if kernel.body.is_empty() {
             continue;
         }
@@ -76,7 +96,10 @@ fn stmts(out: &mut String, pop: &crate::PopLayout, body: &[Stmt], depth: usize) 
 pub fn expr(pop: &crate::PopLayout, e: &Expr) -> String {
     match e {
         Expr::Const(c) => format!("{c:e}"),
-        Expr::Load(v) => pop.vars.get(*v as usize).map_or_else(|| format!("%{v}"), |x| x.name.clone()),
+        Expr::Load(v) => pop
+            .vars
+            .get(*v as usize)
+            .map_or_else(|| format!("%{v}"), |x| x.name.clone()),
         Expr::Temp(t) => format!("$t{t}"),
         Expr::Time => "t".into(),
         Expr::Dt => "dt".into(),
@@ -105,8 +128,20 @@ pub fn expr(pop: &crate::PopLayout, e: &Expr) -> String {
             };
             format!("({} {sym} {})", expr(pop, a), expr(pop, b))
         }
-        Expr::Call(f, args) => format!("{}({})", format!("{f:?}").to_lowercase(), args.iter().map(|a| expr(pop, a)).collect::<Vec<_>>().join(", ")),
-        Expr::Select(c, a, b) => format!("select({}, {}, {})", expr(pop, c), expr(pop, a), expr(pop, b)),
+        Expr::Call(f, args) => format!(
+            "{}({})",
+            format!("{f:?}").to_lowercase(),
+            args.iter()
+                .map(|a| expr(pop, a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Expr::Select(c, a, b) => format!(
+            "select({}, {}, {})",
+            expr(pop, c),
+            expr(pop, a),
+            expr(pop, b)
+        ),
         Expr::Rand(d, s) => format!("{}#{s}()", format!("{d:?}").to_lowercase()),
     }
 }

@@ -14,8 +14,11 @@ use circ_diag::{Diagnostic, FileId};
 use circ_ir::{Bin, Dist, Domain, Expr, Func, Kernel, Network, PopKernels, Stmt, Un, VarId};
 use circ_runtime::layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
 use circ_sema::{Analysis, ItemId, ItemKind, Program, Res};
-use circ_syntax::ast::{self, AssignOp, CircuitMemberKind, ExprKind, Item, MemberKind, ModelKind, StmtKind, Target, UnitExpr, UnitKind};
 use circ_syntax::Span;
+use circ_syntax::ast::{
+    self, AssignOp, CircuitMemberKind, ExprKind, Item, MemberKind, ModelKind, StmtKind, Target,
+    UnitExpr, UnitKind,
+};
 use ode::{Builder, Class, Method, System};
 use std::collections::HashMap;
 
@@ -49,14 +52,26 @@ pub struct Lowered {
 
 /// Lowers the run of module 0 (the checked file). `analysis` must be free of errors.
 pub fn lower(analysis: &Analysis, opts: &Options) -> Result<Lowered, Vec<Diagnostic>> {
-    let mut l = Lowerer { prog: &analysis.program, diags: vec![], consts: HashMap::new(), stream: 0, depth: 0 };
+    let mut l = Lowerer {
+        prog: &analysis.program,
+        diags: vec![],
+        consts: HashMap::new(),
+        stream: 0,
+        depth: 0,
+    };
     let out = l.lower_run(opts);
     match out {
         Some(x) if l.diags.is_empty() => {
             #[cfg(debug_assertions)]
             if let Err(e) = circ_ir::verify(&x.net) {
                 let file = analysis.program.file(0).unwrap_or(FileId(0));
-                return Err(vec![Diagnostic::error("unsupported", format!("internal error: {e}"), file, Span::default(), "")]);
+                return Err(vec![Diagnostic::error(
+                    "unsupported",
+                    format!("internal error: {e}"),
+                    file,
+                    Span::default(),
+                    "",
+                )]);
             }
             Ok(x)
         }
@@ -64,16 +79,58 @@ pub fn lower(analysis: &Analysis, opts: &Options) -> Result<Lowered, Vec<Diagnos
     }
 }
 
+/// The problems lowering finds in the models of the checked file without
+/// running anything: integration methods that do not apply to their
+/// equations. `circ check` reports these with sema's diagnostics.
+pub fn check_models(analysis: &Analysis) -> Vec<Diagnostic> {
+    let mut l = Lowerer {
+        prog: &analysis.program,
+        diags: vec![],
+        consts: HashMap::new(),
+        stream: 0,
+        depth: 0,
+    };
+    let Some(ast) = analysis.program.ast(0) else {
+        return vec![];
+    };
+    for (idx, item) in ast.items.iter().enumerate() {
+        if let Item::Model(m) = item
+            && m.kind == ModelKind::Neuron
+        {
+            l.model_kernels(
+                ItemId { module: 0, idx },
+                &HashMap::new(),
+                &HashMap::new(),
+                1e-4,
+                None,
+            );
+        }
+    }
+    l.diags.retain(|d| d.code == "method-not-applicable");
+    l.diags
+}
+
 /// Why each neuron model of the checked file is integrated as it is, as
 /// lines of text (`circ check --explain-solver`).
 pub fn explain_solvers(analysis: &Analysis) -> Vec<String> {
-    let mut l = Lowerer { prog: &analysis.program, diags: vec![], consts: HashMap::new(), stream: 0, depth: 0 };
+    let mut l = Lowerer {
+        prog: &analysis.program,
+        diags: vec![],
+        consts: HashMap::new(),
+        stream: 0,
+        depth: 0,
+    };
     let mut out = vec![];
-    let Some(ast) = analysis.program.ast(0) else { return out };
+    let Some(ast) = analysis.program.ast(0) else {
+        return out;
+    };
     for (idx, item) in ast.items.iter().enumerate() {
         let Item::Model(m) = item else { continue };
         if m.kind != ModelKind::Neuron {
-            out.push(format!("{}: a synapse model; its equations are lowered with its projections", m.name.node));
+            out.push(format!(
+                "{}: a synapse model; its equations are lowered with its projections",
+                m.name.node
+            ));
             continue;
         }
         let id = ItemId { module: 0, idx };
@@ -82,11 +139,23 @@ pub fn explain_solvers(analysis: &Analysis) -> Vec<String> {
                 for note in kernels.solver_notes {
                     out.push(format!("{}: {note}", m.name.node));
                 }
-                if !m.members.iter().any(|x| matches!(x.node, MemberKind::Ode { .. })) {
+                if !m
+                    .members
+                    .iter()
+                    .any(|x| matches!(x.node, MemberKind::Ode { .. }))
+                {
                     out.push(format!("{}: no equations", m.name.node));
                 }
             }
-            None => out.push(format!("{}: {}", m.name.node, l.diags.drain(..).map(|d| d.message).collect::<Vec<_>>().join("; "))),
+            None => out.push(format!(
+                "{}: {}",
+                m.name.node,
+                l.diags
+                    .drain(..)
+                    .map(|d| d.message)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )),
         }
     }
     out
@@ -119,7 +188,16 @@ fn c(x: f64) -> Expr {
 
 impl<'p> Lowerer<'p> {
     fn unsupported(&mut self, file: FileId, span: Span, what: &str, help: &str) {
-        self.diags.push(Diagnostic::error("unsupported", format!("{what} cannot run yet"), file, span, "not supported by this version").with_help(help.to_string()));
+        self.diags.push(
+            Diagnostic::error(
+                "unsupported",
+                format!("{what} cannot run yet"),
+                file,
+                span,
+                "not supported by this version",
+            )
+            .with_help(help.to_string()),
+        );
     }
 
     fn next_stream(&mut self) -> u32 {
@@ -141,11 +219,18 @@ impl<'p> Lowerer<'p> {
 
     fn expr(&mut self, s: &Scope<'_>, e: &ast::Expr) -> Option<Expr> {
         Some(match &e.node {
-            ExprKind::Num { value, unit, .. } => c(value * unit.as_ref().map_or(1.0, Self::unit_scale)),
+            ExprKind::Num { value, unit, .. } => {
+                c(value * unit.as_ref().map_or(1.0, Self::unit_scale))
+            }
             ExprKind::Bool(b) => c(if *b { 1.0 } else { 0.0 }),
             ExprKind::Name(n) => return self.name(s, n),
             ExprKind::Field { .. } => {
-                self.unsupported(s.file, e.span, "`pre.x` / `post.x`", "synapses run with projections, in the next version");
+                self.unsupported(
+                    s.file,
+                    e.span,
+                    "`pre.x` / `post.x`",
+                    "synapses run with projections, in the next version",
+                );
                 return None;
             }
             ExprKind::Call { func, args } => return self.call(s, func, args, e.span),
@@ -177,10 +262,16 @@ impl<'p> Lowerer<'p> {
                 };
                 Expr::bin(op, a, b)
             }
-            ExprKind::If(k, a, b) => Expr::Select(Box::new(self.expr(s, k)?), Box::new(self.expr(s, a)?), Box::new(self.expr(s, b)?)),
+            ExprKind::If(k, a, b) => Expr::Select(
+                Box::new(self.expr(s, k)?),
+                Box::new(self.expr(s, a)?),
+                Box::new(self.expr(s, b)?),
+            ),
             ExprKind::Clip(v, r) => {
                 let v = self.expr(s, v)?;
-                let ExprKind::Range(lo, hi) = &r.node else { return None };
+                let ExprKind::Range(lo, hi) = &r.node else {
+                    return None;
+                };
                 let mut out = v;
                 if let Some(lo) = lo {
                     out = Expr::bin(Bin::Max, out, self.expr(s, lo)?);
@@ -191,7 +282,12 @@ impl<'p> Lowerer<'p> {
                 out
             }
             ExprKind::Range(..) | ExprKind::Array(_) | ExprKind::Str(_) | ExprKind::File(_) => {
-                self.unsupported(s.file, e.span, "this kind of value here", "arrays and files are used by inputs and file rules, in the next version");
+                self.unsupported(
+                    s.file,
+                    e.span,
+                    "this kind of value here",
+                    "arrays and files are used by inputs and file rules, in the next version",
+                );
                 return None;
             }
             ExprKind::Error => return None,
@@ -200,7 +296,12 @@ impl<'p> Lowerer<'p> {
 
     fn name(&mut self, s: &Scope<'_>, n: &circ_syntax::Ident) -> Option<Expr> {
         match self.prog.resolution(s.file, n.span).cloned() {
-            Some(Res::Local(name)) => s.locals.iter().rev().find(|l| l.0 == name).map(|l| l.1.clone()),
+            Some(Res::Local(name)) => s
+                .locals
+                .iter()
+                .rev()
+                .find(|l| l.0 == name)
+                .map(|l| l.1.clone()),
             Some(Res::ModelVar(name)) => {
                 let m = s.model?;
                 if let Some(v) = m.vars.get(&name) {
@@ -212,7 +313,11 @@ impl<'p> Lowerer<'p> {
                     self.depth -= 1;
                     return None;
                 }
-                let inner = Scope { file: m.file, model: Some(m), locals: vec![] };
+                let inner = Scope {
+                    file: m.file,
+                    model: Some(m),
+                    locals: vec![],
+                };
                 let out = self.expr(&inner, value);
                 self.depth -= 1;
                 out
@@ -224,7 +329,12 @@ impl<'p> Lowerer<'p> {
                 "e" => Some(c(std::f64::consts::E)),
                 "inf" => Some(c(f64::INFINITY)),
                 _ => {
-                    self.unsupported(s.file, n.span, &format!("`{b}`"), "connection rules run with projections, in the next version");
+                    self.unsupported(
+                        s.file,
+                        n.span,
+                        &format!("`{b}`"),
+                        "connection rules run with projections, in the next version",
+                    );
                     None
                 }
             },
@@ -237,21 +347,51 @@ impl<'p> Lowerer<'p> {
             return *v;
         }
         self.consts.insert(id, None);
-        let Some(Item::Const(k)) = self.prog.item(id) else { return None };
+        let Some(Item::Const(k)) = self.prog.item(id) else {
+            return None;
+        };
         let file = self.prog.file(id.module)?;
-        let scope = Scope { file, model: None, locals: vec![] };
-        let v = self.expr(&scope, &k.value).map(|e| sym::simplify(&e)).and_then(|e| if let Expr::Const(v) = e { Some(v) } else { None });
+        let scope = Scope {
+            file,
+            model: None,
+            locals: vec![],
+        };
+        let v = self
+            .expr(&scope, &k.value)
+            .map(|e| sym::simplify(&e))
+            .and_then(|e| {
+                if let Expr::Const(v) = e {
+                    Some(v)
+                } else {
+                    None
+                }
+            });
         self.consts.insert(id, v);
         v
     }
 
-    fn call(&mut self, s: &Scope<'_>, func: &circ_syntax::Ident, args: &[ast::Arg], span: Span) -> Option<Expr> {
+    fn call(
+        &mut self,
+        s: &Scope<'_>,
+        func: &circ_syntax::Ident,
+        args: &[ast::Arg],
+        span: Span,
+    ) -> Option<Expr> {
         match self.prog.resolution(s.file, func.span).cloned() {
             Some(Res::Fn(id)) => {
-                let Some(Item::Fn(f)) = self.prog.item(id) else { return None };
-                let vals: Vec<Expr> = args.iter().map(|a| self.expr(s, &a.value)).collect::<Option<_>>()?;
+                let Some(Item::Fn(f)) = self.prog.item(id) else {
+                    return None;
+                };
+                let vals: Vec<Expr> = args
+                    .iter()
+                    .map(|a| self.expr(s, &a.value))
+                    .collect::<Option<_>>()?;
                 let file = self.prog.file(id.module)?;
-                let mut inner = Scope { file, model: None, locals: vec![] };
+                let mut inner = Scope {
+                    file,
+                    model: None,
+                    locals: vec![],
+                };
                 for (p, v) in f.params.iter().zip(vals) {
                     inner.locals.push((p.name.node.clone(), v));
                 }
@@ -260,7 +400,11 @@ impl<'p> Lowerer<'p> {
                     inner.locals.push((n.node.clone(), e));
                 }
                 self.depth += 1;
-                let out = if self.depth > 64 { None } else { self.expr(&inner, &f.body) };
+                let out = if self.depth > 64 {
+                    None
+                } else {
+                    self.expr(&inner, &f.body)
+                };
                 self.depth -= 1;
                 out
             }
@@ -269,7 +413,13 @@ impl<'p> Lowerer<'p> {
         }
     }
 
-    fn builtin(&mut self, s: &Scope<'_>, name: &str, args: &[ast::Arg], span: Span) -> Option<Expr> {
+    fn builtin(
+        &mut self,
+        s: &Scope<'_>,
+        name: &str,
+        args: &[ast::Arg],
+        span: Span,
+    ) -> Option<Expr> {
         // Time and position functions take named parameters: order them.
         let names = circ_sema::builtin_param_names(name);
         let mut vals: Vec<Option<Expr>> = vec![None; names.len().max(args.len())];
@@ -321,14 +471,22 @@ impl<'p> Lowerer<'p> {
             "atan2" => Some(Expr::Call(Func::Atan2, vec![a0?, arg(1)?])),
             "min" => Some(Expr::bin(Bin::Min, a0?, arg(1)?)),
             "max" => Some(Expr::bin(Bin::Max, a0?, arg(1)?)),
-            "clamp" => Some(Expr::bin(Bin::Min, Expr::bin(Bin::Max, a0?, arg(1)?), arg(2)?)),
+            "clamp" => Some(Expr::bin(
+                Bin::Min,
+                Expr::bin(Bin::Max, a0?, arg(1)?),
+                arg(2)?,
+            )),
             "pow" => Some(Expr::bin(Bin::Pow, a0?, arg(1)?)),
             "rand" => Some(Expr::Rand(Dist::Uniform, self.next_stream())),
             "randn" => Some(Expr::Rand(Dist::Normal, self.next_stream())),
             "uniform" => {
                 let (lo, hi) = (a0?, arg(1)?);
                 let u = Expr::Rand(Dist::Uniform, self.next_stream());
-                Some(Expr::bin(Bin::Add, lo.clone(), Expr::bin(Bin::Mul, Expr::bin(Bin::Sub, hi, lo), u)))
+                Some(Expr::bin(
+                    Bin::Add,
+                    lo.clone(),
+                    Expr::bin(Bin::Mul, Expr::bin(Bin::Sub, hi, lo), u),
+                ))
             }
             "normal" => {
                 let z = Expr::Rand(Dist::Normal, self.next_stream());
@@ -338,38 +496,83 @@ impl<'p> Lowerer<'p> {
                 // The distribution with this mean m and standard deviation s.
                 let (m, sd) = (a0?, arg(1)?);
                 let ratio = Expr::bin(Bin::Div, sd, m.clone());
-                let sigma2 = Expr::Call(Func::Log1p, vec![Expr::bin(Bin::Mul, ratio.clone(), ratio)]);
-                let mu = Expr::bin(Bin::Sub, Expr::Call(Func::Log, vec![m]), Expr::bin(Bin::Div, sigma2.clone(), c(2.0)));
+                let sigma2 =
+                    Expr::Call(Func::Log1p, vec![Expr::bin(Bin::Mul, ratio.clone(), ratio)]);
+                let mu = Expr::bin(
+                    Bin::Sub,
+                    Expr::Call(Func::Log, vec![m]),
+                    Expr::bin(Bin::Div, sigma2.clone(), c(2.0)),
+                );
                 let z = Expr::Rand(Dist::Normal, self.next_stream());
-                Some(Expr::Call(Func::Exp, vec![Expr::bin(Bin::Add, mu, Expr::bin(Bin::Mul, Expr::Call(Func::Sqrt, vec![sigma2]), z))]))
+                Some(Expr::Call(
+                    Func::Exp,
+                    vec![Expr::bin(
+                        Bin::Add,
+                        mu,
+                        Expr::bin(Bin::Mul, Expr::Call(Func::Sqrt, vec![sigma2]), z),
+                    )],
+                ))
             }
             "exponential" => {
                 let u = Expr::Rand(Dist::Uniform, self.next_stream());
-                Some(Expr::bin(Bin::Mul, Expr::Un(Un::Neg, Box::new(a0?)), Expr::Call(Func::Log1p, vec![Expr::Un(Un::Neg, Box::new(u))])))
+                Some(Expr::bin(
+                    Bin::Mul,
+                    Expr::Un(Un::Neg, Box::new(a0?)),
+                    Expr::Call(Func::Log1p, vec![Expr::Un(Un::Neg, Box::new(u))]),
+                ))
             }
             // step(at, before, after)
-            "step" => Some(Expr::Select(Box::new(Expr::bin(Bin::Ge, t, a0?)), Box::new(arg(2)?), Box::new(arg(1)?))),
+            "step" => Some(Expr::Select(
+                Box::new(Expr::bin(Bin::Ge, t, a0?)),
+                Box::new(arg(2)?),
+                Box::new(arg(1)?),
+            )),
             // ramp(start, stop, from, to)
             "ramp" => {
                 let (start, stop, from, to) = (a0?, arg(1)?, arg(2)?, arg(3)?);
-                let frac = Expr::bin(Bin::Div, Expr::bin(Bin::Sub, t, start.clone()), Expr::bin(Bin::Sub, stop, start));
+                let frac = Expr::bin(
+                    Bin::Div,
+                    Expr::bin(Bin::Sub, t, start.clone()),
+                    Expr::bin(Bin::Sub, stop, start),
+                );
                 let frac = Expr::bin(Bin::Min, Expr::bin(Bin::Max, frac, c(0.0)), c(1.0));
-                Some(Expr::bin(Bin::Add, from.clone(), Expr::bin(Bin::Mul, Expr::bin(Bin::Sub, to, from), frac)))
+                Some(Expr::bin(
+                    Bin::Add,
+                    from.clone(),
+                    Expr::bin(Bin::Mul, Expr::bin(Bin::Sub, to, from), frac),
+                ))
             }
             // sine(amplitude, frequency, offset, phase)
             "sine" => {
-                let phase = Expr::bin(Bin::Add, Expr::bin(Bin::Mul, Expr::bin(Bin::Mul, two_pi, arg(1)?), t), arg(3).unwrap_or(c(0.0)));
-                Some(Expr::bin(Bin::Add, arg(2).unwrap_or(c(0.0)), Expr::bin(Bin::Mul, a0?, Expr::Call(Func::Sin, vec![phase]))))
+                let phase = Expr::bin(
+                    Bin::Add,
+                    Expr::bin(Bin::Mul, Expr::bin(Bin::Mul, two_pi, arg(1)?), t),
+                    arg(3).unwrap_or(c(0.0)),
+                );
+                Some(Expr::bin(
+                    Bin::Add,
+                    arg(2).unwrap_or(c(0.0)),
+                    Expr::bin(Bin::Mul, a0?, Expr::Call(Func::Sin, vec![phase])),
+                ))
             }
             // pulse_train(amplitude, period, width, start)
             "pulse_train" => {
                 let start = arg(3).unwrap_or(c(0.0));
                 let since = Expr::bin(Bin::Sub, t, start);
-                let on = Expr::bin(Bin::And, Expr::bin(Bin::Ge, since.clone(), c(0.0)), Expr::bin(Bin::Lt, Expr::bin(Bin::Rem, since, arg(1)?), arg(2)?));
+                let on = Expr::bin(
+                    Bin::And,
+                    Expr::bin(Bin::Ge, since.clone(), c(0.0)),
+                    Expr::bin(Bin::Lt, Expr::bin(Bin::Rem, since, arg(1)?), arg(2)?),
+                );
                 Some(Expr::Select(Box::new(on), Box::new(a0?), Box::new(c(0.0))))
             }
             "gamma" | "ou" | "timed" | "grid" | "line" | "random_positions" => {
-                self.unsupported(s.file, span, &format!("`{name}`"), "this function arrives with the runtime's inputs and positions");
+                self.unsupported(
+                    s.file,
+                    span,
+                    &format!("`{name}`"),
+                    "this function arrives with the runtime's inputs and positions",
+                );
                 None
             }
             _ => None,
@@ -389,7 +592,9 @@ impl<'p> Lowerer<'p> {
         dt: f64,
         modulators: Option<&HashMap<String, Expr>>,
     ) -> Option<(Vec<VarLayout>, PopKernels)> {
-        let Some(Item::Model(model)) = self.prog.item(id) else { return None };
+        let Some(Item::Model(model)) = self.prog.item(id) else {
+            return None;
+        };
         let file = self.prog.file(id.module)?;
         // Layout: parameters, states, inputs, modulators, in declaration order per kind.
         let mut vars: Vec<VarLayout> = vec![];
@@ -408,18 +613,34 @@ impl<'p> Lowerer<'p> {
                 _ => continue,
             };
             ids.insert(name.node.clone(), vars.len() as VarId);
-            vars.push(VarLayout { name: name.node.clone(), role, scalar });
+            vars.push(VarLayout {
+                name: name.node.clone(),
+                role,
+                scalar,
+            });
         }
-        let ms = ModelScope { file, vars: ids.clone(), lets };
-        let scope = Scope { file, model: Some(&ms), locals: vec![] };
+        let ms = ModelScope {
+            file,
+            vars: ids.clone(),
+            lets,
+        };
+        let scope = Scope {
+            file,
+            model: Some(&ms),
+            locals: vec![],
+        };
 
         // Parameter values: the circuit's, else the model's default.
         let mut values: Vec<(VarId, Expr, bool)> = vec![];
         for m in &model.members {
             let (name, default, scalar, span) = match &m.node {
-                MemberKind::Parameter(d) => (&d.name, d.init.as_ref(), d.per.is_none(), d.name.span),
+                MemberKind::Parameter(d) => {
+                    (&d.name, d.init.as_ref(), d.per.is_none(), d.name.span)
+                }
                 MemberKind::Modulator { name, .. } => {
-                    let v = modulators.and_then(|mods| mods.get(&name.node).cloned()).unwrap_or(c(0.0));
+                    let v = modulators
+                        .and_then(|mods| mods.get(&name.node).cloned())
+                        .unwrap_or(c(0.0));
                     values.push((ids[&name.node], v, true));
                     continue;
                 }
@@ -434,7 +655,13 @@ impl<'p> Lowerer<'p> {
                     }
                     None => {
                         if modulators.is_some() {
-                            self.diags.push(Diagnostic::error("missing-parameter", format!("`{}` has no value", name.node), file, span, "no default"));
+                            self.diags.push(Diagnostic::error(
+                                "missing-parameter",
+                                format!("`{}` has no value", name.node),
+                                file,
+                                span,
+                                "no default",
+                            ));
                         }
                         Some(c(0.0))
                     }
@@ -450,11 +677,14 @@ impl<'p> Lowerer<'p> {
         let mut known: HashMap<VarId, f64> = HashMap::new();
         for (v, e, scalar) in ordered {
             if scalar {
-                let folded = sym::simplify(&sym::subst(&e, &|w| known.get(&w).copied().map(c), None));
+                let folded =
+                    sym::simplify(&sym::subst(&e, &|w| known.get(&w).copied().map(c), None));
                 if let Expr::Const(k) = folded {
                     known.insert(v, k);
                 }
-                if sym::reads_time_or_random(&e) || sym::depends(&e, &|w| time_dependent.contains(&w)) {
+                if sym::reads_time_or_random(&e)
+                    || sym::depends(&e, &|w| time_dependent.contains(&w))
+                {
                     time_dependent.push(v);
                 }
                 dynamic.body.push(Stmt::Store(v, e));
@@ -466,10 +696,15 @@ impl<'p> Lowerer<'p> {
         let mut states: Vec<(VarId, Expr, bool)> = vec![];
         self.stream = 100;
         for m in &model.members {
-            let MemberKind::State(_, d) = &m.node else { continue };
+            let MemberKind::State(_, d) = &m.node else {
+                continue;
+            };
             let e = match inits.get(&d.name.node) {
                 Some(v) => Some(v.clone()),
-                None => d.init.as_ref().map_or(Some(c(0.0)), |x| self.expr(&scope, x)),
+                None => d
+                    .init
+                    .as_ref()
+                    .map_or(Some(c(0.0)), |x| self.expr(&scope, x)),
             }?;
             states.push((ids[&d.name.node], e, false));
         }
@@ -478,12 +713,24 @@ impl<'p> Lowerer<'p> {
         }
 
         // Equations.
-        let mut sys = System { states: vec![], rhs: vec![], noise: vec![], held: vec![] };
+        let mut sys = System {
+            states: vec![],
+            rhs: vec![],
+            noise: vec![],
+            held: vec![],
+        };
         let mut requested: Option<&circ_syntax::Ident> = None;
         for m in &model.members {
             match &m.node {
-                MemberKind::Ode { var, rhs, noise, unless_refractory } => {
-                    let Some(v) = ids.get(&var.node) else { continue };
+                MemberKind::Ode {
+                    var,
+                    rhs,
+                    noise,
+                    unless_refractory,
+                } => {
+                    let Some(v) = ids.get(&var.node) else {
+                        continue;
+                    };
                     self.stream = 200 + 8 * sys.states.len() as u32;
                     let r = self.expr(&scope, rhs)?;
                     let n = match noise {
@@ -519,7 +766,13 @@ impl<'p> Lowerer<'p> {
                         "heun" => Method::Heun,
                         "rk4" => Method::Rk4,
                         "euler_maruyama" => Method::EulerMaruyama,
-                        "milstein" if sys.noise.iter().flatten().all(|s| !sym::depends(s, &|v| vars[v as usize].role == VarRole::State)) => Method::EulerMaruyama,
+                        "milstein"
+                            if sys.noise.iter().flatten().all(|s| {
+                                !sym::depends(s, &|v| vars[v as usize].role == VarRole::State)
+                            }) =>
+                        {
+                            Method::EulerMaruyama
+                        }
                         other => {
                             self.unsupported(file, n.span, &format!("the method `{other}`"), "use exact, exponential_euler, euler, rk2, heun, rk4 or euler_maruyama");
                             return None;
@@ -539,14 +792,28 @@ impl<'p> Lowerer<'p> {
                     }
                     (m, "requested with `method`".to_string())
                 }
-                None if has_noise => (Method::EulerMaruyama, "the equations have noise".to_string()),
+                None if has_noise => (
+                    Method::EulerMaruyama,
+                    "the equations have noise".to_string(),
+                ),
                 None => match &class {
-                    Class::Linear => (Method::Exact, "linear with constant coefficients".to_string()),
-                    Class::ConditionallyLinear { why } => (Method::ExponentialEuler, format!("conditionally linear ({why})")),
+                    Class::Linear => (
+                        Method::Exact,
+                        "linear with constant coefficients".to_string(),
+                    ),
+                    Class::ConditionallyLinear { why } => (
+                        Method::ExponentialEuler,
+                        format!("conditionally linear ({why})"),
+                    ),
                     Class::Nonlinear { why } => (Method::Rk4, format!("nonlinear ({why})")),
                 },
             };
-            notes.push(format!("{} integrated with {}: {}", names.join(", "), method.name(), why));
+            notes.push(format!(
+                "{} integrated with {}: {}",
+                names.join(", "),
+                method.name(),
+                why
+            ));
             let scalar_value = |v: VarId| known.get(&v).copied();
             let mut stream = 300u32;
             let mut next = || {
@@ -555,7 +822,16 @@ impl<'p> Lowerer<'p> {
             };
             if let Err(why) = ode::emit(&sys, method, &mut update, &scalar_value, &mut next, dt) {
                 let span = requested.map_or(model.name.span, |n| n.span);
-                self.diags.push(Diagnostic::error("method-not-applicable", format!("`{}` cannot be integrated exactly: {why}", model.name.node), file, span, "exact integration").with_help("use `method rk4`"));
+                self.diags.push(
+                    Diagnostic::error(
+                        "method-not-applicable",
+                        format!("`{}` cannot be integrated exactly: {why}", model.name.node),
+                        file,
+                        span,
+                        "exact integration",
+                    )
+                    .with_help("use `method rk4`"),
+                );
                 return None;
             }
         }
@@ -564,9 +840,21 @@ impl<'p> Lowerer<'p> {
         let mut threshold = None;
         let mut reset = None;
         for m in &model.members {
-            let MemberKind::Spike { cond, body, refractory } = &m.node else { continue };
+            let MemberKind::Spike {
+                cond,
+                body,
+                refractory,
+            } = &m.node
+            else {
+                continue;
+            };
             let cond = self.expr(&scope, cond)?;
-            threshold = Some(Kernel { name: "threshold".into(), domain: Domain::Each, temps: 0, body: vec![Stmt::Spike(cond)] });
+            threshold = Some(Kernel {
+                name: "threshold".into(),
+                domain: Domain::Each,
+                temps: 0,
+                body: vec![Stmt::Spike(cond)],
+            });
             let mut b = Builder::default();
             let mut locals: Vec<(String, Expr)> = vec![];
             self.stream = 400;
@@ -575,12 +863,32 @@ impl<'p> Lowerer<'p> {
                 let r = self.expr(&scope, r)?;
                 b.body.push(Stmt::SetRefractory(r));
             }
-            reset = Some(Kernel { name: "reset".into(), domain: Domain::Spiking, temps: b.temps, body: b.body });
+            reset = Some(Kernel {
+                name: "reset".into(),
+                domain: Domain::Spiking,
+                temps: b.temps,
+                body: b.body,
+            });
         }
         let kernels = PopKernels {
-            init: Kernel { name: "init".into(), domain: Domain::Each, temps: init.temps, body: init.body },
-            dynamic: Kernel { name: "dynamic".into(), domain: Domain::Once, temps: dynamic.temps, body: dynamic.body },
-            update: Kernel { name: "update".into(), domain: Domain::Each, temps: update.temps, body: update.body },
+            init: Kernel {
+                name: "init".into(),
+                domain: Domain::Each,
+                temps: init.temps,
+                body: init.body,
+            },
+            dynamic: Kernel {
+                name: "dynamic".into(),
+                domain: Domain::Once,
+                temps: dynamic.temps,
+                body: dynamic.body,
+            },
+            update: Kernel {
+                name: "update".into(),
+                domain: Domain::Each,
+                temps: update.temps,
+                body: update.body,
+            },
             threshold,
             reset,
             solver_notes: notes,
@@ -588,10 +896,20 @@ impl<'p> Lowerer<'p> {
         Some((vars, kernels))
     }
 
-    fn stmts(&mut self, ms: &ModelScope<'_>, body: &[ast::Stmt], b: &mut Builder, locals: &mut Vec<(String, Expr)>) -> Option<()> {
+    fn stmts(
+        &mut self,
+        ms: &ModelScope<'_>,
+        body: &[ast::Stmt],
+        b: &mut Builder,
+        locals: &mut Vec<(String, Expr)>,
+    ) -> Option<()> {
         let depth = locals.len();
         for st in body {
-            let scope = Scope { file: ms.file, model: Some(ms), locals: locals.clone() };
+            let scope = Scope {
+                file: ms.file,
+                model: Some(ms),
+                locals: locals.clone(),
+            };
             match &st.node {
                 StmtKind::Let { name, value } => {
                     let v = self.expr(&scope, value)?;
@@ -601,7 +919,12 @@ impl<'p> Lowerer<'p> {
                 StmtKind::Assign { target, op, value } => {
                     let v = self.expr(&scope, value)?;
                     let Target::Local(n) = &target.node else {
-                        self.unsupported(ms.file, target.span, "writing `pre.x` / `post.x`", "synapses run with projections, in the next version");
+                        self.unsupported(
+                            ms.file,
+                            target.span,
+                            "writing `pre.x` / `post.x`",
+                            "synapses run with projections, in the next version",
+                        );
                         return None;
                     };
                     let var = *ms.vars.get(&n.node)?;
@@ -614,11 +937,21 @@ impl<'p> Lowerer<'p> {
                     };
                     b.body.push(Stmt::Store(var, new));
                 }
-                StmtKind::If { cond, then, otherwise } => {
+                StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
                     let k = self.expr(&scope, cond)?;
-                    let mut tb = Builder { body: vec![], temps: b.temps };
+                    let mut tb = Builder {
+                        body: vec![],
+                        temps: b.temps,
+                    };
                     self.stmts(ms, then, &mut tb, locals)?;
-                    let mut eb = Builder { body: vec![], temps: tb.temps };
+                    let mut eb = Builder {
+                        body: vec![],
+                        temps: tb.temps,
+                    };
                     self.stmts(ms, otherwise, &mut eb, locals)?;
                     b.temps = eb.temps;
                     b.body.push(Stmt::If(k, tb.body, eb.body));
@@ -635,35 +968,90 @@ impl<'p> Lowerer<'p> {
     fn lower_run(&mut self, opts: &Options) -> Option<Lowered> {
         let file = self.prog.file(0)?;
         let ast = self.prog.ast(0)?;
-        let run = ast.items.iter().rev().find_map(|i| if let Item::Run(r) = i { Some(r) } else { None });
+        let run = ast
+            .items
+            .iter()
+            .rev()
+            .find_map(|i| if let Item::Run(r) = i { Some(r) } else { None });
         let circuit_name = match (&opts.circuit, run) {
             (Some(c), _) => c.clone(),
             (None, Some(r)) => r.circuit.node.clone(),
             (None, None) => {
-                let circuits: Vec<String> = ast.items.iter().filter_map(|i| if let Item::Circuit(c) = i { Some(c.name.node.clone()) } else { None }).collect();
+                let circuits: Vec<String> = ast
+                    .items
+                    .iter()
+                    .filter_map(|i| {
+                        if let Item::Circuit(c) = i {
+                            Some(c.name.node.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
                 let help = match circuits.first() {
-                    Some(c) => format!("add `run {c} for 1 s` to the file, or pass `--circuit {c}`"),
+                    Some(c) => {
+                        format!("add `run {c} for 1 s` to the file, or pass `--circuit {c}`")
+                    }
                     None => "define a `circuit` and a `run` item".to_string(),
                 };
-                self.diags.push(Diagnostic::error("no-run", "this file has nothing to run: it has no `run` item", file, Span::new(0, 0), "").with_help(help));
+                self.diags.push(
+                    Diagnostic::error(
+                        "no-run",
+                        "this file has nothing to run: it has no `run` item",
+                        file,
+                        Span::new(0, 0),
+                        "",
+                    )
+                    .with_help(help),
+                );
                 return None;
             }
         };
         let Some((cid, ItemKind::Circuit)) = self.prog.resolve(0, &circuit_name) else {
-            self.diags.push(Diagnostic::error("no-run", format!("there is no circuit `{circuit_name}` to run"), file, Span::new(0, 0), ""));
+            self.diags.push(Diagnostic::error(
+                "no-run",
+                format!("there is no circuit `{circuit_name}` to run"),
+                file,
+                Span::new(0, 0),
+                "",
+            ));
             return None;
         };
-        let Some(Item::Circuit(circuit)) = self.prog.item(cid) else { return None };
+        let Some(Item::Circuit(circuit)) = self.prog.item(cid) else {
+            return None;
+        };
         let cfile = self.prog.file(cid.module)?;
         // Run settings: the file's, overridden by the command line.
-        let empty = Scope { file, model: None, locals: vec![] };
+        let empty = Scope {
+            file,
+            model: None,
+            locals: vec![],
+        };
         let mut duration = None;
         let mut dt = None;
         let mut seed = None;
         if let Some(r) = run.filter(|r| r.circuit.node == circuit_name) {
-            duration = self.expr(&empty, &r.duration).map(|e| sym::simplify(&e)).and_then(|e| if let Expr::Const(v) = e { Some(v) } else { None });
+            duration = self
+                .expr(&empty, &r.duration)
+                .map(|e| sym::simplify(&e))
+                .and_then(|e| {
+                    if let Expr::Const(v) = e {
+                        Some(v)
+                    } else {
+                        None
+                    }
+                });
             for (n, v) in &r.settings {
-                let val = self.expr(&empty, v).map(|e| sym::simplify(&e)).and_then(|e| if let Expr::Const(v) = e { Some(v) } else { None });
+                let val = self
+                    .expr(&empty, v)
+                    .map(|e| sym::simplify(&e))
+                    .and_then(|e| {
+                        if let Expr::Const(v) = e {
+                            Some(v)
+                        } else {
+                            None
+                        }
+                    });
                 match n.node.as_str() {
                     "dt" => dt = val,
                     "seed" => seed = val.map(|v| v as u64),
@@ -675,15 +1063,31 @@ impl<'p> Lowerer<'p> {
         let dt = opts.dt.or(dt).unwrap_or(1e-4);
         let seed = opts.seed.or(seed).unwrap_or(0);
         let net = self.lower_circuit(cid.module, cfile, circuit, dt)?;
-        Some(Lowered { net, circuit: circuit_name, duration, dt, seed })
+        Some(Lowered {
+            net,
+            circuit: circuit_name,
+            duration,
+            dt,
+            seed,
+        })
     }
 
-    fn lower_circuit(&mut self, module: usize, file: FileId, circuit: &ast::CircuitItem, dt: f64) -> Option<Network> {
+    fn lower_circuit(
+        &mut self,
+        module: usize,
+        file: FileId,
+        circuit: &ast::CircuitItem,
+        dt: f64,
+    ) -> Option<Network> {
         // The circuit's `let`s, in order.
         let mut cs_locals: Vec<(String, Expr)> = vec![];
         let mut modulators: HashMap<String, Expr> = HashMap::new();
         for m in &circuit.members {
-            let scope = Scope { file, model: None, locals: cs_locals.clone() };
+            let scope = Scope {
+                file,
+                model: None,
+                locals: cs_locals.clone(),
+            };
             match &m.node {
                 CircuitMemberKind::Let { name, value } => {
                     let v = self.expr(&scope, value)?;
@@ -700,19 +1104,37 @@ impl<'p> Lowerer<'p> {
         let mut pops: Vec<PopKernels> = vec![];
         let mut pop_index: HashMap<String, usize> = HashMap::new();
         for m in &circuit.members {
-            let scope = Scope { file, model: None, locals: cs_locals.clone() };
+            let scope = Scope {
+                file,
+                model: None,
+                locals: cs_locals.clone(),
+            };
             match &m.node {
                 CircuitMemberKind::Population(p) => {
                     if matches!(p.model.node.as_str(), "poisson" | "spikes") {
-                        self.unsupported(file, p.model.span, &format!("the input `{}`", p.model.node), "input generators run with projections, in the next version");
+                        self.unsupported(
+                            file,
+                            p.model.span,
+                            &format!("the input `{}`", p.model.node),
+                            "input generators run with projections, in the next version",
+                        );
                         continue;
                     }
                     if let Some(pos) = &p.positions {
-                        self.unsupported(file, pos.span, "positions", "positions are used by distance rules, in the next version");
+                        self.unsupported(
+                            file,
+                            pos.span,
+                            "positions",
+                            "positions are used by distance rules, in the next version",
+                        );
                     }
                     let size = self.expr(&scope, &p.size).map(|e| sym::simplify(&e));
-                    let Some(Expr::Const(size)) = size else { continue };
-                    let Some((id, _)) = self.prog.resolve(module, &p.model.node) else { continue };
+                    let Some(Expr::Const(size)) = size else {
+                        continue;
+                    };
+                    let Some((id, _)) = self.prog.resolve(module, &p.model.node) else {
+                        continue;
+                    };
                     let mut args = HashMap::new();
                     for a in &p.args {
                         self.stream = 500 + args.len() as u32 * 8;
@@ -727,57 +1149,125 @@ impl<'p> Lowerer<'p> {
                             inits.insert(n.node.clone(), v);
                         }
                     }
-                    let Some((vars, kernels)) = self.model_kernels(id, &args, &inits, dt, Some(&modulators)) else { continue };
+                    let Some((vars, kernels)) =
+                        self.model_kernels(id, &args, &inits, dt, Some(&modulators))
+                    else {
+                        continue;
+                    };
                     pop_index.insert(p.name.node.clone(), layout.pops.len());
-                    layout.pops.push(PopLayout { name: p.name.node.clone(), model: p.model.node.clone(), size: size as usize, vars });
+                    layout.pops.push(PopLayout {
+                        name: p.name.node.clone(),
+                        model: p.model.node.clone(),
+                        size: size as usize,
+                        vars,
+                    });
                     pops.push(kernels);
                 }
                 CircuitMemberKind::Project(pr) => {
-                    let span = pr.sources.first().map_or(m.span, |s| s.span.to(pr.model.span));
+                    let span = pr
+                        .sources
+                        .first()
+                        .map_or(m.span, |s| s.span.to(pr.model.span));
                     self.unsupported(file, span, "projections", "this version runs populations without synapses; projections arrive with the runtime's connectivity");
                 }
                 _ => {}
             }
         }
         for m in &circuit.members {
-            let CircuitMemberKind::Record(r) = &m.node else { continue };
-            let scope = Scope { file, model: None, locals: cs_locals.clone() };
+            let CircuitMemberKind::Record(r) = &m.node else {
+                continue;
+            };
+            let scope = Scope {
+                file,
+                model: None,
+                locals: cs_locals.clone(),
+            };
             for sel in &r.of {
-                let Some(&p) = pop_index.get(&sel.name.node) else { continue };
+                let Some(&p) = pop_index.get(&sel.name.node) else {
+                    continue;
+                };
                 let size = layout.pops[p].size;
                 let (first, last) = match &sel.index {
                     None => (0, size),
                     Some(ix) => match &ix.node {
                         ExprKind::Range(lo, hi) => {
-                            let lo = lo.as_ref().and_then(|e| self.expr(&scope, e)).map(|e| sym::simplify(&e));
-                            let hi = hi.as_ref().and_then(|e| self.expr(&scope, e)).map(|e| sym::simplify(&e));
-                            let lo = if let Some(Expr::Const(v)) = lo { v as usize } else { 0 };
-                            let hi = if let Some(Expr::Const(v)) = hi { v as usize } else { size };
+                            let lo = lo
+                                .as_ref()
+                                .and_then(|e| self.expr(&scope, e))
+                                .map(|e| sym::simplify(&e));
+                            let hi = hi
+                                .as_ref()
+                                .and_then(|e| self.expr(&scope, e))
+                                .map(|e| sym::simplify(&e));
+                            let lo = if let Some(Expr::Const(v)) = lo {
+                                v as usize
+                            } else {
+                                0
+                            };
+                            let hi = if let Some(Expr::Const(v)) = hi {
+                                v as usize
+                            } else {
+                                size
+                            };
                             (lo, hi)
                         }
                         _ => {
                             let i = self.expr(&scope, ix).map(|e| sym::simplify(&e));
-                            let i = if let Some(Expr::Const(v)) = i { v as usize } else { 0 };
+                            let i = if let Some(Expr::Const(v)) = i {
+                                v as usize
+                            } else {
+                                0
+                            };
                             (i, i + 1)
                         }
                     },
                 };
                 if last > size || first >= last {
-                    self.diags.push(Diagnostic::error("invalid-value", format!("`{}` has {size} neurons, so it has no neurons {first}..{last}", sel.name.node), file, sel.index.as_ref().map_or(sel.name.span, |i| i.span), "out of range"));
+                    self.diags.push(Diagnostic::error(
+                        "invalid-value",
+                        format!(
+                            "`{}` has {size} neurons, so it has no neurons {first}..{last}",
+                            sel.name.node
+                        ),
+                        file,
+                        sel.index.as_ref().map_or(sel.name.span, |i| i.span),
+                        "out of range",
+                    ));
                     continue;
                 }
                 let steps = |e: &Option<ast::Expr>, this: &mut Self| -> u64 {
-                    e.as_ref().and_then(|e| this.expr(&scope, e)).map(|e| sym::simplify(&e)).map_or(1, |e| if let Expr::Const(v) = e { (v / dt).round().max(1.0) as u64 } else { 1 })
+                    e.as_ref()
+                        .and_then(|e| this.expr(&scope, e))
+                        .map(|e| sym::simplify(&e))
+                        .map_or(1, |e| {
+                            if let Expr::Const(v) = e {
+                                (v / dt).round().max(1.0) as u64
+                            } else {
+                                1
+                            }
+                        })
                 };
                 let kind = match r.what.node.as_str() {
                     "spikes" => RecordKind::Spikes,
-                    "rate" => RecordKind::Rate { window: steps(&r.window, self) },
+                    "rate" => RecordKind::Rate {
+                        window: steps(&r.window, self),
+                    },
                     var => {
                         let Some(v) = layout.pops[p].vars.iter().position(|x| x.name == var) else {
-                            self.unsupported(file, r.what.span, &format!("recording `{var}` (a `let`)"), "record a state, parameter or input");
+                            self.unsupported(
+                                file,
+                                r.what.span,
+                                &format!("recording `{var}` (a `let`)"),
+                                "record a state, parameter or input",
+                            );
                             continue;
                         };
-                        RecordKind::Var { var: v, first, last, every: steps(&r.every, self) }
+                        RecordKind::Var {
+                            var: v,
+                            first,
+                            last,
+                            every: steps(&r.every, self),
+                        }
                     }
                 };
                 layout.records.push(Record { pop: p, kind });
@@ -799,7 +1289,9 @@ fn topo(items: &[(VarId, Expr, bool)]) -> Vec<(VarId, Expr, bool)> {
     while !left.is_empty() {
         let before = left.len();
         left.retain(|(v, e, s)| {
-            let ready = !sym::depends(e, &|w| w != *v && items.iter().any(|x| x.0 == w) && !done.contains(&w));
+            let ready = !sym::depends(e, &|w| {
+                w != *v && items.iter().any(|x| x.0 == w) && !done.contains(&w)
+            });
             if ready {
                 done.push(*v);
                 out.push((*v, e.clone(), *s));
@@ -819,9 +1311,13 @@ fn applicability(m: Method, class: &Class, noise: bool) -> Option<String> {
         return Some("the equations have noise, which only euler_maruyama integrates".into());
     }
     match (m, class) {
-        (Method::Exact, Class::ConditionallyLinear { why }) => Some(format!("they are not linear with constant coefficients ({why})")),
-        (Method::Exact, Class::Nonlinear { why }) | (Method::ExponentialEuler, Class::Nonlinear { why }) => Some(format!("they are nonlinear ({why})")),
+        (Method::Exact, Class::ConditionallyLinear { why }) => Some(format!(
+            "they are not linear with constant coefficients ({why})"
+        )),
+        (Method::Exact, Class::Nonlinear { why })
+        | (Method::ExponentialEuler, Class::Nonlinear { why }) => {
+            Some(format!("they are nonlinear ({why})"))
+        }
         _ => None,
     }
 }
-

@@ -80,14 +80,22 @@ pub fn classify(sys: &System, varying: &dyn Fn(VarId) -> bool) -> Class {
         let name = &sys.states[i].1;
         for (j, (xj, xname)) in sys.states.iter().enumerate() {
             let Some(d) = diff(rhs, *xj) else {
-                return Class::Nonlinear { why: format!("d{name}/dt depends on {xname} through a condition, min/max, abs or rounding") };
+                return Class::Nonlinear {
+                    why: format!(
+                        "d{name}/dt depends on {xname} through a condition, min/max, abs or rounding"
+                    ),
+                };
             };
             if i == j && depends(&d, &|v| v == *xj) {
-                return Class::Nonlinear { why: format!("d{name}/dt is not linear in {name}") };
+                return Class::Nonlinear {
+                    why: format!("d{name}/dt is not linear in {name}"),
+                };
             }
             if linear && (depends(&d, &|v| is_state(v) || varying(v)) || reads_time_or_random(&d)) {
                 linear = false;
-                why_not_linear = format!("the coefficient of {xname} in d{name}/dt changes with the state or in time");
+                why_not_linear = format!(
+                    "the coefficient of {xname} in d{name}/dt changes with the state or in time"
+                );
             }
         }
         if linear && reads_time_or_random(rhs) {
@@ -98,7 +106,9 @@ pub fn classify(sys: &System, varying: &dyn Fn(VarId) -> bool) -> Class {
     if linear {
         Class::Linear
     } else {
-        Class::ConditionallyLinear { why: why_not_linear }
+        Class::ConditionallyLinear {
+            why: why_not_linear,
+        }
     }
 }
 
@@ -134,7 +144,11 @@ fn div(a: Expr, b: Expr) -> Expr {
     Expr::bin(Bin::Div, a, b)
 }
 fn held(flag: bool, keep: Expr, new: Expr) -> Expr {
-    if flag { Expr::Select(Box::new(Expr::Refractory), Box::new(keep), Box::new(new)) } else { new }
+    if flag {
+        Expr::Select(Box::new(Expr::Refractory), Box::new(keep), Box::new(new))
+    } else {
+        new
+    }
 }
 
 /// Emits the update of `sys` with `method` into `b`: new values are computed
@@ -154,19 +168,37 @@ pub fn emit(
     let x: Vec<Expr> = sys.states.iter().map(|s| Expr::Load(s.0)).collect();
     // The right-hand side with states replaced by `vals` and time shifted by `dt_frac` * dt.
     let f = |i: usize, vals: &[Expr], dt_frac: f64| -> Expr {
-        let time = if dt_frac == 0.0 { Expr::Time } else { add(Expr::Time, mul(c(dt_frac), Expr::Dt)) };
-        let map = |v: VarId| sys.states.iter().position(|s| s.0 == v).map(|k| vals[k].clone());
+        let time = if dt_frac == 0.0 {
+            Expr::Time
+        } else {
+            add(Expr::Time, mul(c(dt_frac), Expr::Dt))
+        };
+        let map = |v: VarId| {
+            sys.states
+                .iter()
+                .position(|s| s.0 == v)
+                .map(|k| vals[k].clone())
+        };
         let e = subst(&sys.rhs[i], &map, Some(&time));
-        if sys.held[i] { Expr::Select(Box::new(Expr::Refractory), Box::new(c(0.0)), Box::new(e)) } else { e }
+        if sys.held[i] {
+            Expr::Select(Box::new(Expr::Refractory), Box::new(c(0.0)), Box::new(e))
+        } else {
+            e
+        }
     };
     let new: Vec<Expr> = match method {
-        Method::Euler => (0..n).map(|i| b.let_(add(x[i].clone(), mul(Expr::Dt, f(i, &x, 0.0))))).collect(),
+        Method::Euler => (0..n)
+            .map(|i| b.let_(add(x[i].clone(), mul(Expr::Dt, f(i, &x, 0.0)))))
+            .collect(),
         Method::EulerMaruyama => (0..n)
             .map(|i| {
                 let drift = add(x[i].clone(), mul(Expr::Dt, f(i, &x, 0.0)));
                 let e = match &sys.noise[i] {
                     Some(sigma) => {
-                        let dw = mul(Expr::Call(Func::Sqrt, vec![Expr::Dt]), Expr::Rand(Dist::Normal, next_stream()));
+                        let dw = mul(
+                            Expr::Call(Func::Sqrt, vec![Expr::Dt]),
+                            Expr::Rand(Dist::Normal, next_stream()),
+                        );
                         add(drift, mul(sigma.clone(), dw))
                     }
                     None => drift,
@@ -175,28 +207,67 @@ pub fn emit(
             })
             .collect(),
         Method::Rk2 => {
-            let k1: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &x, 0.0)))).collect();
-            let mid: Vec<Expr> = (0..n).map(|i| b.let_(add(x[i].clone(), div(k1[i].clone(), c(2.0))))).collect();
-            (0..n).map(|i| b.let_(add(x[i].clone(), mul(Expr::Dt, f(i, &mid, 0.5))))).collect()
+            let k1: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &x, 0.0))))
+                .collect();
+            let mid: Vec<Expr> = (0..n)
+                .map(|i| b.let_(add(x[i].clone(), div(k1[i].clone(), c(2.0)))))
+                .collect();
+            (0..n)
+                .map(|i| b.let_(add(x[i].clone(), mul(Expr::Dt, f(i, &mid, 0.5)))))
+                .collect()
         }
         Method::Heun => {
-            let k1: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &x, 0.0)))).collect();
-            let pred: Vec<Expr> = (0..n).map(|i| b.let_(add(x[i].clone(), k1[i].clone()))).collect();
-            let k2: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &pred, 1.0)))).collect();
-            (0..n).map(|i| b.let_(add(x[i].clone(), div(add(k1[i].clone(), k2[i].clone()), c(2.0))))).collect()
+            let k1: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &x, 0.0))))
+                .collect();
+            let pred: Vec<Expr> = (0..n)
+                .map(|i| b.let_(add(x[i].clone(), k1[i].clone())))
+                .collect();
+            let k2: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &pred, 1.0))))
+                .collect();
+            (0..n)
+                .map(|i| {
+                    b.let_(add(
+                        x[i].clone(),
+                        div(add(k1[i].clone(), k2[i].clone()), c(2.0)),
+                    ))
+                })
+                .collect()
         }
         Method::Rk4 => {
             // Brian2's form: k_i = dt * f(...), x + (k1 + 2 k2 + 2 k3 + k4) / 6.
-            let k1: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &x, 0.0)))).collect();
-            let s2: Vec<Expr> = (0..n).map(|i| b.let_(add(x[i].clone(), div(k1[i].clone(), c(2.0))))).collect();
-            let k2: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &s2, 0.5)))).collect();
-            let s3: Vec<Expr> = (0..n).map(|i| b.let_(add(x[i].clone(), div(k2[i].clone(), c(2.0))))).collect();
-            let k3: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &s3, 0.5)))).collect();
-            let s4: Vec<Expr> = (0..n).map(|i| b.let_(add(x[i].clone(), k3[i].clone()))).collect();
-            let k4: Vec<Expr> = (0..n).map(|i| b.let_(mul(Expr::Dt, f(i, &s4, 1.0)))).collect();
+            let k1: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &x, 0.0))))
+                .collect();
+            let s2: Vec<Expr> = (0..n)
+                .map(|i| b.let_(add(x[i].clone(), div(k1[i].clone(), c(2.0)))))
+                .collect();
+            let k2: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &s2, 0.5))))
+                .collect();
+            let s3: Vec<Expr> = (0..n)
+                .map(|i| b.let_(add(x[i].clone(), div(k2[i].clone(), c(2.0)))))
+                .collect();
+            let k3: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &s3, 0.5))))
+                .collect();
+            let s4: Vec<Expr> = (0..n)
+                .map(|i| b.let_(add(x[i].clone(), k3[i].clone())))
+                .collect();
+            let k4: Vec<Expr> = (0..n)
+                .map(|i| b.let_(mul(Expr::Dt, f(i, &s4, 1.0))))
+                .collect();
             (0..n)
                 .map(|i| {
-                    let sum = add(add(add(k1[i].clone(), mul(c(2.0), k2[i].clone())), mul(c(2.0), k3[i].clone())), k4[i].clone());
+                    let sum = add(
+                        add(
+                            add(k1[i].clone(), mul(c(2.0), k2[i].clone())),
+                            mul(c(2.0), k3[i].clone()),
+                        ),
+                        k4[i].clone(),
+                    );
                     b.let_(add(x[i].clone(), div(sum, c(6.0))))
                 })
                 .collect()
@@ -210,9 +281,19 @@ pub fn emit(
                 let bb = b.let_(bterm);
                 // Brian2's form: -B/A + (x + B/A) * exp(A dt); forward Euler where A is 0.
                 let ratio = div(bb.clone(), a.clone());
-                let expo = add(Expr::Un(Un::Neg, Box::new(ratio.clone())), mul(add(x[i].clone(), ratio), Expr::Call(Func::Exp, vec![mul(a.clone(), Expr::Dt)])));
+                let expo = add(
+                    Expr::Un(Un::Neg, Box::new(ratio.clone())),
+                    mul(
+                        add(x[i].clone(), ratio),
+                        Expr::Call(Func::Exp, vec![mul(a.clone(), Expr::Dt)]),
+                    ),
+                );
                 let euler = add(x[i].clone(), mul(Expr::Dt, bb));
-                let e = Expr::Select(Box::new(Expr::bin(Bin::Eq, a, c(0.0))), Box::new(euler), Box::new(expo));
+                let e = Expr::Select(
+                    Box::new(Expr::bin(Bin::Eq, a, c(0.0))),
+                    Box::new(euler),
+                    Box::new(expo),
+                );
                 Ok(b.let_(held(sys.held[i], x[i].clone(), e)))
             })
             .collect::<Result<Vec<_>, String>>()?,
@@ -224,20 +305,39 @@ pub fn emit(
     Ok(())
 }
 
-fn emit_exact(sys: &System, b: &mut Builder, scalar_value: &dyn Fn(VarId) -> Option<f64>, dt: f64) -> Result<Vec<Expr>, String> {
+fn emit_exact(
+    sys: &System,
+    b: &mut Builder,
+    scalar_value: &dyn Fn(VarId) -> Option<f64>,
+    dt: f64,
+) -> Result<Vec<Expr>, String> {
     let n = sys.states.len();
     let x: Vec<Expr> = sys.states.iter().map(|s| Expr::Load(s.0)).collect();
     let coef: Vec<Vec<Expr>> = (0..n)
-        .map(|i| sys.states.iter().map(|(xj, _)| diff(&sys.rhs[i], *xj).unwrap_or(c(f64::NAN))).collect())
+        .map(|i| {
+            sys.states
+                .iter()
+                .map(|(xj, _)| diff(&sys.rhs[i], *xj).unwrap_or(c(f64::NAN)))
+                .collect()
+        })
         .collect();
-    let zero_states = |e: &Expr| simplify(&subst(e, &|v| sys.states.iter().any(|s| s.0 == v).then(|| c(0.0)), None));
+    let zero_states = |e: &Expr| {
+        simplify(&subst(
+            e,
+            &|v| sys.states.iter().any(|s| s.0 == v).then(|| c(0.0)),
+            None,
+        ))
+    };
     let bvec: Vec<Expr> = sys.rhs.iter().map(zero_states).map(|e| b.let_(e)).collect();
     let diagonal = (0..n).all(|i| (0..n).all(|j| i == j || coef[i][j] == c(0.0)));
     let numeric = |e: &Expr| match simplify(&subst(e, &|v| scalar_value(v).map(c), None)) {
         Expr::Const(v) => Some(v),
         _ => None,
     };
-    let numeric_a: Option<Vec<Vec<f64>>> = coef.iter().map(|row| row.iter().map(numeric).collect::<Option<Vec<f64>>>()).collect();
+    let numeric_a: Option<Vec<Vec<f64>>> = coef
+        .iter()
+        .map(|row| row.iter().map(numeric).collect::<Option<Vec<f64>>>())
+        .collect();
     match numeric_a {
         // Coefficients known now: propagators computed now, as constants.
         Some(a) => Ok(numeric_update(sys, b, &a, &x, &bvec, dt)),
@@ -260,12 +360,27 @@ fn emit_exact(sys: &System, b: &mut Builder, scalar_value: &dyn Fn(VarId) -> Opt
     }
 }
 
-fn numeric_update(sys: &System, b: &mut Builder, a: &[Vec<f64>], x: &[Expr], bvec: &[Expr], dt: f64) -> Vec<Expr> {
+fn numeric_update(
+    sys: &System,
+    b: &mut Builder,
+    a: &[Vec<f64>],
+    x: &[Expr],
+    bvec: &[Expr],
+    dt: f64,
+) -> Vec<Expr> {
     let n = sys.states.len();
     let (phi, gamma) = propagators(&a.to_vec(), dt);
     let any_held = sys.held.iter().any(|h| *h);
     let frozen = if any_held {
-        let a2: Vec<Vec<f64>> = (0..n).map(|i| if sys.held[i] { vec![0.0; n] } else { a[i].clone() }).collect();
+        let a2: Vec<Vec<f64>> = (0..n)
+            .map(|i| {
+                if sys.held[i] {
+                    vec![0.0; n]
+                } else {
+                    a[i].clone()
+                }
+            })
+            .collect();
         Some(propagators(&a2, dt))
     } else {
         None
@@ -273,30 +388,39 @@ fn numeric_update(sys: &System, b: &mut Builder, a: &[Vec<f64>], x: &[Expr], bve
     // x_i(dt) = sum_j Phi_ij x_j + Gamma_ij b_j. While refractory, held
     // states neither move nor drive the others: their rows of A and their b
     // are zero, which the second pair of propagators encodes.
-    let combine = |phi: &Vec<Vec<f64>>, gamma: &Vec<Vec<f64>>, i: usize, zero_held_b: bool| -> Expr {
-        let mut e: Option<Expr> = None;
-        for j in 0..n {
-            let bj = if zero_held_b && sys.held[j] { None } else { Some(bvec[j].clone()) };
-            let terms = [(phi[i][j], Some(x[j].clone())), (gamma[i][j], bj)];
-            for (m, v) in terms {
-                let Some(v) = v else { continue };
-                if m == 0.0 {
-                    continue;
+    let combine =
+        |phi: &Vec<Vec<f64>>, gamma: &Vec<Vec<f64>>, i: usize, zero_held_b: bool| -> Expr {
+            let mut e: Option<Expr> = None;
+            for j in 0..n {
+                let bj = if zero_held_b && sys.held[j] {
+                    None
+                } else {
+                    Some(bvec[j].clone())
+                };
+                let terms = [(phi[i][j], Some(x[j].clone())), (gamma[i][j], bj)];
+                for (m, v) in terms {
+                    let Some(v) = v else { continue };
+                    if m == 0.0 {
+                        continue;
+                    }
+                    let term = mul(c(m), v);
+                    e = Some(match e {
+                        None => term,
+                        Some(acc) => add(acc, term),
+                    });
                 }
-                let term = mul(c(m), v);
-                e = Some(match e {
-                    None => term,
-                    Some(acc) => add(acc, term),
-                });
             }
-        }
-        simplify(&e.unwrap_or(c(0.0)))
-    };
+            simplify(&e.unwrap_or(c(0.0)))
+        };
     (0..n)
         .map(|i| {
             let normal = combine(&phi, &gamma, i, false);
             let e = match &frozen {
-                Some((p2, g2)) => Expr::Select(Box::new(Expr::Refractory), Box::new(combine(p2, g2, i, true)), Box::new(normal)),
+                Some((p2, g2)) => Expr::Select(
+                    Box::new(Expr::Refractory),
+                    Box::new(combine(p2, g2, i, true)),
+                    Box::new(normal),
+                ),
                 None => normal,
             };
             b.let_(e)

@@ -2,7 +2,7 @@
 //! folding and identities), differentiation, dependence and substitution.
 //! ODE analysis uses it to classify equations and derive exact updates.
 
-use circ_ir::{eval_bin, eval_func, Bin, Expr, Func, Un, VarId};
+use circ_ir::{Bin, Expr, Func, Un, VarId, eval_bin, eval_func};
 
 fn c(x: f64) -> Expr {
     Expr::Const(x)
@@ -47,7 +47,10 @@ pub fn simplify(e: &Expr) -> Expr {
         Expr::Call(f, args) => {
             let args: Vec<Expr> = args.iter().map(simplify).collect();
             if args.iter().all(|a| matches!(a, Expr::Const(_))) {
-                let vals: Vec<f64> = args.iter().map(|a| if let Expr::Const(v) = a { *v } else { 0.0 }).collect();
+                let vals: Vec<f64> = args
+                    .iter()
+                    .map(|a| if let Expr::Const(v) = a { *v } else { 0.0 })
+                    .collect();
                 return c(eval_func(*f, &vals));
             }
             Expr::Call(*f, args)
@@ -83,7 +86,9 @@ pub fn reads_time_or_random(e: &Expr) -> bool {
         Expr::Un(_, a) => reads_time_or_random(a),
         Expr::Bin(_, a, b) => reads_time_or_random(a) || reads_time_or_random(b),
         Expr::Call(_, args) => args.iter().any(reads_time_or_random),
-        Expr::Select(k, a, b) => reads_time_or_random(k) || reads_time_or_random(a) || reads_time_or_random(b),
+        Expr::Select(k, a, b) => {
+            reads_time_or_random(k) || reads_time_or_random(a) || reads_time_or_random(b)
+        }
         _ => false,
     }
 }
@@ -95,8 +100,14 @@ pub fn subst(e: &Expr, f: &dyn Fn(VarId) -> Option<Expr>, time: Option<&Expr>) -
         Expr::Time => time.cloned().unwrap_or(Expr::Time),
         Expr::Un(op, a) => Expr::Un(*op, Box::new(subst(a, f, time))),
         Expr::Bin(op, a, b) => Expr::bin(*op, subst(a, f, time), subst(b, f, time)),
-        Expr::Call(func, args) => Expr::Call(*func, args.iter().map(|a| subst(a, f, time)).collect()),
-        Expr::Select(k, a, b) => Expr::Select(Box::new(subst(k, f, time)), Box::new(subst(a, f, time)), Box::new(subst(b, f, time))),
+        Expr::Call(func, args) => {
+            Expr::Call(*func, args.iter().map(|a| subst(a, f, time)).collect())
+        }
+        Expr::Select(k, a, b) => Expr::Select(
+            Box::new(subst(k, f, time)),
+            Box::new(subst(a, f, time)),
+            Box::new(subst(b, f, time)),
+        ),
         other => other.clone(),
     }
 }
@@ -118,15 +129,31 @@ pub fn diff(e: &Expr, v: VarId) -> Option<Expr> {
             match op {
                 Bin::Add => Expr::bin(Bin::Add, da, db),
                 Bin::Sub => Expr::bin(Bin::Sub, da, db),
-                Bin::Mul => Expr::bin(Bin::Add, Expr::bin(Bin::Mul, da, b), Expr::bin(Bin::Mul, a, db)),
+                Bin::Mul => Expr::bin(
+                    Bin::Add,
+                    Expr::bin(Bin::Mul, da, b),
+                    Expr::bin(Bin::Mul, a, db),
+                ),
                 Bin::Div => Expr::bin(
                     Bin::Div,
-                    Expr::bin(Bin::Sub, Expr::bin(Bin::Mul, da, b.clone()), Expr::bin(Bin::Mul, a, db)),
+                    Expr::bin(
+                        Bin::Sub,
+                        Expr::bin(Bin::Mul, da, b.clone()),
+                        Expr::bin(Bin::Mul, a, db),
+                    ),
                     Expr::bin(Bin::Mul, b.clone(), b),
                 ),
                 Bin::Pow if !dep(&b) => {
                     // d(a^n) = n a^(n-1) a'
-                    Expr::bin(Bin::Mul, Expr::bin(Bin::Mul, b.clone(), Expr::bin(Bin::Pow, a, Expr::bin(Bin::Sub, b, c(1.0)))), da)
+                    Expr::bin(
+                        Bin::Mul,
+                        Expr::bin(
+                            Bin::Mul,
+                            b.clone(),
+                            Expr::bin(Bin::Pow, a, Expr::bin(Bin::Sub, b, c(1.0))),
+                        ),
+                        da,
+                    )
                 }
                 Bin::Pow => {
                     // d(a^b) = a^b (b' ln a + b a'/a)
@@ -187,12 +214,20 @@ mod tests {
         // (E - x + R*I) / tau with E, R, I, tau loads 1..4
         let rhs = Expr::bin(
             Bin::Div,
-            Expr::bin(Bin::Add, Expr::bin(Bin::Sub, Expr::Load(1), x()), Expr::bin(Bin::Mul, Expr::Load(2), Expr::Load(3))),
+            Expr::bin(
+                Bin::Add,
+                Expr::bin(Bin::Sub, Expr::Load(1), x()),
+                Expr::bin(Bin::Mul, Expr::Load(2), Expr::Load(3)),
+            ),
             Expr::Load(4),
         );
         let d = diff(&rhs, 0).expect("differentiable");
         assert!(!depends(&d, &|v| v == 0));
-        let val = |e: &Expr| match simplify(&subst(e, &|v| Some(c([0.5, -0.065, 1e8, 1e-10, 0.01][v as usize])), None)) {
+        let val = |e: &Expr| match simplify(&subst(
+            e,
+            &|v| Some(c([0.5, -0.065, 1e8, 1e-10, 0.01][v as usize])),
+            None,
+        )) {
             Expr::Const(v) => v,
             other => panic!("not folded: {other:?}"),
         };
@@ -205,6 +240,16 @@ mod tests {
         let d = diff(&e, 0).expect("differentiable");
         let at = simplify(&subst(&d, &|_| Some(c(0.5)), None));
         assert_eq!(at, c(2.0 * 0.5 * (0.25f64).exp()));
-        assert!(diff(&Expr::Select(Box::new(Expr::bin(Bin::Gt, x(), c(0.0))), Box::new(x()), Box::new(c(0.0))), 0).is_none());
+        assert!(
+            diff(
+                &Expr::Select(
+                    Box::new(Expr::bin(Bin::Gt, x(), c(0.0))),
+                    Box::new(x()),
+                    Box::new(c(0.0))
+                ),
+                0
+            )
+            .is_none()
+        );
     }
 }

@@ -4,7 +4,6 @@ use crate::builtins::{self, ParamKind};
 use crate::expr::{convert_help, suggest};
 use crate::ty::{Ty, dims_agree};
 use crate::{Analysis, Import, ItemId, ItemKind, ItemRef, Loader, Module, Program, Res};
-use std::sync::Arc;
 use circ_diag::{Diagnostic, FileId, SourceMap};
 use circ_syntax::ast::{
     self, AssignOp, CircuitMemberKind, Event, Expr, Item, MemberKind, ModelKind, PerKind, RuleKind,
@@ -15,6 +14,7 @@ use circ_units::Dim;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// What kind of variable a model declares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -415,7 +415,9 @@ impl Checker {
             imports: HashMap::new(),
             globs: vec![],
         });
-        self.prog.module_by_name.insert(name, self.prog.modules.len() - 1);
+        self.prog
+            .module_by_name
+            .insert(name, self.prog.modules.len() - 1);
         self.prog.modules.len() - 1
     }
 

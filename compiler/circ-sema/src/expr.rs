@@ -1,10 +1,10 @@
 //! Typing of expressions: the dimension of every expression, the rules for
 //! operators and built-in functions, and the names an expression may read.
 
-use crate::{ItemKind, Res};
 use crate::builtins::{self, ParamKind, Sig};
 use crate::check::{Checker, Env, LocalKind};
 use crate::ty::{Ty, dims_agree};
+use crate::{ItemKind, Res};
 use circ_diag::Diagnostic;
 use circ_syntax::Span;
 use circ_syntax::ast::{Arg, BinOp, DimExpr, DimKind, Expr, ExprKind, UnOp, UnitExpr, UnitKind};
@@ -716,7 +716,14 @@ impl Checker {
             return Ty::Error;
         }
         env.note_read_field(is_pre, span);
-        self.note_res(env.file, span, Res::Field { pre: is_pre, name: field.node.clone() });
+        self.note_res(
+            env.file,
+            span,
+            Res::Field {
+                pre: is_pre,
+                name: field.node.clone(),
+            },
+        );
         let concrete = if is_pre { env.pre } else { env.post };
         match concrete {
             None => Ty::any_num(),

@@ -55,7 +55,10 @@ impl Loader for MemoryFiles {
 /// The parameter names of a built-in time or position function, in
 /// positional order (`step` → `at`, `before`, `after`).
 pub fn builtin_param_names(function: &str) -> Vec<&'static str> {
-    builtins::named_params(function).iter().map(|p| p.name).collect()
+    builtins::named_params(function)
+        .iter()
+        .map(|p| p.name)
+        .collect()
 }
 
 /// The name under which `std::NAME` appears in messages.
@@ -145,14 +148,34 @@ impl Program {
     pub fn resolve(&self, m: usize, name: &str) -> Option<(ItemId, ItemKind)> {
         let module = self.modules.get(m)?;
         if let Some(r) = module.items.get(name) {
-            return Some((ItemId { module: m, idx: r.idx }, r.kind));
+            return Some((
+                ItemId {
+                    module: m,
+                    idx: r.idx,
+                },
+                r.kind,
+            ));
         }
         if let Some(imp) = module.imports.get(name) {
             let r = self.modules.get(imp.module)?.items.get(&imp.name.node)?;
-            return Some((ItemId { module: imp.module, idx: r.idx }, r.kind));
+            return Some((
+                ItemId {
+                    module: imp.module,
+                    idx: r.idx,
+                },
+                r.kind,
+            ));
         }
         module.globs.iter().find_map(|&g| {
-            self.modules.get(g)?.items.get(name).map(|r| (ItemId { module: g, idx: r.idx }, r.kind))
+            self.modules.get(g)?.items.get(name).map(|r| {
+                (
+                    ItemId {
+                        module: g,
+                        idx: r.idx,
+                    },
+                    r.kind,
+                )
+            })
         })
     }
 }

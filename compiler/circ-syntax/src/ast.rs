@@ -606,3 +606,48 @@ pub struct RunItem {
     /// The whole item.
     pub span: Span,
 }
+
+impl Drop for ExprKind {
+    /// Drops a tree without recursing once per level: a chain of 20,000
+    /// operators (the parser's limit) must not overflow a small stack.
+    fn drop(&mut self) {
+        let mut stack: Vec<Expr> = Vec::new();
+        take_children(self, &mut stack);
+        while let Some(mut e) = stack.pop() {
+            take_children(&mut e.node, &mut stack);
+        }
+    }
+}
+
+/// Moves the sub-expressions of `k` to `out`, leaving cheap placeholders.
+fn take_children(k: &mut ExprKind, out: &mut Vec<Expr>) {
+    let mut take = |b: &mut Box<Expr>| {
+        out.push(std::mem::replace(
+            &mut **b,
+            Spanned::new(ExprKind::Error, Span::default()),
+        ))
+    };
+    match k {
+        ExprKind::Unary(_, a) => take(a),
+        ExprKind::Binary(_, a, b) | ExprKind::Clip(a, b) => {
+            take(a);
+            take(b);
+        }
+        ExprKind::If(a, b, c) => {
+            take(a);
+            take(b);
+            take(c);
+        }
+        ExprKind::Range(a, b) => {
+            if let Some(a) = a {
+                take(a);
+            }
+            if let Some(b) = b {
+                take(b);
+            }
+        }
+        ExprKind::Array(items) => out.append(items),
+        ExprKind::Call { args, .. } => out.extend(args.drain(..).map(|a| a.value)),
+        _ => {}
+    }
+}

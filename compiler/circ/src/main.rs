@@ -121,9 +121,23 @@ impl Loader for FsLoader {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Check(args) => check(args),
-        Command::Run(args) => run(args),
+    // The compiler walks syntax trees recursively; the parser bounds their
+    // depth, and this stack (reserved, not committed) bounds the memory per
+    // level generously, for every stage: checking, lowering, dropping.
+    let worker = std::thread::Builder::new()
+        .name("circ".into())
+        .stack_size(circ_sema::FRONT_END_STACK)
+        .spawn(move || match cli.command {
+            Command::Check(args) => check(args),
+            Command::Run(args) => run(args),
+        });
+    match worker.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::from(101),
+        Err(e) => {
+            eprintln!("error: cannot start the compiler thread: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -137,10 +151,20 @@ fn use_color(c: Color) -> bool {
 
 /// Parses a time given on the command line (`200 ms`, `1s`, `0.1 ms`) to seconds.
 fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
-    let bad = || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
+    let bad =
+        || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
     let expr = circ_syntax::parse_expr(text).map_err(|_| bad())?;
-    let circ_syntax::ast::ExprKind::Num { value, unit: Some(unit), .. } = &expr.node else { return Err(bad()) };
-    let circ_syntax::ast::UnitKind::Name(name) = &unit.node else { return Err(bad()) };
+    let circ_syntax::ast::ExprKind::Num {
+        value,
+        unit: Some(unit),
+        ..
+    } = &expr.node
+    else {
+        return Err(bad());
+    };
+    let circ_syntax::ast::UnitKind::Name(name) = &unit.node else {
+        return Err(bad());
+    };
     let u = circ_units::lookup(name).ok_or_else(bad)?;
     if Some(u.dim) != circ_units::dim_by_name("time") {
         return Err(format!("--{flag} {text:?}: `{name}` is not a unit of time"));
@@ -162,8 +186,15 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut opts = circ_lower::Options { circuit: args.circuit.clone(), seed: args.seed, ..Default::default() };
-    for (flag, value, slot) in [("duration", &args.duration, &mut opts.duration), ("dt", &args.dt, &mut opts.dt)] {
+    let mut opts = circ_lower::Options {
+        circuit: args.circuit.clone(),
+        seed: args.seed,
+        ..Default::default()
+    };
+    for (flag, value, slot) in [
+        ("duration", &args.duration, &mut opts.duration),
+        ("dt", &args.dt, &mut opts.dt),
+    ] {
         if let Some(v) = value {
             match parse_time(flag, v) {
                 Ok(x) => *slot = Some(x),
@@ -197,10 +228,18 @@ fn run(args: RunArgs) -> ExitCode {
     let layout = &lowered.net.layout;
     let mut sim = circ_runtime::Simulation::new(layout, &backend, lowered.seed, lowered.dt);
     let build = started.elapsed().as_secs_f64();
-    let ropts = circ_runtime::RunOptions { duration: lowered.duration, dt: lowered.dt, seed: lowered.seed, check_every: 100 };
+    let ropts = circ_runtime::RunOptions {
+        duration: lowered.duration,
+        dt: lowered.dt,
+        seed: lowered.seed,
+        check_every: 100,
+    };
     let result = sim.run(&backend, &ropts);
     let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args.file.file_stem().map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
+        let stem = args
+            .file
+            .file_stem()
+            .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}.out"))
     });
     let info = circ_runtime::output::RunInfo {
@@ -214,16 +253,34 @@ fn run(args: RunArgs) -> ExitCode {
     let written = match circ_runtime::output::write_outputs(&out, layout, &result, &info) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!("error: cannot write the recordings to {}: {e}", out.display());
+            eprintln!(
+                "error: cannot write the recordings to {}: {e}",
+                out.display()
+            );
             return ExitCode::from(2);
         }
     };
     let duration = result.steps as f64 * result.dt;
-    println!("ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)", lowered.circuit, duration, lowered.dt * 1e3, lowered.seed, result.loop_time.as_secs_f64(), build);
+    println!(
+        "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)",
+        lowered.circuit,
+        duration,
+        lowered.dt * 1e3,
+        lowered.seed,
+        result.loop_time.as_secs_f64(),
+        build
+    );
     for (p, pop) in layout.pops.iter().enumerate() {
         let n = result.spikes[p].len();
-        let rate = if duration > 0.0 { n as f64 / (pop.size as f64 * duration) } else { 0.0 };
-        println!("  {:<12} {:>8} neurons {:>10} spikes {:>10.3} Hz", pop.name, pop.size, n, rate);
+        let rate = if duration > 0.0 {
+            n as f64 / (pop.size as f64 * duration)
+        } else {
+            0.0
+        };
+        println!(
+            "  {:<12} {:>8} neurons {:>10} spikes {:>10.3} Hz",
+            pop.name, pop.size, n, rate
+        );
     }
     println!("wrote {} files to {}", written.len(), out.display());
     if let Some(stop) = &result.stopped {
@@ -252,7 +309,10 @@ fn check(args: CheckArgs) -> ExitCode {
             let id = map.add(f.to_string_lossy(), text);
             let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
             if analysis.has_errors() {
-                eprint!("{}", render_all_text(&analysis.diagnostics, &map, use_color(args.color)));
+                eprint!(
+                    "{}",
+                    render_all_text(&analysis.diagnostics, &map, use_color(args.color))
+                );
                 status = ExitCode::from(1);
                 continue;
             }
@@ -318,7 +378,12 @@ fn check(args: CheckArgs) -> ExitCode {
         };
         let mut map = SourceMap::new();
         let id = map.add(f.to_string_lossy(), text);
-        let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+        let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+        if !analysis.has_errors() {
+            analysis
+                .diagnostics
+                .extend(circ_lower::check_models(&analysis));
+        }
         all.push((map, analysis.diagnostics));
     }
     let errors: usize = all

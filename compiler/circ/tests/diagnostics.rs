@@ -3,6 +3,8 @@
 //! them, so a file with several errors proves they are all reported); the
 //! rendered report is snapshotted (colourless) with its source.
 
+mod common;
+
 use std::path::Path;
 
 fn expected_codes(src: &str) -> Vec<String> {
@@ -23,15 +25,11 @@ fn rendered_diagnostics() {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("input.circ");
-        let (map, analysis) = circ_sema::check_source(name, &src);
-        let mut got: Vec<String> = analysis
-            .diagnostics
-            .iter()
-            .map(|d| d.code.to_string())
-            .collect();
+        let (map, diagnostics) = common::diagnose(name, &src);
+        let mut got: Vec<String> = diagnostics.iter().map(|d| d.code.to_string()).collect();
         got.sort();
         assert_eq!(got, expected_codes(&src), "codes reported for {name}");
-        let rendered = circ_diag::render_all_text(&analysis.diagnostics, &map, false);
+        let rendered = circ_diag::render_all_text(&diagnostics, &map, false);
         insta::assert_snapshot!(format!("{src}\n-------- diagnostics --------\n{rendered}"));
     });
 }

@@ -177,3 +177,123 @@ fn cli_follows_file_imports() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("did you mean `Cell`?"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `circ run` on an example into a fresh folder; returns stdout and the folder.
+fn run_example(name: &str, extra: &[&str]) -> (std::process::Output, PathBuf) {
+    let out = std::env::temp_dir().join(format!("circ-example-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = circ()
+        .args(["run", "--color", "never", "--out"])
+        .arg(&out)
+        .args(extra)
+        .arg(repo().join("examples").join(name))
+        .output()
+        .expect("run circ");
+    (o, out)
+}
+
+fn first_spike_times(dir: &Path, pop: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(dir.join(format!("{pop}_spikes.csv"))).expect("spikes csv");
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next()?.parse::<f64>().ok())
+        .map(|t| t * 1e3)
+        .collect()
+}
+
+#[test]
+fn runnable_examples_show_their_observables() {
+    // (file, spikes, first spike in ms) as each example's header states.
+    for (file, count, first) in [
+        ("lif_step.circ", 10, 26.09),
+        ("izhikevich_rs.circ", 12, 3.3),
+        ("hh_step.circ", 14, 1.93),
+    ] {
+        let (o, dir) = run_example(file, &[]);
+        assert!(
+            o.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let t = first_spike_times(&dir, "N");
+        assert_eq!(t.len(), count, "{file}: {t:?}");
+        assert!(
+            (t[0] - first).abs() < 1e-6,
+            "{file}: first spike {} ms",
+            t[0]
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("summary.json")).expect("summary"),
+        )
+        .expect("json");
+        assert_eq!(summary["populations"]["N"]["spikes"], count);
+        assert_eq!(summary["completed"], true);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn run_flags_and_refusals() {
+    // Flags override the run item.
+    let (o, dir) = run_example("lif_step.circ", &["--duration", "50 ms", "--dt", "0.01 ms"]);
+    assert!(o.status.success());
+    assert_eq!(first_spike_times(&dir, "N").len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (o, _) = run_example("lif_step.circ", &["--duration", "50 mV"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a unit of time"));
+    // What cannot run yet is refused, naming the construct.
+    let (o, dir) = run_example("coba.circ", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("[unsupported] Error: projections cannot run yet")
+    );
+    assert!(!dir.exists(), "a refused run wrote files");
+    // The IR text form.
+    let ir = circ()
+        .args(["run", "--emit", "ir"])
+        .arg(repo().join("examples/lif_step.circ"))
+        .output()
+        .expect("run circ");
+    let text = String::from_utf8_lossy(&ir.stdout);
+    assert!(
+        text.contains("population N = LIFStep[1]") && text.contains("kernel update (each"),
+        "{text}"
+    );
+    // The solver report.
+    let s = circ()
+        .args(["check", "--explain-solver"])
+        .arg(repo().join("examples/cobahh.circ"))
+        .output()
+        .expect("run circ");
+    assert!(
+        String::from_utf8_lossy(&s.stdout)
+            .contains("TraubHH: v, m, h, n integrated with exponential_euler")
+    );
+}
+
+#[test]
+fn a_diverging_model_stops_with_a_clear_message_and_keeps_its_recordings() {
+    let dir = std::env::temp_dir().join(format!("circ-nan-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let model = dir.join("blowup.circ");
+    std::fs::write(&model, "neuron B {\n    state x = 1\n    dx/dt = x * x / 1 ms\n    method euler\n}\ncircuit C {\n    population P = B[3]\n    record x of P every 1 ms\n}\nrun C for 100 ms { dt = 0.1 ms }\n").expect("write");
+    let out = dir.join("out");
+    let o = circ()
+        .args(["run", "--color", "never", "--out"])
+        .arg(&out)
+        .arg(&model)
+        .output()
+        .expect("run circ");
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`x` of neuron 0 of population `P` became"),
+        "{err}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary written");
+    assert!(summary.contains("\"completed\": false"));
+    assert!(out.join("P_x.npy").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
