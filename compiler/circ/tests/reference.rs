@@ -100,12 +100,14 @@ fn compare(model: &str, reference: &str, v_scale: f64, tol_mv: f64) -> f64 {
         trace[0].len()
     );
     let mut worst = 0.0f64;
-    for k in 0..n {
-        assert!(
-            (samples.t[k] * 1e3 - trace[0][k]).abs() < 1e-6,
-            "sample times differ"
-        );
-        worst = worst.max((samples.values[k] * v_scale - trace[1][k]).abs());
+    let pairs = samples
+        .t
+        .iter()
+        .zip(&samples.values)
+        .zip(trace[0].iter().zip(&trace[1]));
+    for ((t, v), (t_ref, v_ref)) in pairs.take(n) {
+        assert!((t * 1e3 - t_ref).abs() < 1e-6, "sample times differ");
+        worst = worst.max((v * v_scale - v_ref).abs());
     }
     assert!(
         worst < tol_mv,
