@@ -4,6 +4,7 @@
 //! become. Backends supply kernels through the [`Backend`] trait. It must not
 //! depend on any compiler crate: it knows layouts and kernels by index only.
 
+pub mod connect;
 pub mod layout;
 pub mod output;
 pub mod philox;
