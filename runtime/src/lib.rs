@@ -5,6 +5,7 @@
 //! depend on any compiler crate: it knows layouts and kernels by index only.
 
 pub mod connect;
+pub mod data;
 pub mod layout;
 pub mod output;
 pub mod philox;

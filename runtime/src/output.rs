@@ -24,6 +24,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// The bytes of a `.npy` file (format 1.0) holding `data` with `shape`.
 /// `descr` is the NumPy type string (`<f8`, `<i8`).
 pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let descr_txt = if descr.starts_with('[') {
+        descr.to_string()
+    } else {
+        format!("'{descr}'")
+    };
     let shape_txt = match shape {
         [n] => format!("({n},)"),
         _ => format!(
@@ -36,7 +41,7 @@ pub fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
         ),
     };
     let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
+        format!("{{'descr': {descr_txt}, 'fortran_order': False, 'shape': {shape_txt}, }}");
     // Magic (6) + version (2) + header length (2) + header, padded to 64 bytes with a final newline.
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
