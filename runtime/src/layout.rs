@@ -27,7 +27,7 @@ pub struct VarLayout {
 }
 
 /// A population: a size and variables.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct PopLayout {
     /// Its name in the circuit.
     pub name: String,
@@ -37,6 +37,79 @@ pub struct PopLayout {
     pub size: usize,
     /// Its variables; kernels refer to them by index.
     pub vars: Vec<VarLayout>,
+    /// Spikes given in advance (`spikes[N](times = ...)`): (step, index),
+    /// sorted; emitted in the threshold phase of their step.
+    pub schedule: Vec<(u64, u32)>,
+}
+
+/// Where a variable of a projection lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    /// One value for the projection.
+    Scalar,
+    /// One value per synapse.
+    Syn,
+    /// One value per presynaptic neuron (`pre state`).
+    PreState,
+    /// One value per postsynaptic neuron (`post state`).
+    PostState,
+    /// A variable of the presynaptic population (`pre.x`), by its index there.
+    PreNeuron(usize),
+    /// A variable of the postsynaptic population (`post.x`), by its index there.
+    PostNeuron(usize),
+}
+
+/// A variable a projection's kernels use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjVar {
+    /// Its name (`pre.v` for neuron variables).
+    pub name: String,
+    /// Where it lives.
+    pub space: Space,
+    /// What it is for.
+    pub role: VarRole,
+}
+
+/// How a projection's synapses are chosen.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Connect {
+    /// A rule with its arguments evaluated.
+    Rule(crate::connect::Rule),
+    /// An edge list: `source`/`target` columns, and columns bound to
+    /// per-synapse variables (and `delay`, in seconds).
+    File {
+        /// The file, as the model names it (relative to the model file).
+        path: String,
+        /// Column of presynaptic indices.
+        source: String,
+        /// Column of postsynaptic indices.
+        target: String,
+        /// (column, projection variable) bindings.
+        columns: Vec<(String, usize)>,
+    },
+}
+
+/// A projection: two populations, synapses, variables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjLayout {
+    /// `E -> I` or the projection's name.
+    pub name: String,
+    /// Where it is written (`file:line`), for messages.
+    pub origin: String,
+    /// Presynaptic population.
+    pub pre: usize,
+    /// Postsynaptic population.
+    pub post: usize,
+    /// Its variables; its kernels refer to them by index.
+    pub vars: Vec<ProjVar>,
+    /// How synapses are made.
+    pub connect: Connect,
+    /// Whether a neuron may connect to itself.
+    pub autapses: bool,
+    /// Whether a `where` condition filters pairs (the backend evaluates it).
+    pub filtered: bool,
+    /// The per-synapse variable holding each delay, in seconds.
+    pub delay_var: Option<usize>,
 }
 
 /// What a recorder samples.
@@ -76,6 +149,8 @@ pub struct Record {
 pub struct NetLayout {
     /// Populations.
     pub pops: Vec<PopLayout>,
+    /// Projections.
+    pub projs: Vec<ProjLayout>,
     /// Recorders.
     pub records: Vec<Record>,
 }

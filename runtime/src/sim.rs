@@ -1,7 +1,9 @@
 //! The time-step schedule (spec/semantics.md), written once. Backends only
 //! supply the kernels of each phase.
 
-use crate::layout::{NetLayout, RecordKind, VarRole};
+use crate::connect::{self, Csr, Ends, Rule};
+use crate::layout::{Connect, NetLayout, RecordKind, Space, VarRole};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// What a kernel may know about the current step.
@@ -27,6 +29,54 @@ impl StepCtx<'_> {
             .get(i)
             .is_some_and(|&r| self.step as i64 <= r)
     }
+}
+
+/// Which kernels of a projection to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjPhase {
+    /// Initial values: scalar, pre and post state, then per synapse.
+    Init,
+    /// Time-dependent scalar parameters, once per step.
+    Dynamic,
+    /// Continuous couplings into the postsynaptic inputs (through `acc`).
+    Couple,
+    /// Equations of pre state, post state and synapses.
+    Update,
+    /// `on pre`: the pre-state part for `spiking_pre`, then the per-synapse
+    /// part for `arriving` synapses.
+    OnPre,
+    /// `on post`: the post-state part for `spiking_post`, then the per-synapse
+    /// part for their synapses.
+    OnPost,
+}
+
+/// What a projection kernel works on.
+pub struct ProjCtx<'a> {
+    /// The step index.
+    pub step: u64,
+    /// `t_n`, seconds.
+    pub t: f64,
+    /// The time step, seconds.
+    pub dt: f64,
+    /// The seed.
+    pub seed: u64,
+    /// The projection's own buffers, by variable (empty for neuron views).
+    pub vars: &'a mut [Vec<f64>],
+    /// The presynaptic population's buffers.
+    pub pre: &'a [Vec<f64>],
+    /// The postsynaptic population's buffers.
+    pub post: &'a [Vec<f64>],
+    /// Additions to the postsynaptic population's variables, applied by the
+    /// runtime after the kernel (so no handler sees another's additions).
+    pub acc: &'a mut [Vec<f64>],
+    /// The synapses.
+    pub csr: &'a Csr,
+    /// Presynaptic neurons that spiked this step.
+    pub spiking_pre: &'a [u32],
+    /// Synapses a spike reaches this step.
+    pub arriving: &'a [u32],
+    /// Postsynaptic neurons that spiked this step.
+    pub spiking_post: &'a [u32],
 }
 
 /// The kernels of a network, one set per population, indexed like the
@@ -58,6 +108,19 @@ pub trait Backend {
         spiking: &[u32],
         refractory: &mut Vec<f64>,
     );
+    /// Runs a phase of projection `proj`.
+    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>);
+    /// Whether the `where` condition of projection `proj` keeps the pair (i, j).
+    fn proj_filter(&self, proj: usize, i: u32, j: u32) -> bool;
+}
+
+/// The state of one projection.
+struct ProjState {
+    csr: Csr,
+    vars: Vec<Vec<f64>>,
+    delay_steps: Vec<u32>,
+    ring: Vec<Vec<u32>>,
+    acc: Vec<Vec<f64>>,
 }
 
 /// How to run.
@@ -142,11 +205,42 @@ pub struct Simulation<'a> {
     layout: &'a NetLayout,
     vars: Vec<Vec<Vec<f64>>>,
     ref_until: Vec<Vec<i64>>,
+    projs: Vec<ProjState>,
+    /// Things the user should know (delays rounded to the step, ...).
+    pub warnings: Vec<String>,
+}
+
+/// Why a network could not be built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl<'a> Simulation<'a> {
-    /// Allocates the state of `layout` (zeros) and runs every initialiser.
+    /// Allocates the state of a network without projections (see [`Simulation::build`]).
     pub fn new(layout: &'a NetLayout, backend: &dyn Backend, seed: u64, dt: f64) -> Self {
+        Self::build(layout, backend, seed, dt, Path::new(".")).unwrap_or_else(|_| Simulation {
+            layout,
+            vars: vec![],
+            ref_until: vec![],
+            projs: vec![],
+            warnings: vec![],
+        })
+    }
+
+    /// Allocates state, builds every projection's synapses (data files are
+    /// read relative to `base`), and runs every initialiser.
+    pub fn build(
+        layout: &'a NetLayout,
+        backend: &dyn Backend,
+        seed: u64,
+        dt: f64,
+        base: &Path,
+    ) -> Result<Self, BuildError> {
         let vars: Vec<Vec<Vec<f64>>> = layout
             .pops
             .iter()
@@ -162,6 +256,8 @@ impl<'a> Simulation<'a> {
             layout,
             vars,
             ref_until,
+            projs: vec![],
+            warnings: vec![],
         };
         for (p, (vars, refs)) in sim.vars.iter_mut().zip(&sim.ref_until).enumerate() {
             let ctx = StepCtx {
@@ -173,7 +269,210 @@ impl<'a> Simulation<'a> {
             };
             backend.init(p, vars, &ctx);
         }
-        sim
+        for (k, proj) in layout.projs.iter().enumerate() {
+            let state = sim.build_projection(k, proj, backend, seed, dt, base)?;
+            sim.projs.push(state);
+        }
+        Ok(sim)
+    }
+
+    #[allow(clippy::too_many_lines)]
+    fn build_projection(
+        &mut self,
+        k: usize,
+        proj: &crate::layout::ProjLayout,
+        backend: &dyn Backend,
+        seed: u64,
+        dt: f64,
+        base: &Path,
+    ) -> Result<ProjState, BuildError> {
+        let err = |m: String| BuildError(format!("{} ({}): {m}", proj.name, proj.origin));
+        let (n_pre, n_post) = (
+            self.layout.pops[proj.pre].size,
+            self.layout.pops[proj.post].size,
+        );
+        let ends = Ends {
+            n_pre,
+            n_post,
+            same: proj.pre == proj.post,
+            autapses: proj.autapses,
+        };
+        // Each projection draws from its own stream range: 1 << 24 apart.
+        let stream = (k as u32 + 1) << 24;
+        let filter = |i: u32, j: u32| !proj.filtered || backend.proj_filter(k, i, j);
+        let mut file_columns: Vec<(usize, Vec<f64>)> = vec![];
+        let csr = match &proj.connect {
+            Connect::Rule(rule) => {
+                connect::build(rule, ends, seed, stream, &filter).map_err(|e| err(e.0))?
+            }
+            Connect::File {
+                path,
+                source,
+                target,
+                columns,
+            } => {
+                let full = base.join(path);
+                let table = crate::data::read_table(&full).map_err(|e| err(e.0))?;
+                let pre = table.indices(&full, source, n_pre).map_err(|e| err(e.0))?;
+                let post = table.indices(&full, target, n_post).map_err(|e| err(e.0))?;
+                // Keep file rows with their synapses: sort (pre, post, row).
+                let mut rows: Vec<(u32, u32, usize)> = pre
+                    .iter()
+                    .zip(&post)
+                    .enumerate()
+                    .filter(|(_, (i, j))| {
+                        (ends.autapses || !ends.same || i != j) && filter(**i, **j)
+                    })
+                    .map(|(r, (i, j))| (*i, *j, r))
+                    .collect();
+                rows.sort_unstable();
+                for (col, var) in columns {
+                    let values = table.column(&full, col).map_err(|e| err(e.0))?;
+                    file_columns.push((*var, rows.iter().map(|r| values[r.2]).collect()));
+                }
+                let pairs = rows.iter().map(|r| (r.0, r.1)).collect();
+                connect::build(
+                    &Rule::Pairs(pairs),
+                    Ends {
+                        autapses: true,
+                        ..ends
+                    },
+                    seed,
+                    stream,
+                    &|_, _| true,
+                )
+                .map_err(|e| err(e.0))?
+            }
+        };
+        let mut vars: Vec<Vec<f64>> = proj
+            .vars
+            .iter()
+            .map(|v| match v.space {
+                Space::Scalar => vec![0.0],
+                Space::Syn => vec![0.0; csr.len()],
+                Space::PreState => vec![0.0; n_pre],
+                Space::PostState => vec![0.0; n_post],
+                Space::PreNeuron(_) | Space::PostNeuron(_) => vec![],
+            })
+            .collect();
+        let mut acc: Vec<Vec<f64>> = self.layout.pops[proj.post]
+            .vars
+            .iter()
+            .map(|_| vec![0.0; n_post])
+            .collect();
+        {
+            let mut ctx = ProjCtx {
+                step: 0,
+                t: 0.0,
+                dt,
+                seed,
+                vars: &mut vars,
+                pre: &self.vars[proj.pre],
+                post: &self.vars[proj.post],
+                acc: &mut acc,
+                csr: &csr,
+                spiking_pre: &[],
+                arriving: &[],
+                spiking_post: &[],
+            };
+            backend.proj(k, ProjPhase::Init, &mut ctx);
+        }
+        for (var, values) in file_columns {
+            vars[var] = values;
+        }
+        // Delays: whole steps, rounded with a warning that says by how much.
+        let mut delay_steps = vec![0u32; csr.len()];
+        if let Some(dv) = proj.delay_var {
+            let mut worst = 0.0f64;
+            for (s, &d) in vars[dv].iter().enumerate() {
+                if !(d >= 0.0 && d.is_finite()) {
+                    return Err(err(format!(
+                        "synapse {s} has the delay {} ms; delays must be finite and not negative",
+                        d * 1e3
+                    )));
+                }
+                let steps = (d / dt).round();
+                worst = worst.max((d - steps * dt).abs());
+                delay_steps[s] = steps as u32;
+            }
+            if worst > 1e-9 * dt {
+                self.warnings.push(format!(
+                    "{} ({}): delays are rounded to whole steps of {} ms, by up to {:.4} ms",
+                    proj.name,
+                    proj.origin,
+                    dt * 1e3,
+                    worst * 1e3
+                ));
+            }
+        }
+        let max_delay = delay_steps.iter().copied().max().unwrap_or(0) as usize;
+        Ok(ProjState {
+            csr,
+            vars,
+            delay_steps,
+            ring: vec![vec![]; max_delay + 1],
+            acc,
+        })
+    }
+
+    /// Adds a projection's accumulated additions into its postsynaptic population.
+    fn apply_acc(vars: &mut [Vec<f64>], acc: &mut [Vec<f64>]) {
+        for (buf, add) in vars.iter_mut().zip(acc.iter_mut()) {
+            if buf.len() != add.len() {
+                continue;
+            }
+            for (x, a) in buf.iter_mut().zip(add.iter_mut()) {
+                if *a != 0.0 {
+                    *x += *a;
+                    *a = 0.0;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn proj_phase(
+        &mut self,
+        backend: &dyn Backend,
+        k: usize,
+        phase: ProjPhase,
+        step: u64,
+        t: f64,
+        dt: f64,
+        seed: u64,
+        spiking: &[Vec<u32>],
+        arriving: &[u32],
+    ) {
+        let proj = &self.layout.projs[k];
+        let st = &mut self.projs[k];
+        {
+            let mut ctx = ProjCtx {
+                step,
+                t,
+                dt,
+                seed,
+                vars: &mut st.vars,
+                pre: &self.vars[proj.pre],
+                post: &self.vars[proj.post],
+                acc: &mut st.acc,
+                csr: &st.csr,
+                spiking_pre: spiking.get(proj.pre).map_or(&[], Vec::as_slice),
+                arriving,
+                spiking_post: spiking.get(proj.post).map_or(&[], Vec::as_slice),
+            };
+            backend.proj(k, phase, &mut ctx);
+        }
+        if matches!(
+            phase,
+            ProjPhase::Couple | ProjPhase::OnPre | ProjPhase::OnPost
+        ) {
+            Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
+        }
+    }
+
+    /// The number of synapses of each projection.
+    pub fn synapse_counts(&self) -> Vec<usize> {
+        self.projs.iter().map(|p| p.csr.len()).collect()
     }
 
     /// The buffers of population `pop`.
@@ -239,7 +538,20 @@ impl<'a> Simulation<'a> {
                 };
                 backend.update(p, &mut self.vars[p], &ctx);
             }
-            // 3. Thresholds.
+            for k in 0..self.projs.len() {
+                self.proj_phase(
+                    backend,
+                    k,
+                    ProjPhase::Update,
+                    n,
+                    t,
+                    opts.dt,
+                    opts.seed,
+                    &[],
+                    &[],
+                );
+            }
+            // 3. Thresholds (and spikes given in advance).
             for (p, fired) in spiking.iter_mut().enumerate() {
                 fired.clear();
                 let ctx = StepCtx {
@@ -250,8 +562,54 @@ impl<'a> Simulation<'a> {
                     ref_until: &self.ref_until[p],
                 };
                 backend.threshold(p, &mut self.vars[p], &ctx, fired);
+                let sched = &self.layout.pops[p].schedule;
+                if !sched.is_empty() {
+                    let from = sched.partition_point(|e| e.0 < n);
+                    let to = sched.partition_point(|e| e.0 <= n);
+                    fired.extend(sched[from..to].iter().map(|e| e.1));
+                    fired.sort_unstable();
+                    fired.dedup();
+                }
             }
-            // 4. Synaptic propagation: no projections run yet (lowering refuses them).
+            // 4. Synaptic propagation: spikes enter each projection's delay
+            // ring; those due now reach their synapses; then `on post`.
+            for k in 0..self.projs.len() {
+                let (pre, ring_len) = (self.layout.projs[k].pre, self.projs[k].ring.len());
+                let st = &mut self.projs[k];
+                for &i in &spiking[pre] {
+                    for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
+                        let slot = (n as usize + st.delay_steps[s] as usize) % ring_len;
+                        st.ring[slot].push(s as u32);
+                    }
+                }
+                let slot = n as usize % ring_len;
+                let mut arriving = std::mem::take(&mut self.projs[k].ring[slot]);
+                arriving.sort_unstable();
+                self.proj_phase(
+                    backend,
+                    k,
+                    ProjPhase::OnPre,
+                    n,
+                    t,
+                    opts.dt,
+                    opts.seed,
+                    &spiking,
+                    &arriving,
+                );
+                arriving.clear();
+                self.projs[k].ring[slot] = arriving;
+                self.proj_phase(
+                    backend,
+                    k,
+                    ProjPhase::OnPost,
+                    n,
+                    t,
+                    opts.dt,
+                    opts.seed,
+                    &spiking,
+                    &[],
+                );
+            }
             // 5. Resets and refractory periods.
             for (p, fired) in spiking.iter().enumerate() {
                 if fired.is_empty() {

@@ -1,11 +1,12 @@
 //! circ-interp runs IR kernels directly, one element at a time. It is slow
 //! and obviously correct: the oracle every other backend is compared with.
 //! It must not optimise or reorder anything: each expression is evaluated as
-//! written, with the shared definitions of `circ_ir::eval_bin`/`eval_func`.
+//! written, with the shared definitions of `circ_ir::eval_bin`/`eval_func`,
+//! and elements are visited in increasing order.
 
-use circ_ir::{Dist, Domain, Expr, Kernel, Network, Stmt, Un, eval_bin, eval_func};
+use circ_ir::{Dist, Domain, Expr, Kernel, Network, Space, Stmt, Un, eval_bin, eval_func};
 use circ_runtime::philox;
-use circ_runtime::sim::{Backend, StepCtx};
+use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 
 /// The interpreter over one network.
 pub struct Interp<'a> {
@@ -19,110 +20,240 @@ impl<'a> Interp<'a> {
     }
 }
 
-/// Per-element evaluation state.
-struct Frame<'c> {
-    element: usize,
-    temps: Vec<f64>,
-    ctx: &'c StepCtx<'c>,
-    /// Random streams are keyed per kernel so init and update draws differ.
+/// Where the current element is and what the step is.
+struct Cursor {
+    t: f64,
+    dt: f64,
+    step: u64,
+    seed: u64,
     stream_base: u32,
+    /// Population element, or synapse.
+    element: usize,
+    /// Presynaptic / postsynaptic neuron (projection kernels).
+    i: usize,
+    j: usize,
+    refractory: bool,
+    temps: Vec<f64>,
     spike: bool,
-    refractory: f64,
+    refr_out: f64,
 }
 
-fn load(vars: &[Vec<f64>], v: u32, element: usize) -> f64 {
-    match vars.get(v as usize) {
-        Some(buf) if buf.len() == 1 => buf[0],
-        Some(buf) => buf.get(element).copied().unwrap_or(f64::NAN),
-        None => f64::NAN,
+/// Variable storage as a kernel sees it.
+trait Mem {
+    fn load(&self, v: u32, c: &Cursor) -> f64;
+    fn store(&mut self, v: u32, c: &Cursor, x: f64);
+    fn add(&mut self, v: u32, c: &Cursor, x: f64);
+}
+
+fn at(buf: &[f64], i: usize) -> f64 {
+    if buf.len() == 1 {
+        buf[0]
+    } else {
+        buf.get(i).copied().unwrap_or(f64::NAN)
     }
 }
 
-fn eval(e: &Expr, vars: &[Vec<f64>], f: &Frame<'_>) -> f64 {
+fn at_mut(buf: &mut [f64], i: usize) -> Option<&mut f64> {
+    if buf.len() == 1 {
+        buf.first_mut()
+    } else {
+        buf.get_mut(i)
+    }
+}
+
+/// A population's variables.
+struct PopMem<'v> {
+    vars: &'v mut [Vec<f64>],
+}
+
+impl Mem for PopMem<'_> {
+    fn load(&self, v: u32, c: &Cursor) -> f64 {
+        self.vars
+            .get(v as usize)
+            .map_or(f64::NAN, |b| at(b, c.element))
+    }
+    fn store(&mut self, v: u32, c: &Cursor, x: f64) {
+        if let Some(slot) = self
+            .vars
+            .get_mut(v as usize)
+            .and_then(|b| at_mut(b, c.element))
+        {
+            *slot = x;
+        }
+    }
+    fn add(&mut self, v: u32, c: &Cursor, x: f64) {
+        if let Some(slot) = self
+            .vars
+            .get_mut(v as usize)
+            .and_then(|b| at_mut(b, c.element))
+        {
+            *slot += x;
+        }
+    }
+}
+
+/// A projection's variables and views of its two populations.
+struct ProjMem<'v, 'c> {
+    spaces: &'v [Space],
+    ctx: &'v mut ProjCtx<'c>,
+}
+
+impl ProjMem<'_, '_> {
+    fn index(&self, v: u32, c: &Cursor) -> Option<(Space, usize)> {
+        let space = *self.spaces.get(v as usize)?;
+        let idx = match space {
+            Space::Scalar => 0,
+            Space::Syn => c.element,
+            Space::PreState | Space::PreNeuron(_) => c.i,
+            Space::PostState | Space::PostNeuron(_) => c.j,
+        };
+        Some((space, idx))
+    }
+}
+
+impl Mem for ProjMem<'_, '_> {
+    fn load(&self, v: u32, c: &Cursor) -> f64 {
+        match self.index(v, c) {
+            Some((Space::PreNeuron(pv), i)) => self.ctx.pre.get(pv).map_or(f64::NAN, |b| at(b, i)),
+            Some((Space::PostNeuron(pv), j)) => {
+                self.ctx.post.get(pv).map_or(f64::NAN, |b| at(b, j))
+            }
+            Some((_, idx)) => self
+                .ctx
+                .vars
+                .get(v as usize)
+                .map_or(f64::NAN, |b| at(b, idx)),
+            None => f64::NAN,
+        }
+    }
+    fn store(&mut self, v: u32, c: &Cursor, x: f64) {
+        if let Some((space, idx)) = self.index(v, c)
+            && !matches!(space, Space::PreNeuron(_) | Space::PostNeuron(_))
+            && let Some(slot) = self
+                .ctx
+                .vars
+                .get_mut(v as usize)
+                .and_then(|b| at_mut(b, idx))
+        {
+            *slot = x;
+        }
+    }
+    fn add(&mut self, v: u32, c: &Cursor, x: f64) {
+        match self.index(v, c) {
+            Some((Space::PostNeuron(pv), j)) => {
+                if let Some(slot) = self.ctx.acc.get_mut(pv).and_then(|b| b.get_mut(j)) {
+                    *slot += x;
+                }
+            }
+            Some((Space::PreNeuron(_), _)) | None => {}
+            Some((_, idx)) => {
+                if let Some(slot) = self
+                    .ctx
+                    .vars
+                    .get_mut(v as usize)
+                    .and_then(|b| at_mut(b, idx))
+                {
+                    *slot += x;
+                }
+            }
+        }
+    }
+}
+
+fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor) -> f64 {
+    let truth = |b: bool| if b { 1.0 } else { 0.0 };
     match e {
-        Expr::Const(c) => *c,
-        Expr::Load(v) => load(vars, *v, f.element),
-        Expr::Temp(t) => f.temps.get(*t as usize).copied().unwrap_or(f64::NAN),
-        Expr::Time => f.ctx.t,
-        Expr::Dt => f.ctx.dt,
-        Expr::Index => f.element as f64,
-        Expr::Refractory => {
-            if f.ctx.refractory(f.element) {
-                1.0
-            } else {
-                0.0
-            }
+        Expr::Const(x) => *x,
+        Expr::Load(v) => m.load(*v, c),
+        Expr::Temp(t) => c.temps.get(*t as usize).copied().unwrap_or(f64::NAN),
+        Expr::Time => c.t,
+        Expr::Dt => c.dt,
+        Expr::Index => c.element as f64,
+        Expr::PreIndex => c.i as f64,
+        Expr::PostIndex => c.j as f64,
+        Expr::Refractory => truth(c.refractory),
+        Expr::Un(Un::Neg, a) => -eval(a, m, c),
+        Expr::Un(Un::Not, a) => truth(eval(a, m, c) == 0.0),
+        Expr::Bin(op, a, b) => eval_bin(*op, eval(a, m, c), eval(b, m, c)),
+        Expr::Call(f, args) => {
+            let vals: Vec<f64> = args.iter().map(|a| eval(a, m, c)).collect();
+            eval_func(*f, &vals)
         }
-        Expr::Un(Un::Neg, a) => -eval(a, vars, f),
-        Expr::Un(Un::Not, a) => {
-            if eval(a, vars, f) == 0.0 {
-                1.0
+        Expr::Select(k, a, b) => {
+            if eval(k, m, c) != 0.0 {
+                eval(a, m, c)
             } else {
-                0.0
-            }
-        }
-        Expr::Bin(op, a, b) => eval_bin(*op, eval(a, vars, f), eval(b, vars, f)),
-        Expr::Call(func, args) => {
-            let vals: Vec<f64> = args.iter().map(|a| eval(a, vars, f)).collect();
-            eval_func(*func, &vals)
-        }
-        Expr::Select(c, a, b) => {
-            if eval(c, vars, f) != 0.0 {
-                eval(a, vars, f)
-            } else {
-                eval(b, vars, f)
+                eval(b, m, c)
             }
         }
         Expr::Rand(dist, stream) => {
-            let s = f.stream_base.wrapping_add(*stream);
-            let el = f.element as u32;
+            let s = c.stream_base.wrapping_add(*stream);
+            let el = c.element as u32;
             match dist {
-                Dist::Uniform => philox::uniform(f.ctx.seed, s, el, f.ctx.step),
-                Dist::Normal => philox::normal(f.ctx.seed, s, el, f.ctx.step),
+                Dist::Uniform => philox::uniform(c.seed, s, el, c.step),
+                Dist::Normal => philox::normal(c.seed, s, el, c.step),
             }
         }
     }
 }
 
-fn exec(body: &[Stmt], vars: &mut [Vec<f64>], f: &mut Frame<'_>) {
+fn exec<M: Mem>(body: &[Stmt], m: &mut M, c: &mut Cursor) {
     for s in body {
         match s {
             Stmt::Let(t, e) => {
-                let v = eval(e, vars, f);
-                if let Some(slot) = f.temps.get_mut(*t as usize) {
+                let v = eval(e, m, c);
+                if let Some(slot) = c.temps.get_mut(*t as usize) {
                     *slot = v;
                 }
             }
             Stmt::Store(var, e) => {
-                let v = eval(e, vars, f);
-                if let Some(buf) = vars.get_mut(*var as usize) {
-                    let i = if buf.len() == 1 { 0 } else { f.element };
-                    if let Some(slot) = buf.get_mut(i) {
-                        *slot = v;
-                    }
-                }
+                let v = eval(e, m, c);
+                m.store(*var, c, v);
             }
-            Stmt::If(c, a, b) => {
-                if eval(c, vars, f) != 0.0 {
-                    exec(a, vars, f);
+            Stmt::AddTo(var, e) => {
+                let v = eval(e, m, c);
+                m.add(*var, c, v);
+            }
+            Stmt::If(k, a, b) => {
+                if eval(k, m, c) != 0.0 {
+                    exec(a, m, c);
                 } else {
-                    exec(b, vars, f);
+                    exec(b, m, c);
                 }
             }
-            Stmt::Spike(c) => f.spike = eval(c, vars, f) != 0.0,
-            Stmt::SetRefractory(e) => f.refractory = eval(e, vars, f),
+            Stmt::Spike(k) => c.spike = eval(k, m, c) != 0.0,
+            Stmt::SetRefractory(e) => c.refr_out = eval(e, m, c),
         }
     }
 }
 
-/// Stream bases: each kernel role draws from its own range of streams.
+/// Stream bases: each kernel role draws from its own range of streams;
+/// projections use `(index + 1) << 24` on top.
 const INIT_STREAMS: u32 = 0;
 const DYNAMIC_STREAMS: u32 = 1 << 20;
 const UPDATE_STREAMS: u32 = 2 << 20;
 const RESET_STREAMS: u32 = 3 << 20;
+const EVENT_STREAMS: u32 = 4 << 20;
+
+fn cursor(ctx: &StepCtx<'_>, base: u32, temps: u32) -> Cursor {
+    Cursor {
+        t: ctx.t,
+        dt: ctx.dt,
+        step: ctx.step,
+        seed: ctx.seed,
+        stream_base: base,
+        element: 0,
+        i: 0,
+        j: 0,
+        refractory: false,
+        temps: vec![0.0; temps as usize],
+        spike: false,
+        refr_out: 0.0,
+    }
+}
 
 impl Interp<'_> {
-    fn run_each(
+    fn run_pop(
         &self,
         k: &Kernel,
         vars: &mut [Vec<f64>],
@@ -134,22 +265,96 @@ impl Interp<'_> {
             return;
         }
         let n = if k.domain == Domain::Once { 1 } else { size };
-        let mut f = Frame {
-            element: 0,
-            temps: vec![0.0; k.temps as usize],
-            ctx,
-            stream_base: base,
-            spike: false,
-            refractory: 0.0,
-        };
+        let mut c = cursor(ctx, base, k.temps);
+        let mut m = PopMem { vars };
         for i in 0..n {
-            f.element = i;
-            exec(&k.body, vars, &mut f);
+            c.element = i;
+            c.refractory = ctx.refractory(i);
+            exec(&k.body, &mut m, &mut c);
         }
     }
 
     fn size(&self, pop: usize) -> usize {
         self.net.layout.pops.get(pop).map_or(0, |p| p.size)
+    }
+
+    fn run_proj(&self, p: usize, k: &Kernel, ctx: &mut ProjCtx<'_>, base: u32) {
+        if k.body.is_empty() {
+            return;
+        }
+        let Some(layout) = self.net.layout.projs.get(p) else {
+            return;
+        };
+        let spaces: Vec<Space> = layout.vars.iter().map(|v| v.space).collect();
+        let mut c = Cursor {
+            t: ctx.t,
+            dt: ctx.dt,
+            step: ctx.step,
+            seed: ctx.seed,
+            stream_base: base.wrapping_add(((p as u32) + 1) << 24),
+            element: 0,
+            i: 0,
+            j: 0,
+            refractory: false,
+            temps: vec![0.0; k.temps as usize],
+            spike: false,
+            refr_out: 0.0,
+        };
+        let (n_pre, n_post) = (ctx.csr.n_pre, ctx.csr.n_post);
+        // The elements to visit, as (element, i, j).
+        let elements: Vec<(usize, usize, usize)> = match k.domain {
+            Domain::Once | Domain::Each | Domain::Spiking => vec![(0, 0, 0)],
+            Domain::PreNeurons => (0..n_pre).map(|i| (i, i, 0)).collect(),
+            Domain::PostNeurons => (0..n_post).map(|j| (j, 0, j)).collect(),
+            Domain::Synapses => (0..ctx.csr.len())
+                .map(|s| (s, ctx.csr.pre[s] as usize, ctx.csr.post[s] as usize))
+                .collect(),
+            Domain::SpikingPre => ctx
+                .spiking_pre
+                .iter()
+                .map(|&i| (i as usize, i as usize, 0))
+                .collect(),
+            Domain::Arriving => ctx
+                .arriving
+                .iter()
+                .map(|&s| {
+                    (
+                        s as usize,
+                        ctx.csr.pre[s as usize] as usize,
+                        ctx.csr.post[s as usize] as usize,
+                    )
+                })
+                .collect(),
+            Domain::SpikingPost => ctx
+                .spiking_post
+                .iter()
+                .map(|&j| (j as usize, 0, j as usize))
+                .collect(),
+            Domain::PostSpikeSynapses => ctx
+                .spiking_post
+                .iter()
+                .flat_map(|&j| {
+                    let (a, b) = (
+                        ctx.csr.by_post_offsets[j as usize],
+                        ctx.csr.by_post_offsets[j as usize + 1],
+                    );
+                    ctx.csr.by_post[a..b]
+                        .iter()
+                        .map(|&s| (s as usize, ctx.csr.pre[s as usize] as usize, j as usize))
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        };
+        let mut m = ProjMem {
+            spaces: &spaces,
+            ctx,
+        };
+        for (e, i, j) in elements {
+            c.element = e;
+            c.i = i;
+            c.j = j;
+            exec(&k.body, &mut m, &mut c);
+        }
     }
 }
 
@@ -158,20 +363,20 @@ impl Backend for Interp<'_> {
         if let Some(k) = self.net.pops.get(pop) {
             // Scalar values first (the dynamic kernel at t = 0), so that
             // initial states may read time-dependent parameters.
-            self.run_each(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
-            self.run_each(&k.init, vars, ctx, self.size(pop), INIT_STREAMS);
+            self.run_pop(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
+            self.run_pop(&k.init, vars, ctx, self.size(pop), INIT_STREAMS);
         }
     }
 
     fn dynamic(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         if let Some(k) = self.net.pops.get(pop) {
-            self.run_each(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
+            self.run_pop(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
         }
     }
 
     fn update(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         if let Some(k) = self.net.pops.get(pop) {
-            self.run_each(&k.update, vars, ctx, self.size(pop), UPDATE_STREAMS);
+            self.run_pop(&k.update, vars, ctx, self.size(pop), UPDATE_STREAMS);
         }
     }
 
@@ -185,22 +390,16 @@ impl Backend for Interp<'_> {
         let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else {
             return;
         };
-        let mut f = Frame {
-            element: 0,
-            temps: vec![0.0; k.temps as usize],
-            ctx,
-            stream_base: UPDATE_STREAMS,
-            spike: false,
-            refractory: 0.0,
-        };
+        let mut c = cursor(ctx, UPDATE_STREAMS + (1 << 19), k.temps);
+        let mut m = PopMem { vars };
         for i in 0..self.size(pop) {
             if ctx.refractory(i) {
                 continue;
             }
-            f.element = i;
-            f.spike = false;
-            exec(&k.body, vars, &mut f);
-            if f.spike {
+            c.element = i;
+            c.spike = false;
+            exec(&k.body, &mut m, &mut c);
+            if c.spike {
                 spikes.push(i as u32);
             }
         }
@@ -218,19 +417,59 @@ impl Backend for Interp<'_> {
             refractory.extend(std::iter::repeat_n(0.0, spiking.len()));
             return;
         };
-        let mut f = Frame {
-            element: 0,
-            temps: vec![0.0; k.temps as usize],
-            ctx,
-            stream_base: RESET_STREAMS,
-            spike: false,
-            refractory: 0.0,
-        };
+        let mut c = cursor(ctx, RESET_STREAMS, k.temps);
+        let mut m = PopMem { vars };
         for &i in spiking {
-            f.element = i as usize;
-            f.refractory = 0.0;
-            exec(&k.body, vars, &mut f);
-            refractory.push(f.refractory);
+            c.element = i as usize;
+            c.refr_out = 0.0;
+            exec(&k.body, &mut m, &mut c);
+            refractory.push(c.refr_out);
         }
+    }
+
+    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) {
+        let Some(k) = self.net.projs.get(proj) else {
+            return;
+        };
+        let (kernels, base): (Vec<&Kernel>, u32) = match phase {
+            ProjPhase::Init => (k.init.iter().collect(), INIT_STREAMS),
+            ProjPhase::Dynamic => (vec![&k.dynamic], DYNAMIC_STREAMS),
+            ProjPhase::Couple => (k.couple.iter().collect(), UPDATE_STREAMS),
+            ProjPhase::Update => (k.update.iter().collect(), UPDATE_STREAMS + (1 << 18)),
+            ProjPhase::OnPre => (k.on_pre.iter().collect(), EVENT_STREAMS),
+            ProjPhase::OnPost => (k.on_post.iter().collect(), EVENT_STREAMS + (1 << 18)),
+        };
+        for (n, kernel) in kernels.into_iter().enumerate() {
+            self.run_proj(proj, kernel, ctx, base + ((n as u32) << 12));
+        }
+    }
+
+    fn proj_filter(&self, proj: usize, i: u32, j: u32) -> bool {
+        let Some(Some(f)) = self.net.projs.get(proj).map(|k| k.filter.as_ref()) else {
+            return true;
+        };
+        struct NoMem;
+        impl Mem for NoMem {
+            fn load(&self, _: u32, _: &Cursor) -> f64 {
+                f64::NAN
+            }
+            fn store(&mut self, _: u32, _: &Cursor, _: f64) {}
+            fn add(&mut self, _: u32, _: &Cursor, _: f64) {}
+        }
+        let c = Cursor {
+            t: 0.0,
+            dt: 0.0,
+            step: 0,
+            seed: 0,
+            stream_base: 0,
+            element: 0,
+            i: i as usize,
+            j: j as usize,
+            refractory: false,
+            temps: vec![],
+            spike: false,
+            refr_out: 0.0,
+        };
+        eval(f, &NoMem, &c) != 0.0
     }
 }

@@ -12,7 +12,10 @@
 mod print;
 mod verify;
 
-pub use circ_runtime::layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
+pub use circ_runtime::layout::{
+    Connect, NetLayout, PopLayout, ProjLayout, ProjVar, Record, RecordKind, Space, VarLayout,
+    VarRole,
+};
 pub use print::print;
 pub use verify::{VerifyError, verify};
 
@@ -28,6 +31,30 @@ pub struct Network {
     pub layout: NetLayout,
     /// Kernels, one set per population (same order as `layout.pops`).
     pub pops: Vec<PopKernels>,
+    /// Kernels, one set per projection (same order as `layout.projs`).
+    pub projs: Vec<ProjKernels>,
+}
+
+/// The kernels of one projection. Each list runs in order; each kernel
+/// names its own domain. Variables are the projection's (`ProjLayout::vars`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ProjKernels {
+    /// Initial values: scalar, pre state, post state, then per synapse (and delays).
+    pub init: Vec<Kernel>,
+    /// Time-dependent scalar parameters (domain `Once`).
+    pub dynamic: Kernel,
+    /// Continuous couplings: `AddTo` a postsynaptic variable.
+    pub couple: Vec<Kernel>,
+    /// Equations of pre state, post state and synapses.
+    pub update: Vec<Kernel>,
+    /// `on pre`: the pre-state part (`SpikingPre`), then the per-synapse part (`Arriving`).
+    pub on_pre: Vec<Kernel>,
+    /// `on post`: the post-state part (`SpikingPost`), then the per-synapse part (`PostSpikeSynapses`).
+    pub on_post: Vec<Kernel>,
+    /// The `where` condition over `PreIndex` and `PostIndex`.
+    pub filter: Option<Expr>,
+    /// How each equation system is integrated, and why.
+    pub solver_notes: Vec<String>,
 }
 
 /// The kernels of one population.
@@ -57,6 +84,40 @@ pub enum Domain {
     Each,
     /// Every element that spiked this step.
     Spiking,
+    /// Every presynaptic neuron of a projection (pre state).
+    PreNeurons,
+    /// Every postsynaptic neuron of a projection (post state).
+    PostNeurons,
+    /// Every synapse of a projection.
+    Synapses,
+    /// Presynaptic neurons that spiked this step.
+    SpikingPre,
+    /// Synapses a spike reaches this step.
+    Arriving,
+    /// Postsynaptic neurons that spiked this step.
+    SpikingPost,
+    /// The synapses onto postsynaptic neurons that spiked this step.
+    PostSpikeSynapses,
+}
+
+impl Domain {
+    /// Whether kernels of this domain know a synapse (and so `i` and `j`).
+    pub fn has_synapse(self) -> bool {
+        matches!(
+            self,
+            Domain::Synapses | Domain::Arriving | Domain::PostSpikeSynapses
+        )
+    }
+
+    /// Whether kernels of this domain know a presynaptic neuron.
+    pub fn has_pre(self) -> bool {
+        self.has_synapse() || matches!(self, Domain::PreNeurons | Domain::SpikingPre)
+    }
+
+    /// Whether kernels of this domain know a postsynaptic neuron.
+    pub fn has_post(self) -> bool {
+        self.has_synapse() || matches!(self, Domain::PostNeurons | Domain::SpikingPost)
+    }
 }
 
 /// A kernel: a straight-line body (with structured `if`) run per element.
@@ -83,6 +144,10 @@ pub enum Stmt {
     If(Expr, Vec<Stmt>, Vec<Stmt>),
     /// The element spikes when the condition is non-zero (threshold kernels).
     Spike(Expr),
+    /// `var += expr` where many elements may add to one value (post neuron
+    /// inputs, shared pre/post state): a scatter-add, commutative, applied in
+    /// element order so every backend gets the same sum.
+    AddTo(VarId, Expr),
     /// The element is refractory for this many seconds (reset kernels).
     SetRefractory(Expr),
 }
@@ -192,6 +257,10 @@ pub enum Expr {
     Index,
     /// 1 if the element is refractory in this step, else 0.
     Refractory,
+    /// The presynaptic index `i` (projection kernels, connection conditions).
+    PreIndex,
+    /// The postsynaptic index `j`.
+    PostIndex,
     /// A unary operation.
     Un(Un, Box<Expr>),
     /// A binary operation.
@@ -310,6 +379,18 @@ pub fn eval_bin(op: Bin, a: f64, b: f64) -> f64 {
         Bin::Or => truth(a != 0.0 || b != 0.0),
         Bin::Min => a.min(b),
         Bin::Max => a.max(b),
+    }
+}
+
+/// Whether an expression reads any variable or temporary.
+pub fn reads_vars(e: &Expr) -> bool {
+    match e {
+        Expr::Load(_) | Expr::Temp(_) => true,
+        Expr::Un(_, a) => reads_vars(a),
+        Expr::Bin(_, a, b) => reads_vars(a) || reads_vars(b),
+        Expr::Call(_, args) => args.iter().any(reads_vars),
+        Expr::Select(c, a, b) => reads_vars(c) || reads_vars(a) || reads_vars(b),
+        _ => false,
     }
 }
 

@@ -1,13 +1,13 @@
 //! The IR verifier: run after lowering (and after every later pass) in debug
 //! and test builds, so a malformed kernel is caught where it was made.
 
-use crate::{Domain, Expr, Kernel, Network, Stmt};
+use crate::{Domain, Expr, Kernel, Network, Space, Stmt};
 
 /// What is wrong with a kernel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VerifyError {
-    /// Population.
-    pub pop: String,
+    /// Population or projection.
+    pub owner: String,
     /// Kernel.
     pub kernel: String,
     /// The problem.
@@ -18,123 +18,193 @@ impl std::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "IR verifier: population `{}`, kernel `{}`: {}",
-            self.pop, self.kernel, self.message
+            "IR verifier: `{}`, kernel `{}`: {}",
+            self.owner, self.kernel, self.message
         )
     }
 }
 
+/// Where a kernel's variables live, for the checks.
+#[derive(Clone, Copy)]
+enum Home {
+    /// A population variable: scalar or per element.
+    Pop { scalar: bool },
+    /// A projection variable.
+    Proj(Space),
+}
+
+/// What a kernel is for: decides `Spike`/`SetRefractory` and the domain.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Plain,
+    Threshold,
+    Reset,
+}
+
 /// Checks every kernel: variables exist, temporaries are assigned before
-/// use and within bounds, element-dependent reads stay out of `Once`
-/// kernels, `Spike` only in threshold kernels, `SetRefractory` only in resets.
+/// use, each read and write fits the kernel's domain (no per-element value
+/// in a `Once` kernel, no synapse value without a synapse, writes to
+/// neuron variables only as scatter-adds), `Spike` only in thresholds and
+/// `SetRefractory` only in resets.
 pub fn verify(net: &Network) -> Result<(), VerifyError> {
-    if net.layout.pops.len() != net.pops.len() {
+    if net.layout.pops.len() != net.pops.len() || net.layout.projs.len() != net.projs.len() {
         return Err(VerifyError {
-            pop: String::new(),
+            owner: String::new(),
             kernel: String::new(),
-            message: "layout and kernels disagree on the number of populations".into(),
+            message: "layout and kernels disagree on the number of populations or projections"
+                .into(),
         });
     }
     for (pop, k) in net.layout.pops.iter().zip(&net.pops) {
-        let err = |kernel: &Kernel, message: String| VerifyError {
-            pop: pop.name.clone(),
-            kernel: kernel.name.clone(),
-            message,
-        };
-        let kernels: [(Option<&Kernel>, &str); 5] = [
-            (Some(&k.init), "init"),
-            (Some(&k.dynamic), "dynamic"),
-            (Some(&k.update), "update"),
-            (k.threshold.as_ref(), "threshold"),
-            (k.reset.as_ref(), "reset"),
+        let homes: Vec<Home> = pop
+            .vars
+            .iter()
+            .map(|v| Home::Pop { scalar: v.scalar })
+            .collect();
+        let kernels = [
+            (Some(&k.init), Role::Plain, Domain::Each),
+            (Some(&k.dynamic), Role::Plain, Domain::Once),
+            (Some(&k.update), Role::Plain, Domain::Each),
+            (k.threshold.as_ref(), Role::Threshold, Domain::Each),
+            (k.reset.as_ref(), Role::Reset, Domain::Spiking),
         ];
-        for (kernel, role) in kernels {
+        for (kernel, role, domain) in kernels {
             let Some(kernel) = kernel else { continue };
-            let want = match role {
-                "dynamic" => Domain::Once,
-                "reset" => Domain::Spiking,
-                _ => Domain::Each,
-            };
-            if kernel.domain != want && !kernel.body.is_empty() {
-                return Err(err(
-                    kernel,
-                    format!(
-                        "a {role} kernel must run over {want:?}, not {:?}",
-                        kernel.domain
-                    ),
-                ));
+            if kernel.domain != domain && !kernel.body.is_empty() {
+                return Err(VerifyError {
+                    owner: pop.name.clone(),
+                    kernel: kernel.name.clone(),
+                    message: format!("must run over {domain:?}, not {:?}", kernel.domain),
+                });
             }
-            let mut defined = vec![false; kernel.temps as usize];
-            check_stmts(&kernel.body, kernel, pop, role, &mut defined)
-                .map_err(|m| err(kernel, m))?;
+            check_kernel(kernel, &homes, role).map_err(|message| VerifyError {
+                owner: pop.name.clone(),
+                kernel: kernel.name.clone(),
+                message,
+            })?;
+        }
+    }
+    for (proj, k) in net.layout.projs.iter().zip(&net.projs) {
+        let homes: Vec<Home> = proj.vars.iter().map(|v| Home::Proj(v.space)).collect();
+        for kernel in k
+            .init
+            .iter()
+            .chain([&k.dynamic])
+            .chain(&k.couple)
+            .chain(&k.update)
+            .chain(&k.on_pre)
+            .chain(&k.on_post)
+        {
+            check_kernel(kernel, &homes, Role::Plain).map_err(|message| VerifyError {
+                owner: proj.name.clone(),
+                kernel: kernel.name.clone(),
+                message,
+            })?;
+        }
+        if let Some(f) = &k.filter {
+            let pairs = Kernel {
+                name: "where".into(),
+                domain: Domain::Synapses,
+                temps: 0,
+                body: vec![],
+            };
+            check_expr(f, &pairs, &homes, &[]).map_err(|message| VerifyError {
+                owner: proj.name.clone(),
+                kernel: "where".into(),
+                message,
+            })?;
+            if crate::reads_vars(f) {
+                return Err(VerifyError {
+                    owner: proj.name.clone(),
+                    kernel: "where".into(),
+                    message: "a connection condition reads a variable".into(),
+                });
+            }
         }
     }
     Ok(())
+}
+
+fn check_kernel(kernel: &Kernel, homes: &[Home], role: Role) -> Result<(), String> {
+    let mut defined = vec![false; kernel.temps as usize];
+    check_stmts(&kernel.body, kernel, homes, role, &mut defined)
+}
+
+fn readable(home: Home, d: Domain) -> bool {
+    match home {
+        Home::Pop { scalar } => scalar || d != Domain::Once,
+        Home::Proj(Space::Scalar) => true,
+        Home::Proj(Space::Syn) => d.has_synapse(),
+        Home::Proj(Space::PreState | Space::PreNeuron(_)) => d.has_pre(),
+        Home::Proj(Space::PostState | Space::PostNeuron(_)) => d.has_post(),
+    }
 }
 
 fn check_stmts(
     body: &[Stmt],
     k: &Kernel,
-    pop: &crate::PopLayout,
-    role: &str,
+    homes: &[Home],
+    role: Role,
     defined: &mut [bool],
 ) -> Result<(), String> {
     for s in body {
         match s {
             Stmt::Let(t, e) => {
-                check_expr(e, k, pop, defined)?;
+                check_expr(e, k, homes, defined)?;
                 let slot = defined.get_mut(*t as usize).ok_or_else(|| {
                     format!("temporary $t{t} beyond the kernel's {} temps", k.temps)
                 })?;
                 *slot = true;
             }
-            Stmt::Store(v, e) => {
-                check_expr(e, k, pop, defined)?;
-                let var = pop
-                    .vars
+            Stmt::Store(v, e) | Stmt::AddTo(v, e) => {
+                check_expr(e, k, homes, defined)?;
+                let home = *homes
                     .get(*v as usize)
-                    .ok_or_else(|| format!("store to unknown variable %{v}"))?;
-                if k.domain == Domain::Once && !var.scalar {
+                    .ok_or_else(|| format!("write to unknown variable %{v}"))?;
+                if !readable(home, k.domain) {
                     return Err(format!(
-                        "a once-kernel stores to the per-element variable `{}`",
-                        var.name
+                        "writes %{v}, which this kernel's domain cannot address"
                     ));
+                }
+                let neuron_var =
+                    matches!(home, Home::Proj(Space::PreNeuron(_) | Space::PostNeuron(_)));
+                if neuron_var && matches!(s, Stmt::Store(..)) {
+                    return Err(format!(
+                        "sets the neuron variable %{v}; a projection may only add to postsynaptic variables"
+                    ));
+                }
+                if matches!(home, Home::Proj(Space::PreNeuron(_))) {
+                    return Err(format!("writes the presynaptic variable %{v}"));
                 }
             }
             Stmt::If(c, a, b) => {
-                check_expr(c, k, pop, defined)?;
-                // Temporaries defined in one branch only are not defined after it.
+                check_expr(c, k, homes, defined)?;
                 let mut da = defined.to_vec();
-                check_stmts(a, k, pop, role, &mut da)?;
+                check_stmts(a, k, homes, role, &mut da)?;
                 let mut db = defined.to_vec();
-                check_stmts(b, k, pop, role, &mut db)?;
+                check_stmts(b, k, homes, role, &mut db)?;
                 for (i, d) in defined.iter_mut().enumerate() {
                     *d = da[i] && db[i];
                 }
             }
             Stmt::Spike(c) => {
-                if role != "threshold" {
+                if role != Role::Threshold {
                     return Err("`spike` outside a threshold kernel".into());
                 }
-                check_expr(c, k, pop, defined)?;
+                check_expr(c, k, homes, defined)?;
             }
             Stmt::SetRefractory(e) => {
-                if role != "reset" {
+                if role != Role::Reset {
                     return Err("`refractory` outside a reset kernel".into());
                 }
-                check_expr(e, k, pop, defined)?;
+                check_expr(e, k, homes, defined)?;
             }
         }
     }
     Ok(())
 }
 
-fn check_expr(
-    e: &Expr,
-    k: &Kernel,
-    pop: &crate::PopLayout,
-    defined: &[bool],
-) -> Result<(), String> {
+fn check_expr(e: &Expr, k: &Kernel, homes: &[Home], defined: &[bool]) -> Result<(), String> {
     match e {
         Expr::Const(c) => {
             if c.is_nan() {
@@ -142,14 +212,12 @@ fn check_expr(
             }
         }
         Expr::Load(v) => {
-            let var = pop
-                .vars
+            let home = *homes
                 .get(*v as usize)
                 .ok_or_else(|| format!("load of unknown variable %{v}"))?;
-            if k.domain == Domain::Once && !var.scalar {
+            if !readable(home, k.domain) {
                 return Err(format!(
-                    "a once-kernel reads the per-element variable `{}`",
-                    var.name
+                    "reads %{v}, which this kernel's domain cannot address"
                 ));
             }
         }
@@ -159,15 +227,25 @@ fn check_expr(
             }
         }
         Expr::Index | Expr::Refractory => {
-            if k.domain == Domain::Once {
-                return Err("a once-kernel reads the element index".into());
+            if !matches!(k.domain, Domain::Each | Domain::Spiking) {
+                return Err("reads a population element outside a population kernel".into());
+            }
+        }
+        Expr::PreIndex => {
+            if !k.domain.has_pre() {
+                return Err("reads `i` without a presynaptic neuron".into());
+            }
+        }
+        Expr::PostIndex => {
+            if !k.domain.has_post() {
+                return Err("reads `j` without a postsynaptic neuron".into());
             }
         }
         Expr::Time | Expr::Dt | Expr::Rand(..) => {}
-        Expr::Un(_, a) => check_expr(a, k, pop, defined)?,
+        Expr::Un(_, a) => check_expr(a, k, homes, defined)?,
         Expr::Bin(_, a, b) => {
-            check_expr(a, k, pop, defined)?;
-            check_expr(b, k, pop, defined)?;
+            check_expr(a, k, homes, defined)?;
+            check_expr(b, k, homes, defined)?;
         }
         Expr::Call(f, args) => {
             let want = if *f == crate::Func::Atan2 { 2 } else { 1 };
@@ -178,13 +256,13 @@ fn check_expr(
                 ));
             }
             for a in args {
-                check_expr(a, k, pop, defined)?;
+                check_expr(a, k, homes, defined)?;
             }
         }
         Expr::Select(c, a, b) => {
-            check_expr(c, k, pop, defined)?;
-            check_expr(a, k, pop, defined)?;
-            check_expr(b, k, pop, defined)?;
+            check_expr(c, k, homes, defined)?;
+            check_expr(a, k, homes, defined)?;
+            check_expr(b, k, homes, defined)?;
         }
     }
     Ok(())

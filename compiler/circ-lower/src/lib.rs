@@ -1160,6 +1160,7 @@ impl<'p> Lowerer<'p> {
                         model: p.model.node.clone(),
                         size: size as usize,
                         vars,
+                        schedule: vec![],
                     });
                     pops.push(kernels);
                 }
@@ -1276,7 +1277,11 @@ impl<'p> Lowerer<'p> {
         if !self.diags.is_empty() {
             return None;
         }
-        Some(Network { layout, pops })
+        Some(Network {
+            layout,
+            pops,
+            projs: vec![],
+        })
     }
 }
 
