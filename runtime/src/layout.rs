@@ -133,6 +133,20 @@ pub enum RecordKind {
         /// Window in steps (at least 1).
         window: u64,
     },
+    /// A per-synapse variable of projection `proj`, synapses `first..last`
+    /// (clipped to the synapses made), every `every` steps.
+    Synapses {
+        /// Projection index.
+        proj: usize,
+        /// Variable index in the projection.
+        var: usize,
+        /// First synapse.
+        first: usize,
+        /// One past the last synapse.
+        last: usize,
+        /// Sampling period in steps.
+        every: u64,
+    },
 }
 
 /// A recorder on one population.

@@ -148,6 +148,32 @@ pub fn write_outputs(
                 put(format!("{pop}_rate.npy"), npy_f64(&[s.t.len()], &s.values))?;
                 put(format!("{pop}_rate_t.npy"), npy_f64(&[s.t.len()], &s.t))?;
             }
+            RecordKind::Synapses { proj, var, .. } => {
+                let Some(p) = layout.projs.get(proj) else {
+                    continue;
+                };
+                let pname: String = p
+                    .name
+                    .replace(" -> ", "_to_")
+                    .chars()
+                    .map(|c| {
+                        if c.is_alphanumeric() || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let vname = &p.vars[var].name;
+                put(
+                    format!("{pname}_{vname}.npy"),
+                    npy_f64(&[s.t.len(), s.width], &s.values),
+                )?;
+                put(
+                    format!("{pname}_{vname}_t.npy"),
+                    npy_f64(&[s.t.len()], &s.t),
+                )?;
+            }
         }
     }
     let summary = serde_json::json!({

@@ -500,6 +500,12 @@ impl<'a> Simulation<'a> {
                     RecordKind::Spikes => 0,
                     RecordKind::Var { first, last, .. } => last.saturating_sub(first),
                     RecordKind::Rate { .. } => 1,
+                    RecordKind::Synapses {
+                        proj, first, last, ..
+                    } => {
+                        let n = self.projs.get(proj).map_or(0, |p| p.csr.len());
+                        last.min(n).saturating_sub(first.min(n))
+                    }
                 },
                 ..Samples::default()
             })
@@ -526,6 +532,32 @@ impl<'a> Simulation<'a> {
                     ref_until: &self.ref_until[p],
                 };
                 backend.dynamic(p, &mut self.vars[p], &ctx);
+            }
+            // Projections: their time-dependent parameters, then continuous
+            // couplings into the (just zeroed) inputs.
+            for k in 0..self.projs.len() {
+                self.proj_phase(
+                    backend,
+                    k,
+                    ProjPhase::Dynamic,
+                    n,
+                    t,
+                    opts.dt,
+                    opts.seed,
+                    &[],
+                    &[],
+                );
+                self.proj_phase(
+                    backend,
+                    k,
+                    ProjPhase::Couple,
+                    n,
+                    t,
+                    opts.dt,
+                    opts.seed,
+                    &[],
+                    &[],
+                );
             }
             // 2. State update.
             for p in 0..npop {
@@ -661,6 +693,20 @@ impl<'a> Simulation<'a> {
 
     fn sample(&self, n: u64, t: f64, samples: &mut [Samples]) {
         for (k, rec) in self.layout.records.iter().enumerate() {
+            if let RecordKind::Synapses {
+                proj,
+                var,
+                first,
+                last,
+                every,
+            } = rec.kind
+                && n.is_multiple_of(every.max(1))
+                && let Some(buf) = self.projs.get(proj).and_then(|p| p.vars.get(var))
+            {
+                let (a, b) = (first.min(buf.len()), last.min(buf.len()));
+                samples[k].t.push(t);
+                samples[k].values.extend_from_slice(&buf[a..b]);
+            }
             if let RecordKind::Var {
                 var,
                 first,

@@ -8,10 +8,13 @@
 
 pub mod linalg;
 pub mod ode;
+mod proj;
 pub mod sym;
 
-use circ_diag::{Diagnostic, FileId};
-use circ_ir::{Bin, Dist, Domain, Expr, Func, Kernel, Network, PopKernels, Stmt, Un, VarId};
+use circ_diag::{Diagnostic, FileId, SourceMap};
+use circ_ir::{
+    Bin, Dist, Domain, Expr, Func, Kernel, Network, PopKernels, ProjKernels, Space, Stmt, Un, VarId,
+};
 use circ_runtime::layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
 use circ_sema::{Analysis, ItemId, ItemKind, Program, Res};
 use circ_syntax::Span;
@@ -51,8 +54,13 @@ pub struct Lowered {
 }
 
 /// Lowers the run of module 0 (the checked file). `analysis` must be free of errors.
-pub fn lower(analysis: &Analysis, opts: &Options) -> Result<Lowered, Vec<Diagnostic>> {
+pub fn lower(
+    analysis: &Analysis,
+    map: &SourceMap,
+    opts: &Options,
+) -> Result<Lowered, Vec<Diagnostic>> {
     let mut l = Lowerer {
+        map,
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
@@ -82,8 +90,9 @@ pub fn lower(analysis: &Analysis, opts: &Options) -> Result<Lowered, Vec<Diagnos
 /// The problems lowering finds in the models of the checked file without
 /// running anything: integration methods that do not apply to their
 /// equations. `circ check` reports these with sema's diagnostics.
-pub fn check_models(analysis: &Analysis) -> Vec<Diagnostic> {
+pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
     let mut l = Lowerer {
+        map,
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
@@ -112,8 +121,9 @@ pub fn check_models(analysis: &Analysis) -> Vec<Diagnostic> {
 
 /// Why each neuron model of the checked file is integrated as it is, as
 /// lines of text (`circ check --explain-solver`).
-pub fn explain_solvers(analysis: &Analysis) -> Vec<String> {
+pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
     let mut l = Lowerer {
+        map,
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
@@ -164,6 +174,8 @@ pub fn explain_solvers(analysis: &Analysis) -> Vec<String> {
 /// What a model name means while lowering its expressions.
 struct ModelScope<'m> {
     file: FileId,
+    /// `pre.x` / `post.x` of a synapse bound to two populations.
+    fields: HashMap<String, VarId>,
     vars: HashMap<String, VarId>,
     lets: HashMap<String, &'m ast::Expr>,
 }
@@ -172,10 +184,13 @@ struct Scope<'s> {
     file: FileId,
     model: Option<&'s ModelScope<'s>>,
     locals: Vec<(String, Expr)>,
+    /// `i` and `j` mean the synapse's pre and post indices here.
+    pair: bool,
 }
 
 struct Lowerer<'p> {
     prog: &'p Program,
+    map: &'p SourceMap,
     diags: Vec<Diagnostic>,
     consts: HashMap<ItemId, Option<f64>>,
     stream: u32,
@@ -224,6 +239,15 @@ impl<'p> Lowerer<'p> {
             }
             ExprKind::Bool(b) => c(if *b { 1.0 } else { 0.0 }),
             ExprKind::Name(n) => return self.name(s, n),
+            ExprKind::Field { base, field }
+                if s.model.is_some_and(|m| {
+                    m.fields
+                        .contains_key(&format!("{}.{}", base.node, field.node))
+                }) =>
+            {
+                let m = s.model?;
+                Expr::Load(m.fields[&format!("{}.{}", base.node, field.node)])
+            }
             ExprKind::Field { .. } => {
                 self.unsupported(
                     s.file,
@@ -317,6 +341,7 @@ impl<'p> Lowerer<'p> {
                     file: m.file,
                     model: Some(m),
                     locals: vec![],
+                    pair: false,
                 };
                 let out = self.expr(&inner, value);
                 self.depth -= 1;
@@ -328,6 +353,8 @@ impl<'p> Lowerer<'p> {
                 "pi" => Some(c(std::f64::consts::PI)),
                 "e" => Some(c(std::f64::consts::E)),
                 "inf" => Some(c(f64::INFINITY)),
+                "i" if s.pair => Some(Expr::PreIndex),
+                "j" if s.pair => Some(Expr::PostIndex),
                 _ => {
                     self.unsupported(
                         s.file,
@@ -355,6 +382,7 @@ impl<'p> Lowerer<'p> {
             file,
             model: None,
             locals: vec![],
+            pair: false,
         };
         let v = self
             .expr(&scope, &k.value)
@@ -391,6 +419,7 @@ impl<'p> Lowerer<'p> {
                     file,
                     model: None,
                     locals: vec![],
+                    pair: false,
                 };
                 for (p, v) in f.params.iter().zip(vals) {
                     inner.locals.push((p.name.node.clone(), v));
@@ -420,6 +449,18 @@ impl<'p> Lowerer<'p> {
         args: &[ast::Arg],
         span: Span,
     ) -> Option<Expr> {
+        if matches!(
+            name,
+            "gamma" | "ou" | "timed" | "grid" | "line" | "random_positions"
+        ) {
+            self.unsupported(
+                s.file,
+                span,
+                &format!("`{name}`"),
+                "this function arrives with the runtime's inputs and positions",
+            );
+            return None;
+        }
         // Time and position functions take named parameters: order them.
         let names = circ_sema::builtin_param_names(name);
         let mut vals: Vec<Option<Expr>> = vec![None; names.len().max(args.len())];
@@ -621,6 +662,7 @@ impl<'p> Lowerer<'p> {
         }
         let ms = ModelScope {
             file,
+            fields: HashMap::new(),
             vars: ids.clone(),
             lets,
         };
@@ -628,6 +670,7 @@ impl<'p> Lowerer<'p> {
             file,
             model: Some(&ms),
             locals: vec![],
+            pair: false,
         };
 
         // Parameter values: the circuit's, else the model's default.
@@ -909,6 +952,7 @@ impl<'p> Lowerer<'p> {
                 file: ms.file,
                 model: Some(ms),
                 locals: locals.clone(),
+                pair: false,
             };
             match &st.node {
                 StmtKind::Let { name, value } => {
@@ -1026,6 +1070,7 @@ impl<'p> Lowerer<'p> {
             file,
             model: None,
             locals: vec![],
+            pair: false,
         };
         let mut duration = None;
         let mut dt = None;
@@ -1087,6 +1132,7 @@ impl<'p> Lowerer<'p> {
                 file,
                 model: None,
                 locals: cs_locals.clone(),
+                pair: false,
             };
             match &m.node {
                 CircuitMemberKind::Let { name, value } => {
@@ -1108,70 +1154,126 @@ impl<'p> Lowerer<'p> {
                 file,
                 model: None,
                 locals: cs_locals.clone(),
+                pair: false,
             };
-            match &m.node {
-                CircuitMemberKind::Population(p) => {
-                    if matches!(p.model.node.as_str(), "poisson" | "spikes") {
-                        self.unsupported(
-                            file,
-                            p.model.span,
-                            &format!("the input `{}`", p.model.node),
-                            "input generators run with projections, in the next version",
-                        );
-                        continue;
-                    }
-                    if let Some(pos) = &p.positions {
-                        self.unsupported(
-                            file,
-                            pos.span,
-                            "positions",
-                            "positions are used by distance rules, in the next version",
-                        );
-                    }
-                    let size = self.expr(&scope, &p.size).map(|e| sym::simplify(&e));
-                    let Some(Expr::Const(size)) = size else {
-                        continue;
+            if let CircuitMemberKind::Population(p) = &m.node {
+                if matches!(p.model.node.as_str(), "poisson" | "spikes") {
+                    let size = match self.expr(&scope, &p.size).map(|e| sym::simplify(&e)) {
+                        Some(Expr::Const(n)) => n as usize,
+                        _ => continue,
                     };
-                    let Some((id, _)) = self.prog.resolve(module, &p.model.node) else {
-                        continue;
-                    };
-                    let mut args = HashMap::new();
-                    for a in &p.args {
-                        self.stream = 500 + args.len() as u32 * 8;
-                        if let (Some(n), Some(v)) = (&a.name, self.expr(&scope, &a.value)) {
-                            args.insert(n.node.clone(), v);
-                        }
-                    }
-                    let mut inits = HashMap::new();
-                    for (n, v) in &p.inits {
-                        self.stream = 600 + inits.len() as u32 * 8;
-                        if let Some(v) = self.expr(&scope, v) {
-                            inits.insert(n.node.clone(), v);
-                        }
-                    }
-                    let Some((vars, kernels)) =
-                        self.model_kernels(id, &args, &inits, dt, Some(&modulators))
-                    else {
+                    self.stream = 0;
+                    let Some((pl, kernels)) = self.generator(&scope, p, size, dt) else {
                         continue;
                     };
                     pop_index.insert(p.name.node.clone(), layout.pops.len());
-                    layout.pops.push(PopLayout {
-                        name: p.name.node.clone(),
-                        model: p.model.node.clone(),
-                        size: size as usize,
-                        vars,
-                        schedule: vec![],
-                    });
+                    layout.pops.push(pl);
                     pops.push(kernels);
+                    continue;
                 }
-                CircuitMemberKind::Project(pr) => {
-                    let span = pr
-                        .sources
-                        .first()
-                        .map_or(m.span, |s| s.span.to(pr.model.span));
-                    self.unsupported(file, span, "projections", "this version runs populations without synapses; projections arrive with the runtime's connectivity");
+                if let Some(pos) = &p.positions {
+                    self.unsupported(
+                        file,
+                        pos.span,
+                        "positions",
+                        "positions are used by distance rules, in the next version",
+                    );
                 }
-                _ => {}
+                let size = self.expr(&scope, &p.size).map(|e| sym::simplify(&e));
+                let Some(Expr::Const(size)) = size else {
+                    continue;
+                };
+                let Some((id, _)) = self.prog.resolve(module, &p.model.node) else {
+                    continue;
+                };
+                let mut args = HashMap::new();
+                for a in &p.args {
+                    self.stream = 500 + args.len() as u32 * 8;
+                    if let (Some(n), Some(v)) = (&a.name, self.expr(&scope, &a.value)) {
+                        args.insert(n.node.clone(), v);
+                    }
+                }
+                let mut inits = HashMap::new();
+                for (n, v) in &p.inits {
+                    self.stream = 600 + inits.len() as u32 * 8;
+                    if let Some(v) = self.expr(&scope, v) {
+                        inits.insert(n.node.clone(), v);
+                    }
+                }
+                let Some((vars, kernels)) =
+                    self.model_kernels(id, &args, &inits, dt, Some(&modulators))
+                else {
+                    continue;
+                };
+                pop_index.insert(p.name.node.clone(), layout.pops.len());
+                layout.pops.push(PopLayout {
+                    name: p.name.node.clone(),
+                    model: p.model.node.clone(),
+                    size: size as usize,
+                    vars,
+                    schedule: vec![],
+                });
+                pops.push(kernels);
+            }
+        }
+        // Projections, once every population exists.
+        let mut proj_index: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut projs: Vec<ProjKernels> = vec![];
+        for m in &circuit.members {
+            let CircuitMemberKind::Project(pr) = &m.node else {
+                continue;
+            };
+            let scope = Scope {
+                file,
+                model: None,
+                locals: cs_locals.clone(),
+                pair: false,
+            };
+            let (line, col) = self.map.line_col(file, m.span.start);
+            let fname = self
+                .map
+                .get(file)
+                .map_or_else(String::new, |f| f.name.clone());
+            let origin = format!("{fname}:{line}:{col}");
+            for src in &pr.sources {
+                for tgt in &pr.targets {
+                    let (Some(&a), Some(&b)) = (pop_index.get(&src.node), pop_index.get(&tgt.node))
+                    else {
+                        continue;
+                    };
+                    let base = pr.name.as_ref().map_or_else(
+                        || format!("{} -> {}", src.node, tgt.node),
+                        |n| n.node.clone(),
+                    );
+                    let name = if pr.sources.len() * pr.targets.len() > 1 && pr.name.is_some() {
+                        format!("{base}[{} -> {}]", src.node, tgt.node)
+                    } else {
+                        base
+                    };
+                    let pre_l = layout.pops[a].clone();
+                    let post_l = layout.pops[b].clone();
+                    let Some((pl, kernels)) = self.projection(
+                        &scope,
+                        module,
+                        pr,
+                        name,
+                        origin.clone(),
+                        (a, &pre_l),
+                        (b, &post_l),
+                        dt,
+                        &modulators,
+                    ) else {
+                        continue;
+                    };
+                    if let Some(n) = &pr.name {
+                        proj_index
+                            .entry(n.node.clone())
+                            .or_default()
+                            .push(layout.projs.len());
+                    }
+                    layout.projs.push(pl);
+                    projs.push(kernels);
+                }
             }
         }
         for m in &circuit.members {
@@ -1182,8 +1284,80 @@ impl<'p> Lowerer<'p> {
                 file,
                 model: None,
                 locals: cs_locals.clone(),
+                pair: false,
             };
             for sel in &r.of {
+                if let Some(list) = proj_index.get(&sel.name.node) {
+                    let every = r
+                        .every
+                        .as_ref()
+                        .and_then(|e| self.expr(&scope, e))
+                        .map(|e| sym::simplify(&e))
+                        .map_or(1, |e| {
+                            if let Expr::Const(v) = e {
+                                (v / dt).round().max(1.0) as u64
+                            } else {
+                                1
+                            }
+                        });
+                    for &k in list {
+                        let Some(var) = layout.projs[k]
+                            .vars
+                            .iter()
+                            .position(|v| v.name == r.what.node && v.space == Space::Syn)
+                        else {
+                            self.unsupported(
+                                file,
+                                r.what.span,
+                                &format!(
+                                    "recording `{}` of a projection (not a per-synapse variable)",
+                                    r.what.node
+                                ),
+                                "record a per-synapse state or parameter",
+                            );
+                            continue;
+                        };
+                        let (first, last) = match &sel.index {
+                            None => (0, usize::MAX),
+                            Some(ix) => match &ix.node {
+                                ExprKind::Range(lo, hi) => {
+                                    let lo = lo
+                                        .as_ref()
+                                        .and_then(|e| self.expr(&scope, e))
+                                        .map(|e| sym::simplify(&e));
+                                    let hi = hi
+                                        .as_ref()
+                                        .and_then(|e| self.expr(&scope, e))
+                                        .map(|e| sym::simplify(&e));
+                                    (
+                                        if let Some(Expr::Const(v)) = lo {
+                                            v as usize
+                                        } else {
+                                            0
+                                        },
+                                        if let Some(Expr::Const(v)) = hi {
+                                            v as usize
+                                        } else {
+                                            usize::MAX
+                                        },
+                                    )
+                                }
+                                _ => (0, usize::MAX),
+                            },
+                        };
+                        layout.records.push(Record {
+                            pop: layout.projs[k].post,
+                            kind: RecordKind::Synapses {
+                                proj: k,
+                                var,
+                                first,
+                                last,
+                                every,
+                            },
+                        });
+                    }
+                    continue;
+                }
                 let Some(&p) = pop_index.get(&sel.name.node) else {
                     continue;
                 };
@@ -1280,7 +1454,7 @@ impl<'p> Lowerer<'p> {
         Some(Network {
             layout,
             pops,
-            projs: vec![],
+            projs,
         })
     }
 }

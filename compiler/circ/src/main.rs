@@ -212,7 +212,7 @@ fn run(args: RunArgs) -> ExitCode {
         eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
         return ExitCode::from(1);
     }
-    let lowered = match circ_lower::lower(&analysis, &opts) {
+    let lowered = match circ_lower::lower(&analysis, &map, &opts) {
         Ok(l) => l,
         Err(ds) => {
             eprint!("{}", render_all_text(&ds, &map, color));
@@ -226,7 +226,21 @@ fn run(args: RunArgs) -> ExitCode {
     let BackendKind::Interp = args.backend;
     let backend = circ_interp::Interp::new(&lowered.net);
     let layout = &lowered.net.layout;
-    let mut sim = circ_runtime::Simulation::new(layout, &backend, lowered.seed, lowered.dt);
+    let base = args
+        .file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
+    let mut sim =
+        match circ_runtime::Simulation::build(layout, &backend, lowered.seed, lowered.dt, &base) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    for w in &sim.warnings {
+        eprintln!("warning: {w}");
+    }
     let build = started.elapsed().as_secs_f64();
     let ropts = circ_runtime::RunOptions {
         duration: lowered.duration,
@@ -316,7 +330,7 @@ fn check(args: CheckArgs) -> ExitCode {
                 status = ExitCode::from(1);
                 continue;
             }
-            for line in circ_lower::explain_solvers(&analysis) {
+            for line in circ_lower::explain_solvers(&analysis, &map) {
                 println!("{line}");
             }
         }
@@ -382,7 +396,7 @@ fn check(args: CheckArgs) -> ExitCode {
         if !analysis.has_errors() {
             analysis
                 .diagnostics
-                .extend(circ_lower::check_models(&analysis));
+                .extend(circ_lower::check_models(&analysis, &map));
         }
         all.push((map, analysis.diagnostics));
     }

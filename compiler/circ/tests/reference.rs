@@ -24,7 +24,7 @@ fn simulate_src(
         "{}",
         circ_diag::render_all_text(&analysis.diagnostics, &map, false)
     );
-    let lowered = circ_lower::lower(&analysis, opts)
+    let lowered = circ_lower::lower(&analysis, &map, opts)
         .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
     let backend = circ_interp::Interp::new(&lowered.net);
     let mut sim =

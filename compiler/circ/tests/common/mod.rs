@@ -12,7 +12,7 @@ pub fn check(name: &str, src: &str) -> (SourceMap, Vec<Diagnostic>) {
     if !analysis.has_errors() {
         analysis
             .diagnostics
-            .extend(circ_lower::check_models(&analysis));
+            .extend(circ_lower::check_models(&analysis, &map));
     }
     (map, analysis.diagnostics)
 }
@@ -25,7 +25,7 @@ pub fn diagnose(name: &str, src: &str) -> (SourceMap, Vec<Diagnostic>) {
     }
     analysis
         .diagnostics
-        .extend(circ_lower::check_models(&analysis));
+        .extend(circ_lower::check_models(&analysis, &map));
     let has_circuit = analysis.program.ast(0).is_some_and(|m| {
         m.items
             .iter()
@@ -33,7 +33,7 @@ pub fn diagnose(name: &str, src: &str) -> (SourceMap, Vec<Diagnostic>) {
     });
     if !analysis.has_errors()
         && has_circuit
-        && let Err(ds) = circ_lower::lower(&analysis, &circ_lower::Options::default())
+        && let Err(ds) = circ_lower::lower(&analysis, &map, &circ_lower::Options::default())
     {
         analysis.diagnostics.extend(ds);
     }

@@ -1,0 +1,742 @@
+//! Lowering of input generators and projections (synapse models bound to
+//! two populations).
+
+use crate::ode::{self, Builder, Class, Method, System};
+use crate::{Lowerer, ModelScope, Scope, c, sym, topo};
+use circ_diag::{Diagnostic, FileId};
+use circ_ir::{Bin, Dist, Domain, Expr, Kernel, PopKernels, ProjKernels, Stmt, VarId};
+use circ_runtime::connect::Rule;
+use circ_runtime::layout::{Connect, PopLayout, ProjLayout, ProjVar, Space, VarLayout, VarRole};
+use circ_sema::ItemKind;
+use circ_syntax::ast::{
+    self, AssignOp, Event, ExprKind, Item, MemberKind, RuleKind, StateLoc, StmtKind, Target,
+};
+use std::collections::HashMap;
+
+fn kernel(name: &str, domain: Domain, b: Builder) -> Kernel {
+    Kernel {
+        name: name.into(),
+        domain,
+        temps: b.temps,
+        body: b.body,
+    }
+}
+
+impl Lowerer<'_> {
+    /// `poisson[N](rate = r)` and `spikes[N](times = [...], indices = [...])`.
+    pub(crate) fn generator(
+        &mut self,
+        scope: &Scope<'_>,
+        p: &ast::Population,
+        size: usize,
+        dt: f64,
+    ) -> Option<(PopLayout, PopKernels)> {
+        let file = scope.file;
+        let arg = |name: &str| {
+            p.args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|n| n.node == name))
+        };
+        let mut layout = PopLayout {
+            name: p.name.node.clone(),
+            model: p.model.node.clone(),
+            size,
+            vars: vec![],
+            schedule: vec![],
+        };
+        let mut kernels = PopKernels::default();
+        if p.model.node == "poisson" {
+            let rate = self.expr(scope, &arg("rate")?.value)?;
+            layout.vars.push(VarLayout {
+                name: "rate".into(),
+                role: VarRole::Param,
+                scalar: true,
+            });
+            kernels.dynamic = Kernel {
+                name: "dynamic".into(),
+                domain: Domain::Once,
+                temps: 0,
+                body: vec![Stmt::Store(0, rate)],
+            };
+            // Each neuron fires in a step with probability rate * dt.
+            let fire = Expr::bin(
+                Bin::Lt,
+                Expr::Rand(Dist::Uniform, 1),
+                Expr::bin(Bin::Mul, Expr::Load(0), Expr::Dt),
+            );
+            kernels.threshold = Some(Kernel {
+                name: "threshold".into(),
+                domain: Domain::Each,
+                temps: 0,
+                body: vec![Stmt::Spike(fire)],
+            });
+            kernels.solver_notes.push(format!(
+                "Poisson spikes, probability rate * dt per step (dt = {} ms)",
+                dt * 1e3
+            ));
+            return Some((layout, kernels));
+        }
+        // spikes: arrays of constants.
+        let consts = |this: &mut Self, e: &ast::Expr| -> Option<Vec<f64>> {
+            match &e.node {
+                ExprKind::Array(items) => items
+                    .iter()
+                    .map(|x| {
+                        this.expr(scope, x)
+                            .map(|v| sym::simplify(&v))
+                            .and_then(|v| {
+                                if let Expr::Const(k) = v {
+                                    Some(k)
+                                } else {
+                                    None
+                                }
+                            })
+                    })
+                    .collect(),
+                _ => {
+                    this.unsupported(
+                        file,
+                        e.span,
+                        "spike times from a file",
+                        "give the times as an array: `times = [10 ms, 20 ms]`",
+                    );
+                    None
+                }
+            }
+        };
+        let times = consts(self, &arg("times")?.value)?;
+        let indices = match arg("indices") {
+            Some(a) => Some((consts(self, &a.value)?, a.value.span)),
+            None => None,
+        };
+        let mut schedule: Vec<(u64, u32)> = vec![];
+        for (k, &t) in times.iter().enumerate() {
+            if !(t >= 0.0 && t.is_finite()) {
+                self.diags.push(Diagnostic::error(
+                    "invalid-value",
+                    format!(
+                        "spike time {k} is {} ms; times must be finite and not negative",
+                        t * 1e3
+                    ),
+                    file,
+                    p.model.span,
+                    "a negative time",
+                ));
+                return None;
+            }
+            let step = (t / dt).round() as u64;
+            match &indices {
+                Some((idx, span)) => {
+                    let Some(&i) = idx.get(k) else {
+                        self.diags.push(Diagnostic::error(
+                            "invalid-value",
+                            format!(
+                                "{} spike times but {} indices; give one index per time",
+                                times.len(),
+                                idx.len()
+                            ),
+                            file,
+                            *span,
+                            "too few indices",
+                        ));
+                        return None;
+                    };
+                    if i < 0.0 || i.fract() != 0.0 || i as usize >= size {
+                        self.diags.push(Diagnostic::error(
+                            "invalid-value",
+                            format!(
+                                "index {i} is not a neuron of `{}`, which has {size}",
+                                p.name.node
+                            ),
+                            file,
+                            *span,
+                            "out of range",
+                        ));
+                        return None;
+                    }
+                    schedule.push((step, i as u32));
+                }
+                None => schedule.extend((0..size as u32).map(|i| (step, i))),
+            }
+        }
+        schedule.sort_unstable();
+        schedule.dedup();
+        layout.schedule = schedule;
+        kernels.solver_notes.push("spikes given in advance".into());
+        Some((layout, kernels))
+    }
+
+    /// One projection: the synapse model `pr.model` bound to `pre` → `post`.
+    #[allow(clippy::too_many_arguments, clippy::too_many_lines)]
+    pub(crate) fn projection(
+        &mut self,
+        circuit_scope: &Scope<'_>,
+        module: usize,
+        pr: &ast::Projection,
+        name: String,
+        origin: String,
+        (pre, pre_layout): (usize, &PopLayout),
+        (post, post_layout): (usize, &PopLayout),
+        dt: f64,
+        modulators: &HashMap<String, Expr>,
+    ) -> Option<(ProjLayout, ProjKernels)> {
+        let cfile = circuit_scope.file;
+        let (id, ItemKind::Synapse) = self.prog.resolve(module, &pr.model.node)? else {
+            return None;
+        };
+        let Some(Item::Model(model)) = self.prog.item(id) else {
+            return None;
+        };
+        let file: FileId = self.prog.file(id.module)?;
+        // Variables: the model's, then views of the two populations' variables.
+        let mut vars: Vec<ProjVar> = vec![];
+        let mut ids: HashMap<String, VarId> = HashMap::new();
+        let mut lets: HashMap<String, &ast::Expr> = HashMap::new();
+        for m in &model.members {
+            let (n, space, role) = match &m.node {
+                MemberKind::Parameter(d) => (
+                    &d.name,
+                    if d.per.is_some() {
+                        Space::Syn
+                    } else {
+                        Space::Scalar
+                    },
+                    VarRole::Param,
+                ),
+                MemberKind::State(StateLoc::Own, d) => (&d.name, Space::Syn, VarRole::State),
+                MemberKind::State(StateLoc::Pre, d) => (&d.name, Space::PreState, VarRole::State),
+                MemberKind::State(StateLoc::Post, d) => (&d.name, Space::PostState, VarRole::State),
+                MemberKind::Modulator { name, .. } => (name, Space::Scalar, VarRole::Param),
+                MemberKind::Let { name, value } => {
+                    lets.insert(name.node.clone(), value);
+                    continue;
+                }
+                _ => continue,
+            };
+            ids.insert(n.node.clone(), vars.len() as VarId);
+            vars.push(ProjVar {
+                name: n.node.clone(),
+                space,
+                role,
+            });
+        }
+        let mut fields: HashMap<String, VarId> = HashMap::new();
+        for (side, layout) in [("pre", pre_layout), ("post", post_layout)] {
+            for (k, v) in layout.vars.iter().enumerate() {
+                let key = format!("{side}.{}", v.name);
+                fields.insert(key.clone(), vars.len() as VarId);
+                let space = if side == "pre" {
+                    Space::PreNeuron(k)
+                } else {
+                    Space::PostNeuron(k)
+                };
+                vars.push(ProjVar {
+                    name: key,
+                    space,
+                    role: v.role,
+                });
+            }
+        }
+        let delay_var = pr.delay.as_ref().map(|_| {
+            vars.push(ProjVar {
+                name: "delay".into(),
+                space: Space::Syn,
+                role: VarRole::Internal,
+            });
+            (vars.len() - 1) as VarId
+        });
+        let space_of = |v: VarId, vars: &[ProjVar]| vars[v as usize].space;
+        let ms = ModelScope {
+            file,
+            fields,
+            vars: ids.clone(),
+            lets,
+        };
+        let scope = Scope {
+            file,
+            model: Some(&ms),
+            locals: vec![],
+            pair: true,
+        };
+        let cscope = Scope {
+            file: cfile,
+            model: None,
+            locals: circuit_scope.locals.clone(),
+            pair: true,
+        };
+
+        // Values: the circuit's arguments, else the model's defaults.
+        let given = |n: &str| {
+            pr.args
+                .iter()
+                .find(|a| a.name.as_ref().is_some_and(|x| x.node == n))
+                .map(|a| &a.value)
+        };
+        let init_given = |n: &str| pr.inits.iter().find(|(x, _)| x.node == n).map(|(_, e)| e);
+        let mut scalar_vals: Vec<(VarId, Expr, bool)> = vec![];
+        let mut syn_vals: Vec<(VarId, Expr, bool)> = vec![];
+        let mut pre_vals: Vec<(VarId, Expr, bool)> = vec![];
+        let mut post_vals: Vec<(VarId, Expr, bool)> = vec![];
+        self.stream = 0;
+        for m in &model.members {
+            let (n, default, from_circuit) = match &m.node {
+                MemberKind::Parameter(d) => (&d.name, d.init.as_ref(), given(&d.name.node)),
+                MemberKind::State(_, d) => (&d.name, d.init.as_ref(), init_given(&d.name.node)),
+                MemberKind::Modulator { name, .. } => {
+                    let v = modulators.get(&name.node).cloned().unwrap_or(c(0.0));
+                    scalar_vals.push((ids[&name.node], v, true));
+                    continue;
+                }
+                _ => continue,
+            };
+            self.stream += 8;
+            let value = match (from_circuit, default) {
+                (Some(e), _) => self.expr(&cscope, e)?,
+                (None, Some(d)) => self.expr(&scope, d)?,
+                (None, None) => c(0.0),
+            };
+            let v = ids[&n.node];
+            match space_of(v, &vars) {
+                Space::Scalar => scalar_vals.push((v, value, true)),
+                Space::Syn => syn_vals.push((v, value, false)),
+                Space::PreState => pre_vals.push((v, value, false)),
+                _ => post_vals.push((v, value, false)),
+            }
+        }
+        if let (Some(d), Some(dv)) = (&pr.delay, delay_var) {
+            self.stream += 8;
+            let e = self.expr(&cscope, d)?;
+            syn_vals.push((dv, e, false));
+        }
+        let mut known: HashMap<VarId, f64> = HashMap::new();
+        let mut time_dependent: Vec<VarId> = vec![];
+        let mut dynamic = Builder::default();
+        for (v, e, _) in topo(&scalar_vals) {
+            if let Expr::Const(k) =
+                sym::simplify(&sym::subst(&e, &|w| known.get(&w).copied().map(c), None))
+            {
+                known.insert(v, k);
+            }
+            if sym::reads_time_or_random(&e) || sym::depends(&e, &|w| time_dependent.contains(&w)) {
+                time_dependent.push(v);
+            }
+            dynamic.body.push(Stmt::Store(v, e));
+        }
+        let store_all = |vals: &[(VarId, Expr, bool)]| {
+            let mut b = Builder::default();
+            for (v, e, _) in topo(vals) {
+                b.body.push(Stmt::Store(v, e));
+            }
+            b
+        };
+        let mut kernels = ProjKernels {
+            init: vec![
+                kernel(
+                    "init_scalar",
+                    Domain::Once,
+                    Builder {
+                        body: dynamic.body.clone(),
+                        temps: 0,
+                    },
+                ),
+                kernel("init_pre", Domain::PreNeurons, store_all(&pre_vals)),
+                kernel("init_post", Domain::PostNeurons, store_all(&post_vals)),
+                kernel("init_synapses", Domain::Synapses, store_all(&syn_vals)),
+            ],
+            dynamic: kernel("dynamic", Domain::Once, dynamic),
+            ..ProjKernels::default()
+        };
+
+        // Equations, one system per place the states live.
+        let varying = |v: VarId| {
+            let var = &vars[v as usize];
+            var.role == VarRole::State
+                || var.role == VarRole::Input
+                || matches!(var.space, Space::PreNeuron(_) | Space::PostNeuron(_))
+                || time_dependent.contains(&v)
+        };
+        let mut requested: Option<&circ_syntax::Ident> = None;
+        let mut systems: Vec<(Space, System)> = vec![];
+        for m in &model.members {
+            match &m.node {
+                MemberKind::Ode {
+                    var, rhs, noise, ..
+                } => {
+                    let Some(&v) = ids.get(&var.node) else {
+                        continue;
+                    };
+                    let space = space_of(v, &vars);
+                    self.stream = 200 + 8 * systems.len() as u32;
+                    let r = self.expr(&scope, rhs)?;
+                    let n = match noise {
+                        Some(n) => Some(self.expr(&scope, n)?),
+                        None => None,
+                    };
+                    let sys = match systems.iter_mut().find(|(s, _)| *s == space) {
+                        Some((_, sys)) => sys,
+                        None => {
+                            systems.push((
+                                space,
+                                System {
+                                    states: vec![],
+                                    rhs: vec![],
+                                    noise: vec![],
+                                    held: vec![],
+                                },
+                            ));
+                            &mut systems.last_mut()?.1
+                        }
+                    };
+                    sys.states.push((v, var.node.clone()));
+                    sys.rhs.push(sym::simplify(&r));
+                    sys.noise.push(n);
+                    sys.held.push(false);
+                }
+                MemberKind::Method(n) => requested = Some(n),
+                _ => {}
+            }
+        }
+        for (space, sys) in &systems {
+            let class = ode::classify(sys, &varying);
+            let has_noise = sys.noise.iter().any(Option::is_some);
+            let method = match (requested.map(|n| n.node.as_str()), &class) {
+                (Some("euler"), _) => Method::Euler,
+                (Some("rk2"), _) => Method::Rk2,
+                (Some("heun"), _) => Method::Heun,
+                (Some("rk4"), _) => Method::Rk4,
+                (Some("euler_maruyama"), _) => Method::EulerMaruyama,
+                (Some("exponential_euler"), Class::Linear | Class::ConditionallyLinear { .. }) => {
+                    Method::ExponentialEuler
+                }
+                (Some("exact"), Class::Linear) => Method::Exact,
+                (Some(other), _) => {
+                    let span = requested.map_or(model.name.span, |n| n.span);
+                    self.diags.push(
+                        Diagnostic::error(
+                            "method-not-applicable",
+                            format!(
+                                "`method {other}` does not apply to the equations of `{}`",
+                                model.name.node
+                            ),
+                            file,
+                            span,
+                            "requested here",
+                        )
+                        .with_help("remove `method` to let the compiler choose"),
+                    );
+                    return None;
+                }
+                (None, _) if has_noise => Method::EulerMaruyama,
+                (None, Class::Linear) => Method::Exact,
+                (None, Class::ConditionallyLinear { .. }) => Method::ExponentialEuler,
+                (None, Class::Nonlinear { .. }) => Method::Rk4,
+            };
+            let (domain, place) = match space {
+                Space::PreState => (Domain::PreNeurons, "per presynaptic neuron"),
+                Space::PostState => (Domain::PostNeurons, "per postsynaptic neuron"),
+                _ => (Domain::Synapses, "per synapse"),
+            };
+            let names: Vec<&str> = sys.states.iter().map(|s| s.1.as_str()).collect();
+            kernels.solver_notes.push(format!(
+                "{} ({place}) integrated with {}",
+                names.join(", "),
+                method.name()
+            ));
+            let mut b = Builder::default();
+            let scalar_value = |v: VarId| known.get(&v).copied();
+            let mut stream = 300 + 16 * kernels.update.len() as u32;
+            let mut next = || {
+                stream += 1;
+                stream
+            };
+            if let Err(why) = ode::emit(sys, method, &mut b, &scalar_value, &mut next, dt) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "method-not-applicable",
+                        format!("`{}` cannot be integrated exactly: {why}", model.name.node),
+                        file,
+                        model.name.span,
+                        "exact integration",
+                    )
+                    .with_help("use `method rk4`"),
+                );
+                return None;
+            }
+            kernels.update.push(kernel("update", domain, b));
+        }
+
+        // Continuous couplings: per synapse when they read per-synapse or
+        // presynaptic values, else once per postsynaptic neuron.
+        let per_syn = |e: &Expr, vars: &[ProjVar]| {
+            sym::depends(e, &|v| {
+                matches!(
+                    vars[v as usize].space,
+                    Space::Syn | Space::PreState | Space::PreNeuron(_)
+                )
+            })
+        };
+        let (mut by_syn, mut by_post) = (Builder::default(), Builder::default());
+        for m in &model.members {
+            let MemberKind::Coupling(st) = &m.node else {
+                continue;
+            };
+            let StmtKind::Assign { target, op, value } = &st.node else {
+                continue;
+            };
+            let Target::Post(n) = &target.node else {
+                continue;
+            };
+            let Some(&tv) = ms.fields.get(&format!("post.{}", n.node)) else {
+                continue;
+            };
+            let mut e = self.expr(&scope, value)?;
+            if *op == AssignOp::Sub {
+                e = Expr::Un(circ_ir::Un::Neg, Box::new(e));
+            }
+            let b = if per_syn(&e, &vars) {
+                &mut by_syn
+            } else {
+                &mut by_post
+            };
+            b.body.push(Stmt::AddTo(tv, e));
+        }
+        kernels.couple = vec![
+            kernel("couple_post", Domain::PostNeurons, by_post),
+            kernel("couple_synapses", Domain::Synapses, by_syn),
+        ];
+
+        // Handlers: the neuron-level part (once per spike), then the per-synapse part.
+        for m in &model.members {
+            let MemberKind::On { event, body } = &m.node else {
+                continue;
+            };
+            let (own_state, d_neuron, d_syn) = match event.node {
+                Event::Pre => (Space::PreState, Domain::SpikingPre, Domain::Arriving),
+                Event::Post => (
+                    Space::PostState,
+                    Domain::SpikingPost,
+                    Domain::PostSpikeSynapses,
+                ),
+            };
+            let (mut nb, mut sb) = (Builder::default(), Builder::default());
+            let mut locals: Vec<(String, Expr)> = vec![];
+            self.stream = 400;
+            self.handler(&ms, body, own_state, &vars, &mut nb, &mut sb, &mut locals)?;
+            let ks = vec![
+                kernel("neuron_part", d_neuron, nb),
+                kernel("synapse_part", d_syn, sb),
+            ];
+            match event.node {
+                Event::Pre => kernels.on_pre = ks,
+                Event::Post => kernels.on_post = ks,
+            }
+        }
+
+        // Connectivity.
+        let fold = |this: &mut Self, e: &ast::Expr| -> Option<f64> {
+            let v = this.expr(&cscope, e).map(|x| sym::simplify(&x))?;
+            if let Expr::Const(k) = v {
+                Some(k)
+            } else {
+                None
+            }
+        };
+        let (connect, filter) = match &pr.rule.kind.node {
+            RuleKind::Named { name: rname, args } => {
+                let a0 = args.first().map(|a| &a.value);
+                let rule = match rname.node.as_str() {
+                    "all_to_all" => Rule::AllToAll,
+                    "one_to_one" => Rule::OneToOne,
+                    "bernoulli" => Rule::Bernoulli(fold(self, a0?)?),
+                    "fixed_indegree" => Rule::FixedIndegree(fold(self, a0?)? as u64),
+                    "fixed_outdegree" => Rule::FixedOutdegree(fold(self, a0?)? as u64),
+                    "fixed_total" => Rule::FixedTotal(fold(self, a0?)? as u64),
+                    "matrix" => {
+                        let ExprKind::Array(rows) = &a0?.node else {
+                            self.unsupported(
+                                cfile,
+                                pr.rule.kind.span,
+                                "a matrix from a file",
+                                "write the matrix inline, or use `from \"edges.csv\"`",
+                            );
+                            return None;
+                        };
+                        let mut pairs = vec![];
+                        for (i, row) in rows.iter().enumerate() {
+                            let ExprKind::Array(cells) = &row.node else {
+                                return None;
+                            };
+                            for (j, cell) in cells.iter().enumerate() {
+                                if fold(self, cell)? != 0.0 {
+                                    pairs.push((i as u32, j as u32));
+                                }
+                            }
+                        }
+                        Rule::Pairs(pairs)
+                    }
+                    _ => {
+                        self.unsupported(
+                            cfile,
+                            pr.rule.kind.span,
+                            &format!("the rule `{}`", rname.node),
+                            "distance rules need positions, which arrive in the next version",
+                        );
+                        return None;
+                    }
+                };
+                (Connect::Rule(rule), pr.rule.filter.as_ref())
+            }
+            RuleKind::Where(cond) => (Connect::Rule(Rule::AllToAll), Some(cond)),
+            RuleKind::File { path, args } => {
+                let mut source = String::new();
+                let mut target = String::new();
+                let mut columns = vec![];
+                for a in args {
+                    let (Some(n), ExprKind::Str(col)) = (&a.name, &a.value.node) else {
+                        continue;
+                    };
+                    match n.node.as_str() {
+                        "source" => source = col.clone(),
+                        "target" => target = col.clone(),
+                        "delay" => match delay_var {
+                            Some(dv) => columns.push((col.clone(), dv as usize)),
+                            None => {
+                                vars.push(ProjVar {
+                                    name: "delay".into(),
+                                    space: Space::Syn,
+                                    role: VarRole::Internal,
+                                });
+                                columns.push((col.clone(), vars.len() - 1));
+                            }
+                        },
+                        other => {
+                            if let Some(&v) = ids.get(other) {
+                                columns.push((col.clone(), v as usize));
+                            }
+                        }
+                    }
+                }
+                (
+                    Connect::File {
+                        path: path.node.clone(),
+                        source,
+                        target,
+                        columns,
+                    },
+                    pr.rule.filter.as_ref(),
+                )
+            }
+        };
+        kernels.filter = match filter {
+            Some(f) => Some(sym::simplify(&self.expr(&cscope, f)?)),
+            None => None,
+        };
+        let delay_var = vars
+            .iter()
+            .position(|v| v.name == "delay" && v.role == VarRole::Internal);
+        let layout = ProjLayout {
+            name,
+            origin,
+            pre,
+            post,
+            vars,
+            connect,
+            autapses: pr.autapses,
+            filtered: kernels.filter.is_some(),
+            delay_var,
+        };
+        Some((layout, kernels))
+    }
+
+    /// Splits a handler into the part on the spiking neuron's own state
+    /// (`own`: pre state for `on pre`) and the per-synapse part. Writes to
+    /// state shared between synapses are scatter-adds.
+    #[allow(clippy::too_many_arguments)]
+    fn handler(
+        &mut self,
+        ms: &ModelScope<'_>,
+        body: &[ast::Stmt],
+        own: Space,
+        vars: &[ProjVar],
+        nb: &mut Builder,
+        sb: &mut Builder,
+        locals: &mut Vec<(String, Expr)>,
+    ) -> Option<()> {
+        let depth = locals.len();
+        for st in body {
+            let scope = Scope {
+                file: ms.file,
+                model: Some(ms),
+                locals: locals.clone(),
+                pair: true,
+            };
+            match &st.node {
+                StmtKind::Let { name, value } => {
+                    // Inlined where used: both parts may read it.
+                    let v = self.expr(&scope, value)?;
+                    locals.push((name.node.clone(), v));
+                }
+                StmtKind::Assign { target, op, value } => {
+                    let key = match &target.node {
+                        Target::Local(n) => n.node.clone(),
+                        Target::Post(n) => format!("post.{}", n.node),
+                        Target::Pre(n) => format!("pre.{}", n.node),
+                    };
+                    let var = match &target.node {
+                        Target::Local(n) => ms.vars.get(&n.node).copied(),
+                        _ => ms.fields.get(&key).copied(),
+                    }?;
+                    let space = vars[var as usize].space;
+                    let e = self.expr(&scope, value)?;
+                    let neuron_part = space == own;
+                    let shared = !neuron_part && !matches!(space, Space::Syn);
+                    let stmt = match (op, shared) {
+                        (AssignOp::Add, true) => Stmt::AddTo(var, e),
+                        (AssignOp::Sub, true) => {
+                            Stmt::AddTo(var, Expr::Un(circ_ir::Un::Neg, Box::new(e)))
+                        }
+                        (AssignOp::Set, _) => Stmt::Store(var, e),
+                        (AssignOp::Add, false) => {
+                            Stmt::Store(var, Expr::bin(Bin::Add, Expr::Load(var), e))
+                        }
+                        (AssignOp::Sub, false) => {
+                            Stmt::Store(var, Expr::bin(Bin::Sub, Expr::Load(var), e))
+                        }
+                        (AssignOp::Mul, _) => {
+                            Stmt::Store(var, Expr::bin(Bin::Mul, Expr::Load(var), e))
+                        }
+                    };
+                    if neuron_part {
+                        nb.body.push(stmt)
+                    } else {
+                        sb.body.push(stmt)
+                    }
+                }
+                StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
+                    let k = self.expr(&scope, cond)?;
+                    let (mut tn, mut ts, mut en, mut es) = (
+                        Builder::default(),
+                        Builder::default(),
+                        Builder::default(),
+                        Builder::default(),
+                    );
+                    self.handler(ms, then, own, vars, &mut tn, &mut ts, locals)?;
+                    self.handler(ms, otherwise, own, vars, &mut en, &mut es, locals)?;
+                    if !tn.body.is_empty() || !en.body.is_empty() {
+                        nb.body.push(Stmt::If(k.clone(), tn.body, en.body));
+                    }
+                    if !ts.body.is_empty() || !es.body.is_empty() {
+                        sb.body.push(Stmt::If(k, ts.body, es.body));
+                    }
+                }
+                StmtKind::Error => return None,
+            }
+        }
+        locals.truncate(depth);
+        Some(())
+    }
+}
