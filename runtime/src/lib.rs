@@ -12,4 +12,4 @@ pub mod philox;
 pub mod sim;
 
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
-pub use sim::{Backend, RunError, RunOptions, RunResult, Simulation, StepCtx};
+pub use sim::{Backend, Hooks, RunError, RunOptions, RunResult, Simulation, StepCtx};

@@ -139,6 +139,11 @@ pub struct RunOptions {
 /// Why a run stopped early.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunError {
+    /// The user asked to stop (Ctrl-C).
+    Interrupted {
+        /// Time reached, in seconds.
+        t: f64,
+    },
     /// A state became NaN or infinite.
     NotFinite {
         /// Population name.
@@ -157,6 +162,11 @@ pub enum RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            RunError::Interrupted { t } => write!(
+                f,
+                "interrupted at t = {:.4} ms; the recordings up to then are complete",
+                t * 1e3
+            ),
             RunError::NotFinite {
                 pop,
                 index,
@@ -183,6 +193,15 @@ pub struct Samples {
     pub width: usize,
 }
 
+/// Ways to watch and stop a run from outside.
+#[derive(Default)]
+pub struct Hooks<'h> {
+    /// Checked every step: when set, the run stops cleanly.
+    pub stop: Option<&'h std::sync::atomic::AtomicBool>,
+    /// Called every 1000 steps with (steps done, steps in all).
+    pub progress: Option<&'h mut dyn FnMut(u64, u64)>,
+}
+
 /// What a run produced.
 #[derive(Clone, Debug, Default)]
 pub struct RunResult {
@@ -198,6 +217,50 @@ pub struct RunResult {
     pub loop_time: Duration,
     /// Why the run stopped early, if it did.
     pub stopped: Option<RunError>,
+}
+
+/// Bytes a network will take, and its expected number of synapses, from the
+/// layout alone (before anything large is allocated).
+pub fn estimate(layout: &NetLayout) -> (u64, f64) {
+    let mut bytes = 0f64;
+    for p in &layout.pops {
+        bytes += (p.size * p.vars.len().max(1) * 8) as f64;
+    }
+    let mut synapses = 0f64;
+    for proj in &layout.projs {
+        let (np, nq) = (
+            layout.pops[proj.pre].size as f64,
+            layout.pops[proj.post].size as f64,
+        );
+        let n = match &proj.connect {
+            Connect::Rule(Rule::AllToAll) => np * nq,
+            Connect::Rule(Rule::OneToOne) => np.min(nq),
+            Connect::Rule(Rule::Bernoulli(p)) => p * np * nq,
+            Connect::Rule(Rule::FixedIndegree(k)) => *k as f64 * nq,
+            Connect::Rule(Rule::FixedOutdegree(k)) => *k as f64 * np,
+            Connect::Rule(Rule::FixedTotal(k)) => *k as f64,
+            Connect::Rule(Rule::Pairs(v)) => v.len() as f64,
+            Connect::File { .. } => 0.0,
+        };
+        synapses += n;
+        let per_syn =
+            proj.vars.iter().filter(|v| v.space == Space::Syn).count() as f64 * 8.0 + 16.0;
+        // Building sorts (pre, post) pairs once: 8 more bytes per synapse at the peak.
+        bytes += n * (per_syn + 8.0) + (np + nq) * 16.0;
+    }
+    (bytes as u64, synapses)
+}
+
+/// The memory a run may use: `CIRC_MEMORY_LIMIT` (bytes) if set, else what
+/// the system reports as available.
+fn memory_limit() -> Option<u64> {
+    if let Ok(v) = std::env::var("CIRC_MEMORY_LIMIT") {
+        return v.trim().parse().ok();
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// A network's state and its schedule.
@@ -268,6 +331,16 @@ impl<'a> Simulation<'a> {
                 ref_until: refs,
             };
             backend.init(p, vars, &ctx);
+        }
+        let (bytes, synapses) = estimate(layout);
+        if let Some(limit) = memory_limit()
+            && bytes > limit
+        {
+            return Err(BuildError(format!(
+                "the network needs about {:.1} GiB ({synapses:.3e} synapses), but only {:.1} GiB of memory is available; make it smaller or sparser",
+                bytes as f64 / (1u64 << 30) as f64,
+                limit as f64 / (1u64 << 30) as f64
+            )));
         }
         for (k, proj) in layout.projs.iter().enumerate() {
             let state = sim.build_projection(k, proj, backend, seed, dt, base)?;
@@ -482,6 +555,17 @@ impl<'a> Simulation<'a> {
 
     /// Runs the schedule for `opts.duration`.
     pub fn run(&mut self, backend: &dyn Backend, opts: &RunOptions) -> RunResult {
+        self.run_with(backend, opts, &mut Hooks::default())
+    }
+
+    /// Runs the schedule for `opts.duration`, reporting progress and
+    /// stopping early when asked (the recordings stay complete).
+    pub fn run_with(
+        &mut self,
+        backend: &dyn Backend,
+        opts: &RunOptions,
+        hooks: &mut Hooks<'_>,
+    ) -> RunResult {
         let steps = (opts.duration / opts.dt).round().max(0.0) as u64;
         let npop = self.layout.pops.len();
         let mut result = RunResult {
@@ -516,6 +600,18 @@ impl<'a> Simulation<'a> {
         let start = Instant::now();
         for n in 0..steps {
             let t = n as f64 * opts.dt;
+            if hooks
+                .stop
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                result.stopped = Some(RunError::Interrupted { t });
+                break;
+            }
+            if n % 1000 == 0
+                && let Some(p) = hooks.progress.as_mut()
+            {
+                p(n, steps);
+            }
             self.sample(n, t, &mut result.samples);
             // 1. Inputs and time-dependent parameters.
             for (p, pop) in self.layout.pops.iter().enumerate() {

@@ -248,7 +248,40 @@ fn run(args: RunArgs) -> ExitCode {
         seed: lowered.seed,
         check_every: 100,
     };
-    let result = sim.run(&backend, &ropts);
+    // Ctrl-C stops the run cleanly: what was recorded is written in full.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let show = std::io::stderr().is_terminal();
+    let loop_start = std::time::Instant::now();
+    let mut shown = false;
+    let mut progress = |done: u64, total: u64| {
+        // A bar on a terminal, once a run has taken a few seconds.
+        if show && total > 0 && loop_start.elapsed().as_secs_f64() > 2.0 {
+            let frac = done as f64 / total as f64;
+            let width = 30;
+            let fill = (frac * width as f64) as usize;
+            eprint!(
+                "\r[{}{}] {:>5.1}%  {:.3} s of {:.3} s",
+                "=".repeat(fill),
+                " ".repeat(width - fill),
+                frac * 100.0,
+                done as f64 * lowered.dt,
+                lowered.duration
+            );
+            shown = true;
+        }
+    };
+    let result = {
+        let mut hooks = circ_runtime::Hooks {
+            stop: Some(&stop),
+            progress: Some(&mut progress),
+        };
+        sim.run_with(&backend, &ropts, &mut hooks)
+    };
+    if shown {
+        eprintln!();
+    }
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .file
@@ -297,9 +330,23 @@ fn run(args: RunArgs) -> ExitCode {
         );
     }
     println!("wrote {} files to {}", written.len(), out.display());
-    if let Some(stop) = &result.stopped {
-        eprintln!("error: {stop}");
-        return ExitCode::from(1);
+    match &result.stopped {
+        Some(circ_runtime::RunError::Interrupted { .. }) => {
+            eprintln!(
+                "{}",
+                result
+                    .stopped
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            );
+            return ExitCode::from(130);
+        }
+        Some(stop) => {
+            eprintln!("error: {stop}");
+            return ExitCode::from(1);
+        }
+        None => {}
     }
     ExitCode::SUCCESS
 }

@@ -1,0 +1,198 @@
+//! `circ run` on bad data and impossible networks: every failure is a clear
+//! message naming the file and line, or the model location, and never a
+//! panic or a half-written output; interruptions leave complete files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn circ() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_circ"))
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("circ-run-errors-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("tmp dir");
+        Dir(d)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+    fn run(&self, model: &Path, env: &[(&str, &str)]) -> (Output, String) {
+        let mut cmd = circ();
+        cmd.args(["run", "--color", "never", "--out"])
+            .arg(self.0.join("out"))
+            .arg(model);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().expect("run circ");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o, err)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const FILE_NET: &str = "use std::neurons::LIF\nuse std::synapses::ExpCurr\n\ncircuit C {\n    population A = LIF[3]\n    project syn = A -> A : ExpCurr connect from \"edges.csv\"(source = \"pre\", target = \"post\", w = \"weight\")\n    record w of syn\n}\n\nrun C for 1 ms\n";
+
+#[test]
+fn edge_files_load_and_their_errors_name_file_and_line() {
+    let d = Dir::new("edges");
+    let model = d.write("net.circ", FILE_NET);
+    d.write(
+        "edges.csv",
+        "pre,post,weight\n0,1,1e-10\n1,2,2e-10\n2,0,3e-10\n",
+    );
+    let (o, err) = d.run(&model, &[]);
+    assert!(o.status.success(), "{err}");
+    let bytes = std::fs::read(d.0.join("out/syn_w.npy")).expect("weights recorded");
+    let tail: Vec<f64> = bytes[bytes.len() - 24..]
+        .chunks(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
+    assert_eq!(tail, vec![1e-10, 2e-10, 3e-10]);
+    std::fs::remove_dir_all(d.0.join("out")).expect("clean");
+
+    for (csv, want) in [
+        (
+            "pre,post\n0,1\n",
+            "no column `weight` (its columns are: post, pre)",
+        ),
+        (
+            "pre,post,weight\n0,x,1\n",
+            "edges.csv: line 2, column `post`: `x` is not a number",
+        ),
+        (
+            "pre,post,weight\n0,7,1\n",
+            "row 1 of column `post` is 7, but the population has 3 neurons",
+        ),
+        ("", "the file is empty"),
+        (
+            "pre,post,weight\n0,1\n",
+            "line 2: 2 values, but the header names 3 columns",
+        ),
+    ] {
+        d.write("edges.csv", csv);
+        let (o, err) = d.run(&model, &[]);
+        assert_eq!(o.status.code(), Some(1), "{csv:?}: {err}");
+        assert!(err.contains(want), "{csv:?}: {err}");
+        assert!(
+            err.contains("net.circ:6:5"),
+            "the message names the projection: {err}"
+        );
+        assert!(!d.0.join("out").exists(), "a failed run wrote files");
+    }
+    std::fs::remove_file(d.0.join("edges.csv")).expect("rm");
+    let (o, err) = d.run(&model, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("cannot read") && err.contains("edges.csv"),
+        "{err}"
+    );
+}
+
+#[test]
+fn impossible_parameters_are_refused() {
+    let d = Dir::new("params");
+    let p = d.write("p.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[10]\n    project A -> A : ExpCurr connect bernoulli(1.5)\n}\nrun C for 1 ms\n");
+    let (o, err) = d.run(&p, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("[invalid-value]") && err.contains("between 0 and 1"),
+        "{err}"
+    );
+    let neg = d.write("neg.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[10]\n    project A -> A : ExpCurr connect all_to_all delay normal(-5 ms, 1 ms)\n}\nrun C for 1 ms\n");
+    let (o, err) = d.run(&neg, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("neg.circ:5:5") && err.contains("delays must be finite and not negative"),
+        "{err}"
+    );
+    let deg = d.write("deg.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[10]\n    project A -> A : ExpCurr connect fixed_indegree(20)\n}\nrun C for 1 ms\n");
+    let (o, err) = d.run(&deg, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains(
+            "fixed_indegree(20) needs 20 distinct sources per neuron, but only 9 are available"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_network_too_large_for_memory_is_refused_with_the_estimate() {
+    let d = Dir::new("memory");
+    let big = d.write("big.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[100000]\n    project A -> A : ExpCurr connect all_to_all\n}\nrun C for 1 ms\n");
+    let (o, err) = d.run(&big, &[("CIRC_MEMORY_LIMIT", "1000000000")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("the network needs about")
+            && err.contains("1.000e10 synapses")
+            && err.contains("0.9 GiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn delays_off_the_grid_are_rounded_with_a_warning() {
+    let d = Dir::new("delays");
+    let m = d.write("d.circ", "use std::neurons::LIF\nuse std::synapses::Delta\ncircuit C {\n    population A = LIF[2]\n    project A -> A : Delta connect all_to_all delay 0.25 ms\n}\nrun C for 1 ms { dt = 0.1 ms }\n");
+    let (o, err) = d.run(&m, &[]);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("warning: A -> A (")
+            && err.contains("delays are rounded to whole steps of 0.1 ms, by up to 0.0500 ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_interrupted_run_leaves_complete_files() {
+    let d = Dir::new("interrupt");
+    let m = d.write("long.circ", "use std::neurons::LIF\ncircuit C {\n    population A = LIF[2000](I_ext = 0.2 nA) { v = uniform(-65 mV, -50 mV) }\n    record spikes of A\n    record v of A[0..3] every 1 ms\n}\nrun C for 1000 s\n");
+    let child = circ()
+        .args(["run", "--color", "never", "--out"])
+        .arg(d.0.join("out"))
+        .arg(&m)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted at t ="), "{err}");
+    let summary = std::fs::read_to_string(d.0.join("out/summary.json")).expect("summary");
+    assert!(summary.contains("\"completed\": false") && summary.contains("interrupted"));
+    // The state file is whole: its header's shape matches its data.
+    let v = std::fs::read(d.0.join("out/A_v.npy")).expect("v");
+    let hlen = u16::from_le_bytes([v[8], v[9]]) as usize;
+    let header = String::from_utf8_lossy(&v[10..10 + hlen]).into_owned();
+    let rows: usize = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.trim().parse().ok())
+        .expect("rows");
+    assert!(rows > 0);
+    assert_eq!(v.len(), 10 + hlen + rows * 3 * 8);
+    assert!(std::fs::read_dir(d.0.join("out")).expect("out").all(|e| {
+        !e.expect("entry")
+            .path()
+            .to_string_lossy()
+            .ends_with(".partial")
+    }));
+}
