@@ -110,8 +110,18 @@ pub trait Backend {
     );
     /// Runs a phase of projection `proj`.
     fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>);
-    /// Whether the `where` condition of projection `proj` keeps the pair (i, j).
-    fn proj_filter(&self, proj: usize, i: u32, j: u32) -> bool;
+    /// Whether the condition of projection `proj` (a `where`, or the
+    /// probability of a `distance` rule) keeps the pair (i, j); `pre` and
+    /// `post` are the two populations' buffers (positions).
+    fn proj_filter(
+        &self,
+        proj: usize,
+        i: u32,
+        j: u32,
+        pre: &[Vec<f64>],
+        post: &[Vec<f64>],
+        seed: u64,
+    ) -> bool;
 }
 
 /// The state of one projection.
@@ -372,7 +382,10 @@ impl<'a> Simulation<'a> {
         };
         // Each projection draws from its own stream range: 1 << 24 apart.
         let stream = (k as u32 + 1) << 24;
-        let filter = |i: u32, j: u32| !proj.filtered || backend.proj_filter(k, i, j);
+        let (pre_bufs, post_bufs) = (&self.vars[proj.pre], &self.vars[proj.post]);
+        let filter = |i: u32, j: u32| {
+            !proj.filtered || backend.proj_filter(k, i, j, pre_bufs, post_bufs, seed)
+        };
         let mut file_columns: Vec<(usize, Vec<f64>)> = vec![];
         let csr = match &proj.connect {
             Connect::Rule(rule) => {

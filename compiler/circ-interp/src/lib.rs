@@ -444,25 +444,55 @@ impl Backend for Interp<'_> {
         }
     }
 
-    fn proj_filter(&self, proj: usize, i: u32, j: u32) -> bool {
+    fn proj_filter(
+        &self,
+        proj: usize,
+        i: u32,
+        j: u32,
+        pre: &[Vec<f64>],
+        post: &[Vec<f64>],
+        seed: u64,
+    ) -> bool {
         let Some(Some(f)) = self.net.projs.get(proj).map(|k| k.filter.as_ref()) else {
             return true;
         };
-        struct NoMem;
-        impl Mem for NoMem {
-            fn load(&self, _: u32, _: &Cursor) -> f64 {
-                f64::NAN
+        let Some(layout) = self.net.layout.projs.get(proj) else {
+            return true;
+        };
+        /// Reads the two populations' variables at the pair.
+        struct PairMem<'a> {
+            spaces: Vec<Space>,
+            pre: &'a [Vec<f64>],
+            post: &'a [Vec<f64>],
+        }
+        impl Mem for PairMem<'_> {
+            fn load(&self, v: u32, c: &Cursor) -> f64 {
+                match self.spaces.get(v as usize) {
+                    Some(Space::PreNeuron(pv)) => {
+                        self.pre.get(*pv).map_or(f64::NAN, |b| at(b, c.i))
+                    }
+                    Some(Space::PostNeuron(pv)) => {
+                        self.post.get(*pv).map_or(f64::NAN, |b| at(b, c.j))
+                    }
+                    _ => f64::NAN,
+                }
             }
             fn store(&mut self, _: u32, _: &Cursor, _: f64) {}
             fn add(&mut self, _: u32, _: &Cursor, _: f64) {}
         }
+        let m = PairMem {
+            spaces: layout.vars.iter().map(|v| v.space).collect(),
+            pre,
+            post,
+        };
+        // A draw per pair: element i, counter j.
         let c = Cursor {
             t: 0.0,
             dt: 0.0,
-            step: 0,
-            seed: 0,
-            stream_base: 0,
-            element: 0,
+            step: u64::from(j),
+            seed,
+            stream_base: (((proj as u32) + 1) << 24).wrapping_add(5 << 20),
+            element: i as usize,
             i: i as usize,
             j: j as usize,
             refractory: false,
@@ -470,6 +500,6 @@ impl Backend for Interp<'_> {
             spike: false,
             refr_out: 0.0,
         };
-        eval(f, &NoMem, &c) != 0.0
+        eval(f, &m, &c) != 0.0
     }
 }

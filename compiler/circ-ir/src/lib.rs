@@ -382,6 +382,21 @@ pub fn eval_bin(op: Bin, a: f64, b: f64) -> f64 {
     }
 }
 
+/// Whether an expression reads a temporary or a variable for which `own` holds.
+pub fn reads_own_vars(e: &Expr, own: &dyn Fn(VarId) -> bool) -> bool {
+    match e {
+        Expr::Load(v) => own(*v),
+        Expr::Temp(_) => true,
+        Expr::Un(_, a) => reads_own_vars(a, own),
+        Expr::Bin(_, a, b) => reads_own_vars(a, own) || reads_own_vars(b, own),
+        Expr::Call(_, args) => args.iter().any(|a| reads_own_vars(a, own)),
+        Expr::Select(c, a, b) => {
+            reads_own_vars(c, own) || reads_own_vars(a, own) || reads_own_vars(b, own)
+        }
+        _ => false,
+    }
+}
+
 /// Whether an expression reads any variable or temporary.
 pub fn reads_vars(e: &Expr) -> bool {
     match e {

@@ -113,11 +113,16 @@ pub fn verify(net: &Network) -> Result<(), VerifyError> {
                 kernel: "where".into(),
                 message,
             })?;
-            if crate::reads_vars(f) {
+            let not_neuron = |v: u32| {
+                proj.vars
+                    .get(v as usize)
+                    .is_none_or(|x| !matches!(x.space, Space::PreNeuron(_) | Space::PostNeuron(_)))
+            };
+            if crate::reads_own_vars(f, &not_neuron) {
                 return Err(VerifyError {
                     owner: proj.name.clone(),
                     kernel: "where".into(),
-                    message: "a connection condition reads a variable".into(),
+                    message: "a connection condition reads a variable other than a neuron's".into(),
                 });
             }
         }

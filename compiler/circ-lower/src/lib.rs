@@ -353,6 +353,12 @@ impl<'p> Lowerer<'p> {
                 "pi" => Some(c(std::f64::consts::PI)),
                 "e" => Some(c(std::f64::consts::E)),
                 "inf" => Some(c(f64::INFINITY)),
+                "d" => s
+                    .locals
+                    .iter()
+                    .rev()
+                    .find(|l| l.0 == "d")
+                    .map(|l| l.1.clone()),
                 "i" if s.pair => Some(Expr::PreIndex),
                 "j" if s.pair => Some(Expr::PostIndex),
                 _ => {
@@ -1163,21 +1169,16 @@ impl<'p> Lowerer<'p> {
                         _ => continue,
                     };
                     self.stream = 0;
-                    let Some((pl, kernels)) = self.generator(&scope, p, size, dt) else {
+                    let Some((mut pl, mut kernels)) = self.generator(&scope, p, size, dt) else {
                         continue;
                     };
+                    if let Some(pos) = &p.positions {
+                        self.add_positions(&scope, pos, &mut pl.vars, &mut kernels)?;
+                    }
                     pop_index.insert(p.name.node.clone(), layout.pops.len());
                     layout.pops.push(pl);
                     pops.push(kernels);
                     continue;
-                }
-                if let Some(pos) = &p.positions {
-                    self.unsupported(
-                        file,
-                        pos.span,
-                        "positions",
-                        "positions are used by distance rules, in the next version",
-                    );
                 }
                 let size = self.expr(&scope, &p.size).map(|e| sym::simplify(&e));
                 let Some(Expr::Const(size)) = size else {
@@ -1200,11 +1201,14 @@ impl<'p> Lowerer<'p> {
                         inits.insert(n.node.clone(), v);
                     }
                 }
-                let Some((vars, kernels)) =
+                let Some((mut vars, mut kernels)) =
                     self.model_kernels(id, &args, &inits, dt, Some(&modulators))
                 else {
                     continue;
                 };
+                if let Some(pos) = &p.positions {
+                    self.add_positions(&scope, pos, &mut vars, &mut kernels)?;
+                }
                 pop_index.insert(p.name.node.clone(), layout.pops.len());
                 layout.pops.push(PopLayout {
                     name: p.name.node.clone(),

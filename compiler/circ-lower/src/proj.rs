@@ -23,6 +23,82 @@ fn kernel(name: &str, domain: Domain, b: Builder) -> Kernel {
 }
 
 impl Lowerer<'_> {
+    /// Adds the position variables `x`, `y`, `z` (metres, per neuron) of
+    /// `at grid(...)`, `at line(...)` or `at random_positions(...)`.
+    pub(crate) fn add_positions(
+        &mut self,
+        scope: &Scope<'_>,
+        pos: &ast::Expr,
+        vars: &mut Vec<VarLayout>,
+        kernels: &mut PopKernels,
+    ) -> Option<()> {
+        let ExprKind::Call { func, args } = &pos.node else {
+            return None;
+        };
+        let names = circ_sema::builtin_param_names(&func.node);
+        let mut vals: Vec<Option<Expr>> = vec![None; names.len()];
+        let mut positional = 0;
+        for a in args {
+            let idx = match &a.name {
+                Some(n) => names.iter().position(|x| *x == n.node)?,
+                None => {
+                    positional += 1;
+                    positional - 1
+                }
+            };
+            let v = sym::simplify(&self.expr(scope, &a.value)?);
+            if let Some(slot) = vals.get_mut(idx) {
+                *slot = Some(v);
+            }
+        }
+        let arg = |k: usize| vals.get(k).cloned().flatten();
+        let i = Expr::Index;
+        let (x, y, z) = match func.node.as_str() {
+            "grid" => {
+                let (cols, spacing) = (arg(0)?, arg(1)?);
+                let col = Expr::bin(Bin::Rem, i.clone(), cols.clone());
+                let row = Expr::Call(circ_ir::Func::Floor, vec![Expr::bin(Bin::Div, i, cols)]);
+                (
+                    Expr::bin(Bin::Mul, col, spacing.clone()),
+                    Expr::bin(Bin::Mul, row, spacing),
+                    c(0.0),
+                )
+            }
+            "line" => (Expr::bin(Bin::Mul, i, arg(0)?), c(0.0), c(0.0)),
+            "random_positions" => {
+                let extent = arg(0)?;
+                let dims = match arg(1) {
+                    Some(Expr::Const(d)) => d,
+                    _ => 2.0,
+                };
+                let draw = |s: u32| {
+                    Expr::bin(Bin::Mul, extent.clone(), Expr::Rand(Dist::Uniform, 900 + s))
+                };
+                (
+                    draw(0),
+                    if dims >= 2.0 { draw(1) } else { c(0.0) },
+                    if dims >= 3.0 { draw(2) } else { c(0.0) },
+                )
+            }
+            _ => return None,
+        };
+        for (name, e) in [("x", x), ("y", y), ("z", z)] {
+            if vars.iter().any(|v| v.name == name) {
+                self.diags.push(Diagnostic::error("unsupported", format!("the model already has a variable `{name}`, which positions would replace"), scope.file, pos.span, "positions").with_help("rename the model's variable"));
+                return None;
+            }
+            let v = vars.len() as VarId;
+            vars.push(VarLayout {
+                name: name.into(),
+                role: VarRole::Param,
+                scalar: false,
+            });
+            kernels.init.domain = Domain::Each;
+            kernels.init.body.push(Stmt::Store(v, e));
+        }
+        Some(())
+    }
+
     /// `poisson[N](rate = r)` and `spikes[N](times = [...], indices = [...])`.
     pub(crate) fn generator(
         &mut self,
@@ -541,6 +617,7 @@ impl Lowerer<'_> {
                 None
             }
         };
+        let mut distance_filter: Option<Expr> = None;
         let (connect, filter) = match &pr.rule.kind.node {
             RuleKind::Named { name: rname, args } => {
                 let a0 = args.first().map(|a| &a.value);
@@ -574,15 +651,44 @@ impl Lowerer<'_> {
                         }
                         Rule::Pairs(pairs)
                     }
-                    _ => {
-                        self.unsupported(
-                            cfile,
-                            pr.rule.kind.span,
-                            &format!("the rule `{}`", rname.node),
-                            "distance rules need positions, which arrive in the next version",
-                        );
-                        return None;
+                    "distance" => {
+                        // Each pair with probability p(d), d the distance of their positions.
+                        let axis = |a: &str| {
+                            (
+                                ms.fields.get(&format!("pre.{a}")).copied(),
+                                ms.fields.get(&format!("post.{a}")).copied(),
+                            )
+                        };
+                        let mut sq: Option<Expr> = None;
+                        for a in ["x", "y", "z"] {
+                            let (Some(pv), Some(qv)) = axis(a) else {
+                                self.diags.push(
+                                    Diagnostic::error("missing-parameter", format!("`distance` needs positions for `{}` and `{}`", pre_layout.name, post_layout.name), cfile, pr.rule.kind.span, "no positions")
+                                        .with_help("give each population positions: `population E = LIF[100] at grid(10, 20 um)`"),
+                                );
+                                return None;
+                            };
+                            let diff = Expr::bin(Bin::Sub, Expr::Load(pv), Expr::Load(qv));
+                            let term = Expr::bin(Bin::Mul, diff.clone(), diff);
+                            sq = Some(match sq {
+                                None => term,
+                                Some(acc) => Expr::bin(Bin::Add, acc, term),
+                            });
+                        }
+                        let d = Expr::Call(circ_ir::Func::Sqrt, vec![sq?]);
+                        let mut dscope = Scope {
+                            file: cfile,
+                            model: Some(&ms),
+                            locals: circuit_scope.locals.clone(),
+                            pair: true,
+                        };
+                        dscope.locals.push(("d".into(), d));
+                        let prob = self.expr(&dscope, a0?)?;
+                        distance_filter =
+                            Some(Expr::bin(Bin::Lt, Expr::Rand(Dist::Uniform, 1), prob));
+                        Rule::AllToAll
                     }
+                    _ => return None,
                 };
                 (Connect::Rule(rule), pr.rule.filter.as_ref())
             }
@@ -627,9 +733,13 @@ impl Lowerer<'_> {
                 )
             }
         };
-        kernels.filter = match filter {
+        let user = match filter {
             Some(f) => Some(sym::simplify(&self.expr(&cscope, f)?)),
             None => None,
+        };
+        kernels.filter = match (distance_filter, user) {
+            (Some(a), Some(b)) => Some(Expr::bin(Bin::And, a, b)),
+            (a, b) => a.or(b),
         };
         let delay_var = vars
             .iter()

@@ -196,3 +196,56 @@ fn an_interrupted_run_leaves_complete_files() {
             .ends_with(".partial")
     }));
 }
+
+/// Synapse count recorded in `PROJ_w.npy` (its second dimension).
+fn synapses(dir: &Path, file: &str) -> usize {
+    let v = std::fs::read(dir.join(file)).expect("weights");
+    let hlen = u16::from_le_bytes([v[8], v[9]]) as usize;
+    let header = String::from_utf8_lossy(&v[10..10 + hlen]).into_owned();
+    header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(',').nth(1))
+        .and_then(|s| s.trim().trim_end_matches(')').trim().parse().ok())
+        .expect("shape")
+}
+
+#[test]
+fn distance_and_where_rules_make_the_expected_synapses() {
+    let d = Dir::new("distance");
+    let m = d.write(
+        "dist.circ",
+        "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population E = LIF[400] at grid(20, 10 um)\n    project near = E -> E : ExpCurr connect distance(p = exp(-d / 15 um))\n    project odd = E -> E : ExpCurr connect bernoulli(0.5) where (i + j) % 2 == 1\n    record w of near\n    record w of odd\n}\nrun C for 0.1 ms\n",
+    );
+    let (o, err) = d.run(&m, &[]);
+    assert!(o.status.success(), "{err}");
+    // The expected count: the sum of p(d) over all ordered pairs but self-pairs.
+    let pos = |k: usize| ((k % 20) as f64 * 10.0, (k / 20) as f64 * 10.0);
+    let mut expect = 0.0;
+    let mut var = 0.0;
+    for a in 0..400 {
+        for b in 0..400 {
+            if a != b {
+                let ((x1, y1), (x2, y2)) = (pos(a), pos(b));
+                let p = (-((x1 - x2).powi(2) + (y1 - y2).powi(2)).sqrt() / 15.0).exp();
+                expect += p;
+                var += p * (1.0 - p);
+            }
+        }
+    }
+    let got = synapses(&d.0.join("out"), "near_w.npy") as f64;
+    assert!(
+        (got - expect).abs() < 5.0 * var.sqrt(),
+        "{got} synapses, expected {expect:.0}"
+    );
+    // Pairs with i + j odd: 400 * 200, half of them kept.
+    let odd = synapses(&d.0.join("out"), "odd_w.npy") as f64;
+    assert!((odd - 40_000.0).abs() < 5.0 * 20_000f64.sqrt(), "{odd}");
+    let no_pos = d.write("nopos.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population E = LIF[4]\n    project E -> E : ExpCurr connect distance(p = exp(-d / 15 um))\n}\nrun C for 1 ms\n");
+    let (o, err) = d.run(&no_pos, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("`distance` needs positions for `E` and `E`"),
+        "{err}"
+    );
+}
