@@ -122,7 +122,17 @@ impl Lowerer<'_> {
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
-            let rate = self.expr(scope, &arg("rate")?.value)?;
+            let rate_arg = &arg("rate")?.value;
+            let rate = self.expr(scope, rate_arg)?;
+            if let Expr::Const(r) = sym::simplify(&rate)
+                && r * dt > 1.0
+            {
+                self.diags.push(
+                    Diagnostic::error("invalid-value", format!("at {r} Hz a Poisson neuron would fire {:.2} times per step of {} ms, but it fires at most once", r * dt, dt * 1e3), file, rate_arg.span, "too fast for the step")
+                        .with_help("use more neurons at a lower rate (and more synapses), or a smaller dt"),
+                );
+                return None;
+            }
             layout.vars.push(VarLayout {
                 name: "rate".into(),
                 role: VarRole::Param,
