@@ -256,6 +256,45 @@ pub fn parse_npy(path: &Path, b: &[u8]) -> Result<Table, DataError> {
     Ok(Table { columns, rows })
 }
 
+/// Reads one column (see [`crate::layout::Column`]), relative to `base`.
+pub fn read_column(base: &Path, col: &crate::layout::Column) -> Result<Vec<f64>, DataError> {
+    let path = base.join(&col.path);
+    let table = read_table(&path)?;
+    // The named column if it is there; a plain array (one column named
+    // `values`) stands for any name; a lone column stands for `values`.
+    let lone = table.columns.len() == 1;
+    let plain = lone && table.columns.contains_key("values");
+    match &col.column {
+        Some(name) if table.columns.contains_key(name) => {
+            table.column(&path, name).map(<[f64]>::to_vec)
+        }
+        Some(name) if plain || (lone && name == "values") => {
+            Ok(table.columns.into_values().next().unwrap_or_default())
+        }
+        None if lone => Ok(table.columns.into_values().next().unwrap_or_default()),
+        Some(name) => table.column(&path, name).map(<[f64]>::to_vec),
+        None => Err(DataError(format!(
+            "{}: {} columns ({}); name the one to use",
+            path.display(),
+            table.columns.len(),
+            table.columns.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Loads every table of a network (`origin` names where each is used).
+pub fn load_tables(
+    base: &Path,
+    tables: &[(crate::layout::Column, String)],
+) -> Result<Vec<Vec<f64>>, DataError> {
+    tables
+        .iter()
+        .map(|(col, origin)| {
+            read_column(base, col).map_err(|e| DataError(format!("{origin}: {}", e.0)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

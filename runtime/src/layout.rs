@@ -40,6 +40,29 @@ pub struct PopLayout {
     /// Spikes given in advance (`spikes[N](times = ...)`): (step, index),
     /// sorted; emitted in the threshold phase of their step.
     pub schedule: Vec<(u64, u32)>,
+    /// Spikes given in a file, read when the network is built (added to `schedule`).
+    pub schedule_source: Option<ScheduleSource>,
+}
+
+/// A column of numbers in a data file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// The file, relative to the model file.
+    pub path: String,
+    /// The column: a CSV header name or `.npy` field; `None` takes the
+    /// only column (a 1-D `.npy`, or a one-column CSV).
+    pub column: Option<String>,
+}
+
+/// Spike times and indices read from files.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduleSource {
+    /// Spike times, in seconds.
+    pub times: Column,
+    /// Neuron indices (every neuron at each time when absent).
+    pub indices: Option<Column>,
+    /// Where the population is written, for messages.
+    pub origin: String,
 }
 
 /// Where a variable of a projection lives.
@@ -165,6 +188,8 @@ pub struct NetLayout {
     pub pops: Vec<PopLayout>,
     /// Projections.
     pub projs: Vec<ProjLayout>,
+    /// Data tables kernels read (`timed(from "file", ...)`), by index.
+    pub tables: Vec<(Column, String)>,
     /// Recorders.
     pub records: Vec<Record>,
 }

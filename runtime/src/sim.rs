@@ -279,6 +279,8 @@ pub struct Simulation<'a> {
     vars: Vec<Vec<Vec<f64>>>,
     ref_until: Vec<Vec<i64>>,
     projs: Vec<ProjState>,
+    /// Spikes given in advance, per population (inline and from files).
+    schedules: Vec<Vec<(u64, u32)>>,
     /// Things the user should know (delays rounded to the step, ...).
     pub warnings: Vec<String>,
 }
@@ -294,17 +296,6 @@ impl std::fmt::Display for BuildError {
 }
 
 impl<'a> Simulation<'a> {
-    /// Allocates the state of a network without projections (see [`Simulation::build`]).
-    pub fn new(layout: &'a NetLayout, backend: &dyn Backend, seed: u64, dt: f64) -> Self {
-        Self::build(layout, backend, seed, dt, Path::new(".")).unwrap_or_else(|_| Simulation {
-            layout,
-            vars: vec![],
-            ref_until: vec![],
-            projs: vec![],
-            warnings: vec![],
-        })
-    }
-
     /// Allocates state, builds every projection's synapses (data files are
     /// read relative to `base`), and runs every initialiser.
     pub fn build(
@@ -330,6 +321,7 @@ impl<'a> Simulation<'a> {
             vars,
             ref_until,
             projs: vec![],
+            schedules: vec![],
             warnings: vec![],
         };
         for (p, (vars, refs)) in sim.vars.iter_mut().zip(&sim.ref_until).enumerate() {
@@ -342,6 +334,55 @@ impl<'a> Simulation<'a> {
             };
             backend.init(p, vars, &ctx);
         }
+        // Spikes given in files.
+        let mut schedules: Vec<Vec<(u64, u32)>> =
+            layout.pops.iter().map(|p| p.schedule.clone()).collect();
+        for (p, pop) in layout.pops.iter().enumerate() {
+            let Some(src) = &pop.schedule_source else {
+                continue;
+            };
+            let err = |m: String| BuildError(format!("{} ({}): {m}", pop.name, src.origin));
+            let times = crate::data::read_column(base, &src.times).map_err(|e| err(e.0))?;
+            let indices = match &src.indices {
+                Some(c) => Some(crate::data::read_column(base, c).map_err(|e| err(e.0))?),
+                None => None,
+            };
+            if let Some(ix) = &indices
+                && ix.len() != times.len()
+            {
+                return Err(err(format!(
+                    "{} spike times but {} indices",
+                    times.len(),
+                    ix.len()
+                )));
+            }
+            for (k, &t) in times.iter().enumerate() {
+                if !(t >= 0.0 && t.is_finite()) {
+                    return Err(err(format!(
+                        "spike {} has the time {t} s; times are seconds, finite and not negative",
+                        k + 1
+                    )));
+                }
+                let step = (t / dt).round() as u64;
+                match &indices {
+                    Some(ix) => {
+                        let i = ix[k];
+                        if i < 0.0 || i.fract() != 0.0 || i as usize >= pop.size {
+                            return Err(err(format!(
+                                "spike {} has the index {i}, but the population has {} neurons",
+                                k + 1,
+                                pop.size
+                            )));
+                        }
+                        schedules[p].push((step, i as u32));
+                    }
+                    None => schedules[p].extend((0..pop.size as u32).map(|i| (step, i))),
+                }
+            }
+            schedules[p].sort_unstable();
+            schedules[p].dedup();
+        }
+        sim.schedules = schedules;
         let (bytes, synapses) = estimate(layout);
         if let Some(limit) = memory_limit()
             && bytes > limit
@@ -703,7 +744,7 @@ impl<'a> Simulation<'a> {
                     ref_until: &self.ref_until[p],
                 };
                 backend.threshold(p, &mut self.vars[p], &ctx, fired);
-                let sched = &self.layout.pops[p].schedule;
+                let sched = self.schedules.get(p).map_or(&[][..], Vec::as_slice);
                 if !sched.is_empty() {
                     let from = sched.partition_point(|e| e.0 < n);
                     let to = sched.partition_point(|e| e.0 <= n);

@@ -11,17 +11,27 @@ use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 /// The interpreter over one network.
 pub struct Interp<'a> {
     net: &'a Network,
+    tables: Vec<Vec<f64>>,
 }
 
 impl<'a> Interp<'a> {
-    /// Interprets `net`.
+    /// Interprets `net` (which reads no data tables).
     pub fn new(net: &'a Network) -> Self {
-        Interp { net }
+        Interp {
+            net,
+            tables: vec![],
+        }
+    }
+
+    /// Interprets `net` with its data tables loaded (`NetLayout::tables`).
+    pub fn with_tables(net: &'a Network, tables: Vec<Vec<f64>>) -> Self {
+        Interp { net, tables }
     }
 }
 
 /// Where the current element is and what the step is.
-struct Cursor {
+struct Cursor<'t> {
+    tables: &'t [Vec<f64>],
     t: f64,
     dt: f64,
     step: u64,
@@ -40,9 +50,9 @@ struct Cursor {
 
 /// Variable storage as a kernel sees it.
 trait Mem {
-    fn load(&self, v: u32, c: &Cursor) -> f64;
-    fn store(&mut self, v: u32, c: &Cursor, x: f64);
-    fn add(&mut self, v: u32, c: &Cursor, x: f64);
+    fn load(&self, v: u32, c: &Cursor<'_>) -> f64;
+    fn store(&mut self, v: u32, c: &Cursor<'_>, x: f64);
+    fn add(&mut self, v: u32, c: &Cursor<'_>, x: f64);
 }
 
 fn at(buf: &[f64], i: usize) -> f64 {
@@ -67,12 +77,12 @@ struct PopMem<'v> {
 }
 
 impl Mem for PopMem<'_> {
-    fn load(&self, v: u32, c: &Cursor) -> f64 {
+    fn load(&self, v: u32, c: &Cursor<'_>) -> f64 {
         self.vars
             .get(v as usize)
             .map_or(f64::NAN, |b| at(b, c.element))
     }
-    fn store(&mut self, v: u32, c: &Cursor, x: f64) {
+    fn store(&mut self, v: u32, c: &Cursor<'_>, x: f64) {
         if let Some(slot) = self
             .vars
             .get_mut(v as usize)
@@ -81,7 +91,7 @@ impl Mem for PopMem<'_> {
             *slot = x;
         }
     }
-    fn add(&mut self, v: u32, c: &Cursor, x: f64) {
+    fn add(&mut self, v: u32, c: &Cursor<'_>, x: f64) {
         if let Some(slot) = self
             .vars
             .get_mut(v as usize)
@@ -99,7 +109,7 @@ struct ProjMem<'v, 'c> {
 }
 
 impl ProjMem<'_, '_> {
-    fn index(&self, v: u32, c: &Cursor) -> Option<(Space, usize)> {
+    fn index(&self, v: u32, c: &Cursor<'_>) -> Option<(Space, usize)> {
         let space = *self.spaces.get(v as usize)?;
         let idx = match space {
             Space::Scalar => 0,
@@ -112,7 +122,7 @@ impl ProjMem<'_, '_> {
 }
 
 impl Mem for ProjMem<'_, '_> {
-    fn load(&self, v: u32, c: &Cursor) -> f64 {
+    fn load(&self, v: u32, c: &Cursor<'_>) -> f64 {
         match self.index(v, c) {
             Some((Space::PreNeuron(pv), i)) => self.ctx.pre.get(pv).map_or(f64::NAN, |b| at(b, i)),
             Some((Space::PostNeuron(pv), j)) => {
@@ -126,7 +136,7 @@ impl Mem for ProjMem<'_, '_> {
             None => f64::NAN,
         }
     }
-    fn store(&mut self, v: u32, c: &Cursor, x: f64) {
+    fn store(&mut self, v: u32, c: &Cursor<'_>, x: f64) {
         if let Some((space, idx)) = self.index(v, c)
             && !matches!(space, Space::PreNeuron(_) | Space::PostNeuron(_))
             && let Some(slot) = self
@@ -138,7 +148,7 @@ impl Mem for ProjMem<'_, '_> {
             *slot = x;
         }
     }
-    fn add(&mut self, v: u32, c: &Cursor, x: f64) {
+    fn add(&mut self, v: u32, c: &Cursor<'_>, x: f64) {
         match self.index(v, c) {
             Some((Space::PostNeuron(pv), j)) => {
                 if let Some(slot) = self.ctx.acc.get_mut(pv).and_then(|b| b.get_mut(j)) {
@@ -160,7 +170,7 @@ impl Mem for ProjMem<'_, '_> {
     }
 }
 
-fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor) -> f64 {
+fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor<'_>) -> f64 {
     let truth = |b: bool| if b { 1.0 } else { 0.0 };
     match e {
         Expr::Const(x) => *x,
@@ -186,6 +196,10 @@ fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor) -> f64 {
                 eval(b, m, c)
             }
         }
+        Expr::Table(t, a) => circ_ir::table_at(
+            c.tables.get(*t as usize).map_or(&[][..], Vec::as_slice),
+            eval(a, m, c),
+        ),
         Expr::Rand(dist, stream) => {
             let s = c.stream_base.wrapping_add(*stream);
             let el = c.element as u32;
@@ -197,7 +211,7 @@ fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor) -> f64 {
     }
 }
 
-fn exec<M: Mem>(body: &[Stmt], m: &mut M, c: &mut Cursor) {
+fn exec<M: Mem>(body: &[Stmt], m: &mut M, c: &mut Cursor<'_>) {
     for s in body {
         match s {
             Stmt::Let(t, e) => {
@@ -235,8 +249,9 @@ const UPDATE_STREAMS: u32 = 2 << 20;
 const RESET_STREAMS: u32 = 3 << 20;
 const EVENT_STREAMS: u32 = 4 << 20;
 
-fn cursor(ctx: &StepCtx<'_>, base: u32, temps: u32) -> Cursor {
+fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, base: u32, temps: u32) -> Cursor<'t> {
     Cursor {
+        tables,
         t: ctx.t,
         dt: ctx.dt,
         step: ctx.step,
@@ -265,7 +280,7 @@ impl Interp<'_> {
             return;
         }
         let n = if k.domain == Domain::Once { 1 } else { size };
-        let mut c = cursor(ctx, base, k.temps);
+        let mut c = cursor(&self.tables, ctx, base, k.temps);
         let mut m = PopMem { vars };
         for i in 0..n {
             c.element = i;
@@ -287,6 +302,7 @@ impl Interp<'_> {
         };
         let spaces: Vec<Space> = layout.vars.iter().map(|v| v.space).collect();
         let mut c = Cursor {
+            tables: &self.tables,
             t: ctx.t,
             dt: ctx.dt,
             step: ctx.step,
@@ -390,7 +406,7 @@ impl Backend for Interp<'_> {
         let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else {
             return;
         };
-        let mut c = cursor(ctx, UPDATE_STREAMS + (1 << 19), k.temps);
+        let mut c = cursor(&self.tables, ctx, UPDATE_STREAMS + (1 << 19), k.temps);
         let mut m = PopMem { vars };
         for i in 0..self.size(pop) {
             if ctx.refractory(i) {
@@ -417,7 +433,7 @@ impl Backend for Interp<'_> {
             refractory.extend(std::iter::repeat_n(0.0, spiking.len()));
             return;
         };
-        let mut c = cursor(ctx, RESET_STREAMS, k.temps);
+        let mut c = cursor(&self.tables, ctx, RESET_STREAMS, k.temps);
         let mut m = PopMem { vars };
         for &i in spiking {
             c.element = i as usize;
@@ -466,7 +482,7 @@ impl Backend for Interp<'_> {
             post: &'a [Vec<f64>],
         }
         impl Mem for PairMem<'_> {
-            fn load(&self, v: u32, c: &Cursor) -> f64 {
+            fn load(&self, v: u32, c: &Cursor<'_>) -> f64 {
                 match self.spaces.get(v as usize) {
                     Some(Space::PreNeuron(pv)) => {
                         self.pre.get(*pv).map_or(f64::NAN, |b| at(b, c.i))
@@ -477,8 +493,8 @@ impl Backend for Interp<'_> {
                     _ => f64::NAN,
                 }
             }
-            fn store(&mut self, _: u32, _: &Cursor, _: f64) {}
-            fn add(&mut self, _: u32, _: &Cursor, _: f64) {}
+            fn store(&mut self, _: u32, _: &Cursor<'_>, _: f64) {}
+            fn add(&mut self, _: u32, _: &Cursor<'_>, _: f64) {}
         }
         let m = PairMem {
             spaces: layout.vars.iter().map(|v| v.space).collect(),
@@ -487,6 +503,7 @@ impl Backend for Interp<'_> {
         };
         // A draw per pair: element i, counter j.
         let c = Cursor {
+            tables: &self.tables,
             t: 0.0,
             dt: 0.0,
             step: u64::from(j),

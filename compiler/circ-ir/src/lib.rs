@@ -271,6 +271,9 @@ pub enum Expr {
     Select(Box<Expr>, Box<Expr>, Box<Expr>),
     /// A random draw; `stream` tells draws in one kernel apart.
     Rand(Dist, u32),
+    /// Entry `floor(position)` (clamped to the table) of data table `table`
+    /// (`NetLayout::tables`).
+    Table(u32, Box<Expr>),
 }
 
 impl Expr {
@@ -359,6 +362,16 @@ fn erf(x: f64) -> f64 {
     if x < 0.0 { -r } else { r }
 }
 
+/// Reads a data table at a position (the one definition every backend follows):
+/// entry `floor(x)` clamped to the table; NaN for an empty table or NaN position.
+pub fn table_at(table: &[f64], x: f64) -> f64 {
+    if table.is_empty() || x.is_nan() {
+        return f64::NAN;
+    }
+    let k = x.floor().max(0.0) as usize;
+    table[k.min(table.len() - 1)]
+}
+
 /// Applies a binary operation (the one definition every backend follows).
 pub fn eval_bin(op: Bin, a: f64, b: f64) -> f64 {
     let truth = |c: bool| if c { 1.0 } else { 0.0 };
@@ -405,6 +418,7 @@ pub fn reads_vars(e: &Expr) -> bool {
         Expr::Bin(_, a, b) => reads_vars(a) || reads_vars(b),
         Expr::Call(_, args) => args.iter().any(reads_vars),
         Expr::Select(c, a, b) => reads_vars(c) || reads_vars(a) || reads_vars(b),
+        Expr::Table(_, a) => reads_vars(a),
         _ => false,
     }
 }

@@ -195,5 +195,6 @@ pub fn expr(names: &[String], e: &Expr) -> String {
             expr(names, b)
         ),
         Expr::Rand(d, s) => format!("{}#{s}()", format!("{d:?}").to_lowercase()),
+        Expr::Table(t, a) => format!("table#{t}[{}]", expr(names, a)),
     }
 }

@@ -247,7 +247,7 @@ fn check_expr(e: &Expr, k: &Kernel, homes: &[Home], defined: &[bool]) -> Result<
             }
         }
         Expr::Time | Expr::Dt | Expr::Rand(..) => {}
-        Expr::Un(_, a) => check_expr(a, k, homes, defined)?,
+        Expr::Un(_, a) | Expr::Table(_, a) => check_expr(a, k, homes, defined)?,
         Expr::Bin(_, a, b) => {
             check_expr(a, k, homes, defined)?;
             check_expr(b, k, homes, defined)?;

@@ -61,6 +61,7 @@ pub fn lower(
 ) -> Result<Lowered, Vec<Diagnostic>> {
     let mut l = Lowerer {
         map,
+        tables: vec![],
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
@@ -93,6 +94,7 @@ pub fn lower(
 pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
     let mut l = Lowerer {
         map,
+        tables: vec![],
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
@@ -124,6 +126,7 @@ pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
 pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
     let mut l = Lowerer {
         map,
+        tables: vec![],
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
@@ -191,6 +194,8 @@ struct Scope<'s> {
 struct Lowerer<'p> {
     prog: &'p Program,
     map: &'p SourceMap,
+    /// Data tables the kernels read, with where each is used.
+    tables: Vec<(circ_runtime::layout::Column, String)>,
     diags: Vec<Diagnostic>,
     consts: HashMap<ItemId, Option<f64>>,
     stream: u32,
@@ -455,6 +460,9 @@ impl<'p> Lowerer<'p> {
         args: &[ast::Arg],
         span: Span,
     ) -> Option<Expr> {
+        if name == "timed" {
+            return self.timed(s, args, span);
+        }
         if matches!(
             name,
             "gamma" | "ou" | "timed" | "grid" | "line" | "random_positions"
@@ -1216,6 +1224,7 @@ impl<'p> Lowerer<'p> {
                     size: size as usize,
                     vars,
                     schedule: vec![],
+                    schedule_source: None,
                 });
                 pops.push(kernels);
             }
@@ -1455,6 +1464,7 @@ impl<'p> Lowerer<'p> {
         if !self.diags.is_empty() {
             return None;
         }
+        layout.tables = std::mem::take(&mut self.tables);
         Some(Network {
             layout,
             pops,

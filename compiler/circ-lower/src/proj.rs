@@ -23,6 +23,55 @@ fn kernel(name: &str, domain: Domain, b: Builder) -> Kernel {
 }
 
 impl Lowerer<'_> {
+    /// `timed(from "file", dt, unit)`: the file's values, one per `dt`,
+    /// times `unit`, read when the network is built.
+    pub(crate) fn timed(
+        &mut self,
+        s: &Scope<'_>,
+        args: &[ast::Arg],
+        span: circ_syntax::Span,
+    ) -> Option<Expr> {
+        let names = circ_sema::builtin_param_names("timed");
+        let mut vals: Vec<Option<&ast::Expr>> = vec![None; names.len()];
+        let mut positional = 0;
+        for a in args {
+            let idx = match &a.name {
+                Some(n) => names.iter().position(|x| *x == n.node)?,
+                None => {
+                    positional += 1;
+                    positional - 1
+                }
+            };
+            if let Some(slot) = vals.get_mut(idx) {
+                *slot = Some(&a.value);
+            }
+        }
+        let ExprKind::File(path) = &vals.first().copied().flatten()?.node else {
+            return None;
+        };
+        let step = sym::simplify(&self.expr(s, vals.get(1).copied().flatten()?)?);
+        let unit = self.expr(s, vals.get(2).copied().flatten()?)?;
+        let (line, col) = self.map.line_col(s.file, span.start);
+        let fname = self
+            .map
+            .get(s.file)
+            .map_or_else(String::new, |f| f.name.clone());
+        self.tables.push((
+            circ_runtime::layout::Column {
+                path: path.clone(),
+                column: Some("values".into()),
+            },
+            format!("{fname}:{line}:{col}"),
+        ));
+        let k = (self.tables.len() - 1) as u32;
+        let position = Expr::bin(Bin::Div, Expr::Time, step);
+        Some(Expr::bin(
+            Bin::Mul,
+            Expr::Table(k, Box::new(position)),
+            unit,
+        ))
+    }
+
     /// Adds the position variables `x`, `y`, `z` (metres, per neuron) of
     /// `at grid(...)`, `at line(...)` or `at random_positions(...)`.
     pub(crate) fn add_positions(
@@ -119,6 +168,7 @@ impl Lowerer<'_> {
             size,
             vars: vec![],
             schedule: vec![],
+            schedule_source: None,
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
@@ -160,6 +210,43 @@ impl Lowerer<'_> {
                 "Poisson spikes, probability rate * dt per step (dt = {} ms)",
                 dt * 1e3
             ));
+            return Some((layout, kernels));
+        }
+        // spikes from files: read when the network is built.
+        if let Some(ExprKind::File(path)) = arg("times").map(|a| &a.value.node) {
+            let indices = match arg("indices").map(|a| &a.value.node) {
+                Some(ExprKind::File(ip)) => Some(circ_runtime::layout::Column {
+                    path: ip.clone(),
+                    column: Some("i".into()),
+                }),
+                Some(_) => {
+                    let span = arg("indices").map_or(p.model.span, |a| a.value.span);
+                    self.unsupported(
+                        file,
+                        span,
+                        "indices inline with times from a file",
+                        "give both from files: `times = from \"s.csv\", indices = from \"s.csv\"`",
+                    );
+                    return None;
+                }
+                None => None,
+            };
+            let (line, col) = self.map.line_col(file, p.name.span.start);
+            let fname = self
+                .map
+                .get(file)
+                .map_or_else(String::new, |f| f.name.clone());
+            layout.schedule_source = Some(circ_runtime::layout::ScheduleSource {
+                times: circ_runtime::layout::Column {
+                    path: path.clone(),
+                    column: Some("t".into()),
+                },
+                indices,
+                origin: format!("{fname}:{line}:{col}"),
+            });
+            kernels
+                .solver_notes
+                .push(format!("spikes read from {path}"));
             return Some((layout, kernels));
         }
         // spikes: arrays of constants.

@@ -75,6 +75,7 @@ pub fn depends(e: &Expr, pred: &dyn Fn(VarId) -> bool) -> bool {
         Expr::Bin(_, a, b) => depends(a, pred) || depends(b, pred),
         Expr::Call(_, args) => args.iter().any(|a| depends(a, pred)),
         Expr::Select(k, a, b) => depends(k, pred) || depends(a, pred) || depends(b, pred),
+        Expr::Table(_, a) => depends(a, pred),
         _ => false,
     }
 }

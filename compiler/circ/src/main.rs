@@ -224,7 +224,18 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let BackendKind::Interp = args.backend;
-    let backend = circ_interp::Interp::new(&lowered.net);
+    let base = args
+        .file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
+    let tables = match circ_runtime::data::load_tables(&base, &lowered.net.layout.tables) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let backend = circ_interp::Interp::with_tables(&lowered.net, tables);
     let layout = &lowered.net.layout;
     let base = args
         .file

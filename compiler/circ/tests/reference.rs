@@ -27,8 +27,14 @@ fn simulate_src(
     let lowered = circ_lower::lower(&analysis, &map, opts)
         .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
     let backend = circ_interp::Interp::new(&lowered.net);
-    let mut sim =
-        circ_runtime::Simulation::new(&lowered.net.layout, &backend, lowered.seed, lowered.dt);
+    let mut sim = circ_runtime::Simulation::build(
+        &lowered.net.layout,
+        &backend,
+        lowered.seed,
+        lowered.dt,
+        std::path::Path::new("."),
+    )
+    .expect("build");
     let r = sim.run(
         &backend,
         &circ_runtime::RunOptions {

@@ -249,3 +249,58 @@ fn distance_and_where_rules_make_the_expected_synapses() {
         "{err}"
     );
 }
+
+#[test]
+fn spike_times_and_timed_inputs_from_files() {
+    let d = Dir::new("inputs");
+    d.write("sp.csv", "t,i\n0.001,0\n0.002,1\n0.0025,0\n");
+    d.write("cur.csv", "I\n0\n0.5\n1\n");
+    let m = d.write(
+        "f.circ",
+        "use std::neurons::LIF\ncircuit C {\n    population S = spikes[2](times = from \"sp.csv\", indices = from \"sp.csv\")\n    population N = LIF[1](I_ext = timed(from \"cur.csv\", 2 ms, 1 nA))\n    record spikes of S\n    record v of N every 1 ms\n}\nrun C for 8 ms\n",
+    );
+    let (o, err) = d.run(&m, &[]);
+    assert!(o.status.success(), "{err}");
+    let spikes = std::fs::read_to_string(d.0.join("out/S_spikes.csv")).expect("spikes");
+    assert_eq!(
+        spikes,
+        "t_s,index\n1.000000e-3,0\n2.000000e-3,1\n2.500000e-3,0\n"
+    );
+    // The current is 0 until 2 ms, then 0.5 nA, then 1 nA: v leaves rest only after 2 ms.
+    let v = std::fs::read(d.0.join("out/N_v.npy")).expect("v");
+    let hlen = u16::from_le_bytes([v[8], v[9]]) as usize;
+    let vals: Vec<f64> = v[10 + hlen..]
+        .chunks(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8")))
+        .collect();
+    assert!(
+        vals[..3].iter().all(|x| (x + 0.065).abs() < 1e-12),
+        "{vals:?}"
+    );
+    assert!(vals[3] > -0.065 && vals[5] > vals[4], "{vals:?}");
+    std::fs::remove_dir_all(d.0.join("out")).expect("clean");
+    for (csv, want) in [
+        ("t\n0.001\n", "sp.csv: no column `i` (its columns are: t)"),
+        ("t,i\n-1,0\n", "spike 1 has the time -1 s"),
+        (
+            "t,i\n0.001,5\n",
+            "spike 1 has the index 5, but the population has 2 neurons",
+        ),
+    ] {
+        d.write("sp.csv", csv);
+        let (o, err) = d.run(&m, &[]);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(want) && err.contains("f.circ:3:16"),
+            "{csv:?}: {err}"
+        );
+    }
+    d.write("sp.csv", "t,i\n0.001,0\n");
+    std::fs::remove_file(d.0.join("cur.csv")).expect("rm");
+    let (o, err) = d.run(&m, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("f.circ:4:35") && err.contains("cannot read") && err.contains("cur.csv"),
+        "{err}"
+    );
+}
