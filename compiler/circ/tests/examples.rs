@@ -245,8 +245,8 @@ fn run_flags_and_refusals() {
     // What cannot run yet is refused, naming the construct, and writes nothing.
     let tmp = std::env::temp_dir().join(format!("circ-refusal-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let model = tmp.join("timed.circ");
-    std::fs::write(&model, "use std::neurons::LIF\ncircuit C {\n    population E = LIF[10](I_ext = timed(from \"i.npy\", 1 ms, 1 nA))\n}\nrun C for 10 ms\n").expect("write");
+    let model = tmp.join("gamma.circ");
+    std::fs::write(&model, "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population E = LIF[10]\n    project E -> E : ExpCurr(w = gamma(2, 10 pA)) connect all_to_all\n}\nrun C for 10 ms\n").expect("write");
     let out = tmp.join("out");
     let o = circ()
         .args(["run", "--color", "never", "--out"])
@@ -256,7 +256,7 @@ fn run_flags_and_refusals() {
         .expect("run circ");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("[unsupported] Error: `timed` cannot run yet"),
+        String::from_utf8_lossy(&o.stderr).contains("[unsupported] Error: `gamma` cannot run yet"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
