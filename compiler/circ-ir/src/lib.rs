@@ -64,6 +64,9 @@ pub struct PopKernels {
     pub init: Kernel,
     /// Time-dependent parameters, once per step (scalar).
     pub dynamic: Kernel,
+    /// Per-element inputs that evolve on their own (Ornstein–Uhlenbeck
+    /// parameters), over every element, right after `dynamic`.
+    pub drive: Kernel,
     /// One integration step, over every element.
     pub update: Kernel,
     /// The spike condition, over every non-refractory element; ends in `Spike`.

@@ -31,6 +31,7 @@ pub fn print(net: &Network) -> String {
         for kernel in [
             Some(&k.init),
             Some(&k.dynamic),
+            Some(&k.drive),
             Some(&k.update),
             k.threshold.as_ref(),
             k.reset.as_ref(),

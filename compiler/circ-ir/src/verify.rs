@@ -64,6 +64,8 @@ pub fn verify(net: &Network) -> Result<(), VerifyError> {
         let kernels = [
             (Some(&k.init), Role::Plain, Domain::Each),
             (Some(&k.dynamic), Role::Plain, Domain::Once),
+            (Some(&k.drive), Role::Plain, Domain::Each),
+            (Some(&k.drive), Role::Plain, Domain::Each),
             (Some(&k.update), Role::Plain, Domain::Each),
             (k.threshold.as_ref(), Role::Threshold, Domain::Each),
             (k.reset.as_ref(), Role::Reset, Domain::Spiking),

@@ -463,10 +463,11 @@ impl<'p> Lowerer<'p> {
         if name == "timed" {
             return self.timed(s, args, span);
         }
-        if matches!(
-            name,
-            "gamma" | "ou" | "timed" | "grid" | "line" | "random_positions"
-        ) {
+        if name == "ou" {
+            self.unsupported(s.file, span, "`ou` inside an expression", "an Ornstein–Uhlenbeck process runs as the whole value of a `per neuron` parameter: `population E = M[10](I = ou(0.1 nA, 0.05 nA, 10 ms))`");
+            return None;
+        }
+        if matches!(name, "gamma" | "grid" | "line" | "random_positions") {
             self.unsupported(
                 s.file,
                 span,
@@ -949,6 +950,12 @@ impl<'p> Lowerer<'p> {
             threshold,
             reset,
             solver_notes: notes,
+            drive: Kernel {
+                name: "drive".into(),
+                domain: Domain::Each,
+                temps: 0,
+                body: vec![],
+            },
         };
         Some((vars, kernels))
     }
@@ -1196,8 +1203,36 @@ impl<'p> Lowerer<'p> {
                     continue;
                 };
                 let mut args = HashMap::new();
+                // Ornstein–Uhlenbeck parameters: (name, mean, sigma, tau).
+                let mut ou: Vec<(String, Expr, Expr, Expr)> = vec![];
                 for a in &p.args {
                     self.stream = 500 + args.len() as u32 * 8;
+                    if let (Some(n), ExprKind::Call { func, args: oa }) = (&a.name, &a.value.node)
+                        && func.node == "ou"
+                    {
+                        let names = circ_sema::builtin_param_names("ou");
+                        let mut vals: Vec<Option<Expr>> = vec![None; 3];
+                        for (k, x) in oa.iter().enumerate() {
+                            let idx = x
+                                .name
+                                .as_ref()
+                                .and_then(|nm| names.iter().position(|y| *y == nm.node))
+                                .unwrap_or(k);
+                            if let (Some(slot), Some(v)) =
+                                (vals.get_mut(idx), self.expr(&scope, &x.value))
+                            {
+                                *slot = Some(v);
+                            }
+                        }
+                        let [Some(m), Some(sg), Some(tau)] =
+                            [vals[0].clone(), vals[1].clone(), vals[2].clone()]
+                        else {
+                            continue;
+                        };
+                        ou.push((n.node.clone(), m, sg, tau));
+                        args.insert(n.node.clone(), c(0.0));
+                        continue;
+                    }
                     if let (Some(n), Some(v)) = (&a.name, self.expr(&scope, &a.value)) {
                         args.insert(n.node.clone(), v);
                     }
@@ -1214,6 +1249,85 @@ impl<'p> Lowerer<'p> {
                 else {
                     continue;
                 };
+                for (k, (param, mean, sigma, tau)) in ou.into_iter().enumerate() {
+                    let Some(pv) = vars.iter().position(|v| v.name == param && !v.scalar) else {
+                        self.unsupported(
+                            file,
+                            p.model.span,
+                            &format!("`ou` for `{param}`, which is one value for the population"),
+                            "declare the parameter `per neuron`: each neuron gets its own process",
+                        );
+                        continue;
+                    };
+                    let x = vars.len() as VarId;
+                    vars.push(VarLayout {
+                        name: format!("ou.{param}"),
+                        role: VarRole::State,
+                        scalar: false,
+                    });
+                    let s = 950 + 2 * k as u32;
+                    // Start in the stationary distribution, then the exact update
+                    // x <- mean + (x - mean) e^{-dt/tau} + sigma sqrt(1 - e^{-2 dt/tau}) N(0, 1).
+                    let start = Expr::bin(
+                        Bin::Add,
+                        mean.clone(),
+                        Expr::bin(Bin::Mul, sigma.clone(), Expr::Rand(Dist::Normal, s)),
+                    );
+                    kernels.init.body.splice(
+                        0..0,
+                        [
+                            Stmt::Store(x, start),
+                            Stmt::Store(pv as VarId, Expr::Load(x)),
+                        ],
+                    );
+                    let decay = Expr::Call(
+                        Func::Exp,
+                        vec![Expr::bin(
+                            Bin::Div,
+                            Expr::Un(Un::Neg, Box::new(Expr::Dt)),
+                            tau.clone(),
+                        )],
+                    );
+                    let decay2 = Expr::Call(
+                        Func::Exp,
+                        vec![Expr::bin(
+                            Bin::Div,
+                            Expr::bin(Bin::Mul, c(-2.0), Expr::Dt),
+                            tau,
+                        )],
+                    );
+                    let kick = Expr::bin(
+                        Bin::Mul,
+                        Expr::bin(
+                            Bin::Mul,
+                            sigma,
+                            Expr::Call(Func::Sqrt, vec![Expr::bin(Bin::Sub, c(1.0), decay2)]),
+                        ),
+                        Expr::Rand(Dist::Normal, s + 1),
+                    );
+                    let next = Expr::bin(
+                        Bin::Add,
+                        Expr::bin(
+                            Bin::Add,
+                            mean.clone(),
+                            Expr::bin(Bin::Mul, Expr::bin(Bin::Sub, Expr::Load(x), mean), decay),
+                        ),
+                        kick,
+                    );
+                    let keep_first = Expr::Select(
+                        Box::new(Expr::bin(Bin::Eq, Expr::Time, c(0.0))),
+                        Box::new(Expr::Load(x)),
+                        Box::new(next),
+                    );
+                    kernels.drive.body.push(Stmt::Store(x, keep_first));
+                    kernels
+                        .drive
+                        .body
+                        .push(Stmt::Store(pv as VarId, Expr::Load(x)));
+                    kernels.solver_notes.push(format!(
+                        "`{param}` follows an Ornstein–Uhlenbeck process (exact update)"
+                    ));
+                }
                 if let Some(pos) = &p.positions {
                     self.add_positions(&scope, pos, &mut vars, &mut kernels)?;
                 }

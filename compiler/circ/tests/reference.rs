@@ -261,3 +261,33 @@ fn same_seed_same_bytes_different_seed_different_spikes() {
     );
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// An Ornstein–Uhlenbeck parameter has the stated mean, standard deviation
+/// and correlation time (exact update, so at any dt).
+#[test]
+fn ornstein_uhlenbeck_inputs_have_their_statistics() {
+    let src = "neuron Noisy {\n    parameter I: current = 0 nA per neuron\n    state v = 0 mV\n    dv/dt = (-v + 100 Mohm * I) / 10 ms\n}\ncircuit C {\n    population N = Noisy[2000](I = ou(0.2 nA, 0.05 nA, 10 ms))\n    record I of N every 1 ms\n}\nrun C for 200 ms\n";
+    let (_, r) = simulate_src("ou.circ", src, &circ_lower::Options::default());
+    let s = &r.samples[0];
+    let n = s.values.len() as f64;
+    let mean = s.values.iter().sum::<f64>() / n;
+    let sd = (s.values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    assert!((mean - 0.2e-9).abs() < 0.005e-9, "mean {mean}");
+    assert!((sd - 0.05e-9).abs() < 0.004e-9, "sd {sd}");
+    // Correlation at a lag of one time constant: e^-1.
+    let rows = s.t.len();
+    let (mut num, mut d1, mut d2) = (0.0, 0.0, 0.0);
+    for r0 in 0..rows - 10 {
+        for i in 0..s.width {
+            let (a, b) = (
+                s.values[r0 * s.width + i] - mean,
+                s.values[(r0 + 10) * s.width + i] - mean,
+            );
+            num += a * b;
+            d1 += a * a;
+            d2 += b * b;
+        }
+    }
+    let corr = num / (d1 * d2).sqrt();
+    assert!((corr - (-1f64).exp()).abs() < 0.03, "correlation {corr}");
+}
