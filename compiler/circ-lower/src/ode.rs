@@ -356,6 +356,40 @@ fn emit_exact(
                 b.let_(held(sys.held[i], x[i].clone(), e))
             })
             .collect()),
+        // Per-neuron coefficients, one state driving the other (a membrane
+        // driven by a decaying current): the closed form per neuron.
+        None if n == 2 && (coef[0][1] == c(0.0)) != (coef[1][0] == c(0.0)) => {
+            let (d, f) = if coef[0][1] == c(0.0) { (0, 1) } else { (1, 0) };
+            let phi1 = |z: Expr| Expr::Select(Box::new(Expr::bin(Bin::Eq, z.clone(), c(0.0))), Box::new(c(1.0)), Box::new(div(Expr::Call(Func::Expm1, vec![z.clone()]), z)));
+            let phi2 = |z: Expr| {
+                // (e^z - 1 - z) / z^2, by its series near 0 where the formula cancels.
+                let series = add(c(0.5), mul(z.clone(), add(c(1.0 / 6.0), mul(z.clone(), add(c(1.0 / 24.0), mul(z.clone(), c(1.0 / 120.0)))))));
+                let direct = div(Expr::bin(Bin::Sub, Expr::Call(Func::Expm1, vec![z.clone()]), z.clone()), mul(z.clone(), z.clone()));
+                Expr::Select(Box::new(Expr::bin(Bin::Lt, Expr::Call(Func::Abs, vec![z.clone()]), c(1e-2))), Box::new(series), Box::new(direct))
+            };
+            let cc = b.let_(coef[d][d].clone());
+            let a = b.let_(coef[f][f].clone());
+            let k = b.let_(coef[f][d].clone());
+            let dt = Expr::Dt;
+            let ea = b.let_(Expr::Call(Func::Exp, vec![mul(a.clone(), dt.clone())]));
+            let ec = b.let_(Expr::Call(Func::Exp, vec![mul(cc.clone(), dt.clone())]));
+            let cross = b.let_(mul(mul(dt.clone(), ea.clone()), phi1(mul(Expr::bin(Bin::Sub, cc.clone(), a.clone()), dt.clone()))));
+            let pa = b.let_(mul(dt.clone(), phi1(mul(a.clone(), dt.clone()))));
+            // J = integral of e^{a(dt-s)} s phi1(c s) over the step.
+            let j = Expr::Select(
+                Box::new(Expr::bin(Bin::Eq, cc.clone(), c(0.0))),
+                Box::new(mul(mul(dt.clone(), dt.clone()), phi2(mul(a.clone(), dt.clone())))),
+                Box::new(div(Expr::bin(Bin::Sub, cross.clone(), pa.clone()), cc.clone())),
+            );
+            let new_d = add(mul(x[d].clone(), ec), mul(bvec[d].clone(), mul(dt.clone(), phi1(mul(cc, dt)))));
+            let drive = add(mul(x[d].clone(), cross), mul(bvec[d].clone(), j));
+            let new_f = add(add(mul(x[f].clone(), ea), mul(bvec[f].clone(), pa)), mul(k, drive));
+            let mut out = vec![c(0.0), c(0.0)];
+            // While a held state is frozen it neither moves nor is driven.
+            out[d] = b.let_(held(sys.held[d], x[d].clone(), new_d));
+            out[f] = b.let_(held(sys.held[f], x[f].clone(), new_f));
+            Ok(out)
+        }
         None => Err("its states are coupled and the coefficients differ from neuron to neuron (per-neuron parameters); use `method rk4`, or make those parameters the same for the population".to_string()),
     }
 }
