@@ -467,7 +467,7 @@ impl<'p> Lowerer<'p> {
             self.unsupported(s.file, span, "`ou` inside an expression", "an Ornstein–Uhlenbeck process runs as the whole value of a `per neuron` parameter: `population E = M[10](I = ou(0.1 nA, 0.05 nA, 10 ms))`");
             return None;
         }
-        if matches!(name, "gamma" | "grid" | "line" | "random_positions") {
+        if matches!(name, "grid" | "line" | "random_positions") {
             self.unsupported(
                 s.file,
                 span,
@@ -569,6 +569,10 @@ impl<'p> Lowerer<'p> {
                     )],
                 ))
             }
+            "gamma" => {
+                let (shape, scale) = (a0?, arg(1)?);
+                Some(Expr::bin(Bin::Mul, scale, self.gamma_draw(shape)))
+            }
             "exponential" => {
                 let u = Expr::Rand(Dist::Uniform, self.next_stream());
                 Some(Expr::bin(
@@ -622,7 +626,7 @@ impl<'p> Lowerer<'p> {
                 );
                 Some(Expr::Select(Box::new(on), Box::new(a0?), Box::new(c(0.0))))
             }
-            "gamma" | "ou" | "timed" | "grid" | "line" | "random_positions" => {
+            "ou" | "timed" | "grid" | "line" | "random_positions" => {
                 self.unsupported(
                     s.file,
                     span,
@@ -633,6 +637,84 @@ impl<'p> Lowerer<'p> {
             }
             _ => None,
         }
+    }
+
+    /// A Gamma(shape, 1) draw as one expression: Marsaglia and Tsang's method
+    /// with eight attempts (each accepted with probability above 0.95, so
+    /// all eight fail less than once in 10^10 draws, when the last candidate
+    /// is used), boosted by U^(1/shape) for shapes below 1.
+    fn gamma_draw(&mut self, shape: Expr) -> Expr {
+        // Shapes below 1 draw Gamma(shape + 1), then boost.
+        let a = Expr::Select(
+            Box::new(Expr::bin(Bin::Ge, shape.clone(), c(1.0))),
+            Box::new(shape.clone()),
+            Box::new(Expr::bin(Bin::Add, shape.clone(), c(1.0))),
+        );
+        let d = Expr::bin(Bin::Sub, a, c(1.0 / 3.0));
+        let cc = Expr::bin(
+            Bin::Div,
+            c(1.0),
+            Expr::Call(Func::Sqrt, vec![Expr::bin(Bin::Mul, c(9.0), d.clone())]),
+        );
+        let mut result: Option<Expr> = None;
+        let mut attempts: Vec<(Expr, Expr)> = vec![];
+        for _ in 0..8 {
+            let x = Expr::Rand(Dist::Normal, self.next_stream());
+            let u = Expr::Rand(Dist::Uniform, self.next_stream());
+            let base = Expr::bin(Bin::Add, c(1.0), Expr::bin(Bin::Mul, cc.clone(), x.clone()));
+            let v = Expr::bin(
+                Bin::Mul,
+                Expr::bin(Bin::Mul, base.clone(), base.clone()),
+                base,
+            );
+            let bound = Expr::bin(
+                Bin::Add,
+                Expr::bin(
+                    Bin::Add,
+                    Expr::bin(Bin::Mul, c(0.5), Expr::bin(Bin::Mul, x.clone(), x)),
+                    d.clone(),
+                ),
+                Expr::bin(
+                    Bin::Sub,
+                    Expr::bin(
+                        Bin::Mul,
+                        d.clone(),
+                        Expr::Call(Func::Log, vec![Expr::bin(Bin::Max, v.clone(), c(1e-300))]),
+                    ),
+                    Expr::bin(Bin::Mul, d.clone(), v.clone()),
+                ),
+            );
+            let ok = Expr::bin(
+                Bin::And,
+                Expr::bin(Bin::Gt, v.clone(), c(0.0)),
+                Expr::bin(
+                    Bin::Lt,
+                    Expr::Call(Func::Log, vec![Expr::bin(Bin::Max, u, c(1e-300))]),
+                    bound,
+                ),
+            );
+            attempts.push((
+                ok,
+                Expr::bin(Bin::Mul, d.clone(), Expr::bin(Bin::Max, v, c(0.0))),
+            ));
+        }
+        for (ok, value) in attempts.into_iter().rev() {
+            result = Some(match result {
+                None => value,
+                Some(rest) => Expr::Select(Box::new(ok), Box::new(value), Box::new(rest)),
+            });
+        }
+        let g = result.unwrap_or(c(f64::NAN));
+        let boost = Expr::bin(
+            Bin::Pow,
+            Expr::Rand(Dist::Uniform, self.next_stream()),
+            Expr::bin(Bin::Div, c(1.0), shape.clone()),
+        );
+        Expr::Select(
+            Box::new(Expr::bin(Bin::Ge, shape, c(1.0))),
+            Box::new(g.clone()),
+            Box::new(Expr::bin(Bin::Mul, g, boost)),
+        )
     }
 
     // ---- models --------------------------------------------------------

@@ -245,8 +245,8 @@ fn run_flags_and_refusals() {
     // What cannot run yet is refused, naming the construct, and writes nothing.
     let tmp = std::env::temp_dir().join(format!("circ-refusal-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let model = tmp.join("gamma.circ");
-    std::fs::write(&model, "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population E = LIF[10]\n    project E -> E : ExpCurr(w = gamma(2, 10 pA)) connect all_to_all\n}\nrun C for 10 ms\n").expect("write");
+    let model = tmp.join("ou.circ");
+    std::fs::write(&model, "neuron M {\n    parameter I: current = 0 nA per neuron\n}\ncircuit C {\n    population E = M[10](I = 2 * ou(0.1 nA, 0.05 nA, 10 ms))\n}\nrun C for 10 ms\n").expect("write");
     let out = tmp.join("out");
     let o = circ()
         .args(["run", "--color", "never", "--out"])
@@ -256,7 +256,8 @@ fn run_flags_and_refusals() {
         .expect("run circ");
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("[unsupported] Error: `gamma` cannot run yet"),
+        String::from_utf8_lossy(&o.stderr)
+            .contains("[unsupported] Error: `ou` inside an expression cannot run yet"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

@@ -355,3 +355,29 @@ fn modulators_gate_plasticity() {
         "weights did not move with dopamine"
     );
 }
+
+/// `gamma(shape, scale)` draws have mean shape·scale and variance shape·scale²,
+/// for shapes above and below 1.
+#[test]
+fn gamma_draws_have_their_moments() {
+    for (shape, scale) in [(2.5f64, 3.0f64), (0.5, 2.0)] {
+        let src = format!(
+            "neuron G {{\n    parameter x = gamma({shape}, {scale}) per neuron\n}}\ncircuit C {{\n    population P = G[20000]\n    record x of P\n}}\nrun C for 0.1 ms {{ dt = 0.1 ms }}\n"
+        );
+        let (_, r) = simulate_src("gamma.circ", &src, &circ_lower::Options::default());
+        let v = &r.samples[0].values;
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        assert!(v.iter().all(|x| *x >= 0.0));
+        let (m, s2) = (shape * scale, shape * scale * scale);
+        assert!(
+            (mean - m).abs() < 4.0 * (s2 / n).sqrt(),
+            "shape {shape}: mean {mean} vs {m}"
+        );
+        assert!(
+            (var / s2 - 1.0).abs() < 0.06,
+            "shape {shape}: variance {var} vs {s2}"
+        );
+    }
+}
