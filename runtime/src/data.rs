@@ -256,6 +256,77 @@ pub fn parse_npy(path: &Path, b: &[u8]) -> Result<Table, DataError> {
     Ok(Table { columns, rows })
 }
 
+/// Reads a matrix: a 2-D `.npy`, or CSV rows of numbers (a first line that
+/// is not numbers is a header and skipped).
+pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>, DataError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DataError(format!("cannot read {}: {e}", path.display())))?;
+    if path.extension().and_then(|e| e.to_str()) == Some("npy") {
+        let t = parse_npy(path, &bytes)?;
+        let mut cols: Vec<(usize, &Vec<f64>)> = t
+            .columns
+            .iter()
+            .filter_map(|(k, v)| k.parse::<usize>().ok().map(|i| (i, v)))
+            .collect();
+        if cols.is_empty() {
+            return Err(DataError(format!(
+                "{}: a matrix must be a 2-D array",
+                path.display()
+            )));
+        }
+        cols.sort_by_key(|c| c.0);
+        return Ok((0..t.rows)
+            .map(|r| cols.iter().map(|c| c.1[r]).collect())
+            .collect());
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        DataError(format!(
+            "{}: not UTF-8 text (byte {})",
+            path.display(),
+            e.valid_up_to()
+        ))
+    })?;
+    let mut rows: Vec<Vec<f64>> = vec![];
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let cells: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
+        match cells {
+            Ok(r) => {
+                if let Some(first) = rows.first()
+                    && first.len() != r.len()
+                {
+                    return Err(DataError(format!(
+                        "{}: line {}: {} values, but the first row has {}",
+                        path.display(),
+                        n + 1,
+                        r.len(),
+                        first.len()
+                    )));
+                }
+                rows.push(r);
+            }
+            Err(_) if n == 0 => {}
+            Err(_) => {
+                return Err(DataError(format!(
+                    "{}: line {}: not a row of numbers",
+                    path.display(),
+                    n + 1
+                )));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(DataError(format!(
+            "{}: the matrix is empty",
+            path.display()
+        )));
+    }
+    Ok(rows)
+}
+
 /// Reads one column (see [`crate::layout::Column`]), relative to `base`.
 pub fn read_column(base: &Path, col: &crate::layout::Column) -> Result<Vec<f64>, DataError> {
     let path = base.join(&col.path);

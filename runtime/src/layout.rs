@@ -98,6 +98,12 @@ pub struct ProjVar {
 pub enum Connect {
     /// A rule with its arguments evaluated.
     Rule(crate::connect::Rule),
+    /// A connection matrix in a file (rows: presynaptic, columns:
+    /// postsynaptic; a synapse where the entry is not zero).
+    Matrix {
+        /// The file, relative to the model file.
+        path: String,
+    },
     /// An edge list: `source`/`target` columns, and columns bound to
     /// per-synapse variables (and `delay`, in seconds).
     File {

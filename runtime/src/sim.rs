@@ -250,7 +250,7 @@ pub fn estimate(layout: &NetLayout) -> (u64, f64) {
             Connect::Rule(Rule::FixedOutdegree(k)) => *k as f64 * np,
             Connect::Rule(Rule::FixedTotal(k)) => *k as f64,
             Connect::Rule(Rule::Pairs(v)) => v.len() as f64,
-            Connect::File { .. } => 0.0,
+            Connect::File { .. } | Connect::Matrix { .. } => 0.0,
         };
         synapses += n;
         let per_syn =
@@ -431,6 +431,30 @@ impl<'a> Simulation<'a> {
         let csr = match &proj.connect {
             Connect::Rule(rule) => {
                 connect::build(rule, ends, seed, stream, &filter).map_err(|e| err(e.0))?
+            }
+            Connect::Matrix { path } => {
+                let full = base.join(path);
+                let m = crate::data::read_matrix(&full).map_err(|e| err(e.0))?;
+                if m.len() != n_pre || m[0].len() != n_post {
+                    return Err(err(format!(
+                        "{}: the matrix is {} x {}, but the populations have {n_pre} and {n_post} neurons",
+                        full.display(),
+                        m.len(),
+                        m[0].len()
+                    )));
+                }
+                let pairs = m
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, row)| {
+                        row.iter()
+                            .enumerate()
+                            .filter(|(_, x)| **x != 0.0)
+                            .map(move |(j, _)| (i as u32, j as u32))
+                    })
+                    .collect();
+                connect::build(&Rule::Pairs(pairs), ends, seed, stream, &filter)
+                    .map_err(|e| err(e.0))?
             }
             Connect::File {
                 path,

@@ -727,13 +727,29 @@ impl Lowerer<'_> {
                     "fixed_total" => Rule::FixedTotal(fold(self, a0?)? as u64),
                     "matrix" => {
                         let ExprKind::Array(rows) = &a0?.node else {
-                            self.unsupported(
-                                cfile,
-                                pr.rule.kind.span,
-                                "a matrix from a file",
-                                "write the matrix inline, or use `from \"edges.csv\"`",
-                            );
-                            return None;
+                            let ExprKind::File(path) = &a0?.node else {
+                                return None;
+                            };
+                            let user = match pr.rule.filter.as_ref() {
+                                Some(f) => Some(sym::simplify(&self.expr(&cscope, f)?)),
+                                None => None,
+                            };
+                            kernels.filter = user;
+                            let delay_var = vars
+                                .iter()
+                                .position(|v| v.name == "delay" && v.role == VarRole::Internal);
+                            let layout = ProjLayout {
+                                name,
+                                origin,
+                                pre,
+                                post,
+                                vars,
+                                connect: Connect::Matrix { path: path.clone() },
+                                autapses: pr.autapses,
+                                filtered: kernels.filter.is_some(),
+                                delay_var,
+                            };
+                            return Some((layout, kernels));
                         };
                         let mut pairs = vec![];
                         for (i, row) in rows.iter().enumerate() {

@@ -304,3 +304,22 @@ fn spike_times_and_timed_inputs_from_files() {
         "{err}"
     );
 }
+
+#[test]
+fn connection_matrices_from_files() {
+    let d = Dir::new("matrix");
+    d.write("m.csv", "0,1,0\n1,0,1\n0,0,0\n");
+    let m = d.write("m.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[3]\n    project syn = A -> A : ExpCurr connect matrix(from \"m.csv\") autapses\n    record w of syn\n}\nrun C for 0.1 ms\n");
+    let (o, err) = d.run(&m, &[]);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(synapses(&d.0.join("out"), "syn_w.npy"), 3);
+    std::fs::remove_dir_all(d.0.join("out")).expect("clean");
+    d.write("m.csv", "0,1\n1,0\n");
+    let (o, err) = d.run(&m, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err.contains("the matrix is 2 x 2, but the populations have 3 and 3 neurons")
+            && err.contains("m.circ:5:5"),
+        "{err}"
+    );
+}
