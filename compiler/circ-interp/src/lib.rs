@@ -243,11 +243,12 @@ fn exec<M: Mem>(body: &[Stmt], m: &mut M, c: &mut Cursor<'_>) {
 
 /// Stream bases: each kernel role draws from its own range of streams;
 /// projections use `(index + 1) << 24` on top.
-const INIT_STREAMS: u32 = 0;
-const DYNAMIC_STREAMS: u32 = 1 << 20;
-const UPDATE_STREAMS: u32 = 2 << 20;
-const RESET_STREAMS: u32 = 3 << 20;
-const EVENT_STREAMS: u32 = 4 << 20;
+use circ_ir::streams;
+const INIT_STREAMS: u32 = streams::INIT;
+const DYNAMIC_STREAMS: u32 = streams::DYNAMIC;
+const UPDATE_STREAMS: u32 = streams::UPDATE;
+const RESET_STREAMS: u32 = streams::RESET;
+const EVENT_STREAMS: u32 = streams::ON_PRE;
 
 fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, base: u32, temps: u32) -> Cursor<'t> {
     Cursor {
@@ -307,7 +308,7 @@ impl Interp<'_> {
             dt: ctx.dt,
             step: ctx.step,
             seed: ctx.seed,
-            stream_base: base.wrapping_add(((p as u32) + 1) << 24),
+            stream_base: base,
             element: 0,
             i: 0,
             j: 0,
@@ -392,7 +393,7 @@ impl Backend for Interp<'_> {
                 vars,
                 ctx,
                 self.size(pop),
-                DYNAMIC_STREAMS + (1 << 19),
+                streams::DRIVE,
             );
         }
     }
@@ -413,7 +414,7 @@ impl Backend for Interp<'_> {
         let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else {
             return;
         };
-        let mut c = cursor(&self.tables, ctx, UPDATE_STREAMS + (1 << 19), k.temps);
+        let mut c = cursor(&self.tables, ctx, streams::THRESHOLD, k.temps);
         let mut m = PopMem { vars };
         for i in 0..self.size(pop) {
             if ctx.refractory(i) {
@@ -458,12 +459,12 @@ impl Backend for Interp<'_> {
             ProjPhase::Init => (k.init.iter().collect(), INIT_STREAMS),
             ProjPhase::Dynamic => (vec![&k.dynamic], DYNAMIC_STREAMS),
             ProjPhase::Couple => (k.couple.iter().collect(), UPDATE_STREAMS),
-            ProjPhase::Update => (k.update.iter().collect(), UPDATE_STREAMS + (1 << 18)),
+            ProjPhase::Update => (k.update.iter().collect(), streams::PROJ_UPDATE),
             ProjPhase::OnPre => (k.on_pre.iter().collect(), EVENT_STREAMS),
-            ProjPhase::OnPost => (k.on_post.iter().collect(), EVENT_STREAMS + (1 << 18)),
+            ProjPhase::OnPost => (k.on_post.iter().collect(), streams::ON_POST),
         };
         for (n, kernel) in kernels.into_iter().enumerate() {
-            self.run_proj(proj, kernel, ctx, base + ((n as u32) << 12));
+            self.run_proj(proj, kernel, ctx, streams::projection(proj, base, n));
         }
     }
 
@@ -515,7 +516,7 @@ impl Backend for Interp<'_> {
             dt: 0.0,
             step: u64::from(j),
             seed,
-            stream_base: (((proj as u32) + 1) << 24).wrapping_add(5 << 20),
+            stream_base: streams::projection(proj, streams::FILTER, 0),
             element: i as usize,
             i: i as usize,
             j: j as usize,

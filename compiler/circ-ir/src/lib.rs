@@ -365,6 +365,37 @@ fn erf(x: f64) -> f64 {
     if x < 0.0 { -r } else { r }
 }
 
+/// Random stream bases: every kernel role draws from its own range of
+/// Philox streams, so that every backend draws the same numbers for the
+/// same (seed, stream, element, step).
+pub mod streams {
+    /// Population initialisers.
+    pub const INIT: u32 = 0;
+    /// Time-dependent scalar parameters.
+    pub const DYNAMIC: u32 = 1 << 20;
+    /// Per-element drives (Ornstein–Uhlenbeck).
+    pub const DRIVE: u32 = DYNAMIC + (1 << 19);
+    /// Population updates.
+    pub const UPDATE: u32 = 2 << 20;
+    /// Thresholds (Poisson inputs).
+    pub const THRESHOLD: u32 = UPDATE + (1 << 19);
+    /// Resets.
+    pub const RESET: u32 = 3 << 20;
+    /// Projection couplings share the update base; their equations sit above it.
+    pub const PROJ_UPDATE: u32 = UPDATE + (1 << 18);
+    /// `on pre` handlers.
+    pub const ON_PRE: u32 = 4 << 20;
+    /// `on post` handlers.
+    pub const ON_POST: u32 = ON_PRE + (1 << 18);
+    /// Connection conditions (distance probabilities).
+    pub const FILTER: u32 = 5 << 20;
+
+    /// The base of kernel `n` of a phase with base `role` of projection `p`.
+    pub fn projection(p: usize, role: u32, n: usize) -> u32 {
+        role.wrapping_add((n as u32) << 12).wrapping_add(((p as u32) + 1) << 24)
+    }
+}
+
 /// Reads a data table at a position (the one definition every backend follows):
 /// entry `floor(x)` clamped to the table; NaN for an empty table or NaN position.
 pub fn table_at(table: &[f64], x: f64) -> f64 {
