@@ -388,13 +388,7 @@ impl Backend for Interp<'_> {
     fn dynamic(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         if let Some(k) = self.net.pops.get(pop) {
             self.run_pop(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
-            self.run_pop(
-                &k.drive,
-                vars,
-                ctx,
-                self.size(pop),
-                streams::DRIVE,
-            );
+            self.run_pop(&k.drive, vars, ctx, self.size(pop), streams::DRIVE);
         }
     }
 

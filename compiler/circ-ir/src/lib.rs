@@ -392,7 +392,8 @@ pub mod streams {
 
     /// The base of kernel `n` of a phase with base `role` of projection `p`.
     pub fn projection(p: usize, role: u32, n: usize) -> u32 {
-        role.wrapping_add((n as u32) << 12).wrapping_add(((p as u32) + 1) << 24)
+        role.wrapping_add((n as u32) << 12)
+            .wrapping_add(((p as u32) + 1) << 24)
     }
 }
 

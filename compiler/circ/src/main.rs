@@ -44,7 +44,7 @@ struct RunArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Which backend runs the kernels.
-    #[arg(long, value_enum, default_value_t = BackendKind::Interp)]
+    #[arg(long, value_enum, default_value_t = BackendKind::Jit)]
     backend: BackendKind,
     /// Print an intermediate form instead of running.
     #[arg(long, value_enum)]
@@ -56,6 +56,8 @@ struct RunArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum BackendKind {
+    /// Native code from Cranelift's JIT (the default).
+    Jit,
     /// The reference interpreter (the oracle).
     Interp,
 }
@@ -64,6 +66,8 @@ enum BackendKind {
 enum Emit {
     /// The kernel IR in its text form.
     Ir,
+    /// The Cranelift IR of every kernel.
+    Clif,
 }
 
 #[derive(clap::Args)]
@@ -223,7 +227,6 @@ fn run(args: RunArgs) -> ExitCode {
         print!("{}", circ_ir::print(&lowered.net));
         return ExitCode::SUCCESS;
     }
-    let BackendKind::Interp = args.backend;
     let base = args
         .file
         .parent()
@@ -235,14 +238,41 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let backend = circ_interp::Interp::with_tables(&lowered.net, tables);
+    let interp;
+    let jit;
+    let backend: &dyn circ_runtime::Backend = match args.backend {
+        BackendKind::Interp => {
+            interp = circ_interp::Interp::with_tables(&lowered.net, tables);
+            &interp
+        }
+        BackendKind::Jit => {
+            jit = match circ_codegen_cranelift::Jit::new(
+                &lowered.net,
+                tables,
+                matches!(args.emit, Some(Emit::Clif)),
+            ) {
+                Ok(j) => j,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            if matches!(args.emit, Some(Emit::Clif)) {
+                for (name, code) in &jit.clif {
+                    println!("; kernel {name}\n{code}");
+                }
+                return ExitCode::SUCCESS;
+            }
+            &jit
+        }
+    };
     let layout = &lowered.net.layout;
     let base = args
         .file
         .parent()
         .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
     let mut sim =
-        match circ_runtime::Simulation::build(layout, &backend, lowered.seed, lowered.dt, &base) {
+        match circ_runtime::Simulation::build(layout, backend, lowered.seed, lowered.dt, &base) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -288,7 +318,7 @@ fn run(args: RunArgs) -> ExitCode {
             stop: Some(&stop),
             progress: Some(&mut progress),
         };
-        sim.run_with(&backend, &ropts, &mut hooks)
+        sim.run_with(backend, &ropts, &mut hooks)
     };
     if shown {
         eprintln!();
@@ -304,7 +334,10 @@ fn run(args: RunArgs) -> ExitCode {
         file: args.file.display().to_string(),
         circuit: lowered.circuit.clone(),
         seed: lowered.seed,
-        backend: "interp".into(),
+        backend: match args.backend {
+            BackendKind::Jit => "cranelift-jit".into(),
+            BackendKind::Interp => "interp".into(),
+        },
         version: env!("CARGO_PKG_VERSION").into(),
         build_seconds: build,
     };

@@ -1,0 +1,546 @@
+//! Translation of one IR kernel into one Cranelift function that loops over
+//! the kernel's elements.
+
+use crate::CodegenError;
+use crate::env::{SYMBOLS, func_symbol, off};
+use circ_ir::{Bin, Dist, Domain, Expr, Kernel, Stmt, Un};
+use cranelift_codegen::Context;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, Signature, UserFuncName, Value, types,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module};
+use std::collections::HashMap;
+
+/// Where a variable is indexed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Addr {
+    /// One value: index 0.
+    Zero,
+    /// The kernel's element (population element or synapse).
+    Element,
+    /// The presynaptic neuron.
+    Pre,
+    /// The postsynaptic neuron.
+    Post,
+}
+
+/// Where additions go.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Target {
+    /// The variable's own buffer.
+    Own,
+    /// The accumulator of postsynaptic variable `n`.
+    Acc(usize),
+}
+
+/// The compiled kernels of a module, and the imports they call.
+pub(crate) struct Compiled {
+    pub ids: Vec<FuncId>,
+    pub clif: Vec<(String, String)>,
+    imports: HashMap<&'static str, FuncId>,
+    keep_clif: bool,
+}
+
+fn sig_of(module: &JITModule, params: &[types::Type], ret: Option<types::Type>) -> Signature {
+    let mut sig = module.make_signature();
+    for p in params {
+        sig.params.push(AbiParam::new(*p));
+    }
+    if let Some(r) = ret {
+        sig.returns.push(AbiParam::new(r));
+    }
+    sig
+}
+
+impl Compiled {
+    pub(crate) fn new(module: &mut JITModule, keep_clif: bool) -> Result<Self, CodegenError> {
+        let f64t = types::F64;
+        let i64t = types::I64;
+        let mut imports = HashMap::new();
+        for (name, _) in SYMBOLS {
+            let sig = match *name {
+                "circ_atan2" | "circ_rem" | "circ_pow" | "circ_min" | "circ_max" => {
+                    sig_of(module, &[f64t, f64t], Some(f64t))
+                }
+                "circ_uniform" | "circ_normal" => {
+                    sig_of(module, &[i64t, i64t, i64t, i64t], Some(f64t))
+                }
+                "circ_table" => sig_of(module, &[i64t, i64t, i64t, f64t], Some(f64t)),
+                _ => sig_of(module, &[f64t], Some(f64t)),
+            };
+            let id = module
+                .declare_function(name, Linkage::Import, &sig)
+                .map_err(|e| CodegenError(e.to_string()))?;
+            imports.insert(*name, id);
+        }
+        Ok(Compiled {
+            ids: vec![],
+            clif: vec![],
+            imports,
+            keep_clif,
+        })
+    }
+
+    /// Compiles one kernel; returns its index in `ids`.
+    pub(crate) fn kernel(
+        &mut self,
+        module: &mut JITModule,
+        name: &str,
+        k: &Kernel,
+        addrs: &[Addr],
+        targets: &[Target],
+    ) -> Result<usize, CodegenError> {
+        let sig = sig_of(module, &[types::I64], None);
+        let id = module
+            .declare_function(name, Linkage::Local, &sig)
+            .map_err(|e| CodegenError(e.to_string()))?;
+        let mut ctx = Context::new();
+        ctx.func = cranelift_codegen::ir::Function::with_name_signature(
+            UserFuncName::user(0, id.as_u32()),
+            sig,
+        );
+        let mut fctx = FunctionBuilderContext::new();
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let mut refs = HashMap::new();
+            for (name, fid) in &self.imports {
+                refs.insert(*name, module.declare_func_in_func(*fid, b.func));
+            }
+            let mut g = Gen::start(&mut b, k, addrs, targets, refs);
+            g.body(k)?;
+            g.finish();
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        if self.keep_clif {
+            self.clif
+                .push((name.to_string(), ctx.func.display().to_string()));
+        }
+        module
+            .define_function(id, &mut ctx)
+            .map_err(|e| CodegenError(format!("{name}: {e:?}")))?;
+        self.ids.push(id);
+        Ok(self.ids.len() - 1)
+    }
+}
+
+/// Generation state of one kernel.
+struct Gen<'b, 'f> {
+    b: &'b mut FunctionBuilder<'f>,
+    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    addrs: &'b [Addr],
+    targets: &'b [Target],
+    temps: Vec<Variable>,
+    var_bases: Vec<Option<Value>>,
+    acc_bases: HashMap<usize, Value>,
+    count: Value,
+    t: Value,
+    dt: Value,
+    step: Value,
+    seed: Value,
+    stream: Value,
+    flags: Value,
+    refr: Value,
+    tables: Value,
+    lens: Value,
+    k: Value,
+    element: Value,
+    i: Value,
+    j: Value,
+    refractory: Option<Value>,
+    header: Block,
+    exit: Block,
+}
+
+fn mem() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+fn used_vars(body: &[Stmt], out: &mut Vec<u32>) {
+    fn expr(e: &Expr, out: &mut Vec<u32>) {
+        match e {
+            Expr::Load(v) => out.push(*v),
+            Expr::Un(_, a) | Expr::Table(_, a) => expr(a, out),
+            Expr::Bin(_, a, b) => {
+                expr(a, out);
+                expr(b, out);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|a| expr(a, out)),
+            Expr::Select(c, a, b) => {
+                expr(c, out);
+                expr(a, out);
+                expr(b, out);
+            }
+            _ => {}
+        }
+    }
+    for s in body {
+        match s {
+            Stmt::Let(_, e) | Stmt::Spike(e) | Stmt::SetRefractory(e) => expr(e, out),
+            Stmt::Store(v, e) | Stmt::AddTo(v, e) => {
+                out.push(*v);
+                expr(e, out);
+            }
+            Stmt::If(c, a, b) => {
+                expr(c, out);
+                used_vars(a, out);
+                used_vars(b, out);
+            }
+        }
+    }
+}
+
+impl<'b, 'f> Gen<'b, 'f> {
+    fn start(
+        b: &'b mut FunctionBuilder<'f>,
+        k: &Kernel,
+        addrs: &'b [Addr],
+        targets: &'b [Target],
+        refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    ) -> Self {
+        let (i64t, f64t) = (types::I64, types::F64);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let env = b.block_params(entry)[0];
+        let ld = |b: &mut FunctionBuilder<'_>, ty, o: i32| b.ins().load(ty, mem(), env, o);
+        let count = ld(b, i64t, off::COUNT);
+        let t = ld(b, f64t, off::T);
+        let dt = ld(b, f64t, off::DT);
+        let step = ld(b, i64t, off::STEP);
+        let seed = ld(b, i64t, off::SEED);
+        let stream = ld(b, i64t, off::STREAM);
+        let flags = ld(b, i64t, off::FLAGS);
+        let refr = ld(b, i64t, off::REFR);
+        let tables = ld(b, i64t, off::TABLES);
+        let lens = ld(b, i64t, off::TABLE_LENS);
+        let vars = ld(b, i64t, off::VARS);
+        let acc = ld(b, i64t, off::ACC);
+        let list = ld(b, i64t, off::LIST);
+        let pre = ld(b, i64t, off::PRE);
+        let post = ld(b, i64t, off::POST);
+        let ref_until = ld(b, i64t, off::REF_UNTIL);
+        let mut used = vec![];
+        used_vars(&k.body, &mut used);
+        used.sort_unstable();
+        used.dedup();
+        let mut var_bases = vec![None; addrs.len()];
+        let mut acc_bases = HashMap::new();
+        for v in used {
+            let base = b.ins().load(i64t, mem(), vars, (v as i32) * 8);
+            var_bases[v as usize] = Some(base);
+            if let Some(Target::Acc(pv)) = targets.get(v as usize) {
+                let a = b.ins().load(i64t, mem(), acc, (*pv as i32) * 8);
+                acc_bases.insert(*pv, a);
+            }
+        }
+        let temps: Vec<Variable> = (0..k.temps).map(|_| b.declare_var(f64t)).collect();
+        let header = b.create_block();
+        let exit = b.create_block();
+        b.append_block_param(header, i64t);
+        let zero = b.ins().iconst(i64t, 0);
+        let empty = b.ins().icmp(IntCC::Equal, count, zero);
+        b.ins()
+            .brif(empty, exit, &[], header, &[BlockArg::Value(zero)]);
+        b.switch_to_block(header);
+        let kv = b.block_params(header)[0];
+        let uses_list = matches!(
+            k.domain,
+            Domain::Spiking
+                | Domain::SpikingPre
+                | Domain::SpikingPost
+                | Domain::Arriving
+                | Domain::PostSpikeSynapses
+        );
+        let from_u32 = |b: &mut FunctionBuilder<'_>, arr: Value, idx: Value| {
+            let a = b.ins().imul_imm_u(idx, 4);
+            let a = b.ins().iadd(arr, a);
+            let v = b.ins().load(types::I32, mem(), a, 0);
+            b.ins().uextend(i64t, v)
+        };
+        let element = if uses_list { from_u32(b, list, kv) } else { kv };
+        let zero_in_loop = b.ins().iconst(i64t, 0);
+        let (i, j) = match k.domain {
+            Domain::PreNeurons | Domain::SpikingPre => (element, zero_in_loop),
+            Domain::PostNeurons | Domain::SpikingPost => (zero_in_loop, element),
+            Domain::Synapses | Domain::Arriving | Domain::PostSpikeSynapses => {
+                (from_u32(b, pre, element), from_u32(b, post, element))
+            }
+            _ => (zero_in_loop, zero_in_loop),
+        };
+        let refractory = if matches!(k.domain, Domain::Each | Domain::Spiking) {
+            let a = b.ins().imul_imm_u(element, 8);
+            let a = b.ins().iadd(ref_until, a);
+            let until = b.ins().load(i64t, mem(), a, 0);
+            Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, step, until))
+        } else {
+            None
+        };
+        Gen {
+            b,
+            refs,
+            addrs,
+            targets,
+            temps,
+            var_bases,
+            acc_bases,
+            count,
+            t,
+            dt,
+            step,
+            seed,
+            stream,
+            flags,
+            refr,
+            tables,
+            lens,
+            k: kv,
+            element,
+            i,
+            j,
+            refractory,
+            header,
+            exit,
+        }
+    }
+
+    fn finish(&mut self) {
+        let next = self.b.ins().iadd_imm_s(self.k, 1);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, self.count);
+        self.b
+            .ins()
+            .brif(more, self.header, &[BlockArg::Value(next)], self.exit, &[]);
+        self.b.switch_to_block(self.exit);
+        self.b.ins().return_(&[]);
+    }
+
+    fn body(&mut self, k: &Kernel) -> Result<(), CodegenError> {
+        self.stmts(&k.body)
+    }
+
+    fn index(&mut self, v: u32) -> Value {
+        match self.addrs.get(v as usize).copied().unwrap_or(Addr::Zero) {
+            Addr::Zero => self.b.ins().iconst(types::I64, 0),
+            Addr::Element => self.element,
+            Addr::Pre => self.i,
+            Addr::Post => self.j,
+        }
+    }
+
+    fn addr(&mut self, base: Value, idx: Value) -> Value {
+        let o = self.b.ins().imul_imm_u(idx, 8);
+        self.b.ins().iadd(base, o)
+    }
+
+    fn var_addr(&mut self, v: u32) -> Result<Value, CodegenError> {
+        let base = self
+            .var_bases
+            .get(v as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| CodegenError(format!("variable %{v} has no base")))?;
+        let idx = self.index(v);
+        Ok(self.addr(base, idx))
+    }
+
+    fn truth(&mut self, c: Value) -> Value {
+        let one = self.b.ins().f64const(1.0);
+        let zero = self.b.ins().f64const(0.0);
+        self.b.ins().select(c, one, zero)
+    }
+
+    fn nonzero(&mut self, x: Value) -> Value {
+        let zero = self.b.ins().f64const(0.0);
+        self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
+    }
+
+    fn call(&mut self, name: &'static str, args: &[Value]) -> Result<Value, CodegenError> {
+        let f = *self
+            .refs
+            .get(name)
+            .ok_or_else(|| CodegenError(format!("no import {name}")))?;
+        let inst = self.b.ins().call(f, args);
+        Ok(self.b.inst_results(inst)[0])
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Value, CodegenError> {
+        Ok(match e {
+            Expr::Const(c) => self.b.ins().f64const(*c),
+            Expr::Load(v) => {
+                let a = self.var_addr(*v)?;
+                self.b.ins().load(types::F64, mem(), a, 0)
+            }
+            Expr::Temp(t) => {
+                let var = *self
+                    .temps
+                    .get(*t as usize)
+                    .ok_or_else(|| CodegenError(format!("no temp {t}")))?;
+                self.b.use_var(var)
+            }
+            Expr::Time => self.t,
+            Expr::Dt => self.dt,
+            Expr::Index => self.b.ins().fcvt_from_uint(types::F64, self.element),
+            Expr::PreIndex => self.b.ins().fcvt_from_uint(types::F64, self.i),
+            Expr::PostIndex => self.b.ins().fcvt_from_uint(types::F64, self.j),
+            Expr::Refractory => match self.refractory {
+                Some(r) => self.truth(r),
+                None => self.b.ins().f64const(0.0),
+            },
+            Expr::Un(Un::Neg, a) => {
+                let a = self.expr(a)?;
+                self.b.ins().fneg(a)
+            }
+            Expr::Un(Un::Not, a) => {
+                let a = self.expr(a)?;
+                let zero = self.b.ins().f64const(0.0);
+                let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
+                self.truth(c)
+            }
+            Expr::Bin(op, a, b) => {
+                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                match op {
+                    Bin::Add => self.b.ins().fadd(x, y),
+                    Bin::Sub => self.b.ins().fsub(x, y),
+                    Bin::Mul => self.b.ins().fmul(x, y),
+                    Bin::Div => self.b.ins().fdiv(x, y),
+                    Bin::Rem => self.call("circ_rem", &[x, y])?,
+                    Bin::Pow => self.call("circ_pow", &[x, y])?,
+                    Bin::Min => self.call("circ_min", &[x, y])?,
+                    Bin::Max => self.call("circ_max", &[x, y])?,
+                    Bin::Lt | Bin::Le | Bin::Gt | Bin::Ge | Bin::Eq | Bin::Ne => {
+                        let cc = match op {
+                            Bin::Lt => FloatCC::LessThan,
+                            Bin::Le => FloatCC::LessThanOrEqual,
+                            Bin::Gt => FloatCC::GreaterThan,
+                            Bin::Ge => FloatCC::GreaterThanOrEqual,
+                            Bin::Eq => FloatCC::Equal,
+                            _ => FloatCC::NotEqual,
+                        };
+                        let c = self.b.ins().fcmp(cc, x, y);
+                        self.truth(c)
+                    }
+                    Bin::And | Bin::Or => {
+                        let (p, q) = (self.nonzero(x), self.nonzero(y));
+                        let c = if *op == Bin::And {
+                            self.b.ins().band(p, q)
+                        } else {
+                            self.b.ins().bor(p, q)
+                        };
+                        self.truth(c)
+                    }
+                }
+            }
+            Expr::Call(f, args) => {
+                let vals: Vec<Value> = args
+                    .iter()
+                    .map(|a| self.expr(a))
+                    .collect::<Result<_, _>>()?;
+                self.call(func_symbol(*f), &vals)?
+            }
+            Expr::Select(c, a, b) => {
+                let c = self.expr(c)?;
+                let cond = self.nonzero(c);
+                let (x, y) = (self.expr(a)?, self.expr(b)?);
+                self.b.ins().select(cond, x, y)
+            }
+            Expr::Rand(d, s) => {
+                let stream = self.b.ins().iadd_imm_s(self.stream, i64::from(*s));
+                // Streams are 32 bits, as the interpreter's.
+                let stream = self.b.ins().band_imm_u(stream, 0xffff_ffff);
+                let el = self.b.ins().band_imm_u(self.element, 0xffff_ffff);
+                let name = if *d == Dist::Uniform {
+                    "circ_uniform"
+                } else {
+                    "circ_normal"
+                };
+                self.call(name, &[self.seed, stream, el, self.step])?
+            }
+            Expr::Table(k, x) => {
+                let x = self.expr(x)?;
+                let kv = self.b.ins().iconst(types::I64, i64::from(*k));
+                self.call("circ_table", &[self.tables, self.lens, kv, x])?
+            }
+        })
+    }
+
+    fn stmts(&mut self, body: &[Stmt]) -> Result<(), CodegenError> {
+        for s in body {
+            match s {
+                Stmt::Let(t, e) => {
+                    let v = self.expr(e)?;
+                    let var = *self
+                        .temps
+                        .get(*t as usize)
+                        .ok_or_else(|| CodegenError(format!("no temp {t}")))?;
+                    self.b.def_var(var, v);
+                }
+                Stmt::Store(v, e) => {
+                    let x = self.expr(e)?;
+                    let a = self.var_addr(*v)?;
+                    self.b.ins().store(mem(), x, a, 0);
+                }
+                Stmt::AddTo(v, e) => {
+                    let x = self.expr(e)?;
+                    let a = match self
+                        .targets
+                        .get(*v as usize)
+                        .copied()
+                        .unwrap_or(Target::Own)
+                    {
+                        Target::Own => self.var_addr(*v)?,
+                        Target::Acc(pv) => {
+                            let base = *self
+                                .acc_bases
+                                .get(&pv)
+                                .ok_or_else(|| CodegenError("no accumulator".into()))?;
+                            self.addr(base, self.j)
+                        }
+                    };
+                    let old = self.b.ins().load(types::F64, mem(), a, 0);
+                    let new = self.b.ins().fadd(old, x);
+                    self.b.ins().store(mem(), new, a, 0);
+                }
+                Stmt::If(c, then, otherwise) => {
+                    let c = self.expr(c)?;
+                    let cond = self.nonzero(c);
+                    let (tb, eb, merge) = (
+                        self.b.create_block(),
+                        self.b.create_block(),
+                        self.b.create_block(),
+                    );
+                    self.b.ins().brif(cond, tb, &[], eb, &[]);
+                    self.b.switch_to_block(tb);
+                    self.stmts(then)?;
+                    self.b.ins().jump(merge, &[]);
+                    self.b.switch_to_block(eb);
+                    self.stmts(otherwise)?;
+                    self.b.ins().jump(merge, &[]);
+                    self.b.switch_to_block(merge);
+                }
+                Stmt::Spike(c) => {
+                    let c = self.expr(c)?;
+                    let fire = self.nonzero(c);
+                    let fire = match self.refractory {
+                        Some(r) => {
+                            let free = self.b.ins().bxor_imm_u(r, 1);
+                            self.b.ins().band(fire, free)
+                        }
+                        None => fire,
+                    };
+                    // Comparisons give an i8 of 0 or 1: the flag byte itself.
+                    let a = self.b.ins().iadd(self.flags, self.element);
+                    self.b.ins().store(mem(), fire, a, 0);
+                }
+                Stmt::SetRefractory(e) => {
+                    let x = self.expr(e)?;
+                    let a = self.addr(self.refr, self.k);
+                    self.b.ins().store(mem(), x, a, 0);
+                }
+            }
+        }
+        Ok(())
+    }
+}
