@@ -26,23 +26,34 @@ fn simulate_src(
     );
     let lowered = circ_lower::lower(&analysis, &map, opts)
         .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
-    let backend = circ_interp::Interp::new(&lowered.net);
-    let mut sim = circ_runtime::Simulation::build(
-        &lowered.net.layout,
-        &backend,
-        lowered.seed,
-        lowered.dt,
-        std::path::Path::new("."),
-    )
-    .expect("build");
-    let r = sim.run(
-        &backend,
-        &circ_runtime::RunOptions {
-            duration: lowered.duration,
-            dt: lowered.dt,
-            seed: lowered.seed,
-            check_every: 100,
-        },
+    // Every validation runs on the interpreter and on the JIT, which must agree bit for bit.
+    let opts = circ_runtime::RunOptions {
+        duration: lowered.duration,
+        dt: lowered.dt,
+        seed: lowered.seed,
+        check_every: 100,
+    };
+    let run = |backend: &dyn circ_runtime::Backend| {
+        let mut sim = circ_runtime::Simulation::build(
+            &lowered.net.layout,
+            backend,
+            lowered.seed,
+            lowered.dt,
+            std::path::Path::new("."),
+        )
+        .expect("build");
+        sim.run(backend, &opts)
+    };
+    let r = run(&circ_interp::Interp::new(&lowered.net));
+    let jit = circ_codegen_cranelift::Jit::new(&lowered.net, vec![], false).expect("jit");
+    let rj = run(&jit);
+    assert_eq!(
+        r.spikes, rj.spikes,
+        "{name}: the JIT's spikes differ from the interpreter's"
+    );
+    assert!(
+        r.samples == rj.samples,
+        "{name}: the JIT's recordings differ from the interpreter's"
     );
     assert!(r.stopped.is_none(), "{:?}", r.stopped);
     (lowered, r)

@@ -1,0 +1,136 @@
+//! Every example and every standard-library model runs on the interpreter
+//! (the oracle) and on the Cranelift JIT with the same seed, and the output
+//! files must be byte-identical.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run(model: &Path, backend: &str, out: &Path, extra: &[&str]) {
+    let o = Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--color", "never", "--backend", backend, "--out"])
+        .arg(out)
+        .args(extra)
+        .arg(model)
+        .output()
+        .expect("run circ");
+    assert!(
+        o.status.success(),
+        "{} on {backend}: {}",
+        model.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// The recorded files of a run, except the summary (which names the backend and timings).
+fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| !p.ends_with("summary.json"))
+        .map(|p| {
+            (
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                std::fs::read(&p).expect("read"),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn same_on_both(model: &Path, extra: &[&str]) -> usize {
+    let tag = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = std::env::temp_dir().join(format!("circ-diff-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    run(model, "interp", &base.join("interp"), extra);
+    run(model, "jit", &base.join("jit"), extra);
+    let (a, b) = (outputs(&base.join("interp")), outputs(&base.join("jit")));
+    assert_eq!(a.len(), b.len(), "{}: different files", model.display());
+    for ((na, da), (nb, db)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        assert!(
+            da == db,
+            "{}: {na} differs between the interpreter and the JIT",
+            model.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    a.len()
+}
+
+#[test]
+fn every_example_is_identical_on_interpreter_and_jit() {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
+        .collect();
+    models.sort();
+    assert!(models.len() >= 8);
+    for m in models {
+        // Long enough for every network to spike and learn; short enough for the interpreter.
+        let files = same_on_both(&m, &["--duration", "30 ms"]);
+        assert!(files > 0, "{}: nothing recorded", m.display());
+    }
+}
+
+const NEURON_MODELS: &[&str] = &[
+    "LIF",
+    "LIFCond",
+    "IafPscExp",
+    "AdEx",
+    "Izhikevich",
+    "HodgkinHuxley",
+    "FitzHughNagumo",
+    "QIF",
+    "WilsonCowan",
+    "Kuramoto",
+];
+
+#[test]
+fn every_standard_model_is_identical_on_interpreter_and_jit() {
+    let dir = std::env::temp_dir().join(format!("circ-diff-std-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    for m in NEURON_MODELS {
+        let src = format!(
+            "use std::neurons::{m}\ncircuit C {{\n    population P = {m}[4]\n    record spikes of P\n}}\nrun C for 20 ms {{ dt = 0.05 ms }}\n"
+        );
+        let path = dir.join(format!("{m}.circ"));
+        std::fs::write(&path, src).expect("write");
+        same_on_both(&path, &[]);
+    }
+    // Synapse and plasticity models between Poisson inputs and conductance LIFs.
+    for (module, syn) in [
+        ("synapses", "ExpCond"),
+        ("synapses", "ExpCurr"),
+        ("synapses", "AlphaCond"),
+        ("synapses", "BiExpCond"),
+        ("synapses", "NMDA"),
+        ("synapses", "Delta"),
+        ("synapses", "TsodyksMarkram"),
+        ("plasticity", "StdpAdditive"),
+        ("plasticity", "StdpMultiplicative"),
+        ("plasticity", "RewardStdp"),
+    ] {
+        let src = format!(
+            "use std::neurons::LIFCond\nuse std::{module}::{syn}\ncircuit C {{\n    population In = poisson[50](rate = 40 Hz)\n    population Out = LIFCond[5](I_ext = 0.15 nA)\n    project syn = In -> Out : {syn} connect bernoulli(0.5) delay uniform(0 ms, 2 ms)\n    modulator DA = step(10 ms, 0, 1)\n    record spikes of Out\n    record v of Out every 0.5 ms\n}}\nrun C for 30 ms\n"
+        );
+        let path = dir.join(format!("{syn}.circ"));
+        std::fs::write(&path, src).expect("write");
+        same_on_both(&path, &[]);
+    }
+    let gap = "use std::neurons::LIF\nuse std::synapses::GapJunction\ncircuit C {\n    population A = LIF[10](I_ext = 0.2 nA) { v = uniform(-65 mV, -50 mV) }\n    project A -> A : GapJunction connect bernoulli(0.3)\n    record v of A every 0.5 ms\n}\nrun C for 30 ms\n";
+    let path = dir.join("gap.circ");
+    std::fs::write(&path, gap).expect("write");
+    same_on_both(&path, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
