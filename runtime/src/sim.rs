@@ -108,8 +108,9 @@ pub trait Backend {
         spiking: &[u32],
         refractory: &mut Vec<f64>,
     );
-    /// Runs a phase of projection `proj`.
-    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>);
+    /// Runs a phase of projection `proj`; returns whether it may have added
+    /// into `ctx.acc` (when not, the runtime skips applying it).
+    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) -> bool;
     /// Whether the condition of projection `proj` (a `where`, or the
     /// probability of a `distance` rule) keeps the pair (i, j); `pre` and
     /// `post` are the two populations' buffers (positions).
@@ -506,10 +507,25 @@ impl<'a> Simulation<'a> {
                 Space::PreNeuron(_) | Space::PostNeuron(_) => vec![],
             })
             .collect();
-        let mut acc: Vec<Vec<f64>> = self.layout.pops[proj.post]
+        // Additions into postsynaptic values go through `acc`: a buffer only
+        // for the values the projection names (the others stay empty and
+        // cost nothing each step).
+        let named: Vec<usize> = proj
             .vars
             .iter()
-            .map(|_| vec![0.0; n_post])
+            .filter_map(|v| match v.space {
+                Space::PostNeuron(pv) => Some(pv),
+                _ => None,
+            })
+            .collect();
+        let mut acc: Vec<Vec<f64>> = (0..self.layout.pops[proj.post].vars.len())
+            .map(|pv| {
+                if named.contains(&pv) {
+                    vec![0.0; n_post]
+                } else {
+                    vec![]
+                }
+            })
             .collect();
         {
             let mut ctx = ProjCtx {
@@ -572,11 +588,12 @@ impl<'a> Simulation<'a> {
             if buf.len() != add.len() {
                 continue;
             }
+            // A select rather than a branch, so it vectorises; zeros are not
+            // added, so a -0 stays -0 whether or not this runs.
             for (x, a) in buf.iter_mut().zip(add.iter_mut()) {
-                if *a != 0.0 {
-                    *x += *a;
-                    *a = 0.0;
-                }
+                let sum = *x + *a;
+                *x = if *a == 0.0 { *x } else { sum };
+                *a = 0.0;
             }
         }
     }
@@ -596,7 +613,7 @@ impl<'a> Simulation<'a> {
     ) {
         let proj = &self.layout.projs[k];
         let st = &mut self.projs[k];
-        {
+        let added = {
             let mut ctx = ProjCtx {
                 step,
                 t,
@@ -611,12 +628,14 @@ impl<'a> Simulation<'a> {
                 arriving,
                 spiking_post: spiking.get(proj.post).map_or(&[], Vec::as_slice),
             };
-            backend.proj(k, phase, &mut ctx);
-        }
-        if matches!(
-            phase,
-            ProjPhase::Couple | ProjPhase::OnPre | ProjPhase::OnPost
-        ) {
+            backend.proj(k, phase, &mut ctx)
+        };
+        if added
+            && matches!(
+                phase,
+                ProjPhase::Couple | ProjPhase::OnPre | ProjPhase::OnPost
+            )
+        {
             Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
         }
     }

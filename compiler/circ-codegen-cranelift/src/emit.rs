@@ -39,6 +39,10 @@ pub(crate) enum Target {
 /// The compiled kernels of a module, and the imports they call.
 pub(crate) struct Compiled {
     pub ids: Vec<FuncId>,
+    /// Per kernel: which places it writes besides its own element's.
+    pub writes: Vec<Writes>,
+    /// Per kernel: its domain.
+    pub domains: Vec<Domain>,
     pub clif: Vec<(String, String)>,
     imports: HashMap<&'static str, FuncId>,
     keep_clif: bool,
@@ -78,6 +82,8 @@ impl Compiled {
         }
         Ok(Compiled {
             ids: vec![],
+            writes: vec![],
+            domains: vec![],
             clif: vec![],
             imports,
             keep_clif,
@@ -123,7 +129,49 @@ impl Compiled {
             .define_function(id, &mut ctx)
             .map_err(|e| CodegenError(format!("{name}: {e:?}")))?;
         self.ids.push(id);
+        self.domains.push(k.domain);
+        let mut writes = Writes::default();
+        scan_writes(&k.body, addrs, targets, &mut writes);
+        self.writes.push(writes);
         Ok(self.ids.len() - 1)
+    }
+}
+
+/// The places a kernel writes that other elements share: threads split
+/// work so that two threads never write one place.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Writes {
+    /// A scalar (one value for all elements).
+    pub shared: bool,
+    /// A value indexed by the presynaptic neuron.
+    pub pre: bool,
+    /// A value indexed by the postsynaptic neuron (own state or its input).
+    pub post: bool,
+    /// A postsynaptic neuron's value (through the runtime's `acc`).
+    pub acc: bool,
+}
+
+fn scan_writes(body: &[Stmt], addrs: &[Addr], targets: &[Target], out: &mut Writes) {
+    for s in body {
+        match s {
+            Stmt::AddTo(v, _) | Stmt::Store(v, _) => {
+                match (addrs.get(*v as usize), targets.get(*v as usize)) {
+                    (_, Some(Target::Acc(_))) => {
+                        out.post = true;
+                        out.acc = true;
+                    }
+                    (Some(Addr::Post), _) => out.post = true,
+                    (Some(Addr::Pre), _) => out.pre = true,
+                    (Some(Addr::Zero), _) => out.shared = true,
+                    _ => {}
+                }
+            }
+            Stmt::If(_, a, b) => {
+                scan_writes(a, addrs, targets, out);
+                scan_writes(b, addrs, targets, out);
+            }
+            _ => {}
+        }
     }
 }
 
@@ -223,6 +271,7 @@ impl<'b, 'f> Gen<'b, 'f> {
         let pre = ld(b, i64t, off::PRE);
         let post = ld(b, i64t, off::POST);
         let ref_until = ld(b, i64t, off::REF_UNTIL);
+        let start = ld(b, i64t, off::START);
         let mut used = vec![];
         used_vars(&k.body, &mut used);
         used.sort_unstable();
@@ -241,10 +290,12 @@ impl<'b, 'f> Gen<'b, 'f> {
         let header = b.create_block();
         let exit = b.create_block();
         b.append_block_param(header, i64t);
-        let zero = b.ins().iconst(i64t, 0);
-        let empty = b.ins().icmp(IntCC::Equal, count, zero);
+        // Elements `start..count`: threads run disjoint slices of one kernel.
+        let empty = b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, start, count);
         b.ins()
-            .brif(empty, exit, &[], header, &[BlockArg::Value(zero)]);
+            .brif(empty, exit, &[], header, &[BlockArg::Value(start)]);
         b.switch_to_block(header);
         let kv = b.block_params(header)[0];
         let uses_list = matches!(
@@ -261,7 +312,25 @@ impl<'b, 'f> Gen<'b, 'f> {
             let v = b.ins().load(types::I32, mem(), a, 0);
             b.ins().uextend(i64t, v)
         };
-        let element = if uses_list { from_u32(b, list, kv) } else { kv };
+        let element = if uses_list {
+            from_u32(b, list, kv)
+        } else if k.domain == Domain::Synapses {
+            // Synapse kernels may be given an order (synapses grouped by
+            // postsynaptic neuron, when threads split them): a list if present.
+            let has_list = b.ins().icmp_imm_u(IntCC::NotEqual, list, 0);
+            let (with, without, joined) = (b.create_block(), b.create_block(), b.create_block());
+            b.append_block_param(joined, i64t);
+            b.ins().brif(has_list, with, &[], without, &[]);
+            b.switch_to_block(with);
+            let e = from_u32(b, list, kv);
+            b.ins().jump(joined, &[BlockArg::Value(e)]);
+            b.switch_to_block(without);
+            b.ins().jump(joined, &[BlockArg::Value(kv)]);
+            b.switch_to_block(joined);
+            b.block_params(joined)[0]
+        } else {
+            kv
+        };
         let zero_in_loop = b.ins().iconst(i64t, 0);
         let (i, j) = match k.domain {
             Domain::PreNeurons | Domain::SpikingPre => (element, zero_in_loop),

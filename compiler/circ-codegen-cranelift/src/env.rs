@@ -6,7 +6,7 @@ use circ_runtime::philox;
 
 /// What a compiled kernel reads: a C-layout struct, its fields at fixed offsets.
 #[repr(C)]
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Env {
     /// Base pointer of each variable the kernel names (by `VarId`).
     pub vars: *const *mut f64,
@@ -40,7 +40,18 @@ pub struct Env {
     pub tables: *const *const f64,
     /// Their lengths.
     pub table_lens: *const u64,
+    /// The first element (or list position) to visit: `start..count`.
+    pub start: u64,
 }
+
+// SAFETY: an `Env` only carries pointers to buffers that outlive the kernel
+// call; the backend gives concurrent calls disjoint element ranges whose
+// writes never overlap (see `Jit`'s partitioning), so sharing it across the
+// worker threads is sound.
+#[allow(unsafe_code)]
+unsafe impl Send for Env {}
+#[allow(unsafe_code)]
+unsafe impl Sync for Env {}
 
 /// Field offsets, in bytes, as the generated code reads them.
 pub(crate) mod off {
@@ -60,6 +71,7 @@ pub(crate) mod off {
     pub const REFR: i32 = 104;
     pub const TABLES: i32 = 112;
     pub const TABLE_LENS: i32 = 120;
+    pub const START: i32 = 128;
 }
 
 macro_rules! unary {

@@ -15,10 +15,21 @@ use circ_ir::{Domain, Kernel, Network, Space};
 use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
-use emit::{Addr, Compiled, Target};
+use emit::{Addr, Compiled, Target, Writes};
 
 /// A compiled kernel: `fn(env: *const Env)`.
 type KernelFn = unsafe extern "C" fn(*const Env);
+
+/// Calls a compiled kernel.
+fn call(f: KernelFn, env: &Env) {
+    // SAFETY: every pointer in `env` refers to a live buffer of the sizes the
+    // kernel's domain indexes (the runtime sized them from the layout and
+    // the synapses), and concurrent calls get disjoint slices (`Jit::launch`).
+    #[allow(unsafe_code)]
+    unsafe {
+        f(env)
+    }
+}
 
 /// Why compilation failed (an internal error: the IR was verified).
 #[derive(Debug)]
@@ -30,22 +41,35 @@ impl std::fmt::Display for CodegenError {
     }
 }
 
+/// Below this many elements a kernel runs on the calling thread: handing
+/// work to the pool costs more than it saves. The environment variable
+/// `CIRC_MIN_PARALLEL` overrides it (tests set 1 to split every kernel).
+const MIN_PARALLEL: usize = 16384;
+
+/// A compiled kernel and what decides how threads may split it.
+#[derive(Clone, Copy)]
+struct K {
+    f: KernelFn,
+    domain: Domain,
+    writes: Writes,
+}
+
 struct PopFns {
-    init: Option<KernelFn>,
-    dynamic: Option<KernelFn>,
-    drive: Option<KernelFn>,
-    update: Option<KernelFn>,
-    threshold: Option<KernelFn>,
-    reset: Option<KernelFn>,
+    init: Option<K>,
+    dynamic: Option<K>,
+    drive: Option<K>,
+    update: Option<K>,
+    threshold: Option<K>,
+    reset: Option<K>,
 }
 
 struct ProjFns {
-    init: Vec<(Domain, KernelFn)>,
-    dynamic: Option<KernelFn>,
-    couple: Vec<(Domain, KernelFn)>,
-    update: Vec<(Domain, KernelFn)>,
-    on_pre: Vec<(Domain, KernelFn)>,
-    on_post: Vec<(Domain, KernelFn)>,
+    init: Vec<K>,
+    dynamic: Option<K>,
+    couple: Vec<K>,
+    update: Vec<K>,
+    on_pre: Vec<K>,
+    on_post: Vec<K>,
 }
 
 /// The JIT backend: every kernel of a network compiled to native code.
@@ -63,6 +87,11 @@ pub struct Jit<'a> {
     filters: Interp<'a>,
     /// The generated code of each kernel, for `--emit clif`.
     pub clif: Vec<(String, String)>,
+    /// Worker threads (`None`: run everything on the calling thread).
+    pool: Option<rayon::ThreadPool>,
+    threads: usize,
+    /// Kernels over fewer elements run on the calling thread.
+    min_parallel: usize,
 }
 
 fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
@@ -80,12 +109,39 @@ fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
 }
 
 impl<'a> Jit<'a> {
-    /// Compiles every kernel of `net`; `tables` are its data tables.
+    /// Compiles every kernel of `net`; `tables` are its data tables. Runs
+    /// on the calling thread only.
     pub fn new(
         net: &'a Network,
         tables: Vec<Vec<f64>>,
         keep_clif: bool,
     ) -> Result<Self, CodegenError> {
+        Self::with_threads(net, tables, keep_clif, 1)
+    }
+
+    /// As `new`, running large kernels on `threads` threads. Results do not
+    /// depend on the thread count: each thread takes a disjoint slice of
+    /// elements, and values many elements add to are split by their owner
+    /// (the postsynaptic neuron), so every sum keeps its serial order.
+    pub fn with_threads(
+        net: &'a Network,
+        tables: Vec<Vec<f64>>,
+        keep_clif: bool,
+        threads: usize,
+    ) -> Result<Self, CodegenError> {
+        let threads = threads.max(1);
+        let pool = if threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    // The calling thread takes a slice too.
+                    .num_threads(threads - 1)
+                    .thread_name(|i| format!("circ-worker-{i}"))
+                    .build()
+                    .map_err(|e| CodegenError(format!("cannot start {threads} threads: {e}")))?,
+            )
+        } else {
+            None
+        };
         let mut builder = JITBuilder::with_isa(isa()?, cranelift_module::default_libcall_names());
         for (name, ptr) in env::SYMBOLS {
             builder.symbol(*name, *ptr);
@@ -191,12 +247,16 @@ impl<'a> Jit<'a> {
         module
             .finalize_definitions()
             .map_err(|e| CodegenError(e.to_string()))?;
-        let ptr = |id: usize| -> KernelFn {
+        let domains = compiled.domains.clone();
+        let ptr = |id: usize| -> K {
             let raw = module.get_finalized_function(compiled.ids[id]);
             // SAFETY: every kernel was declared with the signature `fn(*const Env)`.
             #[allow(unsafe_code)]
-            unsafe {
-                std::mem::transmute::<*const u8, KernelFn>(raw)
+            let f = unsafe { std::mem::transmute::<*const u8, KernelFn>(raw) };
+            K {
+                f,
+                domain: domains[id],
+                writes: compiled.writes[id],
             }
         };
         let pops = pops
@@ -210,8 +270,7 @@ impl<'a> Jit<'a> {
                 reset: f.map(ptr),
             })
             .collect();
-        let conv =
-            |v: Vec<(Domain, usize)>| v.into_iter().map(|(d, i)| (d, ptr(i))).collect::<Vec<_>>();
+        let conv = |v: Vec<(Domain, usize)>| v.into_iter().map(|(_, i)| ptr(i)).collect::<Vec<_>>();
         let projs = projs
             .into_iter()
             .map(|(a, b, c, d, e, f)| ProjFns {
@@ -236,7 +295,77 @@ impl<'a> Jit<'a> {
             table_ptrs,
             table_lens,
             clif,
+            pool,
+            threads,
+            min_parallel: std::env::var("CIRC_MIN_PARALLEL")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(MIN_PARALLEL),
         })
+    }
+
+    /// Runs `k` over elements `0..count` of `env`, split across the pool
+    /// when the kernel only writes its own element's places.
+    fn launch(&self, k: &K, mut env: Env, count: usize, split: bool) {
+        env.count = count as u64;
+        let pool = match &self.pool {
+            Some(p) if split && count >= self.min_parallel => p,
+            _ => {
+                env.start = 0;
+                call(k.f, &env);
+                return;
+            }
+        };
+        let chunk = count.div_ceil(self.threads);
+        let envs: Vec<Env> = (0..count)
+            .step_by(chunk)
+            .map(|a| Env {
+                start: a as u64,
+                count: (a + chunk).min(count) as u64,
+                ..env
+            })
+            .collect();
+        Self::spread(pool, k, &envs);
+    }
+
+    /// Runs `k` on each environment: the first on the calling thread (it
+    /// would only wait otherwise), the rest on the pool.
+    fn spread(pool: &rayon::ThreadPool, k: &K, envs: &[Env]) {
+        let Some((first, rest)) = envs.split_first() else {
+            return;
+        };
+        pool.in_place_scope(|s| {
+            for e in rest {
+                s.spawn(move |_| call(k.f, e));
+            }
+            call(k.f, first);
+        });
+    }
+
+    /// Runs `k` once per environment, in parallel (each already names a
+    /// disjoint slice).
+    fn launch_each(&self, k: &K, envs: &[Env]) {
+        match &self.pool {
+            Some(p) if envs.len() > 1 => Self::spread(p, k, envs),
+            _ => envs.iter().for_each(|e| call(k.f, e)),
+        }
+    }
+
+    /// Ranges of postsynaptic neurons, one per thread, with about equal
+    /// numbers of synapses (`offsets` is `by_post_offsets`).
+    fn post_cuts(&self, offsets: &[usize]) -> Vec<(usize, usize)> {
+        let n_post = offsets.len() - 1;
+        let per = offsets[n_post].div_ceil(self.threads).max(1);
+        let mut cuts = vec![];
+        let mut j = 0;
+        while j < n_post {
+            // The first neuron whose synapses start at or past the target.
+            let target = offsets[j] + per;
+            let next = (offsets[j..].partition_point(|&o| o < target) + j).clamp(j + 1, n_post);
+            cuts.push((j, next));
+            j = next;
+        }
+        cuts
     }
 
     fn env(&self, ctx: &StepCtx<'_>, vars: &mut [Vec<f64>], base: u32) -> (Env, Vec<*mut f64>) {
@@ -258,28 +387,25 @@ impl<'a> Jit<'a> {
             refr: std::ptr::null_mut(),
             tables: self.table_ptrs.as_ptr(),
             table_lens: self.table_lens.as_ptr(),
+            start: 0,
         };
         (env, ptrs)
     }
 
     fn run_pop(
         &self,
-        f: Option<KernelFn>,
+        k: Option<K>,
         ctx: &StepCtx<'_>,
         vars: &mut [Vec<f64>],
         count: usize,
         base: u32,
     ) {
-        let Some(f) = f else { return };
+        let Some(k) = k else { return };
         let (mut env, ptrs) = self.env(ctx, vars, base);
         env.vars = ptrs.as_ptr();
-        env.count = count as u64;
-        // SAFETY: the buffers outlive the call; the kernel indexes each
-        // variable within its length (elements < count = the population size).
-        #[allow(unsafe_code)]
-        unsafe {
-            f(&raw const env);
-        }
+        // Per-neuron kernels write only their neuron's values unless they
+        // assign a shared one.
+        self.launch(&k, env, count, !k.writes.shared);
     }
 
     fn size(&self, pop: usize) -> usize {
@@ -314,20 +440,16 @@ impl Backend for Jit<'_> {
         ctx: &StepCtx<'_>,
         spikes: &mut Vec<u32>,
     ) {
-        let Some(Some(f)) = self.pops.get(pop).map(|f| f.threshold) else {
+        let Some(Some(k)) = self.pops.get(pop).map(|f| f.threshold) else {
             return;
         };
         let n = self.size(pop);
         let mut flags = vec![0u8; n];
         let (mut env, ptrs) = self.env(ctx, vars, streams::THRESHOLD);
         env.vars = ptrs.as_ptr();
-        env.count = n as u64;
+        // One flag byte per element: slices never share one.
         env.flags = flags.as_mut_ptr();
-        // SAFETY: as in `run_pop`; `flags` has one byte per element.
-        #[allow(unsafe_code)]
-        unsafe {
-            f(&raw const env);
-        }
+        self.launch(&k, env, n, !k.writes.shared);
         spikes.extend(
             flags
                 .iter()
@@ -347,39 +469,31 @@ impl Backend for Jit<'_> {
     ) {
         let start = refractory.len();
         refractory.resize(start + spiking.len(), 0.0);
-        let Some(Some(f)) = self.pops.get(pop).map(|f| f.reset) else {
+        let Some(Some(k)) = self.pops.get(pop).map(|f| f.reset) else {
             return;
         };
         let (mut env, ptrs) = self.env(ctx, vars, streams::RESET);
         env.vars = ptrs.as_ptr();
         env.list = spiking.as_ptr();
-        env.count = spiking.len() as u64;
         env.refr = refractory[start..].as_mut_ptr();
-        // SAFETY: as in `run_pop`; the list holds valid elements and `refr`
-        // has one slot per listed element.
-        #[allow(unsafe_code)]
-        unsafe {
-            f(&raw const env);
-        }
+        // The spiking neurons are distinct, and `refr` has a slot for each.
+        self.launch(&k, env, spiking.len(), !k.writes.shared);
     }
 
-    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) {
+    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) -> bool {
         let Some(fns) = self.projs.get(proj) else {
-            return;
+            return false;
         };
-        let (kernels, role): (Vec<(Domain, KernelFn)>, u32) = match phase {
-            ProjPhase::Init => (fns.init.clone(), streams::INIT),
-            ProjPhase::Dynamic => (
-                fns.dynamic.map(|f| (Domain::Once, f)).into_iter().collect(),
-                streams::DYNAMIC,
-            ),
-            ProjPhase::Couple => (fns.couple.clone(), streams::UPDATE),
-            ProjPhase::Update => (fns.update.clone(), streams::PROJ_UPDATE),
-            ProjPhase::OnPre => (fns.on_pre.clone(), streams::ON_PRE),
-            ProjPhase::OnPost => (fns.on_post.clone(), streams::ON_POST),
+        let (kernels, role): (&[K], u32) = match phase {
+            ProjPhase::Init => (&fns.init, streams::INIT),
+            ProjPhase::Dynamic => (fns.dynamic.as_slice(), streams::DYNAMIC),
+            ProjPhase::Couple => (&fns.couple, streams::UPDATE),
+            ProjPhase::Update => (&fns.update, streams::PROJ_UPDATE),
+            ProjPhase::OnPre => (&fns.on_pre, streams::ON_PRE),
+            ProjPhase::OnPost => (&fns.on_post, streams::ON_POST),
         };
         let Some(layout) = self.net.layout.projs.get(proj) else {
-            return;
+            return false;
         };
         // Which kernel of the phase each compiled function is: the stream base depends on it.
         let all: &[Kernel] = match phase {
@@ -396,7 +510,9 @@ impl Backend for Jit<'_> {
             .filter(|(_, k)| !k.body.is_empty())
             .map(|(n, _)| n)
             .collect();
-        for ((domain, f), n) in kernels.into_iter().zip(positions) {
+        let mut added = false;
+        for (k, n) in kernels.iter().zip(positions) {
+            added |= k.writes.acc;
             // Buffers: own ones, and views of the two populations.
             let ptrs: Vec<*mut f64> = layout
                 .vars
@@ -409,38 +525,11 @@ impl Backend for Jit<'_> {
                 })
                 .collect();
             let acc: Vec<*mut f64> = ctx.acc.iter_mut().map(|a| a.as_mut_ptr()).collect();
-            let post_list: Vec<u32>;
-            let (list, count): (*const u32, usize) = match domain {
-                Domain::Once => (std::ptr::null(), 1),
-                Domain::PreNeurons => (std::ptr::null(), ctx.csr.n_pre),
-                Domain::PostNeurons => (std::ptr::null(), ctx.csr.n_post),
-                Domain::Synapses => (std::ptr::null(), ctx.csr.len()),
-                Domain::SpikingPre => (ctx.spiking_pre.as_ptr(), ctx.spiking_pre.len()),
-                Domain::SpikingPost => (ctx.spiking_post.as_ptr(), ctx.spiking_post.len()),
-                Domain::Arriving => (ctx.arriving.as_ptr(), ctx.arriving.len()),
-                Domain::PostSpikeSynapses => {
-                    post_list = ctx
-                        .spiking_post
-                        .iter()
-                        .flat_map(|&j| {
-                            ctx.csr.by_post[ctx.csr.by_post_offsets[j as usize]
-                                ..ctx.csr.by_post_offsets[j as usize + 1]]
-                                .iter()
-                                .copied()
-                        })
-                        .collect();
-                    (post_list.as_ptr(), post_list.len())
-                }
-                Domain::Each | Domain::Spiking => continue,
-            };
-            if count == 0 {
-                continue;
-            }
             let env = Env {
                 vars: ptrs.as_ptr(),
                 acc: acc.as_ptr(),
-                list,
-                count: count as u64,
+                list: std::ptr::null(),
+                count: 0,
                 pre: ctx.csr.pre.as_ptr(),
                 post: ctx.csr.post.as_ptr(),
                 t: ctx.t,
@@ -453,16 +542,102 @@ impl Backend for Jit<'_> {
                 refr: std::ptr::null_mut(),
                 tables: self.table_ptrs.as_ptr(),
                 table_lens: self.table_lens.as_ptr(),
+                start: 0,
             };
-            // SAFETY: every pointer refers to a live buffer of the sizes the
-            // kernel's domain indexes (the runtime sized them from the layout
-            // and the synapses); neuron views are only read, never written,
-            // except through `acc`.
-            #[allow(unsafe_code)]
-            unsafe {
-                f(&raw const env);
+            let w = k.writes;
+            // Only the element's own places written: any slicing is safe.
+            let own = !w.shared && !w.pre && !w.post;
+            match k.domain {
+                Domain::Once => self.launch(k, env, 1, false),
+                Domain::PreNeurons => self.launch(k, env, ctx.csr.n_pre, !w.shared && !w.post),
+                Domain::PostNeurons => self.launch(k, env, ctx.csr.n_post, !w.shared && !w.pre),
+                Domain::Synapses if own || self.pool.is_none() => {
+                    self.launch(k, env, ctx.csr.len(), own)
+                }
+                Domain::Synapses if !w.shared && !w.pre && ctx.csr.len() >= self.min_parallel => {
+                    // Values of postsynaptic neurons written: each thread takes
+                    // whole neurons' synapses, in synapse order within each
+                    // neuron, so every sum is the serial one.
+                    let offsets = &ctx.csr.by_post_offsets;
+                    let envs: Vec<Env> = self
+                        .post_cuts(offsets)
+                        .into_iter()
+                        .map(|(a, b)| Env {
+                            list: ctx.csr.by_post.as_ptr(),
+                            start: offsets[a] as u64,
+                            count: offsets[b] as u64,
+                            ..env
+                        })
+                        .collect();
+                    self.launch_each(k, &envs);
+                }
+                Domain::Synapses => self.launch(k, env, ctx.csr.len(), false),
+                Domain::Arriving => {
+                    let list = &ctx.arriving;
+                    if own || w.shared || w.pre || list.len() < self.min_parallel {
+                        let env = Env {
+                            list: list.as_ptr(),
+                            ..env
+                        };
+                        self.launch(k, env, list.len(), own);
+                    } else {
+                        // Arrivals split by postsynaptic neuron, keeping list
+                        // order within each: every sum is the serial one.
+                        let cuts = self.post_cuts(&ctx.csr.by_post_offsets);
+                        let mut owner = vec![0u32; ctx.csr.n_post];
+                        for (t, &(a, b)) in cuts.iter().enumerate() {
+                            owner[a..b].fill(t as u32);
+                        }
+                        let mut parts = vec![Vec::new(); cuts.len()];
+                        for &s in list.iter() {
+                            let j = ctx.csr.post[s as usize] as usize;
+                            parts[owner[j] as usize].push(s);
+                        }
+                        let envs: Vec<Env> = parts
+                            .iter()
+                            .filter(|p| !p.is_empty())
+                            .map(|p| Env {
+                                list: p.as_ptr(),
+                                count: p.len() as u64,
+                                ..env
+                            })
+                            .collect();
+                        self.launch_each(k, &envs);
+                    }
+                }
+                Domain::SpikingPre | Domain::SpikingPost => {
+                    let list = if k.domain == Domain::SpikingPre {
+                        &ctx.spiking_pre
+                    } else {
+                        &ctx.spiking_post
+                    };
+                    let env = Env {
+                        list: list.as_ptr(),
+                        ..env
+                    };
+                    self.launch(k, env, list.len(), false);
+                }
+                Domain::PostSpikeSynapses => {
+                    let post_list: Vec<u32> = ctx
+                        .spiking_post
+                        .iter()
+                        .flat_map(|&j| {
+                            ctx.csr.by_post[ctx.csr.by_post_offsets[j as usize]
+                                ..ctx.csr.by_post_offsets[j as usize + 1]]
+                                .iter()
+                                .copied()
+                        })
+                        .collect();
+                    let env = Env {
+                        list: post_list.as_ptr(),
+                        ..env
+                    };
+                    self.launch(k, env, post_list.len(), false);
+                }
+                Domain::Each | Domain::Spiking => {}
             }
         }
+        added
     }
 
     fn proj_filter(

@@ -445,9 +445,9 @@ impl Backend for Interp<'_> {
         }
     }
 
-    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) {
+    fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) -> bool {
         let Some(k) = self.net.projs.get(proj) else {
-            return;
+            return false;
         };
         let (kernels, base): (Vec<&Kernel>, u32) = match phase {
             ProjPhase::Init => (k.init.iter().collect(), INIT_STREAMS),
@@ -457,9 +457,12 @@ impl Backend for Interp<'_> {
             ProjPhase::OnPre => (k.on_pre.iter().collect(), EVENT_STREAMS),
             ProjPhase::OnPost => (k.on_post.iter().collect(), streams::ON_POST),
         };
+        let mut ran = false;
         for (n, kernel) in kernels.into_iter().enumerate() {
+            ran |= !kernel.body.is_empty();
             self.run_proj(proj, kernel, ctx, streams::projection(proj, base, n));
         }
+        ran
     }
 
     fn proj_filter(

@@ -49,6 +49,10 @@ struct RunArgs {
     /// Print an intermediate form instead of running.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
+    /// Threads the JIT splits large kernels across (default 1). Results are
+    /// identical for every count.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
@@ -183,6 +187,13 @@ fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
 fn run(args: RunArgs) -> ExitCode {
     let started = std::time::Instant::now();
     let color = use_color(args.color);
+    if matches!(args.backend, BackendKind::Interp) && args.threads.is_some_and(|t| t > 1) {
+        eprintln!(
+            "error: --threads: the reference interpreter runs on one thread; use --backend jit"
+        );
+        return ExitCode::from(2);
+    }
+
     let text = match std::fs::read_to_string(&args.file) {
         Ok(t) => t,
         Err(e) => {
@@ -246,10 +257,14 @@ fn run(args: RunArgs) -> ExitCode {
             &interp
         }
         BackendKind::Jit => {
-            jit = match circ_codegen_cranelift::Jit::new(
+            // One thread unless asked: on small machines handing kernels to
+            // workers costs about what it saves (see ARCHITECTURE.md).
+            let threads = args.threads.map_or(1, usize::from);
+            jit = match circ_codegen_cranelift::Jit::with_threads(
                 &lowered.net,
                 tables,
                 matches!(args.emit, Some(Emit::Clif)),
+                threads,
             ) {
                 Ok(j) => j,
                 Err(e) => {

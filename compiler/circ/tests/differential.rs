@@ -1,6 +1,7 @@
 //! Every example and every standard-library model runs on the interpreter
 //! (the oracle) and on the Cranelift JIT with the same seed, and the output
-//! files must be byte-identical.
+//! files must be byte-identical. The JIT must also give the same bytes on
+//! every thread count.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,11 +11,16 @@ fn repo() -> PathBuf {
 }
 
 fn run(model: &Path, backend: &str, out: &Path, extra: &[&str]) {
+    run_env(model, backend, out, extra, &[]);
+}
+
+fn run_env(model: &Path, backend: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) {
     let o = Command::new(env!("CARGO_BIN_EXE_circ"))
         .args(["run", "--color", "never", "--backend", backend, "--out"])
         .arg(out)
         .args(extra)
         .arg(model)
+        .envs(env.iter().copied())
         .output()
         .expect("run circ");
     assert!(
@@ -53,18 +59,63 @@ fn same_on_both(model: &Path, extra: &[&str]) -> usize {
     let _ = std::fs::remove_dir_all(&base);
     run(model, "interp", &base.join("interp"), extra);
     run(model, "jit", &base.join("jit"), extra);
-    let (a, b) = (outputs(&base.join("interp")), outputs(&base.join("jit")));
+    let n = same_files(
+        model,
+        &base.join("interp"),
+        &base.join("jit"),
+        "the interpreter and the JIT",
+    );
+    let _ = std::fs::remove_dir_all(&base);
+    n
+}
+
+/// Asserts two output folders hold the same files, byte for byte.
+fn same_files(model: &Path, one: &Path, other: &Path, what: &str) -> usize {
+    let (a, b) = (outputs(one), outputs(other));
     assert_eq!(a.len(), b.len(), "{}: different files", model.display());
     for ((na, da), (nb, db)) in a.iter().zip(&b) {
         assert_eq!(na, nb);
-        assert!(
-            da == db,
-            "{}: {na} differs between the interpreter and the JIT",
-            model.display()
-        );
+        assert!(da == db, "{}: {na} differs between {what}", model.display());
     }
-    let _ = std::fs::remove_dir_all(&base);
     a.len()
+}
+
+/// Runs `model` on the JIT with one thread and with three, every kernel
+/// split however small, and asserts the outputs are the same bytes.
+fn same_on_threads(model: &Path, extra: &[&str]) {
+    let tag = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = std::env::temp_dir().join(format!("circ-thr-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let split = [("CIRC_MIN_PARALLEL", "1")];
+    let one: Vec<&str> = extra.iter().copied().chain(["--threads", "1"]).collect();
+    let three: Vec<&str> = extra.iter().copied().chain(["--threads", "3"]).collect();
+    run_env(model, "jit", &base.join("1"), &one, &split);
+    run_env(model, "jit", &base.join("3"), &three, &split);
+    let n = same_files(model, &base.join("1"), &base.join("3"), "1 and 3 threads");
+    assert!(n > 0, "{}: nothing recorded", model.display());
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn every_example_is_identical_on_every_thread_count() {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
+        .collect();
+    models.sort();
+    for m in models {
+        same_on_threads(&m, &["--duration", "30 ms"]);
+    }
+    // Big enough for thousands of arrivals per step, per-synapse couplings
+    // into postsynaptic currents and plasticity.
+    same_on_threads(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/threads.circ"),
+        &[],
+    );
 }
 
 #[test]
