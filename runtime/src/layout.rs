@@ -139,6 +139,9 @@ pub struct ProjLayout {
     pub filtered: bool,
     /// The per-synapse variable holding each delay, in seconds.
     pub delay_var: Option<usize>,
+    /// The postsynaptic population's variables its kernels add into: each
+    /// gets an accumulation buffer, applied after each phase.
+    pub post_added: Vec<usize>,
 }
 
 /// What a recorder samples.

@@ -508,19 +508,11 @@ impl<'a> Simulation<'a> {
             })
             .collect();
         // Additions into postsynaptic values go through `acc`: a buffer only
-        // for the values the projection names (the others stay empty and
-        // cost nothing each step).
-        let named: Vec<usize> = proj
-            .vars
-            .iter()
-            .filter_map(|v| match v.space {
-                Space::PostNeuron(pv) => Some(pv),
-                _ => None,
-            })
-            .collect();
+        // for the values the projection's kernels add into (the others stay
+        // empty and cost nothing each step).
         let mut acc: Vec<Vec<f64>> = (0..self.layout.pops[proj.post].vars.len())
             .map(|pv| {
-                if named.contains(&pv) {
+                if proj.post_added.contains(&pv) {
                     vec![0.0; n_post]
                 } else {
                     vec![]

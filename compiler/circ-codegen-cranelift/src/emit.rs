@@ -15,7 +15,7 @@ use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
 
 /// Where a variable is indexed.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Addr {
     /// One value: index 0.
     Zero,
@@ -184,6 +184,8 @@ struct Gen<'b, 'f> {
     temps: Vec<Variable>,
     var_bases: Vec<Option<Value>>,
     acc_bases: HashMap<usize, Value>,
+    /// Scalars read, never written, by the kernel: loaded before the loop.
+    invariant: HashMap<u32, Value>,
     count: Value,
     t: Value,
     dt: Value,
@@ -205,6 +207,20 @@ struct Gen<'b, 'f> {
 
 fn mem() -> MemFlagsData {
     MemFlagsData::trusted()
+}
+
+/// The variables a kernel stores or adds to.
+fn written_vars(body: &[Stmt], out: &mut Vec<u32>) {
+    for s in body {
+        match s {
+            Stmt::Store(v, _) | Stmt::AddTo(v, _) => out.push(*v),
+            Stmt::If(_, a, b) => {
+                written_vars(a, out);
+                written_vars(b, out);
+            }
+            _ => {}
+        }
+    }
 }
 
 fn used_vars(body: &[Stmt], out: &mut Vec<u32>) {
@@ -276,11 +292,20 @@ impl<'b, 'f> Gen<'b, 'f> {
         used_vars(&k.body, &mut used);
         used.sort_unstable();
         used.dedup();
+        let mut written = vec![];
+        written_vars(&k.body, &mut written);
         let mut var_bases = vec![None; addrs.len()];
         let mut acc_bases = HashMap::new();
+        let mut invariant = HashMap::new();
         for v in used {
             let base = b.ins().load(i64t, mem(), vars, (v as i32) * 8);
             var_bases[v as usize] = Some(base);
+            // A scalar the kernel only reads is loaded once, before the loop:
+            // nothing else writes it meanwhile (kernels that write scalars run
+            // alone), and expressions of it then leave the loop too.
+            if addrs.get(v as usize) == Some(&Addr::Zero) && !written.contains(&v) {
+                invariant.insert(v, b.ins().load(f64t, mem(), base, 0));
+            }
             if let Some(Target::Acc(pv)) = targets.get(v as usize) {
                 let a = b.ins().load(i64t, mem(), acc, (*pv as i32) * 8);
                 acc_bases.insert(*pv, a);
@@ -356,6 +381,7 @@ impl<'b, 'f> Gen<'b, 'f> {
             temps,
             var_bases,
             acc_bases,
+            invariant,
             count,
             t,
             dt,
@@ -439,8 +465,12 @@ impl<'b, 'f> Gen<'b, 'f> {
         Ok(match e {
             Expr::Const(c) => self.b.ins().f64const(*c),
             Expr::Load(v) => {
-                let a = self.var_addr(*v)?;
-                self.b.ins().load(types::F64, mem(), a, 0)
+                if let Some(x) = self.invariant.get(v) {
+                    *x
+                } else {
+                    let a = self.var_addr(*v)?;
+                    self.b.ins().load(types::F64, mem(), a, 0)
+                }
             }
             Expr::Temp(t) => {
                 let var = *self

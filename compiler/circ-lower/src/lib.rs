@@ -1480,6 +1480,8 @@ impl<'p> Lowerer<'p> {
                             .or_default()
                             .push(layout.projs.len());
                     }
+                    let mut pl = pl;
+                    pl.post_added = post_added(&pl, &kernels);
                     layout.projs.push(pl);
                     projs.push(kernels);
                 }
@@ -1709,4 +1711,40 @@ fn applicability(m: Method, class: &Class, noise: bool) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The postsynaptic variables a projection's kernels write (always through
+/// additions the runtime accumulates).
+fn post_added(pl: &circ_runtime::layout::ProjLayout, k: &circ_ir::ProjKernels) -> Vec<usize> {
+    fn walk(body: &[Stmt], pl: &circ_runtime::layout::ProjLayout, out: &mut Vec<usize>) {
+        for s in body {
+            match s {
+                Stmt::Store(v, _) | Stmt::AddTo(v, _) => {
+                    if let Some(Space::PostNeuron(pv)) = pl.vars.get(*v as usize).map(|x| x.space) {
+                        out.push(pv);
+                    }
+                }
+                Stmt::If(_, a, b) => {
+                    walk(a, pl, out);
+                    walk(b, pl, out);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = vec![];
+    for kernel in k
+        .init
+        .iter()
+        .chain(std::iter::once(&k.dynamic))
+        .chain(&k.couple)
+        .chain(&k.update)
+        .chain(&k.on_pre)
+        .chain(&k.on_post)
+    {
+        walk(&kernel.body, pl, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
 }

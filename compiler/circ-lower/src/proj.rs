@@ -748,6 +748,7 @@ impl Lowerer<'_> {
                                 autapses: pr.autapses,
                                 filtered: kernels.filter.is_some(),
                                 delay_var,
+                                post_added: vec![],
                             };
                             return Some((layout, kernels));
                         };
@@ -867,6 +868,7 @@ impl Lowerer<'_> {
             autapses: pr.autapses,
             filtered: kernels.filter.is_some(),
             delay_var,
+            post_added: vec![],
         };
         Some((layout, kernels))
     }

@@ -49,8 +49,8 @@ struct RunArgs {
     /// Print an intermediate form instead of running.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
-    /// Threads the JIT splits large kernels across (default 1). Results are
-    /// identical for every count.
+    /// Threads the JIT splits large kernels across (default: every core).
+    /// Results are identical for every count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
     /// When to colour diagnostics.
@@ -257,9 +257,12 @@ fn run(args: RunArgs) -> ExitCode {
             &interp
         }
         BackendKind::Jit => {
-            // One thread unless asked: on small machines handing kernels to
-            // workers costs about what it saves (see ARCHITECTURE.md).
-            let threads = args.threads.map_or(1, usize::from);
+            // Every core unless asked; kernels under `MIN_PARALLEL` elements
+            // stay on the calling thread whatever the count.
+            let threads = args.threads.map_or_else(
+                || std::thread::available_parallelism().map_or(1, usize::from),
+                usize::from,
+            );
             jit = match circ_codegen_cranelift::Jit::with_threads(
                 &lowered.net,
                 tables,
