@@ -80,9 +80,9 @@ fn same_files(model: &Path, one: &Path, other: &Path, what: &str) -> usize {
     a.len()
 }
 
-/// Runs `model` on the JIT with one thread and with three, every kernel
-/// split however small, and asserts the outputs are the same bytes.
-fn same_on_threads(model: &Path, extra: &[&str]) {
+/// Runs `model` on the JIT with one thread and with each of `counts`, every
+/// kernel split however small, and asserts the outputs are the same bytes.
+fn same_on_threads(model: &Path, extra: &[&str], counts: &[&str]) {
     let tag = model
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -91,11 +91,14 @@ fn same_on_threads(model: &Path, extra: &[&str]) {
     let _ = std::fs::remove_dir_all(&base);
     let split = [("CIRC_MIN_PARALLEL", "1")];
     let one: Vec<&str> = extra.iter().copied().chain(["--threads", "1"]).collect();
-    let three: Vec<&str> = extra.iter().copied().chain(["--threads", "3"]).collect();
     run_env(model, "jit", &base.join("1"), &one, &split);
-    run_env(model, "jit", &base.join("3"), &three, &split);
-    let n = same_files(model, &base.join("1"), &base.join("3"), "1 and 3 threads");
-    assert!(n > 0, "{}: nothing recorded", model.display());
+    for &t in counts {
+        let args: Vec<&str> = extra.iter().copied().chain(["--threads", t]).collect();
+        run_env(model, "jit", &base.join(t), &args, &split);
+        let what = format!("1 and {t} threads");
+        let n = same_files(model, &base.join("1"), &base.join(t), &what);
+        assert!(n > 0, "{}: nothing recorded", model.display());
+    }
     let _ = std::fs::remove_dir_all(&base);
 }
 
@@ -108,13 +111,14 @@ fn every_example_is_identical_on_every_thread_count() {
         .collect();
     models.sort();
     for m in models {
-        same_on_threads(&m, &["--duration", "30 ms"]);
+        same_on_threads(&m, &["--duration", "30 ms"], &["4"]);
     }
     // Big enough for thousands of arrivals per step, per-synapse couplings
     // into postsynaptic currents and plasticity.
     same_on_threads(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/threads.circ"),
         &[],
+        &["2", "3", "4"],
     );
 }
 
