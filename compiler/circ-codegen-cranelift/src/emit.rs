@@ -186,6 +186,8 @@ struct Gen<'b, 'f> {
     acc_bases: HashMap<usize, Value>,
     /// Scalars read, never written, by the kernel: loaded before the loop.
     invariant: HashMap<u32, Value>,
+    /// Values made by `truth` from a condition, and that condition.
+    truths: HashMap<Value, Value>,
     count: Value,
     t: Value,
     dt: Value,
@@ -382,6 +384,7 @@ impl<'b, 'f> Gen<'b, 'f> {
             var_bases,
             acc_bases,
             invariant,
+            truths: HashMap::new(),
             count,
             t,
             dt,
@@ -444,10 +447,17 @@ impl<'b, 'f> Gen<'b, 'f> {
     fn truth(&mut self, c: Value) -> Value {
         let one = self.b.ins().f64const(1.0);
         let zero = self.b.ins().f64const(0.0);
-        self.b.ins().select(c, one, zero)
+        let x = self.b.ins().select(c, one, zero);
+        self.truths.insert(x, c);
+        x
     }
 
     fn nonzero(&mut self, x: Value) -> Value {
+        // A condition turned into 1.0/0.0 and back: use the condition (the
+        // optimiser does not see through the float round trip).
+        if let Some(c) = self.truths.get(&x) {
+            return *c;
+        }
         let zero = self.b.ins().f64const(0.0);
         self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
     }

@@ -450,13 +450,20 @@ impl Backend for Jit<'_> {
         // One flag byte per element: slices never share one.
         env.flags = flags.as_mut_ptr();
         self.launch(&k, env, n, !k.writes.shared);
-        spikes.extend(
-            flags
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| **f != 0)
-                .map(|(i, _)| i as u32),
-        );
+        // Spikes are rare: skip eight silent neurons at a time.
+        for (c, word) in flags.chunks(8).enumerate() {
+            let mut w = [0u8; 8];
+            w[..word.len()].copy_from_slice(word);
+            if u64::from_ne_bytes(w) == 0 {
+                continue;
+            }
+            spikes.extend(
+                word.iter()
+                    .enumerate()
+                    .filter(|(_, f)| **f != 0)
+                    .map(|(i, _)| (c * 8 + i) as u32),
+            );
+        }
     }
 
     fn reset(
