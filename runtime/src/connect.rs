@@ -7,7 +7,7 @@
 use crate::philox;
 
 /// Synapses of one projection.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Csr {
     /// Presynaptic neurons.
     pub n_pre: usize,
@@ -75,7 +75,7 @@ impl Csr {
 }
 
 /// A connection rule with its arguments evaluated.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Rule {
     /// Every pair.
     AllToAll,
@@ -94,7 +94,7 @@ pub enum Rule {
 }
 
 /// Why connectivity could not be built.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ConnectError(pub String);
 
 impl std::fmt::Display for ConnectError {

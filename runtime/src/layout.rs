@@ -3,7 +3,7 @@
 
 /// What a variable is for (the runtime treats them all as numbers; the role
 /// decides resets of inputs and NaN checks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VarRole {
     /// A parameter, fixed or per element.
     Param,
@@ -16,7 +16,7 @@ pub enum VarRole {
 }
 
 /// One variable of a population.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VarLayout {
     /// Its name.
     pub name: String,
@@ -27,7 +27,7 @@ pub struct VarLayout {
 }
 
 /// A population: a size and variables.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PopLayout {
     /// Its name in the circuit.
     pub name: String,
@@ -45,7 +45,7 @@ pub struct PopLayout {
 }
 
 /// A column of numbers in a data file.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Column {
     /// The file, relative to the model file.
     pub path: String,
@@ -55,7 +55,7 @@ pub struct Column {
 }
 
 /// Spike times and indices read from files.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScheduleSource {
     /// Spike times, in seconds.
     pub times: Column,
@@ -66,7 +66,7 @@ pub struct ScheduleSource {
 }
 
 /// Where a variable of a projection lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Space {
     /// One value for the projection.
     Scalar,
@@ -83,7 +83,7 @@ pub enum Space {
 }
 
 /// A variable a projection's kernels use.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProjVar {
     /// Its name (`pre.v` for neuron variables).
     pub name: String,
@@ -94,7 +94,7 @@ pub struct ProjVar {
 }
 
 /// How a projection's synapses are chosen.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Connect {
     /// A rule with its arguments evaluated.
     Rule(crate::connect::Rule),
@@ -119,7 +119,7 @@ pub enum Connect {
 }
 
 /// A projection: two populations, synapses, variables.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProjLayout {
     /// `E -> I` or the projection's name.
     pub name: String,
@@ -145,7 +145,7 @@ pub struct ProjLayout {
 }
 
 /// What a recorder samples.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum RecordKind {
     /// Spike times and indices.
     Spikes,
@@ -182,7 +182,7 @@ pub enum RecordKind {
 }
 
 /// A recorder on one population.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     /// The population.
     pub pop: usize,
@@ -191,7 +191,7 @@ pub struct Record {
 }
 
 /// The whole network as the runtime sees it.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct NetLayout {
     /// Populations.
     pub pops: Vec<PopLayout>,

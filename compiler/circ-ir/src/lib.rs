@@ -25,7 +25,7 @@ pub type VarId = u32;
 pub type Temp = u32;
 
 /// A whole network: the runtime layout plus the kernels of each population.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Network {
     /// Populations, variables and recorders as the runtime sees them.
     pub layout: NetLayout,
@@ -37,7 +37,7 @@ pub struct Network {
 
 /// The kernels of one projection. Each list runs in order; each kernel
 /// names its own domain. Variables are the projection's (`ProjLayout::vars`).
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ProjKernels {
     /// Initial values: scalar, pre state, post state, then per synapse (and delays).
     pub init: Vec<Kernel>,
@@ -58,7 +58,7 @@ pub struct ProjKernels {
 }
 
 /// The kernels of one population.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PopKernels {
     /// Initial values (per-element parameters, states), over every element.
     pub init: Kernel,
@@ -78,7 +78,7 @@ pub struct PopKernels {
 }
 
 /// Which elements a kernel runs over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Domain {
     /// Once, with no element: reads and writes scalar variables only.
     #[default]
@@ -124,7 +124,7 @@ impl Domain {
 }
 
 /// A kernel: a straight-line body (with structured `if`) run per element.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Kernel {
     /// Its name, for dumps.
     pub name: String,
@@ -137,7 +137,7 @@ pub struct Kernel {
 }
 
 /// A statement.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Stmt {
     /// `temp = expr`.
     Let(Temp, Expr),
@@ -156,7 +156,7 @@ pub enum Stmt {
 }
 
 /// A unary operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Un {
     /// `-x`.
     Neg,
@@ -165,7 +165,7 @@ pub enum Un {
 }
 
 /// A binary operation. Comparisons and logic give 1.0 or 0.0.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Bin {
     /// `+`.
     Add,
@@ -203,7 +203,7 @@ pub enum Bin {
 
 /// A math function. All backends call the same implementations
 /// (`circ_ir::eval_func`), so results are bit-identical.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[allow(missing_docs)]
 pub enum Func {
     Exp,
@@ -235,7 +235,7 @@ pub enum Func {
 }
 
 /// A distribution to draw from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Dist {
     /// Uniform in [0, 1).
     Uniform,
@@ -244,7 +244,7 @@ pub enum Dist {
 }
 
 /// An expression over f64.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     /// A constant.
     Const(f64),
