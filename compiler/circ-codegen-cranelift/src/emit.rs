@@ -10,7 +10,6 @@ use cranelift_codegen::ir::{
     AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, Signature, UserFuncName, Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
 
@@ -46,9 +45,11 @@ pub(crate) struct Compiled {
     pub clif: Vec<(String, String)>,
     imports: HashMap<&'static str, FuncId>,
     keep_clif: bool,
+    /// `Local` in the JIT; `Export` in object files, whose table names them.
+    pub linkage: Linkage,
 }
 
-fn sig_of(module: &JITModule, params: &[types::Type], ret: Option<types::Type>) -> Signature {
+fn sig_of(module: &impl Module, params: &[types::Type], ret: Option<types::Type>) -> Signature {
     let mut sig = module.make_signature();
     for p in params {
         sig.params.push(AbiParam::new(*p));
@@ -60,7 +61,7 @@ fn sig_of(module: &JITModule, params: &[types::Type], ret: Option<types::Type>) 
 }
 
 impl Compiled {
-    pub(crate) fn new(module: &mut JITModule, keep_clif: bool) -> Result<Self, CodegenError> {
+    pub(crate) fn new(module: &mut impl Module, keep_clif: bool) -> Result<Self, CodegenError> {
         let f64t = types::F64;
         let i64t = types::I64;
         let mut imports = HashMap::new();
@@ -87,13 +88,14 @@ impl Compiled {
             clif: vec![],
             imports,
             keep_clif,
+            linkage: Linkage::Local,
         })
     }
 
     /// Compiles one kernel; returns its index in `ids`.
     pub(crate) fn kernel(
         &mut self,
-        module: &mut JITModule,
+        module: &mut impl Module,
         name: &str,
         k: &Kernel,
         addrs: &[Addr],
@@ -101,7 +103,7 @@ impl Compiled {
     ) -> Result<usize, CodegenError> {
         let sig = sig_of(module, &[types::I64], None);
         let id = module
-            .declare_function(name, Linkage::Local, &sig)
+            .declare_function(name, self.linkage, &sig)
             .map_err(|e| CodegenError(e.to_string()))?;
         let mut ctx = Context::new();
         ctx.func = cranelift_codegen::ir::Function::with_name_signature(
@@ -139,8 +141,8 @@ impl Compiled {
 
 /// The places a kernel writes that other elements share: threads split
 /// work so that two threads never write one place.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Writes {
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Writes {
     /// A scalar (one value for all elements).
     pub shared: bool,
     /// A value indexed by the presynaptic neuron.

@@ -8,6 +8,7 @@
 mod emit;
 mod env;
 
+pub use emit::Writes;
 pub use env::Env;
 
 use circ_interp::Interp;
@@ -15,10 +16,11 @@ use circ_ir::{Domain, Kernel, Network, Space};
 use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
-use emit::{Addr, Compiled, Target, Writes};
+use cranelift_module::Module;
+use emit::{Addr, Compiled, Target};
 
 /// A compiled kernel: `fn(env: *const Env)`.
-type KernelFn = unsafe extern "C" fn(*const Env);
+pub type KernelFn = unsafe extern "C" fn(*const Env);
 
 /// Calls a compiled kernel.
 fn call(f: KernelFn, env: &Env) {
@@ -75,8 +77,9 @@ struct ProjFns {
 /// The JIT backend: every kernel of a network compiled to native code.
 pub struct Jit<'a> {
     net: &'a Network,
-    // Keeps the code alive while the function pointers are used.
-    _module: JITModule,
+    // Keeps JIT code alive while the function pointers are used (none for
+    // kernels linked into an executable).
+    _module: Option<JITModule>,
     pops: Vec<PopFns>,
     projs: Vec<ProjFns>,
     tables: Vec<Vec<f64>>,
@@ -108,6 +111,118 @@ fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
         .map_err(|e| CodegenError(e.to_string()))
 }
 
+/// Which compiled kernel (an index into the module's kernels) runs each part
+/// of a network, and what decides how threads may split each: what an
+/// executable needs besides the code itself.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KernelMap {
+    /// Per population: init, dynamic, drive, update, threshold, reset.
+    pub pops: Vec<[Option<usize>; 6]>,
+    /// Per projection: init, dynamic, couple, update, on pre, on post.
+    pub projs: Vec<[Vec<usize>; 6]>,
+    /// Per kernel: its domain.
+    pub domains: Vec<Domain>,
+    /// Per kernel: what it writes besides its own element's places.
+    pub writes: Vec<Writes>,
+    /// Per kernel: its symbol.
+    pub names: Vec<String>,
+}
+
+/// Compiles every kernel of `net` into `module`.
+fn compile_all(
+    module: &mut impl Module,
+    compiled: &mut Compiled,
+    net: &Network,
+) -> Result<KernelMap, CodegenError> {
+    let mut map = KernelMap::default();
+    for (p, (layout, k)) in net.layout.pops.iter().zip(&net.pops).enumerate() {
+        let addrs: Vec<Addr> = layout
+            .vars
+            .iter()
+            .map(|v| if v.scalar { Addr::Zero } else { Addr::Element })
+            .collect();
+        let targets: Vec<Target> = layout.vars.iter().map(|_| Target::Own).collect();
+        let mut one = |k: Option<&Kernel>, what: &str| -> Result<Option<usize>, CodegenError> {
+            match k {
+                Some(k) if !k.body.is_empty() => {
+                    let name = format!("circ_k_pop{p}_{what}");
+                    map.names.push(name.clone());
+                    compiled
+                        .kernel(module, &name, k, &addrs, &targets)
+                        .map(Some)
+                }
+                _ => Ok(None),
+            }
+        };
+        map.pops.push([
+            one(Some(&k.init), "init")?,
+            one(Some(&k.dynamic), "dynamic")?,
+            one(Some(&k.drive), "drive")?,
+            one(Some(&k.update), "update")?,
+            one(k.threshold.as_ref(), "threshold")?,
+            one(k.reset.as_ref(), "reset")?,
+        ]);
+    }
+    for (p, (layout, k)) in net.layout.projs.iter().zip(&net.projs).enumerate() {
+        let pre_vars = &net.layout.pops[layout.pre].vars;
+        let post_vars = &net.layout.pops[layout.post].vars;
+        let addrs: Vec<Addr> = layout
+            .vars
+            .iter()
+            .map(|v| match v.space {
+                Space::Scalar => Addr::Zero,
+                Space::Syn => Addr::Element,
+                Space::PreState => Addr::Pre,
+                Space::PostState => Addr::Post,
+                Space::PreNeuron(pv) => {
+                    if pre_vars[pv].scalar {
+                        Addr::Zero
+                    } else {
+                        Addr::Pre
+                    }
+                }
+                Space::PostNeuron(pv) => {
+                    if post_vars[pv].scalar {
+                        Addr::Zero
+                    } else {
+                        Addr::Post
+                    }
+                }
+            })
+            .collect();
+        let targets: Vec<Target> = layout
+            .vars
+            .iter()
+            .map(|v| match v.space {
+                Space::PostNeuron(pv) => Target::Acc(pv),
+                _ => Target::Own,
+            })
+            .collect();
+        let mut list = |ks: &[Kernel], what: &str| -> Result<Vec<usize>, CodegenError> {
+            let mut out = vec![];
+            for (n, k) in ks.iter().enumerate() {
+                if !k.body.is_empty() {
+                    let name = format!("circ_k_proj{p}_{what}{n}");
+                    map.names.push(name.clone());
+                    out.push(compiled.kernel(module, &name, k, &addrs, &targets)?);
+                }
+            }
+            Ok(out)
+        };
+        map.projs.push([
+            list(&k.init, "init")?,
+            list(std::slice::from_ref(&k.dynamic), "dynamic")?,
+            list(&k.couple, "couple")?,
+            list(&k.update, "update")?,
+            list(&k.on_pre, "on_pre")?,
+            list(&k.on_post, "on_post")?,
+        ]);
+    }
+    map.domains = compiled.domains.clone();
+    map.writes = compiled.writes.clone();
+    Ok(map)
+}
+
 impl<'a> Jit<'a> {
     /// Compiles every kernel of `net`; `tables` are its data tables. Runs
     /// on the calling thread only.
@@ -129,6 +244,50 @@ impl<'a> Jit<'a> {
         keep_clif: bool,
         threads: usize,
     ) -> Result<Self, CodegenError> {
+        let mut builder = JITBuilder::with_isa(isa()?, cranelift_module::default_libcall_names());
+        for (name, ptr) in env::SYMBOLS {
+            builder.symbol(*name, *ptr);
+        }
+        let mut module = JITModule::new(builder);
+        let mut compiled = Compiled::new(&mut module, keep_clif)?;
+        let map = compile_all(&mut module, &mut compiled, net)?;
+        module
+            .finalize_definitions()
+            .map_err(|e| CodegenError(e.to_string()))?;
+        let fns: Vec<KernelFn> = compiled
+            .ids
+            .iter()
+            .map(|id| {
+                let raw = module.get_finalized_function(*id);
+                // SAFETY: every kernel was declared with the signature `fn(*const Env)`.
+                #[allow(unsafe_code)]
+                unsafe {
+                    std::mem::transmute::<*const u8, KernelFn>(raw)
+                }
+            })
+            .collect();
+        let mut jit = Self::from_kernels(net, tables, &map, &fns, threads)?;
+        jit.clif = std::mem::take(&mut compiled.clif);
+        jit._module = Some(module);
+        Ok(jit)
+    }
+
+    /// A backend over kernels compiled earlier (an executable's, linked
+    /// in): `fns[i]` is kernel `i` of `map`.
+    pub fn from_kernels(
+        net: &'a Network,
+        tables: Vec<Vec<f64>>,
+        map: &KernelMap,
+        fns: &[KernelFn],
+        threads: usize,
+    ) -> Result<Self, CodegenError> {
+        if fns.len() != map.domains.len() || map.writes.len() != map.domains.len() {
+            return Err(CodegenError(format!(
+                "{} kernels given for a map of {}",
+                fns.len(),
+                map.domains.len()
+            )));
+        }
         let threads = threads.max(1);
         let pool = if threads > 1 {
             Some(
@@ -142,159 +301,48 @@ impl<'a> Jit<'a> {
         } else {
             None
         };
-        let mut builder = JITBuilder::with_isa(isa()?, cranelift_module::default_libcall_names());
-        for (name, ptr) in env::SYMBOLS {
-            builder.symbol(*name, *ptr);
-        }
-        let mut module = JITModule::new(builder);
-        let mut compiled = Compiled::new(&mut module, keep_clif)?;
-        let mut pops = vec![];
-        for (p, (layout, k)) in net.layout.pops.iter().zip(&net.pops).enumerate() {
-            let addrs: Vec<Addr> = layout
-                .vars
-                .iter()
-                .map(|v| if v.scalar { Addr::Zero } else { Addr::Element })
-                .collect();
-            let targets: Vec<Target> = layout.vars.iter().map(|_| Target::Own).collect();
-            let mut one = |k: &Kernel, what: &str| -> Result<Option<usize>, CodegenError> {
-                if k.body.is_empty() {
-                    return Ok(None);
-                }
-                compiled
-                    .kernel(&mut module, &format!("pop{p}_{what}"), k, &addrs, &targets)
-                    .map(Some)
-            };
-            pops.push((
-                one(&k.init, "init")?,
-                one(&k.dynamic, "dynamic")?,
-                one(&k.drive, "drive")?,
-                one(&k.update, "update")?,
-                k.threshold
-                    .as_ref()
-                    .map(|t| one(t, "threshold"))
-                    .transpose()?
-                    .flatten(),
-                k.reset
-                    .as_ref()
-                    .map(|t| one(t, "reset"))
-                    .transpose()?
-                    .flatten(),
-            ));
-        }
-        let mut projs = vec![];
-        for (p, (layout, k)) in net.layout.projs.iter().zip(&net.projs).enumerate() {
-            let pre_vars = &net.layout.pops[layout.pre].vars;
-            let post_vars = &net.layout.pops[layout.post].vars;
-            let addrs: Vec<Addr> = layout
-                .vars
-                .iter()
-                .map(|v| match v.space {
-                    Space::Scalar => Addr::Zero,
-                    Space::Syn => Addr::Element,
-                    Space::PreState => Addr::Pre,
-                    Space::PostState => Addr::Post,
-                    Space::PreNeuron(pv) => {
-                        if pre_vars[pv].scalar {
-                            Addr::Zero
-                        } else {
-                            Addr::Pre
-                        }
-                    }
-                    Space::PostNeuron(pv) => {
-                        if post_vars[pv].scalar {
-                            Addr::Zero
-                        } else {
-                            Addr::Post
-                        }
-                    }
-                })
-                .collect();
-            let targets: Vec<Target> = layout
-                .vars
-                .iter()
-                .map(|v| match v.space {
-                    Space::PostNeuron(pv) => Target::Acc(pv),
-                    _ => Target::Own,
-                })
-                .collect();
-            let mut list =
-                |ks: &[Kernel], what: &str| -> Result<Vec<(Domain, usize)>, CodegenError> {
-                    let mut out = vec![];
-                    for (n, k) in ks.iter().enumerate() {
-                        if !k.body.is_empty() {
-                            out.push((
-                                k.domain,
-                                compiled.kernel(
-                                    &mut module,
-                                    &format!("proj{p}_{what}{n}"),
-                                    k,
-                                    &addrs,
-                                    &targets,
-                                )?,
-                            ));
-                        }
-                    }
-                    Ok(out)
-                };
-            let init = list(&k.init, "init")?;
-            let dynamic = list(std::slice::from_ref(&k.dynamic), "dynamic")?;
-            let couple = list(&k.couple, "couple")?;
-            let update = list(&k.update, "update")?;
-            let on_pre = list(&k.on_pre, "on_pre")?;
-            let on_post = list(&k.on_post, "on_post")?;
-            projs.push((init, dynamic, couple, update, on_pre, on_post));
-        }
-        module
-            .finalize_definitions()
-            .map_err(|e| CodegenError(e.to_string()))?;
-        let domains = compiled.domains.clone();
-        let ptr = |id: usize| -> K {
-            let raw = module.get_finalized_function(compiled.ids[id]);
-            // SAFETY: every kernel was declared with the signature `fn(*const Env)`.
-            #[allow(unsafe_code)]
-            let f = unsafe { std::mem::transmute::<*const u8, KernelFn>(raw) };
-            K {
-                f,
-                domain: domains[id],
-                writes: compiled.writes[id],
-            }
+        let k = |id: usize| K {
+            f: fns[id],
+            domain: map.domains[id],
+            writes: map.writes[id],
         };
-        let pops = pops
-            .into_iter()
-            .map(|(a, b, c, d, e, f)| PopFns {
-                init: a.map(ptr),
-                dynamic: b.map(ptr),
-                drive: c.map(ptr),
-                update: d.map(ptr),
-                threshold: e.map(ptr),
-                reset: f.map(ptr),
+        let pops = map
+            .pops
+            .iter()
+            .map(|[a, b, c, d, e, f]| PopFns {
+                init: a.map(k),
+                dynamic: b.map(k),
+                drive: c.map(k),
+                update: d.map(k),
+                threshold: e.map(k),
+                reset: f.map(k),
             })
             .collect();
-        let conv = |v: Vec<(Domain, usize)>| v.into_iter().map(|(_, i)| ptr(i)).collect::<Vec<_>>();
-        let projs = projs
-            .into_iter()
-            .map(|(a, b, c, d, e, f)| ProjFns {
+        let conv = |v: &[usize]| v.iter().map(|&i| k(i)).collect::<Vec<_>>();
+        let projs = map
+            .projs
+            .iter()
+            .map(|[a, b, c, d, e, f]| ProjFns {
                 init: conv(a),
-                dynamic: b.first().map(|x| ptr(x.1)),
+                dynamic: b.first().map(|&i| k(i)),
                 couple: conv(c),
                 update: conv(d),
                 on_pre: conv(e),
                 on_post: conv(f),
             })
             .collect();
-        let clif = std::mem::take(&mut compiled.clif);
         let table_ptrs = tables.iter().map(|t| t.as_ptr()).collect();
         let table_lens = tables.iter().map(|t| t.len() as u64).collect();
         Ok(Jit {
             net,
-            _module: module,
+            _module: None,
             pops,
             projs,
             filters: Interp::with_tables(net, tables.clone()),
             tables,
             table_ptrs,
             table_lens,
-            clif,
+            clif: vec![],
             pool,
             threads,
             min_parallel: std::env::var("CIRC_MIN_PARALLEL")
