@@ -98,13 +98,19 @@ pub struct Jit<'a> {
 }
 
 fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
+    isa_with(false)
+}
+
+/// The host's code generator; `pic` for code linked into executables
+/// (position-independent, as the system linker makes them by default).
+fn isa_with(pic: bool) -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| {
         f.set(k, v).map_err(|e| CodegenError(e.to_string()))
     };
     set(&mut flags, "opt_level", "speed")?;
     set(&mut flags, "use_colocated_libcalls", "false")?;
-    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "is_pic", if pic { "true" } else { "false" })?;
     let builder = cranelift_native::builder().map_err(|e| CodegenError(e.to_string()))?;
     builder
         .finish(settings::Flags::new(flags))
@@ -221,6 +227,61 @@ fn compile_all(
     map.domains = compiled.domains.clone();
     map.writes = compiled.writes.clone();
     Ok(map)
+}
+
+/// Symbols of an object file from [`object`]: the kernel table, the number
+/// of kernels, and the embedded data (`*_len` holds its length in bytes).
+pub const OBJECT_SYMBOLS: [&str; 4] = [
+    "circ_kernel_table",
+    "circ_kernel_count",
+    "circ_model_data",
+    "circ_model_data_len",
+];
+
+/// Compiles every kernel of `net` into a relocatable object file for the
+/// host, with a table of their addresses (`circ_kernel_table`, in
+/// `KernelMap` order) and `data` embedded as `circ_model_data`. Math calls
+/// import the `circ_*` functions, which the linked runtime defines.
+pub fn object(net: &Network, data: &[u8]) -> Result<(Vec<u8>, KernelMap), CodegenError> {
+    use cranelift_module::{DataDescription, Linkage};
+    use cranelift_object::{ObjectBuilder, ObjectModule};
+    let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
+    let builder = ObjectBuilder::new(
+        isa_with(true)?,
+        "circ_model",
+        cranelift_module::default_libcall_names(),
+    )
+    .map_err(|e| err(&e))?;
+    let mut module = ObjectModule::new(builder);
+    let mut compiled = Compiled::new(&mut module, false)?;
+    compiled.linkage = Linkage::Export;
+    let map = compile_all(&mut module, &mut compiled, net)?;
+    let mut define = |name: &str, bytes: Vec<u8>, funcs: &[cranelift_module::FuncId]| {
+        let id = module
+            .declare_data(name, Linkage::Export, false, false)
+            .map_err(|e| err(&e))?;
+        let mut d = DataDescription::new();
+        d.define(bytes.into_boxed_slice());
+        d.set_align(8);
+        for (n, f) in funcs.iter().enumerate() {
+            let r = module.declare_func_in_data(*f, &mut d);
+            d.write_function_addr((n * 8) as u32, r);
+        }
+        module.define_data(id, &d).map_err(|e| err(&e))
+    };
+    let n = compiled.ids.len();
+    define(OBJECT_SYMBOLS[0], vec![0; n.max(1) * 8], &compiled.ids)?;
+    define(OBJECT_SYMBOLS[1], (n as u64).to_le_bytes().to_vec(), &[])?;
+    let mut blob = data.to_vec();
+    blob.push(0); // never empty
+    define(OBJECT_SYMBOLS[2], blob, &[])?;
+    define(
+        OBJECT_SYMBOLS[3],
+        (data.len() as u64).to_le_bytes().to_vec(),
+        &[],
+    )?;
+    let bytes = module.finish().emit().map_err(|e| err(&e))?;
+    Ok((bytes, map))
 }
 
 impl<'a> Jit<'a> {
