@@ -122,10 +122,19 @@ pub extern "C" fn circ_normal(seed: u64, stream: u64, element: u64, step: u64) -
     philox::normal(seed, stream as u32, element as u32, step)
 }
 /// A data-table read.
-pub extern "C" fn circ_table(tables: *const *const f64, lens: *const u64, k: u64, x: f64) -> f64 {
-    // SAFETY: the backend passes its own arrays of table pointers and
-    // lengths, and the IR's table indices come from the same layout.
-    #[allow(unsafe_code)]
+///
+/// # Safety
+/// `tables` and `lens` hold at least `k + 1` entries, each table pointer
+/// valid for its length (the backend passes its own arrays).
+#[allow(unsafe_code)]
+pub unsafe extern "C" fn circ_table(
+    tables: *const *const f64,
+    lens: *const u64,
+    k: u64,
+    x: f64,
+) -> f64 {
+    // SAFETY: the caller's contract; the IR's table indices come from the
+    // same layout as the arrays.
     let table = unsafe {
         let ptr = *tables.add(k as usize);
         let len = *lens.add(k as usize) as usize;

@@ -10,6 +10,10 @@ mod env;
 
 pub use emit::Writes;
 pub use env::Env;
+/// The functions compiled kernels call, for executables to export by name.
+pub mod math {
+    pub use crate::env::*;
+}
 
 use circ_interp::Interp;
 use circ_ir::{Domain, Kernel, Network, Space};
@@ -240,9 +244,12 @@ pub const OBJECT_SYMBOLS: [&str; 4] = [
 
 /// Compiles every kernel of `net` into a relocatable object file for the
 /// host, with a table of their addresses (`circ_kernel_table`, in
-/// `KernelMap` order) and `data` embedded as `circ_model_data`. Math calls
+/// `KernelMap` order) and `data(map)` embedded as `circ_model_data`. Math calls
 /// import the `circ_*` functions, which the linked runtime defines.
-pub fn object(net: &Network, data: &[u8]) -> Result<(Vec<u8>, KernelMap), CodegenError> {
+pub fn object(
+    net: &Network,
+    data: impl FnOnce(&KernelMap) -> Vec<u8>,
+) -> Result<(Vec<u8>, KernelMap), CodegenError> {
     use cranelift_module::{DataDescription, Linkage};
     use cranelift_object::{ObjectBuilder, ObjectModule};
     let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
@@ -272,14 +279,11 @@ pub fn object(net: &Network, data: &[u8]) -> Result<(Vec<u8>, KernelMap), Codege
     let n = compiled.ids.len();
     define(OBJECT_SYMBOLS[0], vec![0; n.max(1) * 8], &compiled.ids)?;
     define(OBJECT_SYMBOLS[1], (n as u64).to_le_bytes().to_vec(), &[])?;
-    let mut blob = data.to_vec();
+    let mut blob = data(&map);
+    let len = blob.len() as u64;
     blob.push(0); // never empty
     define(OBJECT_SYMBOLS[2], blob, &[])?;
-    define(
-        OBJECT_SYMBOLS[3],
-        (data.len() as u64).to_le_bytes().to_vec(),
-        &[],
-    )?;
+    define(OBJECT_SYMBOLS[3], len.to_le_bytes().to_vec(), &[])?;
     let bytes = module.finish().emit().map_err(|e| err(&e))?;
     Ok((bytes, map))
 }

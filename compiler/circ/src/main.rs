@@ -22,6 +22,33 @@ enum Command {
     Check(CheckArgs),
     /// Run a model file's `run` item and write what it records.
     Run(RunArgs),
+    /// Compile a model file's `run` item to a native executable that runs
+    /// it without circ (it takes `--duration`, `--seed`, `--out`, `--threads`).
+    Build(BuildArgs),
+}
+
+#[derive(clap::Args)]
+struct BuildArgs {
+    /// The `.circ` file to compile.
+    file: PathBuf,
+    /// The executable to write.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Compile this circuit instead of the file's `run` item.
+    #[arg(long)]
+    circuit: Option<String>,
+    /// Default biological time (`200 ms`, `1 s`); the executable's `--duration` overrides it.
+    #[arg(long)]
+    duration: Option<String>,
+    /// The time step, compiled in (`0.1 ms`).
+    #[arg(long)]
+    dt: Option<String>,
+    /// Default seed; the executable's `--seed` overrides it.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
 }
 
 #[derive(clap::Args)]
@@ -138,6 +165,7 @@ fn main() -> ExitCode {
         .spawn(move || match cli.command {
             Command::Check(args) => check(args),
             Command::Run(args) => run(args),
+            Command::Build(args) => build(args),
         });
     match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(code)) => code,
@@ -157,31 +185,83 @@ fn use_color(c: Color) -> bool {
     }
 }
 
-/// Parses a time given on the command line (`200 ms`, `1s`, `0.1 ms`) to seconds.
-fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
-    let bad =
-        || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
-    let expr = circ_syntax::parse_expr(text).map_err(|_| bad())?;
-    let circ_syntax::ast::ExprKind::Num {
-        value,
-        unit: Some(unit),
-        ..
-    } = &expr.node
-    else {
-        return Err(bad());
+use circ_exe::parse_time;
+
+/// Run settings shared by `circ run` and `circ build`.
+struct Settings {
+    circuit: Option<String>,
+    duration: Option<String>,
+    dt: Option<String>,
+    seed: Option<u64>,
+}
+
+/// What the front end gives a backend: the lowered network, its data
+/// tables and the folder data files are read from.
+type Front = (circ_lower::Lowered, Vec<Vec<f64>>, PathBuf);
+
+/// Reads, checks and lowers `file`, and loads its data tables. `stop_after`
+/// sees the network first: `Some(())` means it was printed and nothing
+/// should run (`Ok(None)`).
+fn front(
+    file: &Path,
+    s: &Settings,
+    color: bool,
+    stop_after: impl FnOnce(&circ_ir::Network) -> Option<()>,
+) -> Result<Option<Front>, ExitCode> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", file.display());
+            return Err(ExitCode::from(2));
+        }
     };
-    let circ_syntax::ast::UnitKind::Name(name) = &unit.node else {
-        return Err(bad());
+    let mut opts = circ_lower::Options {
+        circuit: s.circuit.clone(),
+        seed: s.seed,
+        ..Default::default()
     };
-    let u = circ_units::lookup(name).ok_or_else(bad)?;
-    if Some(u.dim) != circ_units::dim_by_name("time") {
-        return Err(format!("--{flag} {text:?}: `{name}` is not a unit of time"));
+    for (flag, value, slot) in [
+        ("duration", &s.duration, &mut opts.duration),
+        ("dt", &s.dt, &mut opts.dt),
+    ] {
+        if let Some(v) = value {
+            match parse_time(flag, v) {
+                Ok(x) => *slot = Some(x),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Err(ExitCode::from(2));
+                }
+            }
+        }
     }
-    let v = value * u.scale;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("--{flag} {text:?}: must be positive"));
+    let mut map = SourceMap::new();
+    let id = map.add(file.to_string_lossy(), text);
+    let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+    if analysis.has_errors() {
+        eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
+        return Err(ExitCode::from(1));
     }
-    Ok(v)
+    let lowered = match circ_lower::lower(&analysis, &map, &opts) {
+        Ok(l) => l,
+        Err(ds) => {
+            eprint!("{}", render_all_text(&ds, &map, color));
+            return Err(ExitCode::from(1));
+        }
+    };
+    if stop_after(&lowered.net).is_some() {
+        return Ok(None);
+    }
+    let base = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let tables = match circ_runtime::data::load_tables(&base, &lowered.net.layout.tables) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(ExitCode::from(1));
+        }
+    };
+    Ok(Some((lowered, tables, base)))
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -194,60 +274,18 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let text = match std::fs::read_to_string(&args.file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", args.file.display());
-            return ExitCode::from(2);
-        }
-    };
-    let mut opts = circ_lower::Options {
+    let settings = Settings {
         circuit: args.circuit.clone(),
+        duration: args.duration.clone(),
+        dt: args.dt.clone(),
         seed: args.seed,
-        ..Default::default()
     };
-    for (flag, value, slot) in [
-        ("duration", &args.duration, &mut opts.duration),
-        ("dt", &args.dt, &mut opts.dt),
-    ] {
-        if let Some(v) = value {
-            match parse_time(flag, v) {
-                Ok(x) => *slot = Some(x),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-    }
-    let mut map = SourceMap::new();
-    let id = map.add(args.file.to_string_lossy(), text);
-    let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
-    if analysis.has_errors() {
-        eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
-        return ExitCode::from(1);
-    }
-    let lowered = match circ_lower::lower(&analysis, &map, &opts) {
-        Ok(l) => l,
-        Err(ds) => {
-            eprint!("{}", render_all_text(&ds, &map, color));
-            return ExitCode::from(1);
-        }
-    };
-    if let Some(Emit::Ir) = args.emit {
-        print!("{}", circ_ir::print(&lowered.net));
-        return ExitCode::SUCCESS;
-    }
-    let base = args
-        .file
-        .parent()
-        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
-    let tables = match circ_runtime::data::load_tables(&base, &lowered.net.layout.tables) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+    let (lowered, tables, base) = match front(&args.file, &settings, color, |net| {
+        matches!(args.emit, Some(Emit::Ir)).then(|| print!("{}", circ_ir::print(net)))
+    }) {
+        Ok(Some(x)) => x,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(code) => return code,
     };
     let interp;
     let jit;
@@ -285,62 +323,6 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     let layout = &lowered.net.layout;
-    let base = args
-        .file
-        .parent()
-        .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf);
-    let mut sim =
-        match circ_runtime::Simulation::build(layout, backend, lowered.seed, lowered.dt, &base) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
-        };
-    for w in &sim.warnings {
-        eprintln!("warning: {w}");
-    }
-    let build = started.elapsed().as_secs_f64();
-    let ropts = circ_runtime::RunOptions {
-        duration: lowered.duration,
-        dt: lowered.dt,
-        seed: lowered.seed,
-        check_every: 100,
-    };
-    // Ctrl-C stops the run cleanly: what was recorded is written in full.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
-    let show = std::io::stderr().is_terminal();
-    let loop_start = std::time::Instant::now();
-    let mut shown = false;
-    let mut progress = |done: u64, total: u64| {
-        // A bar on a terminal, once a run has taken a few seconds.
-        if show && total > 0 && loop_start.elapsed().as_secs_f64() > 2.0 {
-            let frac = done as f64 / total as f64;
-            let width = 30;
-            let fill = (frac * width as f64) as usize;
-            eprint!(
-                "\r[{}{}] {:>5.1}%  {:.3} s of {:.3} s",
-                "=".repeat(fill),
-                " ".repeat(width - fill),
-                frac * 100.0,
-                done as f64 * lowered.dt,
-                lowered.duration
-            );
-            shown = true;
-        }
-    };
-    let result = {
-        let mut hooks = circ_runtime::Hooks {
-            stop: Some(&stop),
-            progress: Some(&mut progress),
-        };
-        sim.run_with(backend, &ropts, &mut hooks)
-    };
-    if shown {
-        eprintln!();
-    }
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
             .file
@@ -348,69 +330,24 @@ fn run(args: RunArgs) -> ExitCode {
             .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}.out"))
     });
-    let info = circ_runtime::output::RunInfo {
-        file: args.file.display().to_string(),
-        circuit: lowered.circuit.clone(),
-        seed: lowered.seed,
-        backend: match args.backend {
-            BackendKind::Jit => "cranelift-jit".into(),
-            BackendKind::Interp => "interp".into(),
+    let file = args.file.display().to_string();
+    let job = circ_exe::Job {
+        layout,
+        backend,
+        backend_name: match args.backend {
+            BackendKind::Jit => "cranelift-jit",
+            BackendKind::Interp => "interp",
         },
-        version: env!("CARGO_PKG_VERSION").into(),
-        build_seconds: build,
+        circuit: &lowered.circuit,
+        file: &file,
+        base: &base,
+        seed: lowered.seed,
+        dt: lowered.dt,
+        duration: lowered.duration,
+        out,
+        started,
     };
-    let written = match circ_runtime::output::write_outputs(&out, layout, &result, &info) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!(
-                "error: cannot write the recordings to {}: {e}",
-                out.display()
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let duration = result.steps as f64 * result.dt;
-    println!(
-        "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)",
-        lowered.circuit,
-        duration,
-        lowered.dt * 1e3,
-        lowered.seed,
-        result.loop_time.as_secs_f64(),
-        build
-    );
-    for (p, pop) in layout.pops.iter().enumerate() {
-        let n = result.spikes[p].len();
-        let rate = if duration > 0.0 {
-            n as f64 / (pop.size as f64 * duration)
-        } else {
-            0.0
-        };
-        println!(
-            "  {:<12} {:>8} neurons {:>10} spikes {:>10.3} Hz",
-            pop.name, pop.size, n, rate
-        );
-    }
-    println!("wrote {} files to {}", written.len(), out.display());
-    match &result.stopped {
-        Some(circ_runtime::RunError::Interrupted { .. }) => {
-            eprintln!(
-                "{}",
-                result
-                    .stopped
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            );
-            return ExitCode::from(130);
-        }
-        Some(stop) => {
-            eprintln!("error: {stop}");
-            return ExitCode::from(1);
-        }
-        None => {}
-    }
-    ExitCode::SUCCESS
+    ExitCode::from(circ_exe::simulate(&job))
 }
 
 fn check(args: CheckArgs) -> ExitCode {
@@ -546,5 +483,169 @@ fn check(args: CheckArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The C entry point of a built executable: it hands the object file's
+/// symbols to the runtime library.
+const EXE_MAIN: &str = r#"#include <stdint.h>
+typedef void (*circ_kernel)(const void *);
+extern const circ_kernel circ_kernel_table[];
+extern const uint64_t circ_kernel_count;
+extern const unsigned char circ_model_data[];
+extern const uint64_t circ_model_data_len;
+int circ_exe_main(int, char **, const unsigned char *, uint64_t, const circ_kernel *, uint64_t);
+int main(int argc, char **argv) {
+    return circ_exe_main(argc, argv, circ_model_data, circ_model_data_len,
+                         circ_kernel_table, circ_kernel_count);
+}
+"#;
+
+/// The runtime as a static library: `CIRC_RUNTIME_LIB`, else next to this
+/// executable (`libcirc_exe.a`, or the newest `deps/libcirc_exe-*.a` cargo
+/// leaves when it builds circ).
+fn runtime_lib() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("CIRC_RUNTIME_LIB") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find circ itself: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let direct = dir.join("libcirc_exe.a");
+    if direct.is_file() {
+        return Ok(direct);
+    }
+    let newest = std::fs::read_dir(dir.join("deps"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("libcirc_exe-") && n.ends_with(".a")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max();
+    newest.map(|(_, p)| p).ok_or_else(|| {
+        format!(
+            "the runtime library libcirc_exe.a is not next to circ (looked in {0} and {0}/deps); \
+             build circ with cargo, or set CIRC_RUNTIME_LIB",
+            dir.display()
+        )
+    })
+}
+
+fn build(args: BuildArgs) -> ExitCode {
+    let color = use_color(args.color);
+    let settings = Settings {
+        circuit: args.circuit.clone(),
+        duration: args.duration.clone(),
+        dt: args.dt.clone(),
+        seed: args.seed,
+    };
+    let (lowered, tables, base) = match front(&args.file, &settings, color, |_| None) {
+        Ok(Some(x)) => x,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(code) => return code,
+    };
+    let lib = match runtime_lib() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let base = std::fs::canonicalize(&base).unwrap_or(base);
+    let mut bundle_error = None;
+    let object = circ_codegen_cranelift::object(&lowered.net, |kernels| {
+        let bundle = circ_exe::Bundle {
+            net: lowered.net.clone(),
+            kernels: kernels.clone(),
+            tables,
+            circuit: lowered.circuit.clone(),
+            file: args.file.display().to_string(),
+            base: base.display().to_string(),
+            seed: lowered.seed,
+            dt: lowered.dt,
+            duration: lowered.duration,
+        };
+        postcard::to_stdvec(&bundle).unwrap_or_else(|e| {
+            bundle_error = Some(e.to_string());
+            vec![]
+        })
+    });
+    let object = match (object, bundle_error) {
+        (Ok((bytes, _)), None) => bytes,
+        (Err(e), _) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+        (_, Some(e)) => {
+            eprintln!("error: cannot serialise the model: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // Link in a scratch folder; the executable appears whole or not at all.
+    let scratch = std::env::temp_dir().join(format!("circ-build-{}", std::process::id()));
+    let result = (|| -> Result<(), String> {
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+        let (obj, main_c, exe) = (
+            scratch.join("model.o"),
+            scratch.join("main.c"),
+            scratch.join("model"),
+        );
+        std::fs::write(&obj, &object).map_err(|e| format!("{}: {e}", obj.display()))?;
+        std::fs::write(&main_c, EXE_MAIN).map_err(|e| format!("{}: {e}", main_c.display()))?;
+        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+        let out = std::process::Command::new(&cc)
+            .arg("-O2")
+            .arg(&main_c)
+            .arg(&obj)
+            .arg(&lib)
+            .args([
+                "-Wl,--gc-sections",
+                "-lm",
+                "-lpthread",
+                "-ldl",
+                "-lgcc_s",
+                "-lc",
+                "-o",
+            ])
+            .arg(&exe)
+            .output()
+            .map_err(|e| format!("cannot run the C compiler `{cc}` to link: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "linking with `{cc}` failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        // Copy next to the target, then rename: never a half-written file.
+        let target = &args.output;
+        let tmp = target.with_file_name(format!(
+            ".{}.circ-tmp",
+            target
+                .file_name()
+                .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned())
+        ));
+        std::fs::copy(&exe, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, target).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", target.display())
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    match result {
+        Ok(()) => {
+            println!(
+                "wrote {} (runs `{}`; try {} --help)",
+                args.output.display(),
+                lowered.circuit,
+                args.output.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }

@@ -24,7 +24,7 @@ fn every_example_compiles_to_an_object_file() {
         let lowered = circ_lower::lower(&analysis, &map, &circ_lower::Options::default())
             .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
         let (bytes, kernels) =
-            circ_codegen_cranelift::object(&lowered.net, b"model").expect("object");
+            circ_codegen_cranelift::object(&lowered.net, |_| b"model".to_vec()).expect("object");
         assert!(!kernels.names.is_empty(), "{name}: no kernels");
         let path = tmp.join("model.o");
         std::fs::write(&path, &bytes).expect("write");

@@ -1,0 +1,316 @@
+//! circ-exe owns what runs a lowered network and writes its recordings,
+//! shared by `circ run` and by executables from `circ build`: the run loop
+//! with progress and Ctrl-C, the outputs and the summary, the serialised
+//! model an executable embeds, and (as a static library) the executable's
+//! entry point and the `circ_*` math symbols its kernels import. It must not
+//! parse, check or lower models: executables run without the compiler.
+
+use circ_codegen_cranelift::{Jit, KernelFn, KernelMap};
+use circ_ir::Network;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything an executable needs besides its kernels' code.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Bundle {
+    /// The lowered network.
+    pub net: Network,
+    /// Which kernel runs each part of it.
+    pub kernels: KernelMap,
+    /// Data tables, read when the executable was built.
+    pub tables: Vec<Vec<f64>>,
+    /// The circuit's name.
+    pub circuit: String,
+    /// The model file it came from.
+    pub file: String,
+    /// The folder data files (edge lists, spike times) are read from.
+    pub base: String,
+    /// Default seed, time step and duration (seconds).
+    pub seed: u64,
+    /// The time step the kernels were compiled for (seconds).
+    pub dt: f64,
+    /// Default biological duration (seconds).
+    pub duration: f64,
+}
+
+/// One run: what to simulate and where to write it.
+pub struct Job<'a> {
+    /// The network's layout.
+    pub layout: &'a circ_runtime::NetLayout,
+    /// What runs its kernels.
+    pub backend: &'a dyn circ_runtime::Backend,
+    /// Its name in the summary.
+    pub backend_name: &'a str,
+    /// The circuit's name.
+    pub circuit: &'a str,
+    /// The model file, for the summary.
+    pub file: &'a str,
+    /// Where data files are read from.
+    pub base: &'a Path,
+    /// Seed, time step and duration (seconds).
+    pub seed: u64,
+    /// Time step (seconds).
+    pub dt: f64,
+    /// Biological duration (seconds).
+    pub duration: f64,
+    /// Where recordings go.
+    pub out: PathBuf,
+    /// When the command started (for the time to the first step).
+    pub started: Instant,
+}
+
+/// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
+/// it with complete files), writes the recordings and prints a summary.
+/// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
+/// write), 130 (interrupted).
+pub fn simulate(job: &Job<'_>) -> u8 {
+    let mut sim = match circ_runtime::Simulation::build(
+        job.layout,
+        job.backend,
+        job.seed,
+        job.dt,
+        job.base,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    for w in &sim.warnings {
+        eprintln!("warning: {w}");
+    }
+    let build = job.started.elapsed().as_secs_f64();
+    let ropts = circ_runtime::RunOptions {
+        duration: job.duration,
+        dt: job.dt,
+        seed: job.seed,
+        check_every: 100,
+    };
+    // Ctrl-C stops the run cleanly: what was recorded is written in full.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    let show = std::io::stderr().is_terminal();
+    let loop_start = Instant::now();
+    let mut shown = false;
+    let mut progress = |done: u64, total: u64| {
+        // A bar on a terminal, once a run has taken a few seconds.
+        if show && total > 0 && loop_start.elapsed().as_secs_f64() > 2.0 {
+            let frac = done as f64 / total as f64;
+            let width = 30;
+            let fill = (frac * width as f64) as usize;
+            eprint!(
+                "\r[{}{}] {:>5.1}%  {:.3} s of {:.3} s",
+                "=".repeat(fill),
+                " ".repeat(width - fill),
+                frac * 100.0,
+                done as f64 * job.dt,
+                job.duration
+            );
+            shown = true;
+        }
+    };
+    let result = {
+        let mut hooks = circ_runtime::Hooks {
+            stop: Some(&stop),
+            progress: Some(&mut progress),
+        };
+        sim.run_with(job.backend, &ropts, &mut hooks)
+    };
+    if shown {
+        eprintln!();
+    }
+    let info = circ_runtime::output::RunInfo {
+        file: job.file.to_string(),
+        circuit: job.circuit.to_string(),
+        seed: job.seed,
+        backend: job.backend_name.to_string(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        build_seconds: build,
+    };
+    let written = match circ_runtime::output::write_outputs(&job.out, job.layout, &result, &info) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!(
+                "error: cannot write the recordings to {}: {e}",
+                job.out.display()
+            );
+            return 2;
+        }
+    };
+    let duration = result.steps as f64 * result.dt;
+    println!(
+        "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)",
+        job.circuit,
+        duration,
+        job.dt * 1e3,
+        job.seed,
+        result.loop_time.as_secs_f64(),
+        build
+    );
+    for (p, pop) in job.layout.pops.iter().enumerate() {
+        let n = result.spikes[p].len();
+        let rate = if duration > 0.0 {
+            n as f64 / (pop.size as f64 * duration)
+        } else {
+            0.0
+        };
+        println!(
+            "  {:<12} {:>8} neurons {:>10} spikes {:>10.3} Hz",
+            pop.name, pop.size, n, rate
+        );
+    }
+    println!("wrote {} files to {}", written.len(), job.out.display());
+    match &result.stopped {
+        Some(e @ circ_runtime::RunError::Interrupted { .. }) => {
+            eprintln!("{e}");
+            130
+        }
+        Some(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+        None => 0,
+    }
+}
+
+/// Parses a command-line time with its unit (`200 ms`, `1 s`) to seconds.
+pub fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
+    let bad =
+        || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
+    let expr = circ_syntax::parse_expr(text).map_err(|_| bad())?;
+    let circ_syntax::ast::ExprKind::Num {
+        value,
+        unit: Some(unit),
+        ..
+    } = &expr.node
+    else {
+        return Err(bad());
+    };
+    let circ_syntax::ast::UnitKind::Name(name) = &unit.node else {
+        return Err(bad());
+    };
+    let u = circ_units::lookup(name).ok_or_else(bad)?;
+    if Some(u.dim) != circ_units::dim_by_name("time") {
+        return Err(format!("--{flag} {text:?}: `{name}` is not a unit of time"));
+    }
+    let v = value * u.scale;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("--{flag} {text:?}: must be positive"));
+    }
+    Ok(v)
+}
+
+/// The options of a built executable (those of `circ run` that do not
+/// change the compiled code).
+#[derive(clap::Parser)]
+#[command(about = "A circ model compiled to a native executable")]
+struct ExeArgs {
+    /// Biological time to simulate, with its unit (`200 ms`, `1 s`).
+    #[arg(long)]
+    duration: Option<String>,
+    /// The time step: compiled in; given here it must equal the built one.
+    #[arg(long)]
+    dt: Option<String>,
+    /// The seed of every random number.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Where to write recordings (default: `NAME.out` in the current folder).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Threads large kernels are split across (default: every core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+}
+
+/// Runs an executable's embedded model with its command line; returns the
+/// exit code. `data` is the serialised [`Bundle`], `fns` its kernels.
+pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
+    let started = Instant::now();
+    let name = args
+        .first()
+        .map(|a| {
+            Path::new(a)
+                .file_stem()
+                .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "circ".into());
+    let parsed = match <ExeArgs as clap::Parser>::try_parse_from(&args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let bundle: Bundle = match postcard::from_bytes(data) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: this executable's embedded model is damaged: {e}");
+            return 1;
+        }
+    };
+    let mut duration = bundle.duration;
+    if let Some(d) = &parsed.duration {
+        match parse_time("duration", d) {
+            Ok(v) => duration = v,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    }
+    if let Some(d) = &parsed.dt {
+        match parse_time("dt", d) {
+            Ok(v) if (v - bundle.dt).abs() <= 1e-12 * bundle.dt => {}
+            Ok(_) => {
+                eprintln!(
+                    "error: --dt: this executable was compiled for dt = {} ms (its integrators \
+                     depend on it); rebuild with `circ build --dt ...`",
+                    bundle.dt * 1e3
+                );
+                return 2;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        }
+    }
+    let threads = parsed.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let backend = match Jit::from_kernels(
+        &bundle.net,
+        bundle.tables.clone(),
+        &bundle.kernels,
+        fns,
+        threads,
+    ) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let job = Job {
+        layout: &bundle.net.layout,
+        backend: &backend,
+        backend_name: "cranelift-native",
+        circuit: &bundle.circuit,
+        file: &bundle.file,
+        base: Path::new(&bundle.base),
+        seed: parsed.seed.unwrap_or(bundle.seed),
+        dt: bundle.dt,
+        duration,
+        out: parsed
+            .out
+            .unwrap_or_else(|| PathBuf::from(format!("{name}.out"))),
+        started,
+    };
+    simulate(&job)
+}
+
+mod entry;

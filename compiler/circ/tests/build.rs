@@ -1,0 +1,141 @@
+//! `circ build` executables run every example without circ and write the
+//! same bytes as `circ run`; their options behave like `circ run`'s.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn circ() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_circ"))
+}
+
+fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| !p.ends_with("summary.json"))
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, std::fs::read(&p).expect("read"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn ok(cmd: &mut Command, what: &str) -> String {
+    let o = cmd.output().expect(what);
+    assert!(
+        o.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn executables_match_circ_run_on_every_example() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
+        .collect();
+    files.sort();
+    let tmp = std::env::temp_dir().join(format!("circ-build-test-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    for f in files {
+        let exe = tmp.join("model");
+        ok(
+            circ()
+                .args(["build", "--color", "never", "-o"])
+                .arg(&exe)
+                .arg(&f),
+            "circ build",
+        );
+        let (a, b) = (tmp.join("run"), tmp.join("exe"));
+        let _ = std::fs::remove_dir_all(&a);
+        let _ = std::fs::remove_dir_all(&b);
+        ok(
+            circ()
+                .args(["run", "--duration", "30 ms", "--threads", "2", "--out"])
+                .arg(&a)
+                .arg(&f),
+            "circ run",
+        );
+        ok(
+            Command::new(&exe)
+                .args(["--duration", "30 ms", "--threads", "1", "--out"])
+                .arg(&b),
+            "the built executable",
+        );
+        let (x, y) = (outputs(&a), outputs(&b));
+        assert!(!x.is_empty(), "{}: nothing recorded", f.display());
+        assert_eq!(x.len(), y.len(), "{}: different files", f.display());
+        for ((na, da), (nb, db)) in x.iter().zip(&y) {
+            assert_eq!(na, nb);
+            assert!(da == db, "{}: {na} differs from circ run's", f.display());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn executable_options_are_checked() {
+    let tmp = std::env::temp_dir().join(format!("circ-build-opts-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let exe = tmp.join("lif");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lif_step.circ");
+    ok(
+        circ().args(["build", "-o"]).arg(&exe).arg(&model),
+        "circ build",
+    );
+    // The time step is compiled in: another one is refused, the same accepted.
+    let o = Command::new(&exe)
+        .args(["--dt", "0.1 ms", "--out"])
+        .arg(tmp.join("a"))
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("compiled for dt = 0.01 ms"), "{err}");
+    assert!(!tmp.join("a").exists(), "a refused run wrote files");
+    ok(
+        Command::new(&exe)
+            .args([
+                "--dt",
+                "0.01 ms",
+                "--duration",
+                "5 ms",
+                "--seed",
+                "3",
+                "--out",
+            ])
+            .arg(tmp.join("b")),
+        "same dt",
+    );
+    let summary = std::fs::read_to_string(tmp.join("b/summary.json")).expect("summary");
+    assert!(summary.contains("\"seed\": 3"), "{summary}");
+    assert!(summary.contains("\"steps\": 500"), "{summary}");
+    let o = Command::new(&exe)
+        .args(["--duration", "5 volts"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--duration"));
+    // A model with errors builds nothing.
+    let bad = tmp.join("bad.circ");
+    std::fs::write(&bad, "neuron N { state v = 0 mV\n dv/dt = v }\n").expect("write");
+    let o = circ()
+        .args(["build", "--color", "never", "-o"])
+        .arg(tmp.join("bad"))
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!tmp.join("bad").exists());
+    let _ = std::fs::remove_dir_all(&tmp);
+}
