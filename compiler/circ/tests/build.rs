@@ -1,28 +1,13 @@
 //! `circ build` executables run every example without circ and write the
 //! same bytes as `circ run`; their options behave like `circ run`'s.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
 fn circ() -> Command {
     Command::new(env!("CARGO_BIN_EXE_circ"))
-}
-
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("out dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| !p.ends_with("summary.json"))
-        .map(|p| {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            (name, std::fs::read(&p).expect("read"))
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn ok(cmd: &mut Command, what: &str) -> String {
@@ -38,16 +23,9 @@ fn ok(cmd: &mut Command, what: &str) -> String {
 
 #[test]
 fn executables_match_circ_run_on_every_example() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
-        .collect();
-    files.sort();
     let tmp = std::env::temp_dir().join(format!("circ-build-test-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
-    for f in files {
+    for f in common::examples() {
         let exe = tmp.join("model");
         ok(
             circ()
@@ -72,7 +50,7 @@ fn executables_match_circ_run_on_every_example() {
                 .arg(&b),
             "the built executable",
         );
-        let (x, y) = (outputs(&a), outputs(&b));
+        let (x, y) = (common::outputs(&a), common::outputs(&b));
         assert!(!x.is_empty(), "{}: nothing recorded", f.display());
         assert_eq!(x.len(), y.len(), "{}: different files", f.display());
         for ((na, da), (nb, db)) in x.iter().zip(&y) {

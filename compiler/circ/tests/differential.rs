@@ -3,12 +3,10 @@
 //! files must be byte-identical. The JIT must also give the same bytes on
 //! every thread count.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::Path;
+use std::process::Command;
 
 fn run(model: &Path, backend: &str, out: &Path, extra: &[&str]) {
     run_env(model, backend, out, extra, &[]);
@@ -29,25 +27,6 @@ fn run_env(model: &Path, backend: &str, out: &Path, extra: &[&str], env: &[(&str
         model.display(),
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-/// The recorded files of a run, except the summary (which names the backend and timings).
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
-        .expect("out dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| !p.ends_with("summary.json"))
-        .map(|p| {
-            (
-                p.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                std::fs::read(&p).expect("read"),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn same_on_both(model: &Path, extra: &[&str]) -> usize {
@@ -71,7 +50,7 @@ fn same_on_both(model: &Path, extra: &[&str]) -> usize {
 
 /// Asserts two output folders hold the same files, byte for byte.
 fn same_files(model: &Path, one: &Path, other: &Path, what: &str) -> usize {
-    let (a, b) = (outputs(one), outputs(other));
+    let (a, b) = (common::outputs(one), common::outputs(other));
     assert_eq!(a.len(), b.len(), "{}: different files", model.display());
     for ((na, da), (nb, db)) in a.iter().zip(&b) {
         assert_eq!(na, nb);
@@ -104,13 +83,7 @@ fn same_on_threads(model: &Path, extra: &[&str], counts: &[&str]) {
 
 #[test]
 fn every_example_is_identical_on_every_thread_count() {
-    let mut models: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
-        .collect();
-    models.sort();
-    for m in models {
+    for m in common::examples() {
         same_on_threads(&m, &["--duration", "30 ms"], &["4"]);
     }
     // Big enough for thousands of arrivals per step, per-synapse couplings
@@ -124,14 +97,7 @@ fn every_example_is_identical_on_every_thread_count() {
 
 #[test]
 fn every_example_is_identical_on_interpreter_and_jit() {
-    let mut models: Vec<PathBuf> = std::fs::read_dir(repo().join("examples"))
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
-        .collect();
-    models.sort();
-    assert!(models.len() >= 8);
-    for m in models {
+    for m in common::examples() {
         // Long enough for every network to spike and learn; short enough for the interpreter.
         let files = same_on_both(&m, &["--duration", "30 ms"]);
         assert!(files > 0, "{}: nothing recorded", m.display());

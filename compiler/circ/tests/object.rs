@@ -2,27 +2,17 @@
 //! kernel, the kernel table and the embedded model data, and imports the
 //! runtime's math functions: what `circ build` links into an executable.
 
-use std::path::Path;
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn every_example_compiles_to_an_object_file() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
-        .collect();
-    files.sort();
     let tmp = std::env::temp_dir().join(format!("circ-obj-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
-    for f in files {
-        let src = std::fs::read_to_string(&f).expect("read");
+    for f in common::examples() {
         let name = f.display().to_string();
-        let (map, analysis) = circ_sema::check_source(&name, &src);
-        assert!(!analysis.has_errors(), "{name}");
-        let lowered = circ_lower::lower(&analysis, &map, &circ_lower::Options::default())
-            .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
+        let lowered = common::lower(&name, &std::fs::read_to_string(&f).expect("read"));
         let (bytes, kernels) =
             circ_codegen_cranelift::object(&lowered.net, |_| b"model".to_vec()).expect("object");
         assert!(!kernels.names.is_empty(), "{name}: no kernels");

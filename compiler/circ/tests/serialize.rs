@@ -2,19 +2,11 @@
 //! serialised form unchanged, every float to the bit (infinities included):
 //! the form `circ build` is to embed in executables.
 
-use std::path::Path;
+mod common;
 
 #[test]
 fn every_example_network_round_trips() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("examples")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("circ"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8);
-    let mut sources: Vec<(String, String)> = files
+    let mut sources: Vec<(String, String)> = common::examples()
         .iter()
         .map(|f| {
             (
@@ -28,10 +20,7 @@ fn every_example_network_round_trips() {
         "neuron N {\n    parameter tau = 10 ms\n    parameter cap = inf * 1 mV\n    state v = 0 mV\n    dv/dt = (min(cap, 20 mV) - v) / tau\n}\ncircuit C {\n    population P = N[2]\n    record v of P\n}\nrun C for 1 ms\n".into(),
     ));
     for (name, src) in sources {
-        let (map, analysis) = circ_sema::check_source(&name, &src);
-        assert!(!analysis.has_errors(), "{name}");
-        let lowered = circ_lower::lower(&analysis, &map, &circ_lower::Options::default())
-            .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
+        let lowered = common::lower(&name, &src);
         let bytes = postcard::to_stdvec(&lowered.net).expect("serialise");
         let back: circ_ir::Network = postcard::from_bytes(&bytes)
             .unwrap_or_else(|e| panic!("{name}: cannot read back: {e}"));
