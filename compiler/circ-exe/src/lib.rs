@@ -251,6 +251,16 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
             return 1;
         }
     };
+    if bundle.kernels.domains.len() != fns.len() {
+        eprintln!(
+            "error: this executable's model names {} kernels but {} were linked: the runtime \
+             library it was linked with is not the one its circ was built with; rebuild circ \
+             and run `circ build` again",
+            bundle.kernels.domains.len(),
+            fns.len()
+        );
+        return 1;
+    }
     let mut duration = bundle.duration;
     if let Some(d) = &parsed.duration {
         match parse_time("duration", d) {

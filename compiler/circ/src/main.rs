@@ -501,26 +501,22 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// The runtime as a static library: `CIRC_RUNTIME_LIB`, else next to this
-/// executable (`libcirc_exe.a`, or the newest `deps/libcirc_exe-*.a` cargo
-/// leaves when it builds circ).
+/// The runtime as a static library: `CIRC_RUNTIME_LIB`, else the newest
+/// `libcirc_exe.a` next to this executable or `deps/libcirc_exe-*.a` (cargo
+/// leaves one per build configuration there; the newest is the one built
+/// with this circ, an older uplifted copy may be stale).
 fn runtime_lib() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("CIRC_RUNTIME_LIB") {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find circ itself: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
-    let direct = dir.join("libcirc_exe.a");
-    if direct.is_file() {
-        return Ok(direct);
-    }
-    let newest = std::fs::read_dir(dir.join("deps"))
-        .into_iter()
-        .flatten()
-        .flatten()
+    let listed = |d: PathBuf| std::fs::read_dir(d).into_iter().flatten().flatten();
+    let newest = listed(dir.to_path_buf())
+        .chain(listed(dir.join("deps")))
         .filter(|e| {
             let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("libcirc_exe-") && n.ends_with(".a")
+            n == "libcirc_exe.a" || (n.starts_with("libcirc_exe-") && n.ends_with(".a"))
         })
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
         .max();
