@@ -154,24 +154,17 @@ pub struct Writes {
 }
 
 fn scan_writes(body: &[Stmt], addrs: &[Addr], targets: &[Target], out: &mut Writes) {
-    for s in body {
-        match s {
-            Stmt::AddTo(v, _) | Stmt::Store(v, _) => {
-                match (addrs.get(*v as usize), targets.get(*v as usize)) {
-                    (_, Some(Target::Acc(_))) => {
-                        out.post = true;
-                        out.acc = true;
-                    }
-                    (Some(Addr::Post), _) => out.post = true,
-                    (Some(Addr::Pre), _) => out.pre = true,
-                    (Some(Addr::Zero), _) => out.shared = true,
-                    _ => {}
-                }
+    let mut vars = vec![];
+    circ_ir::written_vars(body, &mut vars);
+    for v in vars {
+        match (addrs.get(v as usize), targets.get(v as usize)) {
+            (_, Some(Target::Acc(_))) => {
+                out.post = true;
+                out.acc = true;
             }
-            Stmt::If(_, a, b) => {
-                scan_writes(a, addrs, targets, out);
-                scan_writes(b, addrs, targets, out);
-            }
+            (Some(Addr::Post), _) => out.post = true,
+            (Some(Addr::Pre), _) => out.pre = true,
+            (Some(Addr::Zero), _) => out.shared = true,
             _ => {}
         }
     }
@@ -211,20 +204,6 @@ struct Gen<'b, 'f> {
 
 fn mem() -> MemFlagsData {
     MemFlagsData::trusted()
-}
-
-/// The variables a kernel stores or adds to.
-fn written_vars(body: &[Stmt], out: &mut Vec<u32>) {
-    for s in body {
-        match s {
-            Stmt::Store(v, _) | Stmt::AddTo(v, _) => out.push(*v),
-            Stmt::If(_, a, b) => {
-                written_vars(a, out);
-                written_vars(b, out);
-            }
-            _ => {}
-        }
-    }
 }
 
 fn used_vars(body: &[Stmt], out: &mut Vec<u32>) {
@@ -297,7 +276,7 @@ impl<'b, 'f> Gen<'b, 'f> {
         used.sort_unstable();
         used.dedup();
         let mut written = vec![];
-        written_vars(&k.body, &mut written);
+        circ_ir::written_vars(&k.body, &mut written);
         let mut var_bases = vec![None; addrs.len()];
         let mut acc_bases = HashMap::new();
         let mut invariant = HashMap::new();

@@ -58,6 +58,8 @@ struct K {
     f: KernelFn,
     domain: Domain,
     writes: Writes,
+    /// Its position among its phase's kernels, which picks its random streams.
+    n: usize,
 }
 
 struct PopFns {
@@ -128,8 +130,9 @@ fn isa_with(pic: bool) -> Result<cranelift_codegen::isa::OwnedTargetIsa, Codegen
 pub struct KernelMap {
     /// Per population: init, dynamic, drive, update, threshold, reset.
     pub pops: Vec<[Option<usize>; 6]>,
-    /// Per projection: init, dynamic, couple, update, on pre, on post.
-    pub projs: Vec<[Vec<usize>; 6]>,
+    /// Per projection: init, dynamic, couple, update, on pre, on post, each
+    /// as (position among the phase's kernels, kernel).
+    pub projs: Vec<[Vec<(usize, usize)>; 6]>,
     /// Per kernel: its domain.
     pub domains: Vec<Domain>,
     /// Per kernel: what it writes besides its own element's places.
@@ -208,13 +211,13 @@ fn compile_all(
                 _ => Target::Own,
             })
             .collect();
-        let mut list = |ks: &[Kernel], what: &str| -> Result<Vec<usize>, CodegenError> {
+        let mut list = |ks: &[Kernel], what: &str| -> Result<Vec<(usize, usize)>, CodegenError> {
             let mut out = vec![];
             for (n, k) in ks.iter().enumerate() {
                 if !k.body.is_empty() {
                     let name = format!("circ_k_proj{p}_{what}{n}");
                     map.names.push(name.clone());
-                    out.push(compiled.kernel(module, &name, k, &addrs, &targets)?);
+                    out.push((n, compiled.kernel(module, &name, k, &addrs, &targets)?));
                 }
             }
             Ok(out)
@@ -366,11 +369,13 @@ impl<'a> Jit<'a> {
         } else {
             None
         };
-        let k = |id: usize| K {
+        let at = |n: usize, id: usize| K {
             f: fns[id],
             domain: map.domains[id],
             writes: map.writes[id],
+            n,
         };
+        let k = |id: usize| at(0, id);
         let pops = map
             .pops
             .iter()
@@ -383,13 +388,13 @@ impl<'a> Jit<'a> {
                 reset: f.map(k),
             })
             .collect();
-        let conv = |v: &[usize]| v.iter().map(|&i| k(i)).collect::<Vec<_>>();
+        let conv = |v: &[(usize, usize)]| v.iter().map(|&(n, i)| at(n, i)).collect::<Vec<_>>();
         let projs = map
             .projs
             .iter()
             .map(|[a, b, c, d, e, f]| ProjFns {
                 init: conv(a),
-                dynamic: b.first().map(|&i| k(i)),
+                dynamic: b.first().map(|&(n, i)| at(n, i)),
                 couple: conv(c),
                 update: conv(d),
                 on_pre: conv(e),
@@ -615,54 +620,47 @@ impl Backend for Jit<'_> {
         let Some(layout) = self.net.layout.projs.get(proj) else {
             return false;
         };
-        // Which kernel of the phase each compiled function is: the stream base depends on it.
-        let all: &[Kernel] = match phase {
-            ProjPhase::Init => &self.net.projs[proj].init,
-            ProjPhase::Dynamic => std::slice::from_ref(&self.net.projs[proj].dynamic),
-            ProjPhase::Couple => &self.net.projs[proj].couple,
-            ProjPhase::Update => &self.net.projs[proj].update,
-            ProjPhase::OnPre => &self.net.projs[proj].on_pre,
-            ProjPhase::OnPost => &self.net.projs[proj].on_post,
-        };
-        let positions: Vec<usize> = all
+        if kernels.is_empty() {
+            return false;
+        }
+        // Buffers: own ones, and views of the two populations; the same for
+        // every kernel of the phase.
+        let ptrs: Vec<*mut f64> = layout
+            .vars
             .iter()
             .enumerate()
-            .filter(|(_, k)| !k.body.is_empty())
-            .map(|(n, _)| n)
+            .map(|(v, var)| match var.space {
+                Space::PreNeuron(pv) => ctx.pre[pv].as_ptr().cast_mut(),
+                Space::PostNeuron(pv) => ctx.post[pv].as_ptr().cast_mut(),
+                _ => ctx.vars[v].as_mut_ptr(),
+            })
             .collect();
+        let acc: Vec<*mut f64> = ctx.acc.iter_mut().map(|a| a.as_mut_ptr()).collect();
+        let phase_env = Env {
+            vars: ptrs.as_ptr(),
+            acc: acc.as_ptr(),
+            list: std::ptr::null(),
+            count: 0,
+            pre: ctx.csr.pre.as_ptr(),
+            post: ctx.csr.post.as_ptr(),
+            t: ctx.t,
+            dt: ctx.dt,
+            step: ctx.step,
+            seed: ctx.seed,
+            stream_base: 0,
+            ref_until: std::ptr::null(),
+            flags: std::ptr::null_mut(),
+            refr: std::ptr::null_mut(),
+            tables: self.table_ptrs.as_ptr(),
+            table_lens: self.table_lens.as_ptr(),
+            start: 0,
+        };
         let mut added = false;
-        for (k, n) in kernels.iter().zip(positions) {
+        for k in kernels {
             added |= k.writes.acc;
-            // Buffers: own ones, and views of the two populations.
-            let ptrs: Vec<*mut f64> = layout
-                .vars
-                .iter()
-                .enumerate()
-                .map(|(v, var)| match var.space {
-                    Space::PreNeuron(pv) => ctx.pre[pv].as_ptr().cast_mut(),
-                    Space::PostNeuron(pv) => ctx.post[pv].as_ptr().cast_mut(),
-                    _ => ctx.vars[v].as_mut_ptr(),
-                })
-                .collect();
-            let acc: Vec<*mut f64> = ctx.acc.iter_mut().map(|a| a.as_mut_ptr()).collect();
             let env = Env {
-                vars: ptrs.as_ptr(),
-                acc: acc.as_ptr(),
-                list: std::ptr::null(),
-                count: 0,
-                pre: ctx.csr.pre.as_ptr(),
-                post: ctx.csr.post.as_ptr(),
-                t: ctx.t,
-                dt: ctx.dt,
-                step: ctx.step,
-                seed: ctx.seed,
-                stream_base: u64::from(streams::projection(proj, role, n)),
-                ref_until: std::ptr::null(),
-                flags: std::ptr::null_mut(),
-                refr: std::ptr::null_mut(),
-                tables: self.table_ptrs.as_ptr(),
-                table_lens: self.table_lens.as_ptr(),
-                start: 0,
+                stream_base: u64::from(streams::projection(proj, role, k.n)),
+                ..phase_env
             };
             let w = k.writes;
             // Only the element's own places written: any slicing is safe.

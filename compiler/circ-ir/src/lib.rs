@@ -430,6 +430,21 @@ pub fn eval_bin(op: Bin, a: f64, b: f64) -> f64 {
     }
 }
 
+/// Appends the variables that statements store or add to, nested ones
+/// included, in statement order (repeats kept).
+pub fn written_vars(body: &[Stmt], out: &mut Vec<VarId>) {
+    for s in body {
+        match s {
+            Stmt::Store(v, _) | Stmt::AddTo(v, _) => out.push(*v),
+            Stmt::If(_, a, b) => {
+                written_vars(a, out);
+                written_vars(b, out);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Whether an expression reads a temporary or a variable for which `own` holds.
 pub fn reads_own_vars(e: &Expr, own: &dyn Fn(VarId) -> bool) -> bool {
     match e {

@@ -1716,23 +1716,7 @@ fn applicability(m: Method, class: &Class, noise: bool) -> Option<String> {
 /// The postsynaptic variables a projection's kernels write (always through
 /// additions the runtime accumulates).
 fn post_added(pl: &circ_runtime::layout::ProjLayout, k: &circ_ir::ProjKernels) -> Vec<usize> {
-    fn walk(body: &[Stmt], pl: &circ_runtime::layout::ProjLayout, out: &mut Vec<usize>) {
-        for s in body {
-            match s {
-                Stmt::Store(v, _) | Stmt::AddTo(v, _) => {
-                    if let Some(Space::PostNeuron(pv)) = pl.vars.get(*v as usize).map(|x| x.space) {
-                        out.push(pv);
-                    }
-                }
-                Stmt::If(_, a, b) => {
-                    walk(a, pl, out);
-                    walk(b, pl, out);
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut out = vec![];
+    let mut written = vec![];
     for kernel in k
         .init
         .iter()
@@ -1742,8 +1726,15 @@ fn post_added(pl: &circ_runtime::layout::ProjLayout, k: &circ_ir::ProjKernels) -
         .chain(&k.on_pre)
         .chain(&k.on_post)
     {
-        walk(&kernel.body, pl, &mut out);
+        circ_ir::written_vars(&kernel.body, &mut written);
     }
+    let mut out: Vec<usize> = written
+        .into_iter()
+        .filter_map(|v| match pl.vars.get(v as usize).map(|x| x.space) {
+            Some(Space::PostNeuron(pv)) => Some(pv),
+            _ => None,
+        })
+        .collect();
     out.sort_unstable();
     out.dedup();
     out
