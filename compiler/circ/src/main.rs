@@ -34,18 +34,9 @@ struct BuildArgs {
     /// The executable to write.
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
-    /// Compile this circuit instead of the file's `run` item.
-    #[arg(long)]
-    circuit: Option<String>,
-    /// Default biological time (`200 ms`, `1 s`); the executable's `--duration` overrides it.
-    #[arg(long)]
-    duration: Option<String>,
-    /// The time step, compiled in (`0.1 ms`).
-    #[arg(long)]
-    dt: Option<String>,
-    /// Default seed; the executable's `--seed` overrides it.
-    #[arg(long)]
-    seed: Option<u64>,
+    /// What to compile (the executable's own options override duration and seed).
+    #[command(flatten)]
+    settings: Settings,
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
@@ -55,18 +46,9 @@ struct BuildArgs {
 struct RunArgs {
     /// The `.circ` file to run.
     file: PathBuf,
-    /// Run this circuit instead of the file's `run` item.
-    #[arg(long)]
-    circuit: Option<String>,
-    /// Biological time to simulate, with its unit (`200 ms`, `1 s`).
-    #[arg(long)]
-    duration: Option<String>,
-    /// The time step, with its unit (`0.1 ms`).
-    #[arg(long)]
-    dt: Option<String>,
-    /// The seed of every random number.
-    #[arg(long)]
-    seed: Option<u64>,
+    /// What to run.
+    #[command(flatten)]
+    settings: Settings,
     /// Where to write recordings (default: `FILE-STEM.out` in the current folder).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -188,10 +170,19 @@ fn use_color(c: Color) -> bool {
 use circ_exe::parse_time;
 
 /// Run settings shared by `circ run` and `circ build`.
+#[derive(clap::Args)]
 struct Settings {
+    /// Use this circuit instead of the file's `run` item.
+    #[arg(long)]
     circuit: Option<String>,
+    /// Biological time to simulate, with its unit (`200 ms`, `1 s`).
+    #[arg(long)]
     duration: Option<String>,
+    /// The time step, with its unit (`0.1 ms`).
+    #[arg(long)]
     dt: Option<String>,
+    /// The seed of every random number.
+    #[arg(long)]
     seed: Option<u64>,
 }
 
@@ -274,13 +265,7 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let settings = Settings {
-        circuit: args.circuit.clone(),
-        duration: args.duration.clone(),
-        dt: args.dt.clone(),
-        seed: args.seed,
-    };
-    let (lowered, tables, base) = match front(&args.file, &settings, color, |net| {
+    let (lowered, tables, base) = match front(&args.file, &args.settings, color, |net| {
         matches!(args.emit, Some(Emit::Ir)).then(|| print!("{}", circ_ir::print(net)))
     }) {
         Ok(Some(x)) => x,
@@ -531,13 +516,7 @@ fn runtime_lib() -> Result<PathBuf, String> {
 
 fn build(args: BuildArgs) -> ExitCode {
     let color = use_color(args.color);
-    let settings = Settings {
-        circuit: args.circuit.clone(),
-        duration: args.duration.clone(),
-        dt: args.dt.clone(),
-        seed: args.seed,
-    };
-    let (lowered, tables, base) = match front(&args.file, &settings, color, |_| None) {
+    let (lowered, tables, base) = match front(&args.file, &args.settings, color, |_| None) {
         Ok(Some(x)) => x,
         Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
