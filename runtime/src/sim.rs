@@ -22,6 +22,28 @@ pub struct StepCtx<'a> {
     pub ref_until: &'a [i64],
 }
 
+/// Where a step is: what every kernel call of the step shares.
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    step: u64,
+    t: f64,
+    dt: f64,
+    seed: u64,
+}
+
+impl Clock {
+    /// The context of a population's kernels at this step.
+    fn ctx<'a>(&self, ref_until: &'a [i64]) -> StepCtx<'a> {
+        StepCtx {
+            step: self.step,
+            t: self.t,
+            dt: self.dt,
+            seed: self.seed,
+            ref_until,
+        }
+    }
+}
+
 impl StepCtx<'_> {
     /// Whether element `i` is refractory in this step.
     pub fn refractory(&self, i: usize) -> bool {
@@ -326,14 +348,13 @@ impl<'a> Simulation<'a> {
             warnings: vec![],
         };
         for (p, (vars, refs)) in sim.vars.iter_mut().zip(&sim.ref_until).enumerate() {
-            let ctx = StepCtx {
+            let clock = Clock {
                 step: 0,
                 t: 0.0,
                 dt,
                 seed,
-                ref_until: refs,
             };
-            backend.init(p, vars, &ctx);
+            backend.init(p, vars, &clock.ctx(refs));
         }
         // Spikes given in files.
         let mut schedules: Vec<Vec<(u64, u32)>> =
@@ -590,16 +611,12 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn proj_phase(
         &mut self,
         backend: &dyn Backend,
         k: usize,
         phase: ProjPhase,
-        step: u64,
-        t: f64,
-        dt: f64,
-        seed: u64,
+        clock: Clock,
         spiking: &[Vec<u32>],
         arriving: &[u32],
     ) {
@@ -607,10 +624,10 @@ impl<'a> Simulation<'a> {
         let st = &mut self.projs[k];
         let added = {
             let mut ctx = ProjCtx {
-                step,
-                t,
-                dt,
-                seed,
+                step: clock.step,
+                t: clock.t,
+                dt: clock.dt,
+                seed: clock.seed,
                 vars: &mut st.vars,
                 pre: &self.vars[proj.pre],
                 post: &self.vars[proj.post],
@@ -689,6 +706,12 @@ impl<'a> Simulation<'a> {
         let start = Instant::now();
         for n in 0..steps {
             let t = n as f64 * opts.dt;
+            let clock = Clock {
+                step: n,
+                t,
+                dt: opts.dt,
+                seed: opts.seed,
+            };
             if hooks
                 .stop
                 .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
@@ -709,75 +732,27 @@ impl<'a> Simulation<'a> {
                         self.vars[p][v].fill(0.0);
                     }
                 }
-                let ctx = StepCtx {
-                    step: n,
-                    t,
-                    dt: opts.dt,
-                    seed: opts.seed,
-                    ref_until: &self.ref_until[p],
-                };
+                let ctx = clock.ctx(&self.ref_until[p]);
                 backend.dynamic(p, &mut self.vars[p], &ctx);
             }
             // Projections: their time-dependent parameters, then continuous
             // couplings into the (just zeroed) inputs.
             for k in 0..self.projs.len() {
-                self.proj_phase(
-                    backend,
-                    k,
-                    ProjPhase::Dynamic,
-                    n,
-                    t,
-                    opts.dt,
-                    opts.seed,
-                    &[],
-                    &[],
-                );
-                self.proj_phase(
-                    backend,
-                    k,
-                    ProjPhase::Couple,
-                    n,
-                    t,
-                    opts.dt,
-                    opts.seed,
-                    &[],
-                    &[],
-                );
+                self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], &[]);
+                self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], &[]);
             }
             // 2. State update.
             for p in 0..npop {
-                let ctx = StepCtx {
-                    step: n,
-                    t,
-                    dt: opts.dt,
-                    seed: opts.seed,
-                    ref_until: &self.ref_until[p],
-                };
+                let ctx = clock.ctx(&self.ref_until[p]);
                 backend.update(p, &mut self.vars[p], &ctx);
             }
             for k in 0..self.projs.len() {
-                self.proj_phase(
-                    backend,
-                    k,
-                    ProjPhase::Update,
-                    n,
-                    t,
-                    opts.dt,
-                    opts.seed,
-                    &[],
-                    &[],
-                );
+                self.proj_phase(backend, k, ProjPhase::Update, clock, &[], &[]);
             }
             // 3. Thresholds (and spikes given in advance).
             for (p, fired) in spiking.iter_mut().enumerate() {
                 fired.clear();
-                let ctx = StepCtx {
-                    step: n,
-                    t,
-                    dt: opts.dt,
-                    seed: opts.seed,
-                    ref_until: &self.ref_until[p],
-                };
+                let ctx = clock.ctx(&self.ref_until[p]);
                 backend.threshold(p, &mut self.vars[p], &ctx, fired);
                 let sched = self.schedules.get(p).map_or(&[][..], Vec::as_slice);
                 if !sched.is_empty() {
@@ -802,30 +777,10 @@ impl<'a> Simulation<'a> {
                 let slot = n as usize % ring_len;
                 let mut arriving = std::mem::take(&mut self.projs[k].ring[slot]);
                 arriving.sort_unstable();
-                self.proj_phase(
-                    backend,
-                    k,
-                    ProjPhase::OnPre,
-                    n,
-                    t,
-                    opts.dt,
-                    opts.seed,
-                    &spiking,
-                    &arriving,
-                );
+                self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, &arriving);
                 arriving.clear();
                 self.projs[k].ring[slot] = arriving;
-                self.proj_phase(
-                    backend,
-                    k,
-                    ProjPhase::OnPost,
-                    n,
-                    t,
-                    opts.dt,
-                    opts.seed,
-                    &spiking,
-                    &[],
-                );
+                self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, &[]);
             }
             // 5. Resets and refractory periods.
             for (p, fired) in spiking.iter().enumerate() {
@@ -833,13 +788,7 @@ impl<'a> Simulation<'a> {
                     continue;
                 }
                 refractory.clear();
-                let ctx = StepCtx {
-                    step: n,
-                    t,
-                    dt: opts.dt,
-                    seed: opts.seed,
-                    ref_until: &self.ref_until[p],
-                };
+                let ctx = clock.ctx(&self.ref_until[p]);
                 backend.reset(p, &mut self.vars[p], &ctx, fired, &mut refractory);
                 for (k, &i) in fired.iter().enumerate() {
                     let period = refractory.get(k).copied().unwrap_or(0.0);
