@@ -145,6 +145,50 @@ pub trait Backend {
         post: &[Vec<f64>],
         seed: u64,
     ) -> bool;
+    /// Which populations this backend steps in one pass ([`Backend::pop_step`]);
+    /// none unless it says so.
+    fn fusion(&self) -> Fusion {
+        Fusion::default()
+    }
+    /// For a population [`Backend::fusion`] names, in one pass over its
+    /// neurons: the couplings of the projections fused into it (in projection
+    /// order, each sum added as the runtime adds `acc`), its update, those
+    /// projections' equations, and its threshold (spiking neurons appended in
+    /// increasing order). `projs` holds those projections' own buffers. The
+    /// values are exactly those of running the phases one by one; the
+    /// runtime calls it only for fused populations.
+    fn pop_step(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        projs: &mut [(usize, &mut [Vec<f64>])],
+        ctx: &StepCtx<'_>,
+        spikes: &mut Vec<u32>,
+    ) {
+        // Without fused projections, the two phases in their order.
+        debug_assert!(projs.is_empty());
+        self.update(pop, vars, ctx);
+        self.threshold(pop, vars, ctx, spikes);
+    }
+}
+
+/// What a backend runs in one pass per population (see [`Backend::pop_step`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fusion {
+    /// Per population: whether `pop_step` runs its update and threshold.
+    pub pops: Vec<bool>,
+    /// Per projection: whether its couplings and equations run inside its
+    /// postsynaptic population's `pop_step` (then that population is fused).
+    pub projs: Vec<bool>,
+}
+
+impl Fusion {
+    fn pop(&self, p: usize) -> bool {
+        self.pops.get(p).copied().unwrap_or(false)
+    }
+    fn proj(&self, k: usize) -> bool {
+        self.projs.get(k).copied().unwrap_or(false)
+    }
 }
 
 /// The state of one projection.
@@ -152,6 +196,8 @@ struct ProjState {
     csr: Csr,
     vars: Vec<Vec<f64>>,
     delay_steps: Vec<u32>,
+    /// The delay of every synapse, when they all have the same one.
+    uniform_delay: Option<u32>,
     ring: Vec<Vec<u32>>,
     acc: Vec<Vec<f64>>,
 }
@@ -586,9 +632,11 @@ impl<'a> Simulation<'a> {
             }
         }
         let max_delay = delay_steps.iter().copied().max().unwrap_or(0) as usize;
+        let first = delay_steps.first().copied().unwrap_or(0);
         Ok(ProjState {
             csr,
             vars,
+            uniform_delay: delay_steps.iter().all(|&d| d == first).then_some(first),
             delay_steps,
             ring: vec![vec![]; max_delay + 1],
             acc,
@@ -703,6 +751,7 @@ impl<'a> Simulation<'a> {
         let mut spiking: Vec<Vec<u32>> = vec![vec![]; npop];
         let mut refractory: Vec<f64> = vec![];
         let mut rate_counts: Vec<u64> = vec![0; self.layout.records.len()];
+        let fusion = backend.fusion();
         let start = Instant::now();
         for n in 0..steps {
             let t = n as f64 * opts.dt;
@@ -736,24 +785,44 @@ impl<'a> Simulation<'a> {
                 backend.dynamic(p, &mut self.vars[p], &ctx);
             }
             // Projections: their time-dependent parameters, then continuous
-            // couplings into the (just zeroed) inputs.
+            // couplings into the (just zeroed) inputs. A fused projection's
+            // couplings and equations run in its population's pass instead:
+            // they touch only that population's neurons, each at its own
+            // index, so doing them neuron by neuron gives the same values.
             for k in 0..self.projs.len() {
                 self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], &[]);
-                self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], &[]);
+                if !fusion.proj(k) {
+                    self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], &[]);
+                }
             }
-            // 2. State update.
-            for p in 0..npop {
-                let ctx = clock.ctx(&self.ref_until[p]);
-                backend.update(p, &mut self.vars[p], &ctx);
-            }
-            for k in 0..self.projs.len() {
-                self.proj_phase(backend, k, ProjPhase::Update, clock, &[], &[]);
-            }
-            // 3. Thresholds (and spikes given in advance).
+            // 2. State update (3. thresholds too, for fused populations).
             for (p, fired) in spiking.iter_mut().enumerate() {
                 fired.clear();
                 let ctx = clock.ctx(&self.ref_until[p]);
-                backend.threshold(p, &mut self.vars[p], &ctx, fired);
+                if fusion.pop(p) {
+                    let mut fused: Vec<(usize, &mut [Vec<f64>])> = self
+                        .projs
+                        .iter_mut()
+                        .enumerate()
+                        .filter(|(k, _)| fusion.proj(*k) && self.layout.projs[*k].post == p)
+                        .map(|(k, st)| (k, st.vars.as_mut_slice()))
+                        .collect();
+                    backend.pop_step(p, &mut self.vars[p], &mut fused, &ctx, fired);
+                } else {
+                    backend.update(p, &mut self.vars[p], &ctx);
+                }
+            }
+            for k in 0..self.projs.len() {
+                if !fusion.proj(k) {
+                    self.proj_phase(backend, k, ProjPhase::Update, clock, &[], &[]);
+                }
+            }
+            // 3. Thresholds (and spikes given in advance).
+            for (p, fired) in spiking.iter_mut().enumerate() {
+                if !fusion.pop(p) {
+                    let ctx = clock.ctx(&self.ref_until[p]);
+                    backend.threshold(p, &mut self.vars[p], &ctx, fired);
+                }
                 let sched = self.schedules.get(p).map_or(&[][..], Vec::as_slice);
                 if !sched.is_empty() {
                     let from = sched.partition_point(|e| e.0 < n);
@@ -768,18 +837,34 @@ impl<'a> Simulation<'a> {
             for k in 0..self.projs.len() {
                 let (pre, ring_len) = (self.layout.projs[k].pre, self.projs[k].ring.len());
                 let st = &mut self.projs[k];
-                for &i in &spiking[pre] {
-                    for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
-                        let slot = (n as usize + st.delay_steps[s] as usize) % ring_len;
-                        st.ring[slot].push(s as u32);
+                let now = n as usize % ring_len;
+                if let Some(d) = st.uniform_delay {
+                    // One delay: a spike's synapses are one range, and a slot
+                    // gets the spikes of one step, so it stays sorted.
+                    let slot = (now + d as usize) % ring_len;
+                    for &i in &spiking[pre] {
+                        let (a, b) = (st.csr.offsets[i as usize], st.csr.offsets[i as usize + 1]);
+                        st.ring[slot].extend(a as u32..b as u32);
+                    }
+                } else {
+                    for &i in &spiking[pre] {
+                        for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
+                            // Delays are below the ring's length: no division.
+                            let mut slot = now + st.delay_steps[s] as usize;
+                            if slot >= ring_len {
+                                slot -= ring_len;
+                            }
+                            st.ring[slot].push(s as u32);
+                        }
                     }
                 }
-                let slot = n as usize % ring_len;
-                let mut arriving = std::mem::take(&mut self.projs[k].ring[slot]);
-                arriving.sort_unstable();
+                let mut arriving = std::mem::take(&mut self.projs[k].ring[now]);
+                if !arriving.is_sorted() {
+                    arriving.sort_unstable();
+                }
                 self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, &arriving);
                 arriving.clear();
-                self.projs[k].ring[slot] = arriving;
+                self.projs[k].ring[now] = arriving;
                 self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, &[]);
             }
             // 5. Resets and refractory periods.

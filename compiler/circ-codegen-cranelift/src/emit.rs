@@ -101,6 +101,45 @@ impl Compiled {
         addrs: &[Addr],
         targets: &[Target],
     ) -> Result<usize, CodegenError> {
+        let part = Part {
+            kernel: k,
+            addrs,
+            targets,
+        };
+        self.function(module, name, &[Group::Plain(part)], k.domain)
+    }
+
+    /// Compiles a population's fused step: `groups` run one after the other
+    /// for each element (every part is `Each` or `PostNeurons` over the same
+    /// neurons, and writes only that neuron's places). Returns its index.
+    pub(crate) fn fused(
+        &mut self,
+        module: &mut impl Module,
+        name: &str,
+        groups: &[Group<'_>],
+    ) -> Result<usize, CodegenError> {
+        self.function(module, name, groups, Domain::Each)
+    }
+
+    fn function(
+        &mut self,
+        module: &mut impl Module,
+        name: &str,
+        groups: &[Group<'_>],
+        domain: Domain,
+    ) -> Result<usize, CodegenError> {
+        // Each part, and whether its additions go to local sums.
+        let flat: Vec<(Part<'_>, bool)> = groups
+            .iter()
+            .flat_map(|g| match g {
+                Group::Plain(p) => vec![(*p, false)],
+                Group::Couple(ps) => ps.iter().map(|p| (*p, true)).collect(),
+            })
+            .collect();
+        let parts: Vec<Part<'_>> = flat.iter().map(|p| p.0).collect();
+        if parts.is_empty() {
+            return Err(CodegenError(format!("{name}: nothing to compile")));
+        }
         let sig = sig_of(module, &[types::I64], None);
         let id = module
             .declare_function(name, self.linkage, &sig)
@@ -117,8 +156,8 @@ impl Compiled {
             for (name, fid) in &self.imports {
                 refs.insert(*name, module.declare_func_in_func(*fid, b.func));
             }
-            let mut g = Gen::start(&mut b, k, addrs, targets, refs);
-            g.body(k)?;
+            let mut g = Gen::start(&mut b, &flat, refs);
+            g.groups(groups)?;
             g.finish();
             b.seal_all_blocks();
             b.finalize(module.target_config());
@@ -131,9 +170,11 @@ impl Compiled {
             .define_function(id, &mut ctx)
             .map_err(|e| CodegenError(format!("{name}: {e:?}")))?;
         self.ids.push(id);
-        self.domains.push(k.domain);
+        self.domains.push(domain);
         let mut writes = Writes::default();
-        scan_writes(&k.body, addrs, targets, &mut writes);
+        for p in &parts {
+            scan_writes(&p.kernel.body, p.addrs, p.targets, &mut writes);
+        }
         self.writes.push(writes);
         Ok(self.ids.len() - 1)
     }
@@ -170,20 +211,39 @@ fn scan_writes(body: &[Stmt], addrs: &[Addr], targets: &[Target], out: &mut Writ
     }
 }
 
-/// Generation state of one kernel.
-struct Gen<'b, 'f> {
-    b: &'b mut FunctionBuilder<'f>,
-    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+/// One kernel inside a generated function: its body and how its variables
+/// are addressed. Each part reads its own `Env` (the function's argument
+/// points at the first of consecutive `Env`s, one per part).
+#[derive(Clone, Copy)]
+pub(crate) struct Part<'a> {
+    pub kernel: &'a Kernel,
+    pub addrs: &'a [Addr],
+    pub targets: &'a [Target],
+}
+
+/// What a generated function does for each element, in order.
+pub(crate) enum Group<'a> {
+    /// One kernel.
+    Plain(Part<'a>),
+    /// One projection's couplings into its postsynaptic neuron (a fused
+    /// population step): their additions are summed locally from 0, then
+    /// added into the neuron's values unless the sum is zero, exactly as the
+    /// runtime applies its accumulators.
+    Couple(Vec<Part<'a>>),
+}
+
+/// What one part of a function loads before the loop.
+struct PartState<'b> {
     addrs: &'b [Addr],
     targets: &'b [Target],
+    domain: Domain,
     temps: Vec<Variable>,
     var_bases: Vec<Option<Value>>,
     acc_bases: HashMap<usize, Value>,
     /// Scalars read, never written, by the kernel: loaded before the loop.
     invariant: HashMap<u32, Value>,
-    /// Values made by `truth` from a condition, and that condition.
-    truths: HashMap<Value, Value>,
     count: Value,
+    start: Value,
     t: Value,
     dt: Value,
     step: Value,
@@ -193,11 +253,30 @@ struct Gen<'b, 'f> {
     refr: Value,
     tables: Value,
     lens: Value,
+    list: Value,
+    pre: Value,
+    post: Value,
+    ref_until: Value,
+}
+
+/// Generation state of one function.
+struct Gen<'b, 'f> {
+    b: &'b mut FunctionBuilder<'f>,
+    refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
+    /// Every part's state; the current one is taken out into `p`.
+    parts: Vec<Option<PartState<'b>>>,
+    p: Option<(usize, PartState<'b>)>,
+    /// Values made by `truth` from a condition, and that condition.
+    truths: HashMap<Value, Value>,
+    /// Local sums of a fused projection's couplings, by variable: the sum
+    /// and the postsynaptic buffer it goes into.
+    local: Option<HashMap<u32, (Variable, Value)>>,
     k: Value,
     element: Value,
     i: Value,
     j: Value,
     refractory: Option<Value>,
+    count: Value,
     header: Block,
     exit: Block,
 }
@@ -240,65 +319,104 @@ fn used_vars(body: &[Stmt], out: &mut Vec<u32>) {
     }
 }
 
+/// The variables a kernel uses, sorted, each once.
+pub(crate) fn vars_used(body: &[Stmt]) -> Vec<u32> {
+    let mut used = vec![];
+    used_vars(body, &mut used);
+    used.sort_unstable();
+    used.dedup();
+    used
+}
+
+/// Loads what part `part` needs from the `Env` at `env` (in the entry block);
+/// `local`: its additions go to local sums (its `Env` has no accumulators).
+fn load_part<'b>(
+    b: &mut FunctionBuilder<'_>,
+    env: Value,
+    part: &Part<'b>,
+    local: bool,
+) -> PartState<'b> {
+    let (i64t, f64t) = (types::I64, types::F64);
+    let k = part.kernel;
+    let ld = |b: &mut FunctionBuilder<'_>, ty, o: i32| b.ins().load(ty, mem(), env, o);
+    let vars = ld(b, i64t, off::VARS);
+    let acc = ld(b, i64t, off::ACC);
+    let mut written = vec![];
+    circ_ir::written_vars(&k.body, &mut written);
+    let mut var_bases = vec![None; part.addrs.len()];
+    let mut acc_bases = HashMap::new();
+    let mut invariant = HashMap::new();
+    for v in vars_used(&k.body) {
+        let base = b.ins().load(i64t, mem(), vars, (v as i32) * 8);
+        var_bases[v as usize] = Some(base);
+        // A scalar the kernel only reads is loaded once, before the loop:
+        // nothing else writes it meanwhile (kernels that write scalars run
+        // alone, never fused), and expressions of it then leave the loop too.
+        if part.addrs.get(v as usize) == Some(&Addr::Zero) && !written.contains(&v) {
+            invariant.insert(v, b.ins().load(f64t, mem(), base, 0));
+        }
+        if let Some(Target::Acc(pv)) = part.targets.get(v as usize)
+            && !local
+        {
+            let a = b.ins().load(i64t, mem(), acc, (*pv as i32) * 8);
+            acc_bases.insert(*pv, a);
+        }
+    }
+    PartState {
+        addrs: part.addrs,
+        targets: part.targets,
+        domain: k.domain,
+        temps: (0..k.temps).map(|_| b.declare_var(f64t)).collect(),
+        var_bases,
+        acc_bases,
+        invariant,
+        count: ld(b, i64t, off::COUNT),
+        start: ld(b, i64t, off::START),
+        t: ld(b, f64t, off::T),
+        dt: ld(b, f64t, off::DT),
+        step: ld(b, i64t, off::STEP),
+        seed: ld(b, i64t, off::SEED),
+        stream: ld(b, i64t, off::STREAM),
+        flags: ld(b, i64t, off::FLAGS),
+        refr: ld(b, i64t, off::REFR),
+        tables: ld(b, i64t, off::TABLES),
+        lens: ld(b, i64t, off::TABLE_LENS),
+        list: ld(b, i64t, off::LIST),
+        pre: ld(b, i64t, off::PRE),
+        post: ld(b, i64t, off::POST),
+        ref_until: ld(b, i64t, off::REF_UNTIL),
+    }
+}
+
 impl<'b, 'f> Gen<'b, 'f> {
+    /// Loads every part's environment, then opens the loop over the first
+    /// part's elements `start..count` (threads run disjoint slices; the
+    /// parts of a fused function all have the same elements).
     fn start(
         b: &'b mut FunctionBuilder<'f>,
-        k: &Kernel,
-        addrs: &'b [Addr],
-        targets: &'b [Target],
+        parts: &[(Part<'b>, bool)],
         refs: HashMap<&'static str, cranelift_codegen::ir::FuncRef>,
     ) -> Self {
-        let (i64t, f64t) = (types::I64, types::F64);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
-        let env = b.block_params(entry)[0];
-        let ld = |b: &mut FunctionBuilder<'_>, ty, o: i32| b.ins().load(ty, mem(), env, o);
-        let count = ld(b, i64t, off::COUNT);
-        let t = ld(b, f64t, off::T);
-        let dt = ld(b, f64t, off::DT);
-        let step = ld(b, i64t, off::STEP);
-        let seed = ld(b, i64t, off::SEED);
-        let stream = ld(b, i64t, off::STREAM);
-        let flags = ld(b, i64t, off::FLAGS);
-        let refr = ld(b, i64t, off::REFR);
-        let tables = ld(b, i64t, off::TABLES);
-        let lens = ld(b, i64t, off::TABLE_LENS);
-        let vars = ld(b, i64t, off::VARS);
-        let acc = ld(b, i64t, off::ACC);
-        let list = ld(b, i64t, off::LIST);
-        let pre = ld(b, i64t, off::PRE);
-        let post = ld(b, i64t, off::POST);
-        let ref_until = ld(b, i64t, off::REF_UNTIL);
-        let start = ld(b, i64t, off::START);
-        let mut used = vec![];
-        used_vars(&k.body, &mut used);
-        used.sort_unstable();
-        used.dedup();
-        let mut written = vec![];
-        circ_ir::written_vars(&k.body, &mut written);
-        let mut var_bases = vec![None; addrs.len()];
-        let mut acc_bases = HashMap::new();
-        let mut invariant = HashMap::new();
-        for v in used {
-            let base = b.ins().load(i64t, mem(), vars, (v as i32) * 8);
-            var_bases[v as usize] = Some(base);
-            // A scalar the kernel only reads is loaded once, before the loop:
-            // nothing else writes it meanwhile (kernels that write scalars run
-            // alone), and expressions of it then leave the loop too.
-            if addrs.get(v as usize) == Some(&Addr::Zero) && !written.contains(&v) {
-                invariant.insert(v, b.ins().load(f64t, mem(), base, 0));
-            }
-            if let Some(Target::Acc(pv)) = targets.get(v as usize) {
-                let a = b.ins().load(i64t, mem(), acc, (*pv as i32) * 8);
-                acc_bases.insert(*pv, a);
-            }
-        }
-        let temps: Vec<Variable> = (0..k.temps).map(|_| b.declare_var(f64t)).collect();
+        let env0 = b.block_params(entry)[0];
+        let states: Vec<PartState<'b>> = parts
+            .iter()
+            .enumerate()
+            .map(|(m, (part, local))| {
+                let env = if m == 0 {
+                    env0
+                } else {
+                    b.ins().iadd_imm_s(env0, i64::from(off::SIZE) * m as i64)
+                };
+                load_part(b, env, part, *local)
+            })
+            .collect();
+        let (count, start) = (states[0].count, states[0].start);
         let header = b.create_block();
         let exit = b.create_block();
-        b.append_block_param(header, i64t);
-        // Elements `start..count`: threads run disjoint slices of one kernel.
+        b.append_block_param(header, types::I64);
         let empty = b
             .ins()
             .icmp(IntCC::UnsignedGreaterThanOrEqual, start, count);
@@ -306,8 +424,43 @@ impl<'b, 'f> Gen<'b, 'f> {
             .brif(empty, exit, &[], header, &[BlockArg::Value(start)]);
         b.switch_to_block(header);
         let kv = b.block_params(header)[0];
+        Gen {
+            b,
+            refs,
+            parts: states.into_iter().map(Some).collect(),
+            p: None,
+            truths: HashMap::new(),
+            local: None,
+            k: kv,
+            element: kv,
+            i: kv,
+            j: kv,
+            refractory: None,
+            count,
+            header,
+            exit,
+        }
+    }
+
+    /// The current part.
+    fn p(&self) -> &PartState<'b> {
+        &self.p.as_ref().expect("a part is current").1
+    }
+
+    /// Makes part `m` current and works out its element, neurons and
+    /// refractoriness for this iteration.
+    fn enter(&mut self, m: usize) {
+        if let Some((old, st)) = self.p.take() {
+            self.parts[old] = Some(st);
+        }
+        let st = self.parts[m]
+            .take()
+            .expect("each part entered once at a time");
+        let b = &mut *self.b;
+        let i64t = types::I64;
+        let kv = self.k;
         let uses_list = matches!(
-            k.domain,
+            st.domain,
             Domain::Spiking
                 | Domain::SpikingPre
                 | Domain::SpikingPost
@@ -321,16 +474,16 @@ impl<'b, 'f> Gen<'b, 'f> {
             b.ins().uextend(i64t, v)
         };
         let element = if uses_list {
-            from_u32(b, list, kv)
-        } else if k.domain == Domain::Synapses {
+            from_u32(b, st.list, kv)
+        } else if st.domain == Domain::Synapses {
             // Synapse kernels may be given an order (synapses grouped by
             // postsynaptic neuron, when threads split them): a list if present.
-            let has_list = b.ins().icmp_imm_u(IntCC::NotEqual, list, 0);
+            let has_list = b.ins().icmp_imm_u(IntCC::NotEqual, st.list, 0);
             let (with, without, joined) = (b.create_block(), b.create_block(), b.create_block());
             b.append_block_param(joined, i64t);
             b.ins().brif(has_list, with, &[], without, &[]);
             b.switch_to_block(with);
-            let e = from_u32(b, list, kv);
+            let e = from_u32(b, st.list, kv);
             b.ins().jump(joined, &[BlockArg::Value(e)]);
             b.switch_to_block(without);
             b.ins().jump(joined, &[BlockArg::Value(kv)]);
@@ -339,51 +492,80 @@ impl<'b, 'f> Gen<'b, 'f> {
         } else {
             kv
         };
-        let zero_in_loop = b.ins().iconst(i64t, 0);
-        let (i, j) = match k.domain {
-            Domain::PreNeurons | Domain::SpikingPre => (element, zero_in_loop),
-            Domain::PostNeurons | Domain::SpikingPost => (zero_in_loop, element),
+        let zero = b.ins().iconst(i64t, 0);
+        let (i, j) = match st.domain {
+            Domain::PreNeurons | Domain::SpikingPre => (element, zero),
+            Domain::PostNeurons | Domain::SpikingPost => (zero, element),
             Domain::Synapses | Domain::Arriving | Domain::PostSpikeSynapses => {
-                (from_u32(b, pre, element), from_u32(b, post, element))
+                (from_u32(b, st.pre, element), from_u32(b, st.post, element))
             }
-            _ => (zero_in_loop, zero_in_loop),
+            _ => (zero, zero),
         };
-        let refractory = if matches!(k.domain, Domain::Each | Domain::Spiking) {
+        self.refractory = if matches!(st.domain, Domain::Each | Domain::Spiking) {
             let a = b.ins().imul_imm_u(element, 8);
-            let a = b.ins().iadd(ref_until, a);
+            let a = b.ins().iadd(st.ref_until, a);
             let until = b.ins().load(i64t, mem(), a, 0);
-            Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, step, until))
+            Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, st.step, until))
         } else {
             None
         };
-        Gen {
-            b,
-            refs,
-            addrs,
-            targets,
-            temps,
-            var_bases,
-            acc_bases,
-            invariant,
-            truths: HashMap::new(),
-            count,
-            t,
-            dt,
-            step,
-            seed,
-            stream,
-            flags,
-            refr,
-            tables,
-            lens,
-            k: kv,
-            element,
-            i,
-            j,
-            refractory,
-            header,
-            exit,
+        (self.element, self.i, self.j) = (element, i, j);
+        self.p = Some((m, st));
+    }
+
+    /// Emits the groups, numbering parts in order.
+    fn groups(&mut self, groups: &[Group<'_>]) -> Result<(), CodegenError> {
+        let mut m = 0;
+        for g in groups {
+            match g {
+                Group::Plain(part) => {
+                    self.enter(m);
+                    self.stmts(&part.kernel.body)?;
+                    m += 1;
+                }
+                Group::Couple(parts) => {
+                    // One sum per postsynaptic value any of them adds into,
+                    // starting at +0 like the runtime's accumulators.
+                    let mut local = HashMap::new();
+                    for (n, part) in parts.iter().enumerate() {
+                        let st = self.parts[m + n].as_ref().expect("parts not yet entered");
+                        let mut written = vec![];
+                        circ_ir::written_vars(&part.kernel.body, &mut written);
+                        for v in written {
+                            if let (Some(Target::Acc(_)), Some(Some(base))) =
+                                (part.targets.get(v as usize), st.var_bases.get(v as usize))
+                                && !local.contains_key(&v)
+                            {
+                                let var = self.b.declare_var(types::F64);
+                                let zero = self.b.ins().f64const(0.0);
+                                self.b.def_var(var, zero);
+                                local.insert(v, (var, *base));
+                            }
+                        }
+                    }
+                    self.local = Some(local);
+                    for part in parts {
+                        self.enter(m);
+                        self.stmts(&part.kernel.body)?;
+                        m += 1;
+                    }
+                    let mut sums: Vec<(u32, (Variable, Value))> =
+                        self.local.take().unwrap_or_default().into_iter().collect();
+                    sums.sort_by_key(|s| s.0);
+                    for (_, (var, base)) in sums {
+                        let add = self.b.use_var(var);
+                        let a = self.addr(base, self.j);
+                        let x = self.b.ins().load(types::F64, mem(), a, 0);
+                        let sum = self.b.ins().fadd(x, add);
+                        let zero = self.b.ins().f64const(0.0);
+                        let is_zero = self.b.ins().fcmp(FloatCC::Equal, add, zero);
+                        let new = self.b.ins().select(is_zero, x, sum);
+                        self.b.ins().store(mem(), new, a, 0);
+                    }
+                }
+            }
         }
+        Ok(())
     }
 
     fn finish(&mut self) {
@@ -396,12 +578,14 @@ impl<'b, 'f> Gen<'b, 'f> {
         self.b.ins().return_(&[]);
     }
 
-    fn body(&mut self, k: &Kernel) -> Result<(), CodegenError> {
-        self.stmts(&k.body)
-    }
-
     fn index(&mut self, v: u32) -> Value {
-        match self.addrs.get(v as usize).copied().unwrap_or(Addr::Zero) {
+        match self
+            .p()
+            .addrs
+            .get(v as usize)
+            .copied()
+            .unwrap_or(Addr::Zero)
+        {
             Addr::Zero => self.b.ins().iconst(types::I64, 0),
             Addr::Element => self.element,
             Addr::Pre => self.i,
@@ -416,6 +600,7 @@ impl<'b, 'f> Gen<'b, 'f> {
 
     fn var_addr(&mut self, v: u32) -> Result<Value, CodegenError> {
         let base = self
+            .p()
             .var_bases
             .get(v as usize)
             .copied()
@@ -456,7 +641,7 @@ impl<'b, 'f> Gen<'b, 'f> {
         Ok(match e {
             Expr::Const(c) => self.b.ins().f64const(*c),
             Expr::Load(v) => {
-                if let Some(x) = self.invariant.get(v) {
+                if let Some(x) = self.p().invariant.get(v) {
                     *x
                 } else {
                     let a = self.var_addr(*v)?;
@@ -465,13 +650,14 @@ impl<'b, 'f> Gen<'b, 'f> {
             }
             Expr::Temp(t) => {
                 let var = *self
+                    .p()
                     .temps
                     .get(*t as usize)
                     .ok_or_else(|| CodegenError(format!("no temp {t}")))?;
                 self.b.use_var(var)
             }
-            Expr::Time => self.t,
-            Expr::Dt => self.dt,
+            Expr::Time => self.p().t,
+            Expr::Dt => self.p().dt,
             Expr::Index => self.b.ins().fcvt_from_uint(types::F64, self.element),
             Expr::PreIndex => self.b.ins().fcvt_from_uint(types::F64, self.i),
             Expr::PostIndex => self.b.ins().fcvt_from_uint(types::F64, self.j),
@@ -537,7 +723,8 @@ impl<'b, 'f> Gen<'b, 'f> {
                 self.b.ins().select(cond, x, y)
             }
             Expr::Rand(d, s) => {
-                let stream = self.b.ins().iadd_imm_s(self.stream, i64::from(*s));
+                let base = self.p().stream;
+                let stream = self.b.ins().iadd_imm_s(base, i64::from(*s));
                 // Streams are 32 bits, as the interpreter's.
                 let stream = self.b.ins().band_imm_u(stream, 0xffff_ffff);
                 let el = self.b.ins().band_imm_u(self.element, 0xffff_ffff);
@@ -546,12 +733,18 @@ impl<'b, 'f> Gen<'b, 'f> {
                 } else {
                     "circ_normal"
                 };
-                self.call(name, &[self.seed, stream, el, self.step])?
+                {
+                    let (seed, step) = (self.p().seed, self.p().step);
+                    self.call(name, &[seed, stream, el, step])?
+                }
             }
             Expr::Table(k, x) => {
                 let x = self.expr(x)?;
                 let kv = self.b.ins().iconst(types::I64, i64::from(*k));
-                self.call("circ_table", &[self.tables, self.lens, kv, x])?
+                {
+                    let (tables, lens) = (self.p().tables, self.p().lens);
+                    self.call("circ_table", &[tables, lens, kv, x])?
+                }
             }
         })
     }
@@ -562,6 +755,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                 Stmt::Let(t, e) => {
                     let v = self.expr(e)?;
                     let var = *self
+                        .p()
                         .temps
                         .get(*t as usize)
                         .ok_or_else(|| CodegenError(format!("no temp {t}")))?;
@@ -574,15 +768,26 @@ impl<'b, 'f> Gen<'b, 'f> {
                 }
                 Stmt::AddTo(v, e) => {
                     let x = self.expr(e)?;
-                    let a = match self
+                    let target = self
+                        .p()
                         .targets
                         .get(*v as usize)
                         .copied()
-                        .unwrap_or(Target::Own)
+                        .unwrap_or(Target::Own);
+                    // A fused coupling adds into its local sum.
+                    if let (Target::Acc(_), Some(local)) = (target, &self.local)
+                        && let Some(&(var, _)) = local.get(v)
                     {
+                        let old = self.b.use_var(var);
+                        let new = self.b.ins().fadd(old, x);
+                        self.b.def_var(var, new);
+                        continue;
+                    }
+                    let a = match target {
                         Target::Own => self.var_addr(*v)?,
                         Target::Acc(pv) => {
                             let base = *self
+                                .p()
                                 .acc_bases
                                 .get(&pv)
                                 .ok_or_else(|| CodegenError("no accumulator".into()))?;
@@ -621,12 +826,13 @@ impl<'b, 'f> Gen<'b, 'f> {
                         None => fire,
                     };
                     // Comparisons give an i8 of 0 or 1: the flag byte itself.
-                    let a = self.b.ins().iadd(self.flags, self.element);
+                    let flags = self.p().flags;
+                    let a = self.b.ins().iadd(flags, self.element);
                     self.b.ins().store(mem(), fire, a, 0);
                 }
                 Stmt::SetRefractory(e) => {
                     let x = self.expr(e)?;
-                    let a = self.addr(self.refr, self.k);
+                    let a = self.addr(self.p().refr, self.k);
                     self.b.ins().store(mem(), x, a, 0);
                 }
             }

@@ -72,6 +72,9 @@ pub(crate) mod off {
     pub const TABLES: i32 = 112;
     pub const TABLE_LENS: i32 = 120;
     pub const START: i32 = 128;
+    /// The size of an `Env`: a fused function's parts read consecutive ones.
+    pub const SIZE: i32 = 136;
+    const _: () = assert!(std::mem::size_of::<super::Env>() == SIZE as usize);
 }
 
 macro_rules! unary {

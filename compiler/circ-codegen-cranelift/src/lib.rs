@@ -17,7 +17,8 @@ pub mod math {
 
 use circ_interp::Interp;
 use circ_ir::{Domain, Kernel, Network, Space};
-use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
+use circ_runtime::layout::ProjLayout;
+use circ_runtime::sim::{Backend, Fusion, ProjCtx, ProjPhase, StepCtx};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::Module;
@@ -101,6 +102,10 @@ pub struct Jit<'a> {
     threads: usize,
     /// Kernels over fewer elements run on the calling thread.
     min_parallel: usize,
+    /// Per population: its fused step, if any.
+    fused: Vec<Option<(KernelFn, Vec<FusedPart>)>>,
+    /// What the fused steps cover.
+    fusion: Fusion,
 }
 
 fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
@@ -139,6 +144,103 @@ pub struct KernelMap {
     pub writes: Vec<Writes>,
     /// Per kernel: its symbol.
     pub names: Vec<String>,
+    /// Per population: its fused step, if it has one.
+    pub fused: Vec<Option<FusedStep>>,
+}
+
+/// A population's step as one compiled pass over its neurons: the kernel,
+/// and its parts in the order of the `Env`s it reads (one each).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FusedStep {
+    /// The compiled pass.
+    pub kernel: usize,
+    /// Its parts.
+    pub parts: Vec<FusedPart>,
+}
+
+/// One kernel of a fused step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FusedPart {
+    /// The population's update.
+    Update,
+    /// The population's threshold.
+    Threshold,
+    /// Coupling kernel `n` of projection `proj`.
+    Couple {
+        /// The projection.
+        proj: usize,
+        /// Its position among the projection's couplings.
+        n: usize,
+    },
+    /// Equation kernel `n` of projection `proj`.
+    ProjUpdate {
+        /// The projection.
+        proj: usize,
+        /// Its position among the projection's equation kernels.
+        n: usize,
+    },
+}
+
+/// Whether a population's update and threshold may run in one pass: both
+/// visit every neuron and write only that neuron's values.
+fn fusable_pop(k: &circ_ir::PopKernels, addrs: &[Addr]) -> bool {
+    let parts: Vec<&Kernel> = std::iter::once(&k.update)
+        .chain(k.threshold.as_ref())
+        .filter(|k| !k.body.is_empty())
+        .collect();
+    !parts.is_empty()
+        && parts.iter().all(|k| {
+            let mut written = vec![];
+            circ_ir::written_vars(&k.body, &mut written);
+            k.domain == Domain::Each
+                && written
+                    .iter()
+                    .all(|&v| addrs.get(v as usize) == Some(&Addr::Element))
+        })
+}
+
+/// Whether a projection's couplings and equations may run inside its
+/// postsynaptic population's pass: each visits the postsynaptic neurons,
+/// reads only that neuron's values and scalars of its own, and writes only
+/// that neuron's values (equations never add into the neuron).
+fn fusable_proj(
+    k: &circ_ir::ProjKernels,
+    layout: &ProjLayout,
+    addrs: &[Addr],
+    targets: &[Target],
+) -> bool {
+    let couple = k.couple.iter().filter(|k| !k.body.is_empty());
+    let update = k.update.iter().filter(|k| !k.body.is_empty());
+    let fits = |k: &Kernel, may_add: bool| {
+        let mut written = vec![];
+        circ_ir::written_vars(&k.body, &mut written);
+        k.domain == Domain::PostNeurons
+            && emit::vars_used(&k.body).iter().all(|&v| {
+                let local = matches!(
+                    layout.vars.get(v as usize).map(|x| x.space),
+                    Some(Space::Scalar | Space::PostState | Space::PostNeuron(_))
+                );
+                local && matches!(addrs.get(v as usize), Some(Addr::Zero | Addr::Post))
+            })
+            && written.iter().all(|&v| match targets.get(v as usize) {
+                Some(Target::Acc(_)) => may_add,
+                _ => addrs.get(v as usize) == Some(&Addr::Post),
+            })
+    };
+    let mut any = false;
+    for c in couple {
+        any = true;
+        if !fits(c, true) {
+            return false;
+        }
+    }
+    for u in update {
+        any = true;
+        if !fits(u, false) {
+            return false;
+        }
+    }
+    any
 }
 
 /// Compiles every kernel of `net` into `module`.
@@ -176,6 +278,7 @@ fn compile_all(
             one(k.reset.as_ref(), "reset")?,
         ]);
     }
+    let mut proj_views = vec![];
     for (p, (layout, k)) in net.layout.projs.iter().zip(&net.projs).enumerate() {
         let pre_vars = &net.layout.pops[layout.pre].vars;
         let post_vars = &net.layout.pops[layout.post].vars;
@@ -230,6 +333,64 @@ fn compile_all(
             list(&k.on_pre, "on_pre")?,
             list(&k.on_post, "on_post")?,
         ]);
+        proj_views.push((addrs, targets));
+    }
+    // Fused steps: a population's update and threshold, with the couplings
+    // and equations of the projections onto it that stay at its neurons.
+    for (p, (layout, k)) in net.layout.pops.iter().zip(&net.pops).enumerate() {
+        let addrs: Vec<Addr> = layout
+            .vars
+            .iter()
+            .map(|v| if v.scalar { Addr::Zero } else { Addr::Element })
+            .collect();
+        let targets: Vec<Target> = layout.vars.iter().map(|_| Target::Own).collect();
+        if !fusable_pop(k, &addrs) {
+            map.fused.push(None);
+            continue;
+        }
+        let projs: Vec<usize> = (0..net.projs.len())
+            .filter(|&j| {
+                let (a, t) = &proj_views[j];
+                net.layout.projs[j].post == p
+                    && fusable_proj(&net.projs[j], &net.layout.projs[j], a, t)
+            })
+            .collect();
+        let mut parts = vec![];
+        let mut groups = vec![];
+        for &j in &projs {
+            let (a, t) = &proj_views[j];
+            let mut group = vec![];
+            for (n, c) in net.projs[j].couple.iter().enumerate() {
+                if !c.body.is_empty() {
+                    parts.push(FusedPart::Couple { proj: j, n });
+                    group.push(part(c, a, t));
+                }
+            }
+            if !group.is_empty() {
+                groups.push(emit::Group::Couple(group));
+            }
+        }
+        if !k.update.body.is_empty() {
+            parts.push(FusedPart::Update);
+            groups.push(emit::Group::Plain(part(&k.update, &addrs, &targets)));
+        }
+        for &j in &projs {
+            let (a, t) = &proj_views[j];
+            for (n, u) in net.projs[j].update.iter().enumerate() {
+                if !u.body.is_empty() {
+                    parts.push(FusedPart::ProjUpdate { proj: j, n });
+                    groups.push(emit::Group::Plain(part(u, a, t)));
+                }
+            }
+        }
+        if let Some(th) = k.threshold.as_ref().filter(|t| !t.body.is_empty()) {
+            parts.push(FusedPart::Threshold);
+            groups.push(emit::Group::Plain(part(th, &addrs, &targets)));
+        }
+        let name = format!("circ_k_pop{p}_step");
+        map.names.push(name.clone());
+        let kernel = compiled.fused(module, &name, &groups)?;
+        map.fused.push(Some(FusedStep { kernel, parts }));
     }
     map.domains = compiled.domains.clone();
     map.writes = compiled.writes.clone();
@@ -289,6 +450,15 @@ pub fn object(
     define(OBJECT_SYMBOLS[3], len.to_le_bytes().to_vec(), &[])?;
     let bytes = module.finish().emit().map_err(|e| err(&e))?;
     Ok((bytes, map))
+}
+
+/// One kernel of a fused step, with how its variables are addressed.
+fn part<'a>(kernel: &'a Kernel, addrs: &'a [Addr], targets: &'a [Target]) -> emit::Part<'a> {
+    emit::Part {
+        kernel,
+        addrs,
+        targets,
+    }
 }
 
 impl<'a> Jit<'a> {
@@ -401,6 +571,26 @@ impl<'a> Jit<'a> {
                 on_post: conv(f),
             })
             .collect();
+        // Fused steps, and the projections they take over.
+        let fused: Vec<Option<(KernelFn, Vec<FusedPart>)>> = (0..map.pops.len())
+            .map(|p| {
+                let step = map.fused.get(p)?.as_ref()?;
+                Some((*fns.get(step.kernel)?, step.parts.clone()))
+            })
+            .collect();
+        let mut fusion = Fusion {
+            pops: fused.iter().map(Option::is_some).collect(),
+            projs: vec![false; map.projs.len()],
+        };
+        for (_, parts) in fused.iter().flatten() {
+            for part in parts {
+                if let FusedPart::Couple { proj, .. } | FusedPart::ProjUpdate { proj, .. } = part
+                    && let Some(f) = fusion.projs.get_mut(*proj)
+                {
+                    *f = true;
+                }
+            }
+        }
         let table_ptrs = tables.iter().map(|t| t.as_ptr()).collect();
         let table_lens = tables.iter().map(|t| t.len() as u64).collect();
         Ok(Jit {
@@ -419,6 +609,8 @@ impl<'a> Jit<'a> {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(MIN_PARALLEL),
+            fused,
+            fusion,
         })
     }
 
@@ -533,6 +725,32 @@ impl<'a> Jit<'a> {
 
 use circ_ir::streams;
 
+/// Appends the index of every set flag, in increasing order.
+fn collect_flags(flags: &[u8], spikes: &mut Vec<u32>) {
+    // Spikes are rare: skip eight silent neurons at a time.
+    let words = flags.chunks_exact(8);
+    let tail = words.remainder();
+    for (c, word) in words.enumerate() {
+        let w: [u8; 8] = word.try_into().unwrap_or_default();
+        if u64::from_ne_bytes(w) == 0 {
+            continue;
+        }
+        spikes.extend(
+            word.iter()
+                .enumerate()
+                .filter(|(_, f)| **f != 0)
+                .map(|(i, _)| (c * 8 + i) as u32),
+        );
+    }
+    let base = flags.len() - tail.len();
+    spikes.extend(
+        tail.iter()
+            .enumerate()
+            .filter(|(_, f)| **f != 0)
+            .map(|(i, _)| (base + i) as u32),
+    );
+}
+
 impl Backend for Jit<'_> {
     fn init(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         let Some(f) = self.pops.get(pop) else { return };
@@ -568,20 +786,7 @@ impl Backend for Jit<'_> {
         // One flag byte per element: slices never share one.
         env.flags = flags.as_mut_ptr();
         self.launch(&k, env, n, !k.writes.shared);
-        // Spikes are rare: skip eight silent neurons at a time.
-        for (c, word) in flags.chunks(8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..word.len()].copy_from_slice(word);
-            if u64::from_ne_bytes(w) == 0 {
-                continue;
-            }
-            spikes.extend(
-                word.iter()
-                    .enumerate()
-                    .filter(|(_, f)| **f != 0)
-                    .map(|(i, _)| (c * 8 + i) as u32),
-            );
-        }
+        collect_flags(&flags, spikes);
     }
 
     fn reset(
@@ -756,6 +961,116 @@ impl Backend for Jit<'_> {
             }
         }
         added
+    }
+
+    fn fusion(&self) -> Fusion {
+        self.fusion.clone()
+    }
+
+    fn pop_step(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        projs: &mut [(usize, &mut [Vec<f64>])],
+        ctx: &StepCtx<'_>,
+        spikes: &mut Vec<u32>,
+    ) {
+        let Some(Some((f, parts))) = self.fused.get(pop) else {
+            return;
+        };
+        let n = self.size(pop);
+        let mut flags = vec![0u8; n];
+        let pop_ptrs: Vec<*mut f64> = vars.iter_mut().map(|v| v.as_mut_ptr()).collect();
+        // A projection's buffers: its own, and views of this population
+        // (fused kernels read nothing of the presynaptic one).
+        let mut proj_ptrs: Vec<(usize, Vec<*mut f64>)> = vec![];
+        for (k, own) in projs.iter_mut() {
+            let Some(layout) = self.net.layout.projs.get(*k) else {
+                continue;
+            };
+            let ptrs = layout
+                .vars
+                .iter()
+                .zip(own.iter_mut())
+                .map(|(var, buf)| match var.space {
+                    Space::PostNeuron(pv) => pop_ptrs[pv],
+                    Space::PreNeuron(_) => std::ptr::null_mut(),
+                    _ => buf.as_mut_ptr(),
+                })
+                .collect();
+            proj_ptrs.push((*k, ptrs));
+        }
+        let (base, _) = self.env(ctx, &mut [], 0);
+        let mut envs = Vec::with_capacity(parts.len());
+        for part in parts {
+            let env = match *part {
+                FusedPart::Update => Env {
+                    vars: pop_ptrs.as_ptr(),
+                    stream_base: u64::from(streams::UPDATE),
+                    ..base
+                },
+                FusedPart::Threshold => Env {
+                    vars: pop_ptrs.as_ptr(),
+                    stream_base: u64::from(streams::THRESHOLD),
+                    flags: flags.as_mut_ptr(),
+                    ..base
+                },
+                FusedPart::Couple { proj, n } | FusedPart::ProjUpdate { proj, n } => {
+                    let Some((_, ptrs)) = proj_ptrs.iter().find(|(k, _)| *k == proj) else {
+                        // The runtime hands over every fused projection.
+                        return;
+                    };
+                    let role = if matches!(part, FusedPart::Couple { .. }) {
+                        streams::UPDATE
+                    } else {
+                        streams::PROJ_UPDATE
+                    };
+                    Env {
+                        vars: ptrs.as_ptr(),
+                        ref_until: std::ptr::null(),
+                        stream_base: u64::from(streams::projection(proj, role, n)),
+                        ..base
+                    }
+                }
+            };
+            envs.push(Env {
+                count: n as u64,
+                ..env
+            });
+        }
+        match &self.pool {
+            Some(pool) if n >= self.min_parallel => {
+                // Disjoint slices of neurons: every part writes only its
+                // neuron's values (and flag).
+                let chunk = n.div_ceil(self.threads);
+                let arrays: Vec<Vec<Env>> = (0..n)
+                    .step_by(chunk)
+                    .map(|a| {
+                        envs.iter()
+                            .map(|e| Env {
+                                start: a as u64,
+                                count: (a + chunk).min(n) as u64,
+                                ..*e
+                            })
+                            .collect()
+                    })
+                    .collect();
+                if let Some((first, rest)) = arrays.split_first() {
+                    pool.in_place_scope(|s| {
+                        for a in rest {
+                            s.spawn(move |_| call(*f, &a[0]));
+                        }
+                        call(*f, &first[0]);
+                    });
+                }
+            }
+            _ => {
+                if let Some(first) = envs.first() {
+                    call(*f, first);
+                }
+            }
+        }
+        collect_flags(&flags, spikes);
     }
 
     fn proj_filter(
