@@ -7,7 +7,8 @@ use circ_ir::{Bin, Dist, Domain, Expr, Kernel, Stmt, Un};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, Block, BlockArg, InstBuilder, MemFlagsData, Signature, UserFuncName, Value, types,
+    AbiParam, BlockArg, Endianness, InstBuilder, MemFlagsData, Signature, UserFuncName, Value,
+    types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
@@ -157,8 +158,12 @@ impl Compiled {
                 refs.insert(*name, module.declare_func_in_func(*fid, b.func));
             }
             let mut g = Gen::start(&mut b, &flat, refs);
-            g.groups(groups)?;
-            g.finish();
+            let from = if flat.iter().all(|(p, _)| vectorizable(p)) {
+                g.vector_loop(groups)?
+            } else {
+                g.start
+            };
+            g.scalar_loop(from, groups)?;
             b.seal_all_blocks();
             b.finalize(module.target_config());
         }
@@ -238,6 +243,8 @@ struct PartState<'b> {
     targets: &'b [Target],
     domain: Domain,
     temps: Vec<Variable>,
+    /// The temporaries of the vector loop (f64x2).
+    vtemps: Vec<Variable>,
     var_bases: Vec<Option<Value>>,
     acc_bases: HashMap<usize, Value>,
     /// Scalars read, never written, by the kernel: loaded before the loop.
@@ -277,12 +284,70 @@ struct Gen<'b, 'f> {
     j: Value,
     refractory: Option<Value>,
     count: Value,
-    header: Block,
-    exit: Block,
+    start: Value,
+    /// 1, or 2 in the vector loop (values are f64x2, conditions i64x2 masks).
+    lanes: u8,
 }
 
 fn mem() -> MemFlagsData {
     MemFlagsData::trusted()
+}
+
+/// Vector accesses: 8-byte aligned only.
+fn vmem() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+/// Whether the vector loop can run a part: it visits every element in order
+/// and does only arithmetic, comparisons and choices on the element's own
+/// values (no calls, draws, tables, branches or element indices).
+fn vectorizable(part: &Part<'_>) -> bool {
+    fn expr(e: &Expr, addrs: &[Addr]) -> bool {
+        match e {
+            Expr::Const(_) | Expr::Temp(_) | Expr::Time | Expr::Dt | Expr::Refractory => true,
+            Expr::Load(v) => addrs.get(*v as usize).is_some(),
+            Expr::Un(_, a) => expr(a, addrs),
+            Expr::Bin(op, a, b) => {
+                !matches!(op, Bin::Rem | Bin::Pow | Bin::Min | Bin::Max)
+                    && expr(a, addrs)
+                    && expr(b, addrs)
+            }
+            Expr::Select(c, a, b) => expr(c, addrs) && expr(a, addrs) && expr(b, addrs),
+            Expr::Index
+            | Expr::PreIndex
+            | Expr::PostIndex
+            | Expr::Call(..)
+            | Expr::Rand(..)
+            | Expr::Table(..) => false,
+        }
+    }
+    let k = part.kernel;
+    let mut written = vec![];
+    circ_ir::written_vars(&k.body, &mut written);
+    // Every value written is the element's own (or a local sum), so scalars
+    // read stay the same throughout (they are loaded before the loop).
+    let own = |v: u32| match (part.addrs.get(v as usize), part.targets.get(v as usize)) {
+        (_, Some(Target::Acc(_))) => k.domain == Domain::PostNeurons,
+        (Some(Addr::Element), _) => k.domain == Domain::Each,
+        (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
+        _ => false,
+    };
+    matches!(k.domain, Domain::Each | Domain::PostNeurons)
+        && written.iter().all(|&v| own(v))
+        && vars_used(&k.body).iter().all(|&v| {
+            matches!(
+                (k.domain, part.addrs.get(v as usize)),
+                (_, Some(Addr::Zero))
+                    | (Domain::Each, Some(Addr::Element))
+                    | (Domain::PostNeurons, Some(Addr::Post))
+            )
+        })
+        && k.body.iter().all(|st| match st {
+            Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
+                expr(e, part.addrs)
+            }
+            Stmt::If(..) | Stmt::SetRefractory(_) => false,
+        })
 }
 
 fn used_vars(body: &[Stmt], out: &mut Vec<u32>) {
@@ -367,6 +432,7 @@ fn load_part<'b>(
         targets: part.targets,
         domain: k.domain,
         temps: (0..k.temps).map(|_| b.declare_var(f64t)).collect(),
+        vtemps: (0..k.temps).map(|_| b.declare_var(types::F64X2)).collect(),
         var_bases,
         acc_bases,
         invariant,
@@ -414,16 +480,6 @@ impl<'b, 'f> Gen<'b, 'f> {
             })
             .collect();
         let (count, start) = (states[0].count, states[0].start);
-        let header = b.create_block();
-        let exit = b.create_block();
-        b.append_block_param(header, types::I64);
-        let empty = b
-            .ins()
-            .icmp(IntCC::UnsignedGreaterThanOrEqual, start, count);
-        b.ins()
-            .brif(empty, exit, &[], header, &[BlockArg::Value(start)]);
-        b.switch_to_block(header);
-        let kv = b.block_params(header)[0];
         Gen {
             b,
             refs,
@@ -431,15 +487,74 @@ impl<'b, 'f> Gen<'b, 'f> {
             p: None,
             truths: HashMap::new(),
             local: None,
-            k: kv,
-            element: kv,
-            i: kv,
-            j: kv,
+            k: start,
+            element: start,
+            i: start,
+            j: start,
             refractory: None,
             count,
-            header,
-            exit,
+            start,
+            lanes: 1,
         }
+    }
+
+    /// Emits a loop of `groups` over elements `from..self.count`, one at a
+    /// time, then returns from the function.
+    fn scalar_loop(&mut self, from: Value, groups: &[Group<'_>]) -> Result<(), CodegenError> {
+        self.lanes = 1;
+        let header = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        let empty = self
+            .b
+            .ins()
+            .icmp(IntCC::UnsignedGreaterThanOrEqual, from, self.count);
+        self.b
+            .ins()
+            .brif(empty, exit, &[], header, &[BlockArg::Value(from)]);
+        self.b.switch_to_block(header);
+        self.k = self.b.block_params(header)[0];
+        self.groups(groups)?;
+        let next = self.b.ins().iadd_imm_s(self.k, 1);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, self.count);
+        self.b
+            .ins()
+            .brif(more, header, &[BlockArg::Value(next)], exit, &[]);
+        self.b.switch_to_block(exit);
+        self.b.ins().return_(&[]);
+        Ok(())
+    }
+
+    /// Emits a loop of `groups` over pairs of elements from `self.start`
+    /// (two lanes of f64x2: the same IEEE operations per lane, so the same
+    /// values); returns the first element it leaves for the scalar loop.
+    fn vector_loop(&mut self, groups: &[Group<'_>]) -> Result<Value, CodegenError> {
+        let (start, count) = (self.start, self.count);
+        let some = self.b.ins().icmp(IntCC::UnsignedLessThan, start, count);
+        let n = self.b.ins().isub(count, start);
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let n = self.b.ins().select(some, n, zero);
+        let pairs = self.b.ins().band_imm_s(n, -2);
+        let end = self.b.ins().iadd(start, pairs);
+        let header = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.append_block_param(header, types::I64);
+        let any = self.b.ins().icmp(IntCC::UnsignedLessThan, start, end);
+        self.b
+            .ins()
+            .brif(any, header, &[BlockArg::Value(start)], exit, &[]);
+        self.b.switch_to_block(header);
+        self.k = self.b.block_params(header)[0];
+        self.lanes = 2;
+        self.groups(groups)?;
+        self.lanes = 1;
+        let next = self.b.ins().iadd_imm_s(self.k, 2);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, end);
+        self.b
+            .ins()
+            .brif(more, header, &[BlockArg::Value(next)], exit, &[]);
+        self.b.switch_to_block(exit);
+        Ok(end)
     }
 
     /// The current part.
@@ -504,8 +619,14 @@ impl<'b, 'f> Gen<'b, 'f> {
         self.refractory = if matches!(st.domain, Domain::Each | Domain::Spiking) {
             let a = b.ins().imul_imm_u(element, 8);
             let a = b.ins().iadd(st.ref_until, a);
-            let until = b.ins().load(i64t, mem(), a, 0);
-            Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, st.step, until))
+            if self.lanes == 2 {
+                let until = b.ins().load(types::I64X2, vmem(), a, 0);
+                let step = b.ins().splat(types::I64X2, st.step);
+                Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, step, until))
+            } else {
+                let until = b.ins().load(i64t, mem(), a, 0);
+                Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, st.step, until))
+            }
         } else {
             None
         };
@@ -515,12 +636,15 @@ impl<'b, 'f> Gen<'b, 'f> {
 
     /// Emits the groups, numbering parts in order.
     fn groups(&mut self, groups: &[Group<'_>]) -> Result<(), CodegenError> {
+        if let Some((old, st)) = self.p.take() {
+            self.parts[old] = Some(st);
+        }
         let mut m = 0;
         for g in groups {
             match g {
                 Group::Plain(part) => {
                     self.enter(m);
-                    self.stmts(&part.kernel.body)?;
+                    self.body(&part.kernel.body)?;
                     m += 1;
                 }
                 Group::Couple(parts) => {
@@ -531,22 +655,28 @@ impl<'b, 'f> Gen<'b, 'f> {
                         let st = self.parts[m + n].as_ref().expect("parts not yet entered");
                         let mut written = vec![];
                         circ_ir::written_vars(&part.kernel.body, &mut written);
-                        for v in written {
-                            if let (Some(Target::Acc(_)), Some(Some(base))) =
-                                (part.targets.get(v as usize), st.var_bases.get(v as usize))
-                                && !local.contains_key(&v)
-                            {
-                                let var = self.b.declare_var(types::F64);
-                                let zero = self.b.ins().f64const(0.0);
+                        let bases: Vec<(u32, Value)> = written
+                            .into_iter()
+                            .filter_map(|v| match part.targets.get(v as usize) {
+                                Some(Target::Acc(_)) => {
+                                    Some((v, st.var_bases.get(v as usize).copied().flatten()?))
+                                }
+                                _ => None,
+                            })
+                            .collect();
+                        for (v, base) in bases {
+                            if !local.contains_key(&v) {
+                                let var = self.b.declare_var(self.fty());
+                                let zero = self.splat_const(0.0);
                                 self.b.def_var(var, zero);
-                                local.insert(v, (var, *base));
+                                local.insert(v, (var, base));
                             }
                         }
                     }
                     self.local = Some(local);
                     for part in parts {
                         self.enter(m);
-                        self.stmts(&part.kernel.body)?;
+                        self.body(&part.kernel.body)?;
                         m += 1;
                     }
                     let mut sums: Vec<(u32, (Variable, Value))> =
@@ -555,12 +685,12 @@ impl<'b, 'f> Gen<'b, 'f> {
                     for (_, (var, base)) in sums {
                         let add = self.b.use_var(var);
                         let a = self.addr(base, self.j);
-                        let x = self.b.ins().load(types::F64, mem(), a, 0);
+                        let x = self.load(a);
                         let sum = self.b.ins().fadd(x, add);
-                        let zero = self.b.ins().f64const(0.0);
+                        let zero = self.splat_const(0.0);
                         let is_zero = self.b.ins().fcmp(FloatCC::Equal, add, zero);
-                        let new = self.b.ins().select(is_zero, x, sum);
-                        self.b.ins().store(mem(), new, a, 0);
+                        let new = self.choose(is_zero, x, sum);
+                        self.store(new, a);
                     }
                 }
             }
@@ -568,14 +698,67 @@ impl<'b, 'f> Gen<'b, 'f> {
         Ok(())
     }
 
-    fn finish(&mut self) {
-        let next = self.b.ins().iadd_imm_s(self.k, 1);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, next, self.count);
-        self.b
-            .ins()
-            .brif(more, self.header, &[BlockArg::Value(next)], self.exit, &[]);
-        self.b.switch_to_block(self.exit);
-        self.b.ins().return_(&[]);
+    /// The type of values: f64, or f64x2 in the vector loop.
+    fn fty(&self) -> types::Type {
+        if self.lanes == 2 {
+            types::F64X2
+        } else {
+            types::F64
+        }
+    }
+
+    /// A constant, in every lane.
+    fn splat_const(&mut self, c: f64) -> Value {
+        let x = self.b.ins().f64const(c);
+        self.splat(x)
+    }
+
+    /// A scalar, in every lane.
+    fn splat(&mut self, x: Value) -> Value {
+        if self.lanes == 2 {
+            self.b.ins().splat(types::F64X2, x)
+        } else {
+            x
+        }
+    }
+
+    fn load(&mut self, a: Value) -> Value {
+        if self.lanes == 2 {
+            self.b.ins().load(types::F64X2, vmem(), a, 0)
+        } else {
+            self.b.ins().load(types::F64, mem(), a, 0)
+        }
+    }
+
+    fn store(&mut self, x: Value, a: Value) {
+        let flags = if self.lanes == 2 { vmem() } else { mem() };
+        self.b.ins().store(flags, x, a, 0);
+    }
+
+    /// `c ? x : y`, per lane (`c` a condition, or a lane mask).
+    fn choose(&mut self, c: Value, x: Value, y: Value) -> Value {
+        if self.lanes == 2 {
+            let little = MemFlagsData::new().with_endianness(Endianness::Little);
+            let mask = self.b.ins().bitcast(types::F64X2, little, c);
+            self.b.ins().bitselect(mask, x, y)
+        } else {
+            self.b.ins().select(c, x, y)
+        }
+    }
+
+    /// A part's statements, in the current loop's lanes.
+    fn body(&mut self, body: &[Stmt]) -> Result<(), CodegenError> {
+        self.stmts(body)
+    }
+
+    /// Temporary `t` of the current part, for the current loop's lanes.
+    fn temp(&self, t: u32) -> Result<Variable, CodegenError> {
+        let p = self.p();
+        let temps = if self.lanes == 2 { &p.vtemps } else { &p.temps };
+        temps
+            .get(t as usize)
+            .copied()
+            .ok_or_else(|| CodegenError(format!("no temp {t}")))
     }
 
     fn index(&mut self, v: u32) -> Value {
@@ -611,9 +794,9 @@ impl<'b, 'f> Gen<'b, 'f> {
     }
 
     fn truth(&mut self, c: Value) -> Value {
-        let one = self.b.ins().f64const(1.0);
-        let zero = self.b.ins().f64const(0.0);
-        let x = self.b.ins().select(c, one, zero);
+        let one = self.splat_const(1.0);
+        let zero = self.splat_const(0.0);
+        let x = self.choose(c, one, zero);
         self.truths.insert(x, c);
         x
     }
@@ -624,7 +807,7 @@ impl<'b, 'f> Gen<'b, 'f> {
         if let Some(c) = self.truths.get(&x) {
             return *c;
         }
-        let zero = self.b.ins().f64const(0.0);
+        let zero = self.splat_const(0.0);
         self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
     }
 
@@ -639,31 +822,33 @@ impl<'b, 'f> Gen<'b, 'f> {
 
     fn expr(&mut self, e: &Expr) -> Result<Value, CodegenError> {
         Ok(match e {
-            Expr::Const(c) => self.b.ins().f64const(*c),
+            Expr::Const(c) => self.splat_const(*c),
             Expr::Load(v) => {
-                if let Some(x) = self.p().invariant.get(v) {
-                    *x
+                if let Some(x) = self.p().invariant.get(v).copied() {
+                    self.splat(x)
                 } else {
                     let a = self.var_addr(*v)?;
-                    self.b.ins().load(types::F64, mem(), a, 0)
+                    self.load(a)
                 }
             }
             Expr::Temp(t) => {
-                let var = *self
-                    .p()
-                    .temps
-                    .get(*t as usize)
-                    .ok_or_else(|| CodegenError(format!("no temp {t}")))?;
+                let var = self.temp(*t)?;
                 self.b.use_var(var)
             }
-            Expr::Time => self.p().t,
-            Expr::Dt => self.p().dt,
+            Expr::Time => {
+                let t = self.p().t;
+                self.splat(t)
+            }
+            Expr::Dt => {
+                let dt = self.p().dt;
+                self.splat(dt)
+            }
             Expr::Index => self.b.ins().fcvt_from_uint(types::F64, self.element),
             Expr::PreIndex => self.b.ins().fcvt_from_uint(types::F64, self.i),
             Expr::PostIndex => self.b.ins().fcvt_from_uint(types::F64, self.j),
             Expr::Refractory => match self.refractory {
                 Some(r) => self.truth(r),
-                None => self.b.ins().f64const(0.0),
+                None => self.splat_const(0.0),
             },
             Expr::Un(Un::Neg, a) => {
                 let a = self.expr(a)?;
@@ -671,7 +856,7 @@ impl<'b, 'f> Gen<'b, 'f> {
             }
             Expr::Un(Un::Not, a) => {
                 let a = self.expr(a)?;
-                let zero = self.b.ins().f64const(0.0);
+                let zero = self.splat_const(0.0);
                 let c = self.b.ins().fcmp(FloatCC::Equal, a, zero);
                 self.truth(c)
             }
@@ -720,7 +905,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                 let c = self.expr(c)?;
                 let cond = self.nonzero(c);
                 let (x, y) = (self.expr(a)?, self.expr(b)?);
-                self.b.ins().select(cond, x, y)
+                self.choose(cond, x, y)
             }
             Expr::Rand(d, s) => {
                 let base = self.p().stream;
@@ -754,17 +939,13 @@ impl<'b, 'f> Gen<'b, 'f> {
             match s {
                 Stmt::Let(t, e) => {
                     let v = self.expr(e)?;
-                    let var = *self
-                        .p()
-                        .temps
-                        .get(*t as usize)
-                        .ok_or_else(|| CodegenError(format!("no temp {t}")))?;
+                    let var = self.temp(*t)?;
                     self.b.def_var(var, v);
                 }
                 Stmt::Store(v, e) => {
                     let x = self.expr(e)?;
                     let a = self.var_addr(*v)?;
-                    self.b.ins().store(mem(), x, a, 0);
+                    self.store(x, a);
                 }
                 Stmt::AddTo(v, e) => {
                     let x = self.expr(e)?;
@@ -794,9 +975,9 @@ impl<'b, 'f> Gen<'b, 'f> {
                             self.addr(base, self.j)
                         }
                     };
-                    let old = self.b.ins().load(types::F64, mem(), a, 0);
+                    let old = self.load(a);
                     let new = self.b.ins().fadd(old, x);
-                    self.b.ins().store(mem(), new, a, 0);
+                    self.store(new, a);
                 }
                 Stmt::If(c, then, otherwise) => {
                     let c = self.expr(c)?;
@@ -818,6 +999,22 @@ impl<'b, 'f> Gen<'b, 'f> {
                 Stmt::Spike(c) => {
                     let c = self.expr(c)?;
                     let fire = self.nonzero(c);
+                    let flags = self.p().flags;
+                    let a = self.b.ins().iadd(flags, self.element);
+                    if self.lanes == 2 {
+                        // Lane masks (all ones or zeros): one flag byte each.
+                        let fire = match self.refractory {
+                            Some(r) => self.b.ins().band_not(fire, r),
+                            None => fire,
+                        };
+                        for lane in 0..2u8 {
+                            let m = self.b.ins().extractlane(fire, lane);
+                            let m = self.b.ins().band_imm_u(m, 1);
+                            let byte = self.b.ins().ireduce(types::I8, m);
+                            self.b.ins().store(mem(), byte, a, i32::from(lane));
+                        }
+                        continue;
+                    }
                     let fire = match self.refractory {
                         Some(r) => {
                             let free = self.b.ins().bxor_imm_u(r, 1);
@@ -826,8 +1023,6 @@ impl<'b, 'f> Gen<'b, 'f> {
                         None => fire,
                     };
                     // Comparisons give an i8 of 0 or 1: the flag byte itself.
-                    let flags = self.p().flags;
-                    let a = self.b.ins().iadd(flags, self.element);
                     self.b.ins().store(mem(), fire, a, 0);
                 }
                 Stmt::SetRefractory(e) => {
