@@ -96,6 +96,16 @@ fn every_example_is_identical_on_every_thread_count() {
 }
 
 #[test]
+fn fused_paired_steps_are_identical_to_the_interpreter() {
+    // Odd population sizes (a scalar tail after the pairs), odd thread
+    // slices, two projections summing into one input, a population whose
+    // step stays scalar (calls to exp).
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fused.circ");
+    assert!(same_on_both(&model, &[]) > 0, "nothing recorded");
+    same_on_threads(&model, &[], &["2", "3"]);
+}
+
+#[test]
 fn every_example_is_identical_on_interpreter_and_jit() {
     for m in common::examples() {
         // Long enough for every network to spike and learn; short enough for the interpreter.
