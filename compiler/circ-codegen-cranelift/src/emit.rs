@@ -665,11 +665,11 @@ impl<'b, 'f> Gen<'b, 'f> {
                             })
                             .collect();
                         for (v, base) in bases {
-                            if !local.contains_key(&v) {
+                            if let std::collections::hash_map::Entry::Vacant(e) = local.entry(v) {
                                 let var = self.b.declare_var(self.fty());
                                 let zero = self.splat_const(0.0);
                                 self.b.def_var(var, zero);
-                                local.insert(v, (var, base));
+                                e.insert((var, base));
                             }
                         }
                     }
