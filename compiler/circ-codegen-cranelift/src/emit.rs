@@ -12,7 +12,7 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Where a variable is indexed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,10 +102,12 @@ impl Compiled {
         addrs: &[Addr],
         targets: &[Target],
     ) -> Result<usize, CodegenError> {
+        let bufs: Vec<u32> = (0..addrs.len() as u32).collect();
         let part = Part {
             kernel: k,
             addrs,
             targets,
+            bufs: &bufs,
         };
         self.function(module, name, &[Group::Plain(part)], k.domain)
     }
@@ -158,6 +160,9 @@ impl Compiled {
                 refs.insert(*name, module.declare_func_in_func(*fid, b.func));
             }
             let mut g = Gen::start(&mut b, &flat, refs);
+            if flat.iter().all(|(p, _)| element_only(p)) {
+                g.cache = Some(BTreeMap::new());
+            }
             let from = if flat.iter().all(|(p, _)| vectorizable(p)) {
                 g.vector_loop(groups)?
             } else {
@@ -224,6 +229,9 @@ pub(crate) struct Part<'a> {
     pub kernel: &'a Kernel,
     pub addrs: &'a [Addr],
     pub targets: &'a [Target],
+    /// Per variable: which buffer it is, numbered across the function's
+    /// parts (a projection's view of a neuron value is that neuron buffer).
+    pub bufs: &'a [u32],
 }
 
 /// What a generated function does for each element, in order.
@@ -241,6 +249,7 @@ pub(crate) enum Group<'a> {
 struct PartState<'b> {
     addrs: &'b [Addr],
     targets: &'b [Target],
+    bufs: &'b [u32],
     domain: Domain,
     temps: Vec<Variable>,
     /// The temporaries of the vector loop (f64x2).
@@ -277,7 +286,7 @@ struct Gen<'b, 'f> {
     truths: HashMap<Value, Value>,
     /// Local sums of a fused projection's couplings, by variable: the sum
     /// and the postsynaptic buffer it goes into.
-    local: Option<HashMap<u32, (Variable, Value)>>,
+    local: Option<HashMap<u32, (Variable, Value, u32)>>,
     k: Value,
     element: Value,
     i: Value,
@@ -287,6 +296,21 @@ struct Gen<'b, 'f> {
     start: Value,
     /// 1, or 2 in the vector loop (values are f64x2, conditions i64x2 masks).
     lanes: u8,
+    /// Within one iteration, the values of buffers at the element, loaded or
+    /// stored (stores wait until the iteration ends or a branch): only when
+    /// every part indexes buffers by the element alone.
+    cache: Option<BTreeMap<u32, Cached>>,
+    /// This iteration's refractoriness (every part's population is the same).
+    iter_refractory: Option<Value>,
+}
+
+/// A buffer's value at the current element.
+#[derive(Clone, Copy)]
+struct Cached {
+    value: Value,
+    addr: Value,
+    /// Not yet stored.
+    dirty: bool,
 }
 
 fn mem() -> MemFlagsData {
@@ -296,6 +320,32 @@ fn mem() -> MemFlagsData {
 /// Vector accesses: 8-byte aligned only.
 fn vmem() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
+}
+
+/// Whether a part visits every element in order and writes only the
+/// element's own values (or local sums): within an iteration, each buffer is
+/// then read and written at that element alone, so values can stay in
+/// registers until the iteration ends.
+fn element_only(part: &Part<'_>) -> bool {
+    let k = part.kernel;
+    let mut written = vec![];
+    circ_ir::written_vars(&k.body, &mut written);
+    let own = |v: u32| match (part.addrs.get(v as usize), part.targets.get(v as usize)) {
+        (_, Some(Target::Acc(_))) => k.domain == Domain::PostNeurons,
+        (Some(Addr::Element), _) => k.domain == Domain::Each,
+        (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
+        _ => false,
+    };
+    matches!(k.domain, Domain::Each | Domain::PostNeurons)
+        && written.iter().all(|&v| own(v))
+        && vars_used(&k.body).iter().all(|&v| {
+            matches!(
+                (k.domain, part.addrs.get(v as usize)),
+                (_, Some(Addr::Zero))
+                    | (Domain::Each, Some(Addr::Element))
+                    | (Domain::PostNeurons, Some(Addr::Post))
+            )
+        })
 }
 
 /// Whether the vector loop can run a part: it visits every element in order
@@ -321,28 +371,10 @@ fn vectorizable(part: &Part<'_>) -> bool {
             | Expr::Table(..) => false,
         }
     }
-    let k = part.kernel;
-    let mut written = vec![];
-    circ_ir::written_vars(&k.body, &mut written);
     // Every value written is the element's own (or a local sum), so scalars
     // read stay the same throughout (they are loaded before the loop).
-    let own = |v: u32| match (part.addrs.get(v as usize), part.targets.get(v as usize)) {
-        (_, Some(Target::Acc(_))) => k.domain == Domain::PostNeurons,
-        (Some(Addr::Element), _) => k.domain == Domain::Each,
-        (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
-        _ => false,
-    };
-    matches!(k.domain, Domain::Each | Domain::PostNeurons)
-        && written.iter().all(|&v| own(v))
-        && vars_used(&k.body).iter().all(|&v| {
-            matches!(
-                (k.domain, part.addrs.get(v as usize)),
-                (_, Some(Addr::Zero))
-                    | (Domain::Each, Some(Addr::Element))
-                    | (Domain::PostNeurons, Some(Addr::Post))
-            )
-        })
-        && k.body.iter().all(|st| match st {
+    element_only(part)
+        && part.kernel.body.iter().all(|st| match st {
             Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
                 expr(e, part.addrs)
             }
@@ -430,6 +462,7 @@ fn load_part<'b>(
     PartState {
         addrs: part.addrs,
         targets: part.targets,
+        bufs: part.bufs,
         domain: k.domain,
         temps: (0..k.temps).map(|_| b.declare_var(f64t)).collect(),
         vtemps: (0..k.temps).map(|_| b.declare_var(types::F64X2)).collect(),
@@ -495,6 +528,8 @@ impl<'b, 'f> Gen<'b, 'f> {
             count,
             start,
             lanes: 1,
+            cache: None,
+            iter_refractory: None,
         }
     }
 
@@ -616,7 +651,10 @@ impl<'b, 'f> Gen<'b, 'f> {
             }
             _ => (zero, zero),
         };
-        self.refractory = if matches!(st.domain, Domain::Each | Domain::Spiking) {
+        self.refractory = if st.domain == Domain::Each && self.iter_refractory.is_some() {
+            // Every `Each` part of a function is one population's: the same.
+            self.iter_refractory
+        } else if matches!(st.domain, Domain::Each | Domain::Spiking) {
             let a = b.ins().imul_imm_u(element, 8);
             let a = b.ins().iadd(st.ref_until, a);
             if self.lanes == 2 {
@@ -630,6 +668,9 @@ impl<'b, 'f> Gen<'b, 'f> {
         } else {
             None
         };
+        if st.domain == Domain::Each {
+            self.iter_refractory = self.refractory;
+        }
         (self.element, self.i, self.j) = (element, i, j);
         self.p = Some((m, st));
     }
@@ -639,6 +680,10 @@ impl<'b, 'f> Gen<'b, 'f> {
         if let Some((old, st)) = self.p.take() {
             self.parts[old] = Some(st);
         }
+        if let Some(c) = self.cache.as_mut() {
+            c.clear();
+        }
+        self.iter_refractory = None;
         let mut m = 0;
         for g in groups {
             match g {
@@ -664,12 +709,13 @@ impl<'b, 'f> Gen<'b, 'f> {
                                 _ => None,
                             })
                             .collect();
+                        let bufs = st.bufs;
                         for (v, base) in bases {
                             if let std::collections::hash_map::Entry::Vacant(e) = local.entry(v) {
                                 let var = self.b.declare_var(self.fty());
                                 let zero = self.splat_const(0.0);
                                 self.b.def_var(var, zero);
-                                e.insert((var, base));
+                                e.insert((var, base, bufs.get(v as usize).copied().unwrap_or(v)));
                             }
                         }
                     }
@@ -679,23 +725,82 @@ impl<'b, 'f> Gen<'b, 'f> {
                         self.body(&part.kernel.body)?;
                         m += 1;
                     }
-                    let mut sums: Vec<(u32, (Variable, Value))> =
+                    let mut sums: Vec<(u32, (Variable, Value, u32))> =
                         self.local.take().unwrap_or_default().into_iter().collect();
                     sums.sort_by_key(|s| s.0);
-                    for (_, (var, base)) in sums {
+                    for (_, (var, base, buf)) in sums {
                         let add = self.b.use_var(var);
                         let a = self.addr(base, self.j);
-                        let x = self.load(a);
+                        let x = self.read_at(buf, a);
                         let sum = self.b.ins().fadd(x, add);
                         let zero = self.splat_const(0.0);
                         let is_zero = self.b.ins().fcmp(FloatCC::Equal, add, zero);
                         let new = self.choose(is_zero, x, sum);
-                        self.store(new, a);
+                        self.write_at(buf, a, new);
                     }
                 }
             }
         }
+        self.flush();
         Ok(())
+    }
+
+    /// Reads buffer `buf` at address `a` (the current element's place).
+    fn read_at(&mut self, buf: u32, a: Value) -> Value {
+        if let Some(c) = self.cache.as_ref().and_then(|c| c.get(&buf)) {
+            return c.value;
+        }
+        let value = self.load(a);
+        if let Some(c) = self.cache.as_mut() {
+            c.insert(
+                buf,
+                Cached {
+                    value,
+                    addr: a,
+                    dirty: false,
+                },
+            );
+        }
+        value
+    }
+
+    /// Writes `x` into buffer `buf` at address `a` (kept until a flush when
+    /// caching).
+    fn write_at(&mut self, buf: u32, a: Value, x: Value) {
+        match self.cache.as_mut() {
+            Some(c) => {
+                c.insert(
+                    buf,
+                    Cached {
+                        value: x,
+                        addr: a,
+                        dirty: true,
+                    },
+                );
+            }
+            None => self.store(x, a),
+        }
+    }
+
+    /// Stores every value written since the last flush.
+    fn flush(&mut self) {
+        let Some(c) = self.cache.as_mut() else { return };
+        let pending: Vec<Cached> = c
+            .values_mut()
+            .filter(|e| e.dirty)
+            .map(|e| {
+                e.dirty = false;
+                *e
+            })
+            .collect();
+        for e in pending {
+            self.store(e.value, e.addr);
+        }
+    }
+
+    /// The buffer variable `v` of the current part is.
+    fn buf(&self, v: u32) -> u32 {
+        self.p().bufs.get(v as usize).copied().unwrap_or(v)
     }
 
     /// The type of values: f64, or f64x2 in the vector loop.
@@ -828,7 +933,8 @@ impl<'b, 'f> Gen<'b, 'f> {
                     self.splat(x)
                 } else {
                     let a = self.var_addr(*v)?;
-                    self.load(a)
+                    let buf = self.buf(*v);
+                    self.read_at(buf, a)
                 }
             }
             Expr::Temp(t) => {
@@ -945,7 +1051,8 @@ impl<'b, 'f> Gen<'b, 'f> {
                 Stmt::Store(v, e) => {
                     let x = self.expr(e)?;
                     let a = self.var_addr(*v)?;
-                    self.store(x, a);
+                    let buf = self.buf(*v);
+                    self.write_at(buf, a, x);
                 }
                 Stmt::AddTo(v, e) => {
                     let x = self.expr(e)?;
@@ -957,11 +1064,19 @@ impl<'b, 'f> Gen<'b, 'f> {
                         .unwrap_or(Target::Own);
                     // A fused coupling adds into its local sum.
                     if let (Target::Acc(_), Some(local)) = (target, &self.local)
-                        && let Some(&(var, _)) = local.get(v)
+                        && let Some(&(var, _, _)) = local.get(v)
                     {
                         let old = self.b.use_var(var);
                         let new = self.b.ins().fadd(old, x);
                         self.b.def_var(var, new);
+                        continue;
+                    }
+                    if let Target::Own = target {
+                        let a = self.var_addr(*v)?;
+                        let buf = self.buf(*v);
+                        let old = self.read_at(buf, a);
+                        let new = self.b.ins().fadd(old, x);
+                        self.write_at(buf, a, new);
                         continue;
                     }
                     let a = match target {
@@ -987,43 +1102,64 @@ impl<'b, 'f> Gen<'b, 'f> {
                         self.b.create_block(),
                         self.b.create_block(),
                     );
+                    // Values known before the branch hold in both arms;
+                    // each arm stores what it wrote, and after the merge
+                    // nothing is known.
+                    self.flush();
+                    let before = self.cache.clone();
                     self.b.ins().brif(cond, tb, &[], eb, &[]);
                     self.b.switch_to_block(tb);
                     self.stmts(then)?;
+                    self.flush();
                     self.b.ins().jump(merge, &[]);
+                    self.cache.clone_from(&before);
                     self.b.switch_to_block(eb);
                     self.stmts(otherwise)?;
+                    self.flush();
                     self.b.ins().jump(merge, &[]);
                     self.b.switch_to_block(merge);
+                    if let Some(c) = self.cache.as_mut() {
+                        c.clear();
+                    }
+                    self.iter_refractory = None;
                 }
                 Stmt::Spike(c) => {
                     let c = self.expr(c)?;
                     let fire = self.nonzero(c);
                     let flags = self.p().flags;
                     let a = self.b.ins().iadd(flags, self.element);
+                    // Flags start at zero and spikes are rare: write only
+                    // when one fires (a branch that is almost never taken).
+                    let (set, join) = (self.b.create_block(), self.b.create_block());
                     if self.lanes == 2 {
                         // Lane masks (all ones or zeros): one flag byte each.
                         let fire = match self.refractory {
                             Some(r) => self.b.ins().band_not(fire, r),
                             None => fire,
                         };
+                        let bits = self.b.ins().vhigh_bits(types::I8, fire);
+                        self.b.ins().brif(bits, set, &[], join, &[]);
+                        self.b.switch_to_block(set);
                         for lane in 0..2u8 {
-                            let m = self.b.ins().extractlane(fire, lane);
-                            let m = self.b.ins().band_imm_u(m, 1);
-                            let byte = self.b.ins().ireduce(types::I8, m);
+                            let m = self.b.ins().ushr_imm_s(bits, i64::from(lane));
+                            let byte = self.b.ins().band_imm_u(m, 1);
                             self.b.ins().store(mem(), byte, a, i32::from(lane));
                         }
-                        continue;
+                    } else {
+                        let fire = match self.refractory {
+                            Some(r) => {
+                                let free = self.b.ins().bxor_imm_u(r, 1);
+                                self.b.ins().band(fire, free)
+                            }
+                            None => fire,
+                        };
+                        self.b.ins().brif(fire, set, &[], join, &[]);
+                        self.b.switch_to_block(set);
+                        // Comparisons give an i8 of 0 or 1: the flag byte itself.
+                        self.b.ins().store(mem(), fire, a, 0);
                     }
-                    let fire = match self.refractory {
-                        Some(r) => {
-                            let free = self.b.ins().bxor_imm_u(r, 1);
-                            self.b.ins().band(fire, free)
-                        }
-                        None => fire,
-                    };
-                    // Comparisons give an i8 of 0 or 1: the flag byte itself.
-                    self.b.ins().store(mem(), fire, a, 0);
+                    self.b.ins().jump(join, &[]);
+                    self.b.switch_to_block(join);
                 }
                 Stmt::SetRefractory(e) => {
                     let x = self.expr(e)?;

@@ -348,6 +348,7 @@ fn compile_all(
             map.fused.push(None);
             continue;
         }
+        let view = (addrs, targets);
         let projs: Vec<usize> = (0..net.projs.len())
             .filter(|&j| {
                 let (a, t) = &proj_views[j];
@@ -355,15 +356,35 @@ fn compile_all(
                     && fusable_proj(&net.projs[j], &net.layout.projs[j], a, t)
             })
             .collect();
+        // Buffers, numbered across the step: the population's by variable,
+        // then each projection's own after them; a projection's view of a
+        // neuron value is that neuron buffer.
+        let pop_bufs: Vec<u32> = (0..layout.vars.len() as u32).collect();
+        let mut next = layout.vars.len() as u32;
+        let proj_bufs: Vec<Vec<u32>> = projs
+            .iter()
+            .map(|&j| {
+                net.layout.projs[j]
+                    .vars
+                    .iter()
+                    .map(|v| match v.space {
+                        Space::PostNeuron(pv) => pv as u32,
+                        _ => {
+                            next += 1;
+                            next - 1
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         let mut parts = vec![];
         let mut groups = vec![];
-        for &j in &projs {
-            let (a, t) = &proj_views[j];
+        for (x, &j) in projs.iter().enumerate() {
             let mut group = vec![];
             for (n, c) in net.projs[j].couple.iter().enumerate() {
                 if !c.body.is_empty() {
                     parts.push(FusedPart::Couple { proj: j, n });
-                    group.push(part(c, a, t));
+                    group.push(part(c, &proj_views[j], &proj_bufs[x]));
                 }
             }
             if !group.is_empty() {
@@ -372,20 +393,19 @@ fn compile_all(
         }
         if !k.update.body.is_empty() {
             parts.push(FusedPart::Update);
-            groups.push(emit::Group::Plain(part(&k.update, &addrs, &targets)));
+            groups.push(emit::Group::Plain(part(&k.update, &view, &pop_bufs)));
         }
-        for &j in &projs {
-            let (a, t) = &proj_views[j];
+        for (x, &j) in projs.iter().enumerate() {
             for (n, u) in net.projs[j].update.iter().enumerate() {
                 if !u.body.is_empty() {
                     parts.push(FusedPart::ProjUpdate { proj: j, n });
-                    groups.push(emit::Group::Plain(part(u, a, t)));
+                    groups.push(emit::Group::Plain(part(u, &proj_views[j], &proj_bufs[x])));
                 }
             }
         }
         if let Some(th) = k.threshold.as_ref().filter(|t| !t.body.is_empty()) {
             parts.push(FusedPart::Threshold);
-            groups.push(emit::Group::Plain(part(th, &addrs, &targets)));
+            groups.push(emit::Group::Plain(part(th, &view, &pop_bufs)));
         }
         let name = format!("circ_k_pop{p}_step");
         map.names.push(name.clone());
@@ -452,12 +472,18 @@ pub fn object(
     Ok((bytes, map))
 }
 
-/// One kernel of a fused step, with how its variables are addressed.
-fn part<'a>(kernel: &'a Kernel, addrs: &'a [Addr], targets: &'a [Target]) -> emit::Part<'a> {
+/// One kernel of a fused step, with how its variables are addressed and
+/// which buffers they are.
+fn part<'a>(
+    kernel: &'a Kernel,
+    (addrs, targets): &'a (Vec<Addr>, Vec<Target>),
+    bufs: &'a [u32],
+) -> emit::Part<'a> {
     emit::Part {
         kernel,
         addrs,
         targets,
+        bufs,
     }
 }
 
