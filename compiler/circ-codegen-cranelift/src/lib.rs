@@ -16,7 +16,7 @@ pub mod math {
 }
 
 use circ_interp::Interp;
-use circ_ir::{Domain, Kernel, Network, Space};
+use circ_ir::{Domain, Kernel, Network, Space, step_invariant};
 use circ_runtime::layout::ProjLayout;
 use circ_runtime::sim::{Backend, Fusion, ProjCtx, ProjPhase, StepCtx};
 use cranelift_codegen::settings::{self, Configurable};
@@ -66,6 +66,8 @@ struct K {
 struct PopFns {
     init: Option<K>,
     dynamic: Option<K>,
+    /// `dynamic` gives the same values every step: it runs at the start only.
+    steady: bool,
     drive: Option<K>,
     update: Option<K>,
     threshold: Option<K>,
@@ -75,6 +77,8 @@ struct PopFns {
 struct ProjFns {
     init: Vec<K>,
     dynamic: Option<K>,
+    /// `dynamic` gives the same values every step (its initialiser sets them).
+    steady: bool,
     couple: Vec<K>,
     update: Vec<K>,
     on_pre: Vec<K>,
@@ -575,9 +579,11 @@ impl<'a> Jit<'a> {
         let pops = map
             .pops
             .iter()
-            .map(|[a, b, c, d, e, f]| PopFns {
+            .enumerate()
+            .map(|(p, [a, b, c, d, e, f])| PopFns {
                 init: a.map(k),
                 dynamic: b.map(k),
+                steady: net.pops.get(p).is_some_and(|k| step_invariant(&k.dynamic)),
                 drive: c.map(k),
                 update: d.map(k),
                 threshold: e.map(k),
@@ -588,9 +594,11 @@ impl<'a> Jit<'a> {
         let projs = map
             .projs
             .iter()
-            .map(|[a, b, c, d, e, f]| ProjFns {
+            .enumerate()
+            .map(|(j, [a, b, c, d, e, f])| ProjFns {
                 init: conv(a),
                 dynamic: b.first().map(|&(n, i)| at(n, i)),
+                steady: net.projs.get(j).is_some_and(|k| step_invariant(&k.dynamic)),
                 couple: conv(c),
                 update: conv(d),
                 on_pre: conv(e),
@@ -786,7 +794,9 @@ impl Backend for Jit<'_> {
 
     fn dynamic(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         let Some(f) = self.pops.get(pop) else { return };
-        self.run_pop(f.dynamic, ctx, vars, 1, streams::DYNAMIC);
+        if !f.steady {
+            self.run_pop(f.dynamic, ctx, vars, 1, streams::DYNAMIC);
+        }
         self.run_pop(f.drive, ctx, vars, self.size(pop), streams::DRIVE);
     }
 
@@ -842,6 +852,8 @@ impl Backend for Jit<'_> {
         };
         let (kernels, role): (&[K], u32) = match phase {
             ProjPhase::Init => (&fns.init, streams::INIT),
+            // Constant parameters were set by the initialiser.
+            ProjPhase::Dynamic if fns.steady => return false,
             ProjPhase::Dynamic => (fns.dynamic.as_slice(), streams::DYNAMIC),
             ProjPhase::Couple => (&fns.couple, streams::UPDATE),
             ProjPhase::Update => (&fns.update, streams::PROJ_UPDATE),

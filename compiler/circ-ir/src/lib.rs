@@ -445,6 +445,33 @@ pub fn written_vars(body: &[Stmt], out: &mut Vec<VarId>) {
     }
 }
 
+/// Whether a kernel computes the same values at every step: straight-line
+/// stores of expressions that read no time, draw, table or index, and only
+/// variables it stored earlier (so a `dynamic` kernel of constant parameters
+/// need only run at the start).
+pub fn step_invariant(k: &Kernel) -> bool {
+    fn pure(e: &Expr, stored: &[VarId]) -> bool {
+        match e {
+            Expr::Const(_) | Expr::Dt => true,
+            Expr::Load(v) => stored.contains(v),
+            Expr::Un(_, a) => pure(a, stored),
+            Expr::Bin(_, a, b) => pure(a, stored) && pure(b, stored),
+            Expr::Call(_, args) => args.iter().all(|a| pure(a, stored)),
+            Expr::Select(c, a, b) => pure(c, stored) && pure(a, stored) && pure(b, stored),
+            _ => false,
+        }
+    }
+    let mut stored = vec![];
+    k.domain == Domain::Once
+        && k.body.iter().all(|s| match s {
+            Stmt::Store(v, e) if pure(e, &stored) => {
+                stored.push(*v);
+                true
+            }
+            _ => false,
+        })
+}
+
 /// Whether an expression reads a temporary or a variable for which `own` holds.
 pub fn reads_own_vars(e: &Expr, own: &dyn Fn(VarId) -> bool) -> bool {
     match e {
