@@ -32,8 +32,10 @@ pub(crate) enum Addr {
 pub(crate) enum Target {
     /// The variable's own buffer.
     Own,
-    /// The accumulator of postsynaptic variable `n`.
-    Acc(usize),
+    /// The accumulator of postsynaptic variable `n`; `true` when that is an
+    /// input: zeroed (+0) each step and changed only by such additions, so it
+    /// is never -0 and adding a zero leaves it as it is.
+    Acc(usize, bool),
 }
 
 /// The compiled kernels of a module, and the imports they call.
@@ -209,7 +211,7 @@ fn scan_writes(body: &[Stmt], addrs: &[Addr], targets: &[Target], out: &mut Writ
     circ_ir::written_vars(body, &mut vars);
     for v in vars {
         match (addrs.get(v as usize), targets.get(v as usize)) {
-            (_, Some(Target::Acc(_))) => {
+            (_, Some(Target::Acc(..))) => {
                 out.post = true;
                 out.acc = true;
             }
@@ -286,7 +288,7 @@ struct Gen<'b, 'f> {
     truths: HashMap<Value, Value>,
     /// Local sums of a fused projection's couplings, by variable: the sum
     /// and the postsynaptic buffer it goes into.
-    local: Option<HashMap<u32, (Variable, Value, u32)>>,
+    local: Option<HashMap<u32, Sum>>,
     k: Value,
     element: Value,
     i: Value,
@@ -302,6 +304,21 @@ struct Gen<'b, 'f> {
     cache: Option<BTreeMap<u32, Cached>>,
     /// This iteration's refractoriness (every part's population is the same).
     iter_refractory: Option<Value>,
+    /// How many `If`s the current statement is inside.
+    depth: u32,
+}
+
+/// A fused projection's local sum of additions into one postsynaptic value.
+#[derive(Clone, Copy)]
+struct Sum {
+    var: Variable,
+    /// The postsynaptic buffer, and its number.
+    base: Value,
+    buf: u32,
+    /// The value is an input (see `Target::Acc`).
+    input: bool,
+    /// Nothing added yet.
+    fresh: bool,
 }
 
 /// A buffer's value at the current element.
@@ -331,7 +348,7 @@ fn element_only(part: &Part<'_>) -> bool {
     let mut written = vec![];
     circ_ir::written_vars(&k.body, &mut written);
     let own = |v: u32| match (part.addrs.get(v as usize), part.targets.get(v as usize)) {
-        (_, Some(Target::Acc(_))) => k.domain == Domain::PostNeurons,
+        (_, Some(Target::Acc(..))) => k.domain == Domain::PostNeurons,
         (Some(Addr::Element), _) => k.domain == Domain::Each,
         (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
         _ => false,
@@ -432,6 +449,7 @@ fn load_part<'b>(
     env: Value,
     part: &Part<'b>,
     local: bool,
+    shared: &mut HashMap<u32, (Value, Option<Value>)>,
 ) -> PartState<'b> {
     let (i64t, f64t) = (types::I64, types::F64);
     let k = part.kernel;
@@ -444,15 +462,22 @@ fn load_part<'b>(
     let mut acc_bases = HashMap::new();
     let mut invariant = HashMap::new();
     for v in vars_used(&k.body) {
-        let base = b.ins().load(i64t, mem(), vars, (v as i32) * 8);
+        // Parts naming one buffer share its address (and scalar value): the
+        // runtime gives every part's view of it the same pointer.
+        let buf = part.bufs.get(v as usize).copied().unwrap_or(v);
+        let (base, scalar) = *shared
+            .entry(buf)
+            .or_insert_with(|| (b.ins().load(i64t, mem(), vars, (v as i32) * 8), None));
         var_bases[v as usize] = Some(base);
         // A scalar the kernel only reads is loaded once, before the loop:
         // nothing else writes it meanwhile (kernels that write scalars run
         // alone, never fused), and expressions of it then leave the loop too.
         if part.addrs.get(v as usize) == Some(&Addr::Zero) && !written.contains(&v) {
-            invariant.insert(v, b.ins().load(f64t, mem(), base, 0));
+            let x = scalar.unwrap_or_else(|| b.ins().load(f64t, mem(), base, 0));
+            shared.insert(buf, (base, Some(x)));
+            invariant.insert(v, x);
         }
-        if let Some(Target::Acc(pv)) = part.targets.get(v as usize)
+        if let Some(Target::Acc(pv, _)) = part.targets.get(v as usize)
             && !local
         {
             let a = b.ins().load(i64t, mem(), acc, (*pv as i32) * 8);
@@ -500,6 +525,7 @@ impl<'b, 'f> Gen<'b, 'f> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let env0 = b.block_params(entry)[0];
+        let mut shared = HashMap::new();
         let states: Vec<PartState<'b>> = parts
             .iter()
             .enumerate()
@@ -509,7 +535,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                 } else {
                     b.ins().iadd_imm_s(env0, i64::from(off::SIZE) * m as i64)
                 };
-                load_part(b, env, part, *local)
+                load_part(b, env, part, *local, &mut shared)
             })
             .collect();
         let (count, start) = (states[0].count, states[0].start);
@@ -530,6 +556,7 @@ impl<'b, 'f> Gen<'b, 'f> {
             lanes: 1,
             cache: None,
             iter_refractory: None,
+            depth: 0,
         }
     }
 
@@ -700,22 +727,31 @@ impl<'b, 'f> Gen<'b, 'f> {
                         let st = self.parts[m + n].as_ref().expect("parts not yet entered");
                         let mut written = vec![];
                         circ_ir::written_vars(&part.kernel.body, &mut written);
-                        let bases: Vec<(u32, Value)> = written
+                        let bases: Vec<(u32, Value, bool)> = written
                             .into_iter()
                             .filter_map(|v| match part.targets.get(v as usize) {
-                                Some(Target::Acc(_)) => {
-                                    Some((v, st.var_bases.get(v as usize).copied().flatten()?))
-                                }
+                                Some(Target::Acc(_, input)) => Some((
+                                    v,
+                                    st.var_bases.get(v as usize).copied().flatten()?,
+                                    *input,
+                                )),
                                 _ => None,
                             })
                             .collect();
                         let bufs = st.bufs;
-                        for (v, base) in bases {
+                        for (v, base, input) in bases {
                             if let std::collections::hash_map::Entry::Vacant(e) = local.entry(v) {
                                 let var = self.b.declare_var(self.fty());
                                 let zero = self.splat_const(0.0);
                                 self.b.def_var(var, zero);
-                                e.insert((var, base, bufs.get(v as usize).copied().unwrap_or(v)));
+                                let buf = bufs.get(v as usize).copied().unwrap_or(v);
+                                e.insert(Sum {
+                                    var,
+                                    base,
+                                    buf,
+                                    input,
+                                    fresh: true,
+                                });
                             }
                         }
                     }
@@ -725,18 +761,28 @@ impl<'b, 'f> Gen<'b, 'f> {
                         self.body(&part.kernel.body)?;
                         m += 1;
                     }
-                    let mut sums: Vec<(u32, (Variable, Value, u32))> =
+                    let mut sums: Vec<(u32, Sum)> =
                         self.local.take().unwrap_or_default().into_iter().collect();
                     sums.sort_by_key(|s| s.0);
-                    for (_, (var, base, buf)) in sums {
-                        let add = self.b.use_var(var);
-                        let a = self.addr(base, self.j);
-                        let x = self.read_at(buf, a);
-                        let sum = self.b.ins().fadd(x, add);
-                        let zero = self.splat_const(0.0);
-                        let is_zero = self.b.ins().fcmp(FloatCC::Equal, add, zero);
-                        let new = self.choose(is_zero, x, sum);
-                        self.write_at(buf, a, new);
+                    for (_, sum) in sums {
+                        if sum.fresh {
+                            // Nothing added: the runtime would skip it too.
+                            continue;
+                        }
+                        let add = self.b.use_var(sum.var);
+                        let a = self.addr(sum.base, self.j);
+                        let x = self.read_at(sum.buf, a);
+                        let added = self.b.ins().fadd(x, add);
+                        // A zero sum leaves the value as it is: an input is
+                        // never -0, so adding the zero does the same.
+                        let new = if sum.input {
+                            added
+                        } else {
+                            let zero = self.splat_const(0.0);
+                            let is_zero = self.b.ins().fcmp(FloatCC::Equal, add, zero);
+                            self.choose(is_zero, x, added)
+                        };
+                        self.write_at(sum.buf, a, new);
                     }
                 }
             }
@@ -1063,12 +1109,21 @@ impl<'b, 'f> Gen<'b, 'f> {
                         .copied()
                         .unwrap_or(Target::Own);
                     // A fused coupling adds into its local sum.
-                    if let (Target::Acc(_), Some(local)) = (target, &self.local)
-                        && let Some(&(var, _, _)) = local.get(v)
+                    if let (Target::Acc(..), Some(local)) = (target, self.local.as_mut())
+                        && let Some(sum) = local.get_mut(v)
                     {
-                        let old = self.b.use_var(var);
-                        let new = self.b.ins().fadd(old, x);
-                        self.b.def_var(var, new);
+                        // The first addition into a sum from +0 is the term
+                        // itself, but for a -0 term; a zero sum is never
+                        // applied, and later terms add the same either way
+                        // (for a nonzero total), so the term stands alone.
+                        let new = if sum.fresh && self.depth == 0 {
+                            x
+                        } else {
+                            let old = self.b.use_var(sum.var);
+                            self.b.ins().fadd(old, x)
+                        };
+                        sum.fresh = false;
+                        self.b.def_var(sum.var, new);
                         continue;
                     }
                     if let Target::Own = target {
@@ -1081,7 +1136,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                     }
                     let a = match target {
                         Target::Own => self.var_addr(*v)?,
-                        Target::Acc(pv) => {
+                        Target::Acc(pv, _) => {
                             let base = *self
                                 .p()
                                 .acc_bases
@@ -1109,12 +1164,14 @@ impl<'b, 'f> Gen<'b, 'f> {
                     let before = self.cache.clone();
                     self.b.ins().brif(cond, tb, &[], eb, &[]);
                     self.b.switch_to_block(tb);
+                    self.depth += 1;
                     self.stmts(then)?;
                     self.flush();
                     self.b.ins().jump(merge, &[]);
                     self.cache.clone_from(&before);
                     self.b.switch_to_block(eb);
                     self.stmts(otherwise)?;
+                    self.depth -= 1;
                     self.flush();
                     self.b.ins().jump(merge, &[]);
                     self.b.switch_to_block(merge);

@@ -227,7 +227,7 @@ fn fusable_proj(
                 local && matches!(addrs.get(v as usize), Some(Addr::Zero | Addr::Post))
             })
             && written.iter().all(|&v| match targets.get(v as usize) {
-                Some(Target::Acc(_)) => may_add,
+                Some(Target::Acc(..)) => may_add,
                 _ => addrs.get(v as usize) == Some(&Addr::Post),
             })
     };
@@ -314,7 +314,10 @@ fn compile_all(
             .vars
             .iter()
             .map(|v| match v.space {
-                Space::PostNeuron(pv) => Target::Acc(pv),
+                Space::PostNeuron(pv) => Target::Acc(
+                    pv,
+                    post_vars[pv].role == circ_runtime::layout::VarRole::Input,
+                ),
                 _ => Target::Own,
             })
             .collect();
