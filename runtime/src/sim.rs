@@ -180,6 +180,9 @@ pub struct Fusion {
     /// Per projection: whether its couplings and equations run inside its
     /// postsynaptic population's `pop_step` (then that population is fused).
     pub projs: Vec<bool>,
+    /// Per population: whether `pop_step` zeroes its inputs first (the
+    /// runtime then does not; nothing adds into them before `pop_step`).
+    pub inputs: Vec<bool>,
 }
 
 impl Fusion {
@@ -188,6 +191,9 @@ impl Fusion {
     }
     fn proj(&self, k: usize) -> bool {
         self.projs.get(k).copied().unwrap_or(false)
+    }
+    fn inputs(&self, p: usize) -> bool {
+        self.inputs.get(p).copied().unwrap_or(false)
     }
 }
 
@@ -777,7 +783,7 @@ impl<'a> Simulation<'a> {
             // 1. Inputs and time-dependent parameters.
             for (p, pop) in self.layout.pops.iter().enumerate() {
                 for (v, var) in pop.vars.iter().enumerate() {
-                    if var.role == VarRole::Input {
+                    if var.role == VarRole::Input && !fusion.inputs(p) {
                         self.vars[p][v].fill(0.0);
                     }
                 }

@@ -165,6 +165,8 @@ pub struct FusedStep {
 /// One kernel of a fused step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FusedPart {
+    /// Zeroes the population's inputs (the runtime then leaves them alone).
+    ZeroInputs,
     /// The population's update.
     Update,
     /// The population's threshold.
@@ -386,6 +388,39 @@ fn compile_all(
             .collect();
         let mut parts = vec![];
         let mut groups = vec![];
+        // The step zeroes the inputs itself (no memory pass, and the first
+        // sum added into a known +0) when nothing else adds into them before
+        // it: every projection onto the population that couples is fused,
+        // and its own time-dependent kernels leave inputs alone.
+        let inputs: Vec<u32> = (0..layout.vars.len() as u32)
+            .filter(|&v| layout.vars[v as usize].role == circ_runtime::layout::VarRole::Input)
+            .collect();
+        let mut before = vec![];
+        circ_ir::written_vars(&k.dynamic.body, &mut before);
+        circ_ir::written_vars(&k.drive.body, &mut before);
+        let zero = Kernel {
+            name: "zero_inputs".into(),
+            domain: Domain::Each,
+            temps: 0,
+            body: inputs
+                .iter()
+                .map(|&v| circ_ir::Stmt::Store(v, circ_ir::Expr::Const(0.0)))
+                .collect(),
+        };
+        let others_couple = (0..net.projs.len()).any(|j| {
+            net.layout.projs[j].post == p
+                && !projs.contains(&j)
+                && net.projs[j].couple.iter().any(|c| !c.body.is_empty())
+        });
+        if !inputs.is_empty()
+            && !others_couple
+            && inputs
+                .iter()
+                .all(|&v| !layout.vars[v as usize].scalar && !before.contains(&v))
+        {
+            parts.push(FusedPart::ZeroInputs);
+            groups.push(emit::Group::Plain(part(&zero, &view, &pop_bufs)));
+        }
         for (x, &j) in projs.iter().enumerate() {
             let mut group = vec![];
             for (n, c) in net.projs[j].couple.iter().enumerate() {
@@ -618,6 +653,13 @@ impl<'a> Jit<'a> {
         let mut fusion = Fusion {
             pops: fused.iter().map(Option::is_some).collect(),
             projs: vec![false; map.projs.len()],
+            inputs: fused
+                .iter()
+                .map(|f| {
+                    f.as_ref()
+                        .is_some_and(|(_, parts)| parts.contains(&FusedPart::ZeroInputs))
+                })
+                .collect(),
         };
         for (_, parts) in fused.iter().flatten() {
             for part in parts {
@@ -1045,7 +1087,7 @@ impl Backend for Jit<'_> {
         let mut envs = Vec::with_capacity(parts.len());
         for part in parts {
             let env = match *part {
-                FusedPart::Update => Env {
+                FusedPart::Update | FusedPart::ZeroInputs => Env {
                     vars: pop_ptrs.as_ptr(),
                     stream_base: u64::from(streams::UPDATE),
                     ..base
