@@ -110,6 +110,21 @@ pub struct Jit<'a> {
     fused: Vec<Option<(KernelFn, Vec<FusedPart>)>>,
     /// What the fused steps cover.
     fusion: Fusion,
+    /// Buffers reused from call to call.
+    scratch: std::cell::RefCell<Scratch>,
+}
+
+/// Buffers a backend call fills and the next reuses (no allocation per step).
+#[derive(Default)]
+struct Scratch {
+    /// Buffer addresses the kernels' `Env`s point into.
+    ptrs: Vec<*mut f64>,
+    /// Where each fused projection's addresses start in `ptrs`.
+    offsets: Vec<(usize, usize)>,
+    /// A fused step's `Env`s, one per part.
+    envs: Vec<Env>,
+    /// Per population: threshold flags, all zero between calls.
+    flags: Vec<Vec<u8>>,
 }
 
 fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
@@ -690,6 +705,7 @@ impl<'a> Jit<'a> {
                 .unwrap_or(MIN_PARALLEL),
             fused,
             fusion,
+            scratch: Default::default(),
         })
     }
 
@@ -757,9 +773,9 @@ impl<'a> Jit<'a> {
         cuts
     }
 
-    fn env(&self, ctx: &StepCtx<'_>, vars: &mut [Vec<f64>], base: u32) -> (Env, Vec<*mut f64>) {
-        let ptrs: Vec<*mut f64> = vars.iter_mut().map(|v| v.as_mut_ptr()).collect();
-        let env = Env {
+    /// A population kernel's environment, but for its buffers.
+    fn env(&self, ctx: &StepCtx<'_>, base: u32) -> Env {
+        Env {
             vars: std::ptr::null(),
             acc: std::ptr::null(),
             list: std::ptr::null(),
@@ -777,8 +793,19 @@ impl<'a> Jit<'a> {
             tables: self.table_ptrs.as_ptr(),
             table_lens: self.table_lens.as_ptr(),
             start: 0,
+        }
+    }
+
+    /// Runs `k` over a population's buffers `vars` with `env`.
+    fn launch_pop(&self, k: &K, env: Env, vars: &mut [Vec<f64>], count: usize, split: bool) {
+        let mut scratch = self.scratch.borrow_mut();
+        scratch.ptrs.clear();
+        scratch.ptrs.extend(vars.iter_mut().map(|v| v.as_mut_ptr()));
+        let env = Env {
+            vars: scratch.ptrs.as_ptr(),
+            ..env
         };
-        (env, ptrs)
+        self.launch(k, env, count, split);
     }
 
     fn run_pop(
@@ -790,11 +817,10 @@ impl<'a> Jit<'a> {
         base: u32,
     ) {
         let Some(k) = k else { return };
-        let (mut env, ptrs) = self.env(ctx, vars, base);
-        env.vars = ptrs.as_ptr();
+        let env = self.env(ctx, base);
         // Per-neuron kernels write only their neuron's values unless they
         // assign a shared one.
-        self.launch(&k, env, count, !k.writes.shared);
+        self.launch_pop(&k, env, vars, count, !k.writes.shared);
     }
 
     fn size(&self, pop: usize) -> usize {
@@ -862,11 +888,12 @@ impl Backend for Jit<'_> {
         };
         let n = self.size(pop);
         let mut flags = vec![0u8; n];
-        let (mut env, ptrs) = self.env(ctx, vars, streams::THRESHOLD);
-        env.vars = ptrs.as_ptr();
         // One flag byte per element: slices never share one.
-        env.flags = flags.as_mut_ptr();
-        self.launch(&k, env, n, !k.writes.shared);
+        let env = Env {
+            flags: flags.as_mut_ptr(),
+            ..self.env(ctx, streams::THRESHOLD)
+        };
+        self.launch_pop(&k, env, vars, n, !k.writes.shared);
         collect_flags(&flags, spikes);
     }
 
@@ -883,12 +910,13 @@ impl Backend for Jit<'_> {
         let Some(Some(k)) = self.pops.get(pop).map(|f| f.reset) else {
             return;
         };
-        let (mut env, ptrs) = self.env(ctx, vars, streams::RESET);
-        env.vars = ptrs.as_ptr();
-        env.list = spiking.as_ptr();
-        env.refr = refractory[start..].as_mut_ptr();
+        let env = Env {
+            list: spiking.as_ptr(),
+            refr: refractory[start..].as_mut_ptr(),
+            ..self.env(ctx, streams::RESET)
+        };
         // The spiking neurons are distinct, and `refr` has a slot for each.
-        self.launch(&k, env, spiking.len(), !k.writes.shared);
+        self.launch_pop(&k, env, vars, spiking.len(), !k.writes.shared);
     }
 
     fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) -> bool {
@@ -911,22 +939,27 @@ impl Backend for Jit<'_> {
         if kernels.is_empty() {
             return false;
         }
-        // Buffers: own ones, and views of the two populations; the same for
-        // every kernel of the phase.
-        let ptrs: Vec<*mut f64> = layout
-            .vars
-            .iter()
-            .enumerate()
-            .map(|(v, var)| match var.space {
-                Space::PreNeuron(pv) => ctx.pre[pv].as_ptr().cast_mut(),
-                Space::PostNeuron(pv) => ctx.post[pv].as_ptr().cast_mut(),
-                _ => ctx.vars[v].as_mut_ptr(),
-            })
-            .collect();
-        let acc: Vec<*mut f64> = ctx.acc.iter_mut().map(|a| a.as_mut_ptr()).collect();
+        // Buffers: own ones, and views of the two populations, then the
+        // accumulators; the same for every kernel of the phase.
+        let mut scratch = self.scratch.borrow_mut();
+        let ptrs = &mut scratch.ptrs;
+        ptrs.clear();
+        ptrs.extend(
+            layout
+                .vars
+                .iter()
+                .enumerate()
+                .map(|(v, var)| match var.space {
+                    Space::PreNeuron(pv) => ctx.pre[pv].as_ptr().cast_mut(),
+                    Space::PostNeuron(pv) => ctx.post[pv].as_ptr().cast_mut(),
+                    _ => ctx.vars[v].as_mut_ptr(),
+                }),
+        );
+        let n_vars = ptrs.len();
+        ptrs.extend(ctx.acc.iter_mut().map(|a| a.as_mut_ptr()));
         let phase_env = Env {
             vars: ptrs.as_ptr(),
-            acc: acc.as_ptr(),
+            acc: ptrs[n_vars..].as_ptr(),
             list: std::ptr::null(),
             count: 0,
             pre: ctx.csr.pre.as_ptr(),
@@ -1062,44 +1095,56 @@ impl Backend for Jit<'_> {
             return;
         };
         let n = self.size(pop);
-        let mut flags = vec![0u8; n];
-        let pop_ptrs: Vec<*mut f64> = vars.iter_mut().map(|v| v.as_mut_ptr()).collect();
-        // A projection's buffers: its own, and views of this population
-        // (fused kernels read nothing of the presynaptic one).
-        let mut proj_ptrs: Vec<(usize, Vec<*mut f64>)> = vec![];
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch {
+            ptrs,
+            offsets,
+            envs,
+            flags,
+        } = &mut *scratch;
+        // The population's buffers, then each projection's: its own, and
+        // views of this population (fused kernels read nothing of the
+        // presynaptic one).
+        ptrs.clear();
+        ptrs.extend(vars.iter_mut().map(|v| v.as_mut_ptr()));
+        offsets.clear();
         for (k, own) in projs.iter_mut() {
             let Some(layout) = self.net.layout.projs.get(*k) else {
                 continue;
             };
-            let ptrs = layout
-                .vars
-                .iter()
-                .zip(own.iter_mut())
-                .map(|(var, buf)| match var.space {
-                    Space::PostNeuron(pv) => pop_ptrs[pv],
+            offsets.push((*k, ptrs.len()));
+            for (var, buf) in layout.vars.iter().zip(own.iter_mut()) {
+                let ptr = match var.space {
+                    Space::PostNeuron(pv) => ptrs[pv],
                     Space::PreNeuron(_) => std::ptr::null_mut(),
                     _ => buf.as_mut_ptr(),
-                })
-                .collect();
-            proj_ptrs.push((*k, ptrs));
+                };
+                ptrs.push(ptr);
+            }
         }
-        let (base, _) = self.env(ctx, &mut [], 0);
-        let mut envs = Vec::with_capacity(parts.len());
+        if flags.len() <= pop {
+            flags.resize(pop + 1, vec![]);
+        }
+        // All zero between calls: only the bytes of spikes are reset.
+        let flags = &mut flags[pop];
+        flags.resize(n, 0);
+        let base = self.env(ctx, 0);
+        envs.clear();
         for part in parts {
             let env = match *part {
                 FusedPart::Update | FusedPart::ZeroInputs => Env {
-                    vars: pop_ptrs.as_ptr(),
+                    vars: ptrs.as_ptr(),
                     stream_base: u64::from(streams::UPDATE),
                     ..base
                 },
                 FusedPart::Threshold => Env {
-                    vars: pop_ptrs.as_ptr(),
+                    vars: ptrs.as_ptr(),
                     stream_base: u64::from(streams::THRESHOLD),
                     flags: flags.as_mut_ptr(),
                     ..base
                 },
                 FusedPart::Couple { proj, n } | FusedPart::ProjUpdate { proj, n } => {
-                    let Some((_, ptrs)) = proj_ptrs.iter().find(|(k, _)| *k == proj) else {
+                    let Some(&(_, at)) = offsets.iter().find(|(k, _)| *k == proj) else {
                         // The runtime hands over every fused projection.
                         return;
                     };
@@ -1109,7 +1154,7 @@ impl Backend for Jit<'_> {
                         streams::PROJ_UPDATE
                     };
                     Env {
-                        vars: ptrs.as_ptr(),
+                        vars: ptrs[at..].as_ptr(),
                         ref_until: std::ptr::null(),
                         stream_base: u64::from(streams::projection(proj, role, n)),
                         ..base
@@ -1153,7 +1198,11 @@ impl Backend for Jit<'_> {
                 }
             }
         }
-        collect_flags(&flags, spikes);
+        let from = spikes.len();
+        collect_flags(flags, spikes);
+        for &i in &spikes[from..] {
+            flags[i as usize] = 0;
+        }
     }
 
     fn proj_filter(
