@@ -304,6 +304,11 @@ struct Gen<'b, 'f> {
     cache: Option<BTreeMap<u32, Cached>>,
     /// This iteration's refractoriness (every part's population is the same).
     iter_refractory: Option<Value>,
+    /// In the vector loop: the lanes not refractory (the complement of
+    /// `refractory`), for this iteration.
+    free: Option<Value>,
+    /// `free` of this iteration's `Each` parts.
+    iter_free: Option<Value>,
     /// How many `If`s the current statement is inside.
     depth: u32,
 }
@@ -556,6 +561,8 @@ impl<'b, 'f> Gen<'b, 'f> {
             lanes: 1,
             cache: None,
             iter_refractory: None,
+            free: None,
+            iter_free: None,
             depth: 0,
         }
     }
@@ -678,25 +685,30 @@ impl<'b, 'f> Gen<'b, 'f> {
             }
             _ => (zero, zero),
         };
-        self.refractory = if st.domain == Domain::Each && self.iter_refractory.is_some() {
+        let (refractory, free) = if st.domain == Domain::Each && self.iter_refractory.is_some() {
             // Every `Each` part of a function is one population's: the same.
-            self.iter_refractory
+            (self.iter_refractory, self.iter_free)
         } else if matches!(st.domain, Domain::Each | Domain::Spiking) {
             let a = b.ins().imul_imm_u(element, 8);
             let a = b.ins().iadd(st.ref_until, a);
             if self.lanes == 2 {
+                // x86 compares "greater than" in one instruction: keep the
+                // mask of free lanes, and its complement for general use.
                 let until = b.ins().load(types::I64X2, vmem(), a, 0);
                 let step = b.ins().splat(types::I64X2, st.step);
-                Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, step, until))
+                let free = b.ins().icmp(IntCC::SignedGreaterThan, step, until);
+                (Some(b.ins().bnot(free)), Some(free))
             } else {
                 let until = b.ins().load(i64t, mem(), a, 0);
-                Some(b.ins().icmp(IntCC::SignedLessThanOrEqual, st.step, until))
+                let r = b.ins().icmp(IntCC::SignedLessThanOrEqual, st.step, until);
+                (Some(r), None)
             }
         } else {
-            None
+            (None, None)
         };
+        (self.refractory, self.free) = (refractory, free);
         if st.domain == Domain::Each {
-            self.iter_refractory = self.refractory;
+            (self.iter_refractory, self.iter_free) = (self.refractory, self.free);
         }
         (self.element, self.i, self.j) = (element, i, j);
         self.p = Some((m, st));
@@ -1054,6 +1066,11 @@ impl<'b, 'f> Gen<'b, 'f> {
                 self.call(func_symbol(*f), &vals)?
             }
             Expr::Select(c, a, b) => {
+                // `refractory ? a : b` is `free ? b : a` (no complement).
+                if let (Expr::Refractory, Some(free)) = (&**c, self.free) {
+                    let (x, y) = (self.expr(a)?, self.expr(b)?);
+                    return Ok(self.choose(free, y, x));
+                }
                 let c = self.expr(c)?;
                 let cond = self.nonzero(c);
                 let (x, y) = (self.expr(a)?, self.expr(b)?);
@@ -1191,7 +1208,10 @@ impl<'b, 'f> Gen<'b, 'f> {
                     if self.lanes == 2 {
                         // Lane masks (all ones or zeros): one flag byte each.
                         let fire = match self.refractory {
-                            Some(r) => self.b.ins().band_not(fire, r),
+                            Some(r) => match self.free {
+                                Some(free) => self.b.ins().band(fire, free),
+                                None => self.b.ins().band_not(fire, r),
+                            },
                             None => fire,
                         };
                         let bits = self.b.ins().vhigh_bits(types::I8, fire);
