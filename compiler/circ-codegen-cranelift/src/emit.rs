@@ -267,7 +267,8 @@ struct PartState<'b> {
     step: Value,
     seed: Value,
     stream: Value,
-    flags: Value,
+    spikes: Value,
+    spike_count: Value,
     refr: Value,
     tables: Value,
     lens: Value,
@@ -506,7 +507,8 @@ fn load_part<'b>(
         step: ld(b, i64t, off::STEP),
         seed: ld(b, i64t, off::SEED),
         stream: ld(b, i64t, off::STREAM),
-        flags: ld(b, i64t, off::FLAGS),
+        spikes: ld(b, i64t, off::SPIKES),
+        spike_count: ld(b, i64t, off::SPIKE_COUNT),
         refr: ld(b, i64t, off::REFR),
         tables: ld(b, i64t, off::TABLES),
         lens: ld(b, i64t, off::TABLE_LENS),
@@ -1200,13 +1202,12 @@ impl<'b, 'f> Gen<'b, 'f> {
                 Stmt::Spike(c) => {
                     let c = self.expr(c)?;
                     let fire = self.nonzero(c);
-                    let flags = self.p().flags;
-                    let a = self.b.ins().iadd(flags, self.element);
-                    // Flags start at zero and spikes are rare: write only
-                    // when one fires (a branch that is almost never taken).
+                    // Spikes are rare: append only when one fires (a branch
+                    // that is almost never taken), in element order.
+                    let (list, count) = (self.p().spikes, self.p().spike_count);
                     let (set, join) = (self.b.create_block(), self.b.create_block());
+                    let i32t = types::I32;
                     if self.lanes == 2 {
-                        // Lane masks (all ones or zeros): one flag byte each.
                         let fire = match self.refractory {
                             Some(r) => match self.free {
                                 Some(free) => self.b.ins().band(fire, free),
@@ -1214,14 +1215,24 @@ impl<'b, 'f> Gen<'b, 'f> {
                             },
                             None => fire,
                         };
-                        let bits = self.b.ins().vhigh_bits(types::I8, fire);
+                        let bits = self.b.ins().vhigh_bits(types::I64, fire);
                         self.b.ins().brif(bits, set, &[], join, &[]);
                         self.b.switch_to_block(set);
-                        for lane in 0..2u8 {
-                            let m = self.b.ins().ushr_imm_s(bits, i64::from(lane));
-                            let byte = self.b.ins().band_imm_u(m, 1);
-                            self.b.ins().store(mem(), byte, a, i32::from(lane));
+                        // Each lane's index is written at the end of the list
+                        // and kept only if it fired: no overrun, since the
+                        // list never holds more than the elements visited.
+                        let mut c = self.b.ins().load(types::I64, mem(), count, 0);
+                        for lane in 0..2i64 {
+                            let at = self.b.ins().imul_imm_s(c, 4);
+                            let at = self.b.ins().iadd(list, at);
+                            let e = self.b.ins().iadd_imm_s(self.element, lane);
+                            let e = self.b.ins().ireduce(i32t, e);
+                            self.b.ins().store(mem(), e, at, 0);
+                            let bit = self.b.ins().ushr_imm_s(bits, lane);
+                            let bit = self.b.ins().band_imm_s(bit, 1);
+                            c = self.b.ins().iadd(c, bit);
                         }
+                        self.b.ins().store(mem(), c, count, 0);
                     } else {
                         let fire = match self.refractory {
                             Some(r) => {
@@ -1232,8 +1243,13 @@ impl<'b, 'f> Gen<'b, 'f> {
                         };
                         self.b.ins().brif(fire, set, &[], join, &[]);
                         self.b.switch_to_block(set);
-                        // Comparisons give an i8 of 0 or 1: the flag byte itself.
-                        self.b.ins().store(mem(), fire, a, 0);
+                        let c = self.b.ins().load(types::I64, mem(), count, 0);
+                        let at = self.b.ins().imul_imm_s(c, 4);
+                        let at = self.b.ins().iadd(list, at);
+                        let e = self.b.ins().ireduce(i32t, self.element);
+                        self.b.ins().store(mem(), e, at, 0);
+                        let c = self.b.ins().iadd_imm_s(c, 1);
+                        self.b.ins().store(mem(), c, count, 0);
                     }
                     self.b.ins().jump(join, &[]);
                     self.b.switch_to_block(join);

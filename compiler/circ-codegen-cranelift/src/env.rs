@@ -32,8 +32,9 @@ pub struct Env {
     pub stream_base: u64,
     /// Last refractory step of each element (population kernels).
     pub ref_until: *const i64,
-    /// Threshold output: one byte per element.
-    pub flags: *mut u8,
+    /// Threshold output: the elements that fire, appended in order at
+    /// `spikes[*spike_count]` (this slice's part of the list).
+    pub spikes: *mut u32,
     /// Reset output: the refractory period of each listed element.
     pub refr: *mut f64,
     /// Data tables.
@@ -42,6 +43,8 @@ pub struct Env {
     pub table_lens: *const u64,
     /// The first element (or list position) to visit: `start..count`.
     pub start: u64,
+    /// How many elements `spikes` holds.
+    pub spike_count: *mut u64,
 }
 
 // SAFETY: an `Env` only carries pointers to buffers that outlive the kernel
@@ -67,13 +70,14 @@ pub(crate) mod off {
     pub const SEED: i32 = 72;
     pub const STREAM: i32 = 80;
     pub const REF_UNTIL: i32 = 88;
-    pub const FLAGS: i32 = 96;
+    pub const SPIKES: i32 = 96;
     pub const REFR: i32 = 104;
     pub const TABLES: i32 = 112;
     pub const TABLE_LENS: i32 = 120;
     pub const START: i32 = 128;
+    pub const SPIKE_COUNT: i32 = 136;
     /// The size of an `Env`: a fused function's parts read consecutive ones.
-    pub const SIZE: i32 = 136;
+    pub const SIZE: i32 = 144;
     const _: () = assert!(std::mem::size_of::<super::Env>() == SIZE as usize);
 }
 

@@ -123,8 +123,10 @@ struct Scratch {
     offsets: Vec<(usize, usize)>,
     /// A fused step's `Env`s, one per part.
     envs: Vec<Env>,
-    /// Per population: threshold flags, all zero between calls.
-    flags: Vec<Vec<u8>>,
+    /// Where thresholds append the elements that fire (each slice of
+    /// elements in its own part), and how many each slice appended.
+    list: Vec<u32>,
+    counts: Vec<u64>,
 }
 
 fn isa() -> Result<cranelift_codegen::isa::OwnedTargetIsa, CodegenError> {
@@ -659,8 +661,13 @@ impl<'a> Jit<'a> {
             })
             .collect();
         // Fused steps, and the projections they take over.
+        // `CIRC_NO_FUSION=1` runs every phase on its own (tests compare both).
+        let no_fusion = std::env::var("CIRC_NO_FUSION").is_ok_and(|v| v == "1");
         let fused: Vec<Option<(KernelFn, Vec<FusedPart>)>> = (0..map.pops.len())
             .map(|p| {
+                if no_fusion {
+                    return None;
+                }
                 let step = map.fused.get(p)?.as_ref()?;
                 Some((*fns.get(step.kernel)?, step.parts.clone()))
             })
@@ -788,11 +795,96 @@ impl<'a> Jit<'a> {
             seed: ctx.seed,
             stream_base: u64::from(base),
             ref_until: ctx.ref_until.as_ptr(),
-            flags: std::ptr::null_mut(),
+            spikes: std::ptr::null_mut(),
             refr: std::ptr::null_mut(),
             tables: self.table_ptrs.as_ptr(),
             table_lens: self.table_lens.as_ptr(),
             start: 0,
+            spike_count: std::ptr::null_mut(),
+        }
+    }
+
+    /// Runs `f` (whose parts read the consecutive `envs`) over elements
+    /// `0..n`, in slices across the pool when `split` and `n` is large; part
+    /// `fires` (a threshold) appends the elements that fire, which end up in
+    /// `out` in increasing order (slices in order, each in order).
+    #[allow(clippy::too_many_arguments)]
+    fn run_parts(
+        &self,
+        f: KernelFn,
+        envs: &mut [Env],
+        n: usize,
+        split: bool,
+        fires: Option<usize>,
+        list: &mut Vec<u32>,
+        counts: &mut Vec<u64>,
+        out: &mut Vec<u32>,
+    ) {
+        if envs.is_empty() {
+            return;
+        }
+        // Room for every element: a slice appends at most its own.
+        list.resize(n.max(1), 0);
+        let slices: Vec<(usize, usize)> = match &self.pool {
+            Some(_) if split && n >= self.min_parallel => {
+                let chunk = n.div_ceil(self.threads);
+                (0..n)
+                    .step_by(chunk)
+                    .map(|a| (a, (a + chunk).min(n)))
+                    .collect()
+            }
+            _ => vec![(0, n)],
+        };
+        counts.clear();
+        counts.resize(slices.len(), 0);
+        let (lp, cp) = (list.as_mut_ptr(), counts.as_mut_ptr());
+        let slice_envs = |s: usize, (a, b): (usize, usize)| -> Vec<Env> {
+            envs.iter()
+                .enumerate()
+                .map(|(m, e)| Env {
+                    start: a as u64,
+                    count: b as u64,
+                    spikes: if fires == Some(m) {
+                        lp.wrapping_add(a)
+                    } else {
+                        std::ptr::null_mut()
+                    },
+                    spike_count: cp.wrapping_add(s),
+                    ..*e
+                })
+                .collect()
+        };
+        match (&self.pool, slices.len()) {
+            (Some(pool), several) if several > 1 => {
+                let arrays: Vec<Vec<Env>> = slices
+                    .iter()
+                    .enumerate()
+                    .map(|(s, &r)| slice_envs(s, r))
+                    .collect();
+                if let Some((first, rest)) = arrays.split_first() {
+                    pool.in_place_scope(|sc| {
+                        for a in rest {
+                            sc.spawn(move |_| call(f, &a[0]));
+                        }
+                        call(f, &first[0]);
+                    });
+                }
+            }
+            _ => {
+                for (m, e) in envs.iter_mut().enumerate() {
+                    e.start = 0;
+                    e.count = n as u64;
+                    if fires == Some(m) {
+                        e.spikes = lp;
+                    }
+                    e.spike_count = cp;
+                }
+                call(f, &envs[0]);
+            }
+        }
+        for (s, &(a, _)) in slices.iter().enumerate() {
+            let c = counts[s] as usize;
+            out.extend_from_slice(&list[a..a + c]);
         }
     }
 
@@ -830,41 +922,6 @@ impl<'a> Jit<'a> {
 
 use circ_ir::streams;
 
-/// Appends the index of every set flag, in increasing order.
-fn collect_flags(flags: &[u8], spikes: &mut Vec<u32>) {
-    // Spikes are rare: skip 64 silent neurons at a time (the OR of eight
-    // words vectorises), then eight.
-    let blocks = flags.chunks_exact(64);
-    let tail = blocks.remainder();
-    for (b, block) in blocks.enumerate() {
-        let any = block
-            .chunks_exact(8)
-            .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or_default()))
-            .fold(0, |a, w| a | w);
-        if any == 0 {
-            continue;
-        }
-        for (c, word) in block.chunks_exact(8).enumerate() {
-            if word.iter().all(|f| *f == 0) {
-                continue;
-            }
-            spikes.extend(
-                word.iter()
-                    .enumerate()
-                    .filter(|(_, f)| **f != 0)
-                    .map(|(i, _)| (b * 64 + c * 8 + i) as u32),
-            );
-        }
-    }
-    let base = flags.len() - tail.len();
-    spikes.extend(
-        tail.iter()
-            .enumerate()
-            .filter(|(_, f)| **f != 0)
-            .map(|(i, _)| (base + i) as u32),
-    );
-}
-
 impl Backend for Jit<'_> {
     fn init(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         let Some(f) = self.pops.get(pop) else { return };
@@ -896,14 +953,18 @@ impl Backend for Jit<'_> {
             return;
         };
         let n = self.size(pop);
-        let mut flags = vec![0u8; n];
-        // One flag byte per element: slices never share one.
-        let env = Env {
-            flags: flags.as_mut_ptr(),
+        let mut scratch = self.scratch.borrow_mut();
+        let Scratch {
+            ptrs, list, counts, ..
+        } = &mut *scratch;
+        ptrs.clear();
+        ptrs.extend(vars.iter_mut().map(|v| v.as_mut_ptr()));
+        let mut env = [Env {
+            vars: ptrs.as_ptr(),
             ..self.env(ctx, streams::THRESHOLD)
-        };
-        self.launch_pop(&k, env, vars, n, !k.writes.shared);
-        collect_flags(&flags, spikes);
+        }];
+        let split = !k.writes.shared;
+        self.run_parts(k.f, &mut env, n, split, Some(0), list, counts, spikes);
     }
 
     fn reset(
@@ -979,11 +1040,12 @@ impl Backend for Jit<'_> {
             seed: ctx.seed,
             stream_base: 0,
             ref_until: std::ptr::null(),
-            flags: std::ptr::null_mut(),
+            spikes: std::ptr::null_mut(),
             refr: std::ptr::null_mut(),
             tables: self.table_ptrs.as_ptr(),
             table_lens: self.table_lens.as_ptr(),
             start: 0,
+            spike_count: std::ptr::null_mut(),
         };
         let mut added = false;
         for k in kernels {
@@ -1109,7 +1171,8 @@ impl Backend for Jit<'_> {
             ptrs,
             offsets,
             envs,
-            flags,
+            list,
+            counts,
         } = &mut *scratch;
         // The population's buffers, then each projection's: its own, and
         // views of this population (fused kernels read nothing of the
@@ -1131,12 +1194,6 @@ impl Backend for Jit<'_> {
                 ptrs.push(ptr);
             }
         }
-        if flags.len() <= pop {
-            flags.resize(pop + 1, vec![]);
-        }
-        // All zero between calls: only the bytes of spikes are reset.
-        let flags = &mut flags[pop];
-        flags.resize(n, 0);
         let base = self.env(ctx, 0);
         envs.clear();
         for part in parts {
@@ -1149,7 +1206,6 @@ impl Backend for Jit<'_> {
                 FusedPart::Threshold => Env {
                     vars: ptrs.as_ptr(),
                     stream_base: u64::from(streams::THRESHOLD),
-                    flags: flags.as_mut_ptr(),
                     ..base
                 },
                 FusedPart::Couple { proj, n } | FusedPart::ProjUpdate { proj, n } => {
@@ -1175,43 +1231,9 @@ impl Backend for Jit<'_> {
                 ..env
             });
         }
-        match &self.pool {
-            Some(pool) if n >= self.min_parallel => {
-                // Disjoint slices of neurons: every part writes only its
-                // neuron's values (and flag).
-                let chunk = n.div_ceil(self.threads);
-                let arrays: Vec<Vec<Env>> = (0..n)
-                    .step_by(chunk)
-                    .map(|a| {
-                        envs.iter()
-                            .map(|e| Env {
-                                start: a as u64,
-                                count: (a + chunk).min(n) as u64,
-                                ..*e
-                            })
-                            .collect()
-                    })
-                    .collect();
-                if let Some((first, rest)) = arrays.split_first() {
-                    pool.in_place_scope(|s| {
-                        for a in rest {
-                            s.spawn(move |_| call(*f, &a[0]));
-                        }
-                        call(*f, &first[0]);
-                    });
-                }
-            }
-            _ => {
-                if let Some(first) = envs.first() {
-                    call(*f, first);
-                }
-            }
-        }
-        let from = spikes.len();
-        collect_flags(flags, spikes);
-        for &i in &spikes[from..] {
-            flags[i as usize] = 0;
-        }
+        let fires = parts.iter().position(|p| *p == FusedPart::Threshold);
+        // Every part writes only its neuron's values: slices are disjoint.
+        self.run_parts(*f, envs, n, true, fires, list, counts, spikes);
     }
 
     fn proj_filter(

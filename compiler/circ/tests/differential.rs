@@ -103,6 +103,31 @@ fn fused_paired_steps_are_identical_to_the_interpreter() {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fused.circ");
     assert!(same_on_both(&model, &[]) > 0, "nothing recorded");
     same_on_threads(&model, &[], &["2", "3"]);
+    // And phase by phase (the JIT's unfused kernels), split or not.
+    let base = std::env::temp_dir().join(format!("circ-nofuse-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let whole = [("CIRC_NO_FUSION", "1")];
+    let split = [("CIRC_NO_FUSION", "1"), ("CIRC_MIN_PARALLEL", "1")];
+    run_env(&model, "interp", &base.join("interp"), &[], &[]);
+    run_env(
+        &model,
+        "jit",
+        &base.join("one"),
+        &["--threads", "1"],
+        &whole,
+    );
+    run_env(
+        &model,
+        "jit",
+        &base.join("three"),
+        &["--threads", "3"],
+        &split,
+    );
+    for other in ["one", "three"] {
+        let what = format!("the interpreter and the unfused JIT ({other})");
+        same_files(&model, &base.join("interp"), &base.join(other), &what);
+    }
+    let _ = std::fs::remove_dir_all(&base);
 }
 
 #[test]
