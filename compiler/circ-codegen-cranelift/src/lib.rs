@@ -83,6 +83,20 @@ struct ProjFns {
     update: Vec<K>,
     on_pre: Vec<K>,
     on_post: Vec<K>,
+    /// Per phase (init, dynamic, couple, update, on pre, on post): the
+    /// variables its kernels name; only their addresses are passed.
+    used: [Vec<u32>; 6],
+}
+
+/// The variables any of `kernels` names, each once.
+fn used_by<'k>(kernels: impl IntoIterator<Item = &'k Kernel>) -> Vec<u32> {
+    let mut all: Vec<u32> = kernels
+        .into_iter()
+        .flat_map(|k| emit::vars_used(&k.body))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// The JIT backend: every kernel of a network compiled to native code.
@@ -658,6 +672,16 @@ impl<'a> Jit<'a> {
                 update: conv(d),
                 on_pre: conv(e),
                 on_post: conv(f),
+                used: net.projs.get(j).map_or_else(Default::default, |k| {
+                    [
+                        used_by(&k.init),
+                        used_by([&k.dynamic]),
+                        used_by(&k.couple),
+                        used_by(&k.update),
+                        used_by(&k.on_pre),
+                        used_by(&k.on_post),
+                    ]
+                }),
             })
             .collect();
         // Fused steps, and the projections they take over.
@@ -993,15 +1017,15 @@ impl Backend for Jit<'_> {
         let Some(fns) = self.projs.get(proj) else {
             return false;
         };
-        let (kernels, role): (&[K], u32) = match phase {
-            ProjPhase::Init => (&fns.init, streams::INIT),
+        let (kernels, role, used): (&[K], u32, &[u32]) = match phase {
+            ProjPhase::Init => (&fns.init, streams::INIT, &fns.used[0]),
             // Constant parameters were set by the initialiser.
             ProjPhase::Dynamic if fns.steady => return false,
-            ProjPhase::Dynamic => (fns.dynamic.as_slice(), streams::DYNAMIC),
-            ProjPhase::Couple => (&fns.couple, streams::UPDATE),
-            ProjPhase::Update => (&fns.update, streams::PROJ_UPDATE),
-            ProjPhase::OnPre => (&fns.on_pre, streams::ON_PRE),
-            ProjPhase::OnPost => (&fns.on_post, streams::ON_POST),
+            ProjPhase::Dynamic => (fns.dynamic.as_slice(), streams::DYNAMIC, &fns.used[1]),
+            ProjPhase::Couple => (&fns.couple, streams::UPDATE, &fns.used[2]),
+            ProjPhase::Update => (&fns.update, streams::PROJ_UPDATE, &fns.used[3]),
+            ProjPhase::OnPre => (&fns.on_pre, streams::ON_PRE, &fns.used[4]),
+            ProjPhase::OnPost => (&fns.on_post, streams::ON_POST, &fns.used[5]),
         };
         let Some(layout) = self.net.layout.projs.get(proj) else {
             return false;
@@ -1012,19 +1036,21 @@ impl Backend for Jit<'_> {
         // Buffers: own ones, and views of the two populations, then the
         // accumulators; the same for every kernel of the phase.
         let mut scratch = self.scratch.borrow_mut();
+        // Only the variables the phase names: a projection views every
+        // variable of both populations, and kernels read a few.
         let ptrs = &mut scratch.ptrs;
         ptrs.clear();
-        ptrs.extend(
-            layout
-                .vars
-                .iter()
-                .enumerate()
-                .map(|(v, var)| match var.space {
+        ptrs.resize(layout.vars.len(), std::ptr::null_mut());
+        for &v in used {
+            let v = v as usize;
+            if let (Some(slot), Some(var)) = (ptrs.get_mut(v), layout.vars.get(v)) {
+                *slot = match var.space {
                     Space::PreNeuron(pv) => ctx.pre[pv].as_ptr().cast_mut(),
                     Space::PostNeuron(pv) => ctx.post[pv].as_ptr().cast_mut(),
                     _ => ctx.vars[v].as_mut_ptr(),
-                }),
-        );
+                };
+            }
+        }
         let n_vars = ptrs.len();
         ptrs.extend(ctx.acc.iter_mut().map(|a| a.as_mut_ptr()));
         let phase_env = Env {
