@@ -1662,12 +1662,87 @@ impl<'p> Lowerer<'p> {
         if !self.diags.is_empty() {
             return None;
         }
+        uniform_synapse_params(&mut layout, &mut projs);
         layout.tables = std::mem::take(&mut self.tables);
         Some(Network {
             layout,
             pops,
             projs,
         })
+    }
+}
+
+/// Makes a per-synapse parameter one value when every synapse gets the same
+/// constant (`w = 6 nS`): it is stored once instead of per synapse and read
+/// from a register instead of memory, as Brian2 and NEST treat a constant
+/// weight. It stays per synapse when a file column sets it, a recorder
+/// samples it, or a kernel other than its initialiser writes it.
+fn uniform_synapse_params(layout: &mut circ_runtime::layout::NetLayout, projs: &mut [ProjKernels]) {
+    use circ_runtime::layout::{Connect, RecordKind, VarRole};
+    for (k, (pl, kernels)) in layout.projs.iter_mut().zip(projs.iter_mut()).enumerate() {
+        let Some(syn_init) = kernels
+            .init
+            .iter()
+            .position(|x| x.domain == Domain::Synapses)
+        else {
+            continue;
+        };
+        let Some(scalar_init) = kernels.init.iter().position(|x| x.domain == Domain::Once) else {
+            continue;
+        };
+        for v in 0..pl.vars.len() {
+            if pl.vars[v].space != Space::Syn || pl.vars[v].role != VarRole::Param {
+                continue;
+            }
+            let from_file = matches!(&pl.connect, Connect::File { columns, .. }
+                if columns.iter().any(|(_, c)| *c == v));
+            let recorded = layout.records.iter().any(|r| {
+                matches!(r.kind, RecordKind::Synapses { proj, var, .. } if proj == k && var == v)
+            });
+            if from_file || pl.delay_var == Some(v) || recorded {
+                continue;
+            }
+            // Its initialiser's one store must be a constant, and nothing
+            // else may write it.
+            let body = &kernels.init[syn_init].body;
+            let stores: Vec<usize> = body
+                .iter()
+                .enumerate()
+                .filter(|(_, st)| matches!(st, Stmt::Store(x, _) | Stmt::AddTo(x, _) if *x as usize == v))
+                .map(|(i, _)| i)
+                .collect();
+            let [at] = stores[..] else { continue };
+            let Stmt::Store(_, Expr::Const(value)) = body[at] else {
+                continue;
+            };
+            let mut written = vec![];
+            for kernel in kernels
+                .init
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| *n != syn_init)
+                .map(|(_, x)| x)
+                .chain([&kernels.dynamic])
+                .chain(&kernels.couple)
+                .chain(&kernels.update)
+                .chain(&kernels.on_pre)
+                .chain(&kernels.on_post)
+            {
+                circ_ir::written_vars(&kernel.body, &mut written);
+            }
+            let mut in_init = vec![];
+            circ_ir::written_vars(body, &mut in_init);
+            if written.contains(&(v as VarId))
+                || in_init.iter().filter(|x| **x as usize == v).count() != 1
+            {
+                continue;
+            }
+            kernels.init[syn_init].body.remove(at);
+            kernels.init[scalar_init]
+                .body
+                .push(Stmt::Store(v as VarId, Expr::Const(value)));
+            pl.vars[v].space = Space::Scalar;
+        }
     }
 }
 
