@@ -329,6 +329,13 @@ fn emit_exact(
         ))
     };
     let bvec: Vec<Expr> = sys.rhs.iter().map(zero_states).map(|e| b.let_(e)).collect();
+    // States with no input at all (dg/dt = -g/tau): the exact update is
+    // Phi g alone, as Brian2 writes it, not Phi g + Gamma 0.
+    let no_input: Vec<bool> = sys
+        .rhs
+        .iter()
+        .map(|e| matches!(zero_states(e), Expr::Const(z) if z == 0.0))
+        .collect();
     let diagonal = (0..n).all(|i| (0..n).all(|j| i == j || coef[i][j] == c(0.0)));
     let numeric = |e: &Expr| match simplify(&subst(e, &|v| scalar_value(v).map(c), None)) {
         Expr::Const(v) => Some(v),
@@ -340,7 +347,7 @@ fn emit_exact(
         .collect();
     match numeric_a {
         // Coefficients known now: propagators computed now, as constants.
-        Some(a) => Ok(numeric_update(sys, b, &a, &x, &bvec, dt)),
+        Some(a) => Ok(numeric_update(sys, b, &a, &x, &bvec, &no_input, dt)),
         // Per-neuron coefficients of uncoupled states: the closed form per state.
         None if diagonal => Ok((0..n)
             .map(|i| {
@@ -400,6 +407,7 @@ fn numeric_update(
     a: &[Vec<f64>],
     x: &[Expr],
     bvec: &[Expr],
+    no_input: &[bool],
     dt: f64,
 ) -> Vec<Expr> {
     let n = sys.states.len();
@@ -426,7 +434,7 @@ fn numeric_update(
         |phi: &Vec<Vec<f64>>, gamma: &Vec<Vec<f64>>, i: usize, zero_held_b: bool| -> Expr {
             let mut e: Option<Expr> = None;
             for j in 0..n {
-                let bj = if zero_held_b && sys.held[j] {
+                let bj = if (zero_held_b && sys.held[j]) || no_input[j] {
                     None
                 } else {
                     Some(bvec[j].clone())
