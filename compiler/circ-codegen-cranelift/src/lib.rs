@@ -857,10 +857,11 @@ impl<'a> Jit<'a> {
                     .map(|a| (a, (a + chunk).min(n)))
                     .collect()
             }
-            _ => vec![(0, n)],
+            // One slice, the usual case: no allocation.
+            _ => Vec::new(),
         };
         counts.clear();
-        counts.resize(slices.len(), 0);
+        counts.resize(slices.len().max(1), 0);
         let (lp, cp) = (list.as_mut_ptr(), counts.as_mut_ptr());
         let slice_envs = |s: usize, (a, b): (usize, usize)| -> Vec<Env> {
             envs.iter()
@@ -905,6 +906,9 @@ impl<'a> Jit<'a> {
                 }
                 call(f, &envs[0]);
             }
+        }
+        if slices.is_empty() {
+            out.extend_from_slice(&list[..counts[0] as usize]);
         }
         for (s, &(a, _)) in slices.iter().enumerate() {
             let c = counts[s] as usize;
