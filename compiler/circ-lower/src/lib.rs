@@ -1663,12 +1663,144 @@ impl<'p> Lowerer<'p> {
             return None;
         }
         uniform_synapse_params(&mut layout, &mut projs);
+        inline_constant_params(&layout, &mut pops, &mut projs);
         layout.tables = std::mem::take(&mut self.tables);
         Some(Network {
             layout,
             pops,
             projs,
         })
+    }
+}
+
+/// Writes constant scalar parameters into the kernels that read them: a
+/// parameter its time-dependent kernel sets to one constant and nothing else
+/// writes holds that constant all run long, so reading it is the constant
+/// (folded with its neighbours by `simplify`, as every lowered expression
+/// is). The variables stay, for recorders and views.
+fn inline_constant_params(
+    layout: &circ_runtime::layout::NetLayout,
+    pops: &mut [PopKernels],
+    projs: &mut [ProjKernels],
+) {
+    use circ_runtime::layout::VarRole;
+    // The constants a `Once` kernel stores, of variables nothing else writes.
+    fn constants<'k>(
+        setters: &[&Kernel],
+        others: impl Iterator<Item = &'k Kernel>,
+        scalar_param: &dyn Fn(VarId) -> bool,
+    ) -> HashMap<VarId, f64> {
+        let mut written = vec![];
+        for k in others {
+            circ_ir::written_vars(&k.body, &mut written);
+        }
+        let mut out: HashMap<VarId, Option<f64>> = HashMap::new();
+        for k in setters {
+            let mut all = vec![];
+            circ_ir::written_vars(&k.body, &mut all);
+            for st in &k.body {
+                if let Stmt::Store(v, e) = st
+                    && scalar_param(*v)
+                    && !written.contains(v)
+                    && all.iter().filter(|x| *x == v).count() == 1
+                {
+                    let value = match sym::simplify(e) {
+                        Expr::Const(x) => Some(x),
+                        _ => None,
+                    };
+                    // Every setter must store the same constant.
+                    let entry = out.entry(*v).or_insert(value);
+                    if *entry != value || value.is_none() {
+                        *entry = None;
+                    }
+                }
+            }
+            for v in all {
+                if !k
+                    .body
+                    .iter()
+                    .any(|st| matches!(st, Stmt::Store(x, _) if *x == v))
+                {
+                    out.insert(v, None);
+                }
+            }
+        }
+        out.into_iter().filter_map(|(v, x)| Some((v, x?))).collect()
+    }
+    fn rewrite(body: &mut [Stmt], value: &dyn Fn(VarId) -> Option<f64>) {
+        let sub = |e: &Expr| sym::simplify(&sym::subst(e, &|v| value(v).map(c), None));
+        for st in body {
+            match st {
+                Stmt::Let(_, e) | Stmt::Spike(e) | Stmt::SetRefractory(e) => *e = sub(e),
+                Stmt::Store(_, e) | Stmt::AddTo(_, e) => *e = sub(e),
+                Stmt::If(cond, a, b) => {
+                    *cond = sub(cond);
+                    rewrite(a, value);
+                    rewrite(b, value);
+                }
+            }
+        }
+    }
+    let mut pop_consts: Vec<HashMap<VarId, f64>> = vec![];
+    for (pl, k) in layout.pops.iter().zip(pops.iter_mut()) {
+        let scalar_param = |v: VarId| {
+            pl.vars
+                .get(v as usize)
+                .is_some_and(|x| x.scalar && x.role == VarRole::Param)
+        };
+        let others = [&k.init, &k.drive, &k.update]
+            .into_iter()
+            .chain(k.threshold.as_ref())
+            .chain(k.reset.as_ref());
+        let consts = constants(&[&k.dynamic], others, &scalar_param);
+        let value = |v: VarId| consts.get(&v).copied();
+        for kernel in [&mut k.init, &mut k.drive, &mut k.update]
+            .into_iter()
+            .chain(k.threshold.as_mut())
+            .chain(k.reset.as_mut())
+        {
+            rewrite(&mut kernel.body, &value);
+        }
+        pop_consts.push(consts);
+    }
+    for (pl, k) in layout.projs.iter().zip(projs.iter_mut()) {
+        let scalar_param = |v: VarId| {
+            pl.vars
+                .get(v as usize)
+                .is_some_and(|x| x.space == Space::Scalar && x.role == VarRole::Param)
+        };
+        let setters: Vec<&Kernel> = k
+            .init
+            .iter()
+            .filter(|x| x.domain == Domain::Once)
+            .chain([&k.dynamic])
+            .collect();
+        let others = k
+            .init
+            .iter()
+            .filter(|x| x.domain != Domain::Once)
+            .chain(&k.couple)
+            .chain(&k.update)
+            .chain(&k.on_pre)
+            .chain(&k.on_post);
+        let own = constants(&setters, others, &scalar_param);
+        // Views of the two populations' constant parameters too.
+        let value = |v: VarId| match pl.vars.get(v as usize).map(|x| x.space) {
+            Some(Space::PreNeuron(pv)) => pop_consts.get(pl.pre)?.get(&(pv as VarId)).copied(),
+            Some(Space::PostNeuron(pv)) => pop_consts.get(pl.post)?.get(&(pv as VarId)).copied(),
+            _ => own.get(&v).copied(),
+        };
+        for kernel in k
+            .init
+            .iter_mut()
+            .filter(|x| x.domain != Domain::Once)
+            .chain(&mut k.couple)
+            .chain(&mut k.update)
+            .chain(&mut k.on_pre)
+            .chain(&mut k.on_post)
+        {
+            rewrite(&mut kernel.body, &value);
+        }
     }
 }
 

@@ -37,3 +37,59 @@ fn constant_synapse_parameters_are_stored_once() {
     let net = common::lower("random.circ", src).net;
     assert_eq!(space(&net, "P -> P", "w"), Space::Syn);
 }
+
+/// The scalar parameters a kernel reads.
+fn scalar_params_read(net: &circ_ir::Network, pop: usize, kernel: &circ_ir::Kernel) -> Vec<String> {
+    fn loads(e: &circ_ir::Expr, out: &mut Vec<u32>) {
+        use circ_ir::Expr;
+        match e {
+            Expr::Load(v) => out.push(*v),
+            Expr::Un(_, a) | Expr::Table(_, a) => loads(a, out),
+            Expr::Bin(_, a, b) => {
+                loads(a, out);
+                loads(b, out);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|a| loads(a, out)),
+            Expr::Select(c, a, b) => {
+                loads(c, out);
+                loads(a, out);
+                loads(b, out);
+            }
+            _ => {}
+        }
+    }
+    let mut vs = vec![];
+    for st in &kernel.body {
+        match st {
+            circ_ir::Stmt::Let(_, e)
+            | circ_ir::Stmt::Store(_, e)
+            | circ_ir::Stmt::AddTo(_, e)
+            | circ_ir::Stmt::Spike(e)
+            | circ_ir::Stmt::SetRefractory(e) => loads(e, &mut vs),
+            circ_ir::Stmt::If(..) => {}
+        }
+    }
+    let vars = &net.layout.pops[pop].vars;
+    vs.iter()
+        .filter(|&&v| vars[v as usize].scalar && vars[v as usize].role == circ_ir::VarRole::Param)
+        .map(|&v| vars[v as usize].name.clone())
+        .collect()
+}
+
+#[test]
+fn constant_parameters_are_written_into_kernels_and_time_dependent_ones_read() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let coba = std::fs::read_to_string(dir.join("../../examples/coba.circ")).expect("read");
+    let net = common::lower("coba.circ", &coba).net;
+    let k = &net.pops[0];
+    assert_eq!(scalar_params_read(&net, 0, &k.update), Vec::<String>::new());
+    let th = k.threshold.as_ref().expect("threshold");
+    assert_eq!(scalar_params_read(&net, 0, th), Vec::<String>::new());
+    // A step current changes in time: read every step.
+    let step = std::fs::read_to_string(dir.join("../../examples/lif_step.circ")).expect("read");
+    let net = common::lower("lif_step.circ", &step).net;
+    assert_eq!(
+        scalar_params_read(&net, 0, &net.pops[0].update),
+        vec!["RI".to_string()]
+    );
+}
