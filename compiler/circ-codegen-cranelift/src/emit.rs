@@ -1018,7 +1018,17 @@ impl<'b, 'f> Gen<'b, 'f> {
             },
             Expr::Un(Un::Neg, a) => {
                 let a = self.expr(a)?;
-                self.b.ins().fneg(a)
+                if self.lanes == 2 {
+                    // Flip the sign bits with a constant from memory: x86
+                    // has no vector negation, and a mask built in the loop
+                    // costs two instructions more.
+                    let bytes: Vec<u8> = [(-0.0f64).to_le_bytes(); 2].concat();
+                    let mask = self.b.func.dfg.constants.insert(bytes.into());
+                    let mask = self.b.ins().vconst(types::F64X2, mask);
+                    self.b.ins().bxor(a, mask)
+                } else {
+                    self.b.ins().fneg(a)
+                }
             }
             Expr::Un(Un::Not, a) => {
                 let a = self.expr(a)?;
