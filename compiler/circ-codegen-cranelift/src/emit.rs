@@ -405,44 +405,10 @@ fn vectorizable(part: &Part<'_>) -> bool {
         })
 }
 
-fn used_vars(body: &[Stmt], out: &mut Vec<u32>) {
-    fn expr(e: &Expr, out: &mut Vec<u32>) {
-        match e {
-            Expr::Load(v) => out.push(*v),
-            Expr::Un(_, a) | Expr::Table(_, a) => expr(a, out),
-            Expr::Bin(_, a, b) => {
-                expr(a, out);
-                expr(b, out);
-            }
-            Expr::Call(_, args) => args.iter().for_each(|a| expr(a, out)),
-            Expr::Select(c, a, b) => {
-                expr(c, out);
-                expr(a, out);
-                expr(b, out);
-            }
-            _ => {}
-        }
-    }
-    for s in body {
-        match s {
-            Stmt::Let(_, e) | Stmt::Spike(e) | Stmt::SetRefractory(e) => expr(e, out),
-            Stmt::Store(v, e) | Stmt::AddTo(v, e) => {
-                out.push(*v);
-                expr(e, out);
-            }
-            Stmt::If(c, a, b) => {
-                expr(c, out);
-                used_vars(a, out);
-                used_vars(b, out);
-            }
-        }
-    }
-}
-
 /// The variables a kernel uses, sorted, each once.
 pub(crate) fn vars_used(body: &[Stmt]) -> Vec<u32> {
     let mut used = vec![];
-    used_vars(body, &mut used);
+    circ_ir::named_vars(body, &mut used);
     used.sort_unstable();
     used.dedup();
     used

@@ -280,6 +280,17 @@ fn fusable_proj(
     any
 }
 
+/// How a population's kernels address its variables: scalars at 0, the rest
+/// by element; they write their own buffers.
+fn pop_view(layout: &circ_runtime::layout::PopLayout) -> (Vec<Addr>, Vec<Target>) {
+    let addrs = layout
+        .vars
+        .iter()
+        .map(|v| if v.scalar { Addr::Zero } else { Addr::Element })
+        .collect();
+    (addrs, layout.vars.iter().map(|_| Target::Own).collect())
+}
+
 /// Compiles every kernel of `net` into `module`.
 fn compile_all(
     module: &mut impl Module,
@@ -288,12 +299,7 @@ fn compile_all(
 ) -> Result<KernelMap, CodegenError> {
     let mut map = KernelMap::default();
     for (p, (layout, k)) in net.layout.pops.iter().zip(&net.pops).enumerate() {
-        let addrs: Vec<Addr> = layout
-            .vars
-            .iter()
-            .map(|v| if v.scalar { Addr::Zero } else { Addr::Element })
-            .collect();
-        let targets: Vec<Target> = layout.vars.iter().map(|_| Target::Own).collect();
+        let (addrs, targets) = pop_view(layout);
         let mut one = |k: Option<&Kernel>, what: &str| -> Result<Option<usize>, CodegenError> {
             match k {
                 Some(k) if !k.body.is_empty() => {
@@ -378,17 +384,11 @@ fn compile_all(
     // Fused steps: a population's update and threshold, with the couplings
     // and equations of the projections onto it that stay at its neurons.
     for (p, (layout, k)) in net.layout.pops.iter().zip(&net.pops).enumerate() {
-        let addrs: Vec<Addr> = layout
-            .vars
-            .iter()
-            .map(|v| if v.scalar { Addr::Zero } else { Addr::Element })
-            .collect();
-        let targets: Vec<Target> = layout.vars.iter().map(|_| Target::Own).collect();
-        if !fusable_pop(k, &addrs) {
+        let view = pop_view(layout);
+        if !fusable_pop(k, &view.0) {
             map.fused.push(None);
             continue;
         }
-        let view = (addrs, targets);
         let projs: Vec<usize> = (0..net.projs.len())
             .filter(|&j| {
                 let (a, t) = &proj_views[j];

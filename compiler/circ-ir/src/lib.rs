@@ -445,6 +445,42 @@ pub fn written_vars(body: &[Stmt], out: &mut Vec<VarId>) {
     }
 }
 
+/// Appends the variables statements read or write, nested ones included
+/// (repeats kept).
+pub fn named_vars(body: &[Stmt], out: &mut Vec<VarId>) {
+    fn expr(e: &Expr, out: &mut Vec<VarId>) {
+        match e {
+            Expr::Load(v) => out.push(*v),
+            Expr::Un(_, a) | Expr::Table(_, a) => expr(a, out),
+            Expr::Bin(_, a, b) => {
+                expr(a, out);
+                expr(b, out);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|a| expr(a, out)),
+            Expr::Select(c, a, b) => {
+                expr(c, out);
+                expr(a, out);
+                expr(b, out);
+            }
+            _ => {}
+        }
+    }
+    for s in body {
+        match s {
+            Stmt::Let(_, e) | Stmt::Spike(e) | Stmt::SetRefractory(e) => expr(e, out),
+            Stmt::Store(v, e) | Stmt::AddTo(v, e) => {
+                out.push(*v);
+                expr(e, out);
+            }
+            Stmt::If(c, a, b) => {
+                expr(c, out);
+                named_vars(a, out);
+                named_vars(b, out);
+            }
+        }
+    }
+}
+
 /// Whether a kernel computes the same values at every step: straight-line
 /// stores of expressions that read no time, draw, table or index, and only
 /// variables it stored earlier (so a `dynamic` kernel of constant parameters

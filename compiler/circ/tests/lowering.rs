@@ -38,37 +38,10 @@ fn constant_synapse_parameters_are_stored_once() {
     assert_eq!(space(&net, "P -> P", "w"), Space::Syn);
 }
 
-/// The scalar parameters a kernel reads.
+/// The scalar parameters a kernel names.
 fn scalar_params_read(net: &circ_ir::Network, pop: usize, kernel: &circ_ir::Kernel) -> Vec<String> {
-    fn loads(e: &circ_ir::Expr, out: &mut Vec<u32>) {
-        use circ_ir::Expr;
-        match e {
-            Expr::Load(v) => out.push(*v),
-            Expr::Un(_, a) | Expr::Table(_, a) => loads(a, out),
-            Expr::Bin(_, a, b) => {
-                loads(a, out);
-                loads(b, out);
-            }
-            Expr::Call(_, args) => args.iter().for_each(|a| loads(a, out)),
-            Expr::Select(c, a, b) => {
-                loads(c, out);
-                loads(a, out);
-                loads(b, out);
-            }
-            _ => {}
-        }
-    }
     let mut vs = vec![];
-    for st in &kernel.body {
-        match st {
-            circ_ir::Stmt::Let(_, e)
-            | circ_ir::Stmt::Store(_, e)
-            | circ_ir::Stmt::AddTo(_, e)
-            | circ_ir::Stmt::Spike(e)
-            | circ_ir::Stmt::SetRefractory(e) => loads(e, &mut vs),
-            circ_ir::Stmt::If(..) => {}
-        }
-    }
+    circ_ir::named_vars(&kernel.body, &mut vs);
     let vars = &net.layout.pops[pop].vars;
     vs.iter()
         .filter(|&&v| vars[v as usize].scalar && vars[v as usize].role == circ_ir::VarRole::Param)
