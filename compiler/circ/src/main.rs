@@ -25,6 +25,15 @@ enum Command {
     /// Compile a model file's `run` item to a native executable that runs
     /// it without circ (it takes `--duration`, `--seed`, `--out`, `--threads`).
     Build(BuildArgs),
+    /// Print a standard model's documentation and definition
+    /// (`circ doc std::neurons::AdEx`), or list a module's models (`circ doc std::neurons`).
+    Doc(DocArgs),
+}
+
+#[derive(clap::Args)]
+struct DocArgs {
+    /// `std`, a module (`std::neurons`) or a model (`std::neurons::AdEx`, or just `AdEx`).
+    path: String,
 }
 
 #[derive(clap::Args)]
@@ -136,6 +145,45 @@ impl Loader for FsLoader {
     }
 }
 
+/// `circ doc`: a model's documentation and definition, or a module's list.
+fn doc(path: &str) -> ExitCode {
+    let models = circ_stdlib::models();
+    let module = path.strip_prefix("std::").unwrap_or(path);
+    let listed: Vec<&circ_stdlib::ModelDoc> = models
+        .iter()
+        .filter(|d| path == "std" || d.module == module)
+        .collect();
+    if !listed.is_empty() {
+        for d in listed {
+            let summary = d.doc.lines().next().unwrap_or("");
+            println!("{:<32} {summary}", d.path());
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(d) = circ_stdlib::find(path) {
+        println!("{} ({})\n", d.path(), d.kind);
+        println!("{}\n", d.doc);
+        println!("{}", d.source);
+        return ExitCode::SUCCESS;
+    }
+    let name = path.rsplit("::").next().unwrap_or(path).to_lowercase();
+    let close: Vec<String> = models
+        .iter()
+        .filter(|d| {
+            let n = d.name.to_lowercase();
+            n.contains(&name) || name.contains(&n)
+        })
+        .map(circ_stdlib::ModelDoc::path)
+        .collect();
+    eprintln!("error: the standard library has no model or module `{path}`");
+    if close.is_empty() {
+        eprintln!("  = help: `circ doc std` lists every model");
+    } else {
+        eprintln!("  = help: did you mean {}?", close.join(", "));
+    }
+    ExitCode::from(1)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The compiler walks syntax trees recursively; the parser bounds their
@@ -148,6 +196,7 @@ fn main() -> ExitCode {
             Command::Check(args) => check(args),
             Command::Run(args) => run(args),
             Command::Build(args) => build(args),
+            Command::Doc(args) => doc(&args.path),
         });
     match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(code)) => code,
