@@ -139,44 +139,36 @@ fn every_example_is_identical_on_interpreter_and_jit() {
     }
 }
 
-const NEURON_MODELS: &[&str] = &[
-    "LIF",
-    "LIFCond",
-    "IafPscExp",
-    "AdEx",
-    "Izhikevich",
-    "HodgkinHuxley",
-    "FitzHughNagumo",
-    "QIF",
-    "WilsonCowan",
-    "Kuramoto",
-];
-
 #[test]
 fn every_standard_model_is_identical_on_interpreter_and_jit() {
     let dir = std::env::temp_dir().join(format!("circ-diff-std-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
-    for m in NEURON_MODELS {
+    // Each model's documented example (a network that uses it), first 100 ms.
+    for m in circ_stdlib::models() {
+        for (k, src) in m.examples().iter().enumerate() {
+            let path = dir.join(format!("{}-{k}.circ", m.name));
+            std::fs::write(&path, src).expect("write");
+            same_on_both(&path, &["--duration", "100 ms"]);
+        }
+    }
+    // Every neuron model alone, at its defaults, with a fine step.
+    for m in circ_stdlib::models().iter().filter(|m| m.kind == "neuron") {
+        let name = &m.name;
         let src = format!(
-            "use std::neurons::{m}\ncircuit C {{\n    population P = {m}[4]\n    record spikes of P\n}}\nrun C for 20 ms {{ dt = 0.05 ms }}\n"
+            "use std::neurons::{name}\ncircuit C {{\n    population P = {name}[4]\n    record spikes of P\n}}\nrun C for 20 ms {{ dt = 0.05 ms }}\n"
         );
-        let path = dir.join(format!("{m}.circ"));
+        let path = dir.join(format!("{name}.circ"));
         std::fs::write(&path, src).expect("write");
         same_on_both(&path, &[]);
     }
-    // Synapse and plasticity models between Poisson inputs and conductance LIFs.
-    for (module, syn) in [
-        ("synapses", "ExpCond"),
-        ("synapses", "ExpCurr"),
-        ("synapses", "AlphaCond"),
-        ("synapses", "BiExpCond"),
-        ("synapses", "NMDA"),
-        ("synapses", "Delta"),
-        ("synapses", "TsodyksMarkram"),
-        ("plasticity", "StdpAdditive"),
-        ("plasticity", "StdpMultiplicative"),
-        ("plasticity", "RewardStdp"),
-    ] {
+    // Synapse and plasticity models with random delays, between Poisson
+    // inputs and conductance LIFs (those that read the presynaptic voltage,
+    // gap junctions, below between LIFs).
+    for m in circ_stdlib::models().iter().filter(|m| m.kind == "synapse") {
+        let (module, syn) = (m.module, &m.name);
+        if m.source.contains("pre.v") {
+            continue;
+        }
         let src = format!(
             "use std::neurons::LIFCond\nuse std::{module}::{syn}\ncircuit C {{\n    population In = poisson[50](rate = 40 Hz)\n    population Out = LIFCond[5](I_ext = 0.15 nA)\n    project syn = In -> Out : {syn} connect bernoulli(0.5) delay uniform(0 ms, 2 ms)\n    modulator DA = step(10 ms, 0, 1)\n    record spikes of Out\n    record v of Out every 0.5 ms\n}}\nrun C for 30 ms\n"
         );
