@@ -329,3 +329,36 @@ fn coba_rates_are_in_the_range_of_brian2_and_nest() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The order parameter r = |mean(exp(i theta))| of each recorded sample.
+fn order_parameter(theta: &[Vec<f64>]) -> Vec<f64> {
+    theta
+        .iter()
+        .map(|row| {
+            let n = row.len().max(1) as f64;
+            let (c, s) = row
+                .iter()
+                .fold((0.0, 0.0), |(c, s), t| (c + t.cos(), s + t.sin()));
+            (c / n).hypot(s / n)
+        })
+        .collect()
+}
+
+#[test]
+fn kuramoto_synchronises_above_the_critical_coupling_only() {
+    for (circuit, low, high) in [("Strong", 0.8, 1.0), ("Weak", 0.0, 0.4)] {
+        let (o, dir) = run_example("kuramoto.circ", &["--circuit", circuit]);
+        assert!(
+            o.status.success(),
+            "{circuit}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let theta = circ_runtime::data::read_matrix(&dir.join("O_theta.npy")).expect("theta");
+        let r = order_parameter(&theta);
+        // The last second: 100 samples, one every 10 ms.
+        let tail = &r[r.len().saturating_sub(100)..];
+        let mean = tail.iter().sum::<f64>() / tail.len() as f64;
+        assert!((low..=high).contains(&mean), "{circuit}: r = {mean}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
