@@ -362,3 +362,23 @@ fn kuramoto_synchronises_above_the_critical_coupling_only() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn homeostasis_brings_the_rate_back_to_its_target() {
+    let (o, dir) = run_example("homeostasis.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t: Vec<f64> = first_spike_times(&dir, "N")
+        .iter()
+        .map(|ms| ms / 1e3)
+        .collect();
+    let rate =
+        |a: f64, b: f64| t.iter().filter(|&&x| x >= a && x < b).count() as f64 / 20.0 / (b - a);
+    let (before, jump, after) = (rate(8.0, 10.0), rate(10.0, 10.5), rate(18.0, 20.0));
+    assert!(
+        (8.0..=12.0).contains(&before),
+        "before the step: {before} Hz"
+    );
+    assert!(jump > 15.0, "right after the step: {jump} Hz");
+    assert!((8.0..=12.0).contains(&after), "after adapting: {after} Hz");
+    let _ = std::fs::remove_dir_all(&dir);
+}
