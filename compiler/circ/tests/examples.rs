@@ -382,3 +382,17 @@ fn homeostasis_brings_the_rate_back_to_its_target() {
     assert!((8.0..=12.0).contains(&after), "after adapting: {after} Hz");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn reward_strengthens_the_pathway_that_preceded_it() {
+    let (o, dir) = run_example("reward_stdp.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let last_mean = |file: &str| {
+        let w = circ_runtime::data::read_matrix(&dir.join(file)).expect("weights");
+        let row = w.last().expect("samples");
+        row.iter().sum::<f64>() / row.len() as f64
+    };
+    let (a, b) = (last_mean("a_w.npy"), last_mean("b_w.npy"));
+    assert!(a > 0.5 && a > b + 0.2, "A {a}, B {b}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
