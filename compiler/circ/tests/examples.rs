@@ -396,3 +396,18 @@ fn reward_strengthens_the_pathway_that_preceded_it() {
     assert!(a > 0.5 && a > b + 0.2, "A {a}, B {b}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn cuba_rate_is_in_the_range_of_brian2_and_nest() {
+    let (o, dir) = run_example("cuba.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    let rate = summary["populations"]["P"]["mean_rate_hz"]
+        .as_f64()
+        .expect("rate");
+    // Brian2 5.6 Hz, NEST 5.6 Hz (shared/reference/README.md): within 10 %.
+    assert!((5.0..=6.2).contains(&rate), "{rate} Hz");
+    let _ = std::fs::remove_dir_all(&dir);
+}
