@@ -311,6 +311,16 @@ fn a_diverging_model_stops_with_a_clear_message_and_keeps_its_recordings() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A population's mean rate, from a run's `summary.json`.
+fn mean_rate(dir: &Path, pop: &str) -> f64 {
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
+            .expect("json");
+    summary["populations"][pop]["mean_rate_hz"]
+        .as_f64()
+        .expect("rate")
+}
+
 /// Vogels–Abbott COBA (Brette et al. 2007 benchmark 1), 4000 neurons, 1 s on
 /// the interpreter: the mean rates fall in the range Brian2 and NEST give
 /// (19.4 and 19.1 Hz; shared/reference/README.md), within 15–25 Hz.
@@ -318,13 +328,8 @@ fn a_diverging_model_stops_with_a_clear_message_and_keeps_its_recordings() {
 fn coba_rates_are_in_the_range_of_brian2_and_nest() {
     let (o, dir) = run_example("coba.circ", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
-            .expect("json");
     for pop in ["E", "I"] {
-        let rate = summary["populations"][pop]["mean_rate_hz"]
-            .as_f64()
-            .expect("rate");
+        let rate = mean_rate(&dir, pop);
         assert!((15.0..=25.0).contains(&rate), "{pop}: {rate} Hz");
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -401,12 +406,7 @@ fn reward_strengthens_the_pathway_that_preceded_it() {
 fn cuba_rate_is_in_the_range_of_brian2_and_nest() {
     let (o, dir) = run_example("cuba.circ", &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).expect("summary"))
-            .expect("json");
-    let rate = summary["populations"]["P"]["mean_rate_hz"]
-        .as_f64()
-        .expect("rate");
+    let rate = mean_rate(&dir, "P");
     // Brian2 5.6 Hz, NEST 5.6 Hz (shared/reference/README.md): within 10 %.
     assert!((5.0..=6.2).contains(&rate), "{rate} Hz");
     let _ = std::fs::remove_dir_all(&dir);
