@@ -355,6 +355,7 @@ impl<'p> Lowerer<'p> {
             Some(Res::Const(id)) => self.const_value(id).map(c),
             Some(Res::Builtin(b)) => match b.as_str() {
                 "t" => Some(Expr::Time),
+                "dt" => Some(Expr::Dt),
                 "pi" => Some(c(std::f64::consts::PI)),
                 "e" => Some(c(std::f64::consts::E)),
                 "inf" => Some(c(f64::INFINITY)),

@@ -617,7 +617,8 @@ impl Checker {
         if let Some(k) = builtins::constant(&n.node) {
             return (builtin, num(Some(Dim::ONE), false, Some(k), false));
         }
-        if n.node == "t" && env.allow.time {
+        // `t`, the simulation time, and `dt`, the run's time step.
+        if (n.node == "t" || n.node == "dt") && env.allow.time {
             return (builtin, Ty::real(builtins::time()));
         }
         if (n.node == "i" || n.node == "j") && env.allow.indices {
@@ -657,6 +658,7 @@ impl Checker {
         cands.extend(self.visible_names(env.module));
         if env.allow.time {
             cands.push("t".into());
+            cands.push("dt".into());
         }
         let mut d = Diagnostic::error(
             "unknown-name",
@@ -676,9 +678,9 @@ impl Checker {
             ));
         } else if matches!(n.node.as_str(), "i" | "j" | "d") {
             d = d.with_help("`i`, `j` (and `d` in `distance`) exist only in connection rules and per-synapse values");
-        } else if n.node == "t" {
+        } else if n.node == "t" || n.node == "dt" {
             d = d.with_help(
-                "`t` (the simulation time) exists in models, time functions and modulators only",
+                "`t` (the simulation time) and `dt` (the time step) exist in models, time functions and modulators only",
             );
         }
         self.diags.push(d);
