@@ -411,3 +411,34 @@ fn cuba_rate_is_in_the_range_of_brian2_and_nest() {
     assert!((5.0..=6.2).contains(&rate), "{rate} Hz");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn celegans_nociceptive_input_reaches_the_command_interneurons() {
+    let (o, dir) = run_example("celegans.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(dir.join("W_spikes.csv")).expect("spikes csv");
+    let spikes: Vec<(f64, usize)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (t, i) = l.split_once(',')?;
+            Some((t.parse().ok()?, i.trim().parse().ok()?))
+        })
+        .collect();
+    // AVAL and AVAR (indices 103 and 31 in data/celegans/neurons.csv).
+    let count = |from: f64, to: f64| {
+        spikes
+            .iter()
+            .filter(|(t, i)| (*i == 103 || *i == 31) && *t >= from && *t < to)
+            .count()
+    };
+    let (before, after) = (count(0.0, 0.5), count(0.5, 1.0));
+    assert!(
+        after >= before + 5,
+        "AVA spikes: {before} before, {after} after"
+    );
+    // And the network does not run away: under 5 Hz on average.
+    let rate = mean_rate(&dir, "W");
+    assert!(rate < 5.0, "{rate} Hz");
+    let _ = std::fs::remove_dir_all(&dir);
+}
