@@ -442,3 +442,14 @@ fn celegans_nociceptive_input_reaches_the_command_interneurons() {
     assert!(rate < 5.0, "{rate} Hz");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn delays_make_a_detector_for_one_motif_and_not_its_reverse() {
+    let (o, dir) = run_example("delays_motifs.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = first_spike_times(&dir, "Detector");
+    // The motif's ten spikes all arrive at 118 ms; the reversed one never lines up.
+    assert_eq!(t.len(), 1, "{t:?}");
+    assert!((118.0..120.0).contains(&t[0]), "{t:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
