@@ -453,3 +453,49 @@ fn delays_make_a_detector_for_one_motif_and_not_its_reverse() {
     assert!((118.0..120.0).contains(&t[0]), "{t:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn izhikevich_network_shows_alpha_and_gamma_rhythms() {
+    let (o, dir) = run_example("izhikevich2003.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Spike counts of the whole network in 1 ms bins over 0.2-2 s.
+    let mut counts = vec![0.0f64; 1800];
+    for pop in ["E", "I"] {
+        for t in first_spike_times(&dir, pop) {
+            let k = (t - 200.0).floor();
+            if (0.0..1800.0).contains(&k) {
+                counts[k as usize] += 1.0;
+            }
+        }
+    }
+    let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+    // Power at f = k / 1.8 s, for k up to 100 Hz.
+    let power = |k: usize| {
+        let w = 2.0 * std::f64::consts::PI * k as f64 / counts.len() as f64;
+        let (re, im) = counts
+            .iter()
+            .enumerate()
+            .fold((0.0, 0.0), |(re, im), (n, c)| {
+                let x = c - mean;
+                (re + x * (w * n as f64).cos(), im - x * (w * n as f64).sin())
+            });
+        re * re + im * im
+    };
+    let spectrum: Vec<(f64, f64)> = (2..=180).map(|k| (k as f64 / 1.8, power(k))).collect();
+    let mut sorted: Vec<f64> = spectrum.iter().map(|s| s.1).collect();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let peak = |lo: f64, hi: f64| {
+        spectrum
+            .iter()
+            .filter(|(f, _)| (lo..hi).contains(f))
+            .map(|s| s.1)
+            .fold(0.0, f64::max)
+    };
+    let (alpha, gamma) = (peak(5.0, 20.0) / median, peak(30.0, 50.0) / median);
+    assert!(
+        alpha > 3.0 && gamma > 3.0,
+        "alpha {alpha}x, gamma {gamma}x the median"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
