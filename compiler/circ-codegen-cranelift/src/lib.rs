@@ -804,8 +804,9 @@ impl<'a> Jit<'a> {
         cuts
     }
 
-    /// A population kernel's environment, but for its buffers.
-    fn env(&self, ctx: &StepCtx<'_>, base: u32) -> Env {
+    /// An environment at a step: its clock and the data tables, every
+    /// buffer pointer null (callers set those their kernels read).
+    fn bare_env(&self, t: f64, dt: f64, step: u64, seed: u64) -> Env {
         Env {
             vars: std::ptr::null(),
             acc: std::ptr::null(),
@@ -813,18 +814,27 @@ impl<'a> Jit<'a> {
             count: 0,
             pre: std::ptr::null(),
             post: std::ptr::null(),
-            t: ctx.t,
-            dt: ctx.dt,
-            step: ctx.step,
-            seed: ctx.seed,
-            stream_base: u64::from(base),
-            ref_until: ctx.ref_until.as_ptr(),
+            t,
+            dt,
+            step,
+            seed,
+            stream_base: 0,
+            ref_until: std::ptr::null(),
             spikes: std::ptr::null_mut(),
             refr: std::ptr::null_mut(),
             tables: self.table_ptrs.as_ptr(),
             table_lens: self.table_lens.as_ptr(),
             start: 0,
             spike_count: std::ptr::null_mut(),
+        }
+    }
+
+    /// A population kernel's environment, but for its buffers.
+    fn env(&self, ctx: &StepCtx<'_>, base: u32) -> Env {
+        Env {
+            stream_base: u64::from(base),
+            ref_until: ctx.ref_until.as_ptr(),
+            ..self.bare_env(ctx.t, ctx.dt, ctx.step, ctx.seed)
         }
     }
 
@@ -1060,22 +1070,9 @@ impl Backend for Jit<'_> {
         let phase_env = Env {
             vars: ptrs.as_ptr(),
             acc: ptrs[n_vars..].as_ptr(),
-            list: std::ptr::null(),
-            count: 0,
             pre: ctx.csr.pre.as_ptr(),
             post: ctx.csr.post.as_ptr(),
-            t: ctx.t,
-            dt: ctx.dt,
-            step: ctx.step,
-            seed: ctx.seed,
-            stream_base: 0,
-            ref_until: std::ptr::null(),
-            spikes: std::ptr::null_mut(),
-            refr: std::ptr::null_mut(),
-            tables: self.table_ptrs.as_ptr(),
-            table_lens: self.table_lens.as_ptr(),
-            start: 0,
-            spike_count: std::ptr::null_mut(),
+            ..self.bare_env(ctx.t, ctx.dt, ctx.step, ctx.seed)
         };
         let mut added = false;
         for k in kernels {

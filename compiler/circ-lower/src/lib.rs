@@ -237,6 +237,14 @@ impl<'p> Lowerer<'p> {
         }
     }
 
+    /// A recorder's index bound, when it folds to a constant.
+    fn const_index(&mut self, s: &Scope<'_>, e: Option<&ast::Expr>) -> Option<usize> {
+        match e.and_then(|e| self.expr(s, e)).map(|e| sym::simplify(&e)) {
+            Some(Expr::Const(v)) => Some(v as usize),
+            _ => None,
+        }
+    }
+
     fn expr(&mut self, s: &Scope<'_>, e: &ast::Expr) -> Option<Expr> {
         Some(match &e.node {
             ExprKind::Num { value, unit, .. } => {
@@ -1532,28 +1540,11 @@ impl<'p> Lowerer<'p> {
                         let (first, last) = match &sel.index {
                             None => (0, usize::MAX),
                             Some(ix) => match &ix.node {
-                                ExprKind::Range(lo, hi) => {
-                                    let lo = lo
-                                        .as_ref()
-                                        .and_then(|e| self.expr(&scope, e))
-                                        .map(|e| sym::simplify(&e));
-                                    let hi = hi
-                                        .as_ref()
-                                        .and_then(|e| self.expr(&scope, e))
-                                        .map(|e| sym::simplify(&e));
-                                    (
-                                        if let Some(Expr::Const(v)) = lo {
-                                            v as usize
-                                        } else {
-                                            0
-                                        },
-                                        if let Some(Expr::Const(v)) = hi {
-                                            v as usize
-                                        } else {
-                                            usize::MAX
-                                        },
-                                    )
-                                }
+                                ExprKind::Range(lo, hi) => (
+                                    self.const_index(&scope, lo.as_deref()).unwrap_or(0),
+                                    self.const_index(&scope, hi.as_deref())
+                                        .unwrap_or(usize::MAX),
+                                ),
                                 _ => (0, usize::MAX),
                             },
                         };
@@ -1577,34 +1568,12 @@ impl<'p> Lowerer<'p> {
                 let (first, last) = match &sel.index {
                     None => (0, size),
                     Some(ix) => match &ix.node {
-                        ExprKind::Range(lo, hi) => {
-                            let lo = lo
-                                .as_ref()
-                                .and_then(|e| self.expr(&scope, e))
-                                .map(|e| sym::simplify(&e));
-                            let hi = hi
-                                .as_ref()
-                                .and_then(|e| self.expr(&scope, e))
-                                .map(|e| sym::simplify(&e));
-                            let lo = if let Some(Expr::Const(v)) = lo {
-                                v as usize
-                            } else {
-                                0
-                            };
-                            let hi = if let Some(Expr::Const(v)) = hi {
-                                v as usize
-                            } else {
-                                size
-                            };
-                            (lo, hi)
-                        }
+                        ExprKind::Range(lo, hi) => (
+                            self.const_index(&scope, lo.as_deref()).unwrap_or(0),
+                            self.const_index(&scope, hi.as_deref()).unwrap_or(size),
+                        ),
                         _ => {
-                            let i = self.expr(&scope, ix).map(|e| sym::simplify(&e));
-                            let i = if let Some(Expr::Const(v)) = i {
-                                v as usize
-                            } else {
-                                0
-                            };
+                            let i = self.const_index(&scope, Some(ix)).unwrap_or(0);
                             (i, i + 1)
                         }
                     },
