@@ -1662,6 +1662,19 @@ impl Checker {
                                     );
                                     return;
                                 }
+                                Some(v) if v.kind == VarKind::Input => {
+                                    // Inputs are set to zero and refilled by the
+                                    // continuous couplings at the start of every
+                                    // step (spec/semantics.md), after the handlers
+                                    // of the step before: an addition here would
+                                    // never reach an update.
+                                    self.diags.push(
+                                        Diagnostic::error("invalid-assignment", format!("`{}` of `{}` is an input, recomputed from the continuous couplings at the start of every step, so an addition in a handler would be lost", n.node, post.name), env.file, n.span, "an input")
+                                            .with_label(post.file, v.span, "declared here")
+                                            .with_help(format!("add to a state of the neuron (for a jump, `post.v += w`), or keep a `post state g` in the synapse, add to it here and couple it outside the handler: `post.{} += g`", n.node)),
+                                    );
+                                    return;
+                                }
                                 Some(v) => (Some(v.dim), n),
                             },
                         }
