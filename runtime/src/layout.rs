@@ -42,6 +42,11 @@ pub struct PopLayout {
     pub schedule: Vec<(u64, u32)>,
     /// Spikes given in a file, read when the network is built (added to `schedule`).
     pub schedule_source: Option<ScheduleSource>,
+    /// The variables held while an element is refractory (`unless
+    /// refractory`): handlers' additions to them are discarded then, and in
+    /// the step the element spikes (spec/semantics.md, step 4).
+    #[serde(default)]
+    pub held: Vec<usize>,
 }
 
 /// A column of numbers in a data file.

@@ -699,6 +699,29 @@ impl<'a> Simulation<'a> {
                 ProjPhase::Couple | ProjPhase::OnPre | ProjPhase::OnPost
             )
         {
+            let held = &self.layout.pops[proj.post].held;
+            if phase != ProjPhase::Couple && !held.is_empty() {
+                // A state held while refractory takes no synaptic jumps then,
+                // nor in the step its neuron spikes (Brian2's not_refractory
+                // is false from the threshold on; NEST's iaf_psc_delta drops
+                // such spikes): those additions are dropped before applying.
+                let ref_until = &self.ref_until[proj.post];
+                let fired = spiking.get(proj.post).map_or(&[][..], Vec::as_slice);
+                let step = clock.step as i64;
+                for &v in held {
+                    let Some(add) = st.acc.get_mut(v) else {
+                        continue;
+                    };
+                    for (i, a) in add.iter_mut().enumerate() {
+                        if *a != 0.0
+                            && (ref_until.get(i).is_some_and(|&r| step <= r)
+                                || fired.binary_search(&(i as u32)).is_ok())
+                        {
+                            *a = 0.0;
+                        }
+                    }
+                }
+            }
             Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
         }
     }

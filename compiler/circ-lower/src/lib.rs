@@ -1422,6 +1422,10 @@ impl<'p> Lowerer<'p> {
                 if let Some(pos) = &p.positions {
                     self.add_positions(&scope, pos, &mut vars, &mut kernels)?;
                 }
+                let held = match self.prog.item(id) {
+                    Some(Item::Model(model)) => held_states(model, &vars),
+                    _ => vec![],
+                };
                 pop_index.insert(p.name.node.clone(), layout.pops.len());
                 layout.pops.push(PopLayout {
                     name: p.name.node.clone(),
@@ -1430,6 +1434,7 @@ impl<'p> Lowerer<'p> {
                     vars,
                     schedule: vec![],
                     schedule_source: None,
+                    held,
                 });
                 pops.push(kernels);
             }
@@ -1915,4 +1920,22 @@ fn post_added(pl: &circ_runtime::layout::ProjLayout, k: &circ_ir::ProjKernels) -
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// The positions in `vars` of the states `model` holds while refractory.
+fn held_states(model: &ast::ModelItem, vars: &[VarLayout]) -> Vec<usize> {
+    model
+        .members
+        .iter()
+        .filter_map(|m| match &m.node {
+            MemberKind::Ode {
+                var,
+                unless_refractory: Some(_),
+                ..
+            } => vars
+                .iter()
+                .position(|v| v.name == var.node && v.role == VarRole::State),
+            _ => None,
+        })
+        .collect()
 }

@@ -169,6 +169,7 @@ impl Lowerer<'_> {
             vars: vec![],
             schedule: vec![],
             schedule_source: None,
+            held: vec![],
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
