@@ -389,13 +389,23 @@ fn compile_all(
             map.fused.push(None);
             continue;
         }
-        let projs: Vec<usize> = (0..net.projs.len())
+        let couples = |j: usize| net.projs[j].couple.iter().any(|c| !c.body.is_empty());
+        let mut projs: Vec<usize> = (0..net.projs.len())
             .filter(|&j| {
                 let (a, t) = &proj_views[j];
                 net.layout.projs[j].post == p
                     && fusable_proj(&net.projs[j], &net.layout.projs[j], a, t)
             })
             .collect();
+        // Inputs are sums in projection order. When a projection that
+        // couples into the population cannot be fused, its sum reaches the
+        // inputs before the pass: fusing the others would add theirs after
+        // it, out of order (a last-bit difference from the interpreter).
+        if (0..net.projs.len())
+            .any(|j| net.layout.projs[j].post == p && !projs.contains(&j) && couples(j))
+        {
+            projs.retain(|&j| !couples(j));
+        }
         // Buffers, numbered across the step: the population's by variable,
         // then each projection's own after them; a projection's view of a
         // neuron value is that neuron buffer.
@@ -438,11 +448,8 @@ fn compile_all(
                 .map(|&v| circ_ir::Stmt::Store(v, circ_ir::Expr::Const(0.0)))
                 .collect(),
         };
-        let others_couple = (0..net.projs.len()).any(|j| {
-            net.layout.projs[j].post == p
-                && !projs.contains(&j)
-                && net.projs[j].couple.iter().any(|c| !c.body.is_empty())
-        });
+        let others_couple = (0..net.projs.len())
+            .any(|j| net.layout.projs[j].post == p && !projs.contains(&j) && couples(j));
         if !inputs.is_empty()
             && !others_couple
             && inputs

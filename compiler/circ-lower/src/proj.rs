@@ -380,6 +380,8 @@ impl Lowerer<'_> {
                 MemberKind::State(StateLoc::Own, d) => (&d.name, Space::Syn, VarRole::State),
                 MemberKind::State(StateLoc::Pre, d) => (&d.name, Space::PreState, VarRole::State),
                 MemberKind::State(StateLoc::Post, d) => (&d.name, Space::PostState, VarRole::State),
+                // Sema refuses `pre let`: every sum is per postsynaptic neuron.
+                MemberKind::SideLet { name, .. } => (name, Space::PostState, VarRole::State),
                 MemberKind::Modulator { name, .. } => (name, Space::Scalar, VarRole::Param),
                 MemberKind::Let { name, value } => {
                     lets.insert(name.node.clone(), value);
@@ -674,7 +676,26 @@ impl Lowerer<'_> {
             };
             b.body.push(Stmt::AddTo(tv, e));
         }
+        // Sums over each postsynaptic neuron's synapses (`post let x =
+        // sum(e)`): zeroed, then added to in increasing synapse order, before
+        // the couplings, which may read them (spec/synapse.md).
+        let (mut zero, mut sums) = (Builder::default(), Builder::default());
+        for m in &model.members {
+            let MemberKind::SideLet { name, value, .. } = &m.node else {
+                continue;
+            };
+            let (Some(&v), ast::ExprKind::Call { args, .. }) = (ids.get(&name.node), &value.node)
+            else {
+                continue;
+            };
+            let Some(arg) = args.first() else { continue };
+            let e = self.expr(&scope, &arg.value)?;
+            zero.body.push(Stmt::Store(v, c(0.0)));
+            sums.body.push(Stmt::AddTo(v, e));
+        }
         kernels.couple = vec![
+            kernel("sum_zero", Domain::PostNeurons, zero),
+            kernel("sum_synapses", Domain::Synapses, sums),
             kernel("couple_post", Domain::PostNeurons, by_post),
             kernel("couple_synapses", Domain::Synapses, by_syn),
         ];

@@ -919,6 +919,7 @@ impl Checker {
                 MemberKind::Parameter(d) | MemberKind::State(_, d) => Some(&d.name),
                 MemberKind::Input { name, .. }
                 | MemberKind::Let { name, .. }
+                | MemberKind::SideLet { name, .. }
                 | MemberKind::Modulator { name, .. } => Some(name),
                 _ => None,
             };
@@ -976,6 +977,11 @@ impl Checker {
                         m.span,
                         "continuous couplings belong to synapses".into(),
                         "inside a neuron, use an ODE or a `let`",
+                    )),
+                    MemberKind::SideLet { .. } if !is_syn => Some((
+                        m.span,
+                        "`post let` sums over a neuron's synapses and belongs to synapses".into(),
+                        "inside a neuron, a `let` names an expression of the neuron's own values",
                     )),
                     _ => None,
                 };
@@ -1057,6 +1063,7 @@ impl Checker {
                 }
                 MemberKind::Input { name, .. }
                 | MemberKind::Let { name, .. }
+                | MemberKind::SideLet { name, .. }
                 | MemberKind::Modulator { name, .. } => {
                     self.model_var(&env, &ctx, &name.node, name.span);
                 }
@@ -1154,7 +1161,9 @@ impl Checker {
                     ),
                     MemberKind::State(loc, d) => (&d.name, VarKind::State(*loc), d.init.is_some()),
                     MemberKind::Input { name, .. } => (name, VarKind::Input, true),
-                    MemberKind::Let { name, .. } => (name, VarKind::Let, true),
+                    MemberKind::Let { name, .. } | MemberKind::SideLet { name, .. } => {
+                        (name, VarKind::Let, true)
+                    }
                     MemberKind::Modulator { name, .. } => (name, VarKind::Modulator, true),
                     _ => return None,
                 };
@@ -1200,7 +1209,11 @@ impl Checker {
             MemberKind::Parameter(d) => d.per.is_some_and(|p| p.node == PerKind::Synapse),
             _ => false,
         };
-        let is_state = matches!(&member.node, MemberKind::State(..));
+        // A sum over synapses changes during the run as a state does.
+        let is_state = matches!(
+            &member.node,
+            MemberKind::State(..) | MemberKind::SideLet { .. }
+        );
         if let Some((t, reads)) = ctx.cache.borrow().get(name).cloned() {
             ctx.note(|r| {
                 r.merge(&reads);
@@ -1286,6 +1299,20 @@ impl Checker {
                 self.need_num_or_bool(&menv, value, t);
                 t
             }
+            MemberKind::SideLet {
+                loc,
+                name: n,
+                value,
+            } => {
+                let menv = Env {
+                    allow: Allow {
+                        indices: true,
+                        ..menv.allow
+                    },
+                    ..menv
+                };
+                self.side_let(&menv, *loc, n, value)
+            }
             _ => Ty::Error,
         };
         // An unsuffixed 0 has no dimension of its own: the variable is dimensionless.
@@ -1335,6 +1362,45 @@ impl Checker {
         t
     }
 
+    /// The type of `post let NAME = sum(EXPR)`: that of EXPR, which may read
+    /// anything a synapse reads. Anything but one `sum(...)` is refused, as
+    /// is `pre let` (a sum over outgoing synapses is not implemented).
+    fn side_let(&mut self, env: &Env<'_>, loc: StateLoc, name: &Ident, value: &Expr) -> Ty {
+        let inner = match &value.node {
+            ExprKind::Call { func, args } if func.node == "sum" => {
+                if args.len() != 1 || args[0].name.is_some() {
+                    self.diags.push(
+                        Diagnostic::error("argument-count", format!("`sum` takes one expression, the value each synapse adds, but it has {} argument{}", args.len(), if args.len() == 1 { " with a name" } else { "s" }), env.file, value.span, "one unnamed argument")
+                            .with_help(format!("`post let {} = sum(w)` adds `w` over the neuron's incoming synapses", name.node)),
+                    );
+                    for a in args {
+                        self.expr(env, &a.value);
+                    }
+                    return Ty::Error;
+                }
+                &args[0].value
+            }
+            _ => {
+                self.diags.push(
+                    Diagnostic::error("misplaced-member", format!("`{}` is a `post let`, whose value must be one sum over the neuron's synapses", name.node), env.file, value.span, "not `sum(...)`")
+                        .with_help(format!("write `post let {} = sum(EXPR)`; for an expression of other values, use a plain `let`", name.node)),
+                );
+                return Ty::Error;
+            }
+        };
+        if loc == StateLoc::Pre {
+            self.diags.push(
+                Diagnostic::error("unsupported", format!("`pre let {}`: sums over a neuron's outgoing synapses are not supported yet", name.node), env.file, name.span, "`pre let`")
+                    .with_help("sum over the incoming synapses with `post let`, or keep a `pre state` that the handlers add to"),
+            );
+        }
+        let t = self.expr(env, inner);
+        if !self.need_number(env, inner, t, "a sum over synapses") {
+            return Ty::Error;
+        }
+        t
+    }
+
     fn per_synapse_dep(
         &mut self,
         env: &Env<'_>,
@@ -1379,6 +1445,7 @@ impl Checker {
                         MemberKind::Parameter(_) => "a parameter",
                         MemberKind::Input { .. } => "an input",
                         MemberKind::Let { .. } => "a `let`",
+                        MemberKind::SideLet { .. } => "a sum over synapses",
                         _ => "a modulator",
                     };
                     self.diags.push(
@@ -1722,6 +1789,7 @@ impl Checker {
                                         MemberKind::Parameter(_) => "a parameter",
                                         MemberKind::Input { .. } => "an input",
                                         MemberKind::Let { .. } => "a `let`",
+                                        MemberKind::SideLet { .. } => "a sum over synapses",
                                         _ => "a modulator",
                                     };
                                     self.diags.push(
@@ -2948,6 +3016,7 @@ fn member_name_span(m: &ast::Member) -> Option<Span> {
         MemberKind::Parameter(d) | MemberKind::State(_, d) => Some(d.name.span),
         MemberKind::Input { name, .. }
         | MemberKind::Let { name, .. }
+        | MemberKind::SideLet { name, .. }
         | MemberKind::Modulator { name, .. } => Some(name.span),
         _ => None,
     }

@@ -114,7 +114,7 @@ impl Checker {
     }
 
     /// Reports that `e` has type `got` where a number was required.
-    fn need_number(&mut self, env: &Env<'_>, e: &Expr, got: Ty, what: &str) -> bool {
+    pub(crate) fn need_number(&mut self, env: &Env<'_>, e: &Expr, got: Ty, what: &str) -> bool {
         if got.is_num_or_err() {
             return true;
         }
@@ -837,6 +837,9 @@ impl Checker {
                 "no function of this name",
             );
             d = suggest(d, &func.node, cands.iter().map(String::as_str), None);
+            if func.node == "sum" {
+                d = d.with_help("`sum(EXPR)` is the value of a `post let` in a synapse: `post let w_total = sum(w)` adds `w` over the neuron's incoming synapses");
+            }
             for a in args {
                 self.expr(env, &a.value);
             }

@@ -191,6 +191,17 @@ pub enum MemberKind {
         /// Value.
         value: Expr,
     },
+    /// `post let x = sum(expr)` (or `pre let`): one value per neuron of the
+    /// projection, the sum of `expr` over that neuron's synapses; `value` is
+    /// the whole right side (sema checks it is a `sum`).
+    SideLet {
+        /// `Pre` or `Post`.
+        loc: StateLoc,
+        /// Name.
+        name: Ident,
+        /// Value.
+        value: Expr,
+    },
     /// `dx/dt = rhs (noise sigma)? (unless refractory)?`.
     Ode {
         /// The variable `x` of `dx/dt`.

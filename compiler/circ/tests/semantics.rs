@@ -44,3 +44,31 @@ fn refractory_neurons_take_no_synaptic_jumps_on_held_states() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+#[test]
+fn a_post_let_sums_each_neurons_incoming_synapses_at_the_start_of_the_step() {
+    for backend in ["interp", "jit"] {
+        let out = run("normalise.circ", backend);
+        let w = circ_runtime::data::read_matrix(&out.join("syn_w.npy")).expect("w");
+        assert_eq!(w.len(), 100, "{backend}");
+        // all_to_all from 30 to 3 neurons: synapse s goes to neuron s % 3.
+        let sum = |row: &[f64], j: usize| row.iter().skip(j).step_by(3).sum::<f64>();
+        for j in 0..3 {
+            let mut s = sum(&w[0], j);
+            assert!(
+                (s - 10.0).abs() > 1.0,
+                "{backend}: start {s} is too close to 10"
+            );
+            for (n, row) in w.iter().enumerate().skip(1) {
+                s *= (1e-4 * (10.0 / s - 1.0) / 2e-3).exp();
+                let got = sum(row, j);
+                assert!(
+                    (got - s).abs() < 1e-9 * s,
+                    "{backend}: neuron {j}, step {n}: {got}, not {s}"
+                );
+            }
+            assert!((s - 10.0).abs() < 0.05, "{backend}: neuron {j} ends at {s}");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
