@@ -597,3 +597,28 @@ fn stdp_splits_the_weights_into_two_groups() {
     assert!((25.0..=37.5).contains(&rate), "{rate} Hz");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Disinhibition (2-4 s) turns the depression of the same Hebbian pairing
+/// into potentiation, and it turns back after (example header).
+#[test]
+fn disinhibition_flips_the_sign_of_plasticity() {
+    let (o, dir) = run_example("disinhibition_plasticity.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w = circ_runtime::data::read_matrix(&dir.join("syn_w.npy")).expect("weights");
+    let e = circ_runtime::data::read_matrix(&dir.join("E_r.npy")).expect("rates");
+    assert_eq!((w.len(), e.len()), (600, 600));
+    // Samples every 10 ms: row k is t = k * 10 ms.
+    let mean = |k: usize| w[k].iter().sum::<f64>() / w[k].len() as f64;
+    let (w0, w2, w4, w6) = (mean(0), mean(199), mean(399), mean(599));
+    assert!(w2 < w0 - 0.02, "inhibited: {w0} -> {w2}");
+    assert!(w4 > w2 + 0.03, "disinhibited: {w2} -> {w4}");
+    assert!(w6 < w4 - 0.01, "inhibited again: {w4} -> {w6}");
+    let theta = 12.0;
+    for k in (10..200).chain(410..600) {
+        assert!(e[k][0] < theta, "E at {} s: {} Hz", k as f64 / 100.0, e[k][0]);
+    }
+    for k in 210..400 {
+        assert!(e[k][0] > theta, "E at {} s: {} Hz", k as f64 / 100.0, e[k][0]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
