@@ -180,7 +180,11 @@ fn cli_follows_file_imports() {
 
 /// Runs `circ run` on an example into a fresh folder; returns stdout and the folder.
 fn run_example(name: &str, extra: &[&str]) -> (std::process::Output, PathBuf) {
-    let out = std::env::temp_dir().join(format!("circ-example-{}-{name}", std::process::id()));
+    // One folder per call: a test may run one example twice.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out =
+        std::env::temp_dir().join(format!("circ-example-{}-{call}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let o = circ()
         .args(["run", "--color", "never", "--out"])
@@ -615,10 +619,97 @@ fn disinhibition_flips_the_sign_of_plasticity() {
     assert!(w6 < w4 - 0.01, "inhibited again: {w4} -> {w6}");
     let theta = 12.0;
     for k in (10..200).chain(410..600) {
-        assert!(e[k][0] < theta, "E at {} s: {} Hz", k as f64 / 100.0, e[k][0]);
+        assert!(
+            e[k][0] < theta,
+            "E at {} s: {} Hz",
+            k as f64 / 100.0,
+            e[k][0]
+        );
     }
     for k in 210..400 {
-        assert!(e[k][0] > theta, "E at {} s: {} Hz", k as f64 / 100.0, e[k][0]);
+        assert!(
+            e[k][0] > theta,
+            "E at {} s: {} Hz",
+            k as f64 / 100.0,
+            e[k][0]
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The astrocyte-modulated liquid (example header): it keeps E's rate well
+/// under that of the same network with the astrocyte clamped, its signal
+/// follows the input step and brings the rate down, and the liquid's state
+/// tells the two input patterns apart.
+#[test]
+fn astrocyte_regulates_the_liquid_which_separates_its_inputs() {
+    let (o, dir) = run_example("astrocyte_lsm.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (oc, clamped) = run_example(
+        "astrocyte_lsm.circ",
+        &[
+            "--circuit",
+            "AstroClamped",
+            "--duration",
+            "10 s",
+            "--seed",
+            "2",
+        ],
+    );
+    assert!(
+        oc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&oc.stderr)
+    );
+    let rate = |dir: &Path, from: f64, to: f64| {
+        let n = spikes(dir, "E")
+            .iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .count();
+        n as f64 / (400.0 * (to - from))
+    };
+    for (from, to) in [(4.0, 5.0), (9.0, 10.0)] {
+        let (with, without) = (rate(&dir, from, to), rate(&clamped, from, to));
+        assert!(
+            with < 0.6 * without,
+            "{from}-{to} s: {with} Hz, clamped {without} Hz"
+        );
+    }
+    let c = circ_runtime::data::read_matrix(&dir.join("Astro_c.npy")).expect("c");
+    let (before, after) = (c[490][0], c[999][0]);
+    assert!(after > 1.5 * before, "c {before} -> {after}");
+    let (peak, late) = (rate(&dir, 5.0, 5.5), rate(&dir, 9.0, 10.0));
+    assert!(late < 0.75 * peak, "{peak} Hz -> {late} Hz");
+    // Readout: E's spike counts per 250 ms window (A in even windows, B in
+    // odd ones), normalised; each window from 1 s on is classified by the
+    // nearer (by cosine) of the two patterns' mean vectors over the others.
+    let mut x = vec![vec![0.0f64; 400]; 40];
+    for (t, i) in spikes(&dir, "E") {
+        x[((t / 0.25) as usize).min(39)][i] += 1.0;
+    }
+    for v in &mut x {
+        let norm = v.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-12);
+        v.iter_mut().for_each(|a| *a /= norm);
+    }
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(p, q)| p * q).sum::<f64>();
+    let mut right = 0;
+    for k in 4..40 {
+        let centroid = |label: usize| {
+            let mut m = vec![0.0; 400];
+            for (j, v) in x.iter().enumerate().skip(4) {
+                if j != k && j % 2 == label {
+                    m.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+                }
+            }
+            m
+        };
+        let guess = usize::from(dot(&x[k], &centroid(1)) > dot(&x[k], &centroid(0)));
+        right += usize::from(guess == k % 2);
+    }
+    assert!(
+        right * 10 > 36 * 9,
+        "{right} of 36 windows classified right"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&clamped);
 }
