@@ -83,7 +83,7 @@ MODELS = {
                 V_th=-55 * mV, V_reset=-60 * mV, tau_syn_ex=0.2 * ms, tau_syn_in=2 * ms,
                 I_e=500 * pA),
         threshold="V_m >= V_th", reset="V_m = V_reset", refractory=2 * ms,
-        init=dict(V_m=-70 * mV), var="V_m", method="exponential_euler", dt=0.1 * ms,
+        init=dict(V_m=-70 * mV), var="V_m", method="rk4", dt=0.1 * ms,
         duration=100 * ms),
     "AdaptiveThresholdLIF": dict(
         eqs="""
