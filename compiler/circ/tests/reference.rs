@@ -396,8 +396,8 @@ fn gamma_draws_have_their_moments() {
 /// The standard library's neurons against Brian2 2.11 running the same
 /// equations, values and integration method (references made by
 /// tests/data/reference/stdlib_brian2.py): one neuron under a constant drive,
-/// traces within 1e-9 of their range and identical spike times (measured:
-/// within 2e-12 and identical).
+/// traces within 1e-9 of their range (1e-6 for Hodgkin-Huxley) and identical
+/// spike times (measured: within 2e-12, Hodgkin-Huxley 7.5e-8, identical).
 #[test]
 fn standard_neurons_match_brian2() {
     for (model, args, var, dt, duration) in [
@@ -421,6 +421,21 @@ fn standard_neurons_match_brian2() {
             "0.1 ms",
             "300 ms",
         ),
+        ("LIF", "I_ext = 0.2 nA", "v", "0.1 ms", "100 ms"),
+        ("LIFCond", "I_ext = 0.15 nA", "v", "0.1 ms", "100 ms"),
+        ("Izhikevich", "I_ext = 10", "v", "0.1 ms", "200 ms"),
+        (
+            "HodgkinHuxley",
+            "I_ext = 10 [uA/cm^2]",
+            "v",
+            "0.01 ms",
+            "100 ms",
+        ),
+        ("WilsonCowan", "I_ext = 4", "r", "0.1 ms", "100 ms"),
+        ("ThresholdLinear", "I_ext = 2", "r", "0.1 ms", "100 ms"),
+        ("SigmoidRate", "I_ext = 1", "r", "0.1 ms", "100 ms"),
+        ("TanhRate", "I_ext = 0.5", "x", "0.1 ms", "100 ms"),
+        ("LTC", "I_ext = 1.2", "x", "0.1 ms", "100 ms"),
     ] {
         let src = format!(
             "use std::neurons::{model}\ncircuit C {{\n    population N = {model}[1]({args})\n    record {var} of N every {dt}\n    record spikes of N\n}}\nrun C for {duration} {{ dt = {dt} }}\n"
@@ -432,11 +447,15 @@ fn standard_neurons_match_brian2() {
         assert_eq!(got.t.len(), t.len(), "{model}: samples");
         let lo = want.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = want.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Rounding differences (Brian2 orders the rate functions' operations
+        // its own way) grow on an action potential's upstroke: 7.5e-8 of
+        // the range for Hodgkin-Huxley, under 2e-12 for the others.
+        let tol = if model == "HodgkinHuxley" { 1e-6 } else { 1e-9 };
         for (k, (&tk, &w)) in t.iter().zip(want).enumerate() {
             assert!((got.t[k] - tk).abs() < 1e-12, "{model}: sample time {k}");
             let g = got.values[k];
             assert!(
-                (g - w).abs() <= 1e-9 * (hi - lo),
+                (g - w).abs() <= tol * (hi - lo),
                 "{model}: {var} at {tk} s is {g}, Brian2 has {w}"
             );
         }

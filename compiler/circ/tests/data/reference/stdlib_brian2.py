@@ -12,7 +12,7 @@ script. The tests read the files and need no Python.
 """
 import os
 import brian2 as b2
-from brian2 import mV, ms, nS, pF, nA, pA, Mohm, uF, mS, cm, uA, second
+from brian2 import mV, ms, nS, pF, nA, pA, Mohm, uF, mS, cm, uA, second, Hz
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 b2.prefs.codegen.target = "numpy"
@@ -95,6 +95,74 @@ MODELS = {
         threshold="v > th", reset="v = v_reset; th += d_th", refractory=2 * ms,
         init=dict(v=-65 * mV, th=-50 * mV), var="v", method="exact", dt=0.1 * ms,
         duration=300 * ms),
+    "LIF": dict(
+        eqs="dv/dt = (v_rest - v + R*I)/tau_m : volt (unless refractory)",
+        ns=dict(tau_m=20 * ms, v_rest=-65 * mV, v_th=-50 * mV, v_reset=-65 * mV,
+                R=100 * Mohm, I=0.2 * nA),
+        threshold="v > v_th", reset="v = v_reset", refractory=2 * ms,
+        init=dict(v=-65 * mV), var="v", method="exact", dt=0.1 * ms, duration=100 * ms),
+    "LIFCond": dict(
+        eqs="dv/dt = (g_L*(E_L - v) + I)/C_m : volt (unless refractory)",
+        ns=dict(C_m=200 * pF, g_L=10 * nS, E_L=-60 * mV, v_th=-50 * mV, v_reset=-60 * mV,
+                I=0.15 * nA),
+        threshold="v > v_th", reset="v = v_reset", refractory=5 * ms,
+        init=dict(v=-60 * mV), var="v", method="exact", dt=0.1 * ms, duration=100 * ms),
+    "Izhikevich": dict(
+        eqs="""
+        dv/dt = (0.04*v**2 + 5*v + 140 - u + I)/tau : 1
+        du/dt = a*(b*v - u)/tau : 1
+        """,
+        ns=dict(a=0.02, b=0.2, c=-65, d=8, I=10, tau=1 * ms),
+        threshold="v >= 30", reset="v = c; u += d", refractory=False,
+        init=dict(v=-65, u=-13), var="v", method="euler", dt=0.1 * ms, duration=200 * ms),
+    "HodgkinHuxley": dict(
+        eqs="""
+        alpha_m = 0.1/ms*(v/mV + 40)/(1 - exp(-(v/mV + 40)/10)) : Hz
+        beta_m = 4/ms*exp(-(v/mV + 65)/18) : Hz
+        alpha_h = 0.07/ms*exp(-(v/mV + 65)/20) : Hz
+        beta_h = 1/ms/(1 + exp(-(v/mV + 35)/10)) : Hz
+        alpha_n = 0.01/ms*(v/mV + 55)/(1 - exp(-(v/mV + 55)/10)) : Hz
+        beta_n = 0.125/ms*exp(-(v/mV + 65)/80) : Hz
+        dv/dt = (g_Na*m**3*h*(E_Na - v) + g_K*n**4*(E_K - v) + g_L*(E_L - v) + I)/C_m : volt
+        dm/dt = alpha_m*(1 - m) - beta_m*m : 1
+        dh/dt = alpha_h*(1 - h) - beta_h*h : 1
+        dn/dt = alpha_n*(1 - n) - beta_n*n : 1
+        """,
+        ns=dict(C_m=1 * uF / cm**2, g_Na=120 * mS / cm**2, g_K=36 * mS / cm**2,
+                g_L=0.3 * mS / cm**2, E_Na=50 * mV, E_K=-77 * mV, E_L=-54.387 * mV,
+                I=10 * uA / cm**2),
+        threshold="v > 0*mV", reset=None, refractory=3 * ms,
+        init=dict(v=-65 * mV, m=0.05293248525724958, h=0.5961207535084603,
+                  n=0.3176769140606974),
+        var="v", method="exponential_euler", dt=0.01 * ms, duration=100 * ms),
+    "WilsonCowan": dict(
+        eqs="dr/dt = (-r + (1 - r)/(1 + exp(-gain*(I - theta))))/tau : 1",
+        ns=dict(tau=10 * ms, gain=1.2, theta=2.8, I=4),
+        threshold=None, reset=None, refractory=False,
+        init=dict(r=0.1), var="r", method="exponential_euler", dt=0.1 * ms, duration=100 * ms),
+    "ThresholdLinear": dict(
+        eqs="dr/dt = (gain*clip(I - theta, 0, inf) - r)/tau : Hz",
+        ns=dict(tau=10 * ms, gain=10 * Hz, theta=0, I=2),
+        threshold=None, reset=None, refractory=False,
+        init=dict(r=0 * Hz), var="r", method="exact", dt=0.1 * ms, duration=100 * ms),
+    "SigmoidRate": dict(
+        eqs="dr/dt = (r_max/(1 + exp(-gain*(I - theta))) - r)/tau : Hz",
+        ns=dict(tau=10 * ms, r_max=100 * Hz, gain=4, theta=0.5, I=1),
+        threshold=None, reset=None, refractory=False,
+        init=dict(r=0 * Hz), var="r", method="exact", dt=0.1 * ms, duration=100 * ms),
+    "TanhRate": dict(
+        eqs="dx/dt = (tanh(gain*I) - x)/tau : 1",
+        ns=dict(tau=10 * ms, gain=1, I=0.5),
+        threshold=None, reset=None, refractory=False,
+        init=dict(x=0), var="x", method="exact", dt=0.1 * ms, duration=100 * ms),
+    "LTC": dict(
+        eqs="""
+        f = f_max/(1 + exp(-gamma_*(I - mu))) : Hz
+        dx/dt = -(1/tau + f)*x + f*A : 1
+        """,
+        ns=dict(tau=20 * ms, f_max=100 * Hz, gamma_=3, mu=1, A=1, I=1.2),
+        threshold=None, reset=None, refractory=False,
+        init=dict(x=0), var="x", method="exponential_euler", dt=0.1 * ms, duration=100 * ms),
 }
 
 
