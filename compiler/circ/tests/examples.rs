@@ -434,7 +434,14 @@ fn reward_strengthens_the_pathway_that_preceded_it() {
         row.iter().sum::<f64>() / row.len() as f64
     };
     let (a, b) = (last_mean("a_w.npy"), last_mean("b_w.npy"));
-    assert!(a > 0.5 && a > b + 0.2, "A {a}, B {b}");
+    assert!(a > 0.65 && a > b + 0.1, "A {a}, B {b}");
+    for file in ["a_w.npy", "b_w.npy"] {
+        let w = circ_runtime::data::read_matrix(&dir.join(file)).expect("weights");
+        assert!(
+            w.iter().flatten().all(|x| (0.0..=1.0).contains(x)),
+            "{file}: a weight out of [0, 1]"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
