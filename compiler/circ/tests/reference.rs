@@ -393,6 +393,53 @@ fn gamma_draws_have_their_moments() {
     }
 }
 
+/// A peer simulator's stored trace (`FILE.csv`: t, value) and spikes
+/// (`FILE_spikes.csv`) of one neuron.
+struct Peer {
+    name: &'static str,
+    file: String,
+    /// How many steps the peer's samples and spike stamps lie after circ's.
+    lag: usize,
+}
+
+impl Peer {
+    /// Asserts that run `r`'s first recording of `var` is the peer's trace
+    /// within `tol` and its spikes are the peer's; returns the spike count.
+    fn compare(&self, model: &str, var: &str, r: &RunResult, tol: f64) -> usize {
+        let trace = csv(&format!("{}.csv", self.file));
+        let got = &r.samples[0];
+        for (k, (&tk, &w)) in trace[0].iter().zip(&trace[1]).enumerate() {
+            assert!(
+                (got.t[k + self.lag] - tk).abs() < 1e-12,
+                "{model}: sample time {k}"
+            );
+            let g = got.values[k + self.lag];
+            assert!(
+                (g - w).abs() <= tol,
+                "{model}: {var} at {tk} s is {g}, {} has {w}",
+                self.name
+            );
+        }
+        let want = csv(&format!("{}_spikes.csv", self.file))
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let ours: Vec<f64> = r.spikes[0]
+            .iter()
+            .map(|&(step, _)| (step as usize + self.lag) as f64 * r.dt)
+            .collect();
+        assert_eq!(ours.len(), want.len(), "{model}: spike count");
+        for (a, b) in ours.iter().zip(&want) {
+            assert!(
+                (a - b).abs() < 1e-9,
+                "{model}: spike at {a} s, {} at {b} s",
+                self.name
+            );
+        }
+        ours.len()
+    }
+}
+
 /// The standard library's neurons against Brian2 2.11 running the same
 /// equations, values and integration method (references made by
 /// tests/data/reference/stdlib_brian2.py): one neuron under a constant drive,
@@ -441,37 +488,20 @@ fn standard_neurons_match_brian2() {
             "use std::neurons::{model}\ncircuit C {{\n    population N = {model}[1]({args})\n    record {var} of N every {dt}\n    record spikes of N\n}}\nrun C for {duration} {{ dt = {dt} }}\n"
         );
         let (_, r) = simulate_src(model, &src, &circ_lower::Options::default());
-        let trace = csv(&format!("std_{model}.csv"));
-        let (t, want) = (&trace[0], &trace[1]);
-        let got = &r.samples[0];
-        assert_eq!(got.t.len(), t.len(), "{model}: samples");
-        let lo = want.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = want.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         // Rounding differences (Brian2 orders the rate functions' operations
         // its own way) grow on an action potential's upstroke: 7.5e-8 of
         // the range for Hodgkin-Huxley, under 2e-12 for the others.
         let tol = if model == "HodgkinHuxley" { 1e-6 } else { 1e-9 };
-        for (k, (&tk, &w)) in t.iter().zip(want).enumerate() {
-            assert!((got.t[k] - tk).abs() < 1e-12, "{model}: sample time {k}");
-            let g = got.values[k];
-            assert!(
-                (g - w).abs() <= tol * (hi - lo),
-                "{model}: {var} at {tk} s is {g}, Brian2 has {w}"
-            );
-        }
-        let spikes = csv(&format!("std_{model}_spikes.csv"));
-        let want_spikes = spikes.first().cloned().unwrap_or_default();
-        let ours: Vec<f64> = r.spikes[0]
-            .iter()
-            .map(|&(step, _)| step as f64 * r.dt)
-            .collect();
-        assert_eq!(ours.len(), want_spikes.len(), "{model}: spike count");
-        for (a, b) in ours.iter().zip(&want_spikes) {
-            assert!(
-                (a - b).abs() < 1e-9,
-                "{model}: spike at {a} s, Brian2 at {b} s"
-            );
-        }
+        let peer = Peer {
+            name: "Brian2",
+            file: format!("std_{model}"),
+            lag: 0,
+        };
+        let trace = csv(&format!("{}.csv", peer.file));
+        let lo = trace[1].iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = trace[1].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(r.samples[0].t.len(), trace[0].len(), "{model}: samples");
+        peer.compare(model, var, &r, tol * (hi - lo));
     }
 }
 
@@ -564,38 +594,22 @@ run C for 100 ms {{ dt = 0.1 ms }}
 "
         );
         let (_, r) = simulate_src(model, &src, &circ_lower::Options::default());
-        let trace = csv(&format!("nest_{model}.csv"));
-        let (t, want) = (&trace[0], &trace[1]);
-        let got = &r.samples[0];
-        assert_eq!(t.len(), 999, "{model}: NEST samples 0.1 ms to 99.9 ms");
-        for (k, (&tk, &w)) in t.iter().zip(want).enumerate() {
-            // NEST's sample at t_k = (k + 1) dt is circ's at the start of step k + 1.
-            assert!(
-                (got.t[k + 1] - tk).abs() < 1e-12,
-                "{model}: sample time {k}"
-            );
-            let g = got.values[k + 1];
-            assert!(
-                (g - w).abs() <= tol,
-                "{model}: V_m at {tk} s is {g}, NEST has {w}"
-            );
-        }
-        let want_spikes = csv(&format!("nest_{model}_spikes.csv"))
-            .first()
-            .cloned()
-            .unwrap_or_default();
-        let ours: Vec<f64> = r.spikes[0]
-            .iter()
-            .map(|&(step, _)| (step + 1) as f64 * r.dt)
-            .collect();
-        assert_eq!(ours.len(), want_spikes.len(), "{model}: spike count");
-        assert!(ours.len() >= 2, "{model}: the inputs must make it fire");
-        for (a, b) in ours.iter().zip(&want_spikes) {
-            assert!(
-                (a - b).abs() < 1e-9,
-                "{model}: spike at {a} s, NEST at {b} s"
-            );
-        }
+        // NEST's sample at t_k = (k + 1) dt is circ's at the start of step
+        // k + 1, and its spike stamps are circ's plus dt.
+        let peer = Peer {
+            name: "NEST",
+            file: format!("nest_{model}"),
+            lag: 1,
+        };
+        assert_eq!(
+            csv(&format!("{}.csv", peer.file))[0].len(),
+            999,
+            "{model}: NEST samples 0.1 ms to 99.9 ms"
+        );
+        assert!(
+            peer.compare(model, "V_m", &r, tol) >= 2,
+            "{model}: the inputs must make it fire"
+        );
     }
 }
 
