@@ -353,6 +353,10 @@ pub struct Simulation<'a> {
     layout: &'a NetLayout,
     vars: Vec<Vec<Vec<f64>>>,
     ref_until: Vec<Vec<i64>>,
+    /// Per population with held states, per element: whether synaptic jumps
+    /// to them are dropped this step (refractory, or spiking now); set at
+    /// the start of the propagation phase.
+    blocked: Vec<Vec<bool>>,
     projs: Vec<ProjState>,
     /// Spikes given in advance, per population (inline and from files).
     schedules: Vec<Vec<(u64, u32)>>,
@@ -395,6 +399,17 @@ impl<'a> Simulation<'a> {
             layout,
             vars,
             ref_until,
+            blocked: layout
+                .pops
+                .iter()
+                .map(|p| {
+                    if p.held.is_empty() {
+                        vec![]
+                    } else {
+                        vec![false; p.size]
+                    }
+                })
+                .collect(),
             projs: vec![],
             schedules: vec![],
             warnings: vec![],
@@ -665,6 +680,34 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// [`Self::apply_acc`], dropping the additions to the `held` variables
+    /// of elements `blocked` this step.
+    fn apply_acc_held(
+        vars: &mut [Vec<f64>],
+        acc: &mut [Vec<f64>],
+        held: &[usize],
+        blocked: &[bool],
+    ) {
+        for (v, (buf, add)) in vars.iter_mut().zip(acc.iter_mut()).enumerate() {
+            if buf.len() != add.len() {
+                continue;
+            }
+            if held.contains(&v) {
+                for ((x, a), &b) in buf.iter_mut().zip(add.iter_mut()).zip(blocked) {
+                    let sum = *x + *a;
+                    *x = if *a == 0.0 || b { *x } else { sum };
+                    *a = 0.0;
+                }
+            } else {
+                for (x, a) in buf.iter_mut().zip(add.iter_mut()) {
+                    let sum = *x + *a;
+                    *x = if *a == 0.0 { *x } else { sum };
+                    *a = 0.0;
+                }
+            }
+        }
+    }
+
     fn proj_phase(
         &mut self,
         backend: &dyn Backend,
@@ -700,29 +743,16 @@ impl<'a> Simulation<'a> {
             )
         {
             let held = &self.layout.pops[proj.post].held;
-            if phase != ProjPhase::Couple && !held.is_empty() {
+            let blocked = &self.blocked[proj.post];
+            if phase != ProjPhase::Couple && !held.is_empty() && !blocked.is_empty() {
                 // A state held while refractory takes no synaptic jumps then,
                 // nor in the step its neuron spikes (Brian2's not_refractory
                 // is false from the threshold on; NEST's iaf_psc_delta drops
-                // such spikes): those additions are dropped before applying.
-                let ref_until = &self.ref_until[proj.post];
-                let fired = spiking.get(proj.post).map_or(&[][..], Vec::as_slice);
-                let step = clock.step as i64;
-                for &v in held {
-                    let Some(add) = st.acc.get_mut(v) else {
-                        continue;
-                    };
-                    for (i, a) in add.iter_mut().enumerate() {
-                        if *a != 0.0
-                            && (ref_until.get(i).is_some_and(|&r| step <= r)
-                                || fired.binary_search(&(i as u32)).is_ok())
-                        {
-                            *a = 0.0;
-                        }
-                    }
-                }
+                // such spikes).
+                Self::apply_acc_held(&mut self.vars[proj.post], &mut st.acc, held, blocked);
+            } else {
+                Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
             }
-            Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
         }
     }
 
@@ -863,6 +893,17 @@ impl<'a> Simulation<'a> {
             }
             // 4. Synaptic propagation: spikes enter each projection's delay
             // ring; those due now reach their synapses; then `on post`.
+            for (p, blocked) in self.blocked.iter_mut().enumerate() {
+                if blocked.is_empty() {
+                    continue;
+                }
+                for (b, &r) in blocked.iter_mut().zip(&self.ref_until[p]) {
+                    *b = n as i64 <= r;
+                }
+                for &i in &spiking[p] {
+                    blocked[i as usize] = true;
+                }
+            }
             for k in 0..self.projs.len() {
                 let (pre, ring_len) = (self.layout.projs[k].pre, self.projs[k].ring.len());
                 let st = &mut self.projs[k];

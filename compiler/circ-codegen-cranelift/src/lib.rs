@@ -1118,7 +1118,12 @@ impl Backend for Jit<'_> {
                 Domain::Synapses => self.launch(k, env, ctx.csr.len(), false),
                 Domain::Arriving => {
                     let list = &ctx.arriving;
-                    if own || w.shared || w.pre || list.len() < self.min_parallel {
+                    if own
+                        || w.shared
+                        || w.pre
+                        || self.pool.is_none()
+                        || list.len() < self.min_parallel
+                    {
                         let env = Env {
                             list: list.as_ptr(),
                             ..env

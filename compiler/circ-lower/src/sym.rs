@@ -41,6 +41,15 @@ pub fn simplify(e: &Expr) -> Expr {
                 Bin::Pow if is(&b, 1.0) => a,
                 Bin::Pow if is(&b, 0.0) => c(1.0),
                 Bin::Mul if is(&a, -1.0) => Expr::Un(Un::Neg, Box::new(b)),
+                // Dividing by a constant is multiplying by its reciprocal: a
+                // division costs several multiplications (Brian2's generated
+                // C++ gets the same from -ffast-math). The IR says which, so
+                // every backend computes the same bits.
+                Bin::Div if matches!(b, Expr::Const(y) if y.is_finite() && y != 0.0 && (1.0 / y).is_finite()) =>
+                {
+                    let Expr::Const(y) = b else { unreachable!() };
+                    Expr::bin(Bin::Mul, a, c(1.0 / y))
+                }
                 _ => Expr::bin(*op, a, b),
             }
         }
