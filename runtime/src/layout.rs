@@ -47,6 +47,10 @@ pub struct PopLayout {
     /// the step the element spikes (spec/semantics.md, step 4).
     #[serde(default)]
     pub held: Vec<usize>,
+    /// A Poisson input of constant rate (Hz): the runtime draws its spikes
+    /// event by event ([`crate::poisson`]) instead of a threshold kernel.
+    #[serde(default)]
+    pub poisson_rate: Option<f64>,
 }
 
 /// A column of numbers in a data file.

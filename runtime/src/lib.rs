@@ -9,6 +9,7 @@ pub mod data;
 pub mod layout;
 pub mod output;
 pub mod philox;
+pub mod poisson;
 pub mod sim;
 
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};

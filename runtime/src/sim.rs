@@ -360,6 +360,8 @@ pub struct Simulation<'a> {
     projs: Vec<ProjState>,
     /// Spikes given in advance, per population (inline and from files).
     schedules: Vec<Vec<(u64, u32)>>,
+    /// Constant-rate Poisson inputs, per population.
+    poisson: Vec<Option<crate::poisson::PoissonSource>>,
     /// Things the user should know (delays rounded to the step, ...).
     pub warnings: Vec<String>,
 }
@@ -412,6 +414,15 @@ impl<'a> Simulation<'a> {
                 .collect(),
             projs: vec![],
             schedules: vec![],
+            poisson: layout
+                .pops
+                .iter()
+                .enumerate()
+                .map(|(p, pop)| {
+                    pop.poisson_rate
+                        .map(|r| crate::poisson::PoissonSource::new(pop.size, r * dt, seed, p))
+                })
+                .collect(),
             warnings: vec![],
         };
         for (p, (vars, refs)) in sim.vars.iter_mut().zip(&sim.ref_until).enumerate() {
@@ -881,6 +892,9 @@ impl<'a> Simulation<'a> {
                 if !fusion.pop(p) {
                     let ctx = clock.ctx(&self.ref_until[p]);
                     backend.threshold(p, &mut self.vars[p], &ctx, fired);
+                }
+                if let Some(Some(src)) = self.poisson.get_mut(p) {
+                    src.fire(n, fired);
                 }
                 let sched = self.schedules.get(p).map_or(&[][..], Vec::as_slice);
                 if !sched.is_empty() {

@@ -276,6 +276,10 @@ struct PartState<'b> {
     pre: Value,
     post: Value,
     ref_until: Value,
+    /// Whether the kernel needs its synapse's presynaptic (`i`) and
+    /// postsynaptic (`j`) index: loaded only then.
+    need_i: bool,
+    need_j: bool,
 }
 
 /// Generation state of one function.
@@ -456,7 +460,18 @@ fn load_part<'b>(
             acc_bases.insert(*pv, a);
         }
     }
+    let used = vars_used(&k.body);
+    let addressed = |a: Addr| used.iter().any(|&v| part.addrs.get(v as usize) == Some(&a));
+    let need_i =
+        addressed(Addr::Pre) || circ_ir::any_expr(&k.body, &|e| matches!(e, Expr::PreIndex));
+    let need_j = addressed(Addr::Post)
+        || circ_ir::any_expr(&k.body, &|e| matches!(e, Expr::PostIndex))
+        || used
+            .iter()
+            .any(|&v| matches!(part.targets.get(v as usize), Some(Target::Acc(..))));
     PartState {
+        need_i,
+        need_j,
         addrs: part.addrs,
         targets: part.targets,
         bufs: part.bufs,
@@ -648,9 +663,18 @@ impl<'b, 'f> Gen<'b, 'f> {
         let (i, j) = match st.domain {
             Domain::PreNeurons | Domain::SpikingPre => (element, zero),
             Domain::PostNeurons | Domain::SpikingPost => (zero, element),
-            Domain::Synapses | Domain::Arriving | Domain::PostSpikeSynapses => {
-                (from_u32(b, st.pre, element), from_u32(b, st.post, element))
-            }
+            Domain::Synapses | Domain::Arriving | Domain::PostSpikeSynapses => (
+                if st.need_i {
+                    from_u32(b, st.pre, element)
+                } else {
+                    zero
+                },
+                if st.need_j {
+                    from_u32(b, st.post, element)
+                } else {
+                    zero
+                },
+            ),
             _ => (zero, zero),
         };
         let (refractory, free) = if st.domain == Domain::Each && self.iter_refractory.is_some() {

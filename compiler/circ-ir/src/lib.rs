@@ -508,6 +508,28 @@ pub fn step_invariant(k: &Kernel) -> bool {
         })
 }
 
+/// Whether any expression of `body` (or any part of one) satisfies `pred`.
+pub fn any_expr(body: &[Stmt], pred: &dyn Fn(&Expr) -> bool) -> bool {
+    fn walk(e: &Expr, pred: &dyn Fn(&Expr) -> bool) -> bool {
+        pred(e)
+            || match e {
+                Expr::Un(_, a) | Expr::Table(_, a) => walk(a, pred),
+                Expr::Bin(_, a, b) => walk(a, pred) || walk(b, pred),
+                Expr::Call(_, args) => args.iter().any(|a| walk(a, pred)),
+                Expr::Select(c, a, b) => walk(c, pred) || walk(a, pred) || walk(b, pred),
+                _ => false,
+            }
+    }
+    body.iter().any(|s| match s {
+        Stmt::Let(_, e)
+        | Stmt::Spike(e)
+        | Stmt::SetRefractory(e)
+        | Stmt::Store(_, e)
+        | Stmt::AddTo(_, e) => walk(e, pred),
+        Stmt::If(c, a, b) => walk(c, pred) || any_expr(a, pred) || any_expr(b, pred),
+    })
+}
+
 /// Whether an expression reads a temporary or a variable for which `own` holds.
 pub fn reads_own_vars(e: &Expr, own: &dyn Fn(VarId) -> bool) -> bool {
     match e {

@@ -1435,6 +1435,7 @@ impl<'p> Lowerer<'p> {
                     schedule: vec![],
                     schedule_source: None,
                     held,
+                    poisson_rate: None,
                 });
                 pops.push(kernels);
             }

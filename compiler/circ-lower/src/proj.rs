@@ -170,6 +170,7 @@ impl Lowerer<'_> {
             schedule: vec![],
             schedule_source: None,
             held: vec![],
+            poisson_rate: None,
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
@@ -193,8 +194,18 @@ impl Lowerer<'_> {
                 name: "dynamic".into(),
                 domain: Domain::Once,
                 temps: 0,
-                body: vec![Stmt::Store(0, rate)],
+                body: vec![Stmt::Store(0, rate.clone())],
             };
+            // A constant rate: the runtime draws each neuron's next spike
+            // (the same law, without a random number per neuron per step).
+            if let Expr::Const(r) = sym::simplify(&rate) {
+                layout.poisson_rate = Some(r);
+                kernels.solver_notes.push(format!(
+                    "Poisson spikes at {r} Hz: each neuron's next spike drawn as a geometric number of steps (probability rate * dt per step, dt = {} ms)",
+                    dt * 1e3
+                ));
+                return Some((layout, kernels));
+            }
             // Each neuron fires in a step with probability rate * dt.
             let fire = Expr::bin(
                 Bin::Lt,

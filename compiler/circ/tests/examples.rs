@@ -536,9 +536,9 @@ fn izhikevich_network_shows_alpha_and_gamma_rhythms() {
 }
 
 /// Brunel (2000) model A in its asynchronous irregular state, 300 ms: the
-/// rate of Brian2 (37.0 Hz) and NEST (37.2 Hz) within 10 %, and irregular
+/// rate of Brian2 (37.0 Hz) and NEST (37.2 Hz) within 10 %, irregular
 /// firing (Brian2's mean ISI CV over 1 s is 0.40; circ's 0.40 over 1 s,
-/// 0.38 over the first 300 ms).
+/// 0.38 over the first 300 ms) and population fluctuations of Brian2's size.
 #[test]
 fn brunel_network_fires_asynchronously_and_irregularly() {
     let (o, dir) = run_example("brunel2000.circ", &["--duration", "300 ms"]);
@@ -550,16 +550,21 @@ fn brunel_network_fires_asynchronously_and_irregularly() {
     let e = spikes(&dir, "E");
     let cv = mean_isi_cv(&e, 10_000);
     assert!((0.3..=0.5).contains(&cv), "mean ISI CV {cv}");
-    // Asynchronous: no 1 ms bin after the first 50 ms holds more than 3x
-    // the mean count (a synchronous regime fires in volleys).
+    // The population's count per 1 ms fluctuates as Brian2's does (the
+    // coefficient of variation of the counts over 100-300 ms: Brian2 0.52
+    // over 0.1-1 s, circ 0.56), neither a flat line nor synchronous volleys.
     let mut bins = vec![0usize; 300];
     for &(t, _) in &e {
         bins[((t * 1e3) as usize).min(299)] += 1;
     }
-    let late = &bins[50..];
+    let late = &bins[100..];
     let mean = late.iter().sum::<usize>() as f64 / late.len() as f64;
-    let peak = *late.iter().max().expect("bins") as f64;
-    assert!(peak < 3.0 * mean, "peak {peak} per ms, mean {mean}");
+    let var = late.iter().map(|&c| (c as f64 - mean).powi(2)).sum::<f64>() / late.len() as f64;
+    let cv_count = var.sqrt() / mean;
+    assert!(
+        (0.35..=0.75).contains(&cv_count),
+        "CV of the population count {cv_count}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
