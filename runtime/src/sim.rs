@@ -95,8 +95,13 @@ pub struct ProjCtx<'a> {
     pub csr: &'a Csr,
     /// Presynaptic neurons that spiked this step.
     pub spiking_pre: &'a [u32],
-    /// Synapses a spike reaches this step.
+    /// Synapses a spike reaches this step: `arriving`, then those of the
+    /// ranges `arriving_ranges` (half-open), all in increasing order (one of
+    /// the two is empty).
     pub arriving: &'a [u32],
+    /// Ranges of synapses a spike reaches this step (one per spike, when
+    /// every synapse has the same delay: no list of synapses is made).
+    pub arriving_ranges: &'a [(u32, u32)],
     /// Postsynaptic neurons that spiked this step.
     pub spiking_post: &'a [u32],
 }
@@ -205,6 +210,9 @@ struct ProjState {
     /// The delay of every synapse, when they all have the same one.
     uniform_delay: Option<u32>,
     ring: Vec<Vec<u32>>,
+    /// With a uniform delay: per slot, the synapse ranges of the spikes due
+    /// then (instead of `ring`).
+    ring_ranges: Vec<Vec<(u32, u32)>>,
     acc: Vec<Vec<f64>>,
 }
 
@@ -357,6 +365,10 @@ pub struct Simulation<'a> {
     /// to them are dropped this step (refractory, or spiking now); set at
     /// the start of the propagation phase.
     blocked: Vec<Vec<bool>>,
+    /// Per population, per variable: the handlers' additions of the
+    /// propagation phase, from every projection onto it, applied when the
+    /// phase ends (empty where no handler adds).
+    event_acc: Vec<Vec<Vec<f64>>>,
     projs: Vec<ProjState>,
     /// Spikes given in advance, per population (inline and from files).
     schedules: Vec<Vec<(u64, u32)>>,
@@ -412,6 +424,7 @@ impl<'a> Simulation<'a> {
                     }
                 })
                 .collect(),
+            event_acc: vec![],
             projs: vec![],
             schedules: vec![],
             poisson: layout
@@ -497,6 +510,22 @@ impl<'a> Simulation<'a> {
             let state = sim.build_projection(k, proj, backend, seed, dt, base)?;
             sim.projs.push(state);
         }
+        sim.event_acc = layout
+            .pops
+            .iter()
+            .enumerate()
+            .map(|(p, pop)| {
+                (0..pop.vars.len())
+                    .map(|v| {
+                        let added = layout
+                            .projs
+                            .iter()
+                            .any(|x| x.post == p && x.post_added.contains(&v));
+                        if added { vec![0.0; pop.size] } else { vec![] }
+                    })
+                    .collect()
+            })
+            .collect();
         Ok(sim)
     }
 
@@ -631,6 +660,7 @@ impl<'a> Simulation<'a> {
                 csr: &csr,
                 spiking_pre: &[],
                 arriving: &[],
+                arriving_ranges: &[],
                 spiking_post: &[],
             };
             backend.proj(k, ProjPhase::Init, &mut ctx);
@@ -671,6 +701,7 @@ impl<'a> Simulation<'a> {
             uniform_delay: delay_steps.iter().all(|&d| d == first).then_some(first),
             delay_steps,
             ring: vec![vec![]; max_delay + 1],
+            ring_ranges: vec![vec![]; max_delay + 1],
             acc,
         })
     }
@@ -726,10 +757,14 @@ impl<'a> Simulation<'a> {
         phase: ProjPhase,
         clock: Clock,
         spiking: &[Vec<u32>],
-        arriving: &[u32],
-    ) {
+        (arriving, arriving_ranges): (&[u32], &[(u32, u32)]),
+    ) -> bool {
         let proj = &self.layout.projs[k];
         let st = &mut self.projs[k];
+        // Handlers add into the phase's shared accumulator (applied when the
+        // phase ends: no handler sees another's additions); couplings into
+        // the projection's own, applied now.
+        let event = matches!(phase, ProjPhase::OnPre | ProjPhase::OnPost);
         let added = {
             let mut ctx = ProjCtx {
                 step: clock.step,
@@ -739,31 +774,37 @@ impl<'a> Simulation<'a> {
                 vars: &mut st.vars,
                 pre: &self.vars[proj.pre],
                 post: &self.vars[proj.post],
-                acc: &mut st.acc,
+                acc: if event {
+                    &mut self.event_acc[proj.post]
+                } else {
+                    &mut st.acc
+                },
                 csr: &st.csr,
                 spiking_pre: spiking.get(proj.pre).map_or(&[], Vec::as_slice),
                 arriving,
+                arriving_ranges,
                 spiking_post: spiking.get(proj.post).map_or(&[], Vec::as_slice),
             };
             backend.proj(k, phase, &mut ctx)
         };
-        if added
-            && matches!(
-                phase,
-                ProjPhase::Couple | ProjPhase::OnPre | ProjPhase::OnPost
-            )
-        {
-            let held = &self.layout.pops[proj.post].held;
-            let blocked = &self.blocked[proj.post];
-            if phase != ProjPhase::Couple && !held.is_empty() && !blocked.is_empty() {
-                // A state held while refractory takes no synaptic jumps then,
-                // nor in the step its neuron spikes (Brian2's not_refractory
-                // is false from the threshold on; NEST's iaf_psc_delta drops
-                // such spikes).
-                Self::apply_acc_held(&mut self.vars[proj.post], &mut st.acc, held, blocked);
-            } else {
-                Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
-            }
+        if added && phase == ProjPhase::Couple {
+            Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
+        }
+        added && event
+    }
+
+    /// Applies the propagation phase's additions to population `p`.
+    fn apply_events(&mut self, p: usize) {
+        let held = &self.layout.pops[p].held;
+        let blocked = &self.blocked[p];
+        if !held.is_empty() && !blocked.is_empty() {
+            // A state held while refractory takes no synaptic jumps then,
+            // nor in the step its neuron spikes (Brian2's not_refractory is
+            // false from the threshold on; NEST's iaf_psc_delta drops such
+            // spikes).
+            Self::apply_acc_held(&mut self.vars[p], &mut self.event_acc[p], held, blocked);
+        } else {
+            Self::apply_acc(&mut self.vars[p], &mut self.event_acc[p]);
         }
     }
 
@@ -819,6 +860,7 @@ impl<'a> Simulation<'a> {
             })
             .collect();
         let mut spiking: Vec<Vec<u32>> = vec![vec![]; npop];
+        let mut pending = vec![false; npop];
         let mut refractory: Vec<f64> = vec![];
         let mut rate_counts: Vec<u64> = vec![0; self.layout.records.len()];
         let fusion = backend.fusion();
@@ -860,9 +902,9 @@ impl<'a> Simulation<'a> {
             // they touch only that population's neurons, each at its own
             // index, so doing them neuron by neuron gives the same values.
             for k in 0..self.projs.len() {
-                self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], &[]);
+                self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], (&[], &[]));
                 if !fusion.proj(k) {
-                    self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], &[]);
+                    self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], (&[], &[]));
                 }
             }
             // 2. State update (3. thresholds too, for fused populations).
@@ -884,7 +926,7 @@ impl<'a> Simulation<'a> {
             }
             for k in 0..self.projs.len() {
                 if !fusion.proj(k) {
-                    self.proj_phase(backend, k, ProjPhase::Update, clock, &[], &[]);
+                    self.proj_phase(backend, k, ProjPhase::Update, clock, &[], (&[], &[]));
                 }
             }
             // 3. Thresholds (and spikes given in advance).
@@ -928,7 +970,9 @@ impl<'a> Simulation<'a> {
                     let slot = (now + d as usize) % ring_len;
                     for &i in &spiking[pre] {
                         let (a, b) = (st.csr.offsets[i as usize], st.csr.offsets[i as usize + 1]);
-                        st.ring[slot].extend(a as u32..b as u32);
+                        if a < b {
+                            st.ring_ranges[slot].push((a as u32, b as u32));
+                        }
                     }
                 } else {
                     for &i in &spiking[pre] {
@@ -943,13 +987,25 @@ impl<'a> Simulation<'a> {
                     }
                 }
                 let mut arriving = std::mem::take(&mut self.projs[k].ring[now]);
+                let mut ranges = std::mem::take(&mut self.projs[k].ring_ranges[now]);
                 if !arriving.is_sorted() {
                     arriving.sort_unstable();
                 }
-                self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, &arriving);
+                let due = (arriving.as_slice(), ranges.as_slice());
+                let post = self.layout.projs[k].post;
+                pending[post] |=
+                    self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, due);
                 arriving.clear();
+                ranges.clear();
                 self.projs[k].ring[now] = arriving;
-                self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, &[]);
+                self.projs[k].ring_ranges[now] = ranges;
+                pending[post] |=
+                    self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, (&[], &[]));
+            }
+            for (p, due) in pending.iter_mut().enumerate() {
+                if std::mem::take(due) {
+                    self.apply_events(p);
+                }
             }
             // 5. Resets and refractory periods.
             for (p, fired) in spiking.iter().enumerate() {

@@ -628,11 +628,7 @@ impl<'b, 'f> Gen<'b, 'f> {
         let kv = self.k;
         let uses_list = matches!(
             st.domain,
-            Domain::Spiking
-                | Domain::SpikingPre
-                | Domain::SpikingPost
-                | Domain::Arriving
-                | Domain::PostSpikeSynapses
+            Domain::Spiking | Domain::SpikingPre | Domain::SpikingPost | Domain::PostSpikeSynapses
         );
         let from_u32 = |b: &mut FunctionBuilder<'_>, arr: Value, idx: Value| {
             let a = b.ins().imul_imm_u(idx, 4);
@@ -642,9 +638,11 @@ impl<'b, 'f> Gen<'b, 'f> {
         };
         let element = if uses_list {
             from_u32(b, st.list, kv)
-        } else if st.domain == Domain::Synapses {
+        } else if matches!(st.domain, Domain::Synapses | Domain::Arriving) {
             // Synapse kernels may be given an order (synapses grouped by
-            // postsynaptic neuron, when threads split them): a list if present.
+            // postsynaptic neuron, when threads split them): a list if
+            // present. Arrivals come as a list, or as a range of synapses
+            // (one spike's, with a uniform delay) with no list.
             let has_list = b.ins().icmp_imm_u(IntCC::NotEqual, st.list, 0);
             let (with, without, joined) = (b.create_block(), b.create_block(), b.create_block());
             b.append_block_param(joined, i64t);

@@ -794,6 +794,31 @@ impl<'a> Jit<'a> {
         }
     }
 
+    /// Runs an arrival kernel on threads, each over the arrivals at its own
+    /// postsynaptic neurons in list order: every sum is the serial one.
+    fn arrivals_by_post(&self, k: &K, env: Env, ctx: &ProjCtx<'_>, list: &[u32]) {
+        let cuts = self.post_cuts(&ctx.csr.by_post_offsets);
+        let mut owner = vec![0u32; ctx.csr.n_post];
+        for (t, &(a, b)) in cuts.iter().enumerate() {
+            owner[a..b].fill(t as u32);
+        }
+        let mut parts = vec![Vec::new(); cuts.len()];
+        for &s in list {
+            let j = ctx.csr.post[s as usize] as usize;
+            parts[owner[j] as usize].push(s);
+        }
+        let envs: Vec<Env> = parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| Env {
+                list: p.as_ptr(),
+                count: p.len() as u64,
+                ..env
+            })
+            .collect();
+        self.launch_each(k, &envs);
+    }
+
     /// Ranges of postsynaptic neurons, one per thread, with about equal
     /// numbers of synapses (`offsets` is `by_post_offsets`).
     fn post_cuts(&self, offsets: &[usize]) -> Vec<(usize, usize)> {
@@ -1116,6 +1141,35 @@ impl Backend for Jit<'_> {
                     self.launch_each(k, &envs);
                 }
                 Domain::Synapses => self.launch(k, env, ctx.csr.len(), false),
+                Domain::Arriving if !ctx.arriving_ranges.is_empty() => {
+                    let total: usize = ctx
+                        .arriving_ranges
+                        .iter()
+                        .map(|&(a, b)| (b - a) as usize)
+                        .sum();
+                    if own || w.shared || w.pre || self.pool.is_none() || total < self.min_parallel
+                    {
+                        // One call per spike over its synapses, in order: no
+                        // list of synapses is made.
+                        for &(a, b) in ctx.arriving_ranges {
+                            let env = Env {
+                                list: std::ptr::null(),
+                                start: u64::from(a),
+                                count: u64::from(b),
+                                ..env
+                            };
+                            call(k.f, &env);
+                        }
+                    } else {
+                        // Threads split arrivals by postsynaptic neuron: as a list.
+                        let list: Vec<u32> = ctx
+                            .arriving_ranges
+                            .iter()
+                            .flat_map(|&(a, b)| a..b)
+                            .collect();
+                        self.arrivals_by_post(k, env, ctx, &list);
+                    }
+                }
                 Domain::Arriving => {
                     let list = &ctx.arriving;
                     if own
@@ -1130,28 +1184,7 @@ impl Backend for Jit<'_> {
                         };
                         self.launch(k, env, list.len(), own);
                     } else {
-                        // Arrivals split by postsynaptic neuron, keeping list
-                        // order within each: every sum is the serial one.
-                        let cuts = self.post_cuts(&ctx.csr.by_post_offsets);
-                        let mut owner = vec![0u32; ctx.csr.n_post];
-                        for (t, &(a, b)) in cuts.iter().enumerate() {
-                            owner[a..b].fill(t as u32);
-                        }
-                        let mut parts = vec![Vec::new(); cuts.len()];
-                        for &s in list.iter() {
-                            let j = ctx.csr.post[s as usize] as usize;
-                            parts[owner[j] as usize].push(s);
-                        }
-                        let envs: Vec<Env> = parts
-                            .iter()
-                            .filter(|p| !p.is_empty())
-                            .map(|p| Env {
-                                list: p.as_ptr(),
-                                count: p.len() as u64,
-                                ..env
-                            })
-                            .collect();
-                        self.launch_each(k, &envs);
+                        self.arrivals_by_post(k, env, ctx, list);
                     }
                 }
                 Domain::SpikingPre | Domain::SpikingPost => {

@@ -334,7 +334,9 @@ impl Interp<'_> {
             Domain::Arriving => ctx
                 .arriving
                 .iter()
-                .map(|&s| {
+                .copied()
+                .chain(ctx.arriving_ranges.iter().flat_map(|&(a, b)| a..b))
+                .map(|s| {
                     (
                         s as usize,
                         ctx.csr.pre[s as usize] as usize,
