@@ -38,8 +38,10 @@ impl Csr {
 
     /// Builds the storage from (pre, post) pairs (any order; duplicates kept:
     /// multapses are allowed by the file and fixed-total rules).
-    pub fn from_pairs(n_pre: usize, n_post: usize, mut pairs: Vec<(u32, u32)>) -> Csr {
-        pairs.sort_unstable();
+    pub fn from_pairs(n_pre: usize, n_post: usize, pairs: Vec<(u32, u32)>) -> Csr {
+        // Pairs in (pre, post) order: a counting sort by pre (stable), then
+        // each presynaptic neuron's targets sorted where the rule did not
+        // already give them in order (most rules do). Linear in the pairs.
         let mut offsets = vec![0usize; n_pre + 1];
         for &(i, _) in &pairs {
             offsets[i as usize + 1] += 1;
@@ -47,8 +49,21 @@ impl Csr {
         for i in 0..n_pre {
             offsets[i + 1] += offsets[i];
         }
-        let pre: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-        let post: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let mut post = vec![0u32; pairs.len()];
+        let mut fill = offsets.clone();
+        for &(i, j) in &pairs {
+            post[fill[i as usize]] = j;
+            fill[i as usize] += 1;
+        }
+        drop(pairs);
+        let mut pre = vec![0u32; post.len()];
+        for i in 0..n_pre {
+            let seg = &mut post[offsets[i]..offsets[i + 1]];
+            if !seg.is_sorted() {
+                seg.sort_unstable();
+            }
+            pre[offsets[i]..offsets[i + 1]].fill(i as u32);
+        }
         let mut by_post_offsets = vec![0usize; n_post + 1];
         for &j in &post {
             by_post_offsets[j as usize + 1] += 1;
@@ -134,12 +149,27 @@ fn sample_distinct(
 ) -> Vec<u32> {
     let m = if skip.is_some() { n - 1 } else { n };
     let mut chosen: Vec<u64> = Vec::with_capacity(k as usize);
-    let mut set = std::collections::HashSet::with_capacity(k as usize);
+    // Floyd's algorithm; membership in a bit set when it is small enough
+    // (the same picks as a hash set, far faster), else a hash set.
+    let mut bits: Vec<u64> = if m <= 1 << 26 {
+        vec![0; (m as usize).div_ceil(64)]
+    } else {
+        vec![]
+    };
+    let mut set = std::collections::HashSet::new();
     for (draw, t) in ((m - k)..m).enumerate() {
         let u = philox::uniform(seed, stream, element, draw as u64);
         let r = ((u * (t + 1) as f64) as u64).min(t);
-        let pick = if set.contains(&r) { t } else { r };
-        set.insert(pick);
+        let pick = if bits.is_empty() {
+            let p = if set.contains(&r) { t } else { r };
+            set.insert(p);
+            p
+        } else {
+            let taken = |x: u64| bits[(x / 64) as usize] >> (x % 64) & 1 == 1;
+            let p = if taken(r) { t } else { r };
+            bits[(p / 64) as usize] |= 1 << (p % 64);
+            p
+        };
         chosen.push(pick);
     }
     let mut out: Vec<u32> = chosen
