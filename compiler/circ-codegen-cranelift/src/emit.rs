@@ -3,7 +3,7 @@
 
 use crate::CodegenError;
 use crate::env::{SYMBOLS, func_symbol, off};
-use circ_ir::{Bin, Dist, Domain, Expr, Kernel, Stmt, Un};
+use circ_ir::{Bin, Dist, Domain, Expr, Func, Kernel, Stmt, Un};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -390,6 +390,8 @@ fn vectorizable(part: &Part<'_>) -> bool {
                     && expr(b, addrs)
             }
             Expr::Select(c, a, b) => expr(c, addrs) && expr(a, addrs) && expr(b, addrs),
+            // `exp` is emitted inline, two lanes at a time (`Gen::vexp`).
+            Expr::Call(Func::Exp, args) => args.iter().all(|a| expr(a, addrs)),
             Expr::Index
             | Expr::PreIndex
             | Expr::PostIndex
@@ -889,6 +891,64 @@ impl<'b, 'f> Gen<'b, 'f> {
     }
 
     /// `c ? x : y`, per lane (`c` a condition, or a lane mask).
+    /// `circ_ir::exp` on two lanes: the same IEEE operations in the same
+    /// order (and the same integer steps on the bits), so the same values.
+    fn vexp(&mut self, x: Value) -> Value {
+        use circ_ir::exp_consts::{HIGH, LN2_HI, LN2_LO, LOG2E, LOW, MAGIC, POLY};
+        let little = MemFlagsData::new().with_endianness(Endianness::Little);
+        let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+        let (lo, hi) = (self.splat_const(LOW), self.splat_const(HIGH));
+        let below = self.b.ins().fcmp(FloatCC::LessThan, x, lo);
+        let above = self.b.ins().fcmp(FloatCC::GreaterThan, x, hi);
+        let xc = self.choose(above, hi, x);
+        let xc = self.choose(below, lo, xc);
+        let magic = self.splat_const(MAGIC);
+        let round = |g: &mut Self, y: Value| {
+            let t = g.b.ins().fadd(y, magic);
+            g.b.ins().fsub(t, magic)
+        };
+        let log2e = self.splat_const(LOG2E);
+        let y = self.b.ins().fmul(xc, log2e);
+        let k = round(self, y);
+        let (ln2_hi, ln2_lo) = (self.splat_const(LN2_HI), self.splat_const(LN2_LO));
+        let a = self.b.ins().fmul(k, ln2_hi);
+        let r = self.b.ins().fsub(xc, a);
+        let b = self.b.ins().fmul(k, ln2_lo);
+        let r = self.b.ins().fsub(r, b);
+        let mut q = self.splat_const(POLY[0]);
+        for &c in &POLY[1..] {
+            let c = self.splat_const(c);
+            let m = self.b.ins().fmul(q, r);
+            q = self.b.ins().fadd(m, c);
+        }
+        let rr = self.b.ins().fmul(r, r);
+        let t = self.b.ins().fmul(rr, q);
+        let t = self.b.ins().fadd(r, t);
+        let one = self.splat_const(1.0);
+        let p = self.b.ins().fadd(one, t);
+        let half = self.splat_const(0.5);
+        let h = self.b.ins().fmul(k, half);
+        let k1 = round(self, h);
+        let k2 = self.b.ins().fsub(k, k1);
+        let magic_bits = self.b.ins().iconst(types::I64, MAGIC.to_bits() as i64);
+        let magic_bits = self.b.ins().splat(types::I64X2, magic_bits);
+        let bias = self.b.ins().iconst(types::I64, 1023);
+        let bias = self.b.ins().splat(types::I64X2, bias);
+        let pow2 = |g: &mut Self, kk: Value| {
+            let t = g.b.ins().fadd(kk, magic);
+            let bits = g.b.ins().bitcast(types::I64X2, little, t);
+            let e = g.b.ins().isub(bits, magic_bits);
+            let e = g.b.ins().iadd(e, bias);
+            let e = g.b.ins().ishl_imm_u(e, 52);
+            g.b.ins().bitcast(types::F64X2, little, e)
+        };
+        let s1 = pow2(self, k1);
+        let s2 = pow2(self, k2);
+        let v = self.b.ins().fmul(p, s1);
+        let v = self.b.ins().fmul(v, s2);
+        self.choose(nan, x, v)
+    }
+
     fn choose(&mut self, c: Value, x: Value, y: Value) -> Value {
         if self.lanes == 2 {
             let little = MemFlagsData::new().with_endianness(Endianness::Little);
@@ -1057,6 +1117,10 @@ impl<'b, 'f> Gen<'b, 'f> {
                         self.truth(c)
                     }
                 }
+            }
+            Expr::Call(Func::Exp, args) if self.lanes == 2 && args.len() == 1 => {
+                let x = self.expr(&args[0])?;
+                self.vexp(x)
             }
             Expr::Call(f, args) => {
                 let vals: Vec<Value> = args

@@ -1640,6 +1640,27 @@ impl<'p> Lowerer<'p> {
         }
         uniform_synapse_params(&mut layout, &mut projs);
         inline_constant_params(&layout, &mut pops, &mut projs);
+        for k in pops.iter_mut().flat_map(|p| {
+            [&mut p.init, &mut p.dynamic, &mut p.drive, &mut p.update]
+                .into_iter()
+                .chain(p.threshold.as_mut())
+                .chain(p.reset.as_mut())
+        }) {
+            fold_step_constants(&mut k.body, dt);
+        }
+        for p in &mut projs {
+            for k in p
+                .init
+                .iter_mut()
+                .chain([&mut p.dynamic])
+                .chain(&mut p.couple)
+                .chain(&mut p.update)
+                .chain(&mut p.on_pre)
+                .chain(&mut p.on_post)
+            {
+                fold_step_constants(&mut k.body, dt);
+            }
+        }
         layout.tables = std::mem::take(&mut self.tables);
         Some(Network {
             layout,
@@ -1939,4 +1960,57 @@ fn held_states(model: &ast::ModelItem, vars: &[VarLayout]) -> Vec<usize> {
             _ => None,
         })
         .collect()
+}
+
+/// Writes the run's time step into `body` and folds what becomes constant:
+/// `dt` is fixed for a run (an executable refuses another), so an
+/// exponential-Euler factor such as `exp(-dt / tau)` of constant `tau` is
+/// computed once here, by the same `exp` the backends use, instead of at
+/// every step. Temporaries bound to constants (outside conditionals) are
+/// substituted too.
+fn fold_step_constants(body: &mut [Stmt], dt: f64) {
+    fn fold(e: &Expr, dt: f64, temps: &HashMap<u32, f64>) -> Expr {
+        match e {
+            Expr::Dt => c(dt),
+            Expr::Temp(t) => temps.get(t).map_or_else(|| e.clone(), |&x| c(x)),
+            Expr::Un(op, a) => Expr::Un(*op, Box::new(fold(a, dt, temps))),
+            Expr::Bin(op, a, b) => Expr::bin(*op, fold(a, dt, temps), fold(b, dt, temps)),
+            Expr::Call(f, args) => {
+                Expr::Call(*f, args.iter().map(|a| fold(a, dt, temps)).collect())
+            }
+            Expr::Select(k, a, b) => Expr::Select(
+                Box::new(fold(k, dt, temps)),
+                Box::new(fold(a, dt, temps)),
+                Box::new(fold(b, dt, temps)),
+            ),
+            Expr::Table(t, a) => Expr::Table(*t, Box::new(fold(a, dt, temps))),
+            other => other.clone(),
+        }
+    }
+    fn walk(body: &mut [Stmt], dt: f64, temps: &mut HashMap<u32, f64>, top: bool) {
+        for st in body {
+            match st {
+                Stmt::Let(t, e) => {
+                    *e = sym::simplify(&fold(e, dt, temps));
+                    match (top, &*e) {
+                        (true, Expr::Const(x)) => {
+                            temps.insert(*t, *x);
+                        }
+                        _ => {
+                            temps.remove(t);
+                        }
+                    }
+                }
+                Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) | Stmt::SetRefractory(e) => {
+                    *e = sym::simplify(&fold(e, dt, temps))
+                }
+                Stmt::If(cond, a, b) => {
+                    *cond = sym::simplify(&fold(cond, dt, temps));
+                    walk(a, dt, temps, false);
+                    walk(b, dt, temps, false);
+                }
+            }
+        }
+    }
+    walk(body, dt, &mut HashMap::new(), true);
 }

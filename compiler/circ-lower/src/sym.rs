@@ -40,6 +40,17 @@ pub fn simplify(e: &Expr) -> Expr {
                 Bin::Div if is(&a, 0.0) => c(0.0),
                 Bin::Pow if is(&b, 1.0) => a,
                 Bin::Pow if is(&b, 0.0) => c(1.0),
+                // Small whole powers are products (as Brian2's generated code
+                // has them): no call, so loops over them vectorise. The IR
+                // says which, so every backend rounds the same way.
+                Bin::Pow if is(&b, 2.0) => Expr::bin(Bin::Mul, a.clone(), a),
+                Bin::Pow if is(&b, 3.0) => {
+                    Expr::bin(Bin::Mul, Expr::bin(Bin::Mul, a.clone(), a.clone()), a)
+                }
+                Bin::Pow if is(&b, 4.0) => {
+                    let sq = Expr::bin(Bin::Mul, a.clone(), a);
+                    Expr::bin(Bin::Mul, sq.clone(), sq)
+                }
                 Bin::Mul if is(&a, -1.0) => Expr::Un(Un::Neg, Box::new(b)),
                 // Dividing by a constant is multiplying by its reciprocal: a
                 // division costs several multiplications (Brian2's generated
