@@ -537,7 +537,7 @@ fn izhikevich_network_shows_alpha_and_gamma_rhythms() {
 
 /// Brunel (2000) model A in its asynchronous irregular state, 300 ms: the
 /// rate of Brian2 (37.0 Hz) and NEST (37.2 Hz) within 10 %, irregular
-/// firing (Brian2's mean ISI CV over 1 s is 0.40; circ's 0.40 over 1 s,
+/// firing (Brian2's mean ISI CV over 1 s is 0.40; circ's 0.39 over 1 s,
 /// 0.38 over the first 300 ms) and population fluctuations of Brian2's size.
 #[test]
 fn brunel_network_fires_asynchronously_and_irregularly() {
