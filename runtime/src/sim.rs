@@ -362,8 +362,8 @@ pub struct Simulation<'a> {
     vars: Vec<Vec<Vec<f64>>>,
     ref_until: Vec<Vec<i64>>,
     /// Per population with held states, per element: whether synaptic jumps
-    /// to them are dropped this step (refractory, or spiking now); set at
-    /// the start of the propagation phase.
+    /// to them are dropped this step (refractory, or spiking now); set when
+    /// the propagation phase's additions are applied.
     blocked: Vec<Vec<bool>>,
     /// Per population, per variable: the handlers' additions of the
     /// propagation phase, from every projection onto it, applied when the
@@ -708,18 +708,7 @@ impl<'a> Simulation<'a> {
 
     /// Adds a projection's accumulated additions into its postsynaptic population.
     fn apply_acc(vars: &mut [Vec<f64>], acc: &mut [Vec<f64>]) {
-        for (buf, add) in vars.iter_mut().zip(acc.iter_mut()) {
-            if buf.len() != add.len() {
-                continue;
-            }
-            // A select rather than a branch, so it vectorises; zeros are not
-            // added, so a -0 stays -0 whether or not this runs.
-            for (x, a) in buf.iter_mut().zip(add.iter_mut()) {
-                let sum = *x + *a;
-                *x = if *a == 0.0 { *x } else { sum };
-                *a = 0.0;
-            }
-        }
+        Self::apply_acc_held(vars, acc, &[], &[]);
     }
 
     /// [`Self::apply_acc`], dropping the additions to the `held` variables
@@ -734,16 +723,19 @@ impl<'a> Simulation<'a> {
             if buf.len() != add.len() {
                 continue;
             }
-            if held.contains(&v) {
-                for ((x, a), &b) in buf.iter_mut().zip(add.iter_mut()).zip(blocked) {
-                    let sum = *x + *a;
-                    *x = if *a == 0.0 || b { *x } else { sum };
-                    *a = 0.0;
-                }
-            } else {
+            let mask = if held.contains(&v) { blocked } else { &[] };
+            // A select rather than a branch, so it vectorises; zeros are not
+            // added, so a -0 stays -0 whether or not this runs.
+            if mask.is_empty() {
                 for (x, a) in buf.iter_mut().zip(add.iter_mut()) {
                     let sum = *x + *a;
                     *x = if *a == 0.0 { *x } else { sum };
+                    *a = 0.0;
+                }
+            } else {
+                for ((x, a), &b) in buf.iter_mut().zip(add.iter_mut()).zip(mask) {
+                    let sum = *x + *a;
+                    *x = if *a == 0.0 || b { *x } else { sum };
                     *a = 0.0;
                 }
             }
@@ -793,19 +785,23 @@ impl<'a> Simulation<'a> {
         added && event
     }
 
-    /// Applies the propagation phase's additions to population `p`.
-    fn apply_events(&mut self, p: usize) {
+    /// Applies the propagation phase of `step`'s additions to population
+    /// `p`, whose elements `fired` spiked in it. A state held while
+    /// refractory takes no synaptic jumps then, nor in the step its neuron
+    /// spikes (Brian2's not_refractory is false from the threshold on;
+    /// NEST's iaf_psc_delta drops such spikes).
+    fn apply_events(&mut self, p: usize, step: u64, fired: &[u32]) {
         let held = &self.layout.pops[p].held;
-        let blocked = &self.blocked[p];
-        if !held.is_empty() && !blocked.is_empty() {
-            // A state held while refractory takes no synaptic jumps then,
-            // nor in the step its neuron spikes (Brian2's not_refractory is
-            // false from the threshold on; NEST's iaf_psc_delta drops such
-            // spikes).
-            Self::apply_acc_held(&mut self.vars[p], &mut self.event_acc[p], held, blocked);
-        } else {
-            Self::apply_acc(&mut self.vars[p], &mut self.event_acc[p]);
+        let blocked = &mut self.blocked[p];
+        if !held.is_empty() {
+            for (b, &r) in blocked.iter_mut().zip(&self.ref_until[p]) {
+                *b = step as i64 <= r;
+            }
+            for &i in fired {
+                blocked[i as usize] = true;
+            }
         }
+        Self::apply_acc_held(&mut self.vars[p], &mut self.event_acc[p], held, blocked);
     }
 
     /// The number of synapses of each projection.
@@ -949,17 +945,6 @@ impl<'a> Simulation<'a> {
             }
             // 4. Synaptic propagation: spikes enter each projection's delay
             // ring; those due now reach their synapses; then `on post`.
-            for (p, blocked) in self.blocked.iter_mut().enumerate() {
-                if blocked.is_empty() {
-                    continue;
-                }
-                for (b, &r) in blocked.iter_mut().zip(&self.ref_until[p]) {
-                    *b = n as i64 <= r;
-                }
-                for &i in &spiking[p] {
-                    blocked[i as usize] = true;
-                }
-            }
             for k in 0..self.projs.len() {
                 let (pre, ring_len) = (self.layout.projs[k].pre, self.projs[k].ring.len());
                 let st = &mut self.projs[k];
@@ -1004,7 +989,7 @@ impl<'a> Simulation<'a> {
             }
             for (p, due) in pending.iter_mut().enumerate() {
                 if std::mem::take(due) {
-                    self.apply_events(p);
+                    self.apply_events(p, n, &spiking[p]);
                 }
             }
             // 5. Resets and refractory periods.
