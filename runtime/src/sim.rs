@@ -95,13 +95,13 @@ pub struct ProjCtx<'a> {
     pub csr: &'a Csr,
     /// Presynaptic neurons that spiked this step.
     pub spiking_pre: &'a [u32],
-    /// Synapses a spike reaches this step: `arriving`, then those of the
-    /// ranges `arriving_ranges` (half-open), all in increasing order (one of
-    /// the two is empty).
+    /// Synapses a spike reaches this step: `arriving`, then the synapses of
+    /// the presynaptic neurons `arriving_rows`, all in increasing order (one
+    /// of the two is empty).
     pub arriving: &'a [u32],
-    /// Ranges of synapses a spike reaches this step (one per spike, when
-    /// every synapse has the same delay: no list of synapses is made).
-    pub arriving_ranges: &'a [(u32, u32)],
+    /// Presynaptic neurons all of whose synapses a spike reaches this step
+    /// (when every synapse has the same delay: no list of synapses is made).
+    pub arriving_rows: &'a [u32],
     /// Postsynaptic neurons that spiked this step.
     pub spiking_post: &'a [u32],
 }
@@ -212,7 +212,7 @@ struct ProjState {
     ring: Vec<Vec<u32>>,
     /// With a uniform delay: per slot, the synapse ranges of the spikes due
     /// then (instead of `ring`).
-    ring_ranges: Vec<Vec<(u32, u32)>>,
+    ring_rows: Vec<Vec<u32>>,
     acc: Vec<Vec<f64>>,
 }
 
@@ -660,7 +660,7 @@ impl<'a> Simulation<'a> {
                 csr: &csr,
                 spiking_pre: &[],
                 arriving: &[],
-                arriving_ranges: &[],
+                arriving_rows: &[],
                 spiking_post: &[],
             };
             backend.proj(k, ProjPhase::Init, &mut ctx);
@@ -701,7 +701,7 @@ impl<'a> Simulation<'a> {
             uniform_delay: delay_steps.iter().all(|&d| d == first).then_some(first),
             delay_steps,
             ring: vec![vec![]; max_delay + 1],
-            ring_ranges: vec![vec![]; max_delay + 1],
+            ring_rows: vec![vec![]; max_delay + 1],
             acc,
         })
     }
@@ -749,7 +749,7 @@ impl<'a> Simulation<'a> {
         phase: ProjPhase,
         clock: Clock,
         spiking: &[Vec<u32>],
-        (arriving, arriving_ranges): (&[u32], &[(u32, u32)]),
+        (arriving, arriving_rows): (&[u32], &[u32]),
     ) -> bool {
         let proj = &self.layout.projs[k];
         let st = &mut self.projs[k];
@@ -774,7 +774,7 @@ impl<'a> Simulation<'a> {
                 csr: &st.csr,
                 spiking_pre: spiking.get(proj.pre).map_or(&[], Vec::as_slice),
                 arriving,
-                arriving_ranges,
+                arriving_rows,
                 spiking_post: spiking.get(proj.post).map_or(&[], Vec::as_slice),
             };
             backend.proj(k, phase, &mut ctx)
@@ -950,15 +950,16 @@ impl<'a> Simulation<'a> {
                 let st = &mut self.projs[k];
                 let now = n as usize % ring_len;
                 if let Some(d) = st.uniform_delay {
-                    // One delay: a spike's synapses are one range, and a slot
-                    // gets the spikes of one step, so it stays sorted.
+                    // One delay: a spike reaches its neuron's whole row of
+                    // synapses, and a slot gets the spikes of one step, so it
+                    // stays sorted.
                     let slot = (now + d as usize) % ring_len;
-                    for &i in &spiking[pre] {
-                        let (a, b) = (st.csr.offsets[i as usize], st.csr.offsets[i as usize + 1]);
-                        if a < b {
-                            st.ring_ranges[slot].push((a as u32, b as u32));
-                        }
-                    }
+                    let offsets = &st.csr.offsets;
+                    st.ring_rows[slot].extend(
+                        spiking[pre]
+                            .iter()
+                            .filter(|&&i| offsets[i as usize] < offsets[i as usize + 1]),
+                    );
                 } else {
                     for &i in &spiking[pre] {
                         for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
@@ -972,18 +973,18 @@ impl<'a> Simulation<'a> {
                     }
                 }
                 let mut arriving = std::mem::take(&mut self.projs[k].ring[now]);
-                let mut ranges = std::mem::take(&mut self.projs[k].ring_ranges[now]);
+                let mut rows = std::mem::take(&mut self.projs[k].ring_rows[now]);
                 if !arriving.is_sorted() {
                     arriving.sort_unstable();
                 }
-                let due = (arriving.as_slice(), ranges.as_slice());
+                let due = (arriving.as_slice(), rows.as_slice());
                 let post = self.layout.projs[k].post;
                 pending[post] |=
                     self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, due);
                 arriving.clear();
-                ranges.clear();
+                rows.clear();
                 self.projs[k].ring[now] = arriving;
-                self.projs[k].ring_ranges[now] = ranges;
+                self.projs[k].ring_rows[now] = rows;
                 pending[post] |=
                     self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, (&[], &[]));
             }

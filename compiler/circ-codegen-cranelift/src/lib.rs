@@ -7,6 +7,7 @@
 
 mod emit;
 mod env;
+mod pool;
 
 pub use emit::Writes;
 pub use env::Env;
@@ -26,6 +27,21 @@ use emit::{Addr, Compiled, Target};
 
 /// A compiled kernel: `fn(env: *const Env)`.
 pub type KernelFn = unsafe extern "C" fn(*const Env);
+
+/// A projection's split of its rows by postsynaptic block: the number of
+/// blocks, and for each presynaptic neuron the `blocks + 1` synapse indices
+/// where its row enters each block (and ends).
+type RowCuts = (usize, Vec<u32>);
+
+/// `env` over synapses `a..b` given as a range (no list).
+fn range_env(env: &Env, a: u32, b: u32) -> Env {
+    Env {
+        list: std::ptr::null(),
+        start: u64::from(a),
+        count: u64::from(b),
+        ..*env
+    }
+}
 
 /// Calls a compiled kernel.
 fn call(f: KernelFn, env: &Env) {
@@ -51,7 +67,12 @@ impl std::fmt::Display for CodegenError {
 /// Below this many elements a kernel runs on the calling thread: handing
 /// work to the pool costs more than it saves. The environment variable
 /// `CIRC_MIN_PARALLEL` overrides it (tests set 1 to split every kernel).
-const MIN_PARALLEL: usize = 16384;
+const MIN_PARALLEL: usize = 4096;
+
+/// The same for a step's arriving synapses (rows of them): a synapse costs
+/// a few nanoseconds and handing rows to the waiting workers about a
+/// microsecond. `CIRC_MIN_PARALLEL` overrides it too.
+const MIN_PARALLEL_ARRIVALS: usize = 1024;
 
 /// A compiled kernel and what decides how threads may split it.
 #[derive(Clone, Copy)]
@@ -116,15 +137,17 @@ pub struct Jit<'a> {
     /// The generated code of each kernel, for `--emit clif`.
     pub clif: Vec<(String, String)>,
     /// Worker threads (`None`: run everything on the calling thread).
-    pool: Option<rayon::ThreadPool>,
+    pool: Option<pool::SpinPool>,
     threads: usize,
     /// Kernels over fewer elements run on the calling thread.
     min_parallel: usize,
-    /// Whether arrivals given as ranges are split across threads: building
-    /// the list and owner table each step costs more than the split saves
-    /// (Brunel: 2.8 s on 1 thread, 6.9 s split on 2), so only when
-    /// `CIRC_MIN_PARALLEL` asks for splitting (the tests do).
-    split_ranges: bool,
+    /// Per projection, once its arrivals were split by postsynaptic block:
+    /// the number of blocks and each presynaptic neuron's bounds in them.
+    row_cuts: std::cell::RefCell<Vec<Option<RowCuts>>>,
+    /// Arrivals (rows of synapses) at fewer synapses run on the calling
+    /// thread: lower than `min_parallel`, since a split costs a microsecond
+    /// and a synapse a few nanoseconds.
+    min_parallel_arrivals: usize,
     /// Per population: its fused step, if any.
     fused: Vec<Option<(KernelFn, Vec<FusedPart>)>>,
     /// What the fused steps cover.
@@ -638,13 +661,13 @@ impl<'a> Jit<'a> {
             )));
         }
         let threads = threads.max(1);
+        let min_parallel: Option<usize> = std::env::var("CIRC_MIN_PARALLEL")
+            .ok()
+            .and_then(|v| v.parse().ok());
         let pool = if threads > 1 {
+            // The calling thread takes a slice too.
             Some(
-                rayon::ThreadPoolBuilder::new()
-                    // The calling thread takes a slice too.
-                    .num_threads(threads - 1)
-                    .thread_name(|i| format!("circ-worker-{i}"))
-                    .build()
+                pool::SpinPool::new(threads)
                     .map_err(|e| CodegenError(format!("cannot start {threads} threads: {e}")))?,
             )
         } else {
@@ -742,11 +765,9 @@ impl<'a> Jit<'a> {
             clif: vec![],
             pool,
             threads,
-            min_parallel: std::env::var("CIRC_MIN_PARALLEL")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(MIN_PARALLEL),
-            split_ranges: std::env::var_os("CIRC_MIN_PARALLEL").is_some(),
+            min_parallel: min_parallel.unwrap_or(MIN_PARALLEL),
+            min_parallel_arrivals: min_parallel.unwrap_or(MIN_PARALLEL_ARRIVALS),
+            row_cuts: Default::default(),
             fused,
             fusion,
             scratch: Default::default(),
@@ -779,16 +800,8 @@ impl<'a> Jit<'a> {
 
     /// Runs `k` on each environment: the first on the calling thread (it
     /// would only wait otherwise), the rest on the pool.
-    fn spread(pool: &rayon::ThreadPool, k: &K, envs: &[Env]) {
-        let Some((first, rest)) = envs.split_first() else {
-            return;
-        };
-        pool.in_place_scope(|s| {
-            for e in rest {
-                s.spawn(move |_| call(k.f, e));
-            }
-            call(k.f, first);
-        });
+    fn spread(pool: &pool::SpinPool, k: &K, envs: &[Env]) {
+        pool.run(envs.len(), &|t| call(k.f, &envs[t]));
     }
 
     /// Runs `k` once per environment, in parallel (each already names a
@@ -823,6 +836,87 @@ impl<'a> Jit<'a> {
             })
             .collect();
         self.launch_each(k, &envs);
+    }
+
+    /// Runs an arrival kernel that writes only its synapse's own values over
+    /// whole rows of synapses, the rows cut into one run of about equal
+    /// synapse counts per thread.
+    fn rows_by_count(
+        &self,
+        pool: &pool::SpinPool,
+        k: &K,
+        env: &Env,
+        ctx: &ProjCtx<'_>,
+        total: usize,
+    ) {
+        let (offsets, rows) = (&ctx.csr.offsets, ctx.arriving_rows);
+        let per = total.div_ceil(pool.threads()).max(1);
+        let mut parts: Vec<&[u32]> = vec![];
+        let (mut from, mut sum) = (0, 0);
+        for (r, &i) in rows.iter().enumerate() {
+            sum += offsets[i as usize + 1] - offsets[i as usize];
+            if sum >= per || r + 1 == rows.len() {
+                parts.push(&rows[from..=r]);
+                (from, sum) = (r + 1, 0);
+            }
+        }
+        pool.run(parts.len(), &|t| {
+            for &i in parts[t] {
+                let (a, b) = (offsets[i as usize], offsets[i as usize + 1]);
+                call(k.f, &range_env(env, a as u32, b as u32));
+            }
+        });
+    }
+
+    /// Runs an arrival kernel that writes postsynaptic values over whole rows
+    /// of synapses on threads, each thread over its own block of
+    /// postsynaptic neurons. A row is sorted by target, so where it crosses
+    /// into each block is computed once per projection; a step's split costs
+    /// one table read per spike and thread, no list, and each neuron's
+    /// arrivals come in the serial order.
+    fn rows_by_post(
+        &self,
+        pool: &pool::SpinPool,
+        proj: usize,
+        k: &K,
+        env: &Env,
+        ctx: &ProjCtx<'_>,
+    ) {
+        let mut tables = self.row_cuts.borrow_mut();
+        if tables.len() <= proj {
+            tables.resize(proj + 1, None);
+        }
+        let (blocks, bounds) = tables[proj].get_or_insert_with(|| self.row_cuts_of(ctx.csr));
+        let (blocks, bounds) = (*blocks, bounds.as_slice());
+        let rows = ctx.arriving_rows;
+        // Block t of row i is bounds[i * (blocks + 1) + t] .. [.. + t + 1].
+        pool.run(blocks, &|t| {
+            for &i in rows {
+                let at = i as usize * (blocks + 1) + t;
+                let (a, b) = (bounds[at], bounds[at + 1]);
+                if a < b {
+                    call(k.f, &range_env(env, a, b));
+                }
+            }
+        });
+    }
+
+    /// For every presynaptic neuron, where its synapses (sorted by target)
+    /// cross into each thread's block of postsynaptic neurons.
+    fn row_cuts_of(&self, csr: &circ_runtime::connect::Csr) -> RowCuts {
+        let cuts = self.post_cuts(&csr.by_post_offsets);
+        let blocks = cuts.len().max(1);
+        let mut bounds = Vec::with_capacity(csr.n_pre * (blocks + 1));
+        for i in 0..csr.n_pre {
+            let (a, b) = (csr.offsets[i], csr.offsets[i + 1]);
+            let row = &csr.post[a..b];
+            bounds.push(a as u32);
+            for &(_, hi) in cuts.iter().take(blocks - 1) {
+                bounds.push((a + row.partition_point(|&j| (j as usize) < hi)) as u32);
+            }
+            bounds.push(b as u32);
+        }
+        (blocks, bounds)
     }
 
     /// Ranges of postsynaptic neurons, one per thread, with about equal
@@ -934,14 +1028,7 @@ impl<'a> Jit<'a> {
                     .enumerate()
                     .map(|(s, &r)| slice_envs(s, r))
                     .collect();
-                if let Some((first, rest)) = arrays.split_first() {
-                    pool.in_place_scope(|sc| {
-                        for a in rest {
-                            sc.spawn(move |_| call(f, &a[0]));
-                        }
-                        call(f, &first[0]);
-                    });
-                }
+                pool.run(arrays.len(), &|t| call(f, &arrays[t][0]));
             }
             _ => {
                 for (m, e) in envs.iter_mut().enumerate() {
@@ -1147,38 +1234,30 @@ impl Backend for Jit<'_> {
                     self.launch_each(k, &envs);
                 }
                 Domain::Synapses => self.launch(k, env, ctx.csr.len(), false),
-                Domain::Arriving if !ctx.arriving_ranges.is_empty() => {
+                Domain::Arriving if !ctx.arriving_rows.is_empty() => {
+                    let offsets = &ctx.csr.offsets;
                     let total: usize = ctx
-                        .arriving_ranges
+                        .arriving_rows
                         .iter()
-                        .map(|&(a, b)| (b - a) as usize)
+                        .map(|&i| offsets[i as usize + 1] - offsets[i as usize])
                         .sum();
-                    if own
-                        || w.shared
-                        || w.pre
-                        || self.pool.is_none()
-                        || total < self.min_parallel
-                        || !self.split_ranges
-                    {
-                        // One call per spike over its synapses, in order: no
-                        // list of synapses is made.
-                        for &(a, b) in ctx.arriving_ranges {
-                            let env = Env {
-                                list: std::ptr::null(),
-                                start: u64::from(a),
-                                count: u64::from(b),
-                                ..env
-                            };
-                            call(k.f, &env);
+                    match &self.pool {
+                        Some(pool) if total >= self.min_parallel_arrivals && own => {
+                            self.rows_by_count(pool, k, &env, ctx, total)
                         }
-                    } else {
-                        // Threads split arrivals by postsynaptic neuron: as a list.
-                        let list: Vec<u32> = ctx
-                            .arriving_ranges
-                            .iter()
-                            .flat_map(|&(a, b)| a..b)
-                            .collect();
-                        self.arrivals_by_post(k, env, ctx, &list);
+                        Some(pool)
+                            if total >= self.min_parallel_arrivals && !w.shared && !w.pre =>
+                        {
+                            self.rows_by_post(pool, proj, k, &env, ctx)
+                        }
+                        _ => {
+                            // One call per spike over its synapses, in order:
+                            // no list of synapses is made.
+                            for &i in ctx.arriving_rows {
+                                let (a, b) = (offsets[i as usize], offsets[i as usize + 1]);
+                                call(k.f, &range_env(&env, a as u32, b as u32));
+                            }
+                        }
                     }
                 }
                 Domain::Arriving => {

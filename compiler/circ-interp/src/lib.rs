@@ -335,7 +335,9 @@ impl Interp<'_> {
                 .arriving
                 .iter()
                 .copied()
-                .chain(ctx.arriving_ranges.iter().flat_map(|&(a, b)| a..b))
+                .chain(ctx.arriving_rows.iter().flat_map(|&i| {
+                    ctx.csr.offsets[i as usize] as u32..ctx.csr.offsets[i as usize + 1] as u32
+                }))
                 .map(|s| {
                     (
                         s as usize,
