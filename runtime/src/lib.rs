@@ -13,4 +13,4 @@ pub mod poisson;
 pub mod sim;
 
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
-pub use sim::{Backend, Hooks, RunError, RunOptions, RunResult, Simulation, StepCtx};
+pub use sim::{Backend, Hooks, RunError, RunOptions, RunResult, SimState, Simulation, StepCtx};

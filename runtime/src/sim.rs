@@ -359,6 +359,15 @@ fn memory_limit() -> Option<u64> {
 /// A network's state and its schedule.
 pub struct Simulation<'a> {
     layout: &'a NetLayout,
+    s: SimState,
+    /// Things the user should know (delays rounded to the step, ...).
+    pub warnings: Vec<String>,
+}
+
+/// A simulation's state without the network it runs: what survives
+/// recompiling the kernels (the REPL keeps it between commands and resumes
+/// it with [`Simulation::resume`]).
+pub struct SimState {
     vars: Vec<Vec<Vec<f64>>>,
     ref_until: Vec<Vec<i64>>,
     /// Per population with held states, per element: whether synaptic jumps
@@ -374,8 +383,15 @@ pub struct Simulation<'a> {
     schedules: Vec<Vec<(u64, u32)>>,
     /// Constant-rate Poisson inputs, per population.
     poisson: Vec<Option<crate::poisson::PoissonSource>>,
-    /// Things the user should know (delays rounded to the step, ...).
-    pub warnings: Vec<String>,
+    /// Steps simulated so far: the next run starts at this step.
+    step: u64,
+}
+
+impl SimState {
+    /// The buffers of population `pop` (one value, or one per element).
+    pub fn vars(&self, pop: usize) -> &[Vec<f64>] {
+        &self.vars[pop]
+    }
 }
 
 /// Why a network could not be built.
@@ -409,8 +425,7 @@ impl<'a> Simulation<'a> {
             })
             .collect();
         let ref_until: Vec<Vec<i64>> = layout.pops.iter().map(|p| vec![-1; p.size]).collect();
-        let mut sim = Simulation {
-            layout,
+        let state = SimState {
             vars,
             ref_until,
             blocked: layout
@@ -436,9 +451,14 @@ impl<'a> Simulation<'a> {
                         .map(|r| crate::poisson::PoissonSource::new(pop.size, r * dt, seed, p))
                 })
                 .collect(),
+            step: 0,
+        };
+        let mut sim = Simulation {
+            layout,
+            s: state,
             warnings: vec![],
         };
-        for (p, (vars, refs)) in sim.vars.iter_mut().zip(&sim.ref_until).enumerate() {
+        for (p, (vars, refs)) in sim.s.vars.iter_mut().zip(&sim.s.ref_until).enumerate() {
             let clock = Clock {
                 step: 0,
                 t: 0.0,
@@ -495,7 +515,7 @@ impl<'a> Simulation<'a> {
             schedules[p].sort_unstable();
             schedules[p].dedup();
         }
-        sim.schedules = schedules;
+        sim.s.schedules = schedules;
         let (bytes, synapses) = estimate(layout);
         if let Some(limit) = memory_limit()
             && bytes > limit
@@ -508,9 +528,9 @@ impl<'a> Simulation<'a> {
         }
         for (k, proj) in layout.projs.iter().enumerate() {
             let state = sim.build_projection(k, proj, backend, seed, dt, base)?;
-            sim.projs.push(state);
+            sim.s.projs.push(state);
         }
-        sim.event_acc = layout
+        sim.s.event_acc = layout
             .pops
             .iter()
             .enumerate()
@@ -552,7 +572,7 @@ impl<'a> Simulation<'a> {
         };
         // Each projection draws from its own stream range: 1 << 24 apart.
         let stream = (k as u32 + 1) << 24;
-        let (pre_bufs, post_bufs) = (&self.vars[proj.pre], &self.vars[proj.post]);
+        let (pre_bufs, post_bufs) = (&self.s.vars[proj.pre], &self.s.vars[proj.post]);
         let filter = |i: u32, j: u32| {
             !proj.filtered || backend.proj_filter(k, i, j, pre_bufs, post_bufs, seed)
         };
@@ -654,8 +674,8 @@ impl<'a> Simulation<'a> {
                 dt,
                 seed,
                 vars: &mut vars,
-                pre: &self.vars[proj.pre],
-                post: &self.vars[proj.post],
+                pre: &self.s.vars[proj.pre],
+                post: &self.s.vars[proj.post],
                 acc: &mut acc,
                 csr: &csr,
                 spiking_pre: &[],
@@ -752,7 +772,7 @@ impl<'a> Simulation<'a> {
         (arriving, arriving_rows): (&[u32], &[u32]),
     ) -> bool {
         let proj = &self.layout.projs[k];
-        let st = &mut self.projs[k];
+        let st = &mut self.s.projs[k];
         // Handlers add into the phase's shared accumulator (applied when the
         // phase ends: no handler sees another's additions); couplings into
         // the projection's own, applied now.
@@ -764,10 +784,10 @@ impl<'a> Simulation<'a> {
                 dt: clock.dt,
                 seed: clock.seed,
                 vars: &mut st.vars,
-                pre: &self.vars[proj.pre],
-                post: &self.vars[proj.post],
+                pre: &self.s.vars[proj.pre],
+                post: &self.s.vars[proj.post],
                 acc: if event {
-                    &mut self.event_acc[proj.post]
+                    &mut self.s.event_acc[proj.post]
                 } else {
                     &mut st.acc
                 },
@@ -780,7 +800,7 @@ impl<'a> Simulation<'a> {
             backend.proj(k, phase, &mut ctx)
         };
         if added && phase == ProjPhase::Couple {
-            Self::apply_acc(&mut self.vars[proj.post], &mut st.acc);
+            Self::apply_acc(&mut self.s.vars[proj.post], &mut st.acc);
         }
         added && event
     }
@@ -792,26 +812,72 @@ impl<'a> Simulation<'a> {
     /// NEST's iaf_psc_delta drops such spikes).
     fn apply_events(&mut self, p: usize, step: u64, fired: &[u32]) {
         let held = &self.layout.pops[p].held;
-        let blocked = &mut self.blocked[p];
+        let blocked = &mut self.s.blocked[p];
         if !held.is_empty() {
-            for (b, &r) in blocked.iter_mut().zip(&self.ref_until[p]) {
+            for (b, &r) in blocked.iter_mut().zip(&self.s.ref_until[p]) {
                 *b = step as i64 <= r;
             }
             for &i in fired {
                 blocked[i as usize] = true;
             }
         }
-        Self::apply_acc_held(&mut self.vars[p], &mut self.event_acc[p], held, blocked);
+        Self::apply_acc_held(&mut self.s.vars[p], &mut self.s.event_acc[p], held, blocked);
+    }
+
+    /// Takes the state out, to resume it later (on kernels compiled again,
+    /// from a network of the same layout).
+    pub fn into_state(self) -> SimState {
+        self.s
+    }
+
+    /// Resumes a state on `layout`, which must have the same buffers as the
+    /// network it was built from (parameters may differ where the kernels
+    /// hold them, not the sizes or the variables).
+    pub fn resume(layout: &'a NetLayout, state: SimState) -> Result<Self, BuildError> {
+        let same = layout.pops.len() == state.vars.len()
+            && layout.projs.len() == state.projs.len()
+            && layout.pops.iter().zip(&state.vars).all(|(p, vars)| {
+                p.vars.len() == vars.len()
+                    && p.vars
+                        .iter()
+                        .zip(vars)
+                        .all(|(v, b)| b.len() == if v.scalar { 1 } else { p.size })
+            })
+            && layout
+                .projs
+                .iter()
+                .zip(&state.projs)
+                .all(|(p, st)| p.vars.len() == st.vars.len());
+        if !same {
+            return Err(BuildError(
+                "the network's variables changed; its state cannot carry over".into(),
+            ));
+        }
+        Ok(Simulation {
+            layout,
+            s: state,
+            warnings: vec![],
+        })
+    }
+
+    /// Steps simulated so far.
+    pub fn steps_done(&self) -> u64 {
+        self.s.step
+    }
+
+    /// The buffers of population `pop`, to change (a parameter set anew).
+    pub fn vars_mut(&mut self, pop: usize) -> &mut [Vec<f64>] {
+        &mut self.s.vars[pop]
     }
 
     /// The number of synapses of each projection.
     pub fn synapse_counts(&self) -> Vec<usize> {
-        self.projs.iter().map(|p| p.csr.len()).collect()
+        self.s.projs.iter().map(|p| p.csr.len()).collect()
     }
 
     /// The buffers of population `pop`.
     pub fn vars(&self, pop: usize) -> &[Vec<f64>] {
-        &self.vars[pop]
+        &self.s.vars[pop]
     }
 
     /// Runs the schedule for `opts.duration`.
@@ -828,6 +894,9 @@ impl<'a> Simulation<'a> {
         hooks: &mut Hooks<'_>,
     ) -> RunResult {
         let steps = (opts.duration / opts.dt).round().max(0.0) as u64;
+        // A resumed simulation goes on from the step it reached.
+        let first = self.s.step;
+        let last = first + steps;
         let npop = self.layout.pops.len();
         let mut result = RunResult {
             spikes: vec![vec![]; npop],
@@ -848,7 +917,7 @@ impl<'a> Simulation<'a> {
                     RecordKind::Synapses {
                         proj, first, last, ..
                     } => {
-                        let n = self.projs.get(proj).map_or(0, |p| p.csr.len());
+                        let n = self.s.projs.get(proj).map_or(0, |p| p.csr.len());
                         last.min(n).saturating_sub(first.min(n))
                     }
                 },
@@ -861,7 +930,7 @@ impl<'a> Simulation<'a> {
         let mut rate_counts: Vec<u64> = vec![0; self.layout.records.len()];
         let fusion = backend.fusion();
         let start = Instant::now();
-        for n in 0..steps {
+        for n in first..last {
             let t = n as f64 * opts.dt;
             let clock = Clock {
                 step: n,
@@ -876,28 +945,28 @@ impl<'a> Simulation<'a> {
                 result.stopped = Some(RunError::Interrupted { t });
                 break;
             }
-            if n % 1000 == 0
+            if (n - first).is_multiple_of(1000)
                 && let Some(p) = hooks.progress.as_mut()
             {
-                p(n, steps);
+                p(n - first, steps);
             }
             self.sample(n, t, &mut result.samples);
             // 1. Inputs and time-dependent parameters.
             for (p, pop) in self.layout.pops.iter().enumerate() {
                 for (v, var) in pop.vars.iter().enumerate() {
                     if var.role == VarRole::Input && !fusion.inputs(p) {
-                        self.vars[p][v].fill(0.0);
+                        self.s.vars[p][v].fill(0.0);
                     }
                 }
-                let ctx = clock.ctx(&self.ref_until[p]);
-                backend.dynamic(p, &mut self.vars[p], &ctx);
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                backend.dynamic(p, &mut self.s.vars[p], &ctx);
             }
             // Projections: their time-dependent parameters, then continuous
             // couplings into the (just zeroed) inputs. A fused projection's
             // couplings and equations run in its population's pass instead:
             // they touch only that population's neurons, each at its own
             // index, so doing them neuron by neuron gives the same values.
-            for k in 0..self.projs.len() {
+            for k in 0..self.s.projs.len() {
                 self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], (&[], &[]));
                 if !fusion.proj(k) {
                     self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], (&[], &[]));
@@ -906,21 +975,22 @@ impl<'a> Simulation<'a> {
             // 2. State update (3. thresholds too, for fused populations).
             for (p, fired) in spiking.iter_mut().enumerate() {
                 fired.clear();
-                let ctx = clock.ctx(&self.ref_until[p]);
+                let ctx = clock.ctx(&self.s.ref_until[p]);
                 if fusion.pop(p) {
                     let mut fused: Vec<(usize, &mut [Vec<f64>])> = self
+                        .s
                         .projs
                         .iter_mut()
                         .enumerate()
                         .filter(|(k, _)| fusion.proj(*k) && self.layout.projs[*k].post == p)
                         .map(|(k, st)| (k, st.vars.as_mut_slice()))
                         .collect();
-                    backend.pop_step(p, &mut self.vars[p], &mut fused, &ctx, fired);
+                    backend.pop_step(p, &mut self.s.vars[p], &mut fused, &ctx, fired);
                 } else {
-                    backend.update(p, &mut self.vars[p], &ctx);
+                    backend.update(p, &mut self.s.vars[p], &ctx);
                 }
             }
-            for k in 0..self.projs.len() {
+            for k in 0..self.s.projs.len() {
                 if !fusion.proj(k) {
                     self.proj_phase(backend, k, ProjPhase::Update, clock, &[], (&[], &[]));
                 }
@@ -928,13 +998,13 @@ impl<'a> Simulation<'a> {
             // 3. Thresholds (and spikes given in advance).
             for (p, fired) in spiking.iter_mut().enumerate() {
                 if !fusion.pop(p) {
-                    let ctx = clock.ctx(&self.ref_until[p]);
-                    backend.threshold(p, &mut self.vars[p], &ctx, fired);
+                    let ctx = clock.ctx(&self.s.ref_until[p]);
+                    backend.threshold(p, &mut self.s.vars[p], &ctx, fired);
                 }
-                if let Some(Some(src)) = self.poisson.get_mut(p) {
+                if let Some(Some(src)) = self.s.poisson.get_mut(p) {
                     src.fire(n, fired);
                 }
-                let sched = self.schedules.get(p).map_or(&[][..], Vec::as_slice);
+                let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
                 if !sched.is_empty() {
                     let from = sched.partition_point(|e| e.0 < n);
                     let to = sched.partition_point(|e| e.0 <= n);
@@ -945,9 +1015,9 @@ impl<'a> Simulation<'a> {
             }
             // 4. Synaptic propagation: spikes enter each projection's delay
             // ring; those due now reach their synapses; then `on post`.
-            for k in 0..self.projs.len() {
-                let (pre, ring_len) = (self.layout.projs[k].pre, self.projs[k].ring.len());
-                let st = &mut self.projs[k];
+            for k in 0..self.s.projs.len() {
+                let (pre, ring_len) = (self.layout.projs[k].pre, self.s.projs[k].ring.len());
+                let st = &mut self.s.projs[k];
                 let now = n as usize % ring_len;
                 if let Some(d) = st.uniform_delay {
                     // One delay: a spike reaches its neuron's whole row of
@@ -972,8 +1042,8 @@ impl<'a> Simulation<'a> {
                         }
                     }
                 }
-                let mut arriving = std::mem::take(&mut self.projs[k].ring[now]);
-                let mut rows = std::mem::take(&mut self.projs[k].ring_rows[now]);
+                let mut arriving = std::mem::take(&mut self.s.projs[k].ring[now]);
+                let mut rows = std::mem::take(&mut self.s.projs[k].ring_rows[now]);
                 if !arriving.is_sorted() {
                     arriving.sort_unstable();
                 }
@@ -983,8 +1053,8 @@ impl<'a> Simulation<'a> {
                     self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, due);
                 arriving.clear();
                 rows.clear();
-                self.projs[k].ring[now] = arriving;
-                self.projs[k].ring_rows[now] = rows;
+                self.s.projs[k].ring[now] = arriving;
+                self.s.projs[k].ring_rows[now] = rows;
                 pending[post] |=
                     self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, (&[], &[]));
             }
@@ -999,13 +1069,13 @@ impl<'a> Simulation<'a> {
                     continue;
                 }
                 refractory.clear();
-                let ctx = clock.ctx(&self.ref_until[p]);
-                backend.reset(p, &mut self.vars[p], &ctx, fired, &mut refractory);
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                backend.reset(p, &mut self.s.vars[p], &ctx, fired, &mut refractory);
                 for (k, &i) in fired.iter().enumerate() {
                     let period = refractory.get(k).copied().unwrap_or(0.0);
                     // Refractory while t - t_spike < t_ref: steps n+1 ..= n+R-1.
                     let r = (period / opts.dt).round() as i64;
-                    self.ref_until[p][i as usize] = n as i64 + r - 1;
+                    self.s.ref_until[p][i as usize] = n as i64 + r - 1;
                     result.spikes[p].push((n, i));
                 }
             }
@@ -1024,8 +1094,9 @@ impl<'a> Simulation<'a> {
                     }
                 }
             }
-            result.steps = n + 1;
-            if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == steps)
+            result.steps = n + 1 - first;
+            self.s.step = n + 1;
+            if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == last)
                 && let Some(err) = self.check_finite((n + 1) as f64 * opts.dt)
             {
                 result.stopped = Some(err);
@@ -1046,7 +1117,7 @@ impl<'a> Simulation<'a> {
                 every,
             } = rec.kind
                 && n.is_multiple_of(every.max(1))
-                && let Some(buf) = self.projs.get(proj).and_then(|p| p.vars.get(var))
+                && let Some(buf) = self.s.projs.get(proj).and_then(|p| p.vars.get(var))
             {
                 let (a, b) = (first.min(buf.len()), last.min(buf.len()));
                 samples[k].t.push(t);
@@ -1060,7 +1131,7 @@ impl<'a> Simulation<'a> {
             } = rec.kind
                 && n.is_multiple_of(every.max(1))
             {
-                let buf = &self.vars[rec.pop][var];
+                let buf = &self.s.vars[rec.pop][var];
                 samples[k].t.push(t);
                 if buf.len() == 1 {
                     samples[k]
@@ -1079,7 +1150,7 @@ impl<'a> Simulation<'a> {
                 if var.role != VarRole::State {
                     continue;
                 }
-                if let Some((i, &x)) = self.vars[p][v]
+                if let Some((i, &x)) = self.s.vars[p][v]
                     .iter()
                     .enumerate()
                     .find(|(_, x)| !x.is_finite())

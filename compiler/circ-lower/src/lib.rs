@@ -36,6 +36,10 @@ pub struct Options {
     pub dt: Option<f64>,
     /// Seed.
     pub seed: Option<u64>,
+    /// Parameters set from outside (the REPL's `:set`): population,
+    /// parameter and value in SI units, replacing the circuit's argument or
+    /// the model's default. The caller checks names and dimensions.
+    pub overrides: Vec<(String, String, f64)>,
 }
 
 /// A network ready to run, with the run's settings.
@@ -67,6 +71,7 @@ pub fn lower(
         consts: HashMap::new(),
         stream: 0,
         depth: 0,
+        overrides: opts.overrides.clone(),
     };
     let out = l.lower_run(opts);
     match out {
@@ -100,6 +105,7 @@ pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
         consts: HashMap::new(),
         stream: 0,
         depth: 0,
+        overrides: vec![],
     };
     let Some(ast) = analysis.program.ast(0) else {
         return vec![];
@@ -132,6 +138,7 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
         consts: HashMap::new(),
         stream: 0,
         depth: 0,
+        overrides: vec![],
     };
     let mut out = vec![];
     let Some(ast) = analysis.program.ast(0) else {
@@ -192,6 +199,8 @@ struct Scope<'s> {
 }
 
 struct Lowerer<'p> {
+    /// Parameters set from outside: see [`Options::overrides`].
+    overrides: Vec<(String, String, f64)>,
     prog: &'p Program,
     map: &'p SourceMap,
     /// Data tables the kernels read, with where each is used.
@@ -1326,6 +1335,12 @@ impl<'p> Lowerer<'p> {
                     }
                     if let (Some(n), Some(v)) = (&a.name, self.expr(&scope, &a.value)) {
                         args.insert(n.node.clone(), v);
+                    }
+                }
+                for (pop, param, value) in &self.overrides {
+                    if *pop == p.name.node {
+                        ou.retain(|o| o.0 != *param);
+                        args.insert(param.clone(), c(*value));
                     }
                 }
                 let mut inits = HashMap::new();

@@ -337,6 +337,11 @@ impl Checker {
         for (id, info) in &self.models {
             self.prog.model_infos.insert(*id, (**info).clone());
         }
+        for (id, slot) in &self.consts {
+            if let Slot::Done(t) = slot {
+                self.prog.const_types.insert(*id, *t);
+            }
+        }
         Analysis {
             diagnostics: self.diags,
             models: self.model_order.iter().map(|m| (**m).clone()).collect(),

@@ -111,6 +111,7 @@ pub struct Program {
     pub(crate) module_by_name: HashMap<String, usize>,
     pub(crate) res: HashMap<(FileId, u32, u32), Res>,
     pub(crate) model_infos: HashMap<ItemId, ModelInfo>,
+    pub(crate) const_types: HashMap<ItemId, ty::Ty>,
 }
 
 impl Program {
@@ -137,6 +138,12 @@ impl Program {
     /// What the name or call at `span` of `file` refers to.
     pub fn resolution(&self, file: FileId, span: circ_syntax::Span) -> Option<&Res> {
         self.res.get(&(file, span.start, span.end))
+    }
+
+    /// The type of a constant item, with its value where it is known at
+    /// compile time (the REPL prints it).
+    pub fn const_type(&self, id: ItemId) -> Option<ty::Ty> {
+        self.const_types.get(&id).copied()
     }
 
     /// The checked variables of a model item.

@@ -8,6 +8,9 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod repl;
+mod units_fmt;
+
 /// circ: a declarative language and compiler for neural circuits.
 #[derive(Parser)]
 #[command(name = "circ", version, about)]
@@ -28,6 +31,18 @@ enum Command {
     /// Print a standard model's documentation and definition
     /// (`circ doc std::neurons::AdEx`), or list a module's models (`circ doc std::neurons`).
     Doc(DocArgs),
+    /// Type items, expressions and commands one at a time (`:help` lists
+    /// them); reads piped input as a script.
+    Repl(ReplArgs),
+}
+
+#[derive(clap::Args)]
+struct ReplArgs {
+    /// A model file to start from (as `:load FILE`).
+    file: Option<PathBuf>,
+    /// Threads the JIT splits large kernels across (default: every core).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
 }
 
 #[derive(clap::Args)]
@@ -197,6 +212,13 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args),
             Command::Build(args) => build(args),
             Command::Doc(args) => doc(&args.path),
+            Command::Repl(args) => repl::main(
+                args.file.as_deref(),
+                args.threads.map_or_else(
+                    || std::thread::available_parallelism().map_or(1, usize::from),
+                    usize::from,
+                ),
+            ),
         });
     match worker.map(std::thread::JoinHandle::join) {
         Ok(Ok(code)) => code,
