@@ -7,8 +7,13 @@
 //! once (rayon), against 2.4 s on one thread. Workers here spin for about a
 //! millisecond after each job (OpenMP's active wait, as NEST runs), and sleep
 //! only when the simulation has stopped handing out work.
+//!
+//! Tasks are claimed, not assigned: the caller takes tasks too, so when a
+//! worker is not running (another program has its core) the caller does
+//! its share instead of waiting a scheduler slice for it. With fixed
+//! shares, a busy machine made Brunel on 2 threads 10x slower.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,13 +28,17 @@ type Job = *const (dyn Fn(usize) + Sync);
 
 /// What the calling thread and the workers share.
 struct Shared {
-    /// Bumped once per job; workers run the job when it changes.
-    epoch: AtomicU64,
-    /// The current job and its number of tasks, written only while no
-    /// worker reads them (between a job's end and the next epoch).
-    job: UnsafeCell<(Job, usize)>,
-    /// Workers still running the current job.
-    pending: AtomicUsize,
+    /// The current job's number (bits 32-63), its number of tasks (16-31)
+    /// and its next unclaimed task (0-15): a task is claimed by advancing
+    /// the last, in one compare-and-swap of the whole word, so only a task
+    /// of the job the claimer saw, and only one that exists.
+    ticket: AtomicU64,
+    /// The current job, written only between jobs (when every task of the
+    /// last one is done), before `ticket` names it; read only by a thread
+    /// holding a claimed task of it.
+    job: UnsafeCell<Job>,
+    /// Tasks of the current job finished.
+    done: AtomicUsize,
     /// Whether a task of the current job panicked on a worker.
     panicked: AtomicBool,
     /// Workers asleep on `wake`.
@@ -39,9 +48,10 @@ struct Shared {
     stop: AtomicBool,
 }
 
-// SAFETY: `job` is written by the one thread that runs jobs (`run` takes
-// `&self` but `SpinPool` is not `Sync`), only while every worker is between
-// jobs; workers read it after observing the epoch written after it.
+// SAFETY: `job` is written by the one thread that runs jobs (`SpinPool` is
+// not `Sync`) only when every task of the previous job is done; a worker
+// reads it only after claiming a task of the job `ticket` names, which the
+// caller published after writing `job`.
 #[allow(unsafe_code)]
 unsafe impl Sync for Shared {}
 #[allow(unsafe_code)]
@@ -51,8 +61,9 @@ unsafe impl Send for Shared {}
 pub struct SpinPool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
-    /// `run` is not reentrant and must stay on one thread.
-    _not_sync: std::marker::PhantomData<std::cell::Cell<()>>,
+    /// The number of the last job (`run` is not reentrant and stays on one
+    /// thread: `Cell` makes the pool not `Sync`).
+    epoch: Cell<u32>,
 }
 
 impl SpinPool {
@@ -60,9 +71,9 @@ impl SpinPool {
     pub fn new(threads: usize) -> std::io::Result<SpinPool> {
         let noop: &(dyn Fn(usize) + Sync) = &|_| {};
         let shared = Arc::new(Shared {
-            epoch: AtomicU64::new(0),
-            job: UnsafeCell::new((noop as Job, 0)),
-            pending: AtomicUsize::new(0),
+            ticket: AtomicU64::new(0),
+            job: UnsafeCell::new(noop as Job),
+            done: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
@@ -74,13 +85,13 @@ impl SpinPool {
             let shared = Arc::clone(&shared);
             let handle = std::thread::Builder::new()
                 .name(format!("circ-worker-{w}"))
-                .spawn(move || worker(&shared, w, threads))?;
+                .spawn(move || worker(&shared))?;
             workers.push(handle);
         }
         Ok(SpinPool {
             shared,
             workers,
-            _not_sync: std::marker::PhantomData,
+            epoch: Cell::new(0),
         })
     }
 
@@ -89,35 +100,36 @@ impl SpinPool {
         self.workers.len() + 1
     }
 
-    /// Runs `f(t)` for every task `t` in `0..tasks`: thread `w` takes tasks
-    /// `w, w + threads, ...`, the caller those from 0. Returns when all are
-    /// done; a panic in any task is raised here after all are done.
+    /// Runs `f(t)` for every task `t` in `0..tasks`, each once, on whichever
+    /// thread claims it (the caller claims too). Returns when all are done;
+    /// a panic in any task is raised here after all are done.
     pub fn run(&self, tasks: usize, f: &(dyn Fn(usize) + Sync)) {
-        let threads = self.threads();
-        if tasks <= 1 || threads == 1 {
+        if tasks <= 1 || self.workers.is_empty() || tasks > 0xffff {
             (0..tasks).for_each(f);
             return;
         }
         let sh = &*self.shared;
-        // SAFETY: every worker finished the previous job (`pending` was 0),
-        // and this call waits for every worker to finish this one before
-        // returning, so `f` outlives all uses of the pointer.
+        let e = self.epoch.get().wrapping_add(1);
+        self.epoch.set(e);
+        // SAFETY: every task of the previous job is done (`run` waited for
+        // it), so no thread reads `job`; this call waits for every task of
+        // this job before returning, so `f` outlives every use of it.
         #[allow(unsafe_code)]
         unsafe {
-            let job: Job = std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f);
-            *sh.job.get() = (job, tasks);
+            *sh.job.get() = std::mem::transmute::<&(dyn Fn(usize) + Sync), Job>(f);
         }
-        sh.pending.store(self.workers.len(), Ordering::SeqCst);
-        sh.epoch.fetch_add(1, Ordering::SeqCst);
+        sh.done.store(0, Ordering::SeqCst);
+        sh.ticket.store(
+            (u64::from(e) << 32) | ((tasks as u64) << 16),
+            Ordering::SeqCst,
+        );
         if sh.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = sh.lock.lock().unwrap_or_else(|e| e.into_inner());
             sh.wake.notify_all();
         }
-        let mine = catch_unwind(AssertUnwindSafe(|| {
-            (0..tasks).step_by(threads).for_each(f);
-        }));
+        let mine = catch_unwind(AssertUnwindSafe(|| claim(sh, e)));
         let mut spins = 0u32;
-        while sh.pending.load(Ordering::Acquire) != 0 {
+        while sh.done.load(Ordering::Acquire) < tasks {
             pause(&mut spins);
         }
         if let Err(e) = mine {
@@ -129,11 +141,41 @@ impl SpinPool {
     }
 }
 
+/// Claims and runs tasks of job `e` until none is left; counts each done
+/// (also when it panics, so the caller's wait ends).
+fn claim(sh: &Shared, e: u32) {
+    loop {
+        let v = sh.ticket.load(Ordering::Acquire);
+        let (tasks, t) = ((v >> 16) & 0xffff, v & 0xffff);
+        if (v >> 32) as u32 != e || t >= tasks {
+            return;
+        }
+        if sh
+            .ticket
+            .compare_exchange_weak(v, v + 1, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            continue;
+        }
+        // SAFETY: task `t` of job `e` is claimed and not done, so the
+        // caller of `run` is still waiting and `job` is still that job's.
+        #[allow(unsafe_code)]
+        let f = unsafe { &**sh.job.get() };
+        let r = catch_unwind(AssertUnwindSafe(|| f(t as usize)));
+        sh.done.fetch_add(1, Ordering::Release);
+        if let Err(p) = r {
+            resume_unwind(p);
+        }
+    }
+}
+
 impl Drop for SpinPool {
     fn drop(&mut self) {
         let sh = &*self.shared;
         sh.stop.store(true, Ordering::SeqCst);
-        sh.epoch.fetch_add(1, Ordering::SeqCst);
+        // A new job number wakes the spinning workers; they see `stop`.
+        let e = self.epoch.get().wrapping_add(1);
+        sh.ticket.store(u64::from(e) << 32, Ordering::SeqCst);
         {
             let _guard = sh.lock.lock().unwrap_or_else(|e| e.into_inner());
             sh.wake.notify_all();
@@ -155,20 +197,21 @@ fn pause(spins: &mut u32) {
     }
 }
 
-fn worker(sh: &Shared, w: usize, threads: usize) {
-    let mut seen = 0u64;
+fn worker(sh: &Shared) {
+    let mut seen = 0u32;
     loop {
-        // Wait for the next epoch: spin, then sleep.
+        // Wait for the next job: spin, then sleep.
         let started = Instant::now();
         let mut spins = 0u32;
+        let epoch = |sh: &Shared| (sh.ticket.load(Ordering::Acquire) >> 32) as u32;
         loop {
-            if sh.epoch.load(Ordering::Acquire) != seen {
+            if epoch(sh) != seen || sh.stop.load(Ordering::Relaxed) {
                 break;
             }
             if spins % 256 == 255 && started.elapsed() > SPIN {
                 let mut guard = sh.lock.lock().unwrap_or_else(|e| e.into_inner());
                 sh.sleepers.fetch_add(1, Ordering::SeqCst);
-                while sh.epoch.load(Ordering::SeqCst) == seen {
+                while epoch(sh) == seen && !sh.stop.load(Ordering::SeqCst) {
                     guard = sh.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
                 sh.sleepers.fetch_sub(1, Ordering::SeqCst);
@@ -176,23 +219,13 @@ fn worker(sh: &Shared, w: usize, threads: usize) {
             }
             pause(&mut spins);
         }
-        seen = sh.epoch.load(Ordering::Acquire);
         if sh.stop.load(Ordering::SeqCst) {
             return;
         }
-        // SAFETY: written before the epoch this thread observed; the caller
-        // keeps the job alive until `pending` reaches 0.
-        #[allow(unsafe_code)]
-        let f = unsafe { &*(*sh.job.get()).0 };
-        #[allow(unsafe_code)]
-        let tasks = unsafe { (*sh.job.get()).1 };
-        let done = catch_unwind(AssertUnwindSafe(|| {
-            (w..tasks).step_by(threads).for_each(f);
-        }));
-        if done.is_err() {
+        seen = epoch(sh);
+        if catch_unwind(AssertUnwindSafe(|| claim(sh, seen))).is_err() {
             sh.panicked.store(true, Ordering::SeqCst);
         }
-        sh.pending.fetch_sub(1, Ordering::Release);
     }
 }
 

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 mod edit;
+mod plot;
 
 /// The name the value of an expression is checked under.
 const VALUE: &str = "__repl_value";
@@ -39,6 +40,9 @@ it with its unit: `20 ms * 5 Hz`, `(-65 mV - -50 mV) / 10 Mohm`.
   :reset                   back to time 0 (parameters set stay set)
   :spikes [POP]            spike counts and mean rates so far
   :show POP.VAR[A..B]      current values of a variable
+  :plot POP.VAR [> FILE]   a recorded variable (or POP.rate) in the terminal,
+                           or as a .png/.svg file
+  :raster POP [> FILE]     the spikes of a population
   :save DIR                write the recordings (as `circ run --out DIR`)
   :items                   the items of the session
   :explain CODE            what a diagnostic code means
@@ -240,6 +244,8 @@ impl Session {
                 "spikes" => self.spikes(rest),
                 "show" => self.show(rest),
                 "save" => self.save(rest),
+                "plot" | "p" => self.plot(rest, false),
+                "raster" => self.plot(rest, true),
                 "items" => {
                     for e in &self.entries {
                         println!("{}", e.text.trim());
@@ -1027,6 +1033,146 @@ impl Session {
             .collect();
         println!("{pop}.{var}[{a}..{b}] = [{}]", shown.join(", "));
         true
+    }
+
+    /// `:plot POP.VAR [> FILE]` and `:raster POP [> FILE]`.
+    fn plot(&self, text: &str, raster: bool) -> bool {
+        let (what, file) = match text.split_once('>') {
+            Some((a, b)) => (a.trim(), Some(b.trim())),
+            None => (text.trim(), None),
+        };
+        let Some(live) = &self.live else {
+            eprintln!("error: nothing to plot: no circuit has run (`:run 100 ms`)");
+            return false;
+        };
+        let fig = if raster {
+            self.raster_figure(live, what)
+        } else {
+            self.var_figure(live, what)
+        };
+        let Some(fig) = fig else {
+            return false;
+        };
+        match file {
+            Some("") => {
+                eprintln!("error: `>` needs a file name, e.g. `> v.png`");
+                false
+            }
+            Some(f) => match fig.write(Path::new(f)) {
+                Ok(()) => {
+                    println!("wrote {f}");
+                    true
+                }
+                Err(e) => {
+                    eprintln!("error: cannot write the plot: {e}");
+                    false
+                }
+            },
+            None => {
+                print!("{}", fig.text(72, 14));
+                true
+            }
+        }
+    }
+
+    /// The spikes of a population over time.
+    fn raster_figure(&self, live: &Live, pop: &str) -> Option<plot::Figure> {
+        let l = live.compiled.borrow_owner();
+        let Some(p) = l.net.layout.pops.iter().position(|x| x.name == pop) else {
+            eprintln!(
+                "error: the circuit has no population `{pop}`; :raster takes one, e.g. `:raster E`"
+            );
+            return None;
+        };
+        let dots = live.record.spikes[p]
+            .iter()
+            .map(|&(n, i)| (n as f64 * l.dt * 1e3, f64::from(i)))
+            .collect();
+        Some(plot::Figure {
+            title: format!("spikes of {pop}"),
+            x_label: "time (ms)".into(),
+            y_label: "neuron".into(),
+            lines: vec![],
+            dots,
+        })
+    }
+
+    /// A recorded variable's traces (or the population rate) over time.
+    fn var_figure(&self, live: &Live, what: &str) -> Option<plot::Figure> {
+        let l = live.compiled.borrow_owner();
+        let layout = &l.net.layout;
+        let Some((pop, var)) = what.split_once('.') else {
+            eprintln!("error: :plot takes `POP.VAR` (a recorded variable) or `POP.rate`");
+            return None;
+        };
+        let Some(p) = layout.pops.iter().position(|x| x.name == pop) else {
+            eprintln!("error: the circuit has no population `{pop}`");
+            return None;
+        };
+        let v = layout.pops[p].vars.iter().position(|x| x.name == var);
+        if v.is_none() && var != "rate" && self.pop_model(pop).is_none_or(|m| m.var(var).is_none())
+        {
+            eprintln!(
+                "error: `{pop}` has no variable `{var}` (`{pop}.rate` is its rate, if recorded)"
+            );
+            return None;
+        }
+        let found = layout.records.iter().position(|r| {
+            r.pop == p
+                && match r.kind {
+                    circ_runtime::RecordKind::Rate { .. } => var == "rate",
+                    circ_runtime::RecordKind::Var { var: rv, .. } => Some(rv) == v,
+                    _ => false,
+                }
+        });
+        let Some(k) = found else {
+            eprintln!(
+                "error: `{pop}.{var}` is not recorded; add `record {var} of {pop}[0..10] every 1 ms` to the circuit (then :instantiate)"
+            );
+            return None;
+        };
+        let Some(samples) = live.record.samples.get(k).filter(|s| !s.t.is_empty()) else {
+            eprintln!("error: nothing recorded yet: `:run 100 ms` first");
+            return None;
+        };
+        let dim = if var == "rate" {
+            circ_units::lookup("Hz").map_or(circ_units::Dim::ONE, |u| u.dim)
+        } else {
+            self.pop_model(pop)
+                .and_then(|m| m.var(var).map(|x| x.dim))
+                .unwrap_or(circ_units::Dim::ONE)
+        };
+        let typical = samples.values.iter().fold(0f64, |a, &b| a.max(b.abs()));
+        let (scale, unit) = crate::units_fmt::display_unit(dim, typical);
+        let width = samples.width.max(1);
+        let lines = (0..width)
+            .map(|c| {
+                samples
+                    .t
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &t)| {
+                        let y = samples
+                            .values
+                            .get(i * width + c)
+                            .copied()
+                            .unwrap_or(f64::NAN);
+                        (t * 1e3, y / scale)
+                    })
+                    .collect()
+            })
+            .collect();
+        Some(plot::Figure {
+            title: format!("{pop}.{var}"),
+            x_label: "time (ms)".into(),
+            y_label: if unit.is_empty() {
+                var.to_string()
+            } else {
+                format!("{var} ({unit})")
+            },
+            lines,
+            dots: vec![],
+        })
     }
 
     /// `:save DIR`.

@@ -51,6 +51,27 @@ pub fn format_quantity(x: f64, dim: Dim) -> String {
     format!("{} {prefix}{unit}", number(x / 10f64.powi(e)))
 }
 
+/// The unit to show values of `dim` around `typical` (SI) in: what to
+/// divide them by, and its name (`1e-3, "mV"`).
+pub fn display_unit(dim: Dim, typical: f64) -> (f64, String) {
+    if dim.is_dimensionless() {
+        return (1.0, String::new());
+    }
+    let shown = format_quantity(
+        if typical.is_finite() && typical != 0.0 {
+            typical
+        } else {
+            1.0
+        },
+        dim,
+    );
+    let name = shown.split_once(' ').map_or("", |(_, u)| u).to_string();
+    match circ_units::lookup(&name) {
+        Some(u) if u.dim == dim => (u.scale, name),
+        _ => (1.0, compound(dim).unwrap_or_else(|| dim.si())),
+    }
+}
+
 /// A dimension as a quotient or product of two shown units (`V/s`).
 fn compound(dim: Dim) -> Option<String> {
     let units: Vec<(&str, Dim)> = SHOWN
@@ -99,6 +120,13 @@ mod tests {
 
     fn dim(u: &str) -> Dim {
         circ_units::lookup(u).map_or(Dim::ONE, |u| u.dim)
+    }
+
+    #[test]
+    fn axes_take_the_unit_of_their_values() {
+        assert_eq!(display_unit(dim("V"), -0.065), (1e-3, "mV".to_string()));
+        assert_eq!(display_unit(dim("S"), 4e-8), (1e-9, "nS".to_string()));
+        assert_eq!(display_unit(Dim::ONE, 3.0), (1.0, String::new()));
     }
 
     #[test]

@@ -158,6 +158,35 @@ fn split_runs_equal_one_run() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// Plots written as files are real PNG and SVG images.
+#[test]
+fn plots_as_files() {
+    let tmp = std::env::temp_dir().join(format!("circ-repl-plots-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let (png, svg) = (tmp.join("raster.png"), tmp.join("v.svg"));
+    let script = format!(
+        ":load examples/coba.circ\n:run 50 ms\n:raster E > {}\n:plot E.v > {}\n:plot E.v > {}\n",
+        png.display(),
+        svg.display(),
+        tmp.join("v.pdf").display()
+    );
+    let (out, err, code) = repl(&script, &["--threads", "1"], &[]);
+    assert_eq!(code, Some(1), "the .pdf is refused: {out}{err}");
+    assert!(err.contains("plots are written as .png or .svg"), "{err}");
+    let png = std::fs::read(&png).expect("png written");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 2000,
+        "{} bytes",
+        png.len()
+    );
+    let svg = std::fs::read_to_string(&svg).expect("svg written");
+    assert!(
+        svg.contains("<svg") && svg.contains("polyline") || svg.contains("<path"),
+        "{svg:.200}"
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
 /// A session in a pseudo-terminal: banner, prompt, an error in a typed
 /// item, the recovery after it, a multi-line item.
 #[test]
