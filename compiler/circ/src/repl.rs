@@ -327,6 +327,12 @@ impl Session {
                 println!("replaced `{k}`");
             }
         }
+        if let Some(live) = &self.live {
+            println!(
+                "note: `{}` keeps running as it was built; :instantiate builds it again from the items",
+                live.compiled.borrow_owner().circuit
+            );
+        }
         true
     }
 
@@ -900,7 +906,7 @@ impl Session {
                 if p.name.node == pop {
                     let Some((mid, _)) = analysis.program.resolve(id.module, &p.model.node) else {
                         eprintln!(
-                            "error: `{pop}` is a `{}` population: it has no parameters to set",
+                            "error: `{pop}` is a `{}` input: :set changes the parameters of neuron models; change the input in the circuit and :instantiate again",
                             p.model.node
                         );
                         return None;
