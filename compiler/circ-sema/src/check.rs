@@ -362,15 +362,7 @@ impl Checker {
         // semantic errors inside them are dropped: they are mostly echoes of
         // the broken syntax.
         for item in &ast.items {
-            let span = match item {
-                Item::Use(u) => u.span,
-                Item::Const(c) => c.span,
-                Item::Fn(f) => f.span,
-                Item::Model(m) => m.span,
-                Item::Circuit(c) => c.span,
-                Item::Run(r) => r.span,
-                Item::Error(s) => *s,
-            };
+            let span = item.span();
             if parsed
                 .errors
                 .iter()

@@ -36,6 +36,21 @@ pub enum Item {
     Error(Span),
 }
 
+impl Item {
+    /// The whole item's span.
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Use(u) => u.span,
+            Item::Const(c) => c.span,
+            Item::Fn(f) => f.span,
+            Item::Model(m) => m.span,
+            Item::Circuit(c) => c.span,
+            Item::Run(r) => r.span,
+            Item::Error(s) => *s,
+        }
+    }
+}
+
 /// Where a `use` takes names from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum UsePath {

@@ -1278,18 +1278,6 @@ fn key(item: &Item, text: &str) -> String {
     }
 }
 
-fn span_of(item: &Item) -> circ_syntax::Span {
-    match item {
-        Item::Use(u) => u.span,
-        Item::Const(c) => c.span,
-        Item::Fn(f) => f.span,
-        Item::Model(m) => m.span,
-        Item::Circuit(c) => c.span,
-        Item::Run(r) => r.span,
-        Item::Error(s) => *s,
-    }
-}
-
 fn slice(text: &str, s: circ_syntax::Span) -> &str {
     text.get(s.start as usize..s.end as usize).unwrap_or("")
 }
@@ -1305,7 +1293,7 @@ fn split_items(
     let mut out = vec![];
     let mut from = 0usize;
     for (item, key) in module.items.iter().zip(keys) {
-        let end = (span_of(item).end as usize).min(text.len());
+        let end = (item.span().end as usize).min(text.len());
         let piece = text.get(from..end).unwrap_or("");
         out.push(Entry {
             key: key.clone(),
