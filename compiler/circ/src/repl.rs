@@ -73,6 +73,8 @@ struct Live {
     overrides: Vec<(String, String, f64)>,
     /// Everything recorded since time 0.
     record: RunResult,
+    /// The session's `generation` it was built from.
+    generation: u64,
 }
 
 type JitOf<'a> = circ_codegen_cranelift::Jit<'a>;
@@ -100,6 +102,9 @@ pub struct Session {
     stop: Arc<AtomicBool>,
     /// Whether any input failed (piped sessions exit with status 1).
     pub failed: bool,
+    /// Bumped whenever the items change: a live circuit built from older
+    /// items is built again at the next `:run`.
+    generation: u64,
 }
 
 /// What the loop does after an input.
@@ -204,6 +209,7 @@ impl Session {
             live: None,
             stop: Arc::new(AtomicBool::new(false)),
             failed: false,
+            generation: 0,
         }
     }
 
@@ -329,7 +335,7 @@ impl Session {
         }
         if let Some(live) = &self.live {
             println!(
-                "note: `{}` keeps running as it was built; :instantiate builds it again from the items",
+                "note: the next :run builds `{}` again from the items, keeping its state",
                 live.compiled.borrow_owner().circuit
             );
         }
@@ -365,6 +371,7 @@ impl Session {
         }
         self.entries = entries;
         self.checked = Some((map, analysis));
+        self.generation += 1;
         true
     }
 
@@ -661,6 +668,7 @@ impl Session {
             state: Some(state),
             overrides: vec![],
             record,
+            generation: self.generation,
         });
         println!(
             "instantiated `{name}`: {} in {:.3} s",
@@ -704,6 +712,20 @@ impl Session {
         };
         if self.live.is_none() && !self.instantiate(None) {
             return false;
+        }
+        if let Some(live) = &self.live
+            && live.generation != self.generation
+        {
+            let overrides = live.overrides.clone();
+            match self.rebuild(overrides, None) {
+                Ok(secs) => println!(
+                    "rebuilt from the changed items in {secs:.3} s; the state carries over"
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return false;
+                }
+            }
         }
         let Some(live) = self.live.as_mut() else {
             return false;
@@ -836,59 +858,78 @@ impl Session {
         let Some(live) = self.live.as_ref() else {
             return false;
         };
-        let circuit = live.compiled.borrow_owner().circuit.clone();
         let mut overrides = live.overrides.clone();
         overrides.retain(|(p, q, _)| !(*p == pop && *q == param));
         overrides.push((pop.clone(), param.clone(), v));
-        let started = Instant::now();
-        let Ok(compiled) = self.compile(&circuit, &overrides) else {
-            return false;
-        };
-        let Some(live) = self.live.as_mut() else {
-            return false;
-        };
-        // A parameter stored per neuron keeps its old values in the state:
-        // write the new one there too.
-        let stored = compiled.with_dependent(|l, _| {
-            let p = l.net.layout.pops.iter().position(|p| p.name == pop)?;
-            let v = l.net.layout.pops[p]
-                .vars
-                .iter()
-                .position(|x| x.name == param)?;
-            Some((p, v))
-        });
-        let Some(state) = live.state.take() else {
-            return false;
-        };
-        let moved = compiled.with_dependent(|l, _| {
-            Simulation::resume(&l.net.layout, state).map(|mut sim| {
-                if let Some((p, var)) = stored {
-                    for x in &mut sim.vars_mut(p)[var] {
-                        *x = v;
-                    }
-                }
-                sim.into_state()
-            })
-        });
-        match moved {
-            Ok(state) => {
-                live.state = Some(state);
-                live.compiled = compiled;
-                live.overrides = overrides;
+        match self.rebuild(overrides, Some((&pop, &param, v))) {
+            Ok(secs) => {
                 println!(
-                    "{pop}.{param} = {} (kernels recompiled in {:.3} s)",
-                    format_quantity(v, want),
-                    started.elapsed().as_secs_f64()
+                    "{pop}.{param} = {} (kernels recompiled in {secs:.3} s)",
+                    format_quantity(v, want)
                 );
                 true
             }
             Err(e) => {
-                eprintln!("error: {e}; :reset starts over with the new value");
-                live.overrides = overrides;
-                self.live = None;
+                eprintln!("error: {e}");
                 false
             }
         }
+    }
+
+    /// Lowers and compiles the live circuit again (from the current items,
+    /// with `overrides`) and carries its state over; `stored` is a
+    /// parameter just set, written into the state where it is kept per
+    /// neuron. The live circuit is left as it was on an error. Returns the
+    /// seconds it took.
+    fn rebuild(
+        &mut self,
+        overrides: Vec<(String, String, f64)>,
+        stored: Option<(&str, &str, f64)>,
+    ) -> Result<f64, String> {
+        let started = Instant::now();
+        let Some(live) = self.live.as_ref() else {
+            return Err("no circuit is instantiated".into());
+        };
+        let circuit = live.compiled.borrow_owner().circuit.clone();
+        let Ok(compiled) = self.compile(&circuit, &overrides) else {
+            return Err(format!("`{circuit}` could not be built again (above)"));
+        };
+        let Some(live) = self.live.as_mut() else {
+            return Err("no circuit is instantiated".into());
+        };
+        // The state fits only a network of the same structure: the same
+        // populations, variables, synapses, delays and recorders.
+        if compiled.borrow_owner().net.layout != live.compiled.borrow_owner().net.layout {
+            return Err(format!(
+                "this changes the structure of `{circuit}` (its variables, sizes, connections, inputs or recordings), so its state cannot carry over; :instantiate builds it again at time 0"
+            ));
+        }
+        let at = stored.and_then(|(pop, param, _)| {
+            let layout = &compiled.borrow_owner().net.layout;
+            let p = layout.pops.iter().position(|x| x.name == pop)?;
+            let v = layout.pops[p].vars.iter().position(|x| x.name == param)?;
+            Some((p, v))
+        });
+        let Some(state) = live.state.take() else {
+            return Err("the circuit has no state".into());
+        };
+        let moved = compiled.with_dependent(|l, _| Simulation::resume(&l.net.layout, state));
+        let state = match moved {
+            Ok(mut sim) => {
+                if let (Some((p, var)), Some((_, _, v))) = (at, stored) {
+                    // A parameter kept per neuron keeps its old values in
+                    // the state: the new one is written there too.
+                    sim.vars_mut(p)[var].fill(v);
+                }
+                sim.into_state()
+            }
+            Err(e) => return Err(e.to_string()),
+        };
+        live.state = Some(state);
+        live.compiled = compiled;
+        live.overrides = overrides;
+        live.generation = self.generation;
+        Ok(started.elapsed().as_secs_f64())
     }
 
     /// The checked model of population `pop` of the live circuit.
@@ -923,20 +964,28 @@ impl Session {
         None
     }
 
-    /// `:reset`.
+    /// `:reset`: the circuit built again from the current items, with the
+    /// parameters set so far, at time 0.
     fn reset(&mut self) -> bool {
-        let Some(live) = self.live.take() else {
+        let Some(live) = &self.live else {
             eprintln!("error: nothing to reset: no circuit is instantiated");
             return false;
         };
-        let Some(state) = self.fresh_state(&live.compiled) else {
+        let circuit = live.compiled.borrow_owner().circuit.clone();
+        let overrides = live.overrides.clone();
+        let Ok(compiled) = self.compile(&circuit, &overrides) else {
             return false;
         };
-        let record = empty_record(&live.compiled);
+        let Some(state) = self.fresh_state(&compiled) else {
+            return false;
+        };
+        let record = empty_record(&compiled);
         self.live = Some(Live {
+            compiled,
             state: Some(state),
+            overrides,
             record,
-            ..live
+            generation: self.generation,
         });
         println!("t = 0 s");
         true
