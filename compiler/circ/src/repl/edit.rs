@@ -197,3 +197,29 @@ impl Lines for Editor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(h: &Helper, line: &str) -> Vec<String> {
+        let history = DefaultHistory::new();
+        let ctx = Context::new(&history);
+        let (_, found) = h.complete(line, line.len(), &ctx).unwrap_or((0, vec![]));
+        found.into_iter().map(|p| p.replacement).collect()
+    }
+
+    #[test]
+    fn completes_commands_names_and_units() {
+        let h = Helper {
+            names: vec!["LIFCond".into(), "Coba".into()],
+        };
+        assert_eq!(complete(&h, ":lo"), [":load"]);
+        assert_eq!(complete(&h, ":s"), [":save", ":set", ":show", ":spikes"]);
+        assert_eq!(complete(&h, "population E = LIF"), ["LIFCond"]);
+        assert!(complete(&h, "v = -65 m").contains(&"mV".to_string()));
+        assert!(complete(&h, "tau = 10 m").contains(&"ms".to_string()));
+        // Commands only at the start of a line.
+        assert!(complete(&h, "x :lo").is_empty());
+    }
+}
