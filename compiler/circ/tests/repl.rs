@@ -195,7 +195,10 @@ fn terminal_session() {
     let home = std::env::temp_dir().join(format!("circ-repl-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).expect("home");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_circ"));
-    cmd.args(["repl", "--threads", "1"]).env("HOME", &home);
+    // A known terminal: the line editor's behaviour must not depend on CI's.
+    cmd.args(["repl", "--threads", "1"])
+        .env("HOME", &home)
+        .env("TERM", "xterm-256color");
     let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).expect("pty");
     p.exp_string("REPL").expect("banner");
     p.exp_string("circ> ").expect("prompt");
