@@ -706,7 +706,8 @@ impl Session {
         let duration = match circ_exe::parse_time("run", text) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("error: {e}");
+                // The message names the command-line flag (`--run`).
+                eprintln!("error: {}", e.replacen("--run", ":run", 1));
                 return false;
             }
         };
