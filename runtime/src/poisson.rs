@@ -31,21 +31,33 @@ impl PoissonSource {
     /// `size` neurons firing with probability `p` per step, population `pop`.
     pub fn new(size: usize, p: f64, seed: u64, pop: usize) -> Self {
         let mut s = PoissonSource {
-            log_q: if p > 0.0 { (-p).ln_1p() } else { 0.0 },
-            always: p >= 1.0,
+            log_q: 0.0,
+            always: false,
             seed,
             stream: stream(pop),
             next: BinaryHeap::with_capacity(size),
             drawn: vec![0; size],
         };
+        s.restart(p, 0);
+        s
+    }
+
+    /// From step `from` on, fires with probability `p` per step: every
+    /// neuron's next spike is drawn again (a Poisson process has no memory,
+    /// so this is the same law as if the rate had always been `p` from
+    /// here). The REPL's `:set` of a rate.
+    pub fn restart(&mut self, p: f64, from: u64) {
+        self.log_q = if p > 0.0 { (-p).ln_1p() } else { 0.0 };
+        self.always = p >= 1.0;
+        self.next.clear();
         if p > 0.0 {
-            for i in 0..size as u32 {
-                // The first spike is in step gap - 1 (step 0 has probability p).
-                let g = s.gap(i);
-                s.push(g - 1, i);
+            for i in 0..self.drawn.len() as u32 {
+                // The first spike is in step from + gap - 1 (step `from`
+                // has probability p).
+                let g = self.gap(i);
+                self.push(from + g - 1, i);
             }
         }
-        s
     }
 
     /// Steps to the next spike (at least 1): P(k) = (1 - p)^(k - 1) p.

@@ -392,6 +392,18 @@ impl SimState {
     pub fn vars(&self, pop: usize) -> &[Vec<f64>] {
         &self.vars[pop]
     }
+
+    /// Changes the rate of the constant-rate Poisson population `pop` from
+    /// the next step on (`p` per step); false if it is not one.
+    pub fn set_poisson_rate(&mut self, pop: usize, p: f64) -> bool {
+        match self.poisson.get_mut(pop) {
+            Some(Some(src)) => {
+                src.restart(p, self.step);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Why a network could not be built.

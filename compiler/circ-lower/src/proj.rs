@@ -175,7 +175,14 @@ impl Lowerer<'_> {
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
             let rate_arg = &arg("rate")?.value;
-            let rate = self.expr(scope, rate_arg)?;
+            let set = self
+                .overrides
+                .iter()
+                .find(|(pop, param, _)| *pop == p.name.node && param == "rate");
+            let rate = match set {
+                Some(&(_, _, r)) => Expr::Const(r),
+                None => self.expr(scope, rate_arg)?,
+            };
             if let Expr::Const(r) = sym::simplify(&rate)
                 && r * dt > 1.0
             {

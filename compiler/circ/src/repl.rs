@@ -810,6 +810,9 @@ impl Session {
         if self.live.is_none() && !self.instantiate(None) {
             return false;
         }
+        if let Some(done) = self.set_rate(&pop, &param, value) {
+            return done;
+        }
         let Some(info) = self.pop_model(&pop) else {
             return false;
         };
@@ -877,6 +880,74 @@ impl Session {
         }
     }
 
+    /// `:set X.rate = R` for a Poisson input `X`; `None` if `pop` is not one.
+    fn set_rate(&mut self, pop: &str, param: &str, value: &str) -> Option<bool> {
+        let live = self.live.as_ref()?;
+        let l = live.compiled.borrow_owner();
+        let p = l
+            .net
+            .layout
+            .pops
+            .iter()
+            .find(|x| x.name == pop && x.model == "poisson")?;
+        let (constant, dt) = (p.poisson_rate.is_some(), l.dt);
+        if param != "rate" {
+            eprintln!("error: `{pop}` is a Poisson input: its one parameter is `rate`");
+            return Some(false);
+        }
+        if !constant {
+            eprintln!(
+                "error: the rate of `{pop}` changes in time (it is an expression of `t`): change it in the circuit and :instantiate again"
+            );
+            return Some(false);
+        }
+        let hz = circ_units::lookup("Hz").map_or(circ_units::Dim::ONE, |u| u.dim);
+        let Some(Ty::Num {
+            dim,
+            konst: Some(r),
+            ..
+        }) = self.constant(value.trim())
+        else {
+            eprintln!("error: the value of :set must be a number known now, e.g. `20 Hz`");
+            return Some(false);
+        };
+        if dim.unwrap_or(circ_units::Dim::ONE) != hz {
+            eprintln!(
+                "error: `{pop}.rate` is a frequency (Hz), but the value is {}",
+                dim.unwrap_or(circ_units::Dim::ONE).describe()
+            );
+            return Some(false);
+        }
+        if !(r >= 0.0 && r * dt <= 1.0) {
+            eprintln!(
+                "error: a Poisson rate is between 0 and 1/dt ({}), not {}",
+                format_quantity(1.0 / dt, hz),
+                format_quantity(r, hz)
+            );
+            return Some(false);
+        }
+        let mut overrides = self.live.as_ref()?.overrides.clone();
+        overrides.retain(|(p, q, _)| !(p == pop && q == "rate"));
+        overrides.push((pop.to_string(), "rate".into(), r));
+        Some(match self.rebuild(overrides, None) {
+            Ok(secs) => {
+                println!(
+                    "{pop}.rate = {} from t = {} (kernels recompiled in {secs:.3} s)",
+                    format_quantity(r, hz),
+                    format_quantity(
+                        self.live.as_ref().map_or(0, |l| l.record.steps) as f64 * dt,
+                        time_dim()
+                    )
+                );
+                true
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                false
+            }
+        })
+    }
+
     /// Lowers and compiles the live circuit again (from the current items,
     /// with `overrides`) and carries its state over; `stored` is a
     /// parameter just set, written into the state where it is kept per
@@ -899,8 +970,23 @@ impl Session {
             return Err("no circuit is instantiated".into());
         };
         // The state fits only a network of the same structure: the same
-        // populations, variables, synapses, delays and recorders.
-        if compiled.borrow_owner().net.layout != live.compiled.borrow_owner().net.layout {
+        // populations, variables, synapses, delays and recorders. Constant
+        // Poisson rates may differ: their sources are drawn again.
+        let (new_layout, old_layout) = (
+            &compiled.borrow_owner().net.layout,
+            &live.compiled.borrow_owner().net.layout,
+        );
+        let mut rates = vec![];
+        let mut same = new_layout.clone();
+        for (k, (a, b)) in same.pops.iter_mut().zip(&old_layout.pops).enumerate() {
+            if let (Some(r), Some(old)) = (a.poisson_rate, b.poisson_rate)
+                && r != old
+            {
+                rates.push((k, r * compiled.borrow_owner().dt));
+                a.poisson_rate = Some(old);
+            }
+        }
+        if same != *old_layout {
             return Err(format!(
                 "this changes the structure of `{circuit}` (its variables, sizes, connections, inputs or recordings), so its state cannot carry over; :instantiate builds it again at time 0"
             ));
@@ -915,7 +1001,7 @@ impl Session {
             return Err("the circuit has no state".into());
         };
         let moved = compiled.with_dependent(|l, _| Simulation::resume(&l.net.layout, state));
-        let state = match moved {
+        let mut state = match moved {
             Ok(mut sim) => {
                 if let (Some((p, var)), Some((_, _, v))) = (at, stored) {
                     // A parameter kept per neuron keeps its old values in
@@ -926,6 +1012,9 @@ impl Session {
             }
             Err(e) => return Err(e.to_string()),
         };
+        for (k, p) in rates {
+            state.set_poisson_rate(k, p);
+        }
         live.state = Some(state);
         live.compiled = compiled;
         live.overrides = overrides;
