@@ -1,6 +1,7 @@
 """What every peer benchmark script shares: the command line, load and CPU
 readings, and the one JSON line each prints for bench/bench.py."""
 import argparse
+import os
 import time
 import json
 import resource
@@ -75,14 +76,19 @@ def brian2_start(b2, args):
     return standalone, load0, t0, c0
 
 
-def brian2_finish(b2, standalone, directory, t0, c0):
-    """Builds and runs a standalone project in `directory`; returns (total wall,
-    total CPU, loop time)."""
+def brian2_finish(b2, standalone, args, benchmark, n, t0, c0):
+    """Builds and runs a standalone project (in --build-dir, or a folder per
+    benchmark, size, threads and duration); returns (total wall, total CPU,
+    loop time, the mode to report)."""
     if standalone:
+        directory = args.build_dir or os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "build",
+            f"{benchmark}_N{n}_T{args.threads}_D{args.duration:g}")
         b2.device.build(directory=directory, compile=True, run=True, debug=False)
     t_total = time.perf_counter() - t0
     cpu_total = time.process_time() + child_cpu() - c0
-    return t_total, cpu_total, float(b2.device._last_run_time)
+    mode = args.mode if standalone else f"runtime_{args.target}"
+    return t_total, cpu_total, float(b2.device._last_run_time), mode
 
 
 def nest_start(args):
