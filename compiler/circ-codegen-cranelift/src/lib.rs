@@ -798,8 +798,8 @@ impl<'a> Jit<'a> {
         Self::spread(pool, k, &envs);
     }
 
-    /// Runs `k` on each environment: the first on the calling thread (it
-    /// would only wait otherwise), the rest on the pool.
+    /// Runs `k` on each environment, one per task of the pool (the calling
+    /// thread claims tasks too).
     fn spread(pool: &pool::SpinPool, k: &K, envs: &[Env]) {
         pool.run(envs.len(), &|t| call(k.f, &envs[t]));
     }

@@ -92,7 +92,7 @@ self_cell::self_cell!(
 pub struct Session {
     entries: Vec<Entry>,
     /// The last successful check of `entries`.
-    checked: Option<(SourceMap, Analysis)>,
+    checked: Option<(SourceMap, Analysis, Vec<u32>)>,
     /// Where `use "file"` and data files are found.
     base: PathBuf,
     threads: usize,
@@ -347,12 +347,12 @@ impl Session {
     fn check(&mut self, entries: Vec<Entry>, new: &Arc<(String, String)>) -> bool {
         let (map, analysis, starts) = self.analyse(&entries);
         let errors = analysis.has_errors();
+        let main = map.find(&self.main_name()).unwrap_or(FileId(u32::MAX));
         let shown: Vec<Diagnostic> = analysis
             .diagnostics
             .iter()
             .filter(|d| {
                 d.is_error() || {
-                    let main = map.find(&self.main_name()).unwrap_or(FileId(u32::MAX));
                     d.primary().is_some_and(|l| {
                         l.file == main
                             && origin_of(&entries, &starts, l.span.start)
@@ -370,7 +370,7 @@ impl Session {
             return false;
         }
         self.entries = entries;
-        self.checked = Some((map, analysis));
+        self.checked = Some((map, analysis, starts));
         self.generation += 1;
         true
     }
@@ -589,7 +589,7 @@ impl Session {
     /// The circuit `:instantiate` builds by default: the `run` item's, or the
     /// only circuit.
     fn default_circuit(&self) -> Option<String> {
-        let (_, analysis) = self.checked.as_ref()?;
+        let (_, analysis, _) = self.checked.as_ref()?;
         let module = analysis.program.ast(0)?;
         let mut circuits = vec![];
         for item in &module.items {
@@ -604,7 +604,7 @@ impl Session {
 
     /// Lowers the session's program for `circuit` and compiles it.
     fn compile(&self, circuit: &str, overrides: &[(String, String, f64)]) -> Result<Compiled, ()> {
-        let Some((map, analysis)) = &self.checked else {
+        let Some((map, analysis, starts)) = &self.checked else {
             eprintln!("error: there is nothing to instantiate yet: type or :load a circuit");
             return Err(());
         };
@@ -616,8 +616,8 @@ impl Session {
         let lowered = match circ_lower::lower(analysis, map, &opts) {
             Ok(l) => l,
             Err(ds) => {
-                let (_, _, starts) = self.analyse(&self.entries);
-                let (rmap, ds) = self.remap(map, &self.entries, &starts, &ds);
+                // Lowering reads the last check: its entries and starts.
+                let (rmap, ds) = self.remap(map, &self.entries, starts, &ds);
                 eprint!("{}", render_all_text(&ds, &rmap, color()));
                 return Err(());
             }
@@ -1026,7 +1026,7 @@ impl Session {
     fn pop_model(&self, pop: &str) -> Option<circ_sema::ModelInfo> {
         let live = self.live.as_ref()?;
         let circuit = &live.compiled.borrow_owner().circuit;
-        let (_, analysis) = self.checked.as_ref()?;
+        let (_, analysis, _) = self.checked.as_ref()?;
         let (id, _) = analysis.program.resolve(0, circuit)?;
         let Some(Item::Circuit(c)) = analysis.program.item(id) else {
             return None;
