@@ -13,4 +13,6 @@ pub mod poisson;
 pub mod sim;
 
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
-pub use sim::{Backend, Hooks, RunError, RunOptions, RunResult, SimState, Simulation, StepCtx};
+pub use sim::{
+    Backend, BuildOptions, Hooks, RunError, RunOptions, RunResult, SimState, Simulation, StepCtx,
+};

@@ -344,16 +344,27 @@ pub fn estimate(layout: &NetLayout) -> (u64, f64) {
     (bytes as u64, synapses)
 }
 
-/// The memory a run may use: `CIRC_MEMORY_LIMIT` (bytes) if set, else what
-/// the system reports as available.
-fn memory_limit() -> Option<u64> {
-    if let Ok(v) = std::env::var("CIRC_MEMORY_LIMIT") {
-        return v.trim().parse().ok();
-    }
+/// What the system reports as available memory (Linux), in bytes.
+fn memory_available() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// What building a simulation needs besides the network and its backend.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildOptions<'p> {
+    /// The seed of every random number.
+    pub seed: u64,
+    /// The time step, in seconds.
+    pub dt: f64,
+    /// The folder data files (edge lists, spike times) are read from.
+    pub base: &'p Path,
+    /// The memory the network may need, in bytes; `None`: what the system
+    /// reports as available. A network estimated to need more is refused
+    /// before anything is allocated.
+    pub memory_limit: Option<u64>,
 }
 
 /// A network's state and its schedule.
@@ -418,14 +429,13 @@ impl std::fmt::Display for BuildError {
 
 impl<'a> Simulation<'a> {
     /// Allocates state, builds every projection's synapses (data files are
-    /// read relative to `base`), and runs every initialiser.
+    /// read relative to `opts.base`), and runs every initialiser.
     pub fn build(
         layout: &'a NetLayout,
         backend: &dyn Backend,
-        seed: u64,
-        dt: f64,
-        base: &Path,
+        opts: &BuildOptions<'_>,
     ) -> Result<Self, BuildError> {
+        let (seed, dt, base) = (opts.seed, opts.dt, opts.base);
         let vars: Vec<Vec<Vec<f64>>> = layout
             .pops
             .iter()
@@ -529,7 +539,7 @@ impl<'a> Simulation<'a> {
         }
         sim.s.schedules = schedules;
         let (bytes, synapses) = estimate(layout);
-        if let Some(limit) = memory_limit()
+        if let Some(limit) = opts.memory_limit.or_else(memory_available)
             && bytes > limit
         {
             return Err(BuildError(format!(

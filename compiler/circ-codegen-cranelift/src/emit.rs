@@ -2,8 +2,9 @@
 //! the kernel's elements.
 
 use crate::CodegenError;
-use crate::env::{SYMBOLS, func_symbol, off};
-use circ_ir::{Bin, Dist, Domain, Expr, Func, Kernel, Stmt, Un};
+use circ_ir::plan::{Addr, Group, Part, Target, vars_used};
+use circ_ir::{Bin, Dist, Domain, Expr, Func, Stmt, Un};
+use circ_native::env::{SYMBOLS, Sig, bin_symbol, func_symbol, off};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -14,37 +15,9 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::{BTreeMap, HashMap};
 
-/// Where a variable is indexed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Addr {
-    /// One value: index 0.
-    Zero,
-    /// The kernel's element (population element or synapse).
-    Element,
-    /// The presynaptic neuron.
-    Pre,
-    /// The postsynaptic neuron.
-    Post,
-}
-
-/// Where additions go.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Target {
-    /// The variable's own buffer.
-    Own,
-    /// The accumulator of postsynaptic variable `n`; `true` when that is an
-    /// input: zeroed (+0) each step and changed only by such additions, so it
-    /// is never -0 and adding a zero leaves it as it is.
-    Acc(usize, bool),
-}
-
 /// The compiled kernels of a module, and the imports they call.
 pub(crate) struct Compiled {
     pub ids: Vec<FuncId>,
-    /// Per kernel: which places it writes besides its own element's.
-    pub writes: Vec<Writes>,
-    /// Per kernel: its domain.
-    pub domains: Vec<Domain>,
     pub clif: Vec<(String, String)>,
     imports: HashMap<&'static str, FuncId>,
     keep_clif: bool,
@@ -68,26 +41,20 @@ impl Compiled {
         let f64t = types::F64;
         let i64t = types::I64;
         let mut imports = HashMap::new();
-        for (name, _) in SYMBOLS {
-            let sig = match *name {
-                "circ_atan2" | "circ_rem" | "circ_pow" | "circ_min" | "circ_max" => {
-                    sig_of(module, &[f64t, f64t], Some(f64t))
-                }
-                "circ_uniform" | "circ_normal" => {
-                    sig_of(module, &[i64t, i64t, i64t, i64t], Some(f64t))
-                }
-                "circ_table" => sig_of(module, &[i64t, i64t, i64t, f64t], Some(f64t)),
-                _ => sig_of(module, &[f64t], Some(f64t)),
+        for s in SYMBOLS {
+            let sig = match s.sig {
+                Sig::F1 => sig_of(module, &[f64t], Some(f64t)),
+                Sig::F2 => sig_of(module, &[f64t, f64t], Some(f64t)),
+                Sig::Draw => sig_of(module, &[i64t, i64t, i64t, i64t], Some(f64t)),
+                Sig::Table => sig_of(module, &[i64t, i64t, i64t, f64t], Some(f64t)),
             };
             let id = module
-                .declare_function(name, Linkage::Import, &sig)
+                .declare_function(s.name, Linkage::Import, &sig)
                 .map_err(|e| CodegenError(e.to_string()))?;
-            imports.insert(*name, id);
+            imports.insert(s.name, id);
         }
         Ok(Compiled {
             ids: vec![],
-            writes: vec![],
-            domains: vec![],
             clif: vec![],
             imports,
             keep_clif,
@@ -95,43 +62,15 @@ impl Compiled {
         })
     }
 
-    /// Compiles one kernel; returns its index in `ids`.
-    pub(crate) fn kernel(
-        &mut self,
-        module: &mut impl Module,
-        name: &str,
-        k: &Kernel,
-        addrs: &[Addr],
-        targets: &[Target],
-    ) -> Result<usize, CodegenError> {
-        let bufs: Vec<u32> = (0..addrs.len() as u32).collect();
-        let part = Part {
-            kernel: k,
-            addrs,
-            targets,
-            bufs: &bufs,
-        };
-        self.function(module, name, &[Group::Plain(part)], k.domain)
-    }
-
-    /// Compiles a population's fused step: `groups` run one after the other
-    /// for each element (every part is `Each` or `PostNeurons` over the same
-    /// neurons, and writes only that neuron's places). Returns its index.
-    pub(crate) fn fused(
+    /// Compiles one function: `groups` run one after the other for each
+    /// element (the parts of a fused step are `Each` or `PostNeurons` over
+    /// the same neurons, and write only that neuron's places). Returns its
+    /// index in `ids`.
+    pub(crate) fn function(
         &mut self,
         module: &mut impl Module,
         name: &str,
         groups: &[Group<'_>],
-    ) -> Result<usize, CodegenError> {
-        self.function(module, name, groups, Domain::Each)
-    }
-
-    fn function(
-        &mut self,
-        module: &mut impl Module,
-        name: &str,
-        groups: &[Group<'_>],
-        domain: Domain,
     ) -> Result<usize, CodegenError> {
         // Each part, and whether its additions go to local sums.
         let flat: Vec<(Part<'_>, bool)> = groups
@@ -182,69 +121,8 @@ impl Compiled {
             .define_function(id, &mut ctx)
             .map_err(|e| CodegenError(format!("{name}: {e:?}")))?;
         self.ids.push(id);
-        self.domains.push(domain);
-        let mut writes = Writes::default();
-        for p in &parts {
-            scan_writes(&p.kernel.body, p.addrs, p.targets, &mut writes);
-        }
-        self.writes.push(writes);
         Ok(self.ids.len() - 1)
     }
-}
-
-/// The places a kernel writes that other elements share: threads split
-/// work so that two threads never write one place.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Writes {
-    /// A scalar (one value for all elements).
-    pub shared: bool,
-    /// A value indexed by the presynaptic neuron.
-    pub pre: bool,
-    /// A value indexed by the postsynaptic neuron (own state or its input).
-    pub post: bool,
-    /// A postsynaptic neuron's value (through the runtime's `acc`).
-    pub acc: bool,
-}
-
-fn scan_writes(body: &[Stmt], addrs: &[Addr], targets: &[Target], out: &mut Writes) {
-    let mut vars = vec![];
-    circ_ir::written_vars(body, &mut vars);
-    for v in vars {
-        match (addrs.get(v as usize), targets.get(v as usize)) {
-            (_, Some(Target::Acc(..))) => {
-                out.post = true;
-                out.acc = true;
-            }
-            (Some(Addr::Post), _) => out.post = true,
-            (Some(Addr::Pre), _) => out.pre = true,
-            (Some(Addr::Zero), _) => out.shared = true,
-            _ => {}
-        }
-    }
-}
-
-/// One kernel inside a generated function: its body and how its variables
-/// are addressed. Each part reads its own `Env` (the function's argument
-/// points at the first of consecutive `Env`s, one per part).
-#[derive(Clone, Copy)]
-pub(crate) struct Part<'a> {
-    pub kernel: &'a Kernel,
-    pub addrs: &'a [Addr],
-    pub targets: &'a [Target],
-    /// Per variable: which buffer it is, numbered across the function's
-    /// parts (a projection's view of a neuron value is that neuron buffer).
-    pub bufs: &'a [u32],
-}
-
-/// What a generated function does for each element, in order.
-pub(crate) enum Group<'a> {
-    /// One kernel.
-    Plain(Part<'a>),
-    /// One projection's couplings into its postsynaptic neuron (a fused
-    /// population step): their additions are summed locally from 0, then
-    /// added into the neuron's values unless the sum is zero, exactly as the
-    /// runtime applies its accumulators.
-    Couple(Vec<Part<'a>>),
 }
 
 /// What one part of a function loads before the loop.
@@ -357,7 +235,10 @@ fn element_only(part: &Part<'_>) -> bool {
     let k = part.kernel;
     let mut written = vec![];
     circ_ir::written_vars(&k.body, &mut written);
-    let own = |v: u32| match (part.addrs.get(v as usize), part.targets.get(v as usize)) {
+    let own = |v: u32| match (
+        part.view.addrs.get(v as usize),
+        part.view.targets.get(v as usize),
+    ) {
         (_, Some(Target::Acc(..))) => k.domain == Domain::PostNeurons,
         (Some(Addr::Element), _) => k.domain == Domain::Each,
         (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
@@ -367,7 +248,7 @@ fn element_only(part: &Part<'_>) -> bool {
         && written.iter().all(|&v| own(v))
         && vars_used(&k.body).iter().all(|&v| {
             matches!(
-                (k.domain, part.addrs.get(v as usize)),
+                (k.domain, part.view.addrs.get(v as usize)),
                 (_, Some(Addr::Zero))
                     | (Domain::Each, Some(Addr::Element))
                     | (Domain::PostNeurons, Some(Addr::Post))
@@ -405,19 +286,10 @@ fn vectorizable(part: &Part<'_>) -> bool {
     element_only(part)
         && part.kernel.body.iter().all(|st| match st {
             Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
-                expr(e, part.addrs)
+                expr(e, &part.view.addrs)
             }
             Stmt::If(..) | Stmt::SetRefractory(_) => false,
         })
-}
-
-/// The variables a kernel uses, sorted, each once.
-pub(crate) fn vars_used(body: &[Stmt]) -> Vec<u32> {
-    let mut used = vec![];
-    circ_ir::named_vars(body, &mut used);
-    used.sort_unstable();
-    used.dedup();
-    used
 }
 
 /// Loads what part `part` needs from the `Env` at `env` (in the entry block);
@@ -436,7 +308,7 @@ fn load_part<'b>(
     let acc = ld(b, i64t, off::ACC);
     let mut written = vec![];
     circ_ir::written_vars(&k.body, &mut written);
-    let mut var_bases = vec![None; part.addrs.len()];
+    let mut var_bases = vec![None; part.view.addrs.len()];
     let mut acc_bases = HashMap::new();
     let mut invariant = HashMap::new();
     for v in vars_used(&k.body) {
@@ -450,12 +322,12 @@ fn load_part<'b>(
         // A scalar the kernel only reads is loaded once, before the loop:
         // nothing else writes it meanwhile (kernels that write scalars run
         // alone, never fused), and expressions of it then leave the loop too.
-        if part.addrs.get(v as usize) == Some(&Addr::Zero) && !written.contains(&v) {
+        if part.view.addrs.get(v as usize) == Some(&Addr::Zero) && !written.contains(&v) {
             let x = scalar.unwrap_or_else(|| b.ins().load(f64t, mem(), base, 0));
             shared.insert(buf, (base, Some(x)));
             invariant.insert(v, x);
         }
-        if let Some(Target::Acc(pv, _)) = part.targets.get(v as usize)
+        if let Some(Target::Acc(pv, _)) = part.view.targets.get(v as usize)
             && !local
         {
             let a = b.ins().load(i64t, mem(), acc, (*pv as i32) * 8);
@@ -463,19 +335,22 @@ fn load_part<'b>(
         }
     }
     let used = vars_used(&k.body);
-    let addressed = |a: Addr| used.iter().any(|&v| part.addrs.get(v as usize) == Some(&a));
+    let addressed = |a: Addr| {
+        used.iter()
+            .any(|&v| part.view.addrs.get(v as usize) == Some(&a))
+    };
     let need_i =
         addressed(Addr::Pre) || circ_ir::any_expr(&k.body, &|e| matches!(e, Expr::PreIndex));
     let need_j = addressed(Addr::Post)
         || circ_ir::any_expr(&k.body, &|e| matches!(e, Expr::PostIndex))
         || used
             .iter()
-            .any(|&v| matches!(part.targets.get(v as usize), Some(Target::Acc(..))));
+            .any(|&v| matches!(part.view.targets.get(v as usize), Some(Target::Acc(..))));
     PartState {
         need_i,
         need_j,
-        addrs: part.addrs,
-        targets: part.targets,
+        addrs: &part.view.addrs,
+        targets: &part.view.targets,
         bufs: part.bufs,
         domain: k.domain,
         temps: (0..k.temps).map(|_| b.declare_var(f64t)).collect(),
@@ -733,7 +608,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                         circ_ir::written_vars(&part.kernel.body, &mut written);
                         let bases: Vec<(u32, Value, bool)> = written
                             .into_iter()
-                            .filter_map(|v| match part.targets.get(v as usize) {
+                            .filter_map(|v| match part.view.targets.get(v as usize) {
                                 Some(Target::Acc(_, input)) => Some((
                                     v,
                                     st.var_bases.get(v as usize).copied().flatten()?,
@@ -1091,10 +966,11 @@ impl<'b, 'f> Gen<'b, 'f> {
                     Bin::Sub => self.b.ins().fsub(x, y),
                     Bin::Mul => self.b.ins().fmul(x, y),
                     Bin::Div => self.b.ins().fdiv(x, y),
-                    Bin::Rem => self.call("circ_rem", &[x, y])?,
-                    Bin::Pow => self.call("circ_pow", &[x, y])?,
-                    Bin::Min => self.call("circ_min", &[x, y])?,
-                    Bin::Max => self.call("circ_max", &[x, y])?,
+                    Bin::Rem | Bin::Pow | Bin::Min | Bin::Max => {
+                        let name = bin_symbol(*op)
+                            .ok_or_else(|| CodegenError(format!("{op:?} has no function")))?;
+                        self.call(name, &[x, y])?
+                    }
                     Bin::Lt | Bin::Le | Bin::Gt | Bin::Ge | Bin::Eq | Bin::Ne => {
                         let cc = match op {
                             Bin::Lt => FloatCC::LessThan,

@@ -5,8 +5,9 @@
 //! entry point and the `circ_*` math symbols its kernels import. It must not
 //! parse, check or lower models: executables run without the compiler.
 
-use circ_codegen_cranelift::{Jit, KernelFn, KernelMap};
 use circ_ir::Network;
+use circ_ir::plan::KernelMap;
+use circ_native::{KernelFn, Native};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -58,6 +59,8 @@ pub struct Job<'a> {
     pub out: PathBuf,
     /// When the command started (for the time to the first step).
     pub started: Instant,
+    /// The memory the network may need (bytes; `None`: what is available).
+    pub memory_limit: Option<u64>,
 }
 
 /// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
@@ -65,13 +68,13 @@ pub struct Job<'a> {
 /// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
 /// write), 130 (interrupted).
 pub fn simulate(job: &Job<'_>) -> u8 {
-    let mut sim = match circ_runtime::Simulation::build(
-        job.layout,
-        job.backend,
-        job.seed,
-        job.dt,
-        job.base,
-    ) {
+    let bopts = circ_runtime::BuildOptions {
+        seed: job.seed,
+        dt: job.dt,
+        base: job.base,
+        memory_limit: job.memory_limit,
+    };
+    let mut sim = match circ_runtime::Simulation::build(job.layout, job.backend, &bopts) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
@@ -176,32 +179,7 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     }
 }
 
-/// Parses a command-line time with its unit (`200 ms`, `1 s`) to seconds.
-pub fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
-    let bad =
-        || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
-    let expr = circ_syntax::parse_expr(text).map_err(|_| bad())?;
-    let circ_syntax::ast::ExprKind::Num {
-        value,
-        unit: Some(unit),
-        ..
-    } = &expr.node
-    else {
-        return Err(bad());
-    };
-    let circ_syntax::ast::UnitKind::Name(name) = &unit.node else {
-        return Err(bad());
-    };
-    let u = circ_units::lookup(name).ok_or_else(bad)?;
-    if Some(u.dim) != circ_units::dim_by_name("time") {
-        return Err(format!("--{flag} {text:?}: `{name}` is not a unit of time"));
-    }
-    let v = value * u.scale;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("--{flag} {text:?}: must be positive"));
-    }
-    Ok(v)
-}
+pub use circ_units::parse_time;
 
 /// The options of a built executable (those of `circ run` that do not
 /// change the compiled code).
@@ -292,12 +270,17 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
         || std::thread::available_parallelism().map_or(1, usize::from),
         usize::from,
     );
-    let backend = match Jit::from_kernels(
+    let opts = circ_native::Options {
+        threads,
+        ..Default::default()
+    };
+    let backend = match Native::new(
         &bundle.net,
         bundle.tables.clone(),
         &bundle.kernels,
         fns,
-        threads,
+        None,
+        &opts,
     ) {
         Ok(b) => b,
         Err(e) => {
@@ -319,6 +302,7 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
             .out
             .unwrap_or_else(|| PathBuf::from(format!("{name}.out"))),
         started,
+        memory_limit: None,
     };
     simulate(&job)
 }

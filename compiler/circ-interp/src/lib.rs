@@ -4,8 +4,8 @@
 //! written, with the shared definitions of `circ_ir::eval_bin`/`eval_func`,
 //! and elements are visited in increasing order.
 
-use circ_ir::{Dist, Domain, Expr, Kernel, Network, Space, Stmt, Un, eval_bin, eval_func};
-use circ_runtime::philox;
+use circ_ir::eval::{Cursor, Mem, at, at_mut, exec};
+use circ_ir::{Domain, Kernel, Network, Space};
 use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 
 /// The interpreter over one network.
@@ -26,48 +26,6 @@ impl<'a> Interp<'a> {
     /// Interprets `net` with its data tables loaded (`NetLayout::tables`).
     pub fn with_tables(net: &'a Network, tables: Vec<Vec<f64>>) -> Self {
         Interp { net, tables }
-    }
-}
-
-/// Where the current element is and what the step is.
-struct Cursor<'t> {
-    tables: &'t [Vec<f64>],
-    t: f64,
-    dt: f64,
-    step: u64,
-    seed: u64,
-    stream_base: u32,
-    /// Population element, or synapse.
-    element: usize,
-    /// Presynaptic / postsynaptic neuron (projection kernels).
-    i: usize,
-    j: usize,
-    refractory: bool,
-    temps: Vec<f64>,
-    spike: bool,
-    refr_out: f64,
-}
-
-/// Variable storage as a kernel sees it.
-trait Mem {
-    fn load(&self, v: u32, c: &Cursor<'_>) -> f64;
-    fn store(&mut self, v: u32, c: &Cursor<'_>, x: f64);
-    fn add(&mut self, v: u32, c: &Cursor<'_>, x: f64);
-}
-
-fn at(buf: &[f64], i: usize) -> f64 {
-    if buf.len() == 1 {
-        buf[0]
-    } else {
-        buf.get(i).copied().unwrap_or(f64::NAN)
-    }
-}
-
-fn at_mut(buf: &mut [f64], i: usize) -> Option<&mut f64> {
-    if buf.len() == 1 {
-        buf.first_mut()
-    } else {
-        buf.get_mut(i)
     }
 }
 
@@ -166,77 +124,6 @@ impl Mem for ProjMem<'_, '_> {
                     *slot += x;
                 }
             }
-        }
-    }
-}
-
-fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor<'_>) -> f64 {
-    let truth = |b: bool| if b { 1.0 } else { 0.0 };
-    match e {
-        Expr::Const(x) => *x,
-        Expr::Load(v) => m.load(*v, c),
-        Expr::Temp(t) => c.temps.get(*t as usize).copied().unwrap_or(f64::NAN),
-        Expr::Time => c.t,
-        Expr::Dt => c.dt,
-        Expr::Index => c.element as f64,
-        Expr::PreIndex => c.i as f64,
-        Expr::PostIndex => c.j as f64,
-        Expr::Refractory => truth(c.refractory),
-        Expr::Un(Un::Neg, a) => -eval(a, m, c),
-        Expr::Un(Un::Not, a) => truth(eval(a, m, c) == 0.0),
-        Expr::Bin(op, a, b) => eval_bin(*op, eval(a, m, c), eval(b, m, c)),
-        Expr::Call(f, args) => {
-            let vals: Vec<f64> = args.iter().map(|a| eval(a, m, c)).collect();
-            eval_func(*f, &vals)
-        }
-        Expr::Select(k, a, b) => {
-            if eval(k, m, c) != 0.0 {
-                eval(a, m, c)
-            } else {
-                eval(b, m, c)
-            }
-        }
-        Expr::Table(t, a) => circ_ir::table_at(
-            c.tables.get(*t as usize).map_or(&[][..], Vec::as_slice),
-            eval(a, m, c),
-        ),
-        Expr::Rand(dist, stream) => {
-            let s = c.stream_base.wrapping_add(*stream);
-            let el = c.element as u32;
-            match dist {
-                Dist::Uniform => philox::uniform(c.seed, s, el, c.step),
-                Dist::Normal => philox::normal(c.seed, s, el, c.step),
-            }
-        }
-    }
-}
-
-fn exec<M: Mem>(body: &[Stmt], m: &mut M, c: &mut Cursor<'_>) {
-    for s in body {
-        match s {
-            Stmt::Let(t, e) => {
-                let v = eval(e, m, c);
-                if let Some(slot) = c.temps.get_mut(*t as usize) {
-                    *slot = v;
-                }
-            }
-            Stmt::Store(var, e) => {
-                let v = eval(e, m, c);
-                m.store(*var, c, v);
-            }
-            Stmt::AddTo(var, e) => {
-                let v = eval(e, m, c);
-                m.add(*var, c, v);
-            }
-            Stmt::If(k, a, b) => {
-                if eval(k, m, c) != 0.0 {
-                    exec(a, m, c);
-                } else {
-                    exec(b, m, c);
-                }
-            }
-            Stmt::Spike(k) => c.spike = eval(k, m, c) != 0.0,
-            Stmt::SetRefractory(e) => c.refr_out = eval(e, m, c),
         }
     }
 }
@@ -478,54 +365,6 @@ impl Backend for Interp<'_> {
         post: &[Vec<f64>],
         seed: u64,
     ) -> bool {
-        let Some(Some(f)) = self.net.projs.get(proj).map(|k| k.filter.as_ref()) else {
-            return true;
-        };
-        let Some(layout) = self.net.layout.projs.get(proj) else {
-            return true;
-        };
-        /// Reads the two populations' variables at the pair.
-        struct PairMem<'a> {
-            spaces: Vec<Space>,
-            pre: &'a [Vec<f64>],
-            post: &'a [Vec<f64>],
-        }
-        impl Mem for PairMem<'_> {
-            fn load(&self, v: u32, c: &Cursor<'_>) -> f64 {
-                match self.spaces.get(v as usize) {
-                    Some(Space::PreNeuron(pv)) => {
-                        self.pre.get(*pv).map_or(f64::NAN, |b| at(b, c.i))
-                    }
-                    Some(Space::PostNeuron(pv)) => {
-                        self.post.get(*pv).map_or(f64::NAN, |b| at(b, c.j))
-                    }
-                    _ => f64::NAN,
-                }
-            }
-            fn store(&mut self, _: u32, _: &Cursor<'_>, _: f64) {}
-            fn add(&mut self, _: u32, _: &Cursor<'_>, _: f64) {}
-        }
-        let m = PairMem {
-            spaces: layout.vars.iter().map(|v| v.space).collect(),
-            pre,
-            post,
-        };
-        // A draw per pair: element i, counter j.
-        let c = Cursor {
-            tables: &self.tables,
-            t: 0.0,
-            dt: 0.0,
-            step: u64::from(j),
-            seed,
-            stream_base: streams::projection(proj, streams::FILTER, 0),
-            element: i as usize,
-            i: i as usize,
-            j: j as usize,
-            refractory: false,
-            temps: vec![],
-            spike: false,
-            refr_out: 0.0,
-        };
-        eval(f, &m, &c) != 0.0
+        circ_ir::eval::keeps_pair(self.net, &self.tables, proj, i, j, pre, post, seed)
     }
 }

@@ -9,6 +9,8 @@
 //! pointers to chase, so every element is independent and the loops can be
 //! vectorised, threaded or mapped to GPU lanes.
 
+pub mod eval;
+pub mod plan;
 mod print;
 mod verify;
 

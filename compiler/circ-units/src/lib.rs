@@ -767,3 +767,66 @@ mod tests {
         assert_eq!(suggest_unit("zzzzzz"), None);
     }
 }
+
+/// Parses a command-line time with its unit (`200 ms`, `1 s`, `0.1ms`) to
+/// seconds: a decimal number (as the language writes them) and a unit of
+/// time. `flag` names the option in messages.
+pub fn parse_time(flag: &str, text: &str) -> Result<f64, String> {
+    let bad =
+        || format!("--{flag} {text:?}: expected a time with its unit, such as `200 ms` or `1 s`");
+    let t = text.trim();
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    // The number: digits, then a fraction, then an exponent, each optional
+    // after the first (`1`, `1.5`, `1.5e-3`, `2e3`).
+    let mut end = digits(t);
+    if end == 0 {
+        return Err(bad());
+    }
+    if t[end..].starts_with('.') && digits(&t[end + 1..]) > 0 {
+        end += 1 + digits(&t[end + 1..]);
+    }
+    if t[end..].starts_with(['e', 'E']) {
+        let sign = usize::from(t[end + 1..].starts_with(['+', '-']));
+        let n = digits(&t[end + 1 + sign..]);
+        if n > 0 {
+            end += 1 + sign + n;
+        }
+    }
+    let value: f64 = t[..end].parse().map_err(|_| bad())?;
+    let name = t[end..].trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return Err(bad());
+    }
+    let u = lookup(name).ok_or_else(bad)?;
+    if Some(u.dim) != dim_by_name("time") {
+        return Err(format!("--{flag} {text:?}: `{name}` is not a unit of time"));
+    }
+    let v = value * u.scale;
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("--{flag} {text:?}: must be positive"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::parse_time;
+
+    #[test]
+    fn times_parse_with_their_units() {
+        assert_eq!(parse_time("d", "200 ms"), Ok(0.2));
+        assert_eq!(parse_time("d", "1 s"), Ok(1.0));
+        assert_eq!(parse_time("d", " 0.1ms "), Ok(0.1e-3));
+        assert_eq!(parse_time("d", "1.5e3 ms"), Ok(1.5));
+        assert_eq!(parse_time("d", "2e-1 s"), Ok(0.2));
+        for bad in [
+            "", "ms", "200", "-1 ms", "1. ms", "1 ms ms", "1 [ms]", "x ms",
+        ] {
+            let e = parse_time("d", bad).expect_err(bad);
+            assert!(e.contains("expected a time"), "{bad}: {e}");
+        }
+        assert!(parse_time("d", "1 mV").is_err_and(|e| e.contains("not a unit of time")));
+        assert!(parse_time("d", "0 ms").is_err_and(|e| e.contains("must be positive")));
+        assert!(parse_time("d", "1e999 s").is_err_and(|e| e.contains("must be positive")));
+    }
+}

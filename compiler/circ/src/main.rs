@@ -58,6 +58,9 @@ struct BuildArgs {
     /// The executable to write.
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
+    /// Which code generator compiles the kernels.
+    #[arg(long, default_value = circ_backends::BACKENDS[0].name, value_parser = backend_names())]
+    backend: String,
     /// What to compile (the executable's own options override duration and seed).
     #[command(flatten)]
     settings: Settings,
@@ -77,8 +80,8 @@ struct RunArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Which backend runs the kernels.
-    #[arg(long, value_enum, default_value_t = BackendKind::Jit)]
-    backend: BackendKind,
+    #[arg(long, default_value = circ_backends::BACKENDS[0].name, value_parser = backend_names())]
+    backend: String,
     /// Print an intermediate form instead of running.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
@@ -91,12 +94,36 @@ struct RunArgs {
     color: Color,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendKind {
-    /// Native code from Cranelift's JIT (the default).
-    Jit,
-    /// The reference interpreter (the oracle).
-    Interp,
+/// The registry's backends, for `--backend`.
+fn backend_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        circ_backends::BACKENDS
+            .iter()
+            .map(|b| clap::builder::PossibleValue::new(b.name).help(b.summary)),
+    )
+}
+
+/// What the environment asks of the executor: `CIRC_MIN_PARALLEL=N` splits
+/// kernels of N elements or more across threads (tests set 1), and
+/// `CIRC_NO_FUSION=1` runs every phase on its own (tests compare both).
+/// Read here, in the command line, and handed on as data.
+fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
+    circ_backends::Settings {
+        threads,
+        min_parallel: std::env::var("CIRC_MIN_PARALLEL")
+            .ok()
+            .and_then(|v| v.trim().parse().ok()),
+        fusion: std::env::var("CIRC_NO_FUSION").map_or(true, |v| v != "1"),
+        listing,
+    }
+}
+
+/// `CIRC_MEMORY_LIMIT` (bytes), the memory a network may need; unset, the
+/// runtime takes what the system reports as available.
+fn memory_limit() -> Option<u64> {
+    std::env::var("CIRC_MEMORY_LIMIT")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -238,7 +265,7 @@ fn use_color(c: Color) -> bool {
     }
 }
 
-use circ_exe::parse_time;
+use circ_units::parse_time;
 
 /// Run settings shared by `circ run` and `circ build`.
 #[derive(clap::Args)]
@@ -329,10 +356,23 @@ fn front(
 fn run(args: RunArgs) -> ExitCode {
     let started = std::time::Instant::now();
     let color = use_color(args.color);
-    if matches!(args.backend, BackendKind::Interp) && args.threads.is_some_and(|t| t > 1) {
+    let info = match circ_backends::info(&args.backend) {
+        Some(i) => i,
+        None => {
+            eprintln!("error: --backend: there is no backend `{}`", args.backend);
+            return ExitCode::from(2);
+        }
+    };
+    if !info.threads && args.threads.is_some_and(|t| t > 1) {
         eprintln!(
-            "error: --threads: the reference interpreter runs on one thread; use --backend jit"
+            "error: --threads: the {} backend runs on one thread; use --backend {}",
+            info.name,
+            circ_backends::BACKENDS[0].name
         );
+        return ExitCode::from(2);
+    }
+    if matches!(args.emit, Some(Emit::Clif)) && info.name != "jit" {
+        eprintln!("error: --emit clif: only the jit backend generates Cranelift IR");
         return ExitCode::from(2);
     }
 
@@ -343,41 +383,32 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
     };
-    let interp;
-    let jit;
-    let backend: &dyn circ_runtime::Backend = match args.backend {
-        BackendKind::Interp => {
-            interp = circ_interp::Interp::with_tables(&lowered.net, tables);
-            &interp
-        }
-        BackendKind::Jit => {
-            // Every core unless asked; kernels under `MIN_PARALLEL` elements
-            // stay on the calling thread whatever the count.
-            let threads = args.threads.map_or_else(
-                || std::thread::available_parallelism().map_or(1, usize::from),
-                usize::from,
-            );
-            jit = match circ_codegen_cranelift::Jit::with_threads(
-                &lowered.net,
-                tables,
-                matches!(args.emit, Some(Emit::Clif)),
-                threads,
-            ) {
-                Ok(j) => j,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(1);
-                }
-            };
-            if matches!(args.emit, Some(Emit::Clif)) {
-                for (name, code) in &jit.clif {
-                    println!("; kernel {name}\n{code}");
-                }
-                return ExitCode::SUCCESS;
-            }
-            &jit
+    // Every core unless asked (for backends with threads); kernels under
+    // the executor's threshold stay on the calling thread whatever the count.
+    let threads = match args.threads {
+        Some(t) => usize::from(t),
+        None if info.threads => std::thread::available_parallelism().map_or(1, usize::from),
+        None => 1,
+    };
+    let listing = matches!(args.emit, Some(Emit::Clif));
+    let instance = match circ_backends::instantiate(
+        info.name,
+        &lowered.net,
+        tables,
+        &backend_settings(threads, listing),
+    ) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
         }
     };
+    if listing {
+        for (name, code) in &instance.listing {
+            println!("; kernel {name}\n{code}");
+        }
+        return ExitCode::SUCCESS;
+    }
     let layout = &lowered.net.layout;
     let out = args.out.clone().unwrap_or_else(|| {
         let stem = args
@@ -389,11 +420,8 @@ fn run(args: RunArgs) -> ExitCode {
     let file = args.file.display().to_string();
     let job = circ_exe::Job {
         layout,
-        backend,
-        backend_name: match args.backend {
-            BackendKind::Jit => "cranelift-jit",
-            BackendKind::Interp => "interp",
-        },
+        backend: &*instance.backend,
+        backend_name: info.label,
         circuit: &lowered.circuit,
         file: &file,
         base: &base,
@@ -402,6 +430,7 @@ fn run(args: RunArgs) -> ExitCode {
         duration: lowered.duration,
         out,
         started,
+        memory_limit: memory_limit(),
     };
     ExitCode::from(circ_exe::simulate(&job))
 }
@@ -600,8 +629,7 @@ fn build(args: BuildArgs) -> ExitCode {
         }
     };
     let base = std::fs::canonicalize(&base).unwrap_or(base);
-    let mut bundle_error = None;
-    let object = circ_codegen_cranelift::object(&lowered.net, |kernels| {
+    let object = circ_backends::object(&args.backend, &lowered.net, |kernels| {
         let bundle = circ_exe::Bundle {
             net: lowered.net.clone(),
             kernels: kernels.clone(),
@@ -613,19 +641,12 @@ fn build(args: BuildArgs) -> ExitCode {
             dt: lowered.dt,
             duration: lowered.duration,
         };
-        postcard::to_stdvec(&bundle).unwrap_or_else(|e| {
-            bundle_error = Some(e.to_string());
-            vec![]
-        })
+        postcard::to_stdvec(&bundle).map_err(|e| format!("cannot serialise the model: {e}"))
     });
-    let object = match (object, bundle_error) {
-        (Ok((bytes, _)), None) => bytes,
-        (Err(e), _) => {
+    let object = match object {
+        Ok(bytes) => bytes,
+        Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
-        (_, Some(e)) => {
-            eprintln!("error: cannot serialise the model: {e}");
             return ExitCode::from(1);
         }
     };

@@ -77,14 +77,14 @@ struct Live {
     generation: u64,
 }
 
-type JitOf<'a> = circ_codegen_cranelift::Jit<'a>;
+type BackendOf<'a> = Box<dyn circ_runtime::Backend + 'a>;
 
 self_cell::self_cell!(
     /// A lowered network with its kernels compiled (they borrow it).
     struct Compiled {
         owner: circ_lower::Lowered,
         #[not_covariant]
-        dependent: JitOf,
+        dependent: BackendOf,
     }
 );
 
@@ -630,8 +630,11 @@ impl Session {
             }
         };
         let threads = self.threads;
+        // The REPL compiles with the default backend, as `circ run` does.
+        let settings = crate::backend_settings(threads, false);
         Compiled::try_new(lowered, |l| {
-            circ_codegen_cranelift::Jit::with_threads(&l.net, tables, false, threads)
+            circ_backends::instantiate(circ_backends::BACKENDS[0].name, &l.net, tables, &settings)
+                .map(|i| i.backend)
         })
         .map_err(|e| eprintln!("error: {e}"))
     }
@@ -682,7 +685,13 @@ impl Session {
     fn fresh_state(&self, compiled: &Compiled) -> Option<SimState> {
         let base = self.base.clone();
         compiled.with_dependent(|l, jit| {
-            match Simulation::build(&l.net.layout, jit, l.seed, l.dt, &base) {
+            let opts = circ_runtime::BuildOptions {
+                seed: l.seed,
+                dt: l.dt,
+                base: &base,
+                memory_limit: crate::memory_limit(),
+            };
+            match Simulation::build(&l.net.layout, &**jit, &opts) {
                 Ok(sim) => {
                     for w in &sim.warnings {
                         eprintln!("warning: {w}");
@@ -703,7 +712,7 @@ impl Session {
             eprintln!("error: :run needs a duration, e.g. `:run 200 ms`");
             return false;
         }
-        let duration = match circ_exe::parse_time("run", text) {
+        let duration = match circ_units::parse_time("run", text) {
             Ok(d) => d,
             Err(e) => {
                 // The message names the command-line flag (`--run`).
@@ -752,7 +761,7 @@ impl Session {
                 stop: Some(&stop),
                 progress: None,
             };
-            let r = sim.run_with(jit, &opts, &mut hooks);
+            let r = sim.run_with(&**jit, &opts, &mut hooks);
             (Ok(r), Some(sim.into_state()))
         });
         live.state = state;

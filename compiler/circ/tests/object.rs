@@ -13,8 +13,10 @@ fn every_example_compiles_to_an_object_file() {
     for f in common::examples() {
         let name = f.display().to_string();
         let lowered = common::lower(&name, &std::fs::read_to_string(&f).expect("read"));
-        let (bytes, kernels) =
-            circ_codegen_cranelift::object(&lowered.net, |_| b"model".to_vec()).expect("object");
+        let plan = circ_ir::plan::Plan::new(&lowered.net);
+        let kernels = &plan.map;
+        let bytes =
+            circ_codegen_cranelift::object(&lowered.net, &plan, b"model".to_vec()).expect("object");
         assert!(!kernels.names.is_empty(), "{name}: no kernels");
         let path = tmp.join("model.o");
         std::fs::write(&path, &bytes).expect("write");

@@ -26,7 +26,8 @@ fn simulate_src(
     );
     let lowered = circ_lower::lower(&analysis, &map, opts)
         .unwrap_or_else(|ds| panic!("{}", circ_diag::render_all_text(&ds, &map, false)));
-    // Every validation runs on the interpreter and on the JIT, which must agree bit for bit.
+    // Every validation runs on every backend, which must agree bit for bit
+    // with the interpreter.
     let opts = circ_runtime::RunOptions {
         duration: lowered.duration,
         dt: lowered.dt,
@@ -34,27 +35,37 @@ fn simulate_src(
         check_every: 100,
     };
     let run = |backend: &dyn circ_runtime::Backend| {
-        let mut sim = circ_runtime::Simulation::build(
-            &lowered.net.layout,
-            backend,
-            lowered.seed,
-            lowered.dt,
-            std::path::Path::new("."),
-        )
-        .expect("build");
+        let bopts = circ_runtime::BuildOptions {
+            seed: lowered.seed,
+            dt: lowered.dt,
+            base: std::path::Path::new("."),
+            memory_limit: None,
+        };
+        let mut sim =
+            circ_runtime::Simulation::build(&lowered.net.layout, backend, &bopts).expect("build");
         sim.run(backend, &opts)
     };
-    let r = run(&circ_interp::Interp::new(&lowered.net));
-    let jit = circ_codegen_cranelift::Jit::new(&lowered.net, vec![], false).expect("jit");
-    let rj = run(&jit);
-    assert_eq!(
-        r.spikes, rj.spikes,
-        "{name}: the JIT's spikes differ from the interpreter's"
-    );
-    assert!(
-        r.samples == rj.samples,
-        "{name}: the JIT's recordings differ from the interpreter's"
-    );
+    let instance = |name: &str| {
+        circ_backends::instantiate(name, &lowered.net, vec![], &Default::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let r = run(&*instance("interp").backend);
+    for b in circ_backends::BACKENDS
+        .iter()
+        .filter(|b| b.name != "interp")
+    {
+        let rb = run(&*instance(b.name).backend);
+        assert_eq!(
+            r.spikes, rb.spikes,
+            "{name}: the {} backend's spikes differ from the interpreter's",
+            b.name
+        );
+        assert!(
+            r.samples == rb.samples,
+            "{name}: the {} backend's recordings differ from the interpreter's",
+            b.name
+        );
+    }
     assert!(r.stopped.is_none(), "{:?}", r.stopped);
     (lowered, r)
 }

@@ -1,0 +1,164 @@
+//! circ-backends owns the registry of backends: their names, what each can
+//! do, and how each turns a lowered network into something the runtime
+//! steps (a `Backend`) or into an object file for an executable. `circ run`,
+//! `circ build`, the REPL and the tests all choose from [`BACKENDS`], so a
+//! new code generator is added here and nowhere else. It must not contain
+//! code generation or execution itself, read the environment or print.
+
+use circ_ir::Network;
+use circ_ir::plan::{KernelMap, Plan};
+use circ_runtime::Backend;
+
+/// What a backend is and can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// Its name on the command line (`--backend NAME`).
+    pub name: &'static str,
+    /// Its name in `summary.json`.
+    pub label: &'static str,
+    /// One line for `--help`.
+    pub summary: &'static str,
+    /// Whether it splits kernels across threads.
+    pub threads: bool,
+    /// Whether `circ build` can make executables with it (and the label
+    /// those report).
+    pub executable: Option<&'static str>,
+}
+
+/// Every backend, the default first.
+pub const BACKENDS: &[Info] = &[
+    Info {
+        name: "jit",
+        label: "cranelift-jit",
+        summary: "native code from Cranelift's JIT (the default)",
+        threads: true,
+        executable: Some("cranelift-native"),
+    },
+    Info {
+        name: "interp",
+        label: "interp",
+        summary: "the reference interpreter, one thread (the oracle)",
+        threads: false,
+        executable: None,
+    },
+];
+
+/// The backend called `name`.
+pub fn info(name: &str) -> Option<&'static Info> {
+    BACKENDS.iter().find(|b| b.name == name)
+}
+
+/// How a backend runs: data that the command line or a test fills.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Threads to split kernels across (backends without threads need 1).
+    pub threads: usize,
+    /// Native executors: kernels under this many elements run on the
+    /// calling thread (`None`: the executor's default; 1 splits every kernel).
+    pub min_parallel: Option<usize>,
+    /// Native executors: whether fused population steps run.
+    pub fusion: bool,
+    /// Keep a listing of the generated code (`--emit clif`).
+    pub listing: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            threads: 1,
+            min_parallel: None,
+            fusion: true,
+            listing: false,
+        }
+    }
+}
+
+/// A backend ready to run a network.
+pub struct Instance<'a> {
+    /// What the runtime steps.
+    pub backend: Box<dyn Backend + 'a>,
+    /// Its registry entry.
+    pub info: &'static Info,
+    /// The generated code of each function, when asked for (name, text).
+    pub listing: Vec<(String, String)>,
+}
+
+/// Makes backend `name` for `net` (whose data tables are `tables`).
+pub fn instantiate<'a>(
+    name: &str,
+    net: &'a Network,
+    tables: Vec<Vec<f64>>,
+    s: &Settings,
+) -> Result<Instance<'a>, String> {
+    let info = info(name).ok_or_else(|| unknown(name))?;
+    if s.threads > 1 && !info.threads {
+        return Err(format!(
+            "--threads: {} runs on one thread; use --backend {}",
+            info.summary.split(',').next().unwrap_or(info.name),
+            BACKENDS[0].name
+        ));
+    }
+    let opts = circ_native::Options {
+        threads: s.threads,
+        min_parallel: s.min_parallel,
+        fusion: s.fusion,
+    };
+    let (backend, listing): (Box<dyn Backend + 'a>, _) = match info.name {
+        "interp" => (
+            Box::new(circ_interp::Interp::with_tables(net, tables)),
+            vec![],
+        ),
+        "jit" => {
+            let plan = Plan::new(net);
+            let code = circ_codegen_cranelift::compile(net, &plan, s.listing)
+                .map_err(|e| e.to_string())?;
+            let n = circ_native::Native::new(
+                net,
+                tables,
+                &code.map,
+                &code.fns,
+                Some(code.module),
+                &opts,
+            )
+            .map_err(|e| e.to_string())?;
+            (Box::new(n), code.clif)
+        }
+        other => return Err(unknown(other)),
+    };
+    Ok(Instance {
+        backend,
+        info,
+        listing,
+    })
+}
+
+/// Compiles `net` with backend `name` into an object file for an
+/// executable; `data` serialises what the executable embeds, given the map
+/// of its functions.
+pub fn object(
+    name: &str,
+    net: &Network,
+    data: impl FnOnce(&KernelMap) -> Result<Vec<u8>, String>,
+) -> Result<Vec<u8>, String> {
+    let info = info(name).ok_or_else(|| unknown(name))?;
+    if info.executable.is_none() {
+        return Err(format!(
+            "the {} backend cannot make executables; use --backend {}",
+            info.name, BACKENDS[0].name
+        ));
+    }
+    let plan = Plan::new(net);
+    let bytes = data(&plan.map)?;
+    match info.name {
+        "jit" => circ_codegen_cranelift::object(net, &plan, bytes).map_err(|e| e.to_string()),
+        other => Err(unknown(other)),
+    }
+}
+
+fn unknown(name: &str) -> String {
+    let names: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();
+    format!(
+        "there is no backend `{name}` (there are: {})",
+        names.join(", ")
+    )
+}

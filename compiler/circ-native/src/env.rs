@@ -1,0 +1,220 @@
+//! The environment a compiled kernel receives (its calling convention),
+//! and the table of functions it calls: one definition of math, tables and
+//! random draws for every code generator.
+
+use circ_ir::{Bin, Func, eval_bin, eval_func, table_at};
+use circ_runtime::philox;
+
+/// What a compiled kernel reads: a C-layout struct, its fields at fixed offsets.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Env {
+    /// Base pointer of each variable the kernel names (by `VarId`).
+    pub vars: *const *mut f64,
+    /// Accumulators of the postsynaptic population's variables (projections).
+    pub acc: *const *mut f64,
+    /// The elements to visit, or null for `0..count`.
+    pub list: *const u32,
+    /// How many elements.
+    pub count: u64,
+    /// Presynaptic neuron of each synapse.
+    pub pre: *const u32,
+    /// Postsynaptic neuron of each synapse.
+    pub post: *const u32,
+    /// `t_n`.
+    pub t: f64,
+    /// The step.
+    pub dt: f64,
+    /// The step index.
+    pub step: u64,
+    /// The seed.
+    pub seed: u64,
+    /// The random stream base of this kernel.
+    pub stream_base: u64,
+    /// Last refractory step of each element (population kernels).
+    pub ref_until: *const i64,
+    /// Threshold output: the elements that fire, appended in order at
+    /// `spikes[*spike_count]` (this slice's part of the list).
+    pub spikes: *mut u32,
+    /// Reset output: the refractory period of each listed element.
+    pub refr: *mut f64,
+    /// Data tables.
+    pub tables: *const *const f64,
+    /// Their lengths.
+    pub table_lens: *const u64,
+    /// The first element (or list position) to visit: `start..count`.
+    pub start: u64,
+    /// How many elements `spikes` holds.
+    pub spike_count: *mut u64,
+}
+
+// SAFETY: an `Env` only carries pointers to buffers that outlive the kernel
+// call; the backend gives concurrent calls disjoint element ranges whose
+// writes never overlap (see `Native`'s partitioning), so sharing it across the
+// worker threads is sound.
+#[allow(unsafe_code)]
+unsafe impl Send for Env {}
+#[allow(unsafe_code)]
+unsafe impl Sync for Env {}
+
+/// Field offsets, in bytes, as the generated code reads them.
+pub mod off {
+    #![allow(missing_docs)]
+    pub const VARS: i32 = 0;
+    pub const ACC: i32 = 8;
+    pub const LIST: i32 = 16;
+    pub const COUNT: i32 = 24;
+    pub const PRE: i32 = 32;
+    pub const POST: i32 = 40;
+    pub const T: i32 = 48;
+    pub const DT: i32 = 56;
+    pub const STEP: i32 = 64;
+    pub const SEED: i32 = 72;
+    pub const STREAM: i32 = 80;
+    pub const REF_UNTIL: i32 = 88;
+    pub const SPIKES: i32 = 96;
+    pub const REFR: i32 = 104;
+    pub const TABLES: i32 = 112;
+    pub const TABLE_LENS: i32 = 120;
+    pub const START: i32 = 128;
+    pub const SPIKE_COUNT: i32 = 136;
+    /// The size of an `Env`: a fused function's parts read consecutive ones.
+    pub const SIZE: i32 = 144;
+    const _: () = assert!(std::mem::size_of::<super::Env>() == SIZE as usize);
+}
+
+/// The calling convention of a function compiled code imports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sig {
+    /// `fn(f64) -> f64`.
+    F1,
+    /// `fn(f64, f64) -> f64`.
+    F2,
+    /// `fn(seed: u64, stream: u64, element: u64, step: u64) -> f64`.
+    Draw,
+    /// `fn(tables: *const *const f64, lens: *const u64, k: u64, x: f64) -> f64`.
+    Table,
+}
+
+/// A function compiled code imports by name.
+#[derive(Clone, Copy, Debug)]
+pub struct Symbol {
+    /// The imported (and, in executables, exported) name.
+    pub name: &'static str,
+    /// How it is called.
+    pub sig: Sig,
+    /// Its address in this process.
+    pub addr: *const u8,
+}
+
+/// Declares every imported function once: its `extern "C"` definition
+/// (unmangled, so an executable's kernels link to it), its entry in
+/// [`SYMBOLS`], and (for math) the IR operation it computes.
+macro_rules! symbols {
+    (
+        unary { $($u:ident => $f:ident),* $(,)? }
+        binary { $($b:ident => $op:ident),* $(,)? }
+    ) => {
+        $(
+            /// A math function, as the IR defines it.
+            #[allow(unsafe_code)]
+            #[unsafe(no_mangle)]
+            pub extern "C" fn $u(x: f64) -> f64 {
+                eval_func(Func::$f, &[x])
+            }
+        )*
+        $(
+            /// A binary operation, as the IR defines it.
+            #[allow(unsafe_code)]
+            #[unsafe(no_mangle)]
+            pub extern "C" fn $b(a: f64, b: f64) -> f64 {
+                eval_bin(Bin::$op, a, b)
+            }
+        )*
+        /// Every function compiled code may call, by the name it imports.
+        pub const SYMBOLS: &[Symbol] = &[
+            $(Symbol { name: stringify!($u), sig: Sig::F1, addr: $u as *const u8 },)*
+            $(Symbol { name: stringify!($b), sig: Sig::F2, addr: $b as *const u8 },)*
+            Symbol { name: "circ_atan2", sig: Sig::F2, addr: circ_atan2 as *const u8 },
+            Symbol { name: "circ_uniform", sig: Sig::Draw, addr: circ_uniform as *const u8 },
+            Symbol { name: "circ_normal", sig: Sig::Draw, addr: circ_normal as *const u8 },
+            Symbol { name: "circ_table", sig: Sig::Table, addr: circ_table as *const u8 },
+        ];
+
+        /// The imported name of a math function.
+        pub fn func_symbol(f: Func) -> &'static str {
+            match f {
+                $(Func::$f => stringify!($u),)*
+                Func::Atan2 => "circ_atan2",
+            }
+        }
+
+        /// The imported name of a binary operation that compiled code calls
+        /// (`None`: it is an instruction).
+        pub fn bin_symbol(op: Bin) -> Option<&'static str> {
+            match op {
+                $(Bin::$op => Some(stringify!($b)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+symbols! {
+    unary {
+        circ_exp => Exp, circ_log => Log, circ_log10 => Log10, circ_log2 => Log2,
+        circ_sin => Sin, circ_cos => Cos, circ_tan => Tan, circ_asin => Asin,
+        circ_acos => Acos, circ_atan => Atan, circ_sinh => Sinh, circ_cosh => Cosh,
+        circ_tanh => Tanh, circ_expm1 => Expm1, circ_log1p => Log1p,
+        circ_sigmoid => Sigmoid, circ_erf => Erf, circ_abs => Abs, circ_floor => Floor,
+        circ_ceil => Ceil, circ_round => Round, circ_sqrt => Sqrt, circ_cbrt => Cbrt,
+        circ_sign => Sign, circ_heaviside => Heaviside,
+    }
+    binary {
+        circ_rem => Rem, circ_pow => Pow, circ_min => Min, circ_max => Max,
+    }
+}
+
+/// `atan2`, as the IR defines it.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn circ_atan2(y: f64, x: f64) -> f64 {
+    eval_func(Func::Atan2, &[y, x])
+}
+
+/// A uniform draw keyed like the interpreter's.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn circ_uniform(seed: u64, stream: u64, element: u64, step: u64) -> f64 {
+    philox::uniform(seed, stream as u32, element as u32, step)
+}
+
+/// A normal draw keyed like the interpreter's.
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub extern "C" fn circ_normal(seed: u64, stream: u64, element: u64, step: u64) -> f64 {
+    philox::normal(seed, stream as u32, element as u32, step)
+}
+
+/// A data-table read.
+///
+/// # Safety
+/// `tables` and `lens` hold at least `k + 1` entries, each table pointer
+/// valid for its length (the executor passes its own arrays).
+#[allow(unsafe_code)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn circ_table(
+    tables: *const *const f64,
+    lens: *const u64,
+    k: u64,
+    x: f64,
+) -> f64 {
+    // SAFETY: the caller's contract; the IR's table indices come from the
+    // same layout as the arrays.
+    let table = unsafe {
+        let ptr = *tables.add(k as usize);
+        let len = *lens.add(k as usize) as usize;
+        std::slice::from_raw_parts(ptr, len)
+    };
+    table_at(table, x)
+}
