@@ -669,6 +669,8 @@ fn build(args: BuildArgs) -> ExitCode {
             .arg(&lib)
             .args([
                 "-Wl,--gc-sections",
+                // Line tables of the runtime (and std) would triple the size.
+                "-Wl,--strip-debug",
                 "-lm",
                 "-lpthread",
                 "-ldl",
