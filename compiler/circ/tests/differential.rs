@@ -1,153 +1,222 @@
-//! Every example and every standard-library model runs on the interpreter
-//! (the oracle) and on the Cranelift JIT with the same seed, and the output
-//! files must be byte-identical. The JIT must also give the same bytes on
-//! every thread count.
+//! Differential tests, one case per (model, backend, threads): every
+//! example, every standard model's documented example, every standard
+//! neuron alone and every synapse model between Poisson inputs runs on each
+//! backend of the registry (`circ_backends::BACKENDS`) and on the reference
+//! interpreter with the same seed, and the output files must be
+//! byte-identical. Cases are generated from the registry and the files on
+//! disk (a libtest-mimic harness), so a failure names its case and does not
+//! hide the others: `cargo nextest run --test differential -- coba` runs
+//! COBA's cases alone.
 
 mod common;
 
-use std::path::Path;
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run(model: &Path, backend: &str, out: &Path, extra: &[&str]) {
-    run_env(model, backend, out, extra, &[]);
+/// How one backend run is made.
+#[derive(Clone, Debug)]
+struct Way {
+    backend: &'static str,
+    threads: usize,
+    /// Split every kernel across the threads, however small (`CIRC_MIN_PARALLEL=1`).
+    split: bool,
+    /// Run every phase on its own (`CIRC_NO_FUSION=1`).
+    unfused: bool,
 }
 
-fn run_env(model: &Path, backend: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) {
-    let o = Command::new(env!("CARGO_BIN_EXE_circ"))
-        .args(["run", "--color", "never", "--backend", backend, "--out"])
+impl Way {
+    fn label(&self) -> String {
+        let mut s = format!("{}/t{}", self.backend, self.threads);
+        if self.split {
+            s += "-split";
+        }
+        if self.unfused {
+            s += "-unfused";
+        }
+        s
+    }
+}
+
+/// A model to run: a file, or a generated text written to a file first.
+#[derive(Clone, Debug)]
+enum Model {
+    File(PathBuf),
+    Text(String, String),
+}
+
+/// Runs `model` one way into `out`.
+fn run(model: &Path, way: &Way, out: &Path, extra: &[String]) -> Result<(), Failed> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_circ"));
+    cmd.args(["run", "--color", "never", "--backend", way.backend])
+        .args(["--threads", &way.threads.to_string(), "--out"])
         .arg(out)
         .args(extra)
         .arg(model)
-        .envs(env.iter().copied())
-        .output()
-        .expect("run circ");
-    assert!(
-        o.status.success(),
-        "{} on {backend}: {}",
-        model.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-fn same_on_both(model: &Path, extra: &[&str]) -> usize {
-    let tag = model
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let base = std::env::temp_dir().join(format!("circ-diff-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    run(model, "interp", &base.join("interp"), extra);
-    run(model, "jit", &base.join("jit"), extra);
-    let n = same_files(
-        model,
-        &base.join("interp"),
-        &base.join("jit"),
-        "the interpreter and the JIT",
-    );
-    let _ = std::fs::remove_dir_all(&base);
-    n
-}
-
-/// Asserts two output folders hold the same files, byte for byte.
-fn same_files(model: &Path, one: &Path, other: &Path, what: &str) -> usize {
-    let (a, b) = (common::outputs(one), common::outputs(other));
-    assert_eq!(a.len(), b.len(), "{}: different files", model.display());
-    for ((na, da), (nb, db)) in a.iter().zip(&b) {
-        assert_eq!(na, nb);
-        assert!(da == db, "{}: {na} differs between {what}", model.display());
+        .env_remove("CIRC_MIN_PARALLEL")
+        .env_remove("CIRC_NO_FUSION");
+    if way.split {
+        cmd.env("CIRC_MIN_PARALLEL", "1");
     }
-    a.len()
-}
-
-/// Runs `model` on the JIT with one thread and with each of `counts`, every
-/// kernel split however small, and asserts the outputs are the same bytes.
-fn same_on_threads(model: &Path, extra: &[&str], counts: &[&str]) {
-    let tag = model
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let base = std::env::temp_dir().join(format!("circ-thr-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let split = [("CIRC_MIN_PARALLEL", "1")];
-    let one: Vec<&str> = extra.iter().copied().chain(["--threads", "1"]).collect();
-    run_env(model, "jit", &base.join("1"), &one, &split);
-    for &t in counts {
-        let args: Vec<&str> = extra.iter().copied().chain(["--threads", t]).collect();
-        run_env(model, "jit", &base.join(t), &args, &split);
-        let what = format!("1 and {t} threads");
-        let n = same_files(model, &base.join("1"), &base.join(t), &what);
-        assert!(n > 0, "{}: nothing recorded", model.display());
+    if way.unfused {
+        cmd.env("CIRC_NO_FUSION", "1");
     }
-    let _ = std::fs::remove_dir_all(&base);
+    let o = cmd.output().map_err(|e| format!("cannot run circ: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "{} on {}: {}",
+            model.display(),
+            way.label(),
+            String::from_utf8_lossy(&o.stderr)
+        )
+        .into());
+    }
+    Ok(())
 }
 
-#[test]
-fn every_example_is_identical_on_every_thread_count() {
+/// One case: `model` on the interpreter and on `way`, the same bytes.
+fn case(name: &str, model: &Model, way: &Way, extra: &[String]) -> Result<(), Failed> {
+    let tag: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("circ-diff-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let path = match model {
+        Model::File(p) => p.clone(),
+        Model::Text(file, text) => {
+            let p = dir.join(file);
+            std::fs::write(&p, text).map_err(|e| e.to_string())?;
+            p
+        }
+    };
+    let oracle = Way {
+        backend: "interp",
+        threads: 1,
+        split: false,
+        unfused: false,
+    };
+    let result = (|| {
+        run(&path, &oracle, &dir.join("oracle"), extra)?;
+        run(&path, way, &dir.join("backend"), extra)?;
+        let (a, b) = (
+            common::outputs(&dir.join("oracle")),
+            common::outputs(&dir.join("backend")),
+        );
+        if a.is_empty() {
+            return Err(Failed::from(format!("{name}: nothing recorded")));
+        }
+        let names = |v: &[(String, Vec<u8>)]| v.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
+        if names(&a) != names(&b) {
+            return Err(format!(
+                "{name}: different files: {:?} vs {:?}",
+                names(&a),
+                names(&b)
+            )
+            .into());
+        }
+        for ((file, x), (_, y)) in a.iter().zip(&b) {
+            if x != y {
+                return Err(format!(
+                    "{name}: {file} differs between the interpreter and {}",
+                    way.label()
+                )
+                .into());
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Every way to run a model on the registry's backends besides the oracle:
+/// one thread, and (for backends with threads) `counts` threads with every
+/// kernel split.
+fn ways(counts: &[usize]) -> Vec<Way> {
+    let mut v = vec![];
+    for b in circ_backends::BACKENDS
+        .iter()
+        .filter(|b| b.name != "interp")
+    {
+        v.push(Way {
+            backend: b.name,
+            threads: 1,
+            split: false,
+            unfused: false,
+        });
+        if b.threads {
+            for &t in counts {
+                v.push(Way {
+                    backend: b.name,
+                    threads: t,
+                    split: true,
+                    unfused: false,
+                });
+            }
+        }
+    }
+    v
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let mut models: Vec<(String, Model, Vec<String>, Vec<Way>)> = vec![];
+    let short = |d: &str| vec!["--duration".to_string(), d.to_string()];
+    // Every example, long enough for every network to spike and learn,
+    // short enough for the interpreter.
     for m in common::examples() {
-        same_on_threads(&m, &["--duration", "30 ms"], &["4"]);
+        let name = format!(
+            "examples/{}",
+            m.file_name()
+                .map(|f| f.to_string_lossy())
+                .unwrap_or_default()
+        );
+        models.push((name, Model::File(m), short("30 ms"), ways(&[4])));
     }
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     // Big enough for thousands of arrivals per step, per-synapse couplings
     // into postsynaptic currents and plasticity.
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/threads.circ");
-    same_on_threads(&model, &[], &["2", "3", "4"]);
-    // And the split kernels against the oracle.
-    assert!(same_on_both(&model, &[]) > 0, "nothing recorded");
-}
-
-#[test]
-fn fused_paired_steps_are_identical_to_the_interpreter() {
-    // Odd population sizes (a scalar tail after the pairs), odd thread
-    // slices, two projections summing into one input, a population whose
-    // step stays scalar (calls to exp).
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fused.circ");
-    assert!(same_on_both(&model, &[]) > 0, "nothing recorded");
-    same_on_threads(&model, &[], &["2", "3"]);
-    // And phase by phase (the JIT's unfused kernels), split or not.
-    let base = std::env::temp_dir().join(format!("circ-nofuse-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
-    let whole = [("CIRC_NO_FUSION", "1")];
-    let split = [("CIRC_NO_FUSION", "1"), ("CIRC_MIN_PARALLEL", "1")];
-    run_env(&model, "interp", &base.join("interp"), &[], &[]);
-    run_env(
-        &model,
-        "jit",
-        &base.join("one"),
-        &["--threads", "1"],
-        &whole,
-    );
-    run_env(
-        &model,
-        "jit",
-        &base.join("three"),
-        &["--threads", "3"],
-        &split,
-    );
-    for other in ["one", "three"] {
-        let what = format!("the interpreter and the unfused JIT ({other})");
-        same_files(&model, &base.join("interp"), &base.join(other), &what);
+    models.push((
+        "tests/threads.circ".into(),
+        Model::File(data.join("threads.circ")),
+        vec![],
+        ways(&[2, 3, 4]),
+    ));
+    // Fused steps: odd population sizes (a scalar tail after the pairs), odd
+    // thread slices, two projections summing into one input, a population
+    // whose step stays scalar; and phase by phase (unfused), whole or split.
+    let mut fused = ways(&[2, 3]);
+    for b in circ_backends::BACKENDS
+        .iter()
+        .filter(|b| b.name != "interp" && b.threads)
+    {
+        for (threads, split) in [(1, false), (3, true)] {
+            fused.push(Way {
+                backend: b.name,
+                threads,
+                split,
+                unfused: true,
+            });
+        }
     }
-    let _ = std::fs::remove_dir_all(&base);
-}
-
-#[test]
-fn every_example_is_identical_on_interpreter_and_jit() {
-    for m in common::examples() {
-        // Long enough for every network to spike and learn; short enough for the interpreter.
-        let files = same_on_both(&m, &["--duration", "30 ms"]);
-        assert!(files > 0, "{}: nothing recorded", m.display());
-    }
-}
-
-#[test]
-fn every_standard_model_is_identical_on_interpreter_and_jit() {
-    let dir = std::env::temp_dir().join(format!("circ-diff-std-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp");
-    // Each model's documented example (a network that uses it), first 100 ms.
+    models.push((
+        "tests/fused.circ".into(),
+        Model::File(data.join("fused.circ")),
+        vec![],
+        fused,
+    ));
+    // Each standard model's documented example (a network that uses it).
     for m in circ_stdlib::models() {
         for (k, src) in m.examples().iter().enumerate() {
-            let path = dir.join(format!("{}-{k}.circ", m.name));
-            std::fs::write(&path, src).expect("write");
-            same_on_both(&path, &["--duration", "100 ms"]);
+            let file = format!("{}-{k}.circ", m.name);
+            models.push((
+                format!("std/{file}"),
+                Model::Text(file, src.to_string()),
+                short("100 ms"),
+                ways(&[]),
+            ));
         }
     }
     // Every neuron model alone, at its defaults, with a fine step.
@@ -156,9 +225,13 @@ fn every_standard_model_is_identical_on_interpreter_and_jit() {
         let src = format!(
             "use std::neurons::{name}\ncircuit C {{\n    population P = {name}[4]\n    record spikes of P\n}}\nrun C for 20 ms {{ dt = 0.05 ms }}\n"
         );
-        let path = dir.join(format!("{name}.circ"));
-        std::fs::write(&path, src).expect("write");
-        same_on_both(&path, &[]);
+        let file = format!("{name}-alone.circ");
+        models.push((
+            format!("std/{file}"),
+            Model::Text(file, src),
+            vec![],
+            ways(&[]),
+        ));
     }
     // Synapse and plasticity models with random delays, between Poisson
     // inputs and conductance LIFs (not those that read presynaptic neuron
@@ -171,13 +244,32 @@ fn every_standard_model_is_identical_on_interpreter_and_jit() {
         let src = format!(
             "use std::neurons::LIFCond\nuse std::{module}::{syn}\ncircuit C {{\n    population In = poisson[50](rate = 40 Hz)\n    population Out = LIFCond[5](I_ext = 0.15 nA)\n    project syn = In -> Out : {syn} connect bernoulli(0.5) delay uniform(0 ms, 2 ms)\n    modulator DA = step(10 ms, 0, 1)\n    record spikes of Out\n    record v of Out every 0.5 ms\n}}\nrun C for 30 ms\n"
         );
-        let path = dir.join(format!("{syn}.circ"));
-        std::fs::write(&path, src).expect("write");
-        same_on_both(&path, &[]);
+        let file = format!("{syn}-between-poisson.circ");
+        models.push((
+            format!("std/{file}"),
+            Model::Text(file, src),
+            vec![],
+            ways(&[]),
+        ));
     }
     let gap = "use std::neurons::LIF\nuse std::synapses::GapJunction\ncircuit C {\n    population A = LIF[10](I_ext = 0.2 nA) { v = uniform(-65 mV, -50 mV) }\n    project A -> A : GapJunction connect bernoulli(0.3)\n    record v of A every 0.5 ms\n}\nrun C for 30 ms\n";
-    let path = dir.join("gap.circ");
-    std::fs::write(&path, gap).expect("write");
-    same_on_both(&path, &[]);
-    let _ = std::fs::remove_dir_all(&dir);
+    models.push((
+        "std/GapJunction-ring.circ".into(),
+        Model::Text("gap.circ".into(), gap.into()),
+        vec![],
+        ways(&[]),
+    ));
+    let trials = models
+        .into_iter()
+        .flat_map(|(name, model, extra, ways)| {
+            ways.into_iter().map(move |way| {
+                let case_name = format!("{name} {}", way.label());
+                let (model, extra) = (model.clone(), extra.clone());
+                Trial::test(case_name.clone(), move || {
+                    case(&case_name, &model, &way, &extra)
+                })
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
 }
