@@ -12,6 +12,30 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// This build's identity (see `build.rs`): `circ build` links only a
+/// runtime library that carries the same one.
+pub const BUILD_ID: &str = env!("CIRC_EXE_BUILD_ID");
+
+/// What marks the identity in the library's bytes: `circ build` finds
+/// `BUILD_MARK` followed by the 16 hex digits of [`BUILD_ID`].
+pub const BUILD_MARK: &str = "CIRC-EXE-BUILD-ID:";
+
+/// The marked identity, kept in the library (and so findable in
+/// `libcirc_exe.a`).
+#[used]
+static MARKED_ID: &str = concat!("CIRC-EXE-BUILD-ID:", env!("CIRC_EXE_BUILD_ID"));
+
+/// The identity a runtime library carries, if it is one (`bytes`: the file).
+pub fn build_id_of(bytes: &[u8]) -> Option<&str> {
+    // The mark also stands alone (this constant): take the place where 16
+    // hex digits follow it.
+    let mark = BUILD_MARK.as_bytes();
+    bytes
+        .windows(mark.len() + 16)
+        .find(|w| w.starts_with(mark) && w[mark.len()..].iter().all(u8::is_ascii_hexdigit))
+        .and_then(|w| std::str::from_utf8(&w[mark.len()..]).ok())
+}
+
 /// Everything an executable needs besides its kernels' code.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bundle {

@@ -586,32 +586,71 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// The runtime as a static library: `CIRC_RUNTIME_LIB`, else the newest
-/// `libcirc_exe.a` next to this executable or `deps/libcirc_exe-*.a` (cargo
-/// leaves one per build configuration there; the newest is the one built
-/// with this circ, an older uplifted copy may be stale).
+/// The runtime as a static library built with this circ: the one whose
+/// build identity (`circ_exe::BUILD_ID`, a hash of its sources, profile,
+/// target and compiler) is this circ's. `CIRC_RUNTIME_LIB` names one (which
+/// must match); else the candidates are `libcirc_exe.a` next to this
+/// executable, cargo's `deps/libcirc_exe-*.a` beside it, and
+/// `../lib/circ/libcirc_exe.a` (an installed layout).
 fn runtime_lib() -> Result<PathBuf, String> {
+    let id_of = |p: &Path| {
+        std::fs::read(p)
+            .ok()
+            .and_then(|b| circ_exe::build_id_of(&b).map(str::to_string))
+    };
     if let Some(p) = std::env::var_os("CIRC_RUNTIME_LIB") {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        return match id_of(&p) {
+            Some(id) if id == circ_exe::BUILD_ID => Ok(p),
+            Some(id) => Err(format!(
+                "CIRC_RUNTIME_LIB={} was built from other sources (build {id}) than this circ \
+                 (build {}); rebuild both with cargo",
+                p.display(),
+                circ_exe::BUILD_ID
+            )),
+            None => Err(format!(
+                "CIRC_RUNTIME_LIB={} is not circ's runtime library (libcirc_exe.a)",
+                p.display()
+            )),
+        };
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find circ itself: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("."));
     let listed = |d: PathBuf| std::fs::read_dir(d).into_iter().flatten().flatten();
-    let newest = listed(dir.to_path_buf())
+    let mut candidates: Vec<PathBuf> = listed(dir.to_path_buf())
         .chain(listed(dir.join("deps")))
-        .filter(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             n == "libcirc_exe.a" || (n.starts_with("libcirc_exe-") && n.ends_with(".a"))
         })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max();
-    newest.map(|(_, p)| p).ok_or_else(|| {
-        format!(
-            "the runtime library libcirc_exe.a is not next to circ (looked in {0} and {0}/deps); \
-             build circ with cargo, or set CIRC_RUNTIME_LIB",
-            dir.display()
-        )
-    })
+        .collect();
+    // The newest first: most likely the one built with this circ, and the
+    // search stops there (each candidate is read whole).
+    candidates
+        .sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).and_then(|m| m.modified()).ok()));
+    candidates.push(dir.join("../lib/circ/libcirc_exe.a"));
+    let mut seen = vec![];
+    for c in candidates {
+        match id_of(&c) {
+            Some(id) if id == circ_exe::BUILD_ID => return Ok(c),
+            Some(id) => seen.push(format!("{} (build {id})", c.display())),
+            None => {}
+        }
+    }
+    Err(format!(
+        "no runtime library built with this circ (build {}) was found{}; build circ with \
+         cargo (which makes libcirc_exe.a beside it), or set CIRC_RUNTIME_LIB",
+        circ_exe::BUILD_ID,
+        if seen.is_empty() {
+            format!(" next to {} (nor in deps/ or ../lib/circ)", dir.display())
+        } else {
+            format!("; these were built from other sources: {}", seen.join(", "))
+        }
+    ))
 }
 
 fn build(args: BuildArgs) -> ExitCode {
