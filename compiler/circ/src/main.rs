@@ -353,6 +353,18 @@ fn front(
     Ok(Some((lowered, tables, base)))
 }
 
+/// Writes `--emit` output to stdout. A reader that closed the pipe
+/// (`| head`) has what it wanted: stop quietly rather than panic.
+fn emit_text(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write to standard output: {e}");
+    }
+}
+
 fn run(args: RunArgs) -> ExitCode {
     let started = std::time::Instant::now();
     let color = use_color(args.color);
@@ -377,7 +389,7 @@ fn run(args: RunArgs) -> ExitCode {
     }
 
     let (lowered, tables, base) = match front(&args.file, &args.settings, color, |net| {
-        matches!(args.emit, Some(Emit::Ir)).then(|| print!("{}", circ_ir::print(net)))
+        matches!(args.emit, Some(Emit::Ir)).then(|| emit_text(&circ_ir::print(net)))
     }) {
         Ok(Some(x)) => x,
         Ok(None) => return ExitCode::SUCCESS,
@@ -404,9 +416,12 @@ fn run(args: RunArgs) -> ExitCode {
         }
     };
     if listing {
-        for (name, code) in &instance.listing {
-            println!("; kernel {name}\n{code}");
-        }
+        let text: String = instance
+            .listing
+            .iter()
+            .map(|(name, code)| format!("; kernel {name}\n{code}\n"))
+            .collect();
+        emit_text(&text);
         return ExitCode::SUCCESS;
     }
     let layout = &lowered.net.layout;

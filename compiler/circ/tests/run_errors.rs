@@ -323,3 +323,23 @@ fn connection_matrices_from_files() {
         "{err}"
     );
 }
+
+#[test]
+fn emitted_text_into_a_closed_pipe_stops_quietly() {
+    // `circ run --emit ir FILE | head -1`: the reader goes away early.
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coba.circ");
+    for emit in ["ir", "clif"] {
+        let mut child = circ()
+            .args(["run", "--emit", emit])
+            .arg(&model)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run circ");
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "--emit {emit}: {err}");
+        assert!(o.status.success(), "--emit {emit}: {err}");
+    }
+}
