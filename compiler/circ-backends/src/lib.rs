@@ -23,6 +23,22 @@ pub struct Info {
     /// Whether `circ build` can make executables with it (and the label
     /// those report).
     pub executable: Option<&'static str>,
+    /// The name of the code listing it can keep (`--emit NAME`), if any.
+    pub listing: Option<&'static str>,
+}
+
+impl Info {
+    /// Whether it can run on `threads` threads (a message naming the flag
+    /// and a backend that can, if not).
+    pub fn check_threads(&self, threads: usize) -> Result<(), String> {
+        if threads > 1 && !self.threads {
+            return Err(format!(
+                "--threads: the {} backend runs on one thread; use --backend {}",
+                self.name, BACKENDS[0].name
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Every backend, the default first.
@@ -33,6 +49,7 @@ pub const BACKENDS: &[Info] = &[
         summary: "native code from Cranelift's JIT (the default)",
         threads: true,
         executable: Some("cranelift-native"),
+        listing: Some("clif"),
     },
     Info {
         name: "interp",
@@ -40,6 +57,7 @@ pub const BACKENDS: &[Info] = &[
         summary: "the reference interpreter, one thread (the oracle)",
         threads: false,
         executable: None,
+        listing: None,
     },
 ];
 
@@ -91,13 +109,7 @@ pub fn instantiate<'a>(
     s: &Settings,
 ) -> Result<Instance<'a>, String> {
     let info = info(name).ok_or_else(|| unknown(name))?;
-    if s.threads > 1 && !info.threads {
-        return Err(format!(
-            "--threads: {} runs on one thread; use --backend {}",
-            info.summary.split(',').next().unwrap_or(info.name),
-            BACKENDS[0].name
-        ));
-    }
+    info.check_threads(s.threads)?;
     let opts = circ_native::Options {
         threads: s.threads,
         min_parallel: s.min_parallel,

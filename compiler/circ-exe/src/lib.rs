@@ -1,9 +1,11 @@
 //! circ-exe owns what runs a lowered network and writes its recordings,
 //! shared by `circ run` and by executables from `circ build`: the run loop
 //! with progress and Ctrl-C, the outputs and the summary, the serialised
-//! model an executable embeds, and (as a static library) the executable's
-//! entry point and the `circ_*` math symbols its kernels import. It must not
-//! parse, check or lower models: executables run without the compiler.
+//! model an executable embeds, its build identity, and (as a static
+//! library) the executable's entry point; the `circ_*` functions its
+//! kernels import come from `circ-native`, which it links. It must not
+//! parse, check or lower models, nor link a code generator: executables run
+//! without the compiler.
 
 use circ_ir::Network;
 use circ_ir::plan::KernelMap;
@@ -16,14 +18,21 @@ use std::time::Instant;
 /// runtime library that carries the same one.
 pub const BUILD_ID: &str = env!("CIRC_EXE_BUILD_ID");
 
+/// The mark's text, a literal (for `concat!`).
+macro_rules! build_mark {
+    () => {
+        "CIRC-EXE-BUILD-ID:"
+    };
+}
+
 /// What marks the identity in the library's bytes: `circ build` finds
 /// `BUILD_MARK` followed by the 16 hex digits of [`BUILD_ID`].
-pub const BUILD_MARK: &str = "CIRC-EXE-BUILD-ID:";
+pub const BUILD_MARK: &str = build_mark!();
 
 /// The marked identity, kept in the library (and so findable in
 /// `libcirc_exe.a`).
 #[used]
-static MARKED_ID: &str = concat!("CIRC-EXE-BUILD-ID:", env!("CIRC_EXE_BUILD_ID"));
+static MARKED_ID: &str = concat!(build_mark!(), env!("CIRC_EXE_BUILD_ID"));
 
 /// The identity a runtime library carries, if it is one (`bytes`: the file).
 pub fn build_id_of(bytes: &[u8]) -> Option<&str> {
@@ -203,7 +212,7 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     }
 }
 
-pub use circ_units::parse_time;
+use circ_units::parse_time;
 
 /// The options of a built executable (those of `circ run` that do not
 /// change the compiled code).

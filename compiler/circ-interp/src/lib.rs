@@ -5,7 +5,8 @@
 //! and elements are visited in increasing order.
 
 use circ_ir::eval::{Cursor, Mem, at, at_mut, exec};
-use circ_ir::{Domain, Kernel, Network, Space};
+use circ_ir::plan::{PopPhase, proj_kernels, proj_streams};
+use circ_ir::{Domain, Kernel, Network, PopKernels, Space};
 use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 
 /// The interpreter over one network.
@@ -128,15 +129,6 @@ impl Mem for ProjMem<'_, '_> {
     }
 }
 
-/// Stream bases: each kernel role draws from its own range of streams;
-/// projections use `(index + 1) << 24` on top.
-use circ_ir::streams;
-const INIT_STREAMS: u32 = streams::INIT;
-const DYNAMIC_STREAMS: u32 = streams::DYNAMIC;
-const UPDATE_STREAMS: u32 = streams::UPDATE;
-const RESET_STREAMS: u32 = streams::RESET;
-const EVENT_STREAMS: u32 = streams::ON_PRE;
-
 fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, base: u32, temps: u32) -> Cursor<'t> {
     Cursor {
         tables,
@@ -174,6 +166,20 @@ impl Interp<'_> {
             c.element = i;
             c.refractory = ctx.refractory(i);
             exec(&k.body, &mut m, &mut c);
+        }
+    }
+
+    /// Runs a population phase's kernel, if it has one, with its streams.
+    fn run_phase(
+        &self,
+        k: &PopKernels,
+        phase: PopPhase,
+        vars: &mut [Vec<f64>],
+        ctx: &StepCtx<'_>,
+        pop: usize,
+    ) {
+        if let Some(kernel) = phase.kernel(k) {
+            self.run_pop(kernel, vars, ctx, self.size(pop), phase.streams());
         }
     }
 
@@ -271,21 +277,23 @@ impl Backend for Interp<'_> {
         if let Some(k) = self.net.pops.get(pop) {
             // Scalar values first (the dynamic kernel at t = 0), so that
             // initial states may read time-dependent parameters.
-            self.run_pop(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
-            self.run_pop(&k.init, vars, ctx, self.size(pop), INIT_STREAMS);
+            for phase in PopPhase::INIT_ORDER {
+                self.run_phase(k, phase, vars, ctx, pop);
+            }
         }
     }
 
     fn dynamic(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         if let Some(k) = self.net.pops.get(pop) {
-            self.run_pop(&k.dynamic, vars, ctx, 1, DYNAMIC_STREAMS);
-            self.run_pop(&k.drive, vars, ctx, self.size(pop), streams::DRIVE);
+            for phase in PopPhase::DYNAMIC_ORDER {
+                self.run_phase(k, phase, vars, ctx, pop);
+            }
         }
     }
 
     fn update(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         if let Some(k) = self.net.pops.get(pop) {
-            self.run_pop(&k.update, vars, ctx, self.size(pop), UPDATE_STREAMS);
+            self.run_phase(k, PopPhase::Update, vars, ctx, pop);
         }
     }
 
@@ -299,7 +307,7 @@ impl Backend for Interp<'_> {
         let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else {
             return;
         };
-        let mut c = cursor(&self.tables, ctx, streams::THRESHOLD, k.temps);
+        let mut c = cursor(&self.tables, ctx, PopPhase::Threshold.streams(), k.temps);
         let mut m = PopMem { vars };
         for i in 0..self.size(pop) {
             if ctx.refractory(i) {
@@ -326,7 +334,7 @@ impl Backend for Interp<'_> {
             refractory.extend(std::iter::repeat_n(0.0, spiking.len()));
             return;
         };
-        let mut c = cursor(&self.tables, ctx, RESET_STREAMS, k.temps);
+        let mut c = cursor(&self.tables, ctx, PopPhase::Reset.streams(), k.temps);
         let mut m = PopMem { vars };
         for &i in spiking {
             c.element = i as usize;
@@ -340,18 +348,10 @@ impl Backend for Interp<'_> {
         let Some(k) = self.net.projs.get(proj) else {
             return false;
         };
-        let (kernels, base): (Vec<&Kernel>, u32) = match phase {
-            ProjPhase::Init => (k.init.iter().collect(), INIT_STREAMS),
-            ProjPhase::Dynamic => (vec![&k.dynamic], DYNAMIC_STREAMS),
-            ProjPhase::Couple => (k.couple.iter().collect(), UPDATE_STREAMS),
-            ProjPhase::Update => (k.update.iter().collect(), streams::PROJ_UPDATE),
-            ProjPhase::OnPre => (k.on_pre.iter().collect(), EVENT_STREAMS),
-            ProjPhase::OnPost => (k.on_post.iter().collect(), streams::ON_POST),
-        };
         let mut ran = false;
-        for (n, kernel) in kernels.into_iter().enumerate() {
+        for (n, kernel) in proj_kernels(k, phase).iter().enumerate() {
             ran |= !kernel.body.is_empty();
-            self.run_proj(proj, kernel, ctx, streams::projection(proj, base, n));
+            self.run_proj(proj, kernel, ctx, proj_streams(proj, phase, n));
         }
         ran
     }

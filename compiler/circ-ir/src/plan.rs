@@ -176,6 +176,11 @@ impl PopPhase {
     /// What a step's time-dependent part runs, in order.
     pub const DYNAMIC_ORDER: [PopPhase; 2] = [PopPhase::Dynamic, PopPhase::Drive];
 
+    /// Its position in [`PopPhase::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The base of this phase's random streams.
     pub fn streams(self) -> u32 {
         match self {
@@ -223,6 +228,29 @@ pub const PROJ_PHASES: [ProjPhase; 6] = [
     ProjPhase::OnPre,
     ProjPhase::OnPost,
 ];
+
+/// A projection phase's position in [`PROJ_PHASES`].
+pub fn proj_phase_index(phase: ProjPhase) -> usize {
+    match phase {
+        ProjPhase::Init => 0,
+        ProjPhase::Dynamic => 1,
+        ProjPhase::Couple => 2,
+        ProjPhase::Update => 3,
+        ProjPhase::OnPre => 4,
+        ProjPhase::OnPost => 5,
+    }
+}
+
+/// The variables any of `kernels` names, sorted, each once.
+pub fn vars_used_by<'k>(kernels: impl IntoIterator<Item = &'k Kernel>) -> Vec<VarId> {
+    let mut all: Vec<VarId> = kernels
+        .into_iter()
+        .flat_map(|k| vars_used(&k.body))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
 
 /// The kernels a projection phase runs, in order (empty bodies included:
 /// a kernel's position picks its random streams).
@@ -840,4 +868,19 @@ fn fusable_proj(k: &ProjKernels, layout: &ProjLayout, view: &View) -> bool {
         }
     }
     any
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_indices_follow_the_phase_lists() {
+        for (i, p) in PopPhase::ALL.iter().enumerate() {
+            assert_eq!(p.index(), i, "{p:?}");
+        }
+        for (i, p) in PROJ_PHASES.iter().enumerate() {
+            assert_eq!(proj_phase_index(*p), i, "{p:?}");
+        }
+    }
 }

@@ -14,7 +14,10 @@ mod pool;
 
 pub use env::Env;
 
-use circ_ir::plan::{FusedPart, KernelMap, PopPhase, Writes, proj_streams};
+use circ_ir::plan::{
+    FusedPart, KernelMap, PROJ_PHASES, PopPhase, Writes, proj_kernels, proj_phase_index,
+    proj_streams, vars_used_by,
+};
 use circ_ir::{Domain, Network, Space, step_invariant};
 use circ_runtime::sim::{Backend, Fusion, ProjCtx, ProjPhase, StepCtx};
 
@@ -101,35 +104,25 @@ struct K {
 }
 
 struct PopFns {
-    init: Option<K>,
-    dynamic: Option<K>,
+    /// Per phase (by `PopPhase::index`): its kernel, if it has one.
+    phases: [Option<K>; 6],
     /// `dynamic` gives the same values every step: it runs at the start only.
     steady: bool,
-    drive: Option<K>,
-    update: Option<K>,
-    threshold: Option<K>,
-    reset: Option<K>,
+}
+
+impl PopFns {
+    fn get(&self, phase: PopPhase) -> Option<K> {
+        self.phases[phase.index()]
+    }
 }
 
 struct ProjFns {
-    /// Per phase (in `circ_ir::plan::PROJ_PHASES` order): its kernels.
+    /// Per phase (in `PROJ_PHASES` order): its kernels.
     phases: [Vec<K>; 6],
     /// `dynamic` gives the same values every step (its initialiser sets them).
     steady: bool,
     /// Per phase: the variables its kernels name; only their addresses are passed.
     used: [Vec<u32>; 6],
-}
-
-/// The position of a projection phase in `circ_ir::plan::PROJ_PHASES`.
-fn phase_index(phase: ProjPhase) -> usize {
-    match phase {
-        ProjPhase::Init => 0,
-        ProjPhase::Dynamic => 1,
-        ProjPhase::Couple => 2,
-        ProjPhase::Update => 3,
-        ProjPhase::OnPre => 4,
-        ProjPhase::OnPost => 5,
-    }
 }
 
 /// The native executor: a network's compiled kernels, run on the runtime's
@@ -223,17 +216,9 @@ impl<'a> Native<'a> {
             .pops
             .iter()
             .enumerate()
-            .map(|(p, m)| {
-                let f = |phase: PopPhase| m.get(phase).map(k);
-                PopFns {
-                    init: f(PopPhase::Init),
-                    dynamic: f(PopPhase::Dynamic),
-                    steady: net.pops.get(p).is_some_and(|k| step_invariant(&k.dynamic)),
-                    drive: f(PopPhase::Drive),
-                    update: f(PopPhase::Update),
-                    threshold: f(PopPhase::Threshold),
-                    reset: f(PopPhase::Reset),
-                }
+            .map(|(p, m)| PopFns {
+                phases: PopPhase::ALL.map(|phase| m.get(phase).map(k)),
+                steady: net.pops.get(p).is_some_and(|k| step_invariant(&k.dynamic)),
             })
             .collect();
         let projs = map
@@ -241,19 +226,13 @@ impl<'a> Native<'a> {
             .iter()
             .enumerate()
             .map(|(j, m)| ProjFns {
-                phases: circ_ir::plan::PROJ_PHASES
+                phases: PROJ_PHASES
                     .map(|phase| m.get(phase).iter().map(|s| at(s.n, s.kernel)).collect()),
                 steady: net.projs.get(j).is_some_and(|k| step_invariant(&k.dynamic)),
-                used: circ_ir::plan::PROJ_PHASES.map(|phase| {
-                    net.projs.get(j).map_or_else(Vec::new, |k| {
-                        let mut all: Vec<u32> = circ_ir::plan::proj_kernels(k, phase)
-                            .iter()
-                            .flat_map(|k| circ_ir::plan::vars_used(&k.body))
-                            .collect();
-                        all.sort_unstable();
-                        all.dedup();
-                        all
-                    })
+                used: PROJ_PHASES.map(|phase| {
+                    net.projs
+                        .get(j)
+                        .map_or_else(Vec::new, |k| vars_used_by(proj_kernels(k, phase)))
                 }),
             })
             .collect();
@@ -622,14 +601,7 @@ impl<'a> Native<'a> {
         vars: &mut [Vec<f64>],
         pop: usize,
     ) {
-        let k = match phase {
-            PopPhase::Init => f.init,
-            PopPhase::Dynamic => f.dynamic,
-            PopPhase::Drive => f.drive,
-            PopPhase::Update => f.update,
-            PopPhase::Threshold => f.threshold,
-            PopPhase::Reset => f.reset,
-        };
+        let k = f.get(phase);
         let count = match k.map(|k| k.domain) {
             Some(Domain::Once) => 1,
             _ => self.size(pop),
@@ -672,7 +644,7 @@ impl Backend for Native<'_> {
         ctx: &StepCtx<'_>,
         spikes: &mut Vec<u32>,
     ) {
-        let Some(Some(k)) = self.pops.get(pop).map(|f| f.threshold) else {
+        let Some(Some(k)) = self.pops.get(pop).map(|f| f.get(PopPhase::Threshold)) else {
             return;
         };
         let n = self.size(pop);
@@ -700,7 +672,7 @@ impl Backend for Native<'_> {
     ) {
         let start = refractory.len();
         refractory.resize(start + spiking.len(), 0.0);
-        let Some(Some(k)) = self.pops.get(pop).map(|f| f.reset) else {
+        let Some(Some(k)) = self.pops.get(pop).map(|f| f.get(PopPhase::Reset)) else {
             return;
         };
         let env = Env {
@@ -720,10 +692,8 @@ impl Backend for Native<'_> {
         if phase == ProjPhase::Dynamic && fns.steady {
             return false;
         }
-        let (kernels, used) = (
-            &fns.phases[phase_index(phase)],
-            &fns.used[phase_index(phase)],
-        );
+        let at = proj_phase_index(phase);
+        let (kernels, used) = (&fns.phases[at], &fns.used[at]);
         let Some(layout) = self.net.layout.projs.get(proj) else {
             return false;
         };

@@ -375,16 +375,16 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !info.threads && args.threads.is_some_and(|t| t > 1) {
-        eprintln!(
-            "error: --threads: the {} backend runs on one thread; use --backend {}",
-            info.name,
-            circ_backends::BACKENDS[0].name
-        );
+    // Refused before the model is read: they are the command line's errors.
+    if let Err(e) = info.check_threads(args.threads.map_or(1, usize::from)) {
+        eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    if matches!(args.emit, Some(Emit::Clif)) && info.name != "jit" {
-        eprintln!("error: --emit clif: only the jit backend generates Cranelift IR");
+    if matches!(args.emit, Some(Emit::Clif)) && info.listing != Some("clif") {
+        eprintln!(
+            "error: --emit clif: the {} backend generates no Cranelift IR",
+            info.name
+        );
         return ExitCode::from(2);
     }
 
