@@ -51,6 +51,12 @@ pub struct PopLayout {
     /// event by event ([`crate::poisson`]) instead of a threshold kernel.
     #[serde(default)]
     pub poisson_rate: Option<f64>,
+    /// The random stream of the runtime's own draws for it (Poisson
+    /// gaps), handed out by the compiler's stream allocator with the
+    /// kernels' ones, so that no two draws share numbers; 0 (never handed
+    /// out) when it has none.
+    #[serde(default)]
+    pub stream: u32,
 }
 
 /// A column of numbers in a data file.
@@ -151,6 +157,10 @@ pub struct ProjLayout {
     /// The postsynaptic population's variables its kernels add into: each
     /// gets an accumulation buffer, applied after each phase.
     pub post_added: Vec<usize>,
+    /// The random stream its connection rule draws from (allocated with
+    /// every other stream of the network, see [`PopLayout::stream`]).
+    #[serde(default)]
+    pub stream: u32,
 }
 
 /// What a recorder samples.

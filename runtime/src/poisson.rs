@@ -7,11 +7,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// The random stream of population `p`'s gaps (above every kernel stream).
-fn stream(p: usize) -> u32 {
-    (6u32 << 20).wrapping_add(p as u32)
-}
-
 /// The spike schedule of one constant-rate Poisson population.
 #[derive(Clone, Debug)]
 pub struct PoissonSource {
@@ -28,13 +23,13 @@ pub struct PoissonSource {
 }
 
 impl PoissonSource {
-    /// `size` neurons firing with probability `p` per step, population `pop`.
-    pub fn new(size: usize, p: f64, seed: u64, pop: usize) -> Self {
+    /// `size` neurons firing with probability `p` per step, drawing from `stream`.
+    pub fn new(size: usize, p: f64, seed: u64, stream: u32) -> Self {
         let mut s = PoissonSource {
             log_q: 0.0,
             always: false,
             seed,
-            stream: stream(pop),
+            stream,
             next: BinaryHeap::with_capacity(size),
             drawn: vec![0; size],
         };

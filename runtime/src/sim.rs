@@ -467,10 +467,10 @@ impl<'a> Simulation<'a> {
             poisson: layout
                 .pops
                 .iter()
-                .enumerate()
-                .map(|(p, pop)| {
-                    pop.poisson_rate
-                        .map(|r| crate::poisson::PoissonSource::new(pop.size, r * dt, seed, p))
+                .map(|pop| {
+                    pop.poisson_rate.map(|r| {
+                        crate::poisson::PoissonSource::new(pop.size, r * dt, seed, pop.stream)
+                    })
                 })
                 .collect(),
             step: 0,
@@ -592,8 +592,7 @@ impl<'a> Simulation<'a> {
             same: proj.pre == proj.post,
             autapses: proj.autapses,
         };
-        // Each projection draws from its own stream range: 1 << 24 apart.
-        let stream = (k as u32 + 1) << 24;
+        let stream = proj.stream;
         let (pre_bufs, post_bufs) = (&self.s.vars[proj.pre], &self.s.vars[proj.post]);
         let filter = |i: u32, j: u32| {
             !proj.filtered || backend.proj_filter(k, i, j, pre_bufs, post_bufs, seed)

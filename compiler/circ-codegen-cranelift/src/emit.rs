@@ -144,7 +144,6 @@ struct PartState<'b> {
     dt: Value,
     step: Value,
     seed: Value,
-    stream: Value,
     spikes: Value,
     spike_count: Value,
     refr: Value,
@@ -364,7 +363,6 @@ fn load_part<'b>(
         dt: ld(b, f64t, off::DT),
         step: ld(b, i64t, off::STEP),
         seed: ld(b, i64t, off::SEED),
-        stream: ld(b, i64t, off::STREAM),
         spikes: ld(b, i64t, off::SPIKES),
         spike_count: ld(b, i64t, off::SPIKE_COUNT),
         refr: ld(b, i64t, off::REFR),
@@ -1017,10 +1015,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                 self.choose(cond, x, y)
             }
             Expr::Rand(d, s) => {
-                let base = self.p().stream;
-                let stream = self.b.ins().iadd_imm_s(base, i64::from(*s));
-                // Streams are 32 bits, as the interpreter's.
-                let stream = self.b.ins().band_imm_u(stream, 0xffff_ffff);
+                let stream = self.b.ins().iconst(types::I64, i64::from(*s));
                 let el = self.b.ins().band_imm_u(self.element, 0xffff_ffff);
                 let name = if *d == Dist::Uniform {
                     "circ_uniform"

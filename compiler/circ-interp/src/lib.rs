@@ -5,7 +5,7 @@
 //! and elements are visited in increasing order.
 
 use circ_ir::eval::{Cursor, Mem, at, at_mut, exec};
-use circ_ir::plan::{PopPhase, proj_kernels, proj_streams};
+use circ_ir::plan::{PopPhase, proj_kernels};
 use circ_ir::{Domain, Kernel, Network, PopKernels, Space};
 use circ_runtime::sim::{Backend, ProjCtx, ProjPhase, StepCtx};
 
@@ -129,14 +129,13 @@ impl Mem for ProjMem<'_, '_> {
     }
 }
 
-fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, base: u32, temps: u32) -> Cursor<'t> {
+fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, temps: u32) -> Cursor<'t> {
     Cursor {
         tables,
         t: ctx.t,
         dt: ctx.dt,
         step: ctx.step,
         seed: ctx.seed,
-        stream_base: base,
         element: 0,
         i: 0,
         j: 0,
@@ -148,19 +147,12 @@ fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, base: u32, temps: u32) 
 }
 
 impl Interp<'_> {
-    fn run_pop(
-        &self,
-        k: &Kernel,
-        vars: &mut [Vec<f64>],
-        ctx: &StepCtx<'_>,
-        size: usize,
-        base: u32,
-    ) {
+    fn run_pop(&self, k: &Kernel, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>, size: usize) {
         if k.body.is_empty() {
             return;
         }
         let n = if k.domain == Domain::Once { 1 } else { size };
-        let mut c = cursor(&self.tables, ctx, base, k.temps);
+        let mut c = cursor(&self.tables, ctx, k.temps);
         let mut m = PopMem { vars };
         for i in 0..n {
             c.element = i;
@@ -169,7 +161,7 @@ impl Interp<'_> {
         }
     }
 
-    /// Runs a population phase's kernel, if it has one, with its streams.
+    /// Runs a population phase's kernel, if it has one.
     fn run_phase(
         &self,
         k: &PopKernels,
@@ -179,7 +171,7 @@ impl Interp<'_> {
         pop: usize,
     ) {
         if let Some(kernel) = phase.kernel(k) {
-            self.run_pop(kernel, vars, ctx, self.size(pop), phase.streams());
+            self.run_pop(kernel, vars, ctx, self.size(pop));
         }
     }
 
@@ -187,7 +179,7 @@ impl Interp<'_> {
         self.net.layout.pops.get(pop).map_or(0, |p| p.size)
     }
 
-    fn run_proj(&self, p: usize, k: &Kernel, ctx: &mut ProjCtx<'_>, base: u32) {
+    fn run_proj(&self, p: usize, k: &Kernel, ctx: &mut ProjCtx<'_>) {
         if k.body.is_empty() {
             return;
         }
@@ -201,7 +193,6 @@ impl Interp<'_> {
             dt: ctx.dt,
             step: ctx.step,
             seed: ctx.seed,
-            stream_base: base,
             element: 0,
             i: 0,
             j: 0,
@@ -307,7 +298,7 @@ impl Backend for Interp<'_> {
         let Some(Some(k)) = self.net.pops.get(pop).map(|k| k.threshold.as_ref()) else {
             return;
         };
-        let mut c = cursor(&self.tables, ctx, PopPhase::Threshold.streams(), k.temps);
+        let mut c = cursor(&self.tables, ctx, k.temps);
         let mut m = PopMem { vars };
         for i in 0..self.size(pop) {
             if ctx.refractory(i) {
@@ -334,7 +325,7 @@ impl Backend for Interp<'_> {
             refractory.extend(std::iter::repeat_n(0.0, spiking.len()));
             return;
         };
-        let mut c = cursor(&self.tables, ctx, PopPhase::Reset.streams(), k.temps);
+        let mut c = cursor(&self.tables, ctx, k.temps);
         let mut m = PopMem { vars };
         for &i in spiking {
             c.element = i as usize;
@@ -349,9 +340,9 @@ impl Backend for Interp<'_> {
             return false;
         };
         let mut ran = false;
-        for (n, kernel) in proj_kernels(k, phase).iter().enumerate() {
+        for kernel in proj_kernels(k, phase) {
             ran |= !kernel.body.is_empty();
-            self.run_proj(proj, kernel, ctx, proj_streams(proj, phase, n));
+            self.run_proj(proj, kernel, ctx);
         }
         ran
     }

@@ -5,7 +5,7 @@
 //! evaluated as written, with the shared definitions of
 //! [`eval_bin`]/[`eval_func`].
 
-use crate::{Dist, Expr, Network, Space, Stmt, Un, eval_bin, eval_func, streams};
+use crate::{Dist, Expr, Network, Space, Stmt, Un, eval_bin, eval_func};
 use circ_runtime::philox;
 
 /// Where the current element is and what the step is.
@@ -20,8 +20,6 @@ pub struct Cursor<'t> {
     pub step: u64,
     /// The seed.
     pub seed: u64,
-    /// The base of the kernel's random streams.
-    pub stream_base: u32,
     /// Population element, or synapse.
     pub element: usize,
     /// Presynaptic / postsynaptic neuron (projection kernels).
@@ -98,7 +96,7 @@ pub fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor<'_>) -> f64 {
             eval(a, m, c),
         ),
         Expr::Rand(dist, stream) => {
-            let s = c.stream_base.wrapping_add(*stream);
+            let s = *stream;
             let el = c.element as u32;
             match dist {
                 Dist::Uniform => philox::uniform(c.seed, s, el, c.step),
@@ -189,7 +187,6 @@ pub fn keeps_pair(
         dt: 0.0,
         step: u64::from(j),
         seed,
-        stream_base: streams::projection(proj, streams::FILTER, 0),
         element: i as usize,
         i: i as usize,
         j: j as usize,

@@ -274,7 +274,8 @@ pub enum Expr {
     Call(Func, Vec<Expr>),
     /// `if c != 0 { a } else { b }`.
     Select(Box<Expr>, Box<Expr>, Box<Expr>),
-    /// A random draw; `stream` tells draws in one kernel apart.
+    /// A random draw from its own stream ([`Streams`]): keyed by (seed,
+    /// stream, element, step).
     Rand(Dist, u32),
     /// Entry `floor(position)` (clamped to the table) of data table `table`
     /// (`NetLayout::tables`).
@@ -431,35 +432,29 @@ fn erf(x: f64) -> f64 {
     if x < 0.0 { -r } else { r }
 }
 
-/// Random stream bases: every kernel role draws from its own range of
-/// Philox streams, so that every backend draws the same numbers for the
-/// same (seed, stream, element, step).
-pub mod streams {
-    /// Population initialisers.
-    pub const INIT: u32 = 0;
-    /// Time-dependent scalar parameters.
-    pub const DYNAMIC: u32 = 1 << 20;
-    /// Per-element drives (Ornstein–Uhlenbeck).
-    pub const DRIVE: u32 = DYNAMIC + (1 << 19);
-    /// Population updates.
-    pub const UPDATE: u32 = 2 << 20;
-    /// Thresholds (Poisson inputs).
-    pub const THRESHOLD: u32 = UPDATE + (1 << 19);
-    /// Resets.
-    pub const RESET: u32 = 3 << 20;
-    /// Projection couplings share the update base; their equations sit above it.
-    pub const PROJ_UPDATE: u32 = UPDATE + (1 << 18);
-    /// `on pre` handlers.
-    pub const ON_PRE: u32 = 4 << 20;
-    /// `on post` handlers.
-    pub const ON_POST: u32 = ON_PRE + (1 << 18);
-    /// Connection conditions (distance probabilities).
-    pub const FILTER: u32 = 5 << 20;
+/// Hands out random streams. Every draw of a network (each `Expr::Rand`
+/// node, each projection's connection rule, each Poisson input) gets its
+/// own stream from the one allocator of its lowering, so no two can share
+/// numbers: a draw is keyed by (seed, stream, element, step), and two
+/// populations of one model, or two noisy states, never see the same ones.
+/// The verifier checks that a stream belongs to one kernel or one runtime
+/// draw only.
+#[derive(Clone, Debug, Default)]
+pub struct Streams {
+    next: u64,
+}
 
-    /// The base of kernel `n` of a phase with base `role` of projection `p`.
-    pub fn projection(p: usize, role: u32, n: usize) -> u32 {
-        role.wrapping_add((n as u32) << 12)
-            .wrapping_add(((p as u32) + 1) << 24)
+impl Streams {
+    /// A fresh stream. Past `u32::MAX` streams it keeps returning the last
+    /// one, which the verifier reports as shared (no network comes near).
+    pub fn fresh(&mut self) -> u32 {
+        self.next += 1;
+        u32::try_from(self.next).unwrap_or(u32::MAX)
+    }
+
+    /// How many streams have been handed out.
+    pub fn count(&self) -> u64 {
+        self.next
     }
 }
 

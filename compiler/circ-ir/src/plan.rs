@@ -7,9 +7,7 @@
 //! each [`Function`] into code; the executor (`circ-native`) runs them by
 //! the [`KernelMap`]. Nothing here knows a code generator.
 
-use crate::{
-    Domain, Expr, Kernel, Network, PopKernels, ProjKernels, Space, Stmt, VarId, VarRole, streams,
-};
+use crate::{Domain, Expr, Kernel, Network, PopKernels, ProjKernels, Space, Stmt, VarId, VarRole};
 use circ_runtime::layout::{PopLayout, ProjLayout};
 use circ_runtime::sim::ProjPhase;
 
@@ -140,7 +138,7 @@ pub fn vars_used(body: &[Stmt]) -> Vec<VarId> {
     used
 }
 
-/// A phase of a population's step, with its kernel and random streams.
+/// A phase of a population's step, with its kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PopPhase {
     /// Initial values (after `Dynamic` at t = 0, so that initial states may
@@ -179,18 +177,6 @@ impl PopPhase {
     /// Its position in [`PopPhase::ALL`].
     pub fn index(self) -> usize {
         self as usize
-    }
-
-    /// The base of this phase's random streams.
-    pub fn streams(self) -> u32 {
-        match self {
-            PopPhase::Init => streams::INIT,
-            PopPhase::Dynamic => streams::DYNAMIC,
-            PopPhase::Drive => streams::DRIVE,
-            PopPhase::Update => streams::UPDATE,
-            PopPhase::Threshold => streams::THRESHOLD,
-            PopPhase::Reset => streams::RESET,
-        }
     }
 
     /// The phase's kernel, if it has one with a body.
@@ -253,7 +239,7 @@ pub fn vars_used_by<'k>(kernels: impl IntoIterator<Item = &'k Kernel>) -> Vec<Va
 }
 
 /// The kernels a projection phase runs, in order (empty bodies included:
-/// a kernel's position picks its random streams).
+/// a kernel's position names it).
 pub fn proj_kernels(k: &ProjKernels, phase: ProjPhase) -> &[Kernel] {
     match phase {
         ProjPhase::Init => &k.init,
@@ -263,20 +249,6 @@ pub fn proj_kernels(k: &ProjKernels, phase: ProjPhase) -> &[Kernel] {
         ProjPhase::OnPre => &k.on_pre,
         ProjPhase::OnPost => &k.on_post,
     }
-}
-
-/// The base of the random streams of kernel `n` of a projection phase.
-pub fn proj_streams(proj: usize, phase: ProjPhase, n: usize) -> u32 {
-    let role = match phase {
-        ProjPhase::Init => streams::INIT,
-        ProjPhase::Dynamic => streams::DYNAMIC,
-        // Couplings share the update base; equations sit above it.
-        ProjPhase::Couple => streams::UPDATE,
-        ProjPhase::Update => streams::PROJ_UPDATE,
-        ProjPhase::OnPre => streams::ON_PRE,
-        ProjPhase::OnPost => streams::ON_POST,
-    };
-    streams::projection(proj, role, n)
 }
 
 /// A projection phase's name in symbols and dumps.
@@ -294,7 +266,7 @@ pub fn proj_phase_name(phase: ProjPhase) -> &'static str {
 /// A compiled kernel's place in its phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Slot {
-    /// Its position among the phase's kernels (picks its random streams).
+    /// Its position among the phase's kernels.
     pub n: usize,
     /// The compiled function (an index into [`KernelMap::domains`]).
     pub kernel: usize,

@@ -45,7 +45,8 @@ enum Role {
 /// use, each read and write fits the kernel's domain (no per-element value
 /// in a `Once` kernel, no synapse value without a synapse, writes to
 /// neuron variables only as scatter-adds), `Spike` only in thresholds and
-/// `SetRefractory` only in resets.
+/// `SetRefractory` only in resets; and every random stream belongs to one
+/// kernel or one runtime draw (see [`crate::Streams`]).
 pub fn verify(net: &Network) -> Result<(), VerifyError> {
     if net.layout.pops.len() != net.pops.len() || net.layout.projs.len() != net.projs.len() {
         return Err(VerifyError {
@@ -64,7 +65,6 @@ pub fn verify(net: &Network) -> Result<(), VerifyError> {
         let kernels = [
             (Some(&k.init), Role::Plain, Domain::Each),
             (Some(&k.dynamic), Role::Plain, Domain::Once),
-            (Some(&k.drive), Role::Plain, Domain::Each),
             (Some(&k.drive), Role::Plain, Domain::Each),
             (Some(&k.update), Role::Plain, Domain::Each),
             (k.threshold.as_ref(), Role::Threshold, Domain::Each),
@@ -129,7 +129,127 @@ pub fn verify(net: &Network) -> Result<(), VerifyError> {
             }
         }
     }
+    streams_owned_once(net)
+}
+
+/// Each random stream is drawn by one kernel (a `where` condition counts as
+/// one) or one runtime draw (a connection rule, a Poisson input) only: a
+/// stream shared by two would give both the same numbers. A kernel may
+/// draw one stream in several places (an expression copied into the stages
+/// of a solver means one value).
+fn streams_owned_once(net: &Network) -> Result<(), VerifyError> {
+    let mut owner: std::collections::HashMap<u32, (String, String)> = Default::default();
+    let mut claim = |stream: u32, who: &str, what: &str| -> Result<(), VerifyError> {
+        match owner.entry(stream) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((who.to_string(), what.to_string()));
+                Ok(())
+            }
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let (w, k) = e.get();
+                Err(VerifyError {
+                    owner: who.to_string(),
+                    kernel: what.to_string(),
+                    message: format!("random stream {stream} is also drawn by `{w}`, `{k}`"),
+                })
+            }
+        }
+    };
+    for (pop, k) in net.layout.pops.iter().zip(&net.pops) {
+        if pop.stream != 0 {
+            claim(pop.stream, &pop.name, "its Poisson spikes")?;
+        }
+        for kernel in [&k.init, &k.dynamic, &k.drive, &k.update]
+            .into_iter()
+            .chain(&k.threshold)
+            .chain(&k.reset)
+        {
+            for st in kernel_draws(kernel) {
+                claim(st, &pop.name, &kernel.name)?;
+            }
+        }
+    }
+    for (proj, k) in net.layout.projs.iter().zip(&net.projs) {
+        if proj.stream != 0 {
+            claim(proj.stream, &proj.name, "its connection rule")?;
+        }
+        for kernel in k
+            .init
+            .iter()
+            .chain([&k.dynamic])
+            .chain(&k.couple)
+            .chain(&k.update)
+            .chain(&k.on_pre)
+            .chain(&k.on_post)
+        {
+            for st in kernel_draws(kernel) {
+                claim(st, &proj.name, &kernel.name)?;
+            }
+        }
+        if let Some(f) = &k.filter {
+            let mut found = vec![];
+            expr_draws(f, &mut found);
+            found.sort_unstable();
+            found.dedup();
+            for st in found {
+                claim(st, &proj.name, "where")?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// The streams a kernel draws, each once.
+fn kernel_draws(k: &Kernel) -> Vec<u32> {
+    let mut found = vec![];
+    for st in &k.body {
+        stmt_draws(st, &mut found);
+    }
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+fn stmt_draws(s: &Stmt, out: &mut Vec<u32>) {
+    match s {
+        Stmt::Let(_, e)
+        | Stmt::Store(_, e)
+        | Stmt::Spike(e)
+        | Stmt::AddTo(_, e)
+        | Stmt::SetRefractory(e) => expr_draws(e, out),
+        Stmt::If(c, a, b) => {
+            expr_draws(c, out);
+            for x in a.iter().chain(b) {
+                stmt_draws(x, out);
+            }
+        }
+    }
+}
+
+fn expr_draws(e: &Expr, out: &mut Vec<u32>) {
+    match e {
+        Expr::Rand(_, s) => out.push(*s),
+        Expr::Un(_, a) | Expr::Table(_, a) => expr_draws(a, out),
+        Expr::Bin(_, a, b) => {
+            expr_draws(a, out);
+            expr_draws(b, out);
+        }
+        Expr::Select(c, a, b) => {
+            expr_draws(c, out);
+            expr_draws(a, out);
+            expr_draws(b, out);
+        }
+        Expr::Call(_, args) => args.iter().for_each(|a| expr_draws(a, out)),
+        Expr::Const(_)
+        | Expr::Load(_)
+        | Expr::Temp(_)
+        | Expr::Time
+        | Expr::Dt
+        | Expr::Index
+        | Expr::Refractory
+        | Expr::PreIndex
+        | Expr::PostIndex => {}
+    }
 }
 
 fn check_kernel(kernel: &Kernel, homes: &[Home], role: Role) -> Result<(), String> {
@@ -273,4 +393,74 @@ fn check_expr(e: &Expr, k: &Kernel, homes: &[Home], defined: &[bool]) -> Result<
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Dist, PopKernels, PopLayout, VarLayout, VarRole};
+
+    /// A population `name` of one state whose initialiser draws `stream`.
+    fn pop(name: &str, stream: u32) -> (PopLayout, PopKernels) {
+        let layout = PopLayout {
+            name: name.into(),
+            size: 3,
+            vars: vec![VarLayout {
+                name: "x".into(),
+                role: VarRole::State,
+                scalar: false,
+            }],
+            ..PopLayout::default()
+        };
+        let kernels = PopKernels {
+            init: Kernel {
+                name: "init".into(),
+                domain: Domain::Each,
+                temps: 0,
+                body: vec![Stmt::Store(0, Expr::Rand(Dist::Uniform, stream))],
+            },
+            ..PopKernels::default()
+        };
+        (layout, kernels)
+    }
+
+    fn net(pops: Vec<(PopLayout, PopKernels)>) -> Network {
+        let mut n = Network::default();
+        for (l, k) in pops {
+            n.layout.pops.push(l);
+            n.pops.push(k);
+        }
+        n
+    }
+
+    #[test]
+    fn a_stream_drawn_by_two_kernels_is_refused() {
+        assert_eq!(verify(&net(vec![pop("A", 1), pop("B", 2)])), Ok(()));
+        let Err(e) = verify(&net(vec![pop("A", 1), pop("B", 1)])) else {
+            panic!("a shared stream passed");
+        };
+        assert_eq!(e.owner, "B");
+        assert!(
+            e.message.contains("random stream 1 is also drawn by `A`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stream_shared_with_a_runtime_draw_is_refused() {
+        let (mut l, k) = pop("A", 4);
+        l.stream = 4;
+        let Err(e) = verify(&net(vec![(l, k)])) else {
+            panic!("a shared stream passed");
+        };
+        assert!(e.message.contains("its Poisson spikes"), "{e}");
+    }
+
+    #[test]
+    fn the_allocator_never_repeats_a_stream() {
+        let mut s = crate::Streams::default();
+        let drawn: std::collections::HashSet<u32> = (0..10_000).map(|_| s.fresh()).collect();
+        assert_eq!(drawn.len(), 10_000);
+        assert!(!drawn.contains(&0), "0 means no stream");
+    }
 }

@@ -69,14 +69,15 @@ pub fn lower(
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
-        stream: 0,
+        streams: circ_ir::Streams::default(),
         depth: 0,
         overrides: opts.overrides.clone(),
     };
     let out = l.lower_run(opts);
     match out {
         Some(x) if l.diags.is_empty() => {
-            #[cfg(debug_assertions)]
+            // Always: a walk of the kernels, and the only guard against
+            // two draws sharing a stream.
             if let Err(e) = circ_ir::verify(&x.net) {
                 let file = analysis.program.file(0).unwrap_or(FileId(0));
                 return Err(vec![Diagnostic::error(
@@ -103,7 +104,7 @@ pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
-        stream: 0,
+        streams: circ_ir::Streams::default(),
         depth: 0,
         overrides: vec![],
     };
@@ -136,7 +137,7 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
         prog: &analysis.program,
         diags: vec![],
         consts: HashMap::new(),
-        stream: 0,
+        streams: circ_ir::Streams::default(),
         depth: 0,
         overrides: vec![],
     };
@@ -207,7 +208,8 @@ struct Lowerer<'p> {
     tables: Vec<(circ_runtime::layout::Column, String)>,
     diags: Vec<Diagnostic>,
     consts: HashMap<ItemId, Option<f64>>,
-    stream: u32,
+    /// The network's one stream allocator: every draw gets its own.
+    streams: circ_ir::Streams,
     depth: usize,
 }
 
@@ -230,8 +232,7 @@ impl<'p> Lowerer<'p> {
     }
 
     fn next_stream(&mut self) -> u32 {
-        self.stream += 1;
-        self.stream
+        self.streams.fresh()
     }
 
     // ---- expressions ---------------------------------------------------
@@ -807,10 +808,7 @@ impl<'p> Lowerer<'p> {
             let value = match args.get(&name.node) {
                 Some(v) => Some(v.clone()),
                 None => match default {
-                    Some(d) => {
-                        self.stream = 0;
-                        self.expr(&scope, d)
-                    }
+                    Some(d) => self.expr(&scope, d),
                     None => {
                         if modulators.is_some() {
                             self.diags.push(Diagnostic::error(
@@ -852,7 +850,6 @@ impl<'p> Lowerer<'p> {
         }
         // Initial states, in dependency order.
         let mut states: Vec<(VarId, Expr, bool)> = vec![];
-        self.stream = 100;
         for m in &model.members {
             let MemberKind::State(_, d) = &m.node else {
                 continue;
@@ -889,7 +886,6 @@ impl<'p> Lowerer<'p> {
                     let Some(v) = ids.get(&var.node) else {
                         continue;
                     };
-                    self.stream = 200 + 8 * sys.states.len() as u32;
                     let r = self.expr(&scope, rhs)?;
                     let n = match noise {
                         Some(n) => Some(self.expr(&scope, n)?),
@@ -973,11 +969,8 @@ impl<'p> Lowerer<'p> {
                 why
             ));
             let scalar_value = |v: VarId| known.get(&v).copied();
-            let mut stream = 300u32;
-            let mut next = || {
-                stream += 1;
-                stream
-            };
+            let streams = &mut self.streams;
+            let mut next = || streams.fresh();
             if let Err(why) = ode::emit(&sys, method, &mut update, &scalar_value, &mut next, dt) {
                 let span = requested.map_or(model.name.span, |n| n.span);
                 self.diags.push(
@@ -1015,7 +1008,6 @@ impl<'p> Lowerer<'p> {
             });
             let mut b = Builder::default();
             let mut locals: Vec<(String, Expr)> = vec![];
-            self.stream = 400;
             self.stmts(&ms, body, &mut b, &mut locals)?;
             if let Some(r) = refractory {
                 let r = self.expr(&scope, r)?;
@@ -1283,7 +1275,6 @@ impl<'p> Lowerer<'p> {
                         Some(Expr::Const(n)) => n as usize,
                         _ => continue,
                     };
-                    self.stream = 0;
                     let Some((mut pl, mut kernels)) = self.generator(&scope, p, size, dt) else {
                         continue;
                     };
@@ -1306,7 +1297,6 @@ impl<'p> Lowerer<'p> {
                 // Ornstein–Uhlenbeck parameters: (name, mean, sigma, tau).
                 let mut ou: Vec<(String, Expr, Expr, Expr)> = vec![];
                 for a in &p.args {
-                    self.stream = 500 + args.len() as u32 * 8;
                     if let (Some(n), ExprKind::Call { func, args: oa }) = (&a.name, &a.value.node)
                         && func.node == "ou"
                     {
@@ -1345,7 +1335,6 @@ impl<'p> Lowerer<'p> {
                 }
                 let mut inits = HashMap::new();
                 for (n, v) in &p.inits {
-                    self.stream = 600 + inits.len() as u32 * 8;
                     if let Some(v) = self.expr(&scope, v) {
                         inits.insert(n.node.clone(), v);
                     }
@@ -1355,7 +1344,7 @@ impl<'p> Lowerer<'p> {
                 else {
                     continue;
                 };
-                for (k, (param, mean, sigma, tau)) in ou.into_iter().enumerate() {
+                for (param, mean, sigma, tau) in ou {
                     let Some(pv) = vars.iter().position(|v| v.name == param && !v.scalar) else {
                         self.unsupported(
                             file,
@@ -1371,7 +1360,7 @@ impl<'p> Lowerer<'p> {
                         role: VarRole::State,
                         scalar: false,
                     });
-                    let s = 950 + 2 * k as u32;
+                    let (s, s_kick) = (self.next_stream(), self.next_stream());
                     // Start in the stationary distribution, then the exact update
                     // x <- mean + (x - mean) e^{-dt/tau} + sigma sqrt(1 - e^{-2 dt/tau}) N(0, 1).
                     let start = Expr::bin(
@@ -1409,7 +1398,7 @@ impl<'p> Lowerer<'p> {
                             sigma,
                             Expr::Call(Func::Sqrt, vec![Expr::bin(Bin::Sub, c(1.0), decay2)]),
                         ),
-                        Expr::Rand(Dist::Normal, s + 1),
+                        Expr::Rand(Dist::Normal, s_kick),
                     );
                     let next = Expr::bin(
                         Bin::Add,
@@ -1451,6 +1440,8 @@ impl<'p> Lowerer<'p> {
                     schedule_source: None,
                     held,
                     poisson_rate: None,
+                    // No draws of its own: its kernels' draws have theirs.
+                    stream: 0,
                 });
                 pops.push(kernels);
             }

@@ -120,14 +120,17 @@ impl Lowerer<'_> {
                     Some(Expr::Const(d)) => d,
                     _ => 2.0,
                 };
-                let draw = |s: u32| {
-                    Expr::bin(Bin::Mul, extent.clone(), Expr::Rand(Dist::Uniform, 900 + s))
+                let mut draw = || {
+                    Expr::bin(
+                        Bin::Mul,
+                        extent.clone(),
+                        Expr::Rand(Dist::Uniform, self.next_stream()),
+                    )
                 };
-                (
-                    draw(0),
-                    if dims >= 2.0 { draw(1) } else { c(0.0) },
-                    if dims >= 3.0 { draw(2) } else { c(0.0) },
-                )
+                let x = draw();
+                let y = if dims >= 2.0 { draw() } else { c(0.0) };
+                let z = if dims >= 3.0 { draw() } else { c(0.0) };
+                (x, y, z)
             }
             _ => return None,
         };
@@ -171,6 +174,7 @@ impl Lowerer<'_> {
             schedule_source: None,
             held: vec![],
             poisson_rate: None,
+            stream: self.streams.fresh(),
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
@@ -216,7 +220,7 @@ impl Lowerer<'_> {
             // Each neuron fires in a step with probability rate * dt.
             let fire = Expr::bin(
                 Bin::Lt,
-                Expr::Rand(Dist::Uniform, 1),
+                Expr::Rand(Dist::Uniform, self.next_stream()),
                 Expr::bin(Bin::Mul, Expr::Load(0), Expr::Dt),
             );
             kernels.threshold = Some(Kernel {
@@ -471,7 +475,6 @@ impl Lowerer<'_> {
         let mut syn_vals: Vec<(VarId, Expr, bool)> = vec![];
         let mut pre_vals: Vec<(VarId, Expr, bool)> = vec![];
         let mut post_vals: Vec<(VarId, Expr, bool)> = vec![];
-        self.stream = 0;
         for m in &model.members {
             let (n, default, from_circuit) = match &m.node {
                 MemberKind::Parameter(d) => (&d.name, d.init.as_ref(), given(&d.name.node)),
@@ -483,7 +486,6 @@ impl Lowerer<'_> {
                 }
                 _ => continue,
             };
-            self.stream += 8;
             let value = match (from_circuit, default) {
                 (Some(e), _) => self.expr(&cscope, e)?,
                 (None, Some(d)) => self.expr(&scope, d)?,
@@ -498,7 +500,6 @@ impl Lowerer<'_> {
             }
         }
         if let (Some(d), Some(dv)) = (&pr.delay, delay_var) {
-            self.stream += 8;
             let e = self.expr(&cscope, d)?;
             syn_vals.push((dv, e, false));
         }
@@ -560,7 +561,6 @@ impl Lowerer<'_> {
                         continue;
                     };
                     let space = space_of(v, &vars);
-                    self.stream = 200 + 8 * systems.len() as u32;
                     let r = self.expr(&scope, rhs)?;
                     let n = match noise {
                         Some(n) => Some(self.expr(&scope, n)?),
@@ -638,11 +638,8 @@ impl Lowerer<'_> {
             ));
             let mut b = Builder::default();
             let scalar_value = |v: VarId| known.get(&v).copied();
-            let mut stream = 300 + 16 * kernels.update.len() as u32;
-            let mut next = || {
-                stream += 1;
-                stream
-            };
+            let streams = &mut self.streams;
+            let mut next = || streams.fresh();
             if let Err(why) = ode::emit(sys, method, &mut b, &scalar_value, &mut next, dt) {
                 self.diags.push(
                     Diagnostic::error(
@@ -733,7 +730,6 @@ impl Lowerer<'_> {
             };
             let (mut nb, mut sb) = (Builder::default(), Builder::default());
             let mut locals: Vec<(String, Expr)> = vec![];
-            self.stream = 400;
             self.handler(&ms, body, own_state, &vars, &mut nb, &mut sb, &mut locals)?;
             let ks = vec![
                 kernel("neuron_part", d_neuron, nb),
@@ -789,6 +785,7 @@ impl Lowerer<'_> {
                                 filtered: kernels.filter.is_some(),
                                 delay_var,
                                 post_added: vec![],
+                                stream: self.streams.fresh(),
                             };
                             return Some((layout, kernels));
                         };
@@ -838,8 +835,11 @@ impl Lowerer<'_> {
                         };
                         dscope.locals.push(("d".into(), d));
                         let prob = self.expr(&dscope, a0?)?;
-                        distance_filter =
-                            Some(Expr::bin(Bin::Lt, Expr::Rand(Dist::Uniform, 1), prob));
+                        distance_filter = Some(Expr::bin(
+                            Bin::Lt,
+                            Expr::Rand(Dist::Uniform, self.next_stream()),
+                            prob,
+                        ));
                         Rule::AllToAll
                     }
                     _ => return None,
@@ -909,6 +909,7 @@ impl Lowerer<'_> {
             filtered: kernels.filter.is_some(),
             delay_var,
             post_added: vec![],
+            stream: self.streams.fresh(),
         };
         Some((layout, kernels))
     }

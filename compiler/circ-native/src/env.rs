@@ -29,8 +29,6 @@ pub struct Env {
     pub step: u64,
     /// The seed.
     pub seed: u64,
-    /// The random stream base of this kernel.
-    pub stream_base: u64,
     /// Last refractory step of each element (population kernels).
     pub ref_until: *const i64,
     /// Threshold output: the elements that fire, appended in order at
@@ -70,17 +68,43 @@ pub mod off {
     pub const DT: i32 = 56;
     pub const STEP: i32 = 64;
     pub const SEED: i32 = 72;
-    pub const STREAM: i32 = 80;
-    pub const REF_UNTIL: i32 = 88;
-    pub const SPIKES: i32 = 96;
-    pub const REFR: i32 = 104;
-    pub const TABLES: i32 = 112;
-    pub const TABLE_LENS: i32 = 120;
-    pub const START: i32 = 128;
-    pub const SPIKE_COUNT: i32 = 136;
+    pub const REF_UNTIL: i32 = 80;
+    pub const SPIKES: i32 = 88;
+    pub const REFR: i32 = 96;
+    pub const TABLES: i32 = 104;
+    pub const TABLE_LENS: i32 = 112;
+    pub const START: i32 = 120;
+    pub const SPIKE_COUNT: i32 = 128;
     /// The size of an `Env`: a fused function's parts read consecutive ones.
-    pub const SIZE: i32 = 144;
+    pub const SIZE: i32 = 136;
     const _: () = assert!(std::mem::size_of::<super::Env>() == SIZE as usize);
+
+    // Every offset is the field's: a field moved or removed without its
+    // constant fails the build instead of misreading memory.
+    macro_rules! at {
+        ($($field:ident = $c:ident),*) => {
+            $(const _: () = assert!(std::mem::offset_of!(super::Env, $field) == $c as usize);)*
+        };
+    }
+    at!(
+        vars = VARS,
+        acc = ACC,
+        list = LIST,
+        count = COUNT,
+        pre = PRE,
+        post = POST,
+        t = T,
+        dt = DT,
+        step = STEP,
+        seed = SEED,
+        ref_until = REF_UNTIL,
+        spikes = SPIKES,
+        refr = REFR,
+        tables = TABLES,
+        table_lens = TABLE_LENS,
+        start = START,
+        spike_count = SPIKE_COUNT
+    );
 }
 
 /// The calling convention of a function compiled code imports.

@@ -16,7 +16,7 @@ pub use env::Env;
 
 use circ_ir::plan::{
     FusedPart, KernelMap, PROJ_PHASES, PopPhase, Writes, proj_kernels, proj_phase_index,
-    proj_streams, vars_used_by,
+    vars_used_by,
 };
 use circ_ir::{Domain, Network, Space, step_invariant};
 use circ_runtime::sim::{Backend, Fusion, ProjCtx, ProjPhase, StepCtx};
@@ -99,8 +99,6 @@ struct K {
     f: KernelFn,
     domain: Domain,
     writes: Writes,
-    /// Its position among its phase's kernels, which picks its random streams.
-    n: usize,
 }
 
 struct PopFns {
@@ -205,13 +203,11 @@ impl<'a> Native<'a> {
         } else {
             None
         };
-        let at = |n: usize, id: usize| K {
+        let k = |id: usize| K {
             f: fns[id],
             domain: map.domains[id],
             writes: map.writes[id],
-            n,
         };
-        let k = |id: usize| at(0, id);
         let pops = map
             .pops
             .iter()
@@ -226,8 +222,7 @@ impl<'a> Native<'a> {
             .iter()
             .enumerate()
             .map(|(j, m)| ProjFns {
-                phases: PROJ_PHASES
-                    .map(|phase| m.get(phase).iter().map(|s| at(s.n, s.kernel)).collect()),
+                phases: PROJ_PHASES.map(|phase| m.get(phase).iter().map(|s| k(s.kernel)).collect()),
                 steady: net.projs.get(j).is_some_and(|k| step_invariant(&k.dynamic)),
                 used: PROJ_PHASES.map(|phase| {
                     net.projs
@@ -464,7 +459,6 @@ impl<'a> Native<'a> {
             dt,
             step,
             seed,
-            stream_base: 0,
             ref_until: std::ptr::null(),
             spikes: std::ptr::null_mut(),
             refr: std::ptr::null_mut(),
@@ -476,9 +470,8 @@ impl<'a> Native<'a> {
     }
 
     /// A population kernel's environment, but for its buffers.
-    fn env(&self, ctx: &StepCtx<'_>, base: u32) -> Env {
+    fn env(&self, ctx: &StepCtx<'_>) -> Env {
         Env {
-            stream_base: u64::from(base),
             ref_until: ctx.ref_until.as_ptr(),
             ..self.bare_env(ctx.t, ctx.dt, ctx.step, ctx.seed)
         }
@@ -577,16 +570,9 @@ impl<'a> Native<'a> {
         self.launch(k, env, count, split);
     }
 
-    fn run_pop(
-        &self,
-        k: Option<K>,
-        ctx: &StepCtx<'_>,
-        vars: &mut [Vec<f64>],
-        count: usize,
-        base: u32,
-    ) {
+    fn run_pop(&self, k: Option<K>, ctx: &StepCtx<'_>, vars: &mut [Vec<f64>], count: usize) {
         let Some(k) = k else { return };
-        let env = self.env(ctx, base);
+        let env = self.env(ctx);
         // Per-neuron kernels write only their neuron's values unless they
         // assign a shared one.
         self.launch_pop(&k, env, vars, count, !k.writes.shared);
@@ -606,7 +592,7 @@ impl<'a> Native<'a> {
             Some(Domain::Once) => 1,
             _ => self.size(pop),
         };
-        self.run_pop(k, ctx, vars, count, phase.streams());
+        self.run_pop(k, ctx, vars, count);
     }
 
     fn size(&self, pop: usize) -> usize {
@@ -656,7 +642,7 @@ impl Backend for Native<'_> {
         ptrs.extend(vars.iter_mut().map(|v| v.as_mut_ptr()));
         let mut env = [Env {
             vars: ptrs.as_ptr(),
-            ..self.env(ctx, PopPhase::Threshold.streams())
+            ..self.env(ctx)
         }];
         let split = !k.writes.shared;
         self.run_parts(k.f, &mut env, n, split, Some(0), list, counts, spikes);
@@ -678,7 +664,7 @@ impl Backend for Native<'_> {
         let env = Env {
             list: spiking.as_ptr(),
             refr: refractory[start..].as_mut_ptr(),
-            ..self.env(ctx, PopPhase::Reset.streams())
+            ..self.env(ctx)
         };
         // The spiking neurons are distinct, and `refr` has a slot for each.
         self.launch_pop(&k, env, vars, spiking.len(), !k.writes.shared);
@@ -730,10 +716,7 @@ impl Backend for Native<'_> {
         let mut added = false;
         for k in kernels {
             added |= k.writes.acc;
-            let env = Env {
-                stream_base: u64::from(proj_streams(proj, phase, k.n)),
-                ..phase_env
-            };
+            let env = phase_env;
             let w = k.writes;
             // Only the element's own places written: any slicing is safe.
             let own = !w.shared && !w.pre && !w.post;
@@ -884,34 +867,26 @@ impl Backend for Native<'_> {
                 ptrs.push(ptr);
             }
         }
-        let base = self.env(ctx, 0);
+        let base = self.env(ctx);
         envs.clear();
         for part in parts {
             let env = match *part {
                 FusedPart::Update | FusedPart::ZeroInputs => Env {
                     vars: ptrs.as_ptr(),
-                    stream_base: u64::from(PopPhase::Update.streams()),
                     ..base
                 },
                 FusedPart::Threshold => Env {
                     vars: ptrs.as_ptr(),
-                    stream_base: u64::from(PopPhase::Threshold.streams()),
                     ..base
                 },
-                FusedPart::Couple { proj, n } | FusedPart::ProjUpdate { proj, n } => {
+                FusedPart::Couple { proj, .. } | FusedPart::ProjUpdate { proj, .. } => {
                     let Some(&(_, at)) = offsets.iter().find(|(k, _)| *k == proj) else {
                         // The runtime hands over every fused projection.
                         return;
                     };
-                    let phase = if matches!(part, FusedPart::Couple { .. }) {
-                        ProjPhase::Couple
-                    } else {
-                        ProjPhase::Update
-                    };
                     Env {
                         vars: ptrs[at..].as_ptr(),
                         ref_until: std::ptr::null(),
-                        stream_base: u64::from(proj_streams(proj, phase, n)),
                         ..base
                     }
                 }

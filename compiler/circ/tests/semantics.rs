@@ -72,3 +72,52 @@ fn a_post_let_sums_each_neurons_incoming_synapses_at_the_start_of_the_step() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+#[test]
+fn every_random_use_draws_its_own_numbers() {
+    for backend in ["interp", "jit"] {
+        let out = run("streams.circ", backend);
+        let read = |name: &str| {
+            circ_runtime::data::read_matrix(&out.join(format!("{name}.npy")))
+                .unwrap_or_else(|e| panic!("{backend}: {name}: {}", e.0))
+        };
+        // Each column: one neuron's trace, or one synapse's weight.
+        let columns = |m: Vec<Vec<f64>>| -> Vec<Vec<u64>> {
+            (0..m[0].len())
+                .map(|c| m.iter().map(|row| row[c].to_bits()).collect())
+                .collect()
+        };
+        let distinct = |what: &str, all: Vec<Vec<u64>>, expect: usize| {
+            assert_eq!(all.len(), expect, "{backend}: {what}");
+            for (x, a) in all.iter().enumerate() {
+                for (y, b) in all.iter().enumerate().skip(x + 1) {
+                    assert_ne!(a, b, "{backend}: {what} {x} and {y} drew the same numbers");
+                }
+            }
+        };
+        let mut noise = vec![];
+        let mut params = vec![];
+        for pop in ["A", "B"] {
+            for k in 0..12 {
+                noise.extend(columns(read(&format!("{pop}_x{k}"))));
+            }
+            for p in ["a", "b"] {
+                // A parameter is the same at every sample: keep the first.
+                params.extend(
+                    columns(read(&format!("{pop}_{p}")))
+                        .into_iter()
+                        .map(|c| vec![c[0]]),
+                );
+            }
+        }
+        distinct("noise trace", noise, 48);
+        distinct("parameter", params, 8);
+        let weights = ["p1", "p2", "p3"]
+            .iter()
+            .flat_map(|p| columns(read(&format!("{p}_w"))))
+            .flat_map(|c| c.into_iter().take(1).map(|w| vec![w]))
+            .collect();
+        distinct("weight", weights, 24);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
