@@ -2,9 +2,10 @@
 //! the kernel's elements.
 
 use crate::CodegenError;
+use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, Val, program, program_bin};
 use circ_ir::plan::{Addr, Group, Part, Target, vars_used};
-use circ_ir::{Bin, Dist, Domain, Expr, Func, Stmt, Un};
-use circ_native::env::{SYMBOLS, Sig, bin_symbol, func_symbol, off};
+use circ_ir::{Bin, Dist, Domain, Expr, Stmt, Un};
+use circ_native::env::{SYMBOLS, Sig, bin_symbol, off};
 use cranelift_codegen::Context;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -43,7 +44,6 @@ impl Compiled {
         let mut imports = HashMap::new();
         for s in SYMBOLS {
             let sig = match s.sig {
-                Sig::F1 => sig_of(module, &[f64t], Some(f64t)),
                 Sig::F2 => sig_of(module, &[f64t, f64t], Some(f64t)),
                 Sig::Draw => sig_of(module, &[i64t, i64t, i64t, i64t], Some(f64t)),
                 Sig::Table => sig_of(module, &[i64t, i64t, i64t, f64t], Some(f64t)),
@@ -264,20 +264,13 @@ fn vectorizable(part: &Part<'_>) -> bool {
             Expr::Const(_) | Expr::Temp(_) | Expr::Time | Expr::Dt | Expr::Refractory => true,
             Expr::Load(v) => addrs.get(*v as usize).is_some(),
             Expr::Un(_, a) => expr(a, addrs),
-            Expr::Bin(op, a, b) => {
-                !matches!(op, Bin::Rem | Bin::Pow | Bin::Min | Bin::Max)
-                    && expr(a, addrs)
-                    && expr(b, addrs)
-            }
+            // `^`, min, max and every math function are inlined programs.
+            Expr::Bin(op, a, b) => *op != Bin::Rem && expr(a, addrs) && expr(b, addrs),
             Expr::Select(c, a, b) => expr(c, addrs) && expr(a, addrs) && expr(b, addrs),
-            // `exp` is emitted inline, two lanes at a time (`Gen::vexp`).
-            Expr::Call(Func::Exp, args) => args.iter().all(|a| expr(a, addrs)),
-            Expr::Index
-            | Expr::PreIndex
-            | Expr::PostIndex
-            | Expr::Call(..)
-            | Expr::Rand(..)
-            | Expr::Table(..) => false,
+            Expr::Call(_, args) => args.iter().all(|a| expr(a, addrs)),
+            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Rand(..) | Expr::Table(..) => {
+                false
+            }
         }
     }
     // Every value written is the element's own (or a local sum), so scalars
@@ -763,65 +756,129 @@ impl<'b, 'f> Gen<'b, 'f> {
         self.b.ins().store(flags, x, a, 0);
     }
 
-    /// `c ? x : y`, per lane (`c` a condition, or a lane mask).
-    /// `circ_ir::exp` on two lanes: the same IEEE operations in the same
-    /// order (and the same integer steps on the bits), so the same values.
-    fn vexp(&mut self, x: Value) -> Value {
-        use circ_ir::exp_consts::{HIGH, LN2_HI, LN2_LO, LOG2E, LOW, MAGIC, POLY};
+    /// A math program (`circ_ir::math`) inlined on the loop's lanes: the
+    /// interpreter's IEEE operations in the same order, the same integer
+    /// steps on the bits, so the same values, one lane or two.
+    fn inline(&mut self, prog: &Program, args: &[Value]) -> Result<Value, CodegenError> {
+        let two = self.lanes == 2;
         let little = MemFlagsData::new().with_endianness(Endianness::Little);
-        let nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-        let (lo, hi) = (self.splat_const(LOW), self.splat_const(HIGH));
-        let below = self.b.ins().fcmp(FloatCC::LessThan, x, lo);
-        let above = self.b.ins().fcmp(FloatCC::GreaterThan, x, hi);
-        let xc = self.choose(above, hi, x);
-        let xc = self.choose(below, lo, xc);
-        let magic = self.splat_const(MAGIC);
-        let round = |g: &mut Self, y: Value| {
-            let t = g.b.ins().fadd(y, magic);
-            g.b.ins().fsub(t, magic)
+        let (it, ft) = if two {
+            (types::I64X2, types::F64X2)
+        } else {
+            (types::I64, types::F64)
         };
-        let log2e = self.splat_const(LOG2E);
-        let y = self.b.ins().fmul(xc, log2e);
-        let k = round(self, y);
-        let (ln2_hi, ln2_lo) = (self.splat_const(LN2_HI), self.splat_const(LN2_LO));
-        let a = self.b.ins().fmul(k, ln2_hi);
-        let r = self.b.ins().fsub(xc, a);
-        let b = self.b.ins().fmul(k, ln2_lo);
-        let r = self.b.ins().fsub(r, b);
-        let mut q = self.splat_const(POLY[0]);
-        for &c in &POLY[1..] {
-            let c = self.splat_const(c);
-            let m = self.b.ins().fmul(q, r);
-            q = self.b.ins().fadd(m, c);
+        let mut v: Vec<Value> = Vec::with_capacity(prog.ops.len());
+        let konst = |k: Val| match prog.ops.get(k as usize) {
+            Some(Op::I(c)) => Ok(*c),
+            _ => Err(CodegenError("a math shift by a non-constant".into())),
+        };
+        for op in &prog.ops {
+            let x = match *op {
+                Op::Arg(n) => *args
+                    .get(n as usize)
+                    .ok_or_else(|| CodegenError(format!("a math program wants argument {n}")))?,
+                Op::F(c) => self.splat_const(c),
+                Op::I(c) => {
+                    let x = self.b.ins().iconst(types::I64, c);
+                    if two { self.b.ins().splat(it, x) } else { x }
+                }
+                Op::FBin(o, a, b) => {
+                    let (a, b) = (v[a as usize], v[b as usize]);
+                    match o {
+                        FBin::Add => self.b.ins().fadd(a, b),
+                        FBin::Sub => self.b.ins().fsub(a, b),
+                        FBin::Mul => self.b.ins().fmul(a, b),
+                        FBin::Div => self.b.ins().fdiv(a, b),
+                    }
+                }
+                Op::FUn(o, a) => {
+                    let a = v[a as usize];
+                    match o {
+                        FUn::Neg => self.negate(a),
+                        FUn::Sqrt => self.b.ins().sqrt(a),
+                        FUn::Floor => self.b.ins().floor(a),
+                    }
+                }
+                Op::FCmp(o, a, b) => {
+                    let cc = match o {
+                        Cmp::Lt => FloatCC::LessThan,
+                        Cmp::Le => FloatCC::LessThanOrEqual,
+                        Cmp::Eq => FloatCC::Equal,
+                        Cmp::Uno => FloatCC::Unordered,
+                    };
+                    self.b.ins().fcmp(cc, v[a as usize], v[b as usize])
+                }
+                Op::IBin(o, a, b) => {
+                    let x = v[a as usize];
+                    match o {
+                        IBin::Add => self.b.ins().iadd(x, v[b as usize]),
+                        IBin::Sub => self.b.ins().isub(x, v[b as usize]),
+                        IBin::And => self.b.ins().band(x, v[b as usize]),
+                        IBin::Or => self.b.ins().bor(x, v[b as usize]),
+                        IBin::Shl => self.b.ins().ishl_imm_u(x, konst(b)?),
+                        IBin::Shr => self.b.ins().ushr_imm_u(x, konst(b)?),
+                    }
+                }
+                Op::ICmp(o, a, b) => {
+                    let cc = match o {
+                        Cmp::Lt => IntCC::SignedLessThan,
+                        Cmp::Le => IntCC::SignedLessThanOrEqual,
+                        Cmp::Eq | Cmp::Uno => IntCC::Equal,
+                    };
+                    self.b.ins().icmp(cc, v[a as usize], v[b as usize])
+                }
+                Op::Bits(a) => self.b.ins().bitcast(it, little, v[a as usize]),
+                Op::FromBits(a) => self.b.ins().bitcast(ft, little, v[a as usize]),
+                Op::FSel(c, a, b) => self.choose(v[c as usize], v[a as usize], v[b as usize]),
+                Op::ISel(c, a, b) => {
+                    let (c, a, b) = (v[c as usize], v[a as usize], v[b as usize]);
+                    if two {
+                        self.b.ins().bitselect(c, a, b)
+                    } else {
+                        self.b.ins().select(c, a, b)
+                    }
+                }
+                Op::BBin(and, a, b) => {
+                    let (a, b) = (v[a as usize], v[b as usize]);
+                    if and {
+                        self.b.ins().band(a, b)
+                    } else {
+                        self.b.ins().bor(a, b)
+                    }
+                }
+                Op::BNot(a) => {
+                    let a = v[a as usize];
+                    // Scalar conditions are 0 or 1; lane masks all ones or zeros.
+                    if two {
+                        self.b.ins().bnot(a)
+                    } else {
+                        self.b.ins().bxor_imm_u(a, 1)
+                    }
+                }
+            };
+            v.push(x);
         }
-        let rr = self.b.ins().fmul(r, r);
-        let t = self.b.ins().fmul(rr, q);
-        let t = self.b.ins().fadd(r, t);
-        let one = self.splat_const(1.0);
-        let p = self.b.ins().fadd(one, t);
-        let half = self.splat_const(0.5);
-        let h = self.b.ins().fmul(k, half);
-        let k1 = round(self, h);
-        let k2 = self.b.ins().fsub(k, k1);
-        let magic_bits = self.b.ins().iconst(types::I64, MAGIC.to_bits() as i64);
-        let magic_bits = self.b.ins().splat(types::I64X2, magic_bits);
-        let bias = self.b.ins().iconst(types::I64, 1023);
-        let bias = self.b.ins().splat(types::I64X2, bias);
-        let pow2 = |g: &mut Self, kk: Value| {
-            let t = g.b.ins().fadd(kk, magic);
-            let bits = g.b.ins().bitcast(types::I64X2, little, t);
-            let e = g.b.ins().isub(bits, magic_bits);
-            let e = g.b.ins().iadd(e, bias);
-            let e = g.b.ins().ishl_imm_u(e, 52);
-            g.b.ins().bitcast(types::F64X2, little, e)
-        };
-        let s1 = pow2(self, k1);
-        let s2 = pow2(self, k2);
-        let v = self.b.ins().fmul(p, s1);
-        let v = self.b.ins().fmul(v, s2);
-        self.choose(nan, x, v)
+        v.get(prog.out as usize)
+            .copied()
+            .ok_or_else(|| CodegenError("a math program without its result".into()))
     }
 
+    /// `-x` (the sign bit flipped), on the loop's lanes.
+    fn negate(&mut self, a: Value) -> Value {
+        if self.lanes == 2 {
+            // Flip the sign bits with a constant from memory: x86 has no
+            // vector negation, and a mask built in the loop costs two
+            // instructions more.
+            let bytes: Vec<u8> = [(-0.0f64).to_le_bytes(); 2].concat();
+            let mask = self.b.func.dfg.constants.insert(bytes.into());
+            let mask = self.b.ins().vconst(types::F64X2, mask);
+            self.b.ins().bxor(a, mask)
+        } else {
+            self.b.ins().fneg(a)
+        }
+    }
+
+    /// `c ? x : y`, per lane (`c` a condition, or a lane mask).
     fn choose(&mut self, c: Value, x: Value, y: Value) -> Value {
         if self.lanes == 2 {
             let little = MemFlagsData::new().with_endianness(Endianness::Little);
@@ -939,17 +996,7 @@ impl<'b, 'f> Gen<'b, 'f> {
             },
             Expr::Un(Un::Neg, a) => {
                 let a = self.expr(a)?;
-                if self.lanes == 2 {
-                    // Flip the sign bits with a constant from memory: x86
-                    // has no vector negation, and a mask built in the loop
-                    // costs two instructions more.
-                    let bytes: Vec<u8> = [(-0.0f64).to_le_bytes(); 2].concat();
-                    let mask = self.b.func.dfg.constants.insert(bytes.into());
-                    let mask = self.b.ins().vconst(types::F64X2, mask);
-                    self.b.ins().bxor(a, mask)
-                } else {
-                    self.b.ins().fneg(a)
-                }
+                self.negate(a)
             }
             Expr::Un(Un::Not, a) => {
                 let a = self.expr(a)?;
@@ -964,7 +1011,13 @@ impl<'b, 'f> Gen<'b, 'f> {
                     Bin::Sub => self.b.ins().fsub(x, y),
                     Bin::Mul => self.b.ins().fmul(x, y),
                     Bin::Div => self.b.ins().fdiv(x, y),
-                    Bin::Rem | Bin::Pow | Bin::Min | Bin::Max => {
+                    Bin::Pow | Bin::Min | Bin::Max => {
+                        let prog = program_bin(*op)
+                            .ok_or_else(|| CodegenError(format!("{op:?} has no program")))?;
+                        self.inline(prog, &[x, y])?
+                    }
+                    // IEEE's exact remainder: one function for every backend.
+                    Bin::Rem => {
                         let name = bin_symbol(*op)
                             .ok_or_else(|| CodegenError(format!("{op:?} has no function")))?;
                         self.call(name, &[x, y])?
@@ -992,16 +1045,12 @@ impl<'b, 'f> Gen<'b, 'f> {
                     }
                 }
             }
-            Expr::Call(Func::Exp, args) if self.lanes == 2 && args.len() == 1 => {
-                let x = self.expr(&args[0])?;
-                self.vexp(x)
-            }
             Expr::Call(f, args) => {
                 let vals: Vec<Value> = args
                     .iter()
                     .map(|a| self.expr(a))
                     .collect::<Result<_, _>>()?;
-                self.call(func_symbol(*f), &vals)?
+                self.inline(program(*f), &vals)?
             }
             Expr::Select(c, a, b) => {
                 // `refractory ? a : b` is `free ? b : a` (no complement).

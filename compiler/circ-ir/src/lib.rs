@@ -10,6 +10,7 @@
 //! vectorised, threaded or mapped to GPU lanes.
 
 pub mod eval;
+pub mod math;
 pub mod plan;
 mod print;
 mod verify;
@@ -289,147 +290,15 @@ impl Expr {
     }
 }
 
-/// The constants of [`exp`], which a vector backend emits in the same order.
-pub mod exp_consts {
-    /// log2(e).
-    pub const LOG2E: f64 = std::f64::consts::LOG2_E;
-    /// ln 2 in two parts (Cody and Waite): `k * LN2_HI` is exact.
-    pub const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
-    /// The rest of ln 2.
-    pub const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
-    /// 1.5 * 2^52: `(y + MAGIC) - MAGIC` rounds y to an integer (ties to
-    /// even), and the bits of `k + MAGIC` hold k in their low bits.
-    pub const MAGIC: f64 = 6_755_399_441_055_744.0;
-    /// Inputs are clamped to [LOW, HIGH]: beyond, e^x is 0 or infinite.
-    pub const LOW: f64 = -746.0;
-    /// See `LOW`.
-    pub const HIGH: f64 = 710.0;
-    /// 1/n! for n = 13 down to 2, Horner's order: e^r = 1 + (r + r^2 q(r))
-    /// for |r| <= ln2/2, the last two additions rounding little.
-    pub const POLY: [f64; 12] = [
-        1.0 / 6_227_020_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-    ];
-}
-
-/// 2^k for an integer-valued `k` in the normal range, from its bits.
-fn pow2(k: f64) -> f64 {
-    use exp_consts::MAGIC;
-    let k = (k + MAGIC).to_bits().wrapping_sub(MAGIC.to_bits());
-    f64::from_bits(k.wrapping_add(1023) << 52)
-}
-
-/// e^x, the definition every backend uses (the JIT emits these operations
-/// two lanes at a time, so `exp` vectorises and stays bit-identical): x =
-/// k ln2 + r with |r| <= ln2/2, e^r by its Taylor polynomial to degree 13
-/// (as 1 + (r + r^2 q(r))),
-/// times 2^k in two factors (so subnormal results round once). Within 2 ulp
-/// of the correctly rounded value (tests below).
+/// e^x, the definition every backend uses ([`math`]).
 pub fn exp(x: f64) -> f64 {
-    use exp_consts::*;
-    if x.is_nan() {
-        return x;
-    }
-    let xc = x.clamp(LOW, HIGH);
-    let k = (xc * LOG2E + MAGIC) - MAGIC;
-    let r = (xc - k * LN2_HI) - k * LN2_LO;
-    let mut q = POLY[0];
-    for c in &POLY[1..] {
-        q = q * r + c;
-    }
-    let p = 1.0 + (r + (r * r) * q);
-    let k1 = (k * 0.5 + MAGIC) - MAGIC;
-    let k2 = k - k1;
-    (p * pow2(k1)) * pow2(k2)
+    math::eval(Func::Exp, &[x])
 }
 
-/// Evaluates a math function: the one implementation every backend uses.
+/// Evaluates a math function: the one definition every backend uses
+/// ([`math`]: IR-level algorithms, not the platform's libm).
 pub fn eval_func(f: Func, a: &[f64]) -> f64 {
-    let x = a.first().copied().unwrap_or(f64::NAN);
-    match f {
-        Func::Exp => exp(x),
-        Func::Log => x.ln(),
-        Func::Log10 => x.log10(),
-        Func::Log2 => x.log2(),
-        Func::Sin => x.sin(),
-        Func::Cos => x.cos(),
-        Func::Tan => x.tan(),
-        Func::Asin => x.asin(),
-        Func::Acos => x.acos(),
-        Func::Atan => x.atan(),
-        Func::Sinh => x.sinh(),
-        Func::Cosh => x.cosh(),
-        Func::Tanh => x.tanh(),
-        Func::Expm1 => x.exp_m1(),
-        Func::Log1p => x.ln_1p(),
-        Func::Sigmoid => 1.0 / (1.0 + (-x).exp()),
-        Func::Erf => erf(x),
-        Func::Abs => x.abs(),
-        Func::Floor => x.floor(),
-        Func::Ceil => x.ceil(),
-        Func::Round => x.round(),
-        Func::Sqrt => x.sqrt(),
-        Func::Cbrt => x.cbrt(),
-        Func::Sign => {
-            if x > 0.0 {
-                1.0
-            } else if x < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-        Func::Heaviside => {
-            if x >= 0.0 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        Func::Atan2 => x.atan2(a.get(1).copied().unwrap_or(f64::NAN)),
-    }
-}
-
-/// The error function: its Maclaurin series for |x| < 2, and the continued
-/// fraction of erfc beyond (both accurate to about 1e-15).
-fn erf(x: f64) -> f64 {
-    if x.is_nan() {
-        return x;
-    }
-    let ax = x.abs();
-    let r = if ax < 2.0 {
-        // Maclaurin series: converges fast for |x| < 2.
-        let mut term = ax;
-        let mut sum = ax;
-        let x2 = ax * ax;
-        for n in 1..60 {
-            term *= -x2 / n as f64;
-            let add = term / (2 * n + 1) as f64;
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
-                break;
-            }
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        // Continued fraction for erfc, stable for |x| >= 2.
-        let mut f = 0.0;
-        for k in (1..60).rev() {
-            f = (k as f64 / 2.0) / (ax + f);
-        }
-        1.0 - (-ax * ax).exp() / std::f64::consts::PI.sqrt() / (ax + f)
-    };
-    if x < 0.0 { -r } else { r }
+    math::eval(f, a)
 }
 
 /// Hands out random streams. Every draw of a network (each `Expr::Rand`
@@ -477,7 +346,7 @@ pub fn eval_bin(op: Bin, a: f64, b: f64) -> f64 {
         Bin::Mul => a * b,
         Bin::Div => a / b,
         Bin::Rem => a % b,
-        Bin::Pow => a.powf(b),
+        Bin::Pow | Bin::Min | Bin::Max => math::eval_bin(op, a, b).unwrap_or(f64::NAN),
         Bin::Lt => truth(a < b),
         Bin::Le => truth(a <= b),
         Bin::Gt => truth(a > b),
@@ -486,8 +355,6 @@ pub fn eval_bin(op: Bin, a: f64, b: f64) -> f64 {
         Bin::Ne => truth(a != b),
         Bin::And => truth(a != 0.0 && b != 0.0),
         Bin::Or => truth(a != 0.0 || b != 0.0),
-        Bin::Min => a.min(b),
-        Bin::Max => a.max(b),
     }
 }
 
@@ -616,71 +483,5 @@ pub fn reads_vars(e: &Expr) -> bool {
         Expr::Select(c, a, b) => reads_vars(c) || reads_vars(a) || reads_vars(b),
         Expr::Table(_, a) => reads_vars(a),
         _ => false,
-    }
-}
-
-#[cfg(test)]
-mod exp_tests {
-    use super::exp;
-
-    fn ulps(a: f64, b: f64) -> u64 {
-        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-    }
-
-    #[test]
-    fn exp_is_within_two_ulp_of_the_library() {
-        let mut worst = 0;
-        let mut x = -745.0;
-        while x < 709.7 {
-            let (a, b) = (exp(x), x.exp());
-            if b > f64::MIN_POSITIVE {
-                worst = worst.max(ulps(a, b));
-            }
-            x += 0.0137;
-        }
-        let mut y = -1.0;
-        while y < 1.0 {
-            worst = worst.max(ulps(exp(y), y.exp()));
-            y += 1.3e-5;
-        }
-        eprintln!("exp: worst {worst} ulp from the library's");
-        assert!(worst <= 2, "{worst} ulp");
-    }
-
-    #[test]
-    fn exp_edges() {
-        fn ulps(a: f64, b: f64) -> u64 {
-            (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
-        }
-        assert_eq!(exp(0.0), 1.0);
-        assert!(ulps(exp(1.0), std::f64::consts::E) <= 1);
-        assert_eq!(exp(f64::INFINITY), f64::INFINITY);
-        assert_eq!(exp(f64::NEG_INFINITY), 0.0);
-        assert_eq!(exp(710.0), f64::INFINITY);
-        assert_eq!(exp(-800.0), 0.0);
-        assert!(exp(f64::NAN).is_nan());
-        assert!(
-            exp(-740.0) > 0.0 && exp(-740.0) < 1e-320,
-            "subnormal results"
-        );
-        assert!((exp(709.7) / 709.7f64.exp() - 1.0).abs() < 1e-15);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn erf_matches_known_values() {
-        for (x, want) in [
-            (0.0, 0.0),
-            (0.5, 0.520_499_877_813_046_5),
-            (1.0, 0.842_700_792_949_714_9),
-            (2.5, 0.999_593_047_982_555),
-            (-1.0, -0.842_700_792_949_714_9),
-        ] {
-            assert!((eval_func(Func::Erf, &[x]) - want).abs() < 1e-14, "{x}");
-        }
     }
 }

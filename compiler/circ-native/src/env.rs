@@ -1,8 +1,9 @@
 //! The environment a compiled kernel receives (its calling convention),
-//! and the table of functions it calls: one definition of math, tables and
-//! random draws for every code generator.
+//! and the table of functions it calls: one definition of the remainder,
+//! data tables and random draws for every code generator (math is inlined
+//! from `circ_ir::math`).
 
-use circ_ir::{Bin, Func, eval_bin, eval_func, table_at};
+use circ_ir::{Bin, eval_bin, table_at};
 use circ_runtime::philox;
 
 /// What a compiled kernel reads: a C-layout struct, its fields at fixed offsets.
@@ -110,8 +111,6 @@ pub mod off {
 /// The calling convention of a function compiled code imports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sig {
-    /// `fn(f64) -> f64`.
-    F1,
     /// `fn(f64, f64) -> f64`.
     F2,
     /// `fn(seed: u64, stream: u64, element: u64, step: u64) -> f64`.
@@ -131,79 +130,42 @@ pub struct Symbol {
     pub addr: *const u8,
 }
 
-/// Declares every imported function once: its `extern "C"` definition
-/// (unmangled, so an executable's kernels link to it), its entry in
-/// [`SYMBOLS`], and (for math) the IR operation it computes.
-macro_rules! symbols {
-    (
-        unary { $($u:ident => $f:ident),* $(,)? }
-        binary { $($b:ident => $op:ident),* $(,)? }
-    ) => {
-        $(
-            /// A math function, as the IR defines it.
-            #[allow(unsafe_code)]
-            #[unsafe(no_mangle)]
-            pub extern "C" fn $u(x: f64) -> f64 {
-                eval_func(Func::$f, &[x])
-            }
-        )*
-        $(
-            /// A binary operation, as the IR defines it.
-            #[allow(unsafe_code)]
-            #[unsafe(no_mangle)]
-            pub extern "C" fn $b(a: f64, b: f64) -> f64 {
-                eval_bin(Bin::$op, a, b)
-            }
-        )*
-        /// Every function compiled code may call, by the name it imports.
-        pub const SYMBOLS: &[Symbol] = &[
-            $(Symbol { name: stringify!($u), sig: Sig::F1, addr: $u as *const u8 },)*
-            $(Symbol { name: stringify!($b), sig: Sig::F2, addr: $b as *const u8 },)*
-            Symbol { name: "circ_atan2", sig: Sig::F2, addr: circ_atan2 as *const u8 },
-            Symbol { name: "circ_uniform", sig: Sig::Draw, addr: circ_uniform as *const u8 },
-            Symbol { name: "circ_normal", sig: Sig::Draw, addr: circ_normal as *const u8 },
-            Symbol { name: "circ_table", sig: Sig::Table, addr: circ_table as *const u8 },
-        ];
+/// Every function compiled code may call, by the name it imports. Math is
+/// not here: code generators inline `circ_ir::math`'s programs.
+pub const SYMBOLS: &[Symbol] = &[
+    Symbol {
+        name: "circ_rem",
+        sig: Sig::F2,
+        addr: circ_rem as *const u8,
+    },
+    Symbol {
+        name: "circ_uniform",
+        sig: Sig::Draw,
+        addr: circ_uniform as *const u8,
+    },
+    Symbol {
+        name: "circ_normal",
+        sig: Sig::Draw,
+        addr: circ_normal as *const u8,
+    },
+    Symbol {
+        name: "circ_table",
+        sig: Sig::Table,
+        addr: circ_table as *const u8,
+    },
+];
 
-        /// The imported name of a math function.
-        pub fn func_symbol(f: Func) -> &'static str {
-            match f {
-                $(Func::$f => stringify!($u),)*
-                Func::Atan2 => "circ_atan2",
-            }
-        }
-
-        /// The imported name of a binary operation that compiled code calls
-        /// (`None`: it is an instruction).
-        pub fn bin_symbol(op: Bin) -> Option<&'static str> {
-            match op {
-                $(Bin::$op => Some(stringify!($b)),)*
-                _ => None,
-            }
-        }
-    };
+/// The imported name of a binary operation that compiled code calls
+/// (`None`: an instruction, or an inlined program).
+pub fn bin_symbol(op: Bin) -> Option<&'static str> {
+    (op == Bin::Rem).then_some("circ_rem")
 }
 
-symbols! {
-    unary {
-        circ_exp => Exp, circ_log => Log, circ_log10 => Log10, circ_log2 => Log2,
-        circ_sin => Sin, circ_cos => Cos, circ_tan => Tan, circ_asin => Asin,
-        circ_acos => Acos, circ_atan => Atan, circ_sinh => Sinh, circ_cosh => Cosh,
-        circ_tanh => Tanh, circ_expm1 => Expm1, circ_log1p => Log1p,
-        circ_sigmoid => Sigmoid, circ_erf => Erf, circ_abs => Abs, circ_floor => Floor,
-        circ_ceil => Ceil, circ_round => Round, circ_sqrt => Sqrt, circ_cbrt => Cbrt,
-        circ_sign => Sign, circ_heaviside => Heaviside,
-    }
-    binary {
-        circ_rem => Rem, circ_pow => Pow, circ_min => Min, circ_max => Max,
-    }
-}
-
-/// `atan2`, as the IR defines it.
+/// `a % b`: IEEE's exact remainder (fmod), as the IR defines it.
 #[allow(unsafe_code)]
 #[unsafe(no_mangle)]
-pub extern "C" fn circ_atan2(y: f64, x: f64) -> f64 {
-    eval_func(Func::Atan2, &[y, x])
+pub extern "C" fn circ_rem(a: f64, b: f64) -> f64 {
+    eval_bin(Bin::Rem, a, b)
 }
 
 /// A uniform draw keyed like the interpreter's.
