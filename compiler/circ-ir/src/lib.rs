@@ -11,6 +11,7 @@
 
 pub mod eval;
 pub mod math;
+mod parse;
 pub mod plan;
 mod print;
 mod verify;
@@ -19,6 +20,7 @@ pub use circ_runtime::layout::{
     Connect, NetLayout, PopLayout, ProjLayout, ProjVar, Record, RecordKind, Space, VarLayout,
     VarRole,
 };
+pub use parse::{ParseError, parse};
 pub use print::print;
 pub use verify::{VerifyError, verify};
 
@@ -235,6 +237,75 @@ pub enum Func {
     Sign,
     Heaviside,
     Atan2,
+}
+
+impl Func {
+    /// Every function, in declaration order.
+    pub const ALL: [Func; 26] = [
+        Func::Exp,
+        Func::Log,
+        Func::Log10,
+        Func::Log2,
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Asin,
+        Func::Acos,
+        Func::Atan,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Tanh,
+        Func::Expm1,
+        Func::Log1p,
+        Func::Sigmoid,
+        Func::Erf,
+        Func::Abs,
+        Func::Floor,
+        Func::Ceil,
+        Func::Round,
+        Func::Sqrt,
+        Func::Cbrt,
+        Func::Sign,
+        Func::Heaviside,
+        Func::Atan2,
+    ];
+
+    /// Its name in the IR's text form (and the language).
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Log10 => "log10",
+            Func::Log2 => "log2",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tan => "tan",
+            Func::Asin => "asin",
+            Func::Acos => "acos",
+            Func::Atan => "atan",
+            Func::Sinh => "sinh",
+            Func::Cosh => "cosh",
+            Func::Tanh => "tanh",
+            Func::Expm1 => "expm1",
+            Func::Log1p => "log1p",
+            Func::Sigmoid => "sigmoid",
+            Func::Erf => "erf",
+            Func::Abs => "abs",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Round => "round",
+            Func::Sqrt => "sqrt",
+            Func::Cbrt => "cbrt",
+            Func::Sign => "sign",
+            Func::Heaviside => "heaviside",
+            Func::Atan2 => "atan2",
+        }
+    }
+
+    /// How many arguments it takes.
+    pub fn arity(self) -> usize {
+        if self == Func::Atan2 { 2 } else { 1 }
+    }
 }
 
 /// A distribution to draw from.

@@ -275,9 +275,11 @@ fn run_flags_and_refusals() {
         .expect("run circ");
     let text = String::from_utf8_lossy(&ir.stdout);
     assert!(
-        text.contains("population N = LIFStep[1]") && text.contains("kernel update (each"),
+        text.contains("population \"N\" = \"LIFStep\"[1]") && text.contains("kernel update (each"),
         "{text}"
     );
+    // ... which reads back (tests/serialize.rs checks every model).
+    assert!(circ_ir::parse(&text).is_ok(), "{text}");
     // The solver report.
     let s = circ()
         .args(["check", "--explain-solver"])

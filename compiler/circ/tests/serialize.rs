@@ -30,3 +30,62 @@ fn every_example_network_round_trips() {
         );
     }
 }
+
+/// The IR's text form (`circ run --emit ir`) reads back to the same network,
+/// every float to the bit: every example and test model.
+#[test]
+fn every_network_round_trips_through_its_text_form() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut files = common::examples();
+    files.extend(
+        std::fs::read_dir(&data)
+            .expect("tests/data")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "circ")),
+    );
+    for f in files {
+        let name = f.display().to_string();
+        let src = std::fs::read_to_string(&f).expect("read");
+        let net = common::lower(&name, &src).net;
+        let text = circ_ir::print(&net);
+        let back = circ_ir::parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            postcard::to_stdvec(&back).expect("serialise"),
+            postcard::to_stdvec(&net).expect("serialise"),
+            "{name}: the network changed through its text form"
+        );
+        assert_eq!(circ_ir::print(&back), text, "{name}");
+    }
+}
+
+/// A malformed text is refused with the line at fault.
+#[test]
+fn a_malformed_ir_text_names_its_line() {
+    for (text, line, what) in [
+        (
+            "population \"P\" = \"M\"[2]\n  var %0 \"x\": State\n  kernel update (each, 0 temps) {\n    y <- 1e0\n  }\n",
+            4,
+            "no variable `y`",
+        ),
+        (
+            "population \"P\" = \"M\"[2]\n  var %1 \"x\": State\n",
+            2,
+            "expected var %0",
+        ),
+        (
+            "population \"P\" = \"M\"[2]\n  var %0 \"x\": State\n  kernel update (each, 0 temps) {\n    x <- (x +\n  }\n",
+            4,
+            "ends too early",
+        ),
+        ("projection \"p\": \"A\" -> \"B\"\n", 1, "no population `A`"),
+        (
+            "population \"P\" = \"M\"[2]\n  kernel update (everywhere, 0 temps) {}\n",
+            2,
+            "unknown domain",
+        ),
+    ] {
+        let e = circ_ir::parse(text).expect_err(text);
+        assert_eq!(e.line, line, "{text}: {e}");
+        assert!(e.message.contains(what), "{text}: {e}");
+    }
+}
