@@ -311,12 +311,7 @@ pub fn network(c: &mut dyn Choices) -> Network {
 pub type Outcome = (Vec<Vec<u64>>, Vec<Vec<(u64, u32)>>);
 
 /// Runs `net` for `steps` steps on `backend`.
-pub fn run(
-    net: &Network,
-    backend: &str,
-    threads: usize,
-    steps: u64,
-) -> Result<Outcome, String> {
+pub fn run(net: &Network, backend: &str, threads: usize, steps: u64) -> Result<Outcome, String> {
     let settings = circ_backends::Settings {
         threads,
         min_parallel: (threads > 1).then_some(1),

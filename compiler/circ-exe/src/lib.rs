@@ -1,8 +1,8 @@
 //! circ-exe owns what runs a lowered network and writes its recordings,
 //! shared by `circ run` and by executables from `circ build`: the run loop
 //! with progress and Ctrl-C, the outputs and the summary, the serialised
-//! model an executable embeds, its build identity, and (as a static
-//! library) the executable's entry point; the `circ_*` functions its
+//! model an executable embeds, its build identity, and loading the model
+//! appended to an executable (`appended`); the `circ_*` functions its
 //! kernels import come from `circ-native`, which it links. It must not
 //! parse, check or lower models, nor link a code generator: executables run
 //! without the compiler.
@@ -14,8 +14,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// This build's identity (see `build.rs`): `circ build` links only a
-/// runtime library that carries the same one.
+/// This build's identity (see `build.rs`): `circ build` uses only a
+/// runner that carries the same one.
 pub const BUILD_ID: &str = env!("CIRC_EXE_BUILD_ID");
 
 /// The mark's text, a literal (for `concat!`).
@@ -29,12 +29,12 @@ macro_rules! build_mark {
 /// `BUILD_MARK` followed by the 16 hex digits of [`BUILD_ID`].
 pub const BUILD_MARK: &str = build_mark!();
 
-/// The marked identity, kept in the library (and so findable in
-/// `libcirc_exe.a`).
+/// The marked identity, kept in every binary that links this library (and
+/// so findable in `circ-runner`).
 #[used]
 static MARKED_ID: &str = concat!(build_mark!(), env!("CIRC_EXE_BUILD_ID"));
 
-/// The identity a runtime library carries, if it is one (`bytes`: the file).
+/// The identity a runner carries, if it is one (`bytes`: the file).
 pub fn build_id_of(bytes: &[u8]) -> Option<&str> {
     // The mark also stands alone (this constant): take the place where 16
     // hex digits follow it.
@@ -340,4 +340,4 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
     simulate(&job)
 }
 
-mod entry;
+pub mod appended;

@@ -586,86 +586,41 @@ fn check(args: CheckArgs) -> ExitCode {
     }
 }
 
-/// The C entry point of a built executable: it hands the object file's
-/// symbols to the runtime library.
-const EXE_MAIN: &str = r#"#include <stdint.h>
-typedef void (*circ_kernel)(const void *);
-extern const circ_kernel circ_kernel_table[];
-extern const uint64_t circ_kernel_count;
-extern const unsigned char circ_model_data[];
-extern const uint64_t circ_model_data_len;
-int circ_exe_main(int, char **, const unsigned char *, uint64_t, const circ_kernel *, uint64_t);
-int main(int argc, char **argv) {
-    return circ_exe_main(argc, argv, circ_model_data, circ_model_data_len,
-                         circ_kernel_table, circ_kernel_count);
-}
-"#;
-
-/// The runtime as a static library built with this circ: the one whose
-/// build identity (`circ_exe::BUILD_ID`, a hash of its sources, profile,
-/// target and compiler) is this circ's. `CIRC_RUNTIME_LIB` names one (which
-/// must match); else the candidates are `libcirc_exe.a` next to this
-/// executable, cargo's `deps/libcirc_exe-*.a` beside it, and
-/// `../lib/circ/libcirc_exe.a` (an installed layout).
-fn runtime_lib() -> Result<PathBuf, String> {
-    let id_of = |p: &Path| {
-        std::fs::read(p)
-            .ok()
-            .and_then(|b| circ_exe::build_id_of(&b).map(str::to_string))
+/// The runner executables are made from (`circ-runner`): the one beside
+/// this circ whose build identity (`circ_exe::BUILD_ID`, a hash of the
+/// runtime's sources, profile, target and compiler) is this circ's, or the
+/// one `CIRC_RUNNER` names (which must match): its bytes.
+fn runner() -> Result<Vec<u8>, String> {
+    let named = std::env::var_os("CIRC_RUNNER").map(PathBuf::from);
+    let path = match &named {
+        Some(p) => p.clone(),
+        None => {
+            let exe =
+                std::env::current_exe().map_err(|e| format!("cannot find circ itself: {e}"))?;
+            exe.with_file_name(format!("circ-runner{}", std::env::consts::EXE_SUFFIX))
+        }
     };
-    if let Some(p) = std::env::var_os("CIRC_RUNTIME_LIB") {
-        let p = PathBuf::from(p);
-        return match id_of(&p) {
-            Some(id) if id == circ_exe::BUILD_ID => Ok(p),
-            Some(id) => Err(format!(
-                "CIRC_RUNTIME_LIB={} was built from other sources (build {id}) than this circ \
-                 (build {}); rebuild both with cargo",
-                p.display(),
-                circ_exe::BUILD_ID
-            )),
-            None => Err(format!(
-                "CIRC_RUNTIME_LIB={} is not circ's runtime library (libcirc_exe.a)",
-                p.display()
-            )),
-        };
+    let what = if named.is_some() { "CIRC_RUNNER=" } else { "" };
+    let bytes = std::fs::read(&path).map_err(|e| {
+        format!(
+            "cannot read the runner {what}{}: {e}; it is built and installed with circ \
+             (cargo build / cargo install --path compiler/circ make both)",
+            path.display()
+        )
+    })?;
+    match circ_exe::build_id_of(&bytes) {
+        Some(id) if id == circ_exe::BUILD_ID => Ok(bytes),
+        Some(id) => Err(format!(
+            "the runner {what}{} was built from other sources (build {id}) than this circ \
+             (build {}); build or install both together",
+            path.display(),
+            circ_exe::BUILD_ID
+        )),
+        None => Err(format!(
+            "{what}{} is not circ's runner (circ-runner)",
+            path.display()
+        )),
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find circ itself: {e}"))?;
-    let dir = exe.parent().unwrap_or(Path::new("."));
-    let listed = |d: PathBuf| std::fs::read_dir(d).into_iter().flatten().flatten();
-    let mut candidates: Vec<PathBuf> = listed(dir.to_path_buf())
-        .chain(listed(dir.join("deps")))
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            n == "libcirc_exe.a" || (n.starts_with("libcirc_exe-") && n.ends_with(".a"))
-        })
-        .collect();
-    // The newest first: most likely the one built with this circ, and the
-    // search stops there (each candidate is read whole).
-    candidates
-        .sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).and_then(|m| m.modified()).ok()));
-    candidates.push(dir.join("../lib/circ/libcirc_exe.a"));
-    let mut seen = vec![];
-    for c in candidates {
-        match id_of(&c) {
-            Some(id) if id == circ_exe::BUILD_ID => return Ok(c),
-            Some(id) => seen.push(format!("{} (build {id})", c.display())),
-            None => {}
-        }
-    }
-    Err(format!(
-        "no runtime library built with this circ (build {}) was found{}; build circ with \
-         cargo (which makes libcirc_exe.a beside it), or set CIRC_RUNTIME_LIB",
-        circ_exe::BUILD_ID,
-        if seen.is_empty() {
-            format!(" next to {} (nor in deps/ or ../lib/circ)", dir.display())
-        } else {
-            format!("; these were built from other sources: {}", seen.join(", "))
-        }
-    ))
 }
 
 fn build(args: BuildArgs) -> ExitCode {
@@ -675,8 +630,8 @@ fn build(args: BuildArgs) -> ExitCode {
         Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
     };
-    let lib = match runtime_lib() {
-        Ok(l) => l,
+    let runner = match runner() {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
@@ -704,35 +659,18 @@ fn build(args: BuildArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    // Link in a scratch folder; the executable appears whole or not at all.
+    // Link the kernels into a shared object in a scratch folder, append it
+    // to the runner; the executable appears whole or not at all.
     let scratch = std::env::temp_dir().join(format!("circ-build-{}", std::process::id()));
     let result = (|| -> Result<(), String> {
         std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-        let (obj, main_c, exe) = (
-            scratch.join("model.o"),
-            scratch.join("main.c"),
-            scratch.join("model"),
-        );
+        let (obj, so) = (scratch.join("model.o"), scratch.join("model.so"));
         std::fs::write(&obj, &object).map_err(|e| format!("{}: {e}", obj.display()))?;
-        std::fs::write(&main_c, EXE_MAIN).map_err(|e| format!("{}: {e}", main_c.display()))?;
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
         let out = std::process::Command::new(&cc)
-            .arg("-O2")
-            .arg(&main_c)
+            .args(["-shared", "-nostdlib", "-Wl,--strip-debug", "-o"])
+            .arg(&so)
             .arg(&obj)
-            .arg(&lib)
-            .args([
-                "-Wl,--gc-sections",
-                // Line tables of the runtime (and std) would triple the size.
-                "-Wl,--strip-debug",
-                "-lm",
-                "-lpthread",
-                "-ldl",
-                "-lgcc_s",
-                "-lc",
-                "-o",
-            ])
-            .arg(&exe)
             .output()
             .map_err(|e| format!("cannot run the C compiler `{cc}` to link: {e}"))?;
         if !out.status.success() {
@@ -741,7 +679,24 @@ fn build(args: BuildArgs) -> ExitCode {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        // Copy next to the target, then rename: never a half-written file.
+        let so = std::fs::read(&so).map_err(|e| format!("{}: {e}", so.display()))?;
+        // The runner's line tables are most of its size (13 MB of 15):
+        // drop them with the system's `strip` where there is one.
+        let plain = scratch.join("runner");
+        std::fs::write(&plain, &runner).map_err(|e| format!("{}: {e}", plain.display()))?;
+        let strip = std::env::var("STRIP").unwrap_or_else(|_| "strip".into());
+        let stripped = std::process::Command::new(&strip)
+            .arg("--strip-debug")
+            .arg(&plain)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        let runner = if stripped {
+            std::fs::read(&plain).map_err(|e| format!("{}: {e}", plain.display()))?
+        } else {
+            runner
+        };
+        let exe = circ_exe::appended::append(&runner, &so);
+        // Write next to the target, then rename: never a half-written file.
         let target = &args.output;
         let tmp = target.with_file_name(format!(
             ".{}.circ-tmp",
@@ -749,7 +704,15 @@ fn build(args: BuildArgs) -> ExitCode {
                 .file_name()
                 .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned())
         ));
-        std::fs::copy(&exe, &tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let write = || -> std::io::Result<()> {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::write(&tmp, &exe)?;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", tmp.display())
+        })?;
         std::fs::rename(&tmp, target).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             format!("{}: {e}", target.display())

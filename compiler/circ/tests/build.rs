@@ -117,3 +117,49 @@ fn executable_options_are_checked() {
     assert!(!tmp.join("bad").exists());
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// An executable is the runner with the model appended: it runs from any
+/// folder (no library beside it), the runner alone says it has no model,
+/// and `circ build` refuses a runner from another build.
+#[test]
+fn executables_stand_alone_and_the_runner_is_checked() {
+    let tmp = std::env::temp_dir().join(format!("circ-build-alone-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).expect("tmp");
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/lif_step.circ");
+    let exe = tmp.join("lif");
+    ok(
+        circ().args(["build", "-o"]).arg(&exe).arg(&model),
+        "circ build",
+    );
+    // Moved away from the build tree, run from elsewhere.
+    let far = tmp.join("far/away");
+    std::fs::create_dir_all(&far).expect("far");
+    std::fs::rename(&exe, far.join("lif")).expect("move");
+    let out = ok(
+        Command::new(far.join("lif"))
+            .current_dir(&far)
+            .args(["--out", "o"]),
+        "moved executable",
+    );
+    assert!(out.contains("10 spikes"), "{out}");
+    // The runner alone.
+    let o = Command::new(env!("CARGO_BIN_EXE_circ-runner"))
+        .output()
+        .expect("runner");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no model appended"));
+    // A runner from elsewhere (here: not a runner at all) is refused.
+    let fake = tmp.join("fake-runner");
+    std::fs::write(&fake, b"not a runner").expect("fake");
+    let o = circ()
+        .args(["build", "-o"])
+        .arg(tmp.join("x"))
+        .arg(&model)
+        .env("CIRC_RUNNER", &fake)
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not circ's runner"));
+    assert!(!tmp.join("x").exists());
+    let _ = std::fs::remove_dir_all(&tmp);
+}
