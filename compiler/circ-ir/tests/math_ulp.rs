@@ -270,11 +270,11 @@ fn edge_value(f: Func, x: f64) -> Option<f64> {
 /// may be off the correctly rounded result (spec/math.md).
 const BOUNDS: [(Func, u64); 20] = [
     (Func::Exp, 1),
-    (Func::Expm1, 1),
+    (Func::Expm1, 2),
     (Func::Log, 1),
     (Func::Log2, 1),
     (Func::Log10, 1),
-    (Func::Log1p, 1),
+    (Func::Log1p, 2),
     (Func::Sin, 1),
     (Func::Cos, 1),
     (Func::Tan, 2),
@@ -283,7 +283,7 @@ const BOUNDS: [(Func, u64); 20] = [
     (Func::Atan, 1),
     (Func::Atan2, 2),
     (Func::Sinh, 2),
-    (Func::Cosh, 2),
+    (Func::Cosh, 1),
     (Func::Tanh, 2),
     (Func::Sigmoid, 2),
     (Func::Erf, 2),
@@ -315,7 +315,12 @@ fn every_function_is_within_its_bound_of_the_correctly_rounded_result() {
     };
     let mut report = vec![];
     let mut failures = vec![];
+    // `CIRC_MATH_ONLY=Erf` measures one function.
+    let only = std::env::var("CIRC_MATH_ONLY").ok();
     for (f, bound) in BOUNDS {
+        if only.as_ref().is_some_and(|o| *o != format!("{f:?}")) {
+            continue;
+        }
         let prog = program(f);
         let mut worst = (0u64, 0.0f64, 0.0f64);
         for (x, y) in arguments(f, n) {

@@ -20,7 +20,6 @@ use circ_sema::{Analysis, ItemId, ItemKind, Program, Res};
 use circ_syntax::Span;
 use circ_syntax::ast::{
     self, AssignOp, CircuitMemberKind, ExprKind, Item, MemberKind, ModelKind, StmtKind, Target,
-    UnitExpr, UnitKind,
 };
 use ode::{Builder, Class, Method, System};
 use std::collections::HashMap;
@@ -237,16 +236,6 @@ impl<'p> Lowerer<'p> {
 
     // ---- expressions ---------------------------------------------------
 
-    fn unit_scale(u: &UnitExpr) -> f64 {
-        match &u.node {
-            UnitKind::One => 1.0,
-            UnitKind::Name(n) => circ_units::lookup_with_exponent(n).map_or(f64::NAN, |u| u.scale),
-            UnitKind::Mul(a, b) => Self::unit_scale(a) * Self::unit_scale(b),
-            UnitKind::Div(a, b) => Self::unit_scale(a) / Self::unit_scale(b),
-            UnitKind::Pow(a, n, d) => Self::unit_scale(a).powf(f64::from(*n) / f64::from(*d)),
-        }
-    }
-
     /// A recorder's index bound, when it folds to a constant.
     fn const_index(&mut self, s: &Scope<'_>, e: Option<&ast::Expr>) -> Option<usize> {
         match e.and_then(|e| self.expr(s, e)).map(|e| sym::simplify(&e)) {
@@ -257,9 +246,19 @@ impl<'p> Lowerer<'p> {
 
     fn expr(&mut self, s: &Scope<'_>, e: &ast::Expr) -> Option<Expr> {
         Some(match &e.node {
-            ExprKind::Num { value, unit, .. } => {
-                c(value * unit.as_ref().map_or(1.0, Self::unit_scale))
-            }
+            // Its SI value as sema checked its unit (never resolved again).
+            ExprKind::Num { .. } => match self.prog.literal(s.file, e.span) {
+                Some(v) => c(v),
+                None => {
+                    self.unsupported(
+                        s.file,
+                        e.span,
+                        "a number sema did not check (internal error)",
+                        "please report this",
+                    );
+                    return None;
+                }
+            },
             ExprKind::Bool(b) => c(if *b { 1.0 } else { 0.0 }),
             ExprKind::Name(n) => return self.name(s, n),
             ExprKind::Field { base, field }

@@ -198,11 +198,22 @@ impl Checker {
                     ));
                     return Ty::Error;
                 }
+                let key = (env.file, e.span.start, e.span.end);
                 match unit {
-                    None if *value == 0.0 => num(None, *int, Some(0.0), false),
-                    None => num(Some(Dim::ONE), *int, Some(*value), false),
+                    None if *value == 0.0 => {
+                        self.prog.literals.insert(key, 0.0);
+                        num(None, *int, Some(0.0), false)
+                    }
+                    None => {
+                        self.prog.literals.insert(key, *value);
+                        num(Some(Dim::ONE), *int, Some(*value), false)
+                    }
                     Some(u) => match self.unit(env, u) {
-                        Some(u) => num(Some(u.dim), false, Some(value * u.scale), false),
+                        Some(u) => {
+                            let si = value * u.scale;
+                            self.prog.literals.insert(key, si);
+                            num(Some(u.dim), false, Some(si), false)
+                        }
                         None => Ty::Error,
                     },
                 }

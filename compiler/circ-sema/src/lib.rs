@@ -112,6 +112,10 @@ pub struct Program {
     pub(crate) res: HashMap<(FileId, u32, u32), Res>,
     pub(crate) model_infos: HashMap<ItemId, ModelInfo>,
     pub(crate) const_types: HashMap<ItemId, ty::Ty>,
+    /// The SI value of each number literal (its value times its unit's
+    /// scale), by file and span: the start of the typed tree lowering reads
+    /// instead of resolving units again.
+    pub(crate) literals: HashMap<(FileId, u32, u32), f64>,
 }
 
 impl Program {
@@ -138,6 +142,12 @@ impl Program {
     /// What the name or call at `span` of `file` refers to.
     pub fn resolution(&self, file: FileId, span: circ_syntax::Span) -> Option<&Res> {
         self.res.get(&(file, span.start, span.end))
+    }
+
+    /// The SI value of the number literal at `span` of `file` (`2 ms` is
+    /// 0.002), as sema checked its unit; `None` for anything else.
+    pub fn literal(&self, file: FileId, span: circ_syntax::Span) -> Option<f64> {
+        self.literals.get(&(file, span.start, span.end)).copied()
     }
 
     /// The type of a constant item, with its value where it is known at

@@ -888,8 +888,9 @@ fn sinh<'o, O: Ops>(x: X<'o, O>) -> X<'o, O> {
     let t = expm1(a);
     let below1 = 0.5 * (2.0 * t - t * t / (t + 1.0));
     let below22 = 0.5 * (t + t / (t + 1.0));
+    // e^|x| / 2: from exp itself while it is finite, else in two factors.
     let w = exp(0.5 * a);
-    let big = (0.5 * w) * w;
+    let big = sel(a.ltc(709.0), 0.5 * exp(a), (0.5 * w) * w);
     let v = sel(a.ltc(1.0), below1, sel(a.ltc(22.0), below22, big));
     let v = v.copysign(x);
     sel(x.is_nan().or(x.eqc(0.0)), x, v)
@@ -905,7 +906,7 @@ fn cosh<'o, O: Ops>(x: X<'o, O>) -> X<'o, O> {
     let e = exp(a);
     let mid = 0.5 * e + 0.5 / e;
     let w = exp(0.5 * a);
-    let big = (0.5 * w) * w;
+    let big = sel(a.ltc(709.0), 0.5 * e, (0.5 * w) * w);
     let v = sel(
         a.ltc(0.346_573_590_279_972_65),
         small,
@@ -938,7 +939,7 @@ const TWO_OVER_SQRT_PI_M1: f64 = f64::from_bits(0x3fc0_6eba_8214_db69);
 const TWO_OVER_SQRT_PI: f64 = f64::from_bits(0x3ff2_0dd7_5042_9b6d);
 const INV_SQRT_PI: f64 = 0.564_189_583_547_756_3;
 
-/// erf: x + x (2/sqrt(pi) - 1 + sum of the Maclaurin terms) below 1.5 (the
+/// erf: x + x (2/sqrt(pi) - 1 + sum of the Maclaurin terms) below 1.25 (the
 /// main term exact); 1 - e^(-x^2) / sqrt(pi) / F(x) from there, F the
 /// continued fraction of erfc (a fixed number of levels); ±1 from 6.
 fn erf<'o, O: Ops>(x: X<'o, O>) -> X<'o, O> {
@@ -959,15 +960,15 @@ fn erf<'o, O: Ops>(x: X<'o, O>) -> X<'o, O> {
     }
     let tail = 1.0 - exp(-(a * a)) * INV_SQRT_PI / (a + f);
     let v = sel(
-        a.ltc(1.5),
+        a.ltc(1.25),
         series,
         sel(a.ltc(6.0), tail.copysign(x), x.k(1.0).copysign(x)),
     );
     sel(x.is_nan(), x, v)
 }
 
-/// Levels of erf's continued fraction (converged to the last bit from 1.5 on: tests/math_ulp.rs).
-const ERF_LEVELS: u32 = 90;
+/// Levels of erf's continued fraction (converged to the last bit from 1.25 on: tests/math_ulp.rs).
+const ERF_LEVELS: u32 = 120;
 
 /// Rounds half away from zero (as Rust's `round`).
 fn round<'o, O: Ops>(x: X<'o, O>) -> X<'o, O> {
