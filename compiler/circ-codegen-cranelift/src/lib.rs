@@ -3,9 +3,9 @@
 //! fused population step), each looping over its elements, through the JIT
 //! ([`compile`]) or into an object file for executables ([`object`]). It
 //! owns emission only: the plan (views, fusion, what each function writes)
-//! comes from `circ-ir`, execution (threads, dispatch) from `circ-native`,
-//! and math, table reads and random draws call the functions of
-//! `circ_native::env::SYMBOLS`. It must not change what a kernel computes
+//! comes from `circ-ir`, execution (threads, dispatch) from `circ-native`;
+//! math is inlined from `circ_ir::math`'s programs, and remainders, table
+//! reads and random draws call the functions of `circ_native::env::SYMBOLS`. It must not change what a kernel computes
 //! or the order in which it visits elements.
 
 mod emit;
