@@ -402,6 +402,12 @@ impl<'p> Lowerer<'p> {
         if let Some(v) = self.consts.get(&id) {
             return *v;
         }
+        // Sema's value where it knows one (folded with the same operations
+        // and circ-math): not computed again.
+        if let Some(v) = self.prog.const_type(id).and_then(|t| t.konst()) {
+            self.consts.insert(id, Some(v));
+            return Some(v);
+        }
         self.consts.insert(id, None);
         let Some(Item::Const(k)) = self.prog.item(id) else {
             return None;

@@ -572,7 +572,8 @@ impl Checker {
             return Ty::Error;
         };
         let k = match (ka, kb) {
-            (Some(x), Some(y)) => Some(x.powf(y)),
+            // circ's own pow (circ-math), as every backend computes it.
+            (Some(x), Some(y)) => Some(circ_math::eval_two(circ_math::Two::Pow, x, y)),
             _ => None,
         };
         match da {
@@ -991,7 +992,7 @@ impl Checker {
             }
             Some(dim)
         };
-        match sig {
+        let t = match sig {
             Sig::Dimless(n) => {
                 if !arity(n, self) {
                     return Ty::Error;
@@ -1072,7 +1073,8 @@ impl Checker {
                 num(tys[1].dim(), false, None, true)
             }
             Sig::RandomUnit | Sig::TimeFn | Sig::Positions => Ty::Error,
-        }
+        };
+        fold_call(fname, &tys, t)
     }
 
     /// Time functions and position functions take named (or positional) parameters.
@@ -1331,4 +1333,35 @@ pub(crate) fn convert_help(found: Dim, want: Dim) -> Option<String> {
         ));
     }
     None
+}
+
+/// A call's type with its value when every argument is a known constant and
+/// the function is math: computed by circ-math, as every backend computes
+/// it at run time, so lowering takes the value from here.
+fn fold_call(name: &str, args: &[Ty], t: Ty) -> Ty {
+    let Ty::Num {
+        dim,
+        int,
+        konst: None,
+        random: false,
+    } = t
+    else {
+        return t;
+    };
+    let vals: Option<Vec<f64>> = args.iter().map(|a| a.konst()).collect();
+    let Some(vals) = vals else { return t };
+    let value = match (name, vals.as_slice()) {
+        ("min", [a, b]) => Some(circ_math::eval_two(circ_math::Two::Min, *a, *b)),
+        ("max", [a, b]) => Some(circ_math::eval_two(circ_math::Two::Max, *a, *b)),
+        _ => circ_math::Func::ALL
+            .iter()
+            .find(|f| f.name() == name && f.arity() == vals.len())
+            .map(|f| circ_math::eval(*f, &vals)),
+    };
+    Ty::Num {
+        dim,
+        int,
+        konst: value,
+        random: false,
+    }
 }

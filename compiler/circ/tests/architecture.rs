@@ -19,9 +19,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-diag", &["circ-syntax"]),
     (
         "circ-sema",
-        &["circ-syntax", "circ-units", "circ-diag", "circ-stdlib"],
+        &[
+            "circ-syntax",
+            "circ-units",
+            "circ-diag",
+            "circ-stdlib",
+            "circ-math",
+        ],
     ),
-    ("circ-ir", &["circ-runtime"]),
+    ("circ-math", &[]),
+    ("circ-ir", &["circ-runtime", "circ-math"]),
     (
         "circ-lower",
         &[

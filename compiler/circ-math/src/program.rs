@@ -2,8 +2,8 @@
 //! generators to inline: recorded once per function from the same generic
 //! code the interpreter runs, so they cannot disagree.
 
-use super::{Ops, X, bin, call};
-use crate::{Bin, Func};
+use super::{Ops, X, call, two};
+use crate::{Func, Two};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -347,9 +347,9 @@ fn prune(ops: Vec<Op>, out: Val) -> Program {
     }
 }
 
-type Cache = Mutex<HashMap<(Option<Func>, Option<Bin>), &'static Program>>;
+type Cache = Mutex<HashMap<(Option<Func>, Option<Two>), &'static Program>>;
 
-fn cached(key: (Option<Func>, Option<Bin>), make: impl FnOnce() -> Program) -> &'static Program {
+fn cached(key: (Option<Func>, Option<Two>), make: impl FnOnce() -> Program) -> &'static Program {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut map = cache
@@ -367,13 +367,9 @@ pub fn program(f: Func) -> &'static Program {
     })
 }
 
-/// The program of `a op b` for the operators defined by algorithms (`^`,
-/// `min`, `max`); `None` for the others.
-pub fn program_bin(op: Bin) -> Option<&'static Program> {
-    if !super::defines_bin(op) {
-        return None;
-    }
-    Some(cached((None, Some(op)), || {
-        record(2, |o, args| bin(o, op, args[0], args[1]).unwrap_or(args[0]))
-    }))
+/// The program of `a op b`.
+pub fn program_two(op: Two) -> &'static Program {
+    cached((None, Some(op)), || {
+        record(2, |o, args| two(o, op, args[0], args[1]))
+    })
 }

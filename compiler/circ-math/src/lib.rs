@@ -1,4 +1,4 @@
-//! Math defined once, as IR-level algorithms. Every function the language
+//! circ-math owns math, defined once as IR-level algorithms. Every function the language
 //! offers (and `^`, `min`, `max`) is written here once, generically over
 //! [`Ops`], as a fixed sequence of IEEE operations (add, subtract, multiply,
 //! divide, square root, floor: each correctly rounded on every target),
@@ -8,15 +8,130 @@
 //! the same sequence as a [`Program`] ([`program`]) and inline it, so it
 //! vectorises, runs on a GPU without double-precision transcendental
 //! instructions, and gives the same bits everywhere. Accuracy per function:
-//! spec/math.md (measured by tests/math_ulp.rs). Adding a function touches
-//! [`call`] and this module's algorithms only.
+//! spec/math.md (measured by circ-ir's tests/math_ulp.rs). Adding a
+//! function touches [`Func`], [`call`] and this crate's algorithms only. The
+//! front end folds constants with it and `circ-ir` builds on it; it must not
+//! know either (it depends on nothing of circ's).
 
 mod program;
 
-pub use program::{Cmp, FBin, FUn, IBin, Op, Program, Val, program, program_bin};
+pub use program::{Cmp, FBin, FUn, IBin, Op, Program, Val, program, program_two};
 
-use crate::{Bin, Func};
 use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
+
+/// A math function. All backends call the same implementations
+/// (`eval`), so results are bit-identical.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[allow(missing_docs)]
+pub enum Func {
+    Exp,
+    Log,
+    Log10,
+    Log2,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Expm1,
+    Log1p,
+    Sigmoid,
+    Erf,
+    Abs,
+    Floor,
+    Ceil,
+    Round,
+    Sqrt,
+    Cbrt,
+    Sign,
+    Heaviside,
+    Atan2,
+}
+
+impl Func {
+    /// Every function, in declaration order.
+    pub const ALL: [Func; 26] = [
+        Func::Exp,
+        Func::Log,
+        Func::Log10,
+        Func::Log2,
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Asin,
+        Func::Acos,
+        Func::Atan,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Tanh,
+        Func::Expm1,
+        Func::Log1p,
+        Func::Sigmoid,
+        Func::Erf,
+        Func::Abs,
+        Func::Floor,
+        Func::Ceil,
+        Func::Round,
+        Func::Sqrt,
+        Func::Cbrt,
+        Func::Sign,
+        Func::Heaviside,
+        Func::Atan2,
+    ];
+
+    /// Its name in the IR's text form (and the language).
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Log => "log",
+            Func::Log10 => "log10",
+            Func::Log2 => "log2",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tan => "tan",
+            Func::Asin => "asin",
+            Func::Acos => "acos",
+            Func::Atan => "atan",
+            Func::Sinh => "sinh",
+            Func::Cosh => "cosh",
+            Func::Tanh => "tanh",
+            Func::Expm1 => "expm1",
+            Func::Log1p => "log1p",
+            Func::Sigmoid => "sigmoid",
+            Func::Erf => "erf",
+            Func::Abs => "abs",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Round => "round",
+            Func::Sqrt => "sqrt",
+            Func::Cbrt => "cbrt",
+            Func::Sign => "sign",
+            Func::Heaviside => "heaviside",
+            Func::Atan2 => "atan2",
+        }
+    }
+
+    /// How many arguments it takes.
+    pub fn arity(self) -> usize {
+        if self == Func::Atan2 { 2 } else { 1 }
+    }
+}
+
+/// The binary operators defined by algorithms here (the others are single
+/// IEEE operations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Two {
+    /// `x ^ y`, as C99's `pow`.
+    Pow,
+    /// The smaller (the other when one is NaN, the first when equal).
+    Min,
+    /// The larger (likewise).
+    Max,
+}
 
 /// The operations an algorithm is written in: floats, 64-bit integers (the
 /// bits of floats) and conditions. [`Direct`] computes them; the recorder
@@ -113,15 +228,10 @@ pub fn eval(f: Func, args: &[f64]) -> f64 {
     call(o, f, &[X { o, v: x }, X { o, v: y }]).v
 }
 
-/// Evaluates `a op b` for the operators defined here (`^`, `min`, `max`).
-pub fn eval_bin(op: Bin, a: f64, b: f64) -> Option<f64> {
+/// Evaluates `a op b` for the operators defined here.
+pub fn eval_two(op: Two, a: f64, b: f64) -> f64 {
     let o = &Direct;
-    bin(o, op, X { o, v: a }, X { o, v: b }).map(|r| r.v)
-}
-
-/// Whether `op` is defined here (and so inlined) rather than a single IEEE operation.
-pub fn defines_bin(op: Bin) -> bool {
-    matches!(op, Bin::Pow | Bin::Min | Bin::Max)
+    two(o, op, X { o, v: a }, X { o, v: b }).v
 }
 
 /// `f(args)` in the operations of `o` (missing arguments are NaN).
@@ -166,15 +276,14 @@ pub fn call<'o, O: Ops>(o: &'o O, f: Func, args: &[X<'o, O>]) -> X<'o, O> {
     }
 }
 
-/// `a op b` for `^`, `min` and `max`; `None` for the other operators.
-pub fn bin<'o, O: Ops>(o: &'o O, op: Bin, a: X<'o, O>, b: X<'o, O>) -> Option<X<'o, O>> {
+/// `a op b` in the operations of `o`.
+pub fn two<'o, O: Ops>(o: &'o O, op: Two, a: X<'o, O>, b: X<'o, O>) -> X<'o, O> {
     let _ = o;
     match op {
-        Bin::Pow => Some(pow(a, b)),
+        Two::Pow => pow(a, b),
         // The other when one is NaN; `a` when they are equal (±0 included).
-        Bin::Min => Some(sel(b.lt(a).or(a.is_nan()), b, a)),
-        Bin::Max => Some(sel(b.gt(a).or(a.is_nan()), b, a)),
-        _ => None,
+        Two::Min => sel(b.lt(a).or(a.is_nan()), b, a),
+        Two::Max => sel(b.gt(a).or(a.is_nan()), b, a),
     }
 }
 
