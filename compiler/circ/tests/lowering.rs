@@ -66,3 +66,31 @@ fn constant_parameters_are_written_into_kernels_and_time_dependent_ones_read() {
         vec!["RI".to_string()]
     );
 }
+
+/// Constants are folded once, by the checker, with circ's own math: the
+/// value a kernel would compute at run time (spec/math.md), which lowering
+/// writes into the kernels as it is.
+#[test]
+fn constants_take_their_values_from_the_checker() {
+    let src = "const k = exp(-0.1 ms / 3 ms) * sqrt(2) + 2 ^ 0.5 + max(1, 2)\nneuron N {\n    parameter a = k\n    state v = 0\n    dv/dt = -v / 10 ms\n}\ncircuit C {\n    population P = N[1]\n}\nrun C for 1 ms\n";
+    let (map, analysis) = circ_sema::check_source("k.circ", src);
+    assert!(!analysis.has_errors(), "{:?}", analysis.diagnostics);
+    let _ = map;
+    let (id, _) = analysis.program.resolve(0, "k").expect("k");
+    let want = circ_ir::eval_func(circ_ir::Func::Exp, &[-0.1 / 3.0])
+        * circ_ir::eval_func(circ_ir::Func::Sqrt, &[2.0])
+        + circ_ir::math::eval_bin(circ_ir::Bin::Pow, 2.0, 0.5).expect("pow")
+        + 2.0;
+    let got = analysis
+        .program
+        .const_type(id)
+        .and_then(|t| t.konst())
+        .expect("the checker knows k");
+    assert_eq!(got.to_bits(), want.to_bits(), "{got} vs {want}");
+    // Lowering writes that value (the parameter's dynamic kernel stores it).
+    let net = common::lower("k.circ", src).net;
+    let stored = net.pops[0].dynamic.body.iter().any(|s| {
+        matches!(s, circ_ir::Stmt::Store(_, circ_ir::Expr::Const(c)) if c.to_bits() == want.to_bits())
+    });
+    assert!(stored, "{}", circ_ir::print(&net));
+}
