@@ -196,7 +196,7 @@ fn argument(f: Func, r: &mut Rng, k: usize) -> f64 {
             (0.0, 10.0, -1074.0, 1024.0, false)
         }
         Func::Log1p => (-1.0, 4.0, -1074.0, 1024.0, false),
-        Func::Sin | Func::Cos | Func::Tan => (-10.0, 10.0, -1074.0, 25.6, true),
+        Func::Sin | Func::Cos | Func::Tan => (-10.0, 10.0, -1074.0, 31.7, true),
         Func::Asin | Func::Acos => (-1.0, 1.0, -1074.0, 0.0, true),
         Func::Atan => (-5.0, 5.0, -1074.0, 1024.0, true),
         Func::Sinh | Func::Cosh | Func::Tanh | Func::Sigmoid => (-25.0, 25.0, -1074.0, 9.47, true),
@@ -234,7 +234,25 @@ const EDGES: [f64; 24] = [
     -745.1,
     std::f64::consts::FRAC_PI_2,
     std::f64::consts::PI,
-    5.2e7,
+    3.4e9,
+];
+
+const NEAR_PI_MULTIPLES: [f64; 15] = [
+    355.0,
+    103_993.0,
+    104_348.0,
+    208_341.0,
+    312_689.0,
+    833_719.0,
+    1_146_408.0,
+    4_272_943.0,
+    5_419_351.0,
+    80_143_857.0,
+    165_707_065.0,
+    245_850_922.0,
+    411_557_987.0,
+    1_068_966_896.0,
+    2_549_491_779.0,
 ];
 
 /// Edge values the reference cannot give (infinities, NaN, poles), as C99
@@ -295,6 +313,15 @@ const BOUNDS: [(Func, u64); 20] = [
 fn arguments(f: Func, n: usize) -> Vec<(f64, f64)> {
     let mut r = Rng(0x5eed ^ f as u64);
     let mut args: Vec<(f64, f64)> = EDGES.iter().map(|&x| (x, 1.0)).collect();
+    if matches!(f, Func::Sin | Func::Cos | Func::Tan) {
+        // Numerators of pi's continued fraction: the integers closest to
+        // multiples of pi, where the reduction cancels most.
+        args.extend(
+            NEAR_PI_MULTIPLES
+                .iter()
+                .flat_map(|&x| [(x, 1.0), (-x, 1.0)]),
+        );
+    }
     for k in 0..n {
         if f == Func::Atan2 {
             let y = argument(Func::Atan, &mut r, k);

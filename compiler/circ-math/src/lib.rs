@@ -768,13 +768,15 @@ fn log1p<'o, O: Ops>(x: X<'o, O>) -> X<'o, O> {
 
 // ---- trigonometry ----------------------------------------------------------
 
-/// pi/2 in four parts: three of 27 bits (so n * part is exact for |n| <
-/// 2^26) and the rest.
-const PIO2: [f64; 4] = [
-    f64::from_bits(0x3ff9_21fb_5400_0000),
-    f64::from_bits(0x3e11_0b46_1000_0000),
-    f64::from_bits(0x3c5a_6263_3000_0000),
-    f64::from_bits(0x3a94_5c06_e0e6_8948),
+/// pi/2 in six parts: five of 21 bits (so n * part is exact for |n| <
+/// 2^32) and the rest.
+const PIO2: [f64; 6] = [
+    f64::from_bits(0x3ff9_21fb_0000_0000),
+    f64::from_bits(0x3e95_110b_0000_0000),
+    f64::from_bits(0x3d31_8469_0000_0000),
+    f64::from_bits(0x3be1_3198_0000_0000),
+    f64::from_bits(0x3a94_5c06_0000_0000),
+    f64::from_bits(0x394c_1cd1_2902_4e09),
 ];
 const PIO2_HI: f64 = f64::from_bits(0x3ff9_21fb_5444_2d18);
 const PIO2_LO: f64 = f64::from_bits(0x3c91_a626_3314_5c07);
@@ -782,15 +784,18 @@ const PI_HI: f64 = f64::from_bits(0x4009_21fb_5444_2d18);
 const PI_LO: f64 = f64::from_bits(0x3ca1_a626_3314_5c07);
 const TWO_OVER_PI: f64 = f64::from_bits(0x3fe4_5f30_6dc9_c883);
 /// Beyond this |x| the reduction is not exact: sin, cos and tan are NaN.
-pub const TRIG_LIMIT: f64 = 52_707_178.0; // about 2^25 pi / 2
+pub const TRIG_LIMIT: f64 = 3_373_259_426.0; // 2^31 pi / 2
 
-/// x = n pi/2 + (y0 + y1), |y0 + y1| <= pi/4 (about): (n mod 4, y0, y1).
+/// x = n pi/2 + (y0 + y1), |y0 + y1| <= pi/4 (about): (n mod 4, y0, y1),
+/// exactly enough for |n| < 2^32.
 fn trig_reduce<'o, O: Ops>(x: X<'o, O>) -> (X<'o, O>, X<'o, O>, X<'o, O>) {
     let n = rint(x * TWO_OVER_PI);
     let hi = x - n * PIO2[0];
     let (hi, e1) = two_sum(hi, -(n * PIO2[1]));
     let (hi, e2) = two_sum(hi, -(n * PIO2[2]));
-    let lo = (e1 + e2) - n * PIO2[3];
+    let (hi, e3) = two_sum(hi, -(n * PIO2[3]));
+    let (hi, e4) = two_sum(hi, -(n * PIO2[4]));
+    let lo = ((e1 + e2) + (e3 + e4)) - n * PIO2[5];
     let y0 = hi + lo;
     let y1 = (hi - y0) + lo;
     let q = n - 4.0 * (n * 0.25).floor();
