@@ -175,7 +175,11 @@ enum Color {
 }
 
 /// Loads `use "file.circ"` imports relative to the importing file.
-struct FsLoader;
+#[derive(Default)]
+struct FsLoader {
+    /// The files read, in order.
+    read: Vec<PathBuf>,
+}
 
 impl Loader for FsLoader {
     fn load(&mut self, from: &str, path: &str) -> Result<(String, String), String> {
@@ -183,6 +187,7 @@ impl Loader for FsLoader {
         let full = base.join(path);
         let text = std::fs::read_to_string(&full)
             .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
+        self.read.push(full.clone());
         Ok((full.to_string_lossy().into_owned(), text))
     }
 }
@@ -285,8 +290,33 @@ struct Settings {
 }
 
 /// What the front end gives a backend: the lowered network, its data
-/// tables and the folder data files are read from.
-type Front = (circ_lower::Lowered, Vec<Vec<f64>>, PathBuf);
+/// tables, the folder data files are read from, and every file the model
+/// reads (itself, its modules, its data files).
+type Front = (circ_lower::Lowered, Vec<Vec<f64>>, PathBuf, Vec<PathBuf>);
+
+/// Every data file a network reads, relative to `base`.
+fn data_files(layout: &circ_ir::NetLayout, base: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = layout
+        .tables
+        .iter()
+        .map(|(c, _)| base.join(&c.path))
+        .collect();
+    for p in &layout.projs {
+        if let circ_ir::Connect::File { path, .. } | circ_ir::Connect::Matrix { path } = &p.connect
+        {
+            v.push(base.join(path));
+        }
+    }
+    for pop in &layout.pops {
+        if let Some(s) = &pop.schedule_source {
+            v.push(base.join(&s.times.path));
+            if let Some(i) = &s.indices {
+                v.push(base.join(&i.path));
+            }
+        }
+    }
+    v
+}
 
 /// Reads, checks and lowers `file`, and loads its data tables. `stop_after`
 /// sees the network first: `Some(())` means it was printed and nothing
@@ -325,7 +355,8 @@ fn front(
     }
     let mut map = SourceMap::new();
     let id = map.add(file.to_string_lossy(), text);
-    let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+    let mut loader = FsLoader::default();
+    let analysis = circ_sema::check_program(&mut map, id, &mut loader);
     if analysis.has_errors() {
         eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
         return Err(ExitCode::from(1));
@@ -350,7 +381,10 @@ fn front(
             return Err(ExitCode::from(1));
         }
     };
-    Ok(Some((lowered, tables, base)))
+    let mut inputs = vec![file.to_path_buf()];
+    inputs.extend(loader.read);
+    inputs.extend(data_files(&lowered.net.layout, &base));
+    Ok(Some((lowered, tables, base, inputs)))
 }
 
 /// Writes `--emit` output to stdout. A reader that closed the pipe
@@ -388,7 +422,7 @@ fn run(args: RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
 
-    let (lowered, tables, base) = match front(&args.file, &args.settings, color, |net| {
+    let (lowered, tables, base, _) = match front(&args.file, &args.settings, color, |net| {
         matches!(args.emit, Some(Emit::Ir)).then(|| emit_text(&circ_ir::print(net)))
     }) {
         Ok(Some(x)) => x,
@@ -467,7 +501,7 @@ fn check(args: CheckArgs) -> ExitCode {
             };
             let mut map = SourceMap::new();
             let id = map.add(f.to_string_lossy(), text);
-            let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+            let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
             if analysis.has_errors() {
                 eprint!(
                     "{}",
@@ -538,7 +572,7 @@ fn check(args: CheckArgs) -> ExitCode {
         };
         let mut map = SourceMap::new();
         let id = map.add(f.to_string_lossy(), text);
-        let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+        let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
         if !analysis.has_errors() {
             analysis
                 .diagnostics
@@ -625,7 +659,7 @@ fn runner() -> Result<Vec<u8>, String> {
 
 fn build(args: BuildArgs) -> ExitCode {
     let color = use_color(args.color);
-    let (lowered, tables, base) = match front(&args.file, &args.settings, color, |_| None) {
+    let (lowered, tables, base, inputs) = match front(&args.file, &args.settings, color, |_| None) {
         Ok(Some(x)) => x,
         Ok(None) => return ExitCode::SUCCESS,
         Err(code) => return code,
@@ -637,6 +671,23 @@ fn build(args: BuildArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Never overwrite what the model is read from.
+    if let Ok(out) = std::fs::canonicalize(&args.output)
+        && let Some(input) = inputs
+            .iter()
+            .find(|i| std::fs::canonicalize(i).is_ok_and(|i| i == out))
+    {
+        let what = if input == &inputs[0] {
+            "the model file".to_string()
+        } else {
+            format!("a file the model reads ({})", input.display())
+        };
+        eprintln!(
+            "error: -o {} is {what}; circ build never overwrites an input: choose another name",
+            args.output.display()
+        );
+        return ExitCode::from(2);
+    }
     let base = std::fs::canonicalize(&base).unwrap_or(base);
     let object = circ_backends::object(&args.backend, &lowered.net, |kernels| {
         let bundle = circ_exe::Bundle {

@@ -393,7 +393,7 @@ impl Session {
         }
         let mut map = SourceMap::new();
         let id = map.add(self.main_name(), text);
-        let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader);
+        let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
         (map, analysis, starts)
     }
 

@@ -163,3 +163,58 @@ fn executables_stand_alone_and_the_runner_is_checked() {
     assert!(!tmp.join("x").exists());
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// `circ build` never overwrites an input: the model file, a module it
+/// imports, or a data file it reads (a symlink to one included). It refuses
+/// before writing anything, and the input is unchanged.
+#[test]
+fn circ_build_never_overwrites_an_input() {
+    let tmp = std::env::temp_dir().join(format!("circ-build-inputs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("data")).expect("tmp");
+    let cell = "neuron Cell {\n    state v = 0 mV\n    dv/dt = -v / 10 ms\n    spike when v > 1 mV { v = 0 mV }\n}\n";
+    let edges = "pre,post\n0,1\n1,0\n";
+    let model = "use \"cell.circ\"::{Cell}\nuse std::synapses::Delta\ncircuit C {\n    population P = Cell[2]\n    project P -> P : Delta(w = 2 mV) connect from \"data/edges.csv\"(source = \"pre\", target = \"post\")\n}\nrun C for 1 ms\n";
+    std::fs::write(tmp.join("cell.circ"), cell).expect("write");
+    std::fs::write(tmp.join("data/edges.csv"), edges).expect("write");
+    std::fs::write(tmp.join("m.circ"), model).expect("write");
+    std::os::unix::fs::symlink(tmp.join("m.circ"), tmp.join("link.circ")).expect("symlink");
+    for (target, what) in [
+        ("m.circ", "the model file"),
+        ("link.circ", "the model file"),
+        ("cell.circ", "a file the model reads"),
+        ("data/edges.csv", "a file the model reads"),
+    ] {
+        let o = circ()
+            .current_dir(&tmp)
+            .args(["build", "m.circ", "-o", target])
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "-o {target}: {err}");
+        assert!(
+            err.contains(what) && err.contains("never overwrites"),
+            "-o {target}: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("m.circ")).expect("m"),
+        model
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("cell.circ")).expect("cell"),
+        cell
+    );
+    assert_eq!(
+        std::fs::read_to_string(tmp.join("data/edges.csv")).expect("edges"),
+        edges
+    );
+    // Another name builds.
+    ok(
+        circ()
+            .current_dir(&tmp)
+            .args(["build", "m.circ", "-o", "m"]),
+        "circ build -o m",
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
