@@ -229,13 +229,26 @@ pub struct RunOptions {
     pub check_every: u64,
 }
 
+/// A signal's name (`SIGTERM`), or its number.
+pub fn signal_name(signal: i32) -> String {
+    match signal {
+        1 => "SIGHUP".into(),
+        2 => "SIGINT (Ctrl-C)".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
 /// Why a run stopped early.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunError {
-    /// The user asked to stop (Ctrl-C).
+    /// A signal asked the run to stop (Ctrl-C's SIGINT, SIGTERM from a
+    /// scheduler or `timeout`, SIGHUP from a closed terminal).
     Interrupted {
         /// Time reached, in seconds.
         t: f64,
+        /// The signal's number.
+        signal: i32,
     },
     /// A state became NaN or infinite.
     NotFinite {
@@ -255,10 +268,11 @@ pub enum RunError {
 impl std::fmt::Display for RunError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RunError::Interrupted { t } => write!(
+            RunError::Interrupted { t, signal } => write!(
                 f,
-                "interrupted at t = {:.4} ms; the recordings up to then are complete",
-                t * 1e3
+                "interrupted at t = {:.4} ms by {}; the recordings up to then are complete",
+                t * 1e3,
+                signal_name(*signal)
             ),
             RunError::NotFinite {
                 pop,
@@ -289,8 +303,9 @@ pub struct Samples {
 /// Ways to watch and stop a run from outside.
 #[derive(Default)]
 pub struct Hooks<'h> {
-    /// Checked every step: when set, the run stops cleanly.
-    pub stop: Option<&'h std::sync::atomic::AtomicBool>,
+    /// Checked every step: when it holds a signal's number (not 0), the
+    /// run stops cleanly, saying which.
+    pub stop: Option<&'h std::sync::atomic::AtomicI32>,
     /// Called every 1000 steps with (steps done, steps in all).
     pub progress: Option<&'h mut dyn FnMut(u64, u64)>,
 }
@@ -959,11 +974,11 @@ impl<'a> Simulation<'a> {
                 dt: opts.dt,
                 seed: opts.seed,
             };
-            if hooks
+            let signal = hooks
                 .stop
-                .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
-            {
-                result.stopped = Some(RunError::Interrupted { t });
+                .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+            if signal != 0 {
+                result.stopped = Some(RunError::Interrupted { t, signal });
                 break;
             }
             if (n - first).is_multiple_of(1000)

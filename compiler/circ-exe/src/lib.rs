@@ -99,7 +99,7 @@ pub struct Job<'a> {
 /// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
 /// it with complete files), writes the recordings and prints a summary.
 /// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
-/// write), 130 (interrupted).
+/// write), 128 + the signal when one stopped it (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 pub fn simulate(job: &Job<'_>) -> u8 {
     let bopts = circ_runtime::BuildOptions {
         seed: job.seed,
@@ -124,10 +124,11 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         seed: job.seed,
         check_every: 100,
     };
-    // Ctrl-C stops the run cleanly: what was recorded is written in full.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = std::sync::Arc::clone(&stop);
-    let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed));
+    // SIGINT (Ctrl-C), SIGTERM (schedulers, `timeout`, `docker stop`) and
+    // SIGHUP (a closed terminal) stop the run at a step boundary: what was
+    // recorded is written in full, and the summary says which signal.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    stop_on_signals(&stop);
     let show = std::io::stderr().is_terminal();
     let loop_start = Instant::now();
     let mut shown = false;
@@ -200,9 +201,10 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     }
     println!("wrote {} files to {}", written.len(), job.out.display());
     match &result.stopped {
-        Some(e @ circ_runtime::RunError::Interrupted { .. }) => {
+        Some(e @ circ_runtime::RunError::Interrupted { signal, .. }) => {
             eprintln!("{e}");
-            130
+            // The shells' convention: 128 + the signal.
+            u8::try_from(128 + signal).unwrap_or(130)
         }
         Some(e) => {
             eprintln!("error: {e}");
@@ -213,6 +215,31 @@ pub fn simulate(job: &Job<'_>) -> u8 {
 }
 
 use circ_units::parse_time;
+
+/// The signals that stop a run cleanly.
+pub const STOP_SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
+/// From now on SIGINT, SIGTERM and SIGHUP store their number in `stop`
+/// instead of killing the process (the run loop checks it every step).
+pub fn stop_on_signals(stop: &std::sync::Arc<std::sync::atomic::AtomicI32>) {
+    for sig in STOP_SIGNALS {
+        let flag = std::sync::Arc::clone(stop);
+        // SAFETY: the action is one atomic store, which is async-signal-safe.
+        #[allow(unsafe_code)]
+        let registered = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                flag.store(sig, std::sync::atomic::Ordering::Relaxed);
+            })
+        };
+        // Without it the signal keeps its default action: the run is lost
+        // as before, nothing worse.
+        drop(registered);
+    }
+}
 
 /// The options of a built executable (those of `circ run` that do not
 /// change the compiled code).

@@ -17,7 +17,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 mod edit;
@@ -98,8 +98,11 @@ pub struct Session {
     threads: usize,
     inputs: usize,
     live: Option<Live>,
-    /// Set by Ctrl-C while a run is going: the run stops cleanly.
-    stop: Arc<AtomicBool>,
+    /// Set to a signal's number (Ctrl-C's SIGINT, SIGTERM, SIGHUP) while a
+    /// run is going: the run stops cleanly.
+    stop: Arc<AtomicI32>,
+    /// True between runs: SIGTERM and SIGHUP then end the REPL as usual.
+    idle: Arc<AtomicBool>,
     /// Whether any input failed (piped sessions exit with status 1).
     pub failed: bool,
     /// Bumped whenever the items change: a live circuit built from older
@@ -120,9 +123,12 @@ pub enum Flow {
 pub fn main(file: Option<&Path>, threads: usize) -> ExitCode {
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut s = Session::new(threads);
-    let flag = Arc::clone(&s.stop);
-    // Ctrl-C at the prompt is the line editor's; during a run it stops it.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed));
+    // Ctrl-C at the prompt is the line editor's; during a run it stops it,
+    // as SIGTERM and SIGHUP do (between runs those end the REPL).
+    circ_exe::stop_on_signals(&s.stop);
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+        let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&s.idle));
+    }
     if interactive {
         println!(
             "circ {} REPL: :help for commands, :quit to leave",
@@ -207,7 +213,8 @@ impl Session {
             threads,
             inputs: 0,
             live: None,
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Arc::new(AtomicI32::new(0)),
+            idle: Arc::new(AtomicBool::new(true)),
             failed: false,
             generation: 0,
         }
@@ -743,7 +750,8 @@ impl Session {
         let Some(state) = live.state.take() else {
             return false;
         };
-        self.stop.store(false, Ordering::Relaxed);
+        self.stop.store(0, Ordering::Relaxed);
+        self.idle.store(false, Ordering::Relaxed);
         let stop = Arc::clone(&self.stop);
         let started = Instant::now();
         let (result, state) = live.compiled.with_dependent(|l, jit| {
@@ -765,6 +773,7 @@ impl Session {
             (Ok(r), Some(sim.into_state()))
         });
         live.state = state;
+        self.idle.store(true, Ordering::Relaxed);
         let r = match result {
             Ok(r) => r,
             Err(e) => {
@@ -793,8 +802,17 @@ impl Session {
             counts.join(", ")
         );
         match r.stopped {
-            Some(circ_runtime::RunError::Interrupted { t }) => {
-                eprintln!("stopped at t = {} (Ctrl-C)", format_quantity(t, time_dim()));
+            Some(circ_runtime::RunError::Interrupted { t, signal }) => {
+                eprintln!(
+                    "stopped at t = {} ({})",
+                    format_quantity(t, time_dim()),
+                    circ_runtime::signal_name(signal)
+                );
+                // SIGTERM and SIGHUP end the session after the run stops
+                // cleanly (the shells' 128 + signal); Ctrl-C returns to the prompt.
+                if signal != signal_hook::consts::SIGINT {
+                    std::process::exit(128 + signal);
+                }
                 true
             }
             Some(e) => {

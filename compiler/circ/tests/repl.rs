@@ -226,3 +226,46 @@ fn terminal_session() {
     assert!(home.join(".circ_history").exists(), "history kept");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// SIGTERM during a `:run` stops the run at a step boundary, says so, and
+/// ends the session with 143; between runs SIGTERM ends it as usual.
+#[test]
+fn sigterm_stops_a_run_then_ends_the_session() {
+    use std::io::Write as _;
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coba.circ");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["repl", "--threads", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, ":load {}\n:run 1000 s", model.display()).expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let o = child.wait_with_output().expect("wait");
+    drop(stdin);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("stopped at t =") && err.contains("SIGTERM"),
+        "{err}"
+    );
+    // Idle: the default action (killed by the signal, no exit code).
+    let mut idle = Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["repl", "--threads", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &idle.id().to_string()])
+        .status();
+    let status = idle.wait().expect("wait");
+    assert!(!status.success(), "an idle REPL ignored SIGTERM");
+}

@@ -156,29 +156,17 @@ fn delays_off_the_grid_are_rounded_with_a_warning() {
     );
 }
 
-#[test]
-fn an_interrupted_run_leaves_complete_files() {
-    let d = Dir::new("interrupt");
-    let m = d.write("long.circ", "use std::neurons::LIF\ncircuit C {\n    population A = LIF[2000](I_ext = 0.2 nA) { v = uniform(-65 mV, -50 mV) }\n    record spikes of A\n    record v of A[0..3] every 1 ms\n}\nrun C for 1000 s\n");
-    let child = circ()
-        .args(["run", "--color", "never", "--out"])
-        .arg(d.0.join("out"))
-        .arg(&m)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let _ = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status();
-    let o = child.wait_with_output().expect("wait");
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted at t ="), "{err}");
-    let summary = std::fs::read_to_string(d.0.join("out/summary.json")).expect("summary");
-    assert!(summary.contains("\"completed\": false") && summary.contains("interrupted"));
+/// Checks that `out` holds a complete, interrupted run's files.
+fn assert_complete_interrupted(out: &std::path::Path, why: &str) {
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    assert!(
+        summary.contains("\"completed\": false")
+            && summary.contains("interrupted")
+            && summary.contains(why),
+        "{summary}"
+    );
     // The state file is whole: its header's shape matches its data.
-    let v = std::fs::read(d.0.join("out/A_v.npy")).expect("v");
+    let v = std::fs::read(out.join("A_v.npy")).expect("v");
     let hlen = u16::from_le_bytes([v[8], v[9]]) as usize;
     let header = String::from_utf8_lossy(&v[10..10 + hlen]).into_owned();
     let rows: usize = header
@@ -189,12 +177,83 @@ fn an_interrupted_run_leaves_complete_files() {
         .expect("rows");
     assert!(rows > 0);
     assert_eq!(v.len(), 10 + hlen + rows * 3 * 8);
-    assert!(std::fs::read_dir(d.0.join("out")).expect("out").all(|e| {
+    assert!(std::fs::read_dir(out).expect("out").all(|e| {
         !e.expect("entry")
             .path()
             .to_string_lossy()
             .ends_with(".partial")
     }));
+}
+
+const LONG: &str = "use std::neurons::LIF\ncircuit C {\n    population A = LIF[2000](I_ext = 0.2 nA) { v = uniform(-65 mV, -50 mV) }\n    record spikes of A\n    record v of A[0..3] every 1 ms\n}\nrun C for 1000 s\n";
+
+/// SIGINT (Ctrl-C), SIGTERM (Slurm, `timeout`, `docker stop`) and SIGHUP (a
+/// closed terminal), at different moments: the run stops at a step
+/// boundary, writes complete files, says which signal in summary.json, and
+/// exits with 128 + the signal.
+#[test]
+fn an_interrupted_run_leaves_complete_files() {
+    let d = Dir::new("interrupt");
+    let m = d.write("long.circ", LONG);
+    for (k, (sig, code, name, wait_ms)) in [
+        ("INT", 130, "SIGINT", 1500),
+        ("TERM", 143, "SIGTERM", 1200),
+        ("HUP", 129, "SIGHUP", 1800),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = d.0.join(format!("out{k}"));
+        let child = circ()
+            .args(["run", "--color", "never", "--out"])
+            .arg(&out)
+            .arg(&m)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(wait_ms));
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status();
+        let o = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{sig}: {err}");
+        assert!(
+            err.contains("interrupted at t =") && err.contains(name),
+            "{sig}: {err}"
+        );
+        assert_complete_interrupted(&out, name);
+    }
+}
+
+/// A built executable stops the same way on SIGTERM.
+#[test]
+fn an_executable_stopped_by_sigterm_leaves_complete_files() {
+    let d = Dir::new("interrupt-exe");
+    let m = d.write("long.circ", LONG);
+    let exe = d.0.join("long");
+    let o = circ()
+        .args(["build", "-o"])
+        .arg(&exe)
+        .arg(&m)
+        .output()
+        .expect("build");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = d.0.join("out");
+    let child = Command::new(&exe)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let o = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert_complete_interrupted(&out, "SIGTERM");
 }
 
 /// Synapse count recorded in `PROJ_w.npy` (its second dimension).
