@@ -45,6 +45,46 @@ pub fn build_id_of(bytes: &[u8]) -> Option<&str> {
         .and_then(|w| std::str::from_utf8(&w[mark.len()..]).ok())
 }
 
+/// Ends the process when standard output fails: a reader that closed the
+/// pipe (`| head`) has what it wanted, so quietly, with the shells' 141; any
+/// other failure (a full disk: `> /dev/full`) is an error. Never a panic,
+/// as `println!` would give. Output files are written before anything is
+/// printed, so nothing is lost.
+pub fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1)
+}
+
+/// `println!` that ends the process cleanly when standard output fails
+/// ([`stdout_failed`]).
+#[macro_export]
+macro_rules! say {
+    () => {
+        $crate::say!("")
+    };
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($t)*) {
+            $crate::stdout_failed(&e);
+        }
+    }};
+}
+
+/// `print!` that ends the process cleanly when standard output fails.
+#[macro_export]
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout();
+        if let Err(e) = write!(out, $($t)*).and_then(|()| out.flush()) {
+            $crate::stdout_failed(&e);
+        }
+    }};
+}
+
 /// Everything an executable needs besides its kernels' code.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bundle {
@@ -178,7 +218,7 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         }
     };
     let duration = result.steps as f64 * result.dt;
-    println!(
+    say!(
         "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)",
         job.circuit,
         duration,
@@ -194,12 +234,15 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         } else {
             0.0
         };
-        println!(
+        say!(
             "  {:<12} {:>8} neurons {:>10} spikes {:>10.3} Hz",
-            pop.name, pop.size, n, rate
+            pop.name,
+            pop.size,
+            n,
+            rate
         );
     }
-    println!("wrote {} files to {}", written.len(), job.out.display());
+    say!("wrote {} files to {}", written.len(), job.out.display());
     match &result.stopped {
         Some(e @ circ_runtime::RunError::Interrupted { signal, .. }) => {
             eprintln!("{e}");

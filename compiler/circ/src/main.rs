@@ -203,14 +203,14 @@ fn doc(path: &str) -> ExitCode {
     if !listed.is_empty() {
         for d in listed {
             let summary = d.doc.lines().next().unwrap_or("");
-            println!("{:<32} {summary}", d.path());
+            circ_exe::say!("{:<32} {summary}", d.path());
         }
         return ExitCode::SUCCESS;
     }
     if let Some(d) = circ_stdlib::find(path) {
-        println!("{} ({})\n", d.path(), d.kind);
-        println!("{}\n", d.doc);
-        println!("{}", d.source);
+        circ_exe::say!("{} ({})\n", d.path(), d.kind);
+        circ_exe::say!("{}\n", d.doc);
+        circ_exe::say!("{}", d.source);
         return ExitCode::SUCCESS;
     }
     let name = path.rsplit("::").next().unwrap_or(path).to_lowercase();
@@ -487,7 +487,7 @@ fn run(args: RunArgs) -> ExitCode {
 fn check(args: CheckArgs) -> ExitCode {
     if args.list_codes {
         for c in circ_diag::CODES {
-            println!("{:<28} {}", c.code, c.summary);
+            circ_exe::say!("{:<28} {}", c.code, c.summary);
         }
         return ExitCode::SUCCESS;
     }
@@ -511,7 +511,7 @@ fn check(args: CheckArgs) -> ExitCode {
                 continue;
             }
             for line in circ_lower::explain_solvers(&analysis, &map) {
-                println!("{line}");
+                circ_exe::say!("{line}");
             }
         }
         return status;
@@ -519,7 +519,7 @@ fn check(args: CheckArgs) -> ExitCode {
     if let Some(code) = &args.explain {
         return match circ_diag::explain(code) {
             Some(info) => {
-                print!("{}", info.page);
+                circ_exe::say_raw!("{}", info.page);
                 ExitCode::SUCCESS
             }
             None => {
@@ -593,7 +593,7 @@ fn check(args: CheckArgs) -> ExitCode {
                     items.extend(v);
                 }
             }
-            println!(
+            circ_exe::say!(
                 "{}",
                 serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
             );
@@ -772,7 +772,7 @@ fn build(args: BuildArgs) -> ExitCode {
     let _ = std::fs::remove_dir_all(&scratch);
     match result {
         Ok(()) => {
-            println!(
+            circ_exe::say!(
                 "wrote {} (runs `{}`; try {} --help)",
                 args.output.display(),
                 lowered.circuit,

@@ -130,7 +130,7 @@ pub fn main(file: Option<&Path>, threads: usize) -> ExitCode {
         let _ = signal_hook::flag::register_conditional_default(sig, Arc::clone(&s.idle));
     }
     if interactive {
-        println!(
+        circ_exe::say!(
             "circ {} REPL: :help for commands, :quit to leave",
             env!("CARGO_PKG_VERSION")
         );
@@ -245,7 +245,7 @@ impl Session {
             match name {
                 "q" | "quit" | "exit" => return Flow::Quit,
                 "h" | "help" | "?" => {
-                    print!("{HELP}");
+                    circ_exe::say_raw!("{HELP}");
                     true
                 }
                 "type" | "t" => self.type_of(rest),
@@ -261,7 +261,7 @@ impl Session {
                 "raster" => self.plot(rest, true),
                 "items" => {
                     for e in &self.entries {
-                        println!("{}", e.text.trim());
+                        circ_exe::say!("{}", e.text.trim());
                     }
                     true
                 }
@@ -337,11 +337,11 @@ impl Session {
         }
         for k in replaced {
             if !k.starts_with("use ") {
-                println!("replaced `{k}`");
+                circ_exe::say!("replaced `{k}`");
             }
         }
         if let Some(live) = &self.live {
-            println!(
+            circ_exe::say!(
                 "note: the next :run builds `{}` again from the items, keeping its state",
                 live.compiled.borrow_owner().circuit
             );
@@ -490,7 +490,7 @@ impl Session {
                 konst: Some(v),
                 ..
             }) => {
-                println!(
+                circ_exe::say!(
                     "{}",
                     format_quantity(v, dim.unwrap_or(circ_units::Dim::ONE))
                 );
@@ -531,14 +531,14 @@ impl Session {
                 let d = dim.unwrap_or(circ_units::Dim::ONE);
                 let kind = if int { "integer" } else { "number" };
                 if d.is_dimensionless() {
-                    println!("dimensionless {kind}");
+                    circ_exe::say!("dimensionless {kind}");
                 } else {
-                    println!("{} (SI: {})", d.describe(), d.si());
+                    circ_exe::say!("{} (SI: {})", d.describe(), d.si());
                 }
                 true
             }
             Some(t) => {
-                println!("{}", t.describe());
+                circ_exe::say!("{}", t.describe());
                 true
             }
             None => false,
@@ -585,7 +585,7 @@ impl Session {
         }
         self.live = None;
         let n = self.entries.len();
-        println!(
+        circ_exe::say!(
             "loaded {} ({n} item{})",
             file.display(),
             if n == 1 { "" } else { "s" }
@@ -680,7 +680,7 @@ impl Session {
             record,
             generation: self.generation,
         });
-        println!(
+        circ_exe::say!(
             "instantiated `{name}`: {} in {:.3} s",
             sizes.join(", "),
             started.elapsed().as_secs_f64()
@@ -735,7 +735,7 @@ impl Session {
         {
             let overrides = live.overrides.clone();
             match self.rebuild(overrides, None) {
-                Ok(secs) => println!(
+                Ok(secs) => circ_exe::say!(
                     "rebuilt from the changed items in {secs:.3} s; the state carries over"
                 ),
                 Err(e) => {
@@ -794,7 +794,7 @@ impl Session {
             .zip(&r.spikes)
             .map(|(p, s)| format!("{} {}", p.name, s.len()))
             .collect();
-        println!(
+        circ_exe::say!(
             "t = {} (+{} in {:.3} s); spikes: {}",
             format_quantity(now, time_dim()),
             format_quantity(r.steps as f64 * dt, time_dim()),
@@ -894,7 +894,7 @@ impl Session {
         overrides.push((pop.clone(), param.clone(), v));
         match self.rebuild(overrides, Some((&pop, &param, v))) {
             Ok(secs) => {
-                println!(
+                circ_exe::say!(
                     "{pop}.{param} = {} (kernels recompiled in {secs:.3} s)",
                     format_quantity(v, want)
                 );
@@ -958,7 +958,7 @@ impl Session {
         overrides.push((pop.to_string(), "rate".into(), r));
         Some(match self.rebuild(overrides, None) {
             Ok(secs) => {
-                println!(
+                circ_exe::say!(
                     "{pop}.rate = {} from t = {} (kernels recompiled in {secs:.3} s)",
                     format_quantity(r, hz),
                     format_quantity(
@@ -1104,7 +1104,7 @@ impl Session {
             record,
             generation: self.generation,
         });
-        println!("t = 0 s");
+        circ_exe::say!("t = 0 s");
         true
     }
 
@@ -1127,7 +1127,7 @@ impl Session {
             } else {
                 0.0
             };
-            println!(
+            circ_exe::say!(
                 "{}: {} spikes from {} neurons in {}, {:.2} Hz",
                 p.name,
                 s.len(),
@@ -1203,7 +1203,7 @@ impl Session {
                 format_quantity(x, dim)
             })
             .collect();
-        println!("{pop}.{var}[{a}..{b}] = [{}]", shown.join(", "));
+        circ_exe::say!("{pop}.{var}[{a}..{b}] = [{}]", shown.join(", "));
         true
     }
 
@@ -1232,7 +1232,7 @@ impl Session {
             }
             Some(f) => match fig.write(Path::new(f)) {
                 Ok(()) => {
-                    println!("wrote {f}");
+                    circ_exe::say!("wrote {f}");
                     true
                 }
                 Err(e) => {
@@ -1241,7 +1241,7 @@ impl Session {
                 }
             },
             None => {
-                print!("{}", fig.text(72, 14));
+                circ_exe::say_raw!("{}", fig.text(72, 14));
                 true
             }
         }
@@ -1377,7 +1377,7 @@ impl Session {
             &info,
         ) {
             Ok(files) => {
-                println!(
+                circ_exe::say!(
                     "wrote {} file{} to {dir}",
                     files.len(),
                     if files.len() == 1 { "" } else { "s" }
@@ -1396,7 +1396,7 @@ impl Session {
 fn explain(code: &str) -> bool {
     match circ_diag::explain(code) {
         Some(info) => {
-            print!("{}", info.page);
+            circ_exe::say_raw!("{}", info.page);
             true
         }
         None => {
