@@ -417,6 +417,67 @@ impl Checker {
         );
     }
 
+    /// A constant folded from finite operands must be finite: `1 / 0`,
+    /// `0 / 0`, `5 % 0` and overflows are errors, not silent infinities or
+    /// NaN (an operand that is `inf` already may give one).
+    fn finite_fold(
+        &mut self,
+        env: &Env<'_>,
+        op: BinOp,
+        ka: Option<f64>,
+        kb: Option<f64>,
+        k: Option<f64>,
+        span: Span,
+    ) -> bool {
+        let (Some(x), Some(y), Some(v)) = (ka, kb, k) else {
+            return true;
+        };
+        if !x.is_finite() || !y.is_finite() || v.is_finite() {
+            return true;
+        }
+        let short = |z: f64| {
+            if z != 0.0 && !(1e-3..1e6).contains(&z.abs()) {
+                format!("{z:e}")
+            } else {
+                format!("{z}")
+            }
+        };
+        let (what, help) = if y == 0.0 && matches!(op, BinOp::Div | BinOp::Rem) {
+            (
+                format!(
+                    "this divides by zero: {} `{}` 0 is {}",
+                    short(x),
+                    op.symbol(),
+                    if v.is_nan() {
+                        "not a number"
+                    } else {
+                        "infinite"
+                    }
+                ),
+                if v.is_nan() {
+                    "the expression has no value; check what it divides by"
+                } else {
+                    "a value that must be unbounded is written `inf`"
+                },
+            )
+        } else {
+            (
+                format!(
+                    "this overflows: {} `{}` {} is beyond the largest double",
+                    short(x),
+                    op.symbol(),
+                    short(y)
+                ),
+                "rescale the quantity, or write `inf` where unbounded is meant",
+            )
+        };
+        self.diags.push(
+            Diagnostic::error("invalid-value", what, env.file, span, "not a finite number")
+                .with_help(help),
+        );
+        false
+    }
+
     fn binary(&mut self, env: &Env<'_>, op: BinOp, a: &Expr, b: &Expr, span: Span) -> Ty {
         let ta = self.expr(env, a);
         let tb = self.expr(env, b);
@@ -497,6 +558,9 @@ impl Checker {
                     }),
                     _ => None,
                 };
+                if !self.finite_fold(env, op, ka, kb, k, span) {
+                    return Ty::Error;
+                }
                 num(da.or(db), ia && ib, k, random)
             }
             BinOp::Mul | BinOp::Div => {
@@ -515,6 +579,9 @@ impl Checker {
                     (Some(x), Some(y)) => Some(if op == BinOp::Mul { x * y } else { x / y }),
                     _ => None,
                 };
+                if !self.finite_fold(env, op, ka, kb, k, span) {
+                    return Ty::Error;
+                }
                 num(dim, ia && ib && op == BinOp::Mul, k, random)
             }
             BinOp::Pow => self.power(env, a, ta, b, tb, span),
