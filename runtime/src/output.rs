@@ -1,25 +1,13 @@
-//! Writes what a run recorded as files other tools read: NumPy `.npy`, CSV
-//! for spikes, and `summary.json`. Every file is written under a temporary
-//! name and renamed when complete, so a reader never sees half a file.
+//! Renders what a run recorded as files other tools read: NumPy `.npy`, CSV
+//! for spikes, and `summary.json`. [`crate::outdir`] writes them, all or
+//! nothing, so a reader never sees half a file or a mix of two runs.
 
 use crate::layout::{NetLayout, RecordKind};
+use crate::outdir::{OutDir, OutError};
 use crate::sim::RunResult;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.partial",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
-}
+pub use crate::outdir::write_atomic;
 
 /// The bytes of a `.npy` file (format 1.0) holding `data` with `shape`.
 /// `descr` is the NumPy type string (`<f8`, `<i8`).
@@ -83,22 +71,56 @@ pub struct RunInfo {
     pub build_seconds: f64,
 }
 
-/// Writes every recording of `result` into `dir` and a `summary.json`;
-/// returns the files written. Times are in seconds; values in SI units.
+/// Reserves `dir` ([`OutDir::reserve`]) and writes every recording of
+/// `result` into it with a `summary.json`, replacing an earlier run's files;
+/// returns the files written.
 pub fn write_outputs(
     dir: &Path,
     layout: &NetLayout,
     result: &RunResult,
     info: &RunInfo,
-) -> std::io::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)?;
-    let mut written = vec![];
-    let mut put = |name: String, bytes: Vec<u8>| -> std::io::Result<()> {
-        let path = dir.join(name);
-        write_atomic(&path, &bytes)?;
-        written.push(path);
-        Ok(())
-    };
+) -> Result<Vec<PathBuf>, OutError> {
+    OutDir::reserve(dir, 0)?.commit(&render(layout, result, info))
+}
+
+/// Bytes of the recordings whose size is known before a run of `steps`
+/// steps (sampled variables and rates; spike files depend on the spikes);
+/// `synapses`: the synapses each projection made.
+pub fn known_bytes(layout: &NetLayout, steps: u64, synapses: &[usize]) -> u64 {
+    let mut bytes = 0u64;
+    for rec in &layout.records {
+        let (width, every) = match rec.kind {
+            RecordKind::Spikes => continue,
+            RecordKind::Var {
+                first, last, every, ..
+            } => (last.saturating_sub(first) as u64, every),
+            RecordKind::Rate { window } => (1, window),
+            RecordKind::Synapses {
+                proj,
+                first,
+                last,
+                every,
+                ..
+            } => {
+                let made = synapses.get(proj).copied().unwrap_or(0);
+                (last.min(made).saturating_sub(first) as u64, every)
+            }
+        };
+        let rows = steps / every.max(1) + 1;
+        // Values and their times, 8 bytes each.
+        bytes = bytes.saturating_add(
+            rows.saturating_mul(width.saturating_add(1))
+                .saturating_mul(8),
+        );
+    }
+    bytes
+}
+
+/// The files of a run's recordings and its `summary.json`, as (name, bytes).
+/// Times are in seconds; values in SI units.
+pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = vec![];
+    let mut put = |name: String, bytes: Vec<u8>| files.push((name, bytes));
     let duration = result.steps as f64 * result.dt;
     let mut pops_json = serde_json::Map::new();
     for (p, pop) in layout.pops.iter().enumerate() {
@@ -113,13 +135,13 @@ pub fn write_outputs(
             put(
                 format!("{}_spikes_t.npy", pop.name),
                 npy_f64(&[t.len()], &t),
-            )?;
-            put(format!("{}_spikes_i.npy", pop.name), npy_i64(&i))?;
+            );
+            put(format!("{}_spikes_i.npy", pop.name), npy_i64(&i));
             let mut csv = String::from("t_s,index\n");
             for (t, i) in t.iter().zip(&i) {
                 csv.push_str(&format!("{t:.6e},{i}\n"));
             }
-            put(format!("{}_spikes.csv", pop.name), csv.into_bytes())?;
+            put(format!("{}_spikes.csv", pop.name), csv.into_bytes());
         }
         let rate = if duration > 0.0 && pop.size > 0 {
             spikes.len() as f64 / (pop.size as f64 * duration)
@@ -141,12 +163,12 @@ pub fn write_outputs(
                 put(
                     format!("{pop}_{name}.npy"),
                     npy_f64(&[s.t.len(), s.width], &s.values),
-                )?;
-                put(format!("{pop}_{name}_t.npy"), npy_f64(&[s.t.len()], &s.t))?;
+                );
+                put(format!("{pop}_{name}_t.npy"), npy_f64(&[s.t.len()], &s.t));
             }
             RecordKind::Rate { .. } => {
-                put(format!("{pop}_rate.npy"), npy_f64(&[s.t.len()], &s.values))?;
-                put(format!("{pop}_rate_t.npy"), npy_f64(&[s.t.len()], &s.t))?;
+                put(format!("{pop}_rate.npy"), npy_f64(&[s.t.len()], &s.values));
+                put(format!("{pop}_rate_t.npy"), npy_f64(&[s.t.len()], &s.t));
             }
             RecordKind::Synapses { proj, var, .. } => {
                 let Some(p) = layout.projs.get(proj) else {
@@ -168,14 +190,19 @@ pub fn write_outputs(
                 put(
                     format!("{pname}_{vname}.npy"),
                     npy_f64(&[s.t.len(), s.width], &s.values),
-                )?;
+                );
                 put(
                     format!("{pname}_{vname}_t.npy"),
                     npy_f64(&[s.t.len()], &s.t),
-                )?;
+                );
             }
         }
     }
+    let names: Vec<String> = files
+        .iter()
+        .map(|(n, _)| n.clone())
+        .chain(["summary.json".to_string()])
+        .collect();
     let summary = serde_json::json!({
         "file": info.file,
         "circuit": info.circuit,
@@ -190,14 +217,15 @@ pub fn write_outputs(
         "build_seconds": info.build_seconds,
         "loop_seconds": result.loop_time.as_secs_f64(),
         "populations": pops_json,
+        "files": names,
     });
-    put(
+    files.push((
         "summary.json".to_string(),
         serde_json::to_string_pretty(&summary)
             .unwrap_or_default()
             .into_bytes(),
-    )?;
-    Ok(written)
+    ));
+    files
 }
 
 #[cfg(test)]

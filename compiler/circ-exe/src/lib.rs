@@ -141,6 +141,15 @@ pub struct Job<'a> {
 /// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
 /// write), 128 + the signal when one stopped it (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 pub fn simulate(job: &Job<'_>) -> u8 {
+    // The output folder is checked and locked before anything else, so a
+    // run that could not be written is never started.
+    let out = match circ_runtime::outdir::OutDir::reserve(&job.out, 0) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
     let bopts = circ_runtime::BuildOptions {
         seed: job.seed,
         dt: job.dt,
@@ -156,6 +165,13 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     };
     for w in &sim.warnings {
         eprintln!("warning: {w}");
+    }
+    // With the synapses made, the size of every sampled recording is known.
+    let steps = (job.duration / job.dt).round().clamp(0.0, u64::MAX as f64) as u64;
+    let known = circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
+    if let Err(e) = out.check_room(known) {
+        eprintln!("error: {e}");
+        return 2;
     }
     let build = job.started.elapsed().as_secs_f64();
     let ropts = circ_runtime::RunOptions {
@@ -207,13 +223,11 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         version: env!("CARGO_PKG_VERSION").into(),
         build_seconds: build,
     };
-    let written = match circ_runtime::output::write_outputs(&job.out, job.layout, &result, &info) {
+    let files = circ_runtime::output::render(job.layout, &result, &info);
+    let written = match out.commit(&files) {
         Ok(w) => w,
         Err(e) => {
-            eprintln!(
-                "error: cannot write the recordings to {}: {e}",
-                job.out.display()
-            );
+            eprintln!("error: {e}");
             return 2;
         }
     };
@@ -267,8 +281,15 @@ pub const STOP_SIGNALS: [i32; 3] = [
 ];
 
 /// From now on SIGINT, SIGTERM and SIGHUP store their number in `stop`
-/// instead of killing the process (the run loop checks it every step).
+/// instead of killing the process (the run loop checks it every step), and
+/// SIGXFSZ (a file-size limit, `ulimit -f`) is ignored so that the write
+/// fails with an error circ reports and cleans up after.
 pub fn stop_on_signals(stop: &std::sync::Arc<std::sync::atomic::AtomicI32>) {
+    // SAFETY: setting a signal's action to "ignore" has no handler to race.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     for sig in STOP_SIGNALS {
         let flag = std::sync::Arc::clone(stop);
         // SAFETY: the action is one atomic store, which is async-signal-safe.

@@ -1385,7 +1385,7 @@ impl Session {
                 true
             }
             Err(e) => {
-                eprintln!("error: cannot write the recordings to {dir}: {e}");
+                eprintln!("error: {e}");
                 false
             }
         }

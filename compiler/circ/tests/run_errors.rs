@@ -402,3 +402,142 @@ fn emitted_text_into_a_closed_pipe_stops_quietly() {
         assert!(o.status.success(), "--emit {emit}: {err}");
     }
 }
+
+const SHORT: &str = "use std::neurons::LIF\ncircuit C {\n    population A = LIF[20](I_ext = 0.3 nA)\n    record v of A[0..3] every 1 ms\n}\nrun C for 50 ms\n";
+const SPIKES_ONLY: &str = "use std::neurons::LIF\ncircuit C {\n    population A = LIF[20](I_ext = 0.3 nA)\n    record spikes of A\n}\nrun C for 50 ms\n";
+const WIDE: &str = "use std::neurons::LIF\ncircuit C {\n    population A = LIF[200](I_ext = 0.3 nA)\n    record v of A\n}\nrun C for 100 ms\n";
+
+/// Every file in `dir` with its bytes, sorted by name.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| {
+            let p = e.expect("entry").path();
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            let bytes = std::fs::read(&p).expect("read");
+            (name, bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn run_into(model: &Path, out: &Path) -> (Option<i32>, String) {
+    let o = circ()
+        .args(["run", "--color", "never", "--out"])
+        .arg(out)
+        .arg(model)
+        .output()
+        .expect("run circ");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The output folder is checked before the run starts: a file, a place
+/// nobody may write, or a folder another run holds is refused with exit 2
+/// and nothing is run or changed.
+#[test]
+fn the_output_folder_is_checked_and_locked_before_the_run() {
+    let d = Dir::new("outdir");
+    let short = d.write("short.circ", SHORT);
+    let file = d.write("results", "my notes\n");
+    let (code, err) = run_into(&short, &file);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is a file, not a folder"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("file"), "my notes\n");
+    let (code, err) = run_into(&short, Path::new("/proc/circ-out"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("/proc/circ-out: cannot write there"), "{err}");
+
+    // A long run holds the folder; a second run into it is refused, and
+    // the first still ends with complete files of its own.
+    let long = d.write("long.circ", LONG);
+    let out = d.0.join("shared");
+    let child = circ()
+        .args(["run", "--color", "never", "--out"])
+        .arg(&out)
+        .arg(&long)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let lock = out.join(".circ-lock");
+    let pid = child.id().to_string();
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&lock).ok().as_deref() != Some(pid.as_str()) {
+        assert!(t0.elapsed().as_secs() < 30, "the first run never locked");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, err) = run_into(&short, &out);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "another circ run (process {pid}) is writing to it"
+        )),
+        "{err}"
+    );
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(143));
+    assert_complete_interrupted(&out, "SIGTERM");
+}
+
+/// A reused folder holds one run's files: the next run's replace them
+/// (files circ did not write stay), and a write that fails (here a
+/// file-size limit, as a full disk would) removes its partial files, says
+/// how much was needed and leaves the previous run's files as they were.
+#[test]
+fn a_reused_folder_holds_one_run_and_a_failed_write_changes_nothing() {
+    let d = Dir::new("reuse");
+    let out = d.0.join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join("analysis.py"), "import numpy\n").expect("write");
+    let (code, err) = run_into(&d.write("short.circ", SHORT), &out);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.join("A_v.npy").exists());
+    let (code, err) = run_into(&d.write("spikes.circ", SPIKES_ONLY), &out);
+    assert_eq!(code, Some(0), "{err}");
+    let names: Vec<String> = contents(&out).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            ".circ-files",
+            "A_spikes.csv",
+            "A_spikes_i.npy",
+            "A_spikes_t.npy",
+            "analysis.py",
+            "summary.json"
+        ]
+    );
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    for n in &names[1..4] {
+        assert!(summary.contains(&format!("\"{n}\"")), "{summary}");
+    }
+
+    let before = contents(&out);
+    let wide = d.write("wide.circ", WIDE);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 100 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--color", "never", "--out"])
+        .arg(&out)
+        .arg(&wide)
+        .output()
+        .expect("run circ");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("A_v.npy: File too large")
+            && err.contains("the recordings need 1.6 MB in all")
+            && err.contains("the partial files were removed"),
+        "{err}"
+    );
+    let after = contents(&out);
+    assert!(
+        before == after,
+        "the folder changed: {:?}",
+        after.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+}
