@@ -252,10 +252,9 @@ pub enum RunError {
     },
     /// A state became NaN or infinite.
     NotFinite {
-        /// Population name.
-        pop: String,
-        /// Element index.
-        index: usize,
+        /// Where: "neuron 3 of population `E`", "synapse 12 (E[3] -> I[7])
+        /// of projection `E -> I` (model.circ:9:5)", ...
+        place: String,
         /// Variable name.
         var: String,
         /// The value found.
@@ -275,14 +274,13 @@ impl std::fmt::Display for RunError {
                 signal_name(*signal)
             ),
             RunError::NotFinite {
-                pop,
-                index,
+                place,
                 var,
                 value,
                 t,
             } => write!(
                 f,
-                "`{var}` of neuron {index} of population `{pop}` became {value} by t = {:.4} ms; the run stopped there and kept what was recorded (a too large dt, or an equation that diverges?)",
+                "`{var}` of {place} became {value} by t = {:.4} ms; the run stopped there and kept what was recorded (a too large dt, or an equation that diverges?)",
                 t * 1e3
             ),
         }
@@ -1180,25 +1178,69 @@ impl<'a> Simulation<'a> {
         }
     }
 
+    /// The first state (of a neuron, a synapse, a projection's pre or post
+    /// side, or a projection) that is NaN or infinite, by the model's names.
     fn check_finite(&self, t: f64) -> Option<RunError> {
+        let first_bad = |buf: &[f64]| buf.iter().position(|x| !x.is_finite());
         for (p, pop) in self.layout.pops.iter().enumerate() {
             for (v, var) in pop.vars.iter().enumerate() {
                 if var.role != VarRole::State {
                     continue;
                 }
-                if let Some((i, &x)) = self.s.vars[p][v]
-                    .iter()
-                    .enumerate()
-                    .find(|(_, x)| !x.is_finite())
-                {
+                let buf = &self.s.vars[p][v];
+                if let Some(i) = first_bad(buf) {
+                    let place = if buf.len() == 1 && pop.size != 1 {
+                        format!("population `{}` (one value for all)", pop.name)
+                    } else {
+                        format!("neuron {i} of population `{}`", pop.name)
+                    };
                     return Some(RunError::NotFinite {
-                        pop: pop.name.clone(),
-                        index: i,
+                        place,
                         var: var.name.clone(),
-                        value: x,
+                        value: buf[i],
                         t,
                     });
                 }
+            }
+        }
+        for (k, proj) in self.layout.projs.iter().enumerate() {
+            let Some(st) = self.s.projs.get(k) else {
+                continue;
+            };
+            for (v, var) in proj.vars.iter().enumerate() {
+                if var.role != VarRole::State {
+                    continue;
+                }
+                let Some(buf) = st.vars.get(v) else {
+                    continue;
+                };
+                let Some(i) = first_bad(buf) else {
+                    continue;
+                };
+                let what = format!("projection `{}` ({})", proj.name, proj.origin);
+                let (pre, post) = (
+                    &self.layout.pops[proj.pre].name,
+                    &self.layout.pops[proj.post].name,
+                );
+                let place = match var.space {
+                    Space::Syn => match (st.csr.pre.get(i), st.csr.post.get(i)) {
+                        (Some(a), Some(b)) => {
+                            format!("synapse {i} ({pre}[{a}] -> {post}[{b}]) of {what}")
+                        }
+                        _ => format!("synapse {i} of {what}"),
+                    },
+                    Space::PreState => format!("presynaptic {pre}[{i}] of {what}"),
+                    Space::PostState => format!("postsynaptic {post}[{i}] of {what}"),
+                    // Neuron variables seen through the projection are
+                    // checked (and named) with their population.
+                    Space::Scalar | Space::PreNeuron(_) | Space::PostNeuron(_) => what,
+                };
+                return Some(RunError::NotFinite {
+                    place,
+                    var: var.name.clone(),
+                    value: buf[i],
+                    t,
+                });
             }
         }
         None

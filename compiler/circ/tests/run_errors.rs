@@ -541,3 +541,69 @@ fn a_reused_folder_holds_one_run_and_a_failed_write_changes_nothing() {
         after.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
 }
+
+const GROW: &str = "use std::neurons::LIF\nsynapse Grow {\n    state w = 1\n    pre state x = 1\n    post state y = 1\n    on pre {\n        w = w * 1e100\n    }\n}\ncircuit C {\n    population In = poisson[5](rate = 200 Hz)\n    population N = LIF[2]\n    project syn = In -> N : Grow connect all_to_all\n    record spikes of In\n    record w of syn every 1 ms\n}\nrun C for 100 ms\n";
+
+/// A synapse state, a presynaptic or a postsynaptic state of a projection
+/// that becomes infinite stops the run as a neuron state does: exit 1, the
+/// message names the variable, the synapse or neuron, the projection and
+/// its line, the time; the recordings so far are written whole.
+#[test]
+fn blow_ups_in_synapse_pre_and_post_states_stop_the_run() {
+    let d = Dir::new("blowup");
+    for (name, src, place, when) in [
+        (
+            "syn",
+            GROW.to_string(),
+            "`w` of synapse 2 (In[1] -> N[0]) of projection `syn` (",
+            "became inf by t = 20.0000 ms",
+        ),
+        (
+            "pre",
+            GROW.replace("w = w * 1e100", "x = x * 1e100"),
+            "`x` of presynaptic In[1] of projection `syn` (",
+            "became inf by t = 20.0000 ms",
+        ),
+        (
+            "post",
+            GROW.replace("w = w * 1e100", "w = w").replace(
+                "post state y = 1\n",
+                "post state y = 1\n    dy/dt = y / 0.01 ms\n",
+            ),
+            "`y` of postsynaptic N[0] of projection `syn` (",
+            "became inf by t = 10.0000 ms",
+        ),
+    ] {
+        let m = d.write(&format!("{name}.circ"), &src);
+        let out = d.0.join(format!("out-{name}"));
+        for backend in ["jit", "interp"] {
+            let o = circ()
+                .args(["run", "--color", "never", "--backend", backend, "--out"])
+                .arg(&out)
+                .arg(&m)
+                .output()
+                .expect("run circ");
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(1), "{name} {backend}: {err}");
+            let line = if name == "post" { 14 } else { 13 };
+            assert!(
+                err.contains(&format!("{place}{}:{line}:5) {when}", m.display())),
+                "{name} {backend}: {err}"
+            );
+            let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+            assert!(
+                summary.contains("\"completed\": false") && summary.contains("became inf"),
+                "{summary}"
+            );
+            let w = std::fs::read(out.join("syn_w.npy")).expect("weights recorded");
+            let hlen = u16::from_le_bytes([w[8], w[9]]) as usize;
+            let header = String::from_utf8_lossy(&w[10..10 + hlen]).into_owned();
+            assert!(header.contains("'shape': ("), "{header}");
+            assert_eq!(
+                (w.len() - 10 - hlen) % (10 * 8),
+                0,
+                "whole rows of 10 synapses"
+            );
+        }
+    }
+}
