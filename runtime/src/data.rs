@@ -12,6 +12,8 @@ pub struct Table {
     pub columns: BTreeMap<String, Vec<f64>>,
     /// Number of rows.
     pub rows: usize,
+    /// The line of each row in a text file (empty for binary files).
+    pub lines: Vec<usize>,
 }
 
 impl Table {
@@ -26,21 +28,46 @@ impl Table {
         })
     }
 
+    /// Where row `r` (from 0) is: `line 5` in a text file, `row 3` in a
+    /// binary one.
+    pub fn row_name(&self, r: usize) -> String {
+        match self.lines.get(r) {
+            Some(l) => format!("line {l}"),
+            None => format!("row {}", r + 1),
+        }
+    }
+
     /// A column of indices below `limit`, as integers.
     pub fn indices(&self, file: &Path, name: &str, limit: usize) -> Result<Vec<u32>, DataError> {
         let col = self.column(file, name)?;
         col.iter()
             .enumerate()
             .map(|(row, &v)| {
+                let at = format!("{}: {}, column `{name}`", file.display(), self.row_name(row));
                 if v.fract() != 0.0 || v < 0.0 {
-                    Err(DataError(format!("{}: row {} of column `{name}` is {v}, not an index (a whole number from 0)", file.display(), row + 1)))
-                } else if v as usize >= limit {
-                    Err(DataError(format!("{}: row {} of column `{name}` is {v}, but the population has {limit} neurons (indices 0 to {})", file.display(), row + 1, limit.saturating_sub(1))))
+                    Err(DataError(format!("{at}: {v} is not an index (a whole number from 0)")))
+                } else if v >= limit as f64 {
+                    Err(DataError(format!("{at}: {v} is not a neuron of the population (it has {limit}, indices 0 to {})", limit.saturating_sub(1))))
                 } else {
                     Ok(v as u32)
                 }
             })
             .collect()
+    }
+
+    /// A column whose every value is a finite number (NaN and infinity
+    /// are refused, naming where).
+    pub fn finite(&self, file: &Path, name: &str) -> Result<&[f64], DataError> {
+        let col = self.column(file, name)?;
+        match col.iter().position(|v| !v.is_finite()) {
+            Some(r) => Err(DataError(format!(
+                "{}: {}, column `{name}`: {} is not a finite number",
+                file.display(),
+                self.row_name(r),
+                col[r]
+            ))),
+            None => Ok(col),
+        }
     }
 }
 
@@ -94,7 +121,9 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table, DataError> {
         )));
     }
     let mut cols: Vec<Vec<f64>> = vec![vec![]; names.len()];
+    let mut numbers = vec![];
     for (n, line) in lines {
+        numbers.push(n + 1);
         let cells: Vec<&str> = line.split(',').collect();
         if cells.len() != names.len() {
             return Err(DataError(format!(
@@ -125,135 +154,34 @@ pub fn parse_csv(path: &Path, bytes: &[u8]) -> Result<Table, DataError> {
             path.display()
         )));
     }
+    if let Some(dup) = names
+        .iter()
+        .enumerate()
+        .find(|(k, n)| names[..*k].contains(n))
+    {
+        return Err(DataError(format!(
+            "{}: line 1: the column `{}` is named twice",
+            path.display(),
+            dup.1
+        )));
+    }
     Ok(Table {
         columns: names.into_iter().zip(cols).collect(),
         rows,
+        lines: numbers,
     })
 }
 
 /// Parses a `.npy` file: a structured array (each field a column), a 2-D
 /// array (columns named `0`, `1`, ...) or a 1-D array (one column, `values`).
 pub fn parse_npy(path: &Path, b: &[u8]) -> Result<Table, DataError> {
-    let bad = |why: &str| DataError(format!("{}: not a valid .npy file: {why}", path.display()));
-    if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
-        return Err(bad("the magic bytes are missing"));
-    }
-    let (hlen, start) = match b[6] {
-        1 => (u16::from_le_bytes([b[8], b[9]]) as usize, 10),
-        2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
-        _ => return Err(bad("unknown format version")),
-    };
-    let header = b
-        .get(start..start + hlen)
-        .ok_or_else(|| bad("the header is cut short"))?;
-    let header = std::str::from_utf8(header).map_err(|_| bad("the header is not text"))?;
-    if header.contains("'fortran_order': True") {
-        return Err(bad(
-            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray",
-        ));
-    }
-    let shape_txt = header
-        .split("'shape':")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .ok_or_else(|| bad("no shape"))?;
-    let shape: Vec<usize> = shape_txt
-        .trim()
-        .trim_start_matches('(')
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse::<usize>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| bad("bad shape"))?;
-    let descr = header
-        .split("'descr':")
-        .nth(1)
-        .ok_or_else(|| bad("no descr"))?;
-    // Fields: [('name', '<f8'), ...] or a plain type string '<f8'.
-    let fields: Vec<(String, String)> = if descr.trim_start().starts_with('[') {
-        let list = descr.trim_start();
-        let end = list
-            .find(']')
-            .ok_or_else(|| bad("unterminated field list"))?;
-        list[1..end]
-            .split(')')
-            .filter_map(|t| {
-                let parts: Vec<&str> = t.split('\'').collect();
-                (parts.len() >= 4).then(|| (parts[1].to_string(), parts[3].to_string()))
-            })
-            .collect()
-    } else {
-        let ty = descr.split('\'').nth(1).ok_or_else(|| bad("no type"))?;
-        match shape.as_slice() {
-            // A 2-D array: one column per array column, named "0", "1", ...
-            [_, cols] => (0..*cols)
-                .map(|c| (c.to_string(), ty.to_string()))
-                .collect(),
-            _ => vec![("values".to_string(), ty.to_string())],
-        }
-    };
-    let size = |t: &str| -> Result<usize, DataError> {
-        match &t[1..] {
-            "f8" | "i8" | "u8" => Ok(8),
-            "f4" | "i4" | "u4" => Ok(4),
-            "i2" | "u2" => Ok(2),
-            "i1" | "u1" | "b1" => Ok(1),
-            other => Err(DataError(format!(
-                "{}: the type `{other}` is not a number type circ reads",
-                path.display()
-            ))),
-        }
-    };
-    let widths: Vec<usize> = fields
-        .iter()
-        .map(|(_, t)| size(t))
-        .collect::<Result<_, _>>()?;
-    if fields.iter().any(|(_, t)| t.starts_with('>')) {
-        return Err(DataError(format!(
-            "{}: big-endian data is not supported",
-            path.display()
-        )));
-    }
-    let record: usize = widths.iter().sum();
-    let rows = match (shape.as_slice(), fields.len()) {
-        ([n, _], _) => *n,
-        _ => shape.iter().product::<usize>(),
-    };
-    let data = &b[start + hlen..];
-    if data.len() < rows * record {
-        return Err(bad(&format!(
-            "the data is cut short ({} bytes for {rows} rows of {record})",
-            data.len()
-        )));
-    }
-    if rows == 0 {
-        return Err(DataError(format!("{}: the array is empty", path.display())));
-    }
-    let mut columns = BTreeMap::new();
-    let mut offset = 0;
-    for ((name, ty), w) in fields.iter().zip(&widths) {
-        let mut col = Vec::with_capacity(rows);
-        for r in 0..rows {
-            let at = r * record + offset;
-            let cell = &data[at..at + w];
-            let v = match &ty[1..] {
-                "f8" => f64::from_le_bytes(cell.try_into().unwrap_or([0; 8])),
-                "f4" => f64::from(f32::from_le_bytes(cell.try_into().unwrap_or([0; 4]))),
-                "i8" => i64::from_le_bytes(cell.try_into().unwrap_or([0; 8])) as f64,
-                "u8" => u64::from_le_bytes(cell.try_into().unwrap_or([0; 8])) as f64,
-                "i4" => f64::from(i32::from_le_bytes(cell.try_into().unwrap_or([0; 4]))),
-                "u4" => f64::from(u32::from_le_bytes(cell.try_into().unwrap_or([0; 4]))),
-                "i2" => f64::from(i16::from_le_bytes(cell.try_into().unwrap_or([0; 2]))),
-                "u2" => f64::from(u16::from_le_bytes(cell.try_into().unwrap_or([0; 2]))),
-                "i1" => f64::from(cell[0] as i8),
-                _ => f64::from(cell[0]),
-            };
-            col.push(v);
-        }
-        columns.insert(name.clone(), col);
-        offset += w;
-    }
-    Ok(Table { columns, rows })
+    let (columns, rows) = crate::npy::parse(b)
+        .map_err(|why| DataError(format!("{}: not a valid .npy file: {why}", path.display())))?;
+    Ok(Table {
+        columns,
+        rows,
+        lines: vec![],
+    })
 }
 
 /// Reads a matrix: a 2-D `.npy`, or CSV rows of numbers (a first line that
@@ -275,6 +203,16 @@ pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>, DataError> {
             )));
         }
         cols.sort_by_key(|c| c.0);
+        for (c, col) in &cols {
+            if let Some(r) = col.iter().position(|v| !v.is_finite()) {
+                return Err(DataError(format!(
+                    "{}: row {}, column {c}: {} is not a finite number",
+                    path.display(),
+                    r + 1,
+                    col[r]
+                )));
+            }
+        }
         return Ok((0..t.rows)
             .map(|r| cols.iter().map(|c| c.1[r]).collect())
             .collect());
@@ -295,6 +233,15 @@ pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>, DataError> {
         let cells: Result<Vec<f64>, _> = line.split(',').map(|c| c.trim().parse::<f64>()).collect();
         match cells {
             Ok(r) => {
+                if let Some(c) = r.iter().position(|v| !v.is_finite()) {
+                    return Err(DataError(format!(
+                        "{}: line {}, value {}: {} is not a finite number",
+                        path.display(),
+                        n + 1,
+                        c + 1,
+                        r[c]
+                    )));
+                }
                 if let Some(first) = rows.first()
                     && first.len() != r.len()
                 {
@@ -327,33 +274,70 @@ pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>, DataError> {
     Ok(rows)
 }
 
+/// One column of a data file, with what is needed to name a row of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnData {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// The column's name in the file.
+    pub name: String,
+    /// Its values.
+    pub values: Vec<f64>,
+    /// The line of each value in a text file (empty for binary files).
+    pub lines: Vec<usize>,
+}
+
+impl ColumnData {
+    /// Where value `k` (from 0) is: `spikes.csv: line 5, column `t``.
+    pub fn at(&self, k: usize) -> String {
+        let row = match self.lines.get(k) {
+            Some(l) => format!("line {l}"),
+            None => format!("row {}", k + 1),
+        };
+        format!("{}: {row}, column `{}`", self.path.display(), self.name)
+    }
+}
+
 /// Reads one column (see [`crate::layout::Column`]), relative to `base`.
-pub fn read_column(base: &Path, col: &crate::layout::Column) -> Result<Vec<f64>, DataError> {
+pub fn read_column(base: &Path, col: &crate::layout::Column) -> Result<ColumnData, DataError> {
     let path = base.join(&col.path);
     let table = read_table(&path)?;
     // The named column if it is there; a plain array (one column named
     // `values`) stands for any name; a lone column stands for `values`.
     let lone = table.columns.len() == 1;
     let plain = lone && table.columns.contains_key("values");
-    match &col.column {
-        Some(name) if table.columns.contains_key(name) => {
-            table.column(&path, name).map(<[f64]>::to_vec)
-        }
+    let name = match &col.column {
+        Some(name) if table.columns.contains_key(name) => name.clone(),
         Some(name) if plain || (lone && name == "values") => {
-            Ok(table.columns.into_values().next().unwrap_or_default())
+            table.columns.keys().next().cloned().unwrap_or_default()
         }
-        None if lone => Ok(table.columns.into_values().next().unwrap_or_default()),
-        Some(name) => table.column(&path, name).map(<[f64]>::to_vec),
-        None => Err(DataError(format!(
-            "{}: {} columns ({}); name the one to use",
-            path.display(),
-            table.columns.len(),
-            table.columns.keys().cloned().collect::<Vec<_>>().join(", ")
-        ))),
-    }
+        None if lone => table.columns.keys().next().cloned().unwrap_or_default(),
+        Some(name) => {
+            table.column(&path, name)?;
+            name.clone()
+        }
+        None => {
+            return Err(DataError(format!(
+                "{}: {} columns ({}); name the one to use",
+                path.display(),
+                table.columns.len(),
+                table.columns.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    };
+    let Table {
+        mut columns, lines, ..
+    } = table;
+    Ok(ColumnData {
+        values: columns.remove(&name).unwrap_or_default(),
+        path,
+        name,
+        lines,
+    })
 }
 
-/// Loads every table of a network (`origin` names where each is used).
+/// Loads every table of a network (`origin` names where each is used);
+/// every value must be a finite number.
 pub fn load_tables(
     base: &Path,
     tables: &[(crate::layout::Column, String)],
@@ -361,7 +345,15 @@ pub fn load_tables(
     tables
         .iter()
         .map(|(col, origin)| {
-            read_column(base, col).map_err(|e| DataError(format!("{origin}: {}", e.0)))
+            let c = read_column(base, col).map_err(|e| DataError(format!("{origin}: {}", e.0)))?;
+            if let Some(k) = c.values.iter().position(|v| !v.is_finite()) {
+                return Err(DataError(format!(
+                    "{origin}: {}: {} is not a finite number",
+                    c.at(k),
+                    c.values[k]
+                )));
+            }
+            Ok(c.values)
         })
         .collect()
 }
@@ -398,7 +390,7 @@ mod tests {
             t.indices(p(), "pre", 2)
                 .expect_err("range")
                 .0
-                .contains("row 2 of column `pre` is 2, but the population has 2 neurons")
+                .contains("edges.csv: line 3, column `pre`: 2 is not a neuron of the population (it has 2, indices 0 to 1)")
         );
         assert!(
             t.indices(p(), "w", 9)

@@ -7,6 +7,7 @@
 pub mod connect;
 pub mod data;
 pub mod layout;
+pub mod npy;
 pub mod outdir;
 pub mod output;
 pub mod philox;

@@ -516,30 +516,33 @@ impl<'a> Simulation<'a> {
                 None => None,
             };
             if let Some(ix) = &indices
-                && ix.len() != times.len()
+                && ix.values.len() != times.values.len()
             {
                 return Err(err(format!(
-                    "{} spike times but {} indices",
-                    times.len(),
-                    ix.len()
+                    "{} spike times ({}) but {} indices ({})",
+                    times.values.len(),
+                    times.path.display(),
+                    ix.values.len(),
+                    ix.path.display()
                 )));
             }
-            for (k, &t) in times.iter().enumerate() {
+            for (k, &t) in times.values.iter().enumerate() {
                 if !(t >= 0.0 && t.is_finite()) {
                     return Err(err(format!(
-                        "spike {} has the time {t} s; times are seconds, finite and not negative",
-                        k + 1
+                        "{}: the time {t} s is not a spike time (seconds, finite and not negative)",
+                        times.at(k)
                     )));
                 }
                 let step = (t / dt).round() as u64;
                 match &indices {
                     Some(ix) => {
-                        let i = ix[k];
-                        if i < 0.0 || i.fract() != 0.0 || i as usize >= pop.size {
+                        let i = ix.values[k];
+                        if !(i >= 0.0 && i.fract() == 0.0 && i < pop.size as f64) {
                             return Err(err(format!(
-                                "spike {} has the index {i}, but the population has {} neurons",
-                                k + 1,
-                                pop.size
+                                "{}: {i} is not a neuron of the population (it has {}, indices 0 to {})",
+                                ix.at(k),
+                                pop.size,
+                                pop.size.saturating_sub(1)
                             )));
                         }
                         schedules[p].push((step, i as u32));
@@ -661,7 +664,7 @@ impl<'a> Simulation<'a> {
                     .collect();
                 rows.sort_unstable();
                 for (col, var) in columns {
-                    let values = table.column(&full, col).map_err(|e| err(e.0))?;
+                    let values = table.finite(&full, col).map_err(|e| err(e.0))?;
                     file_columns.push((*var, rows.iter().map(|r| values[r.2]).collect()));
                 }
                 let pairs = rows.iter().map(|r| (r.0, r.1)).collect();

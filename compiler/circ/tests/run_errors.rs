@@ -74,7 +74,7 @@ fn edge_files_load_and_their_errors_name_file_and_line() {
         ),
         (
             "pre,post,weight\n0,7,1\n",
-            "row 1 of column `post` is 7, but the population has 3 neurons",
+            "edges.csv: line 2, column `post`: 7 is not a neuron of the population (it has 3,",
         ),
         ("", "the file is empty"),
         (
@@ -340,10 +340,13 @@ fn spike_times_and_timed_inputs_from_files() {
     std::fs::remove_dir_all(d.0.join("out")).expect("clean");
     for (csv, want) in [
         ("t\n0.001\n", "sp.csv: no column `i` (its columns are: t)"),
-        ("t,i\n-1,0\n", "spike 1 has the time -1 s"),
         (
-            "t,i\n0.001,5\n",
-            "spike 1 has the index 5, but the population has 2 neurons",
+            "t,i\n-1,0\n",
+            "sp.csv: line 2, column `t`: the time -1 s is not a spike time",
+        ),
+        (
+            "t,i\n# a comment\n0.001,1\n\n0.002,5\n",
+            "sp.csv: line 5, column `i`: 5 is not a neuron of the population (it has 2, indices 0 to 1)",
         ),
     ] {
         d.write("sp.csv", csv);
@@ -606,4 +609,208 @@ fn blow_ups_in_synapse_pre_and_post_states_stop_the_run() {
             );
         }
     }
+}
+
+/// Writes a `.npy` of a raw header and data.
+fn npy(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((header.len() as u16).to_le_bytes());
+    b.extend(header.as_bytes());
+    b.extend(data);
+    b
+}
+
+/// Broken data files of every kind (edge lists, spike times, matrices,
+/// timed inputs; CSV and .npy; empty types, absurd shapes, wrong types,
+/// NaN values): `circ run` refuses each with exit 1, naming the file, the
+/// row or line and the column, and the model line that reads it; no output
+/// folder is made. Big-endian files are read, not refused.
+#[test]
+fn corrupt_data_files_are_refused_naming_file_row_and_column() {
+    let d = Dir::new("corrupt");
+    let edges = d.write("edges.circ", FILE_NET);
+    let edges_npy = d.write(
+        "edges_npy.circ",
+        &FILE_NET.replace("edges.csv", "edges.npy"),
+    );
+    let spikes = d.write("spikes.circ", "use std::neurons::LIF\ncircuit C {\n    population S = spikes[2](times = from \"sp.npy\", indices = from \"ix.csv\")\n    record spikes of S\n}\nrun C for 8 ms\n");
+    let matrix = d.write("matrix.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[2]\n    project syn = A -> A : ExpCurr connect matrix(from \"m.npy\") autapses\n}\nrun C for 0.1 ms\n");
+    let timed = d.write("timed.circ", "use std::neurons::LIF\ncircuit C {\n    population N = LIF[1](I_ext = timed(from \"cur.csv\", 2 ms, 1 nA))\n}\nrun C for 1 ms\n");
+    let f8 = |v: &[f64]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let structured = "{'descr': [('pre', '<i8'), ('post', '<i8'), ('weight', '<f8')], 'fortran_order': False, 'shape': (SHAPE,), }";
+    let row = |i: i64, j: i64, w: f64| -> Vec<u8> {
+        [i.to_le_bytes(), j.to_le_bytes(), w.to_le_bytes()].concat()
+    };
+    let cases: Vec<(&Path, &str, Vec<u8>, &str, &str)> = vec![
+        (
+            &edges,
+            "edges.csv",
+            b"pre,post,weight\n0,1,1e-10\n1,2,nan\n".to_vec(),
+            "edges.csv: line 3, column `weight`: NaN is not a finite number",
+            "edges.circ:6:5",
+        ),
+        (
+            &edges,
+            "edges.csv",
+            b"pre,post,weight\n0,1,inf\n".to_vec(),
+            "edges.csv: line 2, column `weight`: inf is not a finite number",
+            "edges.circ:6:5",
+        ),
+        (
+            &edges,
+            "edges.csv",
+            b"pre,pre,weight\n0,1,1\n".to_vec(),
+            "edges.csv: line 1: the column `pre` is named twice",
+            "edges.circ:6:5",
+        ),
+        (
+            &edges,
+            "edges.csv",
+            b"pre,post,weight\n0,1e30,1\n".to_vec(),
+            "edges.csv: line 2, column `post`: 1000000000000000000000000000000 is not a neuron",
+            "edges.circ:6:5",
+        ),
+        (
+            &edges_npy,
+            "edges.npy",
+            npy(
+                &structured.replace("SHAPE", "2"),
+                &[row(0, 1, 1.0), row(2, 0, f64::NAN)].concat(),
+            ),
+            "edges.npy: row 2, column `weight`: NaN is not a finite number",
+            "edges_npy.circ:6:5",
+        ),
+        (
+            &edges_npy,
+            "edges.npy",
+            npy(
+                &structured.replace("SHAPE", "2305843009213693952"),
+                &row(0, 1, 1.0),
+            ),
+            "edges.npy: not a valid .npy file: the shape [2305843009213693952] is larger than any file could hold",
+            "edges_npy.circ:6:5",
+        ),
+        (
+            &edges_npy,
+            "edges.npy",
+            npy(
+                &structured.replace("SHAPE", "99999999999999999999"),
+                &row(0, 1, 1.0),
+            ),
+            "the number 99999999999999999999 in the header is too large",
+            "edges_npy.circ:6:5",
+        ),
+        (
+            &edges_npy,
+            "edges.npy",
+            npy(
+                "{'descr': '', 'fortran_order': False, 'shape': (3,), }",
+                &f8(&[0.0, 1.0, 2.0]),
+            ),
+            "edges.npy: not a valid .npy file: the type string (`descr`) is empty",
+            "edges_npy.circ:6:5",
+        ),
+        (
+            &edges_npy,
+            "edges.npy",
+            npy(
+                &structured
+                    .replace("'<f8'", "'<M8[ns]'")
+                    .replace("SHAPE", "1"),
+                &row(0, 1, 1.0),
+            ),
+            "field `weight`: the type `<M8[ns]` is not a number type",
+            "edges_npy.circ:6:5",
+        ),
+        (
+            &edges_npy,
+            "edges.npy",
+            npy(&structured.replace("SHAPE", "3"), &row(0, 1, 1.0)),
+            "the data is cut short: the shape [3] needs 72 bytes, the file has 24",
+            "edges_npy.circ:6:5",
+        ),
+        (
+            &spikes,
+            "sp.npy",
+            npy(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }",
+                &f8(&[0.001, -0.5]),
+            ),
+            "sp.npy: row 2, column `values`: the time -0.5 s is not a spike time",
+            "spikes.circ:3:16",
+        ),
+        (
+            &spikes,
+            "sp.npy",
+            npy(
+                "{'descr': '<f8', 'fortran_order': True, 'shape': (2,), }",
+                &f8(&[0.001, 0.002]),
+            ),
+            "Fortran-ordered arrays are not supported",
+            "spikes.circ:3:16",
+        ),
+        (
+            &spikes,
+            "sp.npy",
+            b"\x93NUMPY\x01\x00\xff\x7f{'descr'".to_vec(),
+            "sp.npy: not a valid .npy file: the header is cut short (32767 bytes announced",
+            "spikes.circ:3:16",
+        ),
+        (
+            &matrix,
+            "m.npy",
+            npy(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 2), }",
+                &f8(&[0.0, 1.0, f64::NAN, 0.0]),
+            ),
+            "m.npy: row 2, column 0: NaN is not a finite number",
+            "matrix.circ:5:5",
+        ),
+        (
+            &matrix,
+            "m.npy",
+            npy(
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2305843009213693952), }",
+                &f8(&[0.0]),
+            ),
+            "does not fit the file",
+            "matrix.circ:5:5",
+        ),
+        (
+            &timed,
+            "cur.csv",
+            b"I\n0.5\nnan\n".to_vec(),
+            "cur.csv: line 3, column `I`: NaN is not a finite number",
+            "timed.circ:3:35",
+        ),
+    ];
+    d.write("ix.csv", "i\n0\n1\n");
+    for (model, file, bytes, want, origin) in cases {
+        std::fs::write(d.0.join(file), &bytes).expect("write data");
+        let (o, err) = d.run(model, &[]);
+        assert_eq!(o.status.code(), Some(1), "{want}: {err}");
+        assert!(err.contains(want) && err.contains(origin), "{want}: {err}");
+        assert!(
+            !d.0.join("out").exists(),
+            "{want}: a failed run made its folder"
+        );
+        std::fs::remove_file(d.0.join(file)).expect("rm");
+    }
+    // A big-endian file is read as such.
+    let mut be = vec![];
+    for t in [0.001f64, 0.002] {
+        be.extend(t.to_be_bytes());
+    }
+    std::fs::write(
+        d.0.join("sp.npy"),
+        npy(
+            "{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }",
+            &be,
+        ),
+    )
+    .expect("write");
+    let (o, err) = d.run(&spikes, &[]);
+    assert!(o.status.success(), "{err}");
+    let csv = std::fs::read_to_string(d.0.join("out/S_spikes.csv")).expect("spikes");
+    assert_eq!(csv, "t_s,index\n1.000000e-3,0\n2.000000e-3,1\n");
 }
