@@ -188,6 +188,21 @@ impl Lowerer<'_> {
                 None => self.expr(scope, rate_arg)?,
             };
             if let Expr::Const(r) = sym::simplify(&rate)
+                && !(r >= 0.0 && r.is_finite())
+            {
+                self.diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!("a Poisson rate must be a finite rate from 0 Hz, but this is {r} Hz"),
+                        file,
+                        rate_arg.span,
+                        "not a rate",
+                    )
+                    .with_help("a rate that varies with time may dip below 0: it then fires no spikes, as in Brian2"),
+                );
+                return None;
+            }
+            if let Expr::Const(r) = sym::simplify(&rate)
                 && r * dt > 1.0
             {
                 self.diags.push(

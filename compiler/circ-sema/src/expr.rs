@@ -48,30 +48,60 @@ impl Checker {
             },
             UnitKind::Mul(a, b) => {
                 let (a, b) = (self.unit(env, a), self.unit(env, b));
-                a?.checked_mul(b?)
+                let r = a?.checked_mul(b?);
+                self.exponents_in_range(env, u.span, r)
             }
             UnitKind::Div(a, b) => {
                 let (a, b) = (self.unit(env, a), self.unit(env, b));
-                a?.checked_div(b?)
+                let r = a?.checked_div(b?);
+                self.exponents_in_range(env, u.span, r)
             }
             UnitKind::Pow(a, n, d) => {
                 let a = self.unit(env, a)?;
-                let e = Rat::new(i64::from(*n), i64::from(*d));
+                let e = Rat::new(*n, *d);
                 match e {
-                    Some(e) => a.powr(e),
+                    Some(e) => {
+                        let r = a.powr(e);
+                        self.exponents_in_range(env, u.span, r)
+                    }
                     None => {
                         self.diags.push(Diagnostic::error(
                             "invalid-exponent",
-                            "this exponent is not a valid rational number",
+                            format!(
+                                "the exponent {n}/{d} is not a fraction circ can hold (numerator and denominator within ±{}, denominator not 0)",
+                                i32::MAX
+                            ),
                             env.file,
                             u.span,
-                            "exponent",
+                            "exponent out of range",
                         ));
                         None
                     }
                 }
             }
         }
+    }
+
+    /// `r`, the result of combining two known units or dimensions, or an
+    /// error at `span` when that put an exponent out of range (`None` would
+    /// otherwise read as "unknown" and pass every check).
+    fn exponents_in_range<T>(&mut self, env: &Env<'_>, span: Span, r: Option<T>) -> Option<T> {
+        if r.is_none() {
+            self.diags.push(
+                Diagnostic::error(
+                    "invalid-exponent",
+                    "the exponents of this unit are out of range",
+                    env.file,
+                    span,
+                    "exponents overflow",
+                )
+                .with_help(format!(
+                    "an exponent of a dimension is a fraction whose numerator and denominator lie within ±{}",
+                    i32::MAX
+                )),
+            );
+        }
+        r
     }
 
     /// The dimension an annotation names, or `None` after reporting why not.
@@ -100,15 +130,18 @@ impl Checker {
             DimKind::Unit(u) => self.unit(env, u).map(|u| u.dim),
             DimKind::Mul(a, b) => {
                 let (a, b) = (self.dim_expr(env, a), self.dim_expr(env, b));
-                a?.checked_mul(b?)
+                let r = a?.checked_mul(b?);
+                self.exponents_in_range(env, d.span, r)
             }
             DimKind::Div(a, b) => {
                 let (a, b) = (self.dim_expr(env, a), self.dim_expr(env, b));
-                a?.checked_div(b?)
+                let r = a?.checked_div(b?);
+                self.exponents_in_range(env, d.span, r)
             }
             DimKind::Pow(a, n, den) => {
                 let a = self.dim_expr(env, a)?;
-                a.powr(Rat::new(i64::from(*n), i64::from(*den))?)
+                let r = Rat::new(*n, *den).and_then(|e| a.powr(e));
+                self.exponents_in_range(env, d.span, r)
             }
         }
     }
@@ -566,11 +599,15 @@ impl Checker {
             BinOp::Mul | BinOp::Div => {
                 let dim = match (da, db) {
                     (Some(x), Some(y)) => {
-                        if op == BinOp::Mul {
+                        let r = if op == BinOp::Mul {
                             x.checked_mul(y)
                         } else {
                             x.checked_div(y)
+                        };
+                        if self.exponents_in_range(env, span, r).is_none() {
+                            return Ty::Error;
                         }
+                        r
                     }
                     _ => None,
                 };
@@ -607,7 +644,7 @@ impl Checker {
         }
     }
 
-    fn power(&mut self, env: &Env<'_>, a: &Expr, ta: Ty, b: &Expr, tb: Ty, _span: Span) -> Ty {
+    fn power(&mut self, env: &Env<'_>, a: &Expr, ta: Ty, b: &Expr, tb: Ty, span: Span) -> Ty {
         let random = join_random(ta, tb);
         if let Some(db) = tb.dim()
             && !db.is_dimensionless()
@@ -649,7 +686,27 @@ impl Checker {
                 num(Some(d), ia && ib && kb.is_some_and(|y| y >= 0.0), k, random)
             }
             Some(d) => match kb.and_then(Rat::from_f64) {
-                Some(r) => num(d.powr(r), false, k, random),
+                Some(r) => match self.exponents_in_range(env, span, d.powr(r)) {
+                    Some(p) => num(Some(p), false, k, random),
+                    None => Ty::Error,
+                },
+                None if kb.is_some() => {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "invalid-exponent",
+                            format!(
+                                "{} cannot be raised to {}: the power of a quantity with a unit must be a simple fraction (denominator up to 12, size up to 10^6)",
+                                d.describe(),
+                                kb.unwrap_or_default(),
+                            ),
+                            env.file,
+                            b.span,
+                            "not a simple fraction",
+                        )
+                        .with_label(env.file, a.span, format!("this is {}", d.describe())),
+                    );
+                    Ty::Error
+                }
                 None => {
                     self.diags.push(
                         Diagnostic::error(
@@ -1301,8 +1358,14 @@ impl Checker {
         num(value_dim, false, None, func.node == "ou")
     }
 
-    /// Requires a non-negative integer constant (a count, a size, a seed).
+    /// Requires a non-negative integer constant (a count, a size, a seed)
+    /// of at most [`MAX_COUNT`] ([`MAX_SEED`] for a seed).
     pub(crate) fn need_count(&mut self, env: &Env<'_>, e: &Expr, t: Ty, what: &str) -> bool {
+        let max = if what == "`seed`" {
+            MAX_SEED
+        } else {
+            MAX_COUNT
+        };
         match t {
             Ty::Error => false,
             Ty::Num {
@@ -1311,6 +1374,30 @@ impl Checker {
                 konst,
                 ..
             } if dim.is_none_or(Dim::is_dimensionless) => match konst {
+                Some(k) if k > max => {
+                    let (why, help) = if max == MAX_SEED {
+                        (
+                            "a seed is written exactly up to 2^53 - 1",
+                            "any seed from 0 to 9007199254740991 gives its own streams",
+                        )
+                    } else {
+                        (
+                            "neurons are numbered with 32 bits",
+                            "a network this size would not fit in memory either",
+                        )
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            format!("{what} is {k}, more than circ supports ({max}: {why})"),
+                            env.file,
+                            e.span,
+                            "too large",
+                        )
+                        .with_help(help),
+                    );
+                    false
+                }
                 Some(k) if k >= 0.0 => true,
                 Some(k) => {
                     self.diags.push(Diagnostic::error(
@@ -1432,3 +1519,10 @@ fn fold_call(name: &str, args: &[Ty], t: Ty) -> Ty {
         random: false,
     }
 }
+
+/// The largest count (population size, degree, index) a model may give:
+/// neuron indices are 32-bit throughout the runtime.
+pub(crate) const MAX_COUNT: f64 = 4_294_967_295.0;
+
+/// The largest seed a model may write: larger numbers are not exact.
+pub(crate) const MAX_SEED: f64 = 9_007_199_254_740_991.0;

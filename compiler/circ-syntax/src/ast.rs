@@ -467,7 +467,7 @@ pub enum UnitKind {
     /// `a / b`.
     Div(Box<UnitExpr>, Box<UnitExpr>),
     /// `a ^ n` (n = numerator / denominator).
-    Pow(Box<UnitExpr>, i32, i32),
+    Pow(Box<UnitExpr>, i64, i64),
 }
 
 /// A dimension annotation: dimension names, bracketed units, `*`, `/`, `^`.
@@ -484,7 +484,7 @@ pub enum DimKind {
     /// `a / b`.
     Div(Box<DimExpr>, Box<DimExpr>),
     /// `a ^ n` (n = numerator / denominator).
-    Pow(Box<DimExpr>, i32, i32),
+    Pow(Box<DimExpr>, i64, i64),
 }
 
 /// A population in a circuit.

@@ -304,8 +304,9 @@ pub(crate) fn num_value(s: &str) -> f64 {
 }
 
 /// A small integer in an exponent.
-pub(crate) fn small_int(s: &str) -> i32 {
-    s.parse::<i32>().unwrap_or(i32::MAX)
+pub(crate) fn small_int(s: &str) -> i64 {
+    // Too large for i64: still too large for a dimension, which sema reports.
+    s.parse::<i64>().unwrap_or(i64::MAX)
 }
 
 /// Splits `a::b::c` into the module path `a::b` and the name `c`.
@@ -354,7 +355,7 @@ impl Span {
 /// A unit token, possibly with a written-together exponent (`cm^2`, `ms^-1`).
 pub(crate) fn unit_token(text: &str, span: Span) -> UnitExpr {
     if let Some((base, exp)) = text.split_once('^') {
-        let n = exp.trim().parse::<i32>().unwrap_or(i32::MAX);
+        let n = exp.trim().parse::<i64>().unwrap_or(i64::MAX);
         let base_span = Span::new(span.start as usize, span.start as usize + base.len());
         let b = Spanned::new(UnitKind::Name(base.trim().to_string()), base_span);
         Spanned::new(UnitKind::Pow(Box::new(b), n, 1), span)
