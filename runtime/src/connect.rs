@@ -183,6 +183,76 @@ fn sample_distinct(
     out
 }
 
+/// Refuses a rule that cannot be met between populations `ends` (what
+/// `circ check` can tell before anything is drawn).
+pub fn validate(rule: &Rule, ends: Ends) -> Result<(), ConnectError> {
+    let (np, nq) = (ends.n_pre, ends.n_post);
+    let excluded = |avail: usize| {
+        if ends.same && !ends.autapses {
+            avail.saturating_sub(1)
+        } else {
+            avail
+        }
+    };
+    match rule {
+        Rule::AllToAll => {
+            let total = np as u128 * nq as u128;
+            if total > 2_000_000_000 {
+                return Err(ConnectError(format!(
+                    "all_to_all between {np} and {nq} neurons makes {total} synapses, more than this machine can hold"
+                )));
+            }
+        }
+        Rule::OneToOne if np != nq => {
+            return Err(ConnectError(format!(
+                "one_to_one needs populations of one size, but they have {np} and {nq} neurons"
+            )));
+        }
+        Rule::Bernoulli(p) if !(0.0..=1.0).contains(p) => {
+            return Err(ConnectError(format!(
+                "a connection probability must be between 0 and 1, but it is {p}"
+            )));
+        }
+        Rule::FixedIndegree(k) if *k > excluded(np) as u64 => {
+            return Err(ConnectError(format!(
+                "fixed_indegree({k}) needs {k} distinct sources per neuron, but only {} are available",
+                excluded(np)
+            )));
+        }
+        Rule::FixedOutdegree(k) if *k > excluded(nq) as u64 => {
+            return Err(ConnectError(format!(
+                "fixed_outdegree({k}) needs {k} distinct targets per neuron, but only {} are available",
+                excluded(nq)
+            )));
+        }
+        Rule::FixedTotal(n) => {
+            let possible = np as u128 * nq as u128
+                - if ends.same && !ends.autapses {
+                    np.min(nq) as u128
+                } else {
+                    0
+                };
+            if u128::from(*n) > possible {
+                return Err(ConnectError(format!(
+                    "fixed_total({n}) asks for more distinct pairs than the {possible} there are"
+                )));
+            }
+        }
+        Rule::Pairs(list) => {
+            if let Some((i, j)) = list
+                .iter()
+                .find(|(i, j)| (*i as usize) >= np || (*j as usize) >= nq)
+            {
+                return Err(ConnectError(format!(
+                    "the pair ({i}, {j}) is outside populations of {np} and {nq} neurons"
+                )));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Builds the synapses of `rule` between `ends`; `filter(i, j)` keeps a pair
 /// (a `where` condition). Errors say what is impossible, in numbers.
 pub fn build(
@@ -192,17 +262,12 @@ pub fn build(
     stream: u32,
     filter: &dyn Fn(u32, u32) -> bool,
 ) -> Result<Csr, ConnectError> {
+    validate(rule, ends)?;
     let (np, nq) = (ends.n_pre, ends.n_post);
     let mut pairs: Vec<(u32, u32)> = vec![];
     let keep = |i: u32, j: u32| ends.allowed(i, j) && filter(i, j);
     match rule {
         Rule::AllToAll => {
-            let total = np as u128 * nq as u128;
-            if total > 2_000_000_000 {
-                return Err(ConnectError(format!(
-                    "all_to_all between {np} and {nq} neurons makes {total} synapses, more than this machine can hold"
-                )));
-            }
             for i in 0..np as u32 {
                 for j in 0..nq as u32 {
                     if keep(i, j) {
@@ -212,11 +277,6 @@ pub fn build(
             }
         }
         Rule::OneToOne => {
-            if np != nq {
-                return Err(ConnectError(format!(
-                    "one_to_one needs populations of one size, but they have {np} and {nq} neurons"
-                )));
-            }
             for i in 0..np as u32 {
                 if filter(i, i) && (ends.autapses || !ends.same) {
                     pairs.push((i, i));
@@ -224,11 +284,6 @@ pub fn build(
             }
         }
         Rule::Bernoulli(p) => {
-            if !(0.0..=1.0).contains(p) {
-                return Err(ConnectError(format!(
-                    "a connection probability must be between 0 and 1, but it is {p}"
-                )));
-            }
             if *p > 0.0 {
                 // Skip ahead by geometric gaps: work in proportion to the synapses made.
                 let log_q = (1.0 - p).ln();
@@ -260,11 +315,6 @@ pub fn build(
             } else {
                 np
             } as u64;
-            if *k > avail {
-                return Err(ConnectError(format!(
-                    "fixed_indegree({k}) needs {k} distinct sources per neuron, but only {avail} are available"
-                )));
-            }
             for j in 0..nq as u32 {
                 let skip = (ends.same && !ends.autapses && (j as usize) < np).then_some(j);
                 let n = if skip.is_some() { avail + 1 } else { avail };
@@ -281,11 +331,6 @@ pub fn build(
             } else {
                 nq
             } as u64;
-            if *k > avail {
-                return Err(ConnectError(format!(
-                    "fixed_outdegree({k}) needs {k} distinct targets per neuron, but only {avail} are available"
-                )));
-            }
             for i in 0..np as u32 {
                 let skip = (ends.same && !ends.autapses && (i as usize) < nq).then_some(i);
                 let n = if skip.is_some() { avail + 1 } else { avail };
@@ -297,17 +342,6 @@ pub fn build(
             }
         }
         Rule::FixedTotal(n) => {
-            let possible = np as u128 * nq as u128
-                - if ends.same && !ends.autapses {
-                    np.min(nq) as u128
-                } else {
-                    0
-                };
-            if u128::from(*n) > possible {
-                return Err(ConnectError(format!(
-                    "fixed_total({n}) asks for more distinct pairs than the {possible} there are"
-                )));
-            }
             let mut seen = std::collections::HashSet::new();
             let mut draw = 0u64;
             while (seen.len() as u64) < *n {
@@ -322,11 +356,6 @@ pub fn build(
         }
         Rule::Pairs(list) => {
             for &(i, j) in list {
-                if (i as usize) >= np || (j as usize) >= nq {
-                    return Err(ConnectError(format!(
-                        "the pair ({i}, {j}) is outside populations of {np} and {nq} neurons"
-                    )));
-                }
                 if keep(i, j) {
                     pairs.push((i, j));
                 }

@@ -154,6 +154,10 @@ pub struct ProjLayout {
     pub filtered: bool,
     /// The per-synapse variable holding each delay, in seconds.
     pub delay_var: Option<usize>,
+    /// The longest delay, in seconds, when the model fixes it (a constant
+    /// `delay`): the delay ring's size is then known before the run.
+    #[serde(default)]
+    pub delay_bound: Option<f64>,
     /// The postsynaptic population's variables its kernels add into: each
     /// gets an accumulation buffer, applied after each phase.
     pub post_added: Vec<usize>,

@@ -325,14 +325,43 @@ pub struct RunResult {
     pub stopped: Option<RunError>,
 }
 
-/// Bytes a network will take, and its expected number of synapses, from the
-/// layout alone (before anything large is allocated).
-pub fn estimate(layout: &NetLayout) -> (u64, f64) {
-    let mut bytes = 0f64;
-    for p in &layout.pops {
-        bytes += (p.size * p.vars.len().max(1) * 8) as f64;
+/// What a network will need, estimated from its layout alone (before
+/// anything large is allocated).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Estimate {
+    /// Bytes of neuron state.
+    pub state: f64,
+    /// Expected number of synapses.
+    pub synapses: f64,
+    /// Bytes of synapses (their variables, indices and the build's sort).
+    pub synapse_bytes: f64,
+    /// Bytes of the delay rings whose length the model fixes.
+    pub rings: f64,
+    /// Bytes of sampled recordings (kept in memory until the run ends).
+    pub recordings: f64,
+}
+
+impl Estimate {
+    /// All of it, in bytes.
+    pub fn total(&self) -> f64 {
+        self.state + self.synapse_bytes + self.rings + self.recordings
     }
-    let mut synapses = 0f64;
+}
+
+/// Runs of this many steps or more are refused unless asked for (see
+/// [`check_static`]): at a microsecond a step, 10^10 steps take 3 hours.
+pub const LONG_RUN_STEPS: f64 = 1e10;
+
+/// Bytes a slot of a delay ring takes (two vectors' headers).
+const RING_SLOT_BYTES: f64 = 48.0;
+
+/// What a network will need for a run of `steps` steps of `dt` seconds.
+pub fn estimate(layout: &NetLayout, dt: f64, steps: f64) -> Estimate {
+    let mut e = Estimate::default();
+    for p in &layout.pops {
+        e.state += (p.size as f64) * (p.vars.len().max(1) as f64) * 8.0 + p.size as f64 * 8.0;
+    }
+    let mut per_proj = vec![];
     for proj in &layout.projs {
         let (np, nq) = (
             layout.pops[proj.pre].size as f64,
@@ -348,13 +377,119 @@ pub fn estimate(layout: &NetLayout) -> (u64, f64) {
             Connect::Rule(Rule::Pairs(v)) => v.len() as f64,
             Connect::File { .. } | Connect::Matrix { .. } => 0.0,
         };
-        synapses += n;
+        e.synapses += n;
+        per_proj.push(n.min(usize::MAX as f64) as usize);
         let per_syn =
             proj.vars.iter().filter(|v| v.space == Space::Syn).count() as f64 * 8.0 + 16.0;
         // Building sorts (pre, post) pairs once: 8 more bytes per synapse at the peak.
-        bytes += n * (per_syn + 8.0) + (np + nq) * 16.0;
+        e.synapse_bytes += n * (per_syn + 8.0) + (np + nq) * 16.0;
+        if let Some(d) = proj.delay_bound {
+            e.rings += ((d / dt).round() + 1.0) * RING_SLOT_BYTES;
+        }
     }
-    (bytes as u64, synapses)
+    let steps = steps.clamp(0.0, u64::MAX as f64) as u64;
+    e.recordings = crate::output::known_bytes(layout, steps, &per_proj) as f64;
+    e
+}
+
+/// A size in bytes for messages: GiB, MiB or KiB, whichever reads best.
+fn gib(bytes: f64) -> String {
+    const K: f64 = 1024.0;
+    if bytes >= K * K * K {
+        format!("{:.1} GiB", bytes / (K * K * K))
+    } else if bytes >= K * K {
+        format!("{:.1} MiB", bytes / (K * K))
+    } else {
+        format!("{:.1} KiB", bytes / K)
+    }
+}
+
+/// Refuses a network whose estimate exceeds `limit` bytes, saying what
+/// takes the memory.
+fn check_memory(e: &Estimate, limit: u64) -> Result<(), BuildError> {
+    if e.total() <= limit as f64 {
+        return Ok(());
+    }
+    let mut parts = vec![format!(
+        "{} for {:.3e} synapses",
+        gib(e.synapse_bytes),
+        e.synapses
+    )];
+    parts.push(format!("{} of neuron state", gib(e.state)));
+    if e.rings > 0.0 {
+        parts.push(format!("{} of delay rings", gib(e.rings)));
+    }
+    if e.recordings > 0.0 {
+        parts.push(format!("{} of recordings", gib(e.recordings)));
+    }
+    Err(BuildError(format!(
+        "the network needs about {} ({}), but only {} of memory is available; make it smaller or sparser, record less, or shorten the delays",
+        gib(e.total()),
+        parts.join(", "),
+        gib(limit as f64)
+    )))
+}
+
+/// A problem a run has before it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Issue {
+    /// The network and its recordings need more memory than there is.
+    TooLarge(String),
+    /// A connection rule cannot be met between its populations.
+    Impossible(String),
+    /// The run has 10^10 steps or more (a warning: it may be asked for).
+    LongRun(String),
+}
+
+impl Issue {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            Issue::TooLarge(m) | Issue::Impossible(m) | Issue::LongRun(m) => m,
+        }
+    }
+}
+
+/// What can be known to fail before a run of `duration` seconds with step
+/// `dt` starts, from the layout alone (no data files read): `circ check`
+/// and `circ run` both ask this, so they never disagree.
+pub fn check_static(
+    layout: &NetLayout,
+    dt: f64,
+    duration: f64,
+    memory_limit: Option<u64>,
+) -> Vec<Issue> {
+    let mut issues = vec![];
+    let steps = (duration / dt).round();
+    let e = estimate(layout, dt, steps);
+    if let Some(limit) = memory_limit.or_else(memory_available)
+        && let Err(err) = check_memory(&e, limit)
+    {
+        issues.push(Issue::TooLarge(err.0));
+    }
+    for proj in &layout.projs {
+        if let Connect::Rule(rule) = &proj.connect {
+            let ends = Ends {
+                n_pre: layout.pops[proj.pre].size,
+                n_post: layout.pops[proj.post].size,
+                same: proj.pre == proj.post,
+                autapses: proj.autapses,
+            };
+            if let Err(e) = connect::validate(rule, ends) {
+                issues.push(Issue::Impossible(format!(
+                    "{} ({}): {}",
+                    proj.name, proj.origin, e.0
+                )));
+            }
+        }
+    }
+    if steps >= LONG_RUN_STEPS {
+        issues.push(Issue::LongRun(format!(
+            "the run is {steps:.3e} steps ({duration:.3e} s of {} ms); `circ run` refuses runs of 10^10 steps or more, with the time they would take, unless given --allow-long-run",
+            dt * 1e3
+        )));
+    }
+    issues
 }
 
 /// What the system reports as available memory (Linux), in bytes.
@@ -449,6 +584,11 @@ impl<'a> Simulation<'a> {
         opts: &BuildOptions<'_>,
     ) -> Result<Self, BuildError> {
         let (seed, dt, base) = (opts.seed, opts.dt, opts.base);
+        // Nothing large is allocated before the estimate says it fits.
+        let limit = opts.memory_limit.or_else(memory_available);
+        if let Some(limit) = limit {
+            check_memory(&estimate(layout, dt, 0.0), limit)?;
+        }
         let vars: Vec<Vec<Vec<f64>>> = layout
             .pops
             .iter()
@@ -554,18 +694,8 @@ impl<'a> Simulation<'a> {
             schedules[p].dedup();
         }
         sim.s.schedules = schedules;
-        let (bytes, synapses) = estimate(layout);
-        if let Some(limit) = opts.memory_limit.or_else(memory_available)
-            && bytes > limit
-        {
-            return Err(BuildError(format!(
-                "the network needs about {:.1} GiB ({synapses:.3e} synapses), but only {:.1} GiB of memory is available; make it smaller or sparser",
-                bytes as f64 / (1u64 << 30) as f64,
-                limit as f64 / (1u64 << 30) as f64
-            )));
-        }
         for (k, proj) in layout.projs.iter().enumerate() {
-            let state = sim.build_projection(k, proj, backend, seed, dt, base)?;
+            let state = sim.build_projection(k, proj, backend, (seed, dt, limit), base)?;
             sim.s.projs.push(state);
         }
         sim.s.event_acc = layout
@@ -593,8 +723,7 @@ impl<'a> Simulation<'a> {
         k: usize,
         proj: &crate::layout::ProjLayout,
         backend: &dyn Backend,
-        seed: u64,
-        dt: f64,
+        (seed, dt, limit): (u64, f64, Option<u64>),
         base: &Path,
     ) -> Result<ProjState, BuildError> {
         let err = |m: String| BuildError(format!("{} ({}): {m}", proj.name, proj.origin));
@@ -730,13 +859,18 @@ impl<'a> Simulation<'a> {
         if let Some(dv) = proj.delay_var {
             let mut worst = 0.0f64;
             for (s, &d) in vars[dv].iter().enumerate() {
-                if !(d >= 0.0 && d.is_finite()) {
+                let steps = (d / dt).round();
+                if !(d >= 0.0 && d.is_finite()) || steps > f64::from(u32::MAX) {
                     return Err(err(format!(
-                        "synapse {s} has the delay {} ms; delays must be finite and not negative",
-                        d * 1e3
+                        "synapse {s} ({}[{}] -> {}[{}]) has the delay {d} s; delays must be finite, not negative and at most {} steps of {} ms",
+                        self.layout.pops[proj.pre].name,
+                        csr.pre.get(s).copied().unwrap_or(0),
+                        self.layout.pops[proj.post].name,
+                        csr.post.get(s).copied().unwrap_or(0),
+                        u32::MAX,
+                        dt * 1e3
                     )));
                 }
-                let steps = (d / dt).round();
                 worst = worst.max((d - steps * dt).abs());
                 delay_steps[s] = steps as u32;
             }
@@ -751,6 +885,18 @@ impl<'a> Simulation<'a> {
             }
         }
         let max_delay = delay_steps.iter().copied().max().unwrap_or(0) as usize;
+        let ring_bytes = (max_delay as f64 + 1.0) * RING_SLOT_BYTES;
+        if let Some(limit) = limit
+            && ring_bytes > limit as f64
+        {
+            return Err(err(format!(
+                "the longest delay, {} steps of {} ms, needs a delay ring of {}, but only {} of memory is available",
+                max_delay,
+                dt * 1e3,
+                gib(ring_bytes),
+                gib(limit as f64)
+            )));
+        }
         let first = delay_steps.first().copied().unwrap_or(0);
         Ok(ProjState {
             csr,

@@ -134,6 +134,9 @@ pub struct Job<'a> {
     pub started: Instant,
     /// The memory the network may need (bytes; `None`: what is available).
     pub memory_limit: Option<u64>,
+    /// Whether a run of 10^10 steps or more may start (otherwise it is
+    /// refused with the time it would take).
+    pub allow_long: bool,
 }
 
 /// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
@@ -141,6 +144,18 @@ pub struct Job<'a> {
 /// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
 /// write), 128 + the signal when one stopped it (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP).
 pub fn simulate(job: &Job<'_>) -> u8 {
+    // What `circ check` reports too: memory for the network and its
+    // recordings, and runs too long to start unasked.
+    let issues =
+        circ_runtime::sim::check_static(job.layout, job.dt, job.duration, job.memory_limit);
+    if let Some(e) = issues
+        .iter()
+        .find(|i| !matches!(i, circ_runtime::sim::Issue::LongRun(_)))
+    {
+        eprintln!("error: {}", e.message());
+        return 1;
+    }
+    let steps = (job.duration / job.dt).round();
     // The output folder is checked and locked before anything else, so a
     // run that could not be written is never started.
     let out = match circ_runtime::outdir::OutDir::reserve(&job.out, 0) {
@@ -166,8 +181,12 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     for w in &sim.warnings {
         eprintln!("warning: {w}");
     }
+    if steps >= circ_runtime::sim::LONG_RUN_STEPS && !job.allow_long {
+        eprintln!("error: {}", long_run_refusal(&mut sim, job, steps));
+        return 1;
+    }
     // With the synapses made, the size of every sampled recording is known.
-    let steps = (job.duration / job.dt).round().clamp(0.0, u64::MAX as f64) as u64;
+    let steps = steps.clamp(0.0, u64::MAX as f64) as u64;
     let known = circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
     if let Err(e) = out.check_room(known) {
         eprintln!("error: {e}");
@@ -273,6 +292,32 @@ pub fn simulate(job: &Job<'_>) -> u8 {
 
 use circ_units::parse_time;
 
+/// Why a run of `steps` (10^10 or more) is not started: the time it would
+/// take, from a probe of the network's first steps (which are discarded).
+fn long_run_refusal(sim: &mut circ_runtime::Simulation<'_>, job: &Job<'_>, steps: f64) -> String {
+    let probe = 1000u64;
+    let opts = circ_runtime::RunOptions {
+        duration: probe as f64 * job.dt,
+        dt: job.dt,
+        seed: job.seed,
+        check_every: probe,
+    };
+    let r = sim.run(job.backend, &opts);
+    let per_step = r.loop_time.as_secs_f64() / r.steps.max(1) as f64;
+    let secs = per_step * steps;
+    let took = if secs < 3600.0 * 24.0 * 365.25 {
+        format!("{:.1} hours", secs / 3600.0)
+    } else {
+        format!("{:.2e} years", secs / (3600.0 * 24.0 * 365.25))
+    };
+    format!(
+        "the run is {steps:.3e} steps ({:.3e} s at dt = {} ms); at the {:.2} µs a step measured now it would take about {took}; shorten the duration, or pass --allow-long-run to start it anyway",
+        job.duration,
+        job.dt * 1e3,
+        per_step * 1e6
+    )
+}
+
 /// The signals that stop a run cleanly.
 pub const STOP_SIGNALS: [i32; 3] = [
     signal_hook::consts::SIGINT,
@@ -325,6 +370,9 @@ struct ExeArgs {
     /// Threads large kernels are split across (default: every core).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Start a run of 10^10 steps or more (refused otherwise, with the time it would take).
+    #[arg(long)]
+    allow_long_run: bool,
 }
 
 /// Runs an executable's embedded model with its command line; returns the
@@ -427,6 +475,7 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
             .unwrap_or_else(|| PathBuf::from(format!("{name}.out"))),
         started,
         memory_limit: None,
+        allow_long: parsed.allow_long_run,
     };
     simulate(&job)
 }

@@ -166,6 +166,7 @@ impl Parser<'_> {
                     autapses: false,
                     filtered: false,
                     delay_var: None,
+                    delay_bound: None,
                     post_added: vec![],
                     stream: 0,
                 });
@@ -231,6 +232,7 @@ impl Parser<'_> {
             "autapses" => proj.autapses = true,
             "filtered" => proj.filtered = true,
             "delay" => proj.delay_var = Some(percent(rest.trim())?),
+            "delay_bound" => proj.delay_bound = Some(json(rest)?),
             "post_added" => proj.post_added = json(rest)?,
             "stream" => proj.stream = rest.trim().parse().map_err(|_| "bad stream")?,
             ";" => self.net.projs[p].solver_notes.push(note(line)),

@@ -81,6 +81,9 @@ pub fn print(net: &Network) -> String {
         if let Some(d) = proj.delay_var {
             let _ = writeln!(out, "  delay %{d}");
         }
+        if let Some(b) = proj.delay_bound {
+            let _ = writeln!(out, "  delay_bound {}", json(&b));
+        }
         if !proj.post_added.is_empty() {
             let _ = writeln!(out, "  post_added {}", json(&proj.post_added));
         }

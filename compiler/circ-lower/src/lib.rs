@@ -127,6 +127,73 @@ pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
     l.diags
 }
 
+/// Everything `circ check` reports about a checked program, as `circ run`
+/// would find it before reading data files: the models' integration
+/// methods, and, when the file has a `run` item, the whole lowering (with
+/// `opts`) and the runtime's static checks (connection rules, memory for
+/// `memory_limit` bytes or what the system has, runs of 10^10 steps or
+/// more). The diagnostics, and the lowered run when there is one without
+/// errors.
+pub fn check(
+    analysis: &Analysis,
+    map: &SourceMap,
+    opts: &Options,
+    memory_limit: Option<u64>,
+) -> (Vec<Diagnostic>, Option<Lowered>) {
+    let mut ds = check_models(analysis, map);
+    if analysis.has_errors() || ds.iter().any(Diagnostic::is_error) {
+        return (ds, None);
+    }
+    // A file without a `run` item is a library (of models or circuits):
+    // there is no run to check.
+    let items = analysis.program.ast(0).map_or(&[][..], |m| &m.items[..]);
+    let Some(run_span) = items.iter().find_map(|i| {
+        if let Item::Run(r) = i {
+            Some(r.span)
+        } else {
+            None
+        }
+    }) else {
+        return (ds, None);
+    };
+    let file = analysis.program.file(0).unwrap_or(FileId(0));
+    match lower(analysis, map, opts) {
+        Err(more) => {
+            for d in more {
+                if !ds
+                    .iter()
+                    .any(|x| x.code == d.code && x.message == d.message)
+                {
+                    ds.push(d);
+                }
+            }
+            (ds, None)
+        }
+        Ok(l) => {
+            for issue in
+                circ_runtime::sim::check_static(&l.net.layout, l.dt, l.duration, memory_limit)
+            {
+                use circ_runtime::sim::Issue;
+                let (code, label) = match &issue {
+                    Issue::TooLarge(_) => ("too-large", "this run does not fit in memory"),
+                    Issue::Impossible(_) => {
+                        ("invalid-value", "this run cannot connect its network")
+                    }
+                    Issue::LongRun(_) => ("long-run", "this run is very long"),
+                };
+                let d = if matches!(issue, Issue::LongRun(_)) {
+                    Diagnostic::warning(code, issue.message(), file, run_span, label)
+                } else {
+                    Diagnostic::error(code, issue.message(), file, run_span, label)
+                };
+                ds.push(d);
+            }
+            let ok = !ds.iter().any(Diagnostic::is_error);
+            (ds, ok.then_some(l))
+        }
+    }
+}
+
 /// Why each neuron model of the checked file is integrated as it is, as
 /// lines of text (`circ check --explain-solver`).
 pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {

@@ -514,8 +514,32 @@ impl Lowerer<'_> {
                 _ => post_vals.push((v, value, false)),
             }
         }
+        let mut delay_bound = None;
         if let (Some(d), Some(dv)) = (&pr.delay, delay_var) {
             let e = self.expr(&cscope, d)?;
+            if let Expr::Const(k) = sym::simplify(&e) {
+                // A fixed delay: its ring's size is known now, and one
+                // longer than any ring can be is refused here.
+                let steps = (k / dt).round();
+                if !(k >= 0.0 && k.is_finite()) || steps > f64::from(u32::MAX) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            format!(
+                                "a delay of {k} s is {steps:.3e} steps of {} ms; delays are finite, not negative and at most {} steps",
+                                dt * 1e3,
+                                u32::MAX
+                            ),
+                            cfile,
+                            d.span,
+                            "impossible delay",
+                        )
+                        .with_help("a delay is the time a spike takes to arrive; check its unit"),
+                    );
+                    return None;
+                }
+                delay_bound = Some(k);
+            }
             syn_vals.push((dv, e, false));
         }
         let mut known: HashMap<VarId, f64> = HashMap::new();
@@ -799,6 +823,7 @@ impl Lowerer<'_> {
                                 autapses: pr.autapses,
                                 filtered: kernels.filter.is_some(),
                                 delay_var,
+                                delay_bound,
                                 post_added: vec![],
                                 stream: self.streams.fresh(),
                             };
@@ -923,6 +948,7 @@ impl Lowerer<'_> {
             autapses: pr.autapses,
             filtered: kernels.filter.is_some(),
             delay_var,
+            delay_bound,
             post_added: vec![],
             stream: self.streams.fresh(),
         };

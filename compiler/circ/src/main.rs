@@ -89,6 +89,9 @@ struct RunArgs {
     /// Results are identical for every count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
+    /// Start a run of 10^10 steps or more (refused otherwise, with the time it would take).
+    #[arg(long)]
+    allow_long_run: bool,
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
@@ -154,6 +157,10 @@ struct CheckArgs {
     /// Print how each neuron model's equations are integrated, and why.
     #[arg(long)]
     explain_solver: bool,
+    /// Also read the data files the model names (edge lists, spike times,
+    /// tables) and build its network, as `circ run` does before its first step.
+    #[arg(long)]
+    data: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -480,6 +487,7 @@ fn run(args: RunArgs) -> ExitCode {
         out,
         started,
         memory_limit: memory_limit(),
+        allow_long: args.allow_long_run,
     };
     ExitCode::from(circ_exe::simulate(&job))
 }
@@ -536,6 +544,7 @@ fn check(args: CheckArgs) -> ExitCode {
     }
     let color = use_color(args.color);
     let mut all: Vec<(SourceMap, Vec<Diagnostic>)> = vec![];
+    let mut data_errors: Vec<String> = vec![];
     let mut io_error = false;
     for f in &args.files {
         // Spans are 32-bit byte offsets; no model comes near this size.
@@ -574,16 +583,28 @@ fn check(args: CheckArgs) -> ExitCode {
         let id = map.add(f.to_string_lossy(), text);
         let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
         if !analysis.has_errors() {
-            analysis
-                .diagnostics
-                .extend(circ_lower::check_models(&analysis, &map));
+            // What `circ run` checks before its first step, short of data files.
+            let (ds, lowered) = circ_lower::check(
+                &analysis,
+                &map,
+                &circ_lower::Options::default(),
+                memory_limit(),
+            );
+            analysis.diagnostics.extend(ds);
+            if args.data
+                && let Some(l) = lowered
+                && let Err(e) = build_with_data(f, &l)
+            {
+                data_errors.push(format!("{}: {e}", f.display()));
+            }
         }
         all.push((map, analysis.diagnostics));
     }
     let errors: usize = all
         .iter()
         .map(|(_, ds)| ds.iter().filter(|d| d.is_error()).count())
-        .sum();
+        .sum::<usize>()
+        + data_errors.len();
     match args.format {
         Format::Json => {
             let mut items: Vec<serde_json::Value> = vec![];
@@ -593,6 +614,13 @@ fn check(args: CheckArgs) -> ExitCode {
                     items.extend(v);
                 }
             }
+            // Data errors name their file, line and column in the message.
+            for e in &data_errors {
+                items.push(serde_json::json!({
+                    "severity": "error", "code": "bad-data", "message": e,
+                    "primary": null, "labels": [], "help": null, "notes": [],
+                }));
+            }
             circ_exe::say!(
                 "{}",
                 serde_json::to_string_pretty(&items).unwrap_or_else(|_| "[]".into())
@@ -601,6 +629,9 @@ fn check(args: CheckArgs) -> ExitCode {
         Format::Text => {
             for (map, ds) in &all {
                 eprint!("{}", render_all_text(ds, map, color));
+            }
+            for e in &data_errors {
+                eprintln!("error[bad-data]: {e}");
             }
             if errors > 0 {
                 eprintln!(
@@ -618,6 +649,27 @@ fn check(args: CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `circ check --data`: reads the data files of `file`'s lowered run and
+/// builds its network with the interpreter, as `circ run` does before its
+/// first step (connections made, data validated, initial values set).
+fn build_with_data(file: &Path, l: &circ_lower::Lowered) -> Result<(), String> {
+    let base = file
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let tables = circ_runtime::data::load_tables(&base, &l.net.layout.tables).map_err(|e| e.0)?;
+    let settings = backend_settings(1, false);
+    let instance = circ_backends::instantiate("interp", &l.net, tables, &settings)?;
+    let opts = circ_runtime::BuildOptions {
+        seed: l.seed,
+        dt: l.dt,
+        base: &base,
+        memory_limit: memory_limit(),
+    };
+    circ_runtime::Simulation::build(&l.net.layout, &*instance.backend, &opts)
+        .map(|_| ())
+        .map_err(|e| e.0)
 }
 
 /// The runner executables are made from (`circ-runner`): the one beside

@@ -747,6 +747,17 @@ impl Session {
         let Some(live) = self.live.as_mut() else {
             return false;
         };
+        // As `circ run` without --allow-long-run: a duration with a wrong
+        // unit would otherwise run (and record) until memory runs out.
+        let dt = live.compiled.borrow_owner().dt;
+        let steps = (duration / dt).round();
+        if steps >= circ_runtime::sim::LONG_RUN_STEPS {
+            eprintln!(
+                "error: :run {text} is {steps:.3e} steps of {} ms; the REPL runs fewer than 10^10 steps at once (use `circ run --allow-long-run` for longer runs)",
+                dt * 1e3
+            );
+            return false;
+        }
         let Some(state) = live.state.take() else {
             return false;
         };

@@ -115,7 +115,9 @@ fn impossible_parameters_are_refused() {
     let (o, err) = d.run(&neg, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        err.contains("neg.circ:5:5") && err.contains("delays must be finite and not negative"),
+        err.contains("neg.circ:5:5")
+            && err.contains("synapse 0 (A[0] -> A[1]) has the delay -0.00592")
+            && err.contains("delays must be finite, not negative and at most 4294967295 steps"),
         "{err}"
     );
     let deg = d.write("deg.circ", "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[10]\n    project A -> A : ExpCurr connect fixed_indegree(20)\n}\nrun C for 1 ms\n");
@@ -138,7 +140,7 @@ fn a_network_too_large_for_memory_is_refused_with_the_estimate() {
     assert!(
         err.contains("the network needs about")
             && err.contains("1.000e10 synapses")
-            && err.contains("0.9 GiB"),
+            && err.contains("only 953.7 MiB of memory is available"),
         "{err}"
     );
 }
@@ -813,4 +815,109 @@ fn corrupt_data_files_are_refused_naming_file_row_and_column() {
     assert!(o.status.success(), "{err}");
     let csv = std::fs::read_to_string(d.0.join("out/S_spikes.csv")).expect("spikes");
     assert_eq!(csv, "t_s,index\n1.000000e-3,0\n2.000000e-3,1\n");
+}
+
+/// `circ check` reports what `circ run` would refuse before its first step
+/// (lowering, connection rules, memory, impossible delays, long runs), and
+/// with `--data` what the data files hold: each case fails in both, with
+/// the same message, and passes in both once fixed.
+#[test]
+fn check_reports_what_run_refuses() {
+    let d = Dir::new("check-run");
+    let lif = "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[10]\n    MEMBER\n}\nrun C for 1 ms\n";
+    let cases = [
+        (
+            "    population P = poisson[3](rate = -5 Hz)",
+            "a Poisson rate must be a finite rate from 0 Hz, but this is -5 Hz",
+        ),
+        (
+            "    project A -> A : ExpCurr connect fixed_indegree(10)",
+            "fixed_indegree(10) needs 10 distinct sources per neuron, but only 9 are available",
+        ),
+        (
+            "    project A -> A : ExpCurr connect all_to_all delay 1000000 s",
+            "a delay of 1000000 s is 1.000e10 steps of 0.1 ms",
+        ),
+        (
+            "    population B = LIF[100000]\n    project B -> B : ExpCurr connect fixed_indegree(5000)",
+            "the network needs about 11.2 GiB (11.2 GiB for 5.000e8 synapses, 7.6 MiB of neuron state), but only 1.9 GiB of memory is available",
+        ),
+    ];
+    let limit = [("CIRC_MEMORY_LIMIT", "2000000000")];
+    for (member, want) in cases {
+        let m = d.write("m.circ", &lif.replace("MEMBER", member));
+        let c = circ()
+            .args(["check", "--color", "never"])
+            .arg(&m)
+            .envs(limit)
+            .output()
+            .expect("check");
+        let cerr = String::from_utf8_lossy(&c.stderr);
+        assert_eq!(c.status.code(), Some(1), "check {member}: {cerr}");
+        assert!(cerr.contains(want), "check {member}: {cerr}");
+        let (o, rerr) = d.run(&m, &limit);
+        assert_eq!(o.status.code(), Some(1), "run {member}: {rerr}");
+        assert!(rerr.contains(want), "run {member}: {rerr}");
+    }
+    // A long run: check warns (exit 0), run refuses with the time it would take.
+    let m = d.write(
+        "long.circ",
+        &lif.replace("MEMBER", "").replace("1 ms", "1e30 s"),
+    );
+    let c = circ()
+        .args(["check", "--color", "never"])
+        .arg(&m)
+        .output()
+        .expect("check");
+    let cerr = String::from_utf8_lossy(&c.stderr);
+    assert_eq!(c.status.code(), Some(0), "{cerr}");
+    assert!(
+        cerr.contains("[long-run] Warning: the run is 1.000e34 steps"),
+        "{cerr}"
+    );
+    let (o, rerr) = d.run(&m, &[]);
+    assert_eq!(o.status.code(), Some(1), "{rerr}");
+    assert!(
+        rerr.contains("a step measured now it would take about")
+            && rerr.contains("--allow-long-run"),
+        "{rerr}"
+    );
+    assert!(!d.0.join("out").exists());
+
+    // Data files: only with --data, as run reads them.
+    let net = d.write("net.circ", FILE_NET);
+    d.write("edges.csv", "pre,post,weight\n0,1,1e-10\n1,9,1e-10\n");
+    let plain = circ()
+        .args(["check", "--color", "never"])
+        .arg(&net)
+        .output()
+        .expect("check");
+    assert_eq!(plain.status.code(), Some(0));
+    let data = circ()
+        .args(["check", "--data", "--color", "never"])
+        .arg(&net)
+        .output()
+        .expect("check");
+    let derr = String::from_utf8_lossy(&data.stderr);
+    assert_eq!(data.status.code(), Some(1), "{derr}");
+    let want = "edges.csv: line 3, column `post`: 9 is not a neuron of the population";
+    assert!(
+        derr.contains(want) && derr.contains("net.circ:6:5"),
+        "{derr}"
+    );
+    let (o, rerr) = d.run(&net, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(rerr.contains(want), "{rerr}");
+    d.write("edges.csv", "pre,post,weight\n0,1,1e-10\n1,2,1e-10\n");
+    let fixed = circ()
+        .args(["check", "--data", "--color", "never"])
+        .arg(&net)
+        .output()
+        .expect("check");
+    assert_eq!(
+        fixed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&fixed.stderr)
+    );
 }
