@@ -25,6 +25,9 @@ pub struct SourceFile {
     pub name: String,
     /// Contents.
     pub text: String,
+    /// The byte offset where each line starts (for [`SourceMap::line_col`]
+    /// in logarithmic time: thousands of diagnostics must not rescan the file).
+    line_starts: Vec<usize>,
 }
 
 /// All files a compilation read, addressable by [`FileId`].
@@ -41,9 +44,14 @@ impl SourceMap {
 
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let text: String = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         self.files.push(SourceFile {
             name: name.into(),
-            text: text.into(),
+            text,
+            line_starts,
         });
         FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX))
     }
@@ -69,9 +77,10 @@ impl SourceMap {
         while !f.text.is_char_boundary(off) {
             off -= 1;
         }
-        let before = &f.text[..off];
-        let line = before.matches('\n').count() + 1;
-        let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        // The last line starting at or before `off`.
+        let line = f.line_starts.partition_point(|&s| s <= off).max(1);
+        let start = f.line_starts[line - 1];
+        let col = f.text[start..off].chars().count() + 1;
         (line, col)
     }
 }
@@ -186,5 +195,27 @@ impl Diagnostic {
     /// Whether it is an error.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        let mut m = SourceMap::new();
+        let id = m.add("a.circ", "ab\nµs x\n\nlast");
+        let at = |o| m.line_col(id, o);
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3)); // the newline itself
+        assert_eq!(at(3), (2, 1));
+        assert_eq!(at(6), (2, 3)); // after `µs`
+        assert_eq!(at(5), (2, 2)); // after `µ` (2 bytes)
+        assert_eq!(at(4), (2, 1)); // inside `µ`: the character boundary before
+        assert_eq!(at(9), (3, 1));
+        assert_eq!(at(10), (4, 1));
+        assert_eq!(at(99), (4, 5)); // past the end: the end
+        assert_eq!(m.line_col(FileId(7), 3), (1, 1));
     }
 }

@@ -5,8 +5,27 @@ use crate::{Diagnostic, Severity, SourceMap};
 use ariadne::{Config, IndexType, Label, Report, ReportKind};
 use std::fmt::Write as _;
 
+/// The ariadne sources of every file of `map` (each indexed once).
+fn sources(map: &SourceMap) -> impl ariadne::Cache<String> {
+    let files: Vec<(String, String)> = (0..)
+        .map_while(|i| map.get(crate::FileId(i)))
+        .map(|f| (f.name.clone(), f.text.clone()))
+        .collect();
+    ariadne::sources(files)
+}
+
 /// Renders one diagnostic as ariadne text. `color` adds ANSI colours.
 pub fn render_text(d: &Diagnostic, map: &SourceMap, color: bool) -> String {
+    render_with(d, map, color, &mut sources(map))
+}
+
+/// [`render_text`] with the sources already indexed.
+fn render_with(
+    d: &Diagnostic,
+    map: &SourceMap,
+    color: bool,
+    cache: &mut impl ariadne::Cache<String>,
+) -> String {
     let kind = match d.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
@@ -57,28 +76,49 @@ pub fn render_text(d: &Diagnostic, map: &SourceMap, color: bool) -> String {
     for n in &d.notes {
         report = report.with_note(n);
     }
-    let files: Vec<(String, String)> = d
-        .labels
-        .iter()
-        .filter_map(|l| map.get(l.file).map(|f| (f.name.clone(), f.text.clone())))
-        .collect();
     let mut buf = Vec::new();
-    if report
-        .finish()
-        .write(ariadne::sources(files), &mut buf)
-        .is_err()
-    {
+    if report.finish().write(cache, &mut buf).is_err() {
         return format!("error[{}]: {}\n", d.code, d.message);
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
 
 /// Renders many diagnostics, one after another.
+/// After this many diagnostics with the same code and message, the rest
+/// are counted, not shown: 20,000 copies of one mistake help nobody.
+pub const SHOWN_ALIKE: usize = 10;
+
+/// Renders many diagnostics, one after another; past [`SHOWN_ALIKE`] of a
+/// kind (same code and message) the rest are summed up in one line. Linear
+/// in the number of diagnostics.
 pub fn render_all_text(ds: &[Diagnostic], map: &SourceMap, color: bool) -> String {
-    ds.iter()
-        .map(|d| render_text(d, map, color))
-        .collect::<Vec<_>>()
-        .join("")
+    let mut cache = sources(map);
+    let mut seen: std::collections::HashMap<(&str, &str), usize> = Default::default();
+    let mut out = String::new();
+    for d in ds {
+        let n = seen.entry((d.code, d.message.as_str())).or_default();
+        *n += 1;
+        if *n <= SHOWN_ALIKE {
+            out.push_str(&render_with(d, map, color, &mut cache));
+        }
+    }
+    // In order of first appearance.
+    let mut more: Vec<(&Diagnostic, usize)> = vec![];
+    for d in ds {
+        if let Some(n) = seen.remove(&(d.code, d.message.as_str()))
+            && n > SHOWN_ALIKE
+        {
+            more.push((d, n - SHOWN_ALIKE));
+        }
+    }
+    for (d, n) in more {
+        let _ = writeln!(
+            out,
+            "... and {n} more like this: [{}] {}",
+            d.code, d.message
+        );
+    }
+    out
 }
 
 /// Renders diagnostics as a JSON array (one object per diagnostic, with

@@ -259,6 +259,24 @@ impl Expr {
     pub fn bin(op: Bin, a: Expr, b: Expr) -> Expr {
         Expr::Bin(op, Box::new(a), Box::new(b))
     }
+
+    /// The number of nodes in the tree (without recursion: trees from
+    /// inlining may be deep).
+    pub fn size(&self) -> usize {
+        let mut n = 0;
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            n += 1;
+            match e {
+                Expr::Un(_, a) | Expr::Table(_, a) => stack.push(a),
+                Expr::Bin(_, a, b) => stack.extend([&**a, &**b]),
+                Expr::Select(a, b, c) => stack.extend([&**a, &**b, &**c]),
+                Expr::Call(_, args) => stack.extend(args.iter()),
+                _ => {}
+            }
+        }
+        n
+    }
 }
 
 /// e^x, the definition every backend uses ([`math`]).

@@ -70,6 +70,8 @@ pub fn lower(
         consts: HashMap::new(),
         streams: circ_ir::Streams::default(),
         depth: 0,
+        inlined: 0,
+        inline_overflow: false,
         overrides: opts.overrides.clone(),
     };
     let out = l.lower_run(opts);
@@ -105,6 +107,8 @@ pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
         consts: HashMap::new(),
         streams: circ_ir::Streams::default(),
         depth: 0,
+        inlined: 0,
+        inline_overflow: false,
         overrides: vec![],
     };
     let Some(ast) = analysis.program.ast(0) else {
@@ -205,6 +209,8 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
         consts: HashMap::new(),
         streams: circ_ir::Streams::default(),
         depth: 0,
+        inlined: 0,
+        inline_overflow: false,
         overrides: vec![],
     };
     let mut out = vec![];
@@ -277,7 +283,21 @@ struct Lowerer<'p> {
     /// The network's one stream allocator: every draw gets its own.
     streams: circ_ir::Streams,
     depth: usize,
+    /// Nodes made by inlining within the outermost call being lowered.
+    inlined: usize,
+    /// Set when that call's expansion passed [`MAX_INLINED`] (or nested
+    /// deeper than [`MAX_DEPTH`]): every call inside it stops at once, and
+    /// the outermost one reports it.
+    inline_overflow: bool,
 }
+
+/// The most expression nodes one call (with the calls inside it) may
+/// expand to: functions are inlined, so `f(x) = g(x) + g(x)` doubles at
+/// each level, and 30 such levels would be 10^9 nodes.
+const MAX_INLINED: usize = 200_000;
+
+/// The deepest nesting of calls (and of model `let`s) lowering follows.
+const MAX_DEPTH: usize = 64;
 
 fn c(x: f64) -> Expr {
     Expr::Const(x)
@@ -421,20 +441,15 @@ impl<'p> Lowerer<'p> {
                     return Some(Expr::Load(*v));
                 }
                 let value = *m.lets.get(&name)?;
-                self.depth += 1;
-                if self.depth > 64 {
-                    self.depth -= 1;
-                    return None;
-                }
                 let inner = Scope {
                     file: m.file,
                     model: Some(m),
                     locals: vec![],
                     pair: false,
                 };
-                let out = self.expr(&inner, value);
-                self.depth -= 1;
-                out
+                self.inlining(s.file, n.span, &format!("`{name}`"), |l| {
+                    l.expr(&inner, value)
+                })
             }
             Some(Res::Const(id)) => self.const_value(id).map(c),
             Some(Res::Builtin(b)) => match b.as_str() {
@@ -526,22 +541,69 @@ impl<'p> Lowerer<'p> {
                 for (p, v) in f.params.iter().zip(vals) {
                     inner.locals.push((p.name.node.clone(), v));
                 }
-                for (n, v) in &f.lets {
-                    let e = self.expr(&inner, v)?;
-                    inner.locals.push((n.node.clone(), e));
-                }
-                self.depth += 1;
-                let out = if self.depth > 64 {
-                    None
-                } else {
-                    self.expr(&inner, &f.body)
-                };
-                self.depth -= 1;
-                out
+                self.inlining(s.file, span, &format!("`{}`", func.node), |l| {
+                    for (n, v) in &f.lets {
+                        let e = l.expr(&inner, v)?;
+                        inner.locals.push((n.node.clone(), e));
+                    }
+                    l.expr(&inner, &f.body)
+                })
             }
             Some(Res::BuiltinFn(name)) => self.builtin(s, &name, args, span),
             _ => None,
         }
+    }
+
+    /// Inlines `what` (a function call or a model's `let`) at `span` in
+    /// `file` with `body`, within the bounds on expansion and depth: past
+    /// them everything inside stops, and the outermost call reports
+    /// `too-complex` where the user wrote it.
+    fn inlining(
+        &mut self,
+        file: FileId,
+        span: Span,
+        what: &str,
+        body: impl FnOnce(&mut Self) -> Option<Expr>,
+    ) -> Option<Expr> {
+        if self.depth == 0 {
+            self.inlined = 0;
+            self.inline_overflow = false;
+        }
+        if self.inline_overflow {
+            return None;
+        }
+        self.depth += 1;
+        let out = if self.depth > MAX_DEPTH {
+            self.inline_overflow = true;
+            None
+        } else {
+            body(self)
+        };
+        self.depth -= 1;
+        if let Some(e) = &out {
+            self.inlined += e.size();
+            if self.inlined > MAX_INLINED {
+                self.inline_overflow = true;
+            }
+        }
+        if self.inline_overflow {
+            if self.depth == 0 {
+                self.diags.push(
+                    Diagnostic::error(
+                        "too-complex",
+                        format!(
+                            "{what} expands to more than {MAX_INLINED} operations (or nests more than {MAX_DEPTH} calls deep) when its functions are inlined"
+                        ),
+                        file,
+                        span,
+                        "too large once inlined",
+                    )
+                    .with_help("functions and model `let`s are inlined at each use, so one that uses another twice doubles at each level; write it without the repetition (`2 * g(x)` for `g(x) + g(x)`)"),
+                );
+            }
+            return None;
+        }
+        out
     }
 
     fn builtin(

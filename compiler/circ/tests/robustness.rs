@@ -303,3 +303,107 @@ fn pathological_inputs() {
         assert_eq!(codes, ["too-complex"]);
     }
 }
+
+/// Runs `circ check` on `src`; a hang guard (not a speed test) kills it
+/// after a minute. Returns the exit code and stderr.
+fn check_cli(name: &str, src: &str) -> (Option<i32>, String) {
+    let dir = std::env::temp_dir().join(format!("circ-robust-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join(name);
+    std::fs::write(&file, src).expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["check", "--color", "never"])
+        .arg(&file)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("circ");
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().expect("stderr");
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let start = Instant::now();
+    let code = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s.code();
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("circ check {name} did not finish within a minute");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = reader.join().expect("reader");
+    let _ = std::fs::remove_dir_all(&dir);
+    (code, err)
+}
+
+/// Inlining is bounded: functions or model `let`s that double at each of
+/// 30 levels (10^9 nodes once inlined) are a `too-complex` error at the use,
+/// at once; 12 levels (4,096 nodes) are fine.
+#[test]
+fn inlining_is_bounded() {
+    let funcs = |levels: usize| {
+        let mut s = String::from("fn f0(x: dimensionless) -> dimensionless = x\n");
+        for k in 1..=levels {
+            s += &format!(
+                "fn f{k}(x: dimensionless) -> dimensionless = f{}(x) + f{}(x)\n",
+                k - 1,
+                k - 1
+            );
+        }
+        s + &format!(
+            "neuron N {{\n    state v = 0\n    dv/dt = f{levels}(v) / 1 ms\n}}\ncircuit C {{\n    population A = N[2]\n}}\nrun C for 1 ms\n"
+        )
+    };
+    let lets = |levels: usize| {
+        let mut s = String::from("neuron N {\n    state v = 0\n    let a0 = v\n");
+        for k in 1..=levels {
+            s += &format!("    let a{k} = a{} + a{}\n", k - 1, k - 1);
+        }
+        s + &format!(
+            "    dv/dt = a{levels} / 1 ms\n}}\ncircuit C {{\n    population A = N[2]\n}}\nrun C for 1 ms\n"
+        )
+    };
+    let (code, err) = check_cli("funcs.circ", &funcs(30));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("[too-complex] Error: `f30` expands to more than 200000 operations"),
+        "{err}"
+    );
+    assert!(err.contains("funcs.circ:34:13"), "{err}");
+    let (code, err) = check_cli("lets.circ", &lets(30));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("[too-complex] Error: `a30` expands"), "{err}");
+    for ok in [funcs(12), lets(12)] {
+        let (code, err) = check_cli("ok.circ", &ok);
+        assert_eq!(code, Some(0), "{err}");
+    }
+}
+
+/// 20,000 copies of one mistake: reported in linear time, ten shown and the
+/// rest counted; different mistakes are each shown.
+#[test]
+fn repeated_errors_are_counted_not_repeated() {
+    let mut src = String::new();
+    for k in 0..20_000 {
+        src += &format!("const a{k} = 1 mV + 1 ms\n");
+    }
+    src += "const b = 1 mV * unknown\n";
+    let (code, err) = check_cli("many.circ", &src);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.matches("[unit-mismatch] Error").count(),
+        10,
+        "{}",
+        &err[..2000.min(err.len())]
+    );
+    assert!(err.contains(
+        "... and 19990 more like this: [unit-mismatch] cannot add voltage (mV) to time (ms)"
+    ));
+    assert!(err.contains("[unknown-name] Error"));
+    assert!(err.contains("20001 errors found"));
+}
