@@ -1,12 +1,25 @@
-//! Feeds arbitrary text to the whole front end (parse, check, render) and
-//! relies on libFuzzer to report panics, hangs and stack overflows.
+//! Feeds arbitrary text to everything `circ check` runs (parse, check,
+//! lowering of the `run` item, the runtime's static checks) and to both
+//! renderers, and relies on libFuzzer to report panics, hangs and stack
+//! overflows. Its corpus is kept in `fuzz/corpus/check`; the stable test
+//! `tests/fuzz_corpora.rs` replays it.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(src) = std::str::from_utf8(data) {
-        let (map, analysis) = circ_sema::check_source("fuzz.circ", src);
+        let (map, mut analysis) = circ_sema::check_source("fuzz.circ", src);
+        if !analysis.has_errors() {
+            // A fixed memory budget: the same verdict on every machine.
+            let (ds, _) = circ_lower::check(
+                &analysis,
+                &map,
+                &circ_lower::Options::default(),
+                Some(1 << 30),
+            );
+            analysis.diagnostics.extend(ds);
+        }
         let _ = circ_diag::render_all_text(&analysis.diagnostics, &map, false);
         let _ = circ_diag::render_json(&analysis.diagnostics, &map);
     }

@@ -189,8 +189,14 @@ pub fn parse_npy(path: &Path, b: &[u8]) -> Result<Table, DataError> {
 pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>, DataError> {
     let bytes = std::fs::read(path)
         .map_err(|e| DataError(format!("cannot read {}: {e}", path.display())))?;
+    parse_matrix(path, &bytes)
+}
+
+/// Parses a matrix file's bytes (`path` names it and, by its extension,
+/// the format: `.npy` or CSV).
+pub fn parse_matrix(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<f64>>, DataError> {
     if path.extension().and_then(|e| e.to_str()) == Some("npy") {
-        let t = parse_npy(path, &bytes)?;
+        let t = parse_npy(path, bytes)?;
         let mut cols: Vec<(usize, &Vec<f64>)> = t
             .columns
             .iter()
@@ -217,7 +223,7 @@ pub fn read_matrix(path: &Path) -> Result<Vec<Vec<f64>>, DataError> {
             .map(|r| cols.iter().map(|c| c.1[r]).collect())
             .collect());
     }
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         DataError(format!(
             "{}: not UTF-8 text (byte {})",
             path.display(),
@@ -356,6 +362,35 @@ pub fn load_tables(
             Ok(c.values)
         })
         .collect()
+}
+
+/// Runs one input through every reader and what the runtime asks of its
+/// result, the first byte choosing the reader (`.npy` or CSV table, `.npy`
+/// or CSV matrix). For fuzzing: it must return, whatever the bytes.
+pub fn exercise(data: &[u8]) {
+    let Some((&kind, bytes)) = data.split_first() else {
+        return;
+    };
+    let table = match kind % 4 {
+        0 => parse_npy(Path::new("f.npy"), bytes),
+        1 => parse_csv(Path::new("f.csv"), bytes),
+        2 => {
+            let _ = parse_matrix(Path::new("m.npy"), bytes);
+            return;
+        }
+        _ => {
+            let _ = parse_matrix(Path::new("m.csv"), bytes);
+            return;
+        }
+    };
+    if let Ok(t) = table {
+        let file = Path::new("f");
+        for name in t.columns.keys() {
+            let _ = t.indices(file, name, 1000);
+            let _ = t.finite(file, name);
+        }
+        let _ = t.row_name(t.rows.saturating_sub(1));
+    }
 }
 
 #[cfg(test)]
