@@ -952,7 +952,23 @@ impl<'a> Simulation<'a> {
         phase: ProjPhase,
         clock: Clock,
         spiking: &[Vec<u32>],
+        due: (&[u32], &[u32]),
+    ) -> bool {
+        self.proj_phase_with(backend, k, phase, clock, spiking, due, None)
+    }
+
+    /// [`Self::proj_phase`], with the presynaptic neurons whose `on pre`
+    /// runs now when they are not this step's spikes (`pre_now`).
+    #[allow(clippy::too_many_arguments)]
+    fn proj_phase_with(
+        &mut self,
+        backend: &dyn Backend,
+        k: usize,
+        phase: ProjPhase,
+        clock: Clock,
+        spiking: &[Vec<u32>],
         (arriving, arriving_rows): (&[u32], &[u32]),
+        pre_now: Option<&[u32]>,
     ) -> bool {
         let proj = &self.layout.projs[k];
         let st = &mut self.s.projs[k];
@@ -975,7 +991,8 @@ impl<'a> Simulation<'a> {
                     &mut st.acc
                 },
                 csr: &st.csr,
-                spiking_pre: spiking.get(proj.pre).map_or(&[], Vec::as_slice),
+                spiking_pre: pre_now
+                    .unwrap_or_else(|| spiking.get(proj.pre).map_or(&[], Vec::as_slice)),
                 arriving,
                 arriving_rows,
                 spiking_post: spiking.get(proj.post).map_or(&[], Vec::as_slice),
@@ -1206,13 +1223,11 @@ impl<'a> Simulation<'a> {
                     // One delay: a spike reaches its neuron's whole row of
                     // synapses, and a slot gets the spikes of one step, so it
                     // stays sorted.
+                    // Every spike, with or without synapses here: its
+                    // `on pre` updates the neuron's pre state when it
+                    // arrives (spec/semantics.md, "Inside a handler").
                     let slot = (now + d as usize) % ring_len;
-                    let offsets = &st.csr.offsets;
-                    st.ring_rows[slot].extend(
-                        spiking[pre]
-                            .iter()
-                            .filter(|&&i| offsets[i as usize] < offsets[i as usize + 1]),
-                    );
+                    st.ring_rows[slot].extend_from_slice(&spiking[pre]);
                 } else {
                     for &i in &spiking[pre] {
                         for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
@@ -1232,8 +1247,24 @@ impl<'a> Simulation<'a> {
                 }
                 let due = (arriving.as_slice(), rows.as_slice());
                 let post = self.layout.projs[k].post;
-                pending[post] |=
-                    self.proj_phase(backend, k, ProjPhase::OnPre, clock, &spiking, due);
+                // The whole `on pre` happens at arrival: with one delay, the
+                // pre-state part runs for the neurons whose spikes arrive
+                // now (with delays that differ, lowering keeps pre states
+                // per synapse, so there is no pre-state part).
+                let arrived_pre = if self.s.projs[k].uniform_delay.is_some() {
+                    Some(rows.as_slice())
+                } else {
+                    None
+                };
+                pending[post] |= self.proj_phase_with(
+                    backend,
+                    k,
+                    ProjPhase::OnPre,
+                    clock,
+                    &spiking,
+                    due,
+                    arrived_pre,
+                );
                 arriving.clear();
                 rows.clear();
                 self.s.projs[k].ring[now] = arriving;

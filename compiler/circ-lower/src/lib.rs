@@ -198,8 +198,9 @@ pub fn check(
     }
 }
 
-/// Why each neuron model of the checked file is integrated as it is, as
-/// lines of text (`circ check --explain-solver`).
+/// Why each neuron model of the checked file is integrated as it is, and
+/// how the projections of its run are (their states' methods, pre states
+/// kept per synapse), as lines of text (`circ check --explain-solver`).
 pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
     let mut l = Lowerer {
         map,
@@ -249,6 +250,15 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
                     .collect::<Vec<_>>()
                     .join("; ")
             )),
+        }
+    }
+    // The projections of the file's run, as they are lowered for it.
+    let has_run = ast.items.iter().any(|i| matches!(i, Item::Run(_)));
+    if has_run && let Ok(lowered) = lower(analysis, map, &Options::default()) {
+        for (proj, k) in lowered.net.layout.projs.iter().zip(&lowered.net.projs) {
+            for note in &k.solver_notes {
+                out.push(format!("projection `{}`: {note}", proj.name));
+            }
         }
     }
     out

@@ -542,6 +542,34 @@ impl Lowerer<'_> {
             }
             syn_vals.push((dv, e, false));
         }
+        // The whole `on pre` happens when the spike reaches the synapse
+        // (Brian2's delayed on_pre). With one delay for every synapse the
+        // runtime runs the pre-state part at arrival; with delays that differ
+        // (an expression or a file column), each synapse sees its own
+        // arrivals, so pre states are kept per synapse.
+        let file_delays = matches!(&pr.rule.kind.node, RuleKind::File { args, .. }
+            if args.iter().any(|a| a.name.as_ref().is_some_and(|n| n.node == "delay")));
+        let varying_delays = file_delays || (pr.delay.is_some() && delay_bound.is_none());
+        let mut per_synapse_note = None;
+        if varying_delays {
+            let moved: Vec<String> = vars
+                .iter()
+                .filter(|v| v.space == Space::PreState)
+                .map(|v| v.name.clone())
+                .collect();
+            for v in &mut vars {
+                if v.space == Space::PreState {
+                    v.space = Space::Syn;
+                }
+            }
+            syn_vals.append(&mut pre_vals);
+            if !moved.is_empty() {
+                per_synapse_note = Some(format!(
+                    "pre state {} kept per synapse: delays differ between synapses, and each synapse sees its own spike arrivals",
+                    moved.join(", ")
+                ));
+            }
+        }
         let mut known: HashMap<VarId, f64> = HashMap::new();
         let mut time_dependent: Vec<VarId> = vec![];
         let mut dynamic = Builder::default();
@@ -580,6 +608,7 @@ impl Lowerer<'_> {
             dynamic: kernel("dynamic", Domain::Once, dynamic),
             ..ProjKernels::default()
         };
+        kernels.solver_notes.extend(per_synapse_note);
 
         // Equations, one system per place the states live.
         let varying = |v: VarId| {

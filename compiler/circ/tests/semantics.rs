@@ -121,3 +121,29 @@ fn every_random_use_draws_its_own_numbers() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// The whole `on pre` happens when the spike reaches the synapse (Brian2's
+/// delayed `on_pre`): a pre spike at 10 ms with an 8 ms delay and a post
+/// spike at 14 ms depress only (the pre trace jumps at 18 ms, after the
+/// post spike read it), with one delay for all synapses (the pre state
+/// jumps at arrival) and with delays drawn per synapse (the pre state is
+/// kept per synapse). Without delay the pair potentiates only.
+#[test]
+fn on_pre_happens_at_arrival_so_a_delayed_pair_depresses_only() {
+    // y decays for the 40 steps from 14 ms to 18 ms, exactly.
+    let ltd = 0.5 + -0.0105 * (-1e-4f64 / 20e-3).exp().powi(40);
+    let ltp = 0.5 + 0.01 * (-1e-4f64 / 20e-3).exp().powi(40);
+    for backend in ["interp", "jit"] {
+        let out = run("stdp_delay.circ", backend);
+        for (proj, want) in [("d8", ltd), ("rand", ltd), ("d0", ltp)] {
+            let w = circ_runtime::data::read_matrix(&out.join(format!("{proj}_w.npy"))).expect("w");
+            for (j, got) in w[w.len() - 1].iter().enumerate() {
+                assert!(
+                    (got - want).abs() < 1e-12,
+                    "{backend}: {proj} synapse {j}: w = {got}, not {want}"
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
