@@ -693,3 +693,37 @@ fn mean_isi_cv(spikes: &[(u64, u32)], n: usize) -> f64 {
         .collect();
     cvs.iter().sum::<f64>() / cvs.len() as f64
 }
+
+/// Pair-based STDP through an 8 ms delay (stdp_delay.py: 15 pairings, one
+/// synapse each): circ's final weights equal Brian2 2.11's, whose whole
+/// delayed `on_pre` (traces included) happens at arrival. NEST's column is
+/// kept for its dendritic delay, which circ does not offer yet.
+#[test]
+fn stdp_with_delays_matches_brian2() {
+    let src = std::fs::read_to_string(data("stdp_delay.circ")).expect("model");
+    let (lowered, r) = simulate_src("stdp_delay.circ", &src, &circ_lower::Options::default());
+    let k = lowered
+        .net
+        .layout
+        .records
+        .iter()
+        .position(|rec| matches!(rec.kind, circ_runtime::RecordKind::Synapses { .. }))
+        .expect("w recorded");
+    let s = &r.samples[k];
+    let last = &s.values[s.values.len() - s.width..];
+    let table = std::fs::read_to_string(data("stdp_delay.csv")).expect("reference");
+    let mut n = 0;
+    for (row, got) in table.lines().skip(1).zip(last) {
+        let cols: Vec<&str> = row.split(',').collect();
+        let want: f64 = cols[3].parse().expect("w_brian2");
+        assert!(
+            (got - want).abs() < 1e-12,
+            "pairing {} (pre {} ms, post {} ms): circ {got}, Brian2 {want}",
+            cols[0],
+            cols[1],
+            cols[2]
+        );
+        n += 1;
+    }
+    assert_eq!(n, 15);
+}
