@@ -158,6 +158,10 @@ pub struct ProjLayout {
     /// `delay`): the delay ring's size is then known before the run.
     #[serde(default)]
     pub delay_bound: Option<f64>,
+    /// How long after a postsynaptic spike its `on post` runs, in seconds:
+    /// 0, or twice a dendritic delay (spec/semantics.md).
+    #[serde(default)]
+    pub on_post_delay: f64,
     /// The postsynaptic population's variables its kernels add into: each
     /// gets an accumulation buffer, applied after each phase.
     pub post_added: Vec<usize>,

@@ -213,6 +213,9 @@ struct ProjState {
     /// With a uniform delay: per slot, the synapse ranges of the spikes due
     /// then (instead of `ring`).
     ring_rows: Vec<Vec<u32>>,
+    /// Postsynaptic spikes waiting for their `on post` (a dendritic delay),
+    /// by step modulo its length; one slot when `on post` runs at once.
+    post_ring: Vec<Vec<u32>>,
     acc: Vec<Vec<f64>>,
 }
 
@@ -905,6 +908,7 @@ impl<'a> Simulation<'a> {
             delay_steps,
             ring: vec![vec![]; max_delay + 1],
             ring_rows: vec![vec![]; max_delay + 1],
+            post_ring: vec![vec![]; (proj.on_post_delay / dt).round().max(0.0) as usize + 1],
             acc,
         })
     }
@@ -954,11 +958,12 @@ impl<'a> Simulation<'a> {
         spiking: &[Vec<u32>],
         due: (&[u32], &[u32]),
     ) -> bool {
-        self.proj_phase_with(backend, k, phase, clock, spiking, due, None)
+        self.proj_phase_with(backend, k, phase, clock, spiking, due, (None, None))
     }
 
     /// [`Self::proj_phase`], with the presynaptic neurons whose `on pre`
-    /// runs now when they are not this step's spikes (`pre_now`).
+    /// runs now and the postsynaptic ones whose `on post` does, when they
+    /// are not this step's spikes (delays).
     #[allow(clippy::too_many_arguments)]
     fn proj_phase_with(
         &mut self,
@@ -968,7 +973,7 @@ impl<'a> Simulation<'a> {
         clock: Clock,
         spiking: &[Vec<u32>],
         (arriving, arriving_rows): (&[u32], &[u32]),
-        pre_now: Option<&[u32]>,
+        (pre_now, post_now): (Option<&[u32]>, Option<&[u32]>),
     ) -> bool {
         let proj = &self.layout.projs[k];
         let st = &mut self.s.projs[k];
@@ -995,7 +1000,8 @@ impl<'a> Simulation<'a> {
                     .unwrap_or_else(|| spiking.get(proj.pre).map_or(&[], Vec::as_slice)),
                 arriving,
                 arriving_rows,
-                spiking_post: spiking.get(proj.post).map_or(&[], Vec::as_slice),
+                spiking_post: post_now
+                    .unwrap_or_else(|| spiking.get(proj.post).map_or(&[], Vec::as_slice)),
             };
             backend.proj(k, phase, &mut ctx)
         };
@@ -1263,14 +1269,29 @@ impl<'a> Simulation<'a> {
                     clock,
                     &spiking,
                     due,
-                    arrived_pre,
+                    (arrived_pre, None),
                 );
                 arriving.clear();
                 rows.clear();
                 self.s.projs[k].ring[now] = arriving;
                 self.s.projs[k].ring_rows[now] = rows;
-                pending[post] |=
-                    self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, (&[], &[]));
+                // `on post` for the spikes due now (at once, or after a
+                // dendritic delay's round trip).
+                let st = &mut self.s.projs[k];
+                let len = st.post_ring.len();
+                st.post_ring[(n as usize + len - 1) % len].extend_from_slice(&spiking[post]);
+                let mut post_due = std::mem::take(&mut st.post_ring[n as usize % len]);
+                pending[post] |= self.proj_phase_with(
+                    backend,
+                    k,
+                    ProjPhase::OnPost,
+                    clock,
+                    &spiking,
+                    (&[], &[]),
+                    (None, Some(post_due.as_slice())),
+                );
+                post_due.clear();
+                self.s.projs[k].post_ring[n as usize % len] = post_due;
             }
             for (p, due) in pending.iter_mut().enumerate() {
                 if std::mem::take(due) {

@@ -167,6 +167,7 @@ impl Parser<'_> {
                     filtered: false,
                     delay_var: None,
                     delay_bound: None,
+                    on_post_delay: 0.0,
                     post_added: vec![],
                     stream: 0,
                 });
@@ -233,6 +234,7 @@ impl Parser<'_> {
             "filtered" => proj.filtered = true,
             "delay" => proj.delay_var = Some(percent(rest.trim())?),
             "delay_bound" => proj.delay_bound = Some(json(rest)?),
+            "on_post_delay" => proj.on_post_delay = json(rest)?,
             "post_added" => proj.post_added = json(rest)?,
             "stream" => proj.stream = rest.trim().parse().map_err(|_| "bad stream")?,
             ";" => self.net.projs[p].solver_notes.push(note(line)),

@@ -84,6 +84,9 @@ pub fn print(net: &Network) -> String {
         if let Some(b) = proj.delay_bound {
             let _ = writeln!(out, "  delay_bound {}", json(&b));
         }
+        if proj.on_post_delay != 0.0 {
+            let _ = writeln!(out, "  on_post_delay {}", json(&proj.on_post_delay));
+        }
         if !proj.post_added.is_empty() {
             let _ = writeln!(out, "  post_added {}", json(&proj.post_added));
         }

@@ -551,6 +551,26 @@ impl Lowerer<'_> {
             if args.iter().any(|a| a.name.as_ref().is_some_and(|n| n.node == "delay")));
         let varying_delays = file_delays || (pr.delay.is_some() && delay_bound.is_none());
         let mut per_synapse_note = None;
+        // A dendritic delay (NEST's): the spike reaches the synapse at once
+        // and the soma after the delay; a post spike reaches the synapse
+        // after the delay. `on pre` runs when the spike reaches the soma, so
+        // `on post` runs twice the delay after the post spike: the same
+        // intervals, seen from the synapse.
+        let mut on_post_delay = 0.0;
+        if let Some(side) = pr.delay_side.as_ref().filter(|s| s.node == "dendritic") {
+            match delay_bound {
+                Some(d) if !file_delays => on_post_delay = 2.0 * d,
+                _ => {
+                    self.unsupported(
+                        cfile,
+                        side.span,
+                        "a dendritic delay that differs between synapses",
+                        "give the projection one constant delay (`delay 1.5 ms dendritic`), as NEST's stdp_synapse has",
+                    );
+                    return None;
+                }
+            }
+        }
         if varying_delays {
             let moved: Vec<String> = vars
                 .iter()
@@ -853,6 +873,7 @@ impl Lowerer<'_> {
                                 filtered: kernels.filter.is_some(),
                                 delay_var,
                                 delay_bound,
+                                on_post_delay,
                                 post_added: vec![],
                                 stream: self.streams.fresh(),
                             };
@@ -978,6 +999,7 @@ impl Lowerer<'_> {
             filtered: kernels.filter.is_some(),
             delay_var,
             delay_bound,
+            on_post_delay,
             post_added: vec![],
             stream: self.streams.fresh(),
         };

@@ -2523,6 +2523,23 @@ impl Checker {
                 self.diags.push(d);
             }
         }
+        if let Some(side) = &pr.delay_side
+            && !["axonal", "dendritic"].contains(&side.node.as_str())
+        {
+            let d = Diagnostic::error(
+                "unknown-name",
+                format!("`{}` is not where a delay can lie", side.node),
+                env.file,
+                side.span,
+                "not `axonal` or `dendritic`",
+            );
+            self.diags.push(suggest(
+                d,
+                &side.node,
+                ["axonal", "dendritic"],
+                Some("a delay is `axonal` (the default, Brian2's) or `dendritic` (NEST's)".into()),
+            ));
+        }
         if let Some(d) = &pr.delay {
             let t = self.expr(&aenv, d);
             if self.need_dim(

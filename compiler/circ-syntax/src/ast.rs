@@ -553,6 +553,9 @@ pub struct Projection {
     pub rule: ConnectRule,
     /// Synaptic delay.
     pub delay: Option<Expr>,
+    /// Where the delay lies, written after it: `axonal` (the default) or
+    /// `dendritic` (sema checks the word).
+    pub delay_side: Option<Ident>,
     /// `autapses`: self-connections allowed.
     pub autapses: bool,
 }
