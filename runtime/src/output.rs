@@ -97,12 +97,21 @@ pub fn known_bytes(layout: &NetLayout, steps: u64, synapses: &[usize]) -> u64 {
             RecordKind::Rate { window } => (1, window),
             RecordKind::Synapses {
                 proj,
+                var,
                 first,
                 last,
                 every,
-                ..
             } => {
-                let made = synapses.get(proj).copied().unwrap_or(0);
+                let Some(p) = layout.projs.get(proj) else {
+                    continue;
+                };
+                let made = match p.vars.get(var).map(|v| v.space) {
+                    Some(crate::layout::Space::Syn) => synapses.get(proj).copied().unwrap_or(0),
+                    Some(crate::layout::Space::PreState) => layout.pops[p.pre].size,
+                    Some(crate::layout::Space::PostState) => layout.pops[p.post].size,
+                    Some(crate::layout::Space::Scalar) => 1,
+                    _ => 0,
+                };
                 (last.min(made).saturating_sub(first) as u64, every)
             }
         };

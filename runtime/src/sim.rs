@@ -1121,9 +1121,20 @@ impl<'a> Simulation<'a> {
                     RecordKind::Var { first, last, .. } => last.saturating_sub(first),
                     RecordKind::Rate { .. } => 1,
                     RecordKind::Synapses {
-                        proj, first, last, ..
+                        proj,
+                        var,
+                        first,
+                        last,
+                        ..
                     } => {
-                        let n = self.s.projs.get(proj).map_or(0, |p| p.csr.len());
+                        // The variable's own length: synapses, pre or post
+                        // neurons, or one value.
+                        let n = self
+                            .s
+                            .projs
+                            .get(proj)
+                            .and_then(|p| p.vars.get(var))
+                            .map_or(0, Vec::len);
                         last.min(n).saturating_sub(first.min(n))
                     }
                 },

@@ -1677,19 +1677,24 @@ impl<'p> Lowerer<'p> {
                             }
                         });
                     for &k in list {
-                        let Some(var) = layout.projs[k]
-                            .vars
-                            .iter()
-                            .position(|v| v.name == r.what.node && v.space == Space::Syn)
-                        else {
+                        let Some(var) = layout.projs[k].vars.iter().position(|v| {
+                            // Its own values: per synapse, per pre or
+                            // post neuron, or one (a neuron's own
+                            // variables are recorded from its population).
+                            v.name == r.what.node
+                                && matches!(
+                                    v.space,
+                                    Space::Syn | Space::PreState | Space::PostState | Space::Scalar
+                                )
+                        }) else {
                             self.unsupported(
                                 file,
                                 r.what.span,
                                 &format!(
-                                    "recording `{}` of a projection (not a per-synapse variable)",
+                                    "recording `{}` of a projection (not one of its variables)",
                                     r.what.node
                                 ),
-                                "record a per-synapse state or parameter",
+                                "record a per-synapse, pre or post state or a parameter of the synapse; record a neuron's variable from its population",
                             );
                             continue;
                         };

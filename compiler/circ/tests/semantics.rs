@@ -144,6 +144,30 @@ fn on_pre_happens_at_arrival_so_a_delayed_pair_depresses_only() {
                 );
             }
         }
+        // The traces, recorded per pre and per post neuron: x jumps when
+        // the spike arrives (step 180), y when the post neuron spikes (140).
+        // Nine decays: the jump is in step 180 after its update, the sample
+        // at the start of step 190.
+        let decay9 = (-1e-4f64 / 20e-3).exp().powi(9);
+        let x = circ_runtime::data::read_matrix(&out.join("d8_x.npy")).expect("x");
+        let y = circ_runtime::data::read_matrix(&out.join("d8_y.npy")).expect("y");
+        assert_eq!(
+            (x[0].len(), y[0].len()),
+            (1, 2),
+            "{backend}: one pre, two post"
+        );
+        assert_eq!(x[18][0], 0.0, "{backend}");
+        assert!(
+            (x[19][0] - 0.01 * decay9).abs() < 1e-15,
+            "{backend}: {}",
+            x[19][0]
+        );
+        assert_eq!(y[14], [0.0, 0.0], "{backend}");
+        assert!(
+            (y[15][1] + 0.0105 * decay9).abs() < 1e-15,
+            "{backend}: {:?}",
+            y[15]
+        );
         let _ = std::fs::remove_dir_all(&out);
     }
 }
