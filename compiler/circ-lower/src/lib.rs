@@ -150,7 +150,10 @@ pub fn check(
     }
     // A file without a `run` item is a library (of models or circuits):
     // there is no run to check.
-    let items = analysis.program.ast(0).map_or(&[][..], |m| &m.items[..]);
+    let Some(module) = analysis.program.ast(0) else {
+        return (ds, None);
+    };
+    let items = &module.items;
     let Some(run_span) = items.iter().find_map(|i| {
         if let Item::Run(r) = i {
             Some(r.span)
@@ -160,6 +163,71 @@ pub fn check(
     }) else {
         return (ds, None);
     };
+    let file = analysis.program.file(0).unwrap_or(FileId(0));
+    let Err(why) = choose_run(module, opts.circuit.as_deref()) else {
+        let lowered = check_run(analysis, map, opts, memory_limit, run_span, &mut ds);
+        return (ds, lowered);
+    };
+    // Several `run` items: each is checked as `--circuit NAME` runs it, and
+    // running without `--circuit` is refused (a warning here).
+    let mut circuits: Vec<(String, Span)> = vec![];
+    for i in items {
+        if let Item::Run(r) = i
+            && !circuits.iter().any(|c| c.0 == r.circuit.node)
+        {
+            circuits.push((r.circuit.node.clone(), r.span));
+        }
+    }
+    for (c, span) in circuits {
+        let one = Options {
+            circuit: Some(c),
+            ..opts.clone()
+        };
+        check_run(analysis, map, &one, memory_limit, span, &mut ds);
+    }
+    if circuits_ambiguous(module) {
+        ds.push(
+            Diagnostic::warning(
+                "ambiguous-run",
+                format!("{why}: `circ run` needs --circuit NAME"),
+                file,
+                run_span,
+                "one of several `run` items",
+            )
+            .with_help("each was checked as `circ run FILE --circuit NAME` runs it"),
+        );
+    }
+    (ds, None)
+}
+
+/// Whether the file's `run` items name more than one circuit (and no two
+/// name the same one: that is an error of its own).
+fn circuits_ambiguous(ast: &ast::Module) -> bool {
+    let names: Vec<&str> = ast
+        .items
+        .iter()
+        .filter_map(|i| {
+            if let Item::Run(r) = i {
+                Some(r.circuit.node.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    let distinct: std::collections::HashSet<&str> = names.iter().copied().collect();
+    distinct.len() > 1 && distinct.len() == names.len()
+}
+
+/// Lowers one run (as `opts` chooses it) and runs the runtime's static
+/// checks on it, adding to `ds` what is new; the run if it has no errors.
+fn check_run(
+    analysis: &Analysis,
+    map: &SourceMap,
+    opts: &Options,
+    memory_limit: Option<u64>,
+    run_span: Span,
+    ds: &mut Vec<Diagnostic>,
+) -> Option<Lowered> {
     let file = analysis.program.file(0).unwrap_or(FileId(0));
     match lower(analysis, map, opts) {
         Err(more) => {
@@ -171,7 +239,7 @@ pub fn check(
                     ds.push(d);
                 }
             }
-            (ds, None)
+            None
         }
         Ok(l) => {
             for issue in
@@ -193,7 +261,46 @@ pub fn check(
                 ds.push(d);
             }
             let ok = !ds.iter().any(Diagnostic::is_error);
-            (ds, ok.then_some(l))
+            ok.then_some(l)
+        }
+    }
+}
+
+/// The `run` item a run uses: the one for `circuit` when it is named (none:
+/// the circuit runs with default settings), else the file's only one.
+/// `Err` says why it is ambiguous (two items for the circuit, or several
+/// without `--circuit`), listing them. `circ run`, `circ check`, `circ
+/// build` and the REPL all choose with this.
+pub fn choose_run<'a>(
+    ast: &'a ast::Module,
+    circuit: Option<&str>,
+) -> Result<Option<&'a ast::RunItem>, String> {
+    let runs: Vec<&ast::RunItem> = ast
+        .items
+        .iter()
+        .filter_map(|i| if let Item::Run(r) = i { Some(r) } else { None })
+        .filter(|r| circuit.is_none_or(|c| r.circuit.node == c))
+        .collect();
+    match runs.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one)),
+        many => {
+            let names: Vec<String> = many
+                .iter()
+                .map(|r| format!("`run {}`", r.circuit.node))
+                .collect();
+            Err(match circuit {
+                Some(c) => format!(
+                    "the file has {} `run` items for `{c}` ({}); keep one",
+                    many.len(),
+                    names.join(", ")
+                ),
+                None => format!(
+                    "the file has {} `run` items ({}); say which circuit to run",
+                    many.len(),
+                    names.join(", ")
+                ),
+            })
         }
     }
 }
@@ -1269,11 +1376,30 @@ impl<'p> Lowerer<'p> {
     fn lower_run(&mut self, opts: &Options) -> Option<Lowered> {
         let file = self.prog.file(0)?;
         let ast = self.prog.ast(0)?;
-        let run = ast
-            .items
-            .iter()
-            .rev()
-            .find_map(|i| if let Item::Run(r) = i { Some(r) } else { None });
+        let run = match choose_run(ast, opts.circuit.as_deref()) {
+            Ok(r) => r,
+            Err(msg) => {
+                let runs: Vec<&ast::RunItem> = ast
+                    .items
+                    .iter()
+                    .filter_map(|i| if let Item::Run(r) = i { Some(r) } else { None })
+                    .collect();
+                let mut d = Diagnostic::error(
+                    "ambiguous-run",
+                    msg,
+                    file,
+                    runs.get(1).map_or_else(Span::default, |r| r.span),
+                    "another `run` item",
+                );
+                if let Some(r) = runs.first() {
+                    d = d.with_label(file, r.span, "the first");
+                }
+                self.diags.push(d.with_help(
+                    "name the circuit to run: `circ run FILE --circuit NAME` (`:instantiate NAME` in the REPL), or keep one `run` item per circuit",
+                ));
+                return None;
+            }
+        };
         let circuit_name = match (&opts.circuit, run) {
             (Some(c), _) => c.clone(),
             (None, Some(r)) => r.circuit.node.clone(),

@@ -593,20 +593,25 @@ impl Session {
         true
     }
 
-    /// The circuit `:instantiate` builds by default: the `run` item's, or the
-    /// only circuit.
-    fn default_circuit(&self) -> Option<String> {
-        let (_, analysis, _) = self.checked.as_ref()?;
-        let module = analysis.program.ast(0)?;
-        let mut circuits = vec![];
-        for item in &module.items {
-            match item {
-                Item::Run(r) => return Some(r.circuit.node.clone()),
-                Item::Circuit(c) => circuits.push(c.name.node.clone()),
-                _ => {}
-            }
+    /// The circuit `:instantiate` builds by default: the `run` item's (as
+    /// `circ run` chooses it, `circ_lower::choose_run`), or the only circuit.
+    /// `Err`: several `run` items, listed.
+    fn default_circuit(&self) -> Result<Option<String>, String> {
+        let Some(module) = self.checked.as_ref().and_then(|c| c.1.program.ast(0)) else {
+            return Ok(None);
+        };
+        if let Some(r) = circ_lower::choose_run(module, None)? {
+            return Ok(Some(r.circuit.node.clone()));
         }
-        (circuits.len() == 1).then(|| circuits.remove(0))
+        let mut circuits: Vec<String> = module
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Circuit(c) => Some(c.name.node.clone()),
+                _ => None,
+            })
+            .collect();
+        Ok((circuits.len() == 1).then(|| circuits.remove(0)))
     }
 
     /// Lowers the session's program for `circuit` and compiles it.
@@ -648,10 +653,17 @@ impl Session {
 
     /// `:instantiate [CIRCUIT]`.
     fn instantiate(&mut self, circuit: Option<&str>) -> bool {
-        let Some(name) = circuit
-            .map(str::to_string)
-            .or_else(|| self.default_circuit())
-        else {
+        let chosen = match circuit {
+            Some(c) => Some(c.to_string()),
+            None => match self.default_circuit() {
+                Ok(c) => c,
+                Err(why) => {
+                    eprintln!("error: {why}: `:instantiate NAME`");
+                    return false;
+                }
+            },
+        };
+        let Some(name) = chosen else {
             eprintln!(
                 "error: which circuit? `:instantiate NAME` (there is no `run` item and not exactly one circuit)"
             );

@@ -921,3 +921,67 @@ fn check_reports_what_run_refuses() {
         String::from_utf8_lossy(&fixed.stderr)
     );
 }
+
+/// A file with a `run` item per circuit: `--circuit NAME` takes that
+/// item's settings; without it `circ run` refuses, listing them, and the
+/// REPL asks for a name; `circ check` checks both and warns.
+#[test]
+fn run_items_are_chosen_by_circuit() {
+    let d = Dir::new("runs");
+    let m = d.write(
+        "two.circ",
+        "use std::neurons::LIF\ncircuit A {\n    population N = LIF[2]\n}\ncircuit B {\n    population N = LIF[3]\n}\nrun B for 20 ms { dt = 0.05 ms, seed = 7 }\nrun A for 10 ms\n",
+    );
+    let (o, err) = d.run(&m, &[]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[ambiguous-run] Error: the file has 2 `run` items (`run B`, `run A`)"),
+        "{err}"
+    );
+    let out = d.0.join("b");
+    let o = circ()
+        .args(["run", "--color", "never", "--circuit", "B", "--out"])
+        .arg(&out)
+        .arg(&m)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    assert!(
+        summary.contains("\"dt_s\": 0.00005")
+            && summary.contains("\"steps\": 400")
+            && summary.contains("\"seed\": 7"),
+        "{summary}"
+    );
+    let c = circ()
+        .args(["check", "--color", "never"])
+        .arg(&m)
+        .output()
+        .expect("check");
+    let cerr = String::from_utf8_lossy(&c.stderr);
+    assert_eq!(c.status.code(), Some(0), "{cerr}");
+    assert!(cerr.contains("[ambiguous-run] Warning"), "{cerr}");
+    let mut repl = circ()
+        .args(["repl"])
+        .arg(&m)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("repl");
+    {
+        use std::io::Write;
+        let mut stdin = repl.stdin.take().expect("stdin");
+        stdin
+            .write_all(b":instantiate\n:instantiate B\n")
+            .expect("write");
+    }
+    let o = repl.wait_with_output().expect("repl");
+    let rerr = String::from_utf8_lossy(&o.stderr);
+    let rout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        rerr.contains("the file has 2 `run` items (`run B`, `run A`); say which circuit to run: `:instantiate NAME`"),
+        "{rerr}"
+    );
+    assert!(rout.contains("instantiated `B`: N (3)"), "{rout}");
+}
