@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod repl;
+mod spec_pages;
 mod units_fmt;
 
 /// circ: a declarative language and compiler for neural circuits.
@@ -29,7 +30,9 @@ enum Command {
     /// it without circ (it takes `--duration`, `--seed`, `--out`, `--threads`).
     Build(BuildArgs),
     /// Print a standard model's documentation and definition
-    /// (`circ doc std::neurons::AdEx`), or list a module's models (`circ doc std::neurons`).
+    /// (`circ doc std::neurons::AdEx`), list a module's models (`circ doc
+    /// std::neurons`), print the language reference (`circ doc lang`,
+    /// `circ doc lang/circuit`) or where it explains a keyword (`circ doc delay`).
     Doc(DocArgs),
     /// Type items, expressions and commands one at a time (`:help` lists
     /// them); reads piped input as a script.
@@ -201,6 +204,39 @@ impl Loader for FsLoader {
 
 /// `circ doc`: a model's documentation and definition, or a module's list.
 fn doc(path: &str) -> ExitCode {
+    // The language reference, embedded.
+    if path == "lang" || path == "spec" {
+        circ_exe::say!("The circ language reference (`circ doc lang/PAGE` prints a page):\n");
+        for (name, text) in spec_pages::PAGES {
+            circ_exe::say!("  lang/{name:<12} {}", spec_pages::title(text));
+        }
+        return ExitCode::SUCCESS;
+    }
+    if path.starts_with("lang/") || path.starts_with("spec/") {
+        return match spec_pages::page(path) {
+            Some(text) => {
+                circ_exe::say_raw!("{text}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                let names: Vec<&str> = spec_pages::PAGES.iter().map(|p| p.0).collect();
+                eprintln!(
+                    "error: the language reference has no page `{path}`; its pages: {}",
+                    names.join(", ")
+                );
+                ExitCode::from(1)
+            }
+        };
+    }
+    if circ_syntax::lexer::KEYWORDS.contains(&path) {
+        let found = spec_pages::mentions(path);
+        circ_exe::say!("`{path}` is a keyword of circ. The reference on it:\n");
+        for (page, line, text) in &found {
+            circ_exe::say!("  lang/{page}:{line}: {}", text.trim());
+        }
+        circ_exe::say!("\n(`circ doc lang/PAGE` prints a whole page)");
+        return ExitCode::SUCCESS;
+    }
     let models = circ_stdlib::models();
     let module = path.strip_prefix("std::").unwrap_or(path);
     let listed: Vec<&circ_stdlib::ModelDoc> = models
@@ -229,9 +265,13 @@ fn doc(path: &str) -> ExitCode {
         })
         .map(circ_stdlib::ModelDoc::path)
         .collect();
-    eprintln!("error: the standard library has no model or module `{path}`");
+    eprintln!(
+        "error: the standard library has no model or module `{path}`, and circ no keyword `{path}`"
+    );
     if close.is_empty() {
-        eprintln!("  = help: `circ doc std` lists every model");
+        eprintln!(
+            "  = help: `circ doc std` lists every model, `circ doc lang` the language reference"
+        );
     } else {
         eprintln!("  = help: did you mean {}?", close.join(", "));
     }

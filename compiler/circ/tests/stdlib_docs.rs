@@ -86,3 +86,48 @@ fn circ_doc_prints_a_model_lists_a_module_and_suggests_names() {
     assert!(err.contains("no model or module `adex`"), "{err}");
     assert!(err.contains("did you mean std::neurons::AdEx?"), "{err}");
 }
+
+/// The language reference is in the binary: `circ doc lang` lists every
+/// page of spec/ (a page added there and not embedded fails here), `circ
+/// doc lang/PAGE` prints it as written, and a keyword leads to its places.
+#[test]
+fn the_language_reference_is_in_the_binary() {
+    let bin = env!("CARGO_BIN_EXE_circ");
+    let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec");
+    let doc = |arg: &str| {
+        let o = std::process::Command::new(bin)
+            .args(["doc", arg])
+            .output()
+            .expect("circ doc");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, list) = doc("lang");
+    assert_eq!(code, Some(0));
+    let mut pages = 0;
+    for e in std::fs::read_dir(&spec).expect("spec") {
+        let p = e.expect("entry").path();
+        if p.extension().and_then(|x| x.to_str()) != Some("md") {
+            continue;
+        }
+        let name = p.file_stem().expect("stem").to_string_lossy().into_owned();
+        assert!(
+            list.contains(&format!("lang/{name} ")),
+            "{name} is not embedded:\n{list}"
+        );
+        let (code, text) = doc(&format!("lang/{name}"));
+        assert_eq!(code, Some(0));
+        assert_eq!(text, std::fs::read_to_string(&p).expect("page"), "{name}");
+        pages += 1;
+    }
+    assert!(pages >= 10);
+    let (code, text) = doc("delay");
+    assert_eq!(code, Some(0));
+    assert!(
+        text.contains("`delay` is a keyword") && text.contains("lang/circuit:"),
+        "{text}"
+    );
+    assert_eq!(doc("lang/nope").0, Some(1));
+}
