@@ -232,6 +232,12 @@ pub struct RunOptions {
     pub check_every: u64,
 }
 
+/// The first (step, neuron) that a sorted spike schedule holds twice: a
+/// neuron spiking twice in one step, which is refused rather than merged.
+pub fn spiking_twice(schedule: &[(u64, u32)]) -> Option<(u64, u32)> {
+    schedule.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+}
+
 /// A signal's name (`SIGTERM`), or its number.
 pub fn signal_name(signal: i32) -> String {
     match signal {
@@ -694,7 +700,14 @@ impl<'a> Simulation<'a> {
                 }
             }
             schedules[p].sort_unstable();
-            schedules[p].dedup();
+            if let Some((step, i)) = spiking_twice(&schedules[p]) {
+                return Err(err(format!(
+                    "{}: neuron {i} would spike twice in the step at {} ms: two of its times round to the same step of {} ms; a neuron spikes at most once a step (as in Brian2): remove one, or use a smaller dt",
+                    times.path.display(),
+                    step as f64 * dt * 1e3,
+                    dt * 1e3
+                )));
+            }
         }
         sim.s.schedules = schedules;
         for (k, proj) in layout.projs.iter().enumerate() {

@@ -371,7 +371,26 @@ impl Lowerer<'_> {
             }
         }
         schedule.sort_unstable();
-        schedule.dedup();
+        if let Some((step, i)) = circ_runtime::sim::spiking_twice(&schedule) {
+            // Brian2's SpikeGeneratorGroup refuses the same; merging would
+            // drop a spike silently.
+            self.diags.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    format!(
+                        "neuron {i} of `{}` would spike twice in the step at {} ms: two of its times round to the same step of {} ms",
+                        p.name.node,
+                        step as f64 * dt * 1e3,
+                        dt * 1e3
+                    ),
+                    file,
+                    arg("times")?.value.span,
+                    "two spikes in one step",
+                )
+                .with_help("a neuron spikes at most once a step (as in Brian2): remove one, or use a smaller dt"),
+            );
+            return None;
+        }
         layout.schedule = schedule;
         kernels.solver_notes.push("spikes given in advance".into());
         Some((layout, kernels))

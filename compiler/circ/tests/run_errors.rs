@@ -350,6 +350,10 @@ fn spike_times_and_timed_inputs_from_files() {
             "t,i\n# a comment\n0.001,1\n\n0.002,5\n",
             "sp.csv: line 5, column `i`: 5 is not a neuron of the population (it has 2, indices 0 to 1)",
         ),
+        (
+            "t,i\n0.001,1\n0.00104,1\n",
+            "sp.csv: neuron 1 would spike twice in the step at 1 ms: two of its times round to the same step of 0.1 ms",
+        ),
     ] {
         d.write("sp.csv", csv);
         let (o, err) = d.run(&m, &[]);
