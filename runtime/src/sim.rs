@@ -448,13 +448,22 @@ pub enum Issue {
     Impossible(String),
     /// The run has 10^10 steps or more (a warning: it may be asked for).
     LongRun(String),
+    /// The sampled recordings will write more than [`LARGE_RECORDING`]
+    /// bytes (a warning).
+    LargeRecording(String),
 }
+
+/// Recordings above this many bytes are warned about before the run.
+pub const LARGE_RECORDING: f64 = 1e9;
 
 impl Issue {
     /// The message.
     pub fn message(&self) -> &str {
         match self {
-            Issue::TooLarge(m) | Issue::Impossible(m) | Issue::LongRun(m) => m,
+            Issue::TooLarge(m)
+            | Issue::Impossible(m)
+            | Issue::LongRun(m)
+            | Issue::LargeRecording(m) => m,
         }
     }
 }
@@ -491,6 +500,13 @@ pub fn check_static(
                 )));
             }
         }
+    }
+    if e.recordings > LARGE_RECORDING {
+        issues.push(Issue::LargeRecording(format!(
+            "the recordings will take about {} in memory and on disk ({:.3e} steps); sample less often (`every 1 ms`) or fewer elements (`of E[0..100]`) if that is more than you need",
+            gib(e.recordings),
+            steps
+        )));
     }
     if steps >= LONG_RUN_STEPS {
         issues.push(Issue::LongRun(format!(

@@ -37,6 +37,7 @@ codes! {
     "too-large" => "a run that needs more memory than the machine has",
     "long-run" => "a run of 10^10 steps or more (circ run asks for --allow-long-run)",
     "ambiguous-run" => "several `run` items and no --circuit to choose one",
+    "large-recording" => "recordings that will take more than 1 GB (a warning)",
     "unknown-unit" => "a unit name that is not an SI unit with an SI prefix",
     "unknown-dimension" => "an annotation names no known dimension",
     "unknown-name" => "a name that is not defined where it is used",

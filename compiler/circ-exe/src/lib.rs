@@ -148,12 +148,19 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     // recordings, and runs too long to start unasked.
     let issues =
         circ_runtime::sim::check_static(job.layout, job.dt, job.duration, job.memory_limit);
+    use circ_runtime::sim::Issue;
     if let Some(e) = issues
         .iter()
-        .find(|i| !matches!(i, circ_runtime::sim::Issue::LongRun(_)))
+        .find(|i| !matches!(i, Issue::LongRun(_) | Issue::LargeRecording(_)))
     {
         eprintln!("error: {}", e.message());
         return 1;
+    }
+    for w in issues
+        .iter()
+        .filter(|i| matches!(i, Issue::LargeRecording(_)))
+    {
+        eprintln!("warning: {}", w.message());
     }
     let steps = (job.duration / job.dt).round();
     // The output folder is checked and locked before anything else, so a

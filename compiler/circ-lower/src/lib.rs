@@ -252,8 +252,9 @@ fn check_run(
                         ("invalid-value", "this run cannot connect its network")
                     }
                     Issue::LongRun(_) => ("long-run", "this run is very long"),
+                    Issue::LargeRecording(_) => ("large-recording", "this run records a lot"),
                 };
-                let d = if matches!(issue, Issue::LongRun(_)) {
+                let d = if matches!(issue, Issue::LongRun(_) | Issue::LargeRecording(_)) {
                     Diagnostic::warning(code, issue.message(), file, run_span, label)
                 } else {
                     Diagnostic::error(code, issue.message(), file, run_span, label)
