@@ -989,3 +989,26 @@ fn run_items_are_chosen_by_circuit() {
     );
     assert!(rout.contains("instantiated `B`: N (3)"), "{rout}");
 }
+
+/// `delay` (a keyword) names an argument where the grammar allows it: an
+/// edge list's delay column binds, and its values are used (a negative one
+/// is refused naming the synapse).
+#[test]
+fn a_keyword_names_an_edge_lists_delay_column() {
+    let d = Dir::new("kwarg");
+    let m = d.write(
+        "kw.circ",
+        "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit C {\n    population A = LIF[3]\n    project s = A -> A : ExpCurr connect from \"e.csv\"(source = \"pre\", target = \"post\", w = \"w\", delay = \"d\")\n    record w of s\n}\nrun C for 1 ms\n",
+    );
+    d.write("e.csv", "pre,post,w,d\n0,1,1e-10,0.002\n1,2,2e-10,0.003\n");
+    let (o, err) = d.run(&m, &[]);
+    assert!(o.status.success(), "{err}");
+    std::fs::remove_dir_all(d.0.join("out")).expect("clean");
+    d.write("e.csv", "pre,post,w,d\n0,1,1e-10,-0.002\n");
+    let (o, err) = d.run(&m, &[]);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("synapse 0 (A[0] -> A[1]) has the delay -0.002 s"),
+        "{err}"
+    );
+}
