@@ -1315,10 +1315,16 @@ impl<'a> Simulation<'a> {
                 rows.clear();
                 self.s.projs[k].ring[now] = arriving;
                 self.s.projs[k].ring_rows[now] = rows;
-                // `on post` for the spikes due now (at once, or after a
-                // dendritic delay's round trip).
+                // `on post` for this step's spikes, or, after a dendritic
+                // delay's round trip, for those due now. Without such a
+                // delay (almost always) nothing is copied.
+                let len = self.s.projs[k].post_ring.len();
+                if len == 1 {
+                    pending[post] |=
+                        self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, (&[], &[]));
+                    continue;
+                }
                 let st = &mut self.s.projs[k];
-                let len = st.post_ring.len();
                 st.post_ring[(n as usize + len - 1) % len].extend_from_slice(&spiking[post]);
                 let mut post_due = std::mem::take(&mut st.post_ring[n as usize % len]);
                 pending[post] |= self.proj_phase_with(

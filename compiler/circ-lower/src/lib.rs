@@ -218,6 +218,23 @@ fn circuits_ambiguous(ast: &ast::Module) -> bool {
     distinct.len() > 1 && distinct.len() == names.len()
 }
 
+/// `circ check` on one text without imports from files (`name` in
+/// messages; the standard library is there): sema's diagnostics, then, when
+/// clean, [`check`]'s with default options and `memory_limit`. For tests and
+/// fuzzers that need what the command reports without its file system.
+pub fn check_text(
+    name: &str,
+    src: &str,
+    memory_limit: Option<u64>,
+) -> (SourceMap, Vec<Diagnostic>) {
+    let (map, mut analysis) = circ_sema::check_source(name, src);
+    if !analysis.has_errors() {
+        let (ds, _) = check(&analysis, &map, &Options::default(), memory_limit);
+        analysis.diagnostics.extend(ds);
+    }
+    (map, analysis.diagnostics)
+}
+
 /// Lowers one run (as `opts` chooses it) and runs the runtime's static
 /// checks on it, adding to `ds` what is new; the run if it has no errors.
 fn check_run(

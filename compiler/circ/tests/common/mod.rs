@@ -8,20 +8,9 @@ use circ_syntax::ast::Item;
 /// What `circ check` reports for `src`.
 #[allow(dead_code)]
 pub fn check(name: &str, src: &str) -> (SourceMap, Vec<Diagnostic>) {
-    let (map, mut analysis) = circ_sema::check_source(name, src);
-    if analysis.has_errors() {
-        return (map, analysis.diagnostics);
-    }
-    // What `circ check` runs, with a fixed 16 GiB of memory so that the
-    // snapshots do not depend on the machine.
-    let (ds, _) = circ_lower::check(
-        &analysis,
-        &map,
-        &circ_lower::Options::default(),
-        Some(16 << 30),
-    );
-    analysis.diagnostics.extend(ds);
-    (map, analysis.diagnostics)
+    // A fixed 16 GiB of memory, so that the snapshots do not depend on the
+    // machine.
+    circ_lower::check_text(name, src, Some(16 << 30))
 }
 
 /// Every diagnostic a user can meet for `src` through `circ check` and
