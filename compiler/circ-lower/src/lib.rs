@@ -1770,6 +1770,22 @@ impl<'p> Lowerer<'p> {
                     };
                     let pre_l = layout.pops[a].clone();
                     let post_l = layout.pops[b].clone();
+                    // What the circuit records of it (event-driven states
+                    // are kept up to date every step when recorded).
+                    let recorded: Vec<String> = circuit
+                        .members
+                        .iter()
+                        .filter_map(|m| match &m.node {
+                            CircuitMemberKind::Record(r) => Some(r),
+                            _ => None,
+                        })
+                        .filter(|r| {
+                            r.of.iter().any(|sel| {
+                                pr.name.as_ref().is_some_and(|n| n.node == sel.name.node)
+                            })
+                        })
+                        .map(|r| r.what.node.clone())
+                        .collect();
                     let Some((pl, kernels)) = self.projection(
                         &scope,
                         module,
@@ -1780,6 +1796,7 @@ impl<'p> Lowerer<'p> {
                         (b, &post_l),
                         dt,
                         &modulators,
+                        &recorded,
                     ) else {
                         continue;
                     };

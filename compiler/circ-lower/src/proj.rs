@@ -409,6 +409,7 @@ impl Lowerer<'_> {
         (post, post_layout): (usize, &PopLayout),
         dt: f64,
         modulators: &HashMap<String, Expr>,
+        recorded: &[String],
     ) -> Option<(ProjLayout, ProjKernels)> {
         let cfile = circuit_scope.file;
         let (id, ItemKind::Synapse) = self.prog.resolve(module, &pr.model.node)? else {
@@ -697,6 +698,49 @@ impl Lowerer<'_> {
                 _ => {}
             }
         }
+        // Event-driven states (Brian2's `(event-driven)`): a per-synapse
+        // state whose equation is a pure exponential (dx/dt = a x, a fixed
+        // in time), that no other equation reads and that is not recorded,
+        // matters only when a handler reads it. It is solved exactly from
+        // the synapse's last event when one comes, not every step; a
+        // continuous coupling or sum that reads it (known below) puts it
+        // back to every step.
+        let mut lazy: Vec<(VarId, String, Expr)> = vec![];
+        let explicit_method = requested.is_some_and(|n| n.node != "exact");
+        for (space, sys) in &mut systems {
+            if *space != Space::Syn || explicit_method {
+                continue;
+            }
+            let mut k = 0;
+            while k < sys.states.len() {
+                let (v, ref vname) = sys.states[k];
+                let rate = sym::diff(&sys.rhs[k], v);
+                let read_elsewhere = sys
+                    .rhs
+                    .iter()
+                    .enumerate()
+                    .any(|(i, r)| i != k && sym::depends(r, &|w| w == v));
+                let pure = rate.as_ref().is_some_and(|a| {
+                    !sym::depends(a, &|w| w == v || varying(w))
+                        && !sym::reads_time_or_random(a)
+                        && sym::simplify(&sym::subst(
+                            &sys.rhs[k],
+                            &|w| (w == v).then(|| c(0.0)),
+                            None,
+                        )) == c(0.0)
+                });
+                if pure && sys.noise[k].is_none() && !read_elsewhere && !recorded.contains(vname) {
+                    let (v, name) = sys.states.remove(k);
+                    sys.rhs.remove(k);
+                    sys.noise.remove(k);
+                    sys.held.remove(k);
+                    lazy.push((v, name, rate.unwrap_or(c(0.0))));
+                } else {
+                    k += 1;
+                }
+            }
+        }
+        systems.retain(|(_, sys)| !sys.states.is_empty());
         for (space, sys) in &systems {
             let class = ode::classify(sys, &varying);
             let has_noise = sys.noise.iter().any(Option::is_some);
@@ -847,6 +891,8 @@ impl Lowerer<'_> {
                 Event::Post => kernels.on_post = ks,
             }
         }
+
+        self.event_driven(&mut kernels, &mut vars, lazy, &known, dt);
 
         // Connectivity.
         let fold = |this: &mut Self, e: &ast::Expr| -> Option<f64> {
@@ -1023,6 +1069,89 @@ impl Lowerer<'_> {
             stream: self.streams.fresh(),
         };
         Some((layout, kernels))
+    }
+
+    /// Settles the event-driven states `lazy` chose: one that a continuous
+    /// coupling or a sum reads is integrated every step after all (exactly,
+    /// in a kernel of its own: it reads only itself); the others get the
+    /// synapse's time of last event (`lastupdate`, as in Brian2) and are
+    /// advanced to the handler's time, `t + dt` (handlers run after the
+    /// step's update), in every handler that names one, before its body.
+    fn event_driven(
+        &mut self,
+        kernels: &mut ProjKernels,
+        vars: &mut Vec<ProjVar>,
+        lazy: Vec<(VarId, String, Expr)>,
+        known: &HashMap<VarId, f64>,
+        dt: f64,
+    ) {
+        let names = |k: &Kernel| {
+            let mut out = vec![];
+            circ_ir::named_vars(&k.body, &mut out);
+            out
+        };
+        let continuous: Vec<VarId> = kernels.couple.iter().flat_map(names).collect();
+        let (every_step, lazy): (Vec<_>, Vec<_>) = lazy
+            .into_iter()
+            .partition(|(v, _, _)| continuous.contains(v));
+        for (v, name, rate) in every_step {
+            let sys = System {
+                states: vec![(v, name.clone())],
+                rhs: vec![sym::simplify(&Expr::bin(Bin::Mul, rate, Expr::Load(v)))],
+                noise: vec![None],
+                held: vec![false],
+            };
+            let mut b = Builder::default();
+            let scalar_value = |v: VarId| known.get(&v).copied();
+            let streams = &mut self.streams;
+            let mut next = || streams.fresh();
+            if ode::emit(&sys, Method::Exact, &mut b, &scalar_value, &mut next, dt).is_ok() {
+                kernels.solver_notes.push(format!(
+                    "{name} (per synapse) integrated with exact every step: a continuous coupling or sum reads it"
+                ));
+                kernels.update.push(kernel("update", Domain::Synapses, b));
+            }
+        }
+        if lazy.is_empty() {
+            return;
+        }
+        let last = vars.len() as VarId;
+        vars.push(ProjVar {
+            name: "lastupdate".into(),
+            space: Space::Syn,
+            role: VarRole::Internal,
+        });
+        if let Some(init) = kernels
+            .init
+            .iter_mut()
+            .find(|k| k.domain == Domain::Synapses)
+        {
+            init.body.push(Stmt::Store(last, c(0.0)));
+        }
+        let now = || Expr::bin(Bin::Add, Expr::Time, Expr::Dt);
+        let mut prefix: Vec<Stmt> = lazy
+            .iter()
+            .map(|(v, _, rate)| {
+                let elapsed = Expr::bin(Bin::Sub, now(), Expr::Load(last));
+                let decay = Expr::Call(
+                    circ_ir::Func::Exp,
+                    vec![sym::simplify(&Expr::bin(Bin::Mul, rate.clone(), elapsed))],
+                );
+                Stmt::Store(*v, Expr::bin(Bin::Mul, Expr::Load(*v), decay))
+            })
+            .collect();
+        prefix.push(Stmt::Store(last, now()));
+        for k in kernels.on_pre.iter_mut().chain(kernels.on_post.iter_mut()) {
+            let named = names(k);
+            if k.domain.has_synapse() && lazy.iter().any(|(v, _, _)| named.contains(v)) {
+                k.body.splice(0..0, prefix.iter().cloned());
+            }
+        }
+        let list: Vec<&str> = lazy.iter().map(|(_, n, _)| n.as_str()).collect();
+        kernels.solver_notes.push(format!(
+            "{} (per synapse) event-driven: dx/dt = a*x with a fixed in time is solved exactly (x*exp(a*elapsed)) when a spike reaches the synapse or its postsynaptic neuron spikes, not every step (Brian2's `(event-driven)`)",
+            list.join(", ")
+        ));
     }
 
     /// Splits a handler into the part on the spiking neuron's own state
