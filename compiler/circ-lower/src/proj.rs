@@ -736,6 +736,16 @@ impl Lowerer<'_> {
                     sys.held.remove(k);
                     lazy.push((v, name, rate.unwrap_or(c(0.0))));
                 } else {
+                    if pure && sys.noise[k].is_none() {
+                        let why = if read_elsewhere {
+                            "another equation reads it"
+                        } else {
+                            "it is recorded"
+                        };
+                        kernels.solver_notes.push(format!(
+                            "{vname} (per synapse) integrated every step, not event-driven: {why}"
+                        ));
+                    }
                     k += 1;
                 }
             }

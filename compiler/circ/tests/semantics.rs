@@ -219,4 +219,8 @@ fn event_driven_traces_agree_with_every_step_integration() {
         text.contains("projection `stepped`: x, z (per synapse) integrated with exact"),
         "{text}"
     );
+    assert!(
+        text.contains("projection `stepped`: x (per synapse) integrated every step, not event-driven: it is recorded"),
+        "{text}"
+    );
 }
