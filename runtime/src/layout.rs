@@ -206,7 +206,16 @@ pub enum RecordKind {
         /// Sampling period in steps.
         every: u64,
     },
+    /// Every synapse of projection `proj`: its presynaptic and postsynaptic
+    /// indices and its delay, written once, at the end of the run.
+    Connectivity {
+        /// Projection index.
+        proj: usize,
+    },
 }
+
+/// `Record::at`'s step for the end of the run (or where it stopped).
+pub const AT_END: u64 = u64::MAX;
 
 /// A recorder on one population.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -215,6 +224,13 @@ pub struct Record {
     pub pop: usize,
     /// What it samples.
     pub kind: RecordKind,
+    /// The steps to sample at, sorted (`AT_END`: the end of the run),
+    /// instead of every `every` steps; empty: periodic.
+    #[serde(default)]
+    pub at: Vec<u64>,
+    /// Put before the file names (`final_` for `circ run --final-state`).
+    #[serde(default)]
+    pub prefix: String,
 }
 
 /// The whole network as the runtime sees it.

@@ -2,7 +2,7 @@
 //! for spikes, and `summary.json`. [`crate::outdir`] writes them, all or
 //! nothing, so a reader never sees half a file or a mix of two runs.
 
-use crate::layout::{NetLayout, RecordKind};
+use crate::layout::{NetLayout, Record, RecordKind};
 use crate::outdir::{OutDir, OutError};
 use crate::sim::RunResult;
 use std::path::{Path, PathBuf};
@@ -54,6 +54,54 @@ pub fn npy_i64(values: &[i64]) -> Vec<u8> {
     npy_bytes("<i8", &[values.len()], &data)
 }
 
+/// A projection's name as it starts file names: `E -> I` is `E_to_I`, and
+/// anything but letters, digits and `_` becomes `_`.
+pub fn proj_file_name(name: &str) -> String {
+    name.replace(" -> ", "_to_")
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The files a recorder writes (spike files are the population's, written
+/// once however often spikes are recorded, so none here).
+pub fn record_files(layout: &NetLayout, rec: &Record) -> Vec<String> {
+    let pre = &rec.prefix;
+    let pop = layout.pops.get(rec.pop).map_or("", |p| p.name.as_str());
+    let pair = |stem: String| vec![format!("{pre}{stem}.npy"), format!("{pre}{stem}_t.npy")];
+    match rec.kind {
+        RecordKind::Spikes => vec![],
+        RecordKind::Var { var, .. } => {
+            let name = layout.pops.get(rec.pop).and_then(|p| p.vars.get(var));
+            pair(format!("{pop}_{}", name.map_or("", |v| v.name.as_str())))
+        }
+        RecordKind::Rate { .. } => pair(format!("{pop}_rate")),
+        RecordKind::Synapses { proj, var, .. } => {
+            let Some(p) = layout.projs.get(proj) else {
+                return vec![];
+            };
+            let vname = p.vars.get(var).map_or("", |v| v.name.as_str());
+            pair(format!("{}_{vname}", proj_file_name(&p.name)))
+        }
+        RecordKind::Connectivity { proj } => {
+            let Some(p) = layout.projs.get(proj) else {
+                return vec![];
+            };
+            let stem = proj_file_name(&p.name);
+            ["i", "j", "delay"]
+                .iter()
+                .map(|x| format!("{pre}{stem}_{x}.npy"))
+                .collect()
+        }
+    }
+}
+
 /// Facts about the run for `summary.json`.
 #[derive(Clone, Debug)]
 pub struct RunInfo {
@@ -91,6 +139,12 @@ pub fn known_bytes(layout: &NetLayout, steps: u64, synapses: &[usize]) -> u64 {
     for rec in &layout.records {
         let (width, every) = match rec.kind {
             RecordKind::Spikes => continue,
+            RecordKind::Connectivity { proj } => {
+                // i, j and delay: 8 bytes each per synapse.
+                let made = synapses.get(proj).copied().unwrap_or(0) as u64;
+                bytes = bytes.saturating_add(made.saturating_mul(24));
+                continue;
+            }
             RecordKind::Var {
                 first, last, every, ..
             } => (last.saturating_sub(first) as u64, every),
@@ -115,7 +169,11 @@ pub fn known_bytes(layout: &NetLayout, steps: u64, synapses: &[usize]) -> u64 {
                 (last.min(made).saturating_sub(first) as u64, every)
             }
         };
-        let rows = steps / every.max(1) + 1;
+        let rows = if rec.at.is_empty() {
+            steps / every.max(1) + 1
+        } else {
+            rec.at.len() as u64
+        };
         // Values and their times, 8 bytes each.
         bytes = bytes.saturating_add(
             rows.saturating_mul(width.saturating_add(1))
@@ -164,46 +222,29 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
     }
     for (k, rec) in layout.records.iter().enumerate() {
         let s = &result.samples[k];
-        let pop = &layout.pops[rec.pop].name;
+        let names = record_files(layout, rec);
         match rec.kind {
             RecordKind::Spikes => {}
-            RecordKind::Var { var, .. } => {
-                let name = &layout.pops[rec.pop].vars[var].name;
-                put(
-                    format!("{pop}_{name}.npy"),
-                    npy_f64(&[s.t.len(), s.width], &s.values),
-                );
-                put(format!("{pop}_{name}_t.npy"), npy_f64(&[s.t.len()], &s.t));
-            }
-            RecordKind::Rate { .. } => {
-                put(format!("{pop}_rate.npy"), npy_f64(&[s.t.len()], &s.values));
-                put(format!("{pop}_rate_t.npy"), npy_f64(&[s.t.len()], &s.t));
-            }
-            RecordKind::Synapses { proj, var, .. } => {
-                let Some(p) = layout.projs.get(proj) else {
+            RecordKind::Connectivity { .. } => {
+                let Some(Some(w)) = result.wiring.get(k) else {
                     continue;
                 };
-                let pname: String = p
-                    .name
-                    .replace(" -> ", "_to_")
-                    .chars()
-                    .map(|c| {
-                        if c.is_alphanumeric() || c == '_' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let vname = &p.vars[var].name;
-                put(
-                    format!("{pname}_{vname}.npy"),
-                    npy_f64(&[s.t.len(), s.width], &s.values),
-                );
-                put(
-                    format!("{pname}_{vname}_t.npy"),
-                    npy_f64(&[s.t.len()], &s.t),
-                );
+                let ints =
+                    |v: &[u32]| npy_i64(&v.iter().map(|&x| i64::from(x)).collect::<Vec<_>>());
+                let [fi, fj, fd] = &names[..] else { continue };
+                put(fi.clone(), ints(&w.i));
+                put(fj.clone(), ints(&w.j));
+                put(fd.clone(), npy_f64(&[w.delay.len()], &w.delay));
+            }
+            RecordKind::Rate { .. } => {
+                let [fv, ft] = &names[..] else { continue };
+                put(fv.clone(), npy_f64(&[s.t.len()], &s.values));
+                put(ft.clone(), npy_f64(&[s.t.len()], &s.t));
+            }
+            RecordKind::Var { .. } | RecordKind::Synapses { .. } => {
+                let [fv, ft] = &names[..] else { continue };
+                put(fv.clone(), npy_f64(&[s.t.len(), s.width], &s.values));
+                put(ft.clone(), npy_f64(&[s.t.len()], &s.t));
             }
         }
     }

@@ -2,7 +2,7 @@
 //! supply the kernels of each phase.
 
 use crate::connect::{self, Csr, Ends, Rule};
-use crate::layout::{Connect, NetLayout, RecordKind, Space, VarRole};
+use crate::layout::{AT_END, Connect, NetLayout, RecordKind, Space, VarRole};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -332,6 +332,20 @@ pub struct RunResult {
     pub loop_time: Duration,
     /// Why the run stopped early, if it did.
     pub stopped: Option<RunError>,
+    /// Per recorder: the synapses of a `record connectivity` (else `None`).
+    pub wiring: Vec<Option<Wiring>>,
+}
+
+/// A projection's synapses, in synapse order (the order of its per-synapse
+/// recordings): presynaptic and postsynaptic indices and delays in seconds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Wiring {
+    /// Presynaptic index of each synapse.
+    pub i: Vec<u32>,
+    /// Postsynaptic index of each synapse.
+    pub j: Vec<u32>,
+    /// Delay of each synapse as given (0 without one), seconds.
+    pub delay: Vec<f64>,
 }
 
 /// What a network will need, estimated from its layout alone (before
@@ -1166,6 +1180,7 @@ impl<'a> Simulation<'a> {
                             .map_or(0, Vec::len);
                         last.min(n).saturating_sub(first.min(n))
                     }
+                    RecordKind::Connectivity { .. } => 0,
                 },
                 ..Samples::default()
             })
@@ -1196,7 +1211,7 @@ impl<'a> Simulation<'a> {
             {
                 p(n - first, steps);
             }
-            self.sample(n, t, &mut result.samples);
+            self.sample(n, t, &mut result.samples, false);
             // 1. Inputs and time-dependent parameters.
             for (p, pop) in self.layout.pops.iter().enumerate() {
                 for (v, var) in pop.vars.iter().enumerate() {
@@ -1384,12 +1399,57 @@ impl<'a> Simulation<'a> {
                 break;
             }
         }
+        // `at end` (and an `at` time that is the run's last): the state
+        // where the run ended, stopped or not; then the synapses.
+        let end = self.s.step;
+        self.sample(end, end as f64 * opts.dt, &mut result.samples, true);
+        result.wiring = self
+            .layout
+            .records
+            .iter()
+            .map(|rec| match rec.kind {
+                RecordKind::Connectivity { proj } => self.wiring(proj),
+                _ => None,
+            })
+            .collect();
         result.loop_time = start.elapsed();
         result
     }
 
-    fn sample(&self, n: u64, t: f64, samples: &mut [Samples]) {
+    /// Projection `k`'s synapses: indices, and delays as given (seconds).
+    fn wiring(&self, k: usize) -> Option<Wiring> {
+        let st = self.s.projs.get(k)?;
+        let proj = self.layout.projs.get(k)?;
+        let n = st.csr.pre.len();
+        let delay = proj
+            .delay_var
+            .and_then(|v| st.vars.get(v))
+            .map(|d| {
+                if d.len() == n {
+                    d.clone()
+                } else {
+                    vec![d.first().copied().unwrap_or(0.0); n]
+                }
+            })
+            .unwrap_or_else(|| vec![0.0; n]);
+        Some(Wiring {
+            i: st.csr.pre.clone(),
+            j: st.csr.post.clone(),
+            delay,
+        })
+    }
+
+    /// Takes the samples due at the start of step `n` (time `t`); `end`:
+    /// the run ends here, so `at end` is due too.
+    fn sample(&self, n: u64, t: f64, samples: &mut [Samples], end: bool) {
         for (k, rec) in self.layout.records.iter().enumerate() {
+            let due = |every: u64| {
+                if rec.at.is_empty() {
+                    !end && n.is_multiple_of(every.max(1))
+                } else {
+                    rec.at.binary_search(&n).is_ok() || (end && rec.at.last() == Some(&AT_END))
+                }
+            };
             if let RecordKind::Synapses {
                 proj,
                 var,
@@ -1397,7 +1457,7 @@ impl<'a> Simulation<'a> {
                 last,
                 every,
             } = rec.kind
-                && n.is_multiple_of(every.max(1))
+                && due(every)
                 && let Some(buf) = self.s.projs.get(proj).and_then(|p| p.vars.get(var))
             {
                 let (a, b) = (first.min(buf.len()), last.min(buf.len()));
@@ -1410,7 +1470,7 @@ impl<'a> Simulation<'a> {
                 last,
                 every,
             } = rec.kind
-                && n.is_multiple_of(every.max(1))
+                && due(every)
             {
                 let buf = &self.s.vars[rec.pop][var];
                 samples[k].t.push(t);

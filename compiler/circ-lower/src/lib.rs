@@ -15,7 +15,7 @@ use circ_diag::{Diagnostic, FileId, SourceMap};
 use circ_ir::{
     Bin, Dist, Domain, Expr, Func, Kernel, Network, PopKernels, ProjKernels, Space, Stmt, Un, VarId,
 };
-use circ_runtime::layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
+use circ_runtime::layout::{AT_END, NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
 use circ_sema::{Analysis, ItemId, ItemKind, Program, Res};
 use circ_syntax::Span;
 use circ_syntax::ast::{
@@ -39,6 +39,8 @@ pub struct Options {
     /// parameter and value in SI units, replacing the circuit's argument or
     /// the model's default. The caller checks names and dimensions.
     pub overrides: Vec<(String, String, f64)>,
+    /// Record every state at the end (`circ run --final-state`).
+    pub final_state: bool,
 }
 
 /// A network ready to run, with the run's settings.
@@ -56,24 +58,64 @@ pub struct Lowered {
     pub seed: u64,
 }
 
+/// Adds `circ run --final-state`'s recordings: at the end of the run, every
+/// state and per-element parameter of every population, every state and
+/// per-synapse parameter of every projection, and every projection's
+/// synapses, in files that start with `final_`.
+fn final_state_records(layout: &mut NetLayout) {
+    let mut extra = vec![];
+    for (p, pop) in layout.pops.iter().enumerate() {
+        for (v, var) in pop.vars.iter().enumerate() {
+            if var.role == VarRole::State || (var.role == VarRole::Param && !var.scalar) {
+                extra.push(Record {
+                    pop: p,
+                    kind: RecordKind::Var {
+                        var: v,
+                        first: 0,
+                        last: pop.size,
+                        every: 1,
+                    },
+                    at: vec![AT_END],
+                    prefix: "final_".into(),
+                });
+            }
+        }
+    }
+    for (k, proj) in layout.projs.iter().enumerate() {
+        for (v, var) in proj.vars.iter().enumerate() {
+            let own = matches!(var.space, Space::Syn | Space::PreState | Space::PostState);
+            if own && (var.role == VarRole::State || var.role == VarRole::Param) {
+                extra.push(Record {
+                    pop: proj.post,
+                    kind: RecordKind::Synapses {
+                        proj: k,
+                        var: v,
+                        first: 0,
+                        last: usize::MAX,
+                        every: 1,
+                    },
+                    at: vec![AT_END],
+                    prefix: "final_".into(),
+                });
+            }
+        }
+        extra.push(Record {
+            pop: proj.post,
+            kind: RecordKind::Connectivity { proj: k },
+            at: vec![],
+            prefix: "final_".into(),
+        });
+    }
+    layout.records.extend(extra);
+}
+
 /// Lowers the run of module 0 (the checked file). `analysis` must be free of errors.
 pub fn lower(
     analysis: &Analysis,
     map: &SourceMap,
     opts: &Options,
 ) -> Result<Lowered, Vec<Diagnostic>> {
-    let mut l = Lowerer {
-        map,
-        tables: vec![],
-        prog: &analysis.program,
-        diags: vec![],
-        consts: HashMap::new(),
-        streams: circ_ir::Streams::default(),
-        depth: 0,
-        inlined: 0,
-        inline_overflow: false,
-        overrides: opts.overrides.clone(),
-    };
+    let mut l = Lowerer::new(analysis, map, opts);
     let out = l.lower_run(opts);
     match out {
         Some(x) if l.diags.is_empty() => {
@@ -99,18 +141,7 @@ pub fn lower(
 /// running anything: integration methods that do not apply to their
 /// equations. `circ check` reports these with sema's diagnostics.
 pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
-    let mut l = Lowerer {
-        map,
-        tables: vec![],
-        prog: &analysis.program,
-        diags: vec![],
-        consts: HashMap::new(),
-        streams: circ_ir::Streams::default(),
-        depth: 0,
-        inlined: 0,
-        inline_overflow: false,
-        overrides: vec![],
-    };
+    let mut l = Lowerer::new(analysis, map, &Options::default());
     let Some(ast) = analysis.program.ast(0) else {
         return vec![];
     };
@@ -327,18 +358,7 @@ pub fn choose_run<'a>(
 /// how the projections of its run are (their states' methods, pre states
 /// kept per synapse), as lines of text (`circ check --explain-solver`).
 pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
-    let mut l = Lowerer {
-        map,
-        tables: vec![],
-        prog: &analysis.program,
-        diags: vec![],
-        consts: HashMap::new(),
-        streams: circ_ir::Streams::default(),
-        depth: 0,
-        inlined: 0,
-        inline_overflow: false,
-        overrides: vec![],
-    };
+    let mut l = Lowerer::new(analysis, map, &Options::default());
     let mut out = vec![];
     let Some(ast) = analysis.program.ast(0) else {
         return out;
@@ -409,6 +429,8 @@ struct Scope<'s> {
 struct Lowerer<'p> {
     /// Parameters set from outside: see [`Options::overrides`].
     overrides: Vec<(String, String, f64)>,
+    /// Every state is recorded at the end (`Options::final_state`).
+    final_state: bool,
     prog: &'p Program,
     map: &'p SourceMap,
     /// Data tables the kernels read, with where each is used.
@@ -439,6 +461,22 @@ fn c(x: f64) -> Expr {
 }
 
 impl<'p> Lowerer<'p> {
+    fn new(analysis: &'p Analysis, map: &'p SourceMap, opts: &Options) -> Self {
+        Lowerer {
+            map,
+            tables: vec![],
+            prog: &analysis.program,
+            diags: vec![],
+            consts: HashMap::new(),
+            streams: circ_ir::Streams::default(),
+            depth: 0,
+            inlined: 0,
+            inline_overflow: false,
+            overrides: opts.overrides.clone(),
+            final_state: opts.final_state,
+        }
+    }
+
     fn unsupported(&mut self, file: FileId, span: Span, what: &str, help: &str) {
         self.diags.push(
             Diagnostic::error(
@@ -450,6 +488,78 @@ impl<'p> Lowerer<'p> {
             )
             .with_help(help.to_string()),
         );
+    }
+
+    /// The steps of a recording's `at` times, sorted, each once (`end`:
+    /// `AT_END`); `None` after reporting a time outside the run.
+    fn sample_steps(
+        &mut self,
+        scope: &Scope<'_>,
+        at: &[ast::Expr],
+        dt: f64,
+        duration: f64,
+    ) -> Option<Vec<u64>> {
+        let mut steps = vec![];
+        let last = (duration / dt).round();
+        for e in at {
+            if matches!(&e.node, ExprKind::Name(n) if n.node == "end") {
+                steps.push(AT_END);
+                continue;
+            }
+            let Expr::Const(v) = sym::simplify(&self.expr(scope, e)?) else {
+                continue;
+            };
+            let n = (v / dt).round();
+            if !(0.0..=last).contains(&n) {
+                self.diags.push(
+                    Diagnostic::error(
+                        "invalid-value",
+                        format!(
+                            "a sample at {} ms is never taken: the run goes from 0 to {} ms",
+                            v * 1e3,
+                            duration * 1e3
+                        ),
+                        scope.file,
+                        e.span,
+                        "outside the run",
+                    )
+                    .with_help("sample within the run, or at `end`"),
+                );
+                return None;
+            }
+            steps.push(n as u64);
+        }
+        steps.sort_unstable();
+        steps.dedup();
+        Some(steps)
+    }
+
+    /// Two recordings that would write one file are an error: the second
+    /// would silently replace the first's data.
+    fn distinct_files(&mut self, layout: &NetLayout, file: FileId, spans: &[Span]) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (k, rec) in layout.records.iter().enumerate() {
+            for f in circ_runtime::output::record_files(layout, rec) {
+                if let Some(&first) = seen.get(&f) {
+                    if first != k {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "duplicate-definition",
+                                format!("two recordings write `{f}`: the second would replace the first's data"),
+                                file,
+                                spans.get(k).copied().unwrap_or_default(),
+                                "the second",
+                            )
+                            .with_label(file, spans.get(first).copied().unwrap_or_default(), "the first")
+                            .with_help("record each variable once: one `every` period, or one list of `at` times"),
+                        );
+                        return;
+                    }
+                } else {
+                    seen.insert(f, k);
+                }
+            }
+        }
     }
 
     fn next_stream(&mut self) -> u32 {
@@ -1508,7 +1618,7 @@ impl<'p> Lowerer<'p> {
         let duration = opts.duration.or(duration).unwrap_or(1.0);
         let dt = opts.dt.or(dt).unwrap_or(1e-4);
         let seed = opts.seed.or(seed).unwrap_or(0);
-        let net = self.lower_circuit(cid.module, cfile, circuit, dt)?;
+        let net = self.lower_circuit(cid.module, cfile, circuit, dt, duration)?;
         Some(Lowered {
             net,
             circuit: circuit_name,
@@ -1524,6 +1634,7 @@ impl<'p> Lowerer<'p> {
         file: FileId,
         circuit: &ast::CircuitItem,
         dt: f64,
+        duration: f64,
     ) -> Option<Network> {
         // The circuit's `let`s, in order.
         let mut cs_locals: Vec<(String, Expr)> = vec![];
@@ -1813,6 +1924,7 @@ impl<'p> Lowerer<'p> {
                 }
             }
         }
+        let (mut record_spans, mut prev_span): (Vec<Span>, Span) = (vec![], circuit.name.span);
         for m in &circuit.members {
             let CircuitMemberKind::Record(r) = &m.node else {
                 continue;
@@ -1823,8 +1935,25 @@ impl<'p> Lowerer<'p> {
                 locals: cs_locals.clone(),
                 pair: false,
             };
+            let Some(at) = self.sample_steps(&scope, &r.at, dt, duration) else {
+                continue;
+            };
+            // The records made so far came from the member before.
+            record_spans.resize(layout.records.len(), prev_span);
+            prev_span = m.span;
             for sel in &r.of {
                 if let Some(list) = proj_index.get(&sel.name.node) {
+                    if r.what.node == "connectivity" {
+                        for &k in list {
+                            layout.records.push(Record {
+                                pop: layout.projs[k].post,
+                                kind: RecordKind::Connectivity { proj: k },
+                                at: vec![],
+                                prefix: String::new(),
+                            });
+                        }
+                        continue;
+                    }
                     let every = r
                         .every
                         .as_ref()
@@ -1879,6 +2008,8 @@ impl<'p> Lowerer<'p> {
                                 last,
                                 every,
                             },
+                            at: at.clone(),
+                            prefix: String::new(),
                         });
                     }
                     continue;
@@ -1948,9 +2079,20 @@ impl<'p> Lowerer<'p> {
                         }
                     }
                 };
-                layout.records.push(Record { pop: p, kind });
+                layout.records.push(Record {
+                    pop: p,
+                    kind,
+                    at: at.clone(),
+                    prefix: String::new(),
+                });
             }
         }
+        record_spans.resize(layout.records.len(), prev_span);
+        if self.final_state {
+            final_state_records(&mut layout);
+        }
+        record_spans.resize(layout.records.len(), circuit.name.span);
+        self.distinct_files(&layout, file, &record_spans);
         if !self.diags.is_empty() {
             return None;
         }

@@ -729,7 +729,12 @@ impl Lowerer<'_> {
                             None,
                         )) == c(0.0)
                 });
-                if pure && sys.noise[k].is_none() && !read_elsewhere && !recorded.contains(vname) {
+                if pure
+                    && sys.noise[k].is_none()
+                    && !read_elsewhere
+                    && !recorded.contains(vname)
+                    && !self.final_state
+                {
                     let (v, name) = sys.states.remove(k);
                     sys.rhs.remove(k);
                     sys.noise.remove(k);

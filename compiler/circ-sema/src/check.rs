@@ -1960,6 +1960,39 @@ impl Checker {
             }
         }
         // Pass 2: everything else, now that all names are known.
+        // Recordings of one variable of one population or projection write
+        // one file: a second would replace the first's data.
+        let mut recorded: HashMap<(&str, &str), Span> = HashMap::new();
+        for mem in &c.members {
+            let CircuitMemberKind::Record(r) = &mem.node else {
+                continue;
+            };
+            if r.what.node == "spikes" {
+                continue;
+            }
+            for sel in &r.of {
+                let key = (r.what.node.as_str(), sel.name.node.as_str());
+                match recorded.get(&key) {
+                    Some(&first) => self.diags.push(
+                        Diagnostic::error(
+                            "duplicate-definition",
+                            format!(
+                                "`{}` of `{}` is recorded twice: both write one file, and the second would replace the first's data",
+                                key.0, key.1
+                            ),
+                            env.file,
+                            mem.span,
+                            "the second",
+                        )
+                        .with_label(env.file, first, "the first")
+                        .with_help("record each variable once: one `every` period, or one list of `at` times"),
+                    ),
+                    None => {
+                        recorded.insert(key, mem.span);
+                    }
+                }
+            }
+        }
         for mem in &c.members {
             match &mem.node {
                 CircuitMemberKind::Population(p) => {
@@ -2803,6 +2836,32 @@ impl Checker {
                 continue;
             }
             match what {
+                "connectivity" => {
+                    if proj.is_none() {
+                        self.diags.push(Diagnostic::error(
+                            "unknown-member",
+                            format!(
+                                "`connectivity` is recorded from named projections, and `{}` is a population",
+                                sel.name.node
+                            ),
+                            env.file,
+                            sel.name.span,
+                            "a population",
+                        ));
+                    }
+                    if let Some(ix) = &sel.index {
+                        self.diags.push(
+                            Diagnostic::error(
+                                "misplaced-member",
+                                "a projection's connectivity is recorded whole",
+                                env.file,
+                                ix.span,
+                                "no selection here",
+                            )
+                            .with_help("record every synapse's `i`, `j` and delay: `record connectivity of P`"),
+                        );
+                    }
+                }
                 "spikes" | "rate" => {
                     if proj.is_some() {
                         self.diags.push(Diagnostic::error(
@@ -2867,6 +2926,57 @@ impl Checker {
                 "argument-dimension",
                 "a sampling period",
             );
+        }
+        for e in &r.at {
+            if matches!(&e.node, ExprKind::Name(n) if n.node == "end") {
+                continue;
+            }
+            let t = self.expr(env, e);
+            self.need_dim(
+                env,
+                e,
+                t,
+                builtins::time(),
+                "argument-dimension",
+                "a sampling time",
+            );
+        }
+        // What a recording's form does not allow.
+        let misplaced = |why: &str, span: Span| {
+            Diagnostic::error(
+                "misplaced-member",
+                why.to_string(),
+                env.file,
+                span,
+                "not here",
+            )
+        };
+        let at_span = r.at.first().map(|e| e.span);
+        if let (Some(e), Some(span)) = (&r.every, at_span) {
+            self.diags.push(
+                misplaced(
+                    "a recording samples `every` period or `at` given times, not both",
+                    span,
+                )
+                .with_label(env.file, e.span, "a period")
+                .with_help("keep one of them"),
+            );
+        }
+        if let Some(span) = at_span
+            && matches!(what, "spikes" | "rate" | "connectivity")
+        {
+            self.diags.push(misplaced(
+                &format!("`record {what}` takes no sampling times: spikes and rates are recorded all along, connectivity at the end"),
+                span,
+            ));
+        }
+        if what == "connectivity"
+            && let Some(e) = &r.every
+        {
+            self.diags.push(misplaced(
+                "`record connectivity` takes no period: the synapses are written once, at the end",
+                e.span,
+            ));
         }
         if let Some(w) = &r.window {
             let t = self.expr(env, w);

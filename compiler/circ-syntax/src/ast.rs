@@ -580,6 +580,9 @@ pub struct Record {
     pub every: Option<Expr>,
     /// Rate window.
     pub window: Option<Expr>,
+    /// Sampling times instead of a period (`at 0 ms, end`): times, or the
+    /// name `end` (the end of the run).
+    pub at: Vec<Expr>,
 }
 
 /// A member of a circuit.

@@ -334,6 +334,11 @@ struct Settings {
     /// The seed of every random number.
     #[arg(long)]
     seed: Option<u64>,
+    /// Also write the final state: every state and per-element parameter
+    /// of every population and projection, and every projection's synapses
+    /// (`final_*.npy`).
+    #[arg(long)]
+    final_state: bool,
 }
 
 /// What the front end gives a backend: the lowered network, its data
@@ -384,6 +389,7 @@ fn front(
     let mut opts = circ_lower::Options {
         circuit: s.circuit.clone(),
         seed: s.seed,
+        final_state: s.final_state,
         ..Default::default()
     };
     for (flag, value, slot) in [

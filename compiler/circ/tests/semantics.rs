@@ -224,3 +224,89 @@ fn event_driven_traces_agree_with_every_step_integration() {
         "{text}"
     );
 }
+
+/// `record connectivity` writes each synapse's pre and post indices and
+/// delay in the order of its per-synapse recordings, so a weight made from
+/// its pair (`w = 0.1 i + 0.01 j`) is found again; `at` samples at the
+/// given times and at the end; `--final-state` writes every state at the
+/// end, event-driven traces brought up to date.
+#[test]
+fn connectivity_and_final_state_trace_each_value_to_its_pair() {
+    let read = |dir: &Path, f: &str| {
+        circ_runtime::data::read_matrix(&dir.join(format!("{f}.npy"))).expect(f)
+    };
+    // A 1-D array.
+    let vals = |dir: &Path, f: &str| -> Vec<f64> {
+        let path = dir.join(format!("{f}.npy"));
+        let t = circ_runtime::data::read_table(&path).expect(f);
+        t.column(&path, "values").expect(f).to_vec()
+    };
+    for backend in ["interp", "jit"] {
+        let out = run("connectivity.circ", backend);
+        let col = |f: &str| vals(&out, f);
+        let (i, j, delay) = (col("syn_i"), col("syn_j"), col("syn_delay"));
+        let w = read(&out, "syn_w");
+        assert_eq!(col("syn_w_t"), [0.0, 0.01], "{backend}");
+        assert!(
+            !i.is_empty() && i.len() < 12,
+            "{backend}: {} synapses",
+            i.len()
+        );
+        assert_eq!(
+            (w[0].len(), j.len(), delay.len()),
+            (i.len(), i.len(), i.len())
+        );
+        for s in 0..i.len() {
+            assert_eq!(w[0][s], 0.1 * i[s] + 0.01 * j[s], "{backend}: synapse {s}");
+            assert!(
+                (1e-3..3e-3).contains(&delay[s]),
+                "{backend}: delay {}",
+                delay[s]
+            );
+        }
+        assert_eq!(col("Post_v_t"), [0.005, 0.01], "{backend}");
+        let _ = std::fs::remove_dir_all(&out);
+
+        // The same run with --final-state.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let fin =
+            std::env::temp_dir().join(format!("circ-sem-final-{}-{backend}", std::process::id()));
+        let o = Command::new(env!("CARGO_BIN_EXE_circ"))
+            .args(["run", "--final-state", "--backend", backend, "--out"])
+            .arg(&fin)
+            .arg(dir.join("connectivity.circ"))
+            .output()
+            .expect("run circ");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let final_w = read(&fin, "final_syn_w");
+        assert_eq!(final_w.len(), 1, "{backend}: one row, at the end");
+        assert_eq!(final_w[0], read(&fin, "syn_w")[1], "{backend}");
+        assert_eq!(vals(&fin, "final_syn_i"), vals(&fin, "syn_i"), "{backend}");
+        // x jumps by 1 in its spike's arrival step a (after that step's
+        // update) and decays in steps a+1..=99.
+        let x = &read(&fin, "final_syn_x")[0];
+        let (i, d) = (vals(&fin, "final_syn_i"), vals(&fin, "final_syn_delay"));
+        for s in 0..x.len() {
+            let spike = if i[s] == 0.0 {
+                10.0
+            } else if i[s] == 3.0 {
+                20.0
+            } else {
+                -1.0
+            };
+            let want = if spike < 0.0 {
+                0.0
+            } else {
+                let a = spike + (d[s] / 1e-4).round();
+                (-1e-4 * (99.0 - a) / 20e-3f64).exp()
+            };
+            assert!(
+                (x[s] - want).abs() < 1e-12,
+                "{backend}: synapse {s}: x = {}, not {want}",
+                x[s]
+            );
+        }
+        assert_eq!(read(&fin, "final_Post_v")[0].len(), 3, "{backend}");
+        let _ = std::fs::remove_dir_all(&fin);
+    }
+}
