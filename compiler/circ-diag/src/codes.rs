@@ -38,6 +38,7 @@ codes! {
     "long-run" => "a run of 10^10 steps or more (circ run asks for --allow-long-run)",
     "ambiguous-run" => "several `run` items and no --circuit to choose one",
     "large-recording" => "recordings that will take more than 1 GB (a warning)",
+    "constant-recording" => "a periodic recording of a value that never changes (a warning)",
     "unknown-unit" => "a unit name that is not an SI unit with an SI prefix",
     "unknown-dimension" => "an annotation names no known dimension",
     "unknown-name" => "a name that is not defined where it is used",

@@ -56,6 +56,8 @@ pub struct Lowered {
     pub dt: f64,
     /// Seed.
     pub seed: u64,
+    /// Warnings about the run: `circ check` and `circ run` report them.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Adds `circ run --final-state`'s recordings: at the end of the run, every
@@ -290,6 +292,7 @@ fn check_run(
             None
         }
         Ok(l) => {
+            ds.extend(l.warnings.iter().cloned());
             for issue in
                 circ_runtime::sim::check_static(&l.net.layout, l.dt, l.duration, memory_limit)
             {
@@ -431,6 +434,8 @@ struct Lowerer<'p> {
     overrides: Vec<(String, String, f64)>,
     /// Every state is recorded at the end (`Options::final_state`).
     final_state: bool,
+    /// Warnings about the run (they do not stop it).
+    warnings: Vec<Diagnostic>,
     prog: &'p Program,
     map: &'p SourceMap,
     /// Data tables the kernels read, with where each is used.
@@ -474,6 +479,7 @@ impl<'p> Lowerer<'p> {
             inline_overflow: false,
             overrides: opts.overrides.clone(),
             final_state: opts.final_state,
+            warnings: vec![],
         }
     }
 
@@ -1625,6 +1631,7 @@ impl<'p> Lowerer<'p> {
             duration,
             dt,
             seed,
+            warnings: std::mem::take(&mut self.warnings),
         })
     }
 
@@ -2120,11 +2127,79 @@ impl<'p> Lowerer<'p> {
             }
         }
         layout.tables = std::mem::take(&mut self.tables);
-        Some(Network {
+        let net = Network {
             layout,
             pops,
             projs,
-        })
+        };
+        for (k, rec) in net.layout.records.iter().enumerate() {
+            if let Some(what) = constant_recording(&net, rec) {
+                self.warnings.push(
+                    Diagnostic::warning(
+                        "constant-recording",
+                        format!("{what} never changes during the run, yet it is sampled periodically: every row of its file is the same"),
+                        file,
+                        record_spans.get(k).copied().unwrap_or_default(),
+                        "a constant, recorded again and again",
+                    )
+                    .with_help("record it once: `at 0 ms`"),
+                );
+            }
+        }
+        Some(net)
+    }
+}
+
+/// What `rec` records, named for a message, when it is sampled
+/// periodically and no kernel but the initialisers (and a time-dependent
+/// kernel that computes the same values every step) ever writes it.
+fn constant_recording(net: &Network, rec: &Record) -> Option<String> {
+    if !rec.at.is_empty() {
+        return None;
+    }
+    let mut written: Vec<VarId> = vec![];
+    let changing = |k: &&Kernel| !(k.domain == Domain::Once && circ_ir::step_invariant(k));
+    match rec.kind {
+        RecordKind::Var { var, .. } => {
+            let pop = net.layout.pops.get(rec.pop)?;
+            let v = pop.vars.get(var)?;
+            if v.role == VarRole::Input {
+                return None;
+            }
+            let kernels = net.pops.get(rec.pop)?;
+            for k in [&kernels.dynamic, &kernels.drive, &kernels.update]
+                .into_iter()
+                .chain(kernels.threshold.as_ref())
+                .chain(kernels.reset.as_ref())
+                .filter(changing)
+            {
+                circ_ir::written_vars(&k.body, &mut written);
+            }
+            // Projections onto the population add to its variables.
+            let from_projs = net
+                .layout
+                .projs
+                .iter()
+                .any(|p| p.post == rec.pop && p.post_added.contains(&var));
+            (!written.contains(&(var as VarId)) && !from_projs)
+                .then(|| format!("`{}` of `{}`", v.name, pop.name))
+        }
+        RecordKind::Synapses { proj, var, .. } => {
+            let p = net.layout.projs.get(proj)?;
+            let v = p.vars.get(var)?;
+            let kernels = net.projs.get(proj)?;
+            for k in std::iter::once(&kernels.dynamic)
+                .chain(&kernels.couple)
+                .chain(&kernels.update)
+                .chain(&kernels.on_pre)
+                .chain(&kernels.on_post)
+                .filter(changing)
+            {
+                circ_ir::written_vars(&k.body, &mut written);
+            }
+            (!written.contains(&(var as VarId))).then(|| format!("`{}` of `{}`", v.name, p.name))
+        }
+        _ => None,
     }
 }
 

@@ -421,6 +421,10 @@ fn front(
             return Err(ExitCode::from(1));
         }
     };
+    // What `circ check` warns about, `circ run` and `circ build` say too.
+    if !lowered.warnings.is_empty() {
+        eprint!("{}", render_all_text(&lowered.warnings, &map, color));
+    }
     if stop_after(&lowered.net).is_some() {
         return Ok(None);
     }
