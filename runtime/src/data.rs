@@ -352,6 +352,15 @@ pub fn load_tables(
         .iter()
         .map(|(col, origin)| {
             let c = read_column(base, col).map_err(|e| DataError(format!("{origin}: {}", e.0)))?;
+            if let Some(n) = col.rows
+                && c.values.len() != n
+            {
+                return Err(DataError(format!(
+                    "{origin}: {} holds {} values, but they are for {n} neurons, one each",
+                    base.join(&col.path).display(),
+                    c.values.len()
+                )));
+            }
             if let Some(k) = c.values.iter().position(|v| !v.is_finite()) {
                 return Err(DataError(format!(
                     "{origin}: {}: {} is not a finite number",

@@ -67,6 +67,10 @@ pub struct Column {
     /// The column: a CSV header name or `.npy` field; `None` takes the
     /// only column (a 1-D `.npy`, or a one-column CSV).
     pub column: Option<String>,
+    /// How many values it must hold (one per neuron of a population), if
+    /// that is fixed.
+    #[serde(default)]
+    pub rows: Option<usize>,
 }
 
 /// Spike times and indices read from files.

@@ -60,6 +60,52 @@ pub struct Lowered {
     pub warnings: Vec<Diagnostic>,
 }
 
+/// Whether `e` differs between the elements of a population: it reads the
+/// index, draws at random, reads a data table at a position of the index,
+/// or reads a variable for which `per_elem` holds.
+fn per_element(e: &Expr, per_elem: &dyn Fn(VarId) -> bool) -> bool {
+    match e {
+        Expr::Index | Expr::Rand(..) => true,
+        Expr::Load(v) => per_elem(*v),
+        Expr::Un(_, a) | Expr::Table(_, a) => per_element(a, per_elem),
+        Expr::Bin(_, a, b) => per_element(a, per_elem) || per_element(b, per_elem),
+        Expr::Call(_, args) => args.iter().any(|a| per_element(a, per_elem)),
+        Expr::Select(k, a, b) => {
+            per_element(k, per_elem) || per_element(a, per_elem) || per_element(b, per_elem)
+        }
+        _ => false,
+    }
+}
+
+/// Whether `e` draws a random number.
+fn any_random(e: &Expr) -> bool {
+    match e {
+        Expr::Rand(..) => true,
+        Expr::Un(_, a) | Expr::Table(_, a) => any_random(a),
+        Expr::Bin(_, a, b) => any_random(a) || any_random(b),
+        Expr::Call(_, args) => args.iter().any(any_random),
+        Expr::Select(k, a, b) => any_random(k) || any_random(a) || any_random(b),
+        _ => false,
+    }
+}
+
+/// `e` with its draws replaced by 0 (what is left says whether it reads the time).
+pub(crate) fn strip_random(e: &Expr) -> Expr {
+    match e {
+        Expr::Rand(..) => c(0.0),
+        Expr::Un(op, a) => Expr::Un(*op, Box::new(strip_random(a))),
+        Expr::Table(k, a) => Expr::Table(*k, Box::new(strip_random(a))),
+        Expr::Bin(op, a, b) => Expr::bin(*op, strip_random(a), strip_random(b)),
+        Expr::Call(f, args) => Expr::Call(*f, args.iter().map(strip_random).collect()),
+        Expr::Select(k, a, b) => Expr::Select(
+            Box::new(strip_random(k)),
+            Box::new(strip_random(a)),
+            Box::new(strip_random(b)),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// Adds `circ run --final-state`'s recordings: at the end of the run, every
 /// state and per-element parameter of every population, every state and
 /// per-synapse parameter of every projection, and every projection's
@@ -156,6 +202,7 @@ pub fn check_models(analysis: &Analysis, map: &SourceMap) -> Vec<Diagnostic> {
                 &HashMap::new(),
                 &HashMap::new(),
                 1e-4,
+                None,
                 None,
             );
         }
@@ -376,7 +423,7 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
             continue;
         }
         let id = ItemId { module: 0, idx };
-        match l.model_kernels(id, &HashMap::new(), &HashMap::new(), 1e-4, None) {
+        match l.model_kernels(id, &HashMap::new(), &HashMap::new(), 1e-4, None, None) {
             Some((_, kernels)) => {
                 for note in kernels.solver_notes {
                     out.push(format!("{}: {note}", m.name.node));
@@ -717,6 +764,8 @@ impl<'p> Lowerer<'p> {
                     .map(|l| l.1.clone()),
                 "i" if s.pair => Some(Expr::PreIndex),
                 "j" if s.pair => Some(Expr::PostIndex),
+                // A population's values: the neuron's own index.
+                "i" => Some(Expr::Index),
                 _ => {
                     self.unsupported(
                         s.file,
@@ -864,8 +913,8 @@ impl<'p> Lowerer<'p> {
         args: &[ast::Arg],
         span: Span,
     ) -> Option<Expr> {
-        if name == "timed" {
-            return self.timed(s, args, span);
+        if name == "timed" || name == "values" {
+            return self.timed(s, name, args, span);
         }
         if name == "ou" {
             self.unsupported(s.file, span, "`ou` inside an expression", "an Ornstein–Uhlenbeck process runs as the whole value of a `per neuron` parameter: `population E = M[10](I = ou(0.1 nA, 0.05 nA, 10 ms))`");
@@ -1133,6 +1182,7 @@ impl<'p> Lowerer<'p> {
         inits: &HashMap<String, Expr>,
         dt: f64,
         modulators: Option<&HashMap<String, Expr>>,
+        site: Option<(FileId, Span)>,
     ) -> Option<(Vec<VarLayout>, PopKernels)> {
         let Some(Item::Model(model)) = self.prog.item(id) else {
             return None;
@@ -1214,9 +1264,39 @@ impl<'p> Lowerer<'p> {
         let ordered = topo(&values);
         let mut dynamic = Builder::default();
         let mut init = Builder::default();
+        let mut drive = Builder::default();
         let mut time_dependent: Vec<VarId> = vec![];
         let mut known: HashMap<VarId, f64> = HashMap::new();
-        for (v, e, scalar) in ordered {
+        for (v, e, mut scalar) in ordered {
+            // A value that differs between neurons (of `i`, a draw, a data
+            // column, another such parameter) makes the parameter one per
+            // neuron in this population, as every parameter is in Brian2
+            // and NEST (sema allows it for the circuit's values only).
+            let timed = sym::reads_time_or_random(&strip_random(&e))
+                || sym::depends(&e, &|w| time_dependent.contains(&w));
+            if scalar && per_element(&e, &|w| !vars[w as usize].scalar) {
+                if timed && any_random(&e) {
+                    let (f, span) = site.unwrap_or((file, model.name.span));
+                    self.unsupported(
+                        f,
+                        span,
+                        &format!("a value of `{}` that is drawn at random and changes in time (it would be drawn again every step)", vars[v as usize].name),
+                        "draw the random part once, into a `per neuron` parameter of the model, and multiply by it",
+                    );
+                    return None;
+                }
+                scalar = false;
+                vars[v as usize].scalar = false;
+            }
+            if !scalar && timed {
+                // One value per neuron that changes in time (a stimulus on
+                // some neurons): computed every step, per neuron, right
+                // after the scalar ones, and at the start for recordings.
+                time_dependent.push(v);
+                init.body.push(Stmt::Store(v, e.clone()));
+                drive.body.push(Stmt::Store(v, e));
+                continue;
+            }
             if scalar {
                 let folded =
                     sym::simplify(&sym::subst(&e, &|w| known.get(&w).copied().map(c), None));
@@ -1430,8 +1510,8 @@ impl<'p> Lowerer<'p> {
             drive: Kernel {
                 name: "drive".into(),
                 domain: Domain::Each,
-                temps: 0,
-                body: vec![],
+                temps: drive.temps,
+                body: drive.body,
             },
         };
         Some((vars, kernels))
@@ -1745,11 +1825,24 @@ impl<'p> Lowerer<'p> {
                         inits.insert(n.node.clone(), v);
                     }
                 }
-                let Some((mut vars, mut kernels)) =
-                    self.model_kernels(id, &args, &inits, dt, Some(&modulators))
-                else {
+                let Some((mut vars, mut kernels)) = self.model_kernels(
+                    id,
+                    &args,
+                    &inits,
+                    dt,
+                    Some(&modulators),
+                    Some((file, m.span)),
+                ) else {
                     continue;
                 };
+                // `values(from ...)`: one value per neuron, so the file must
+                // hold exactly `size` of them.
+                for (k, t) in self.tables.iter_mut().enumerate() {
+                    let here = |e: &Expr| matches!(e, Expr::Table(x, pos) if *x as usize == k && **pos == Expr::Index);
+                    if circ_ir::any_expr(&kernels.init.body, &here) {
+                        t.0.rows = Some(size as usize);
+                    }
+                }
                 for (param, mean, sigma, tau) in ou {
                     let Some(pv) = vars.iter().position(|v| v.name == param && !v.scalar) else {
                         self.unsupported(

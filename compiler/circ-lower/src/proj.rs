@@ -24,14 +24,17 @@ fn kernel(name: &str, domain: Domain, b: Builder) -> Kernel {
 
 impl Lowerer<'_> {
     /// `timed(from "file", dt, unit)`: the file's values, one per `dt`,
-    /// times `unit`, read when the network is built.
+    /// times `unit`; `values(from "file", unit, column = "c")`: one per
+    /// neuron (the population checks the count). Read when the network is
+    /// built.
     pub(crate) fn timed(
         &mut self,
         s: &Scope<'_>,
+        name: &str,
         args: &[ast::Arg],
         span: circ_syntax::Span,
     ) -> Option<Expr> {
-        let names = circ_sema::builtin_param_names("timed");
+        let names = circ_sema::builtin_param_names(name);
         let mut vals: Vec<Option<&ast::Expr>> = vec![None; names.len()];
         let mut positional = 0;
         for a in args {
@@ -49,8 +52,22 @@ impl Lowerer<'_> {
         let ExprKind::File(path) = &vals.first().copied().flatten()?.node else {
             return None;
         };
-        let step = sym::simplify(&self.expr(s, vals.get(1).copied().flatten()?)?);
-        let unit = self.expr(s, vals.get(2).copied().flatten()?)?;
+        let per_neuron = name == "values";
+        let (step, unit, column) = if per_neuron {
+            let column = match vals.get(2).copied().flatten().map(|e| &e.node) {
+                Some(ExprKind::Str(c)) => c.clone(),
+                _ => "values".into(),
+            };
+            (None, self.expr(s, vals.get(1).copied().flatten()?)?, column)
+        } else {
+            (
+                Some(sym::simplify(
+                    &self.expr(s, vals.get(1).copied().flatten()?)?,
+                )),
+                self.expr(s, vals.get(2).copied().flatten()?)?,
+                "values".into(),
+            )
+        };
         let (line, col) = self.map.line_col(s.file, span.start);
         let fname = self
             .map
@@ -59,12 +76,16 @@ impl Lowerer<'_> {
         self.tables.push((
             circ_runtime::layout::Column {
                 path: path.clone(),
-                column: Some("values".into()),
+                column: Some(column),
+                rows: None,
             },
             format!("{fname}:{line}:{col}"),
         ));
         let k = (self.tables.len() - 1) as u32;
-        let position = Expr::bin(Bin::Div, Expr::Time, step);
+        let position = match step {
+            Some(step) => Expr::bin(Bin::Div, Expr::Time, step),
+            None => Expr::Index,
+        };
         Some(Expr::bin(
             Bin::Mul,
             Expr::Table(k, Box::new(position)),
@@ -254,6 +275,7 @@ impl Lowerer<'_> {
         if let Some(ExprKind::File(path)) = arg("times").map(|a| &a.value.node) {
             let indices = match arg("indices").map(|a| &a.value.node) {
                 Some(ExprKind::File(ip)) => Some(circ_runtime::layout::Column {
+                    rows: None,
                     path: ip.clone(),
                     column: Some("i".into()),
                 }),
@@ -276,6 +298,7 @@ impl Lowerer<'_> {
                 .map_or_else(String::new, |f| f.name.clone());
             layout.schedule_source = Some(circ_runtime::layout::ScheduleSource {
                 times: circ_runtime::layout::Column {
+                    rows: None,
                     path: path.clone(),
                     column: Some("t".into()),
                 },
@@ -506,6 +529,7 @@ impl Lowerer<'_> {
                 .map(|a| &a.value)
         };
         let init_given = |n: &str| pr.inits.iter().find(|(x, _)| x.node == n).map(|(_, e)| e);
+        let mut promoted: Vec<(VarId, String)> = vec![];
         let mut scalar_vals: Vec<(VarId, Expr, bool)> = vec![];
         let mut syn_vals: Vec<(VarId, Expr, bool)> = vec![];
         let mut pre_vals: Vec<(VarId, Expr, bool)> = vec![];
@@ -527,6 +551,42 @@ impl Lowerer<'_> {
                 (None, None) => c(0.0),
             };
             let v = ids[&n.node];
+            // A parameter given a value that differs between synapses (of
+            // `i`, `j`, a draw, another per-synapse value) is one per
+            // synapse in this projection, as in Brian2 and NEST.
+            let per_syn = |e: &Expr| {
+                fn walk(e: &Expr, per: &dyn Fn(VarId) -> bool) -> bool {
+                    match e {
+                        Expr::PreIndex | Expr::PostIndex | Expr::Rand(..) => true,
+                        Expr::Load(v) => per(*v),
+                        Expr::Un(_, a) | Expr::Table(_, a) => walk(a, per),
+                        Expr::Bin(_, a, b) => walk(a, per) || walk(b, per),
+                        Expr::Call(_, args) => args.iter().any(|a| walk(a, per)),
+                        Expr::Select(k, a, b) => walk(k, per) || walk(a, per) || walk(b, per),
+                        _ => false,
+                    }
+                }
+                walk(e, &|w| !matches!(vars[w as usize].space, Space::Scalar))
+            };
+            if space_of(v, &vars) == Space::Scalar
+                && matches!(m.node, MemberKind::Parameter(_))
+                && per_syn(&value)
+            {
+                if sym::reads_time_or_random(&crate::strip_random(&value)) {
+                    self.unsupported(
+                        cfile,
+                        pr.model.span,
+                        &format!(
+                            "a value of `{}` that differs between synapses and changes in time",
+                            n.node
+                        ),
+                        "give each synapse a constant value",
+                    );
+                    return None;
+                }
+                vars[v as usize].space = Space::Syn;
+                promoted.push((v, n.node.clone()));
+            }
             match space_of(v, &vars) {
                 Space::Scalar => scalar_vals.push((v, value, true)),
                 Space::Syn => syn_vals.push((v, value, false)),
@@ -908,6 +968,41 @@ impl Lowerer<'_> {
         }
 
         self.event_driven(&mut kernels, &mut vars, lazy, &known, dt);
+        // A parameter made per synapse above cannot feed what lives per
+        // neuron (a pre or post state's equation, initial value or update).
+        for (v, name) in &promoted {
+            let per_neuron = kernels
+                .init
+                .iter()
+                .chain(&kernels.update)
+                .chain(&kernels.couple)
+                .chain(&kernels.on_pre)
+                .chain(&kernels.on_post)
+                .filter(|k| !k.domain.has_synapse() && k.domain != Domain::Once)
+                .any(|k| {
+                    let mut named = vec![];
+                    circ_ir::named_vars(&k.body, &mut named);
+                    named.contains(v)
+                });
+            if per_neuron {
+                let span = pr
+                    .args
+                    .iter()
+                    .find(|a| a.name.as_ref().is_some_and(|x| &x.node == name))
+                    .map_or(pr.model.span, |a| a.value.span);
+                self.diags.push(
+                    Diagnostic::error(
+                        "per-synapse-dependency",
+                        format!("`{name}` is given a value per synapse here, but `{}` uses it for a value kept per neuron (a pre or post state)", model.name.node),
+                        cfile,
+                        span,
+                        "differs between synapses",
+                    )
+                    .with_help(format!("give `{name}` one value for the projection")),
+                );
+                return None;
+            }
+        }
 
         // Connectivity.
         let fold = |this: &mut Self, e: &ast::Expr| -> Option<f64> {

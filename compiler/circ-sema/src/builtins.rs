@@ -28,6 +28,9 @@ pub(crate) enum Sig {
     TimeFn,
     /// Positions of a population.
     Positions,
+    /// `values(from "file", unit, column = "c")`: one value per neuron, read
+    /// from a file, in `unit`'s dimension.
+    Data,
 }
 
 /// Looks up a built-in function by name.
@@ -49,6 +52,7 @@ pub(crate) fn function(name: &str) -> Option<Sig> {
         "rand" | "randn" => Sig::RandomUnit,
         "step" | "ramp" | "sine" | "pulse_train" | "ou" | "timed" => Sig::TimeFn,
         "grid" | "line" | "random_positions" => Sig::Positions,
+        "values" => Sig::Data,
         _ => return None,
     })
 }
@@ -78,6 +82,8 @@ pub(crate) enum ParamKind {
     Length,
     /// A file.
     File,
+    /// A string (a column's name).
+    Name,
 }
 
 const fn p(name: &'static str, kind: ParamKind, required: bool) -> FnParam {
@@ -155,6 +161,16 @@ pub(crate) fn named_params(name: &str) -> &'static [FnParam] {
                 ]
             }
         }
+        // values(from "file", unit, column): one value per neuron, times `unit`.
+        "values" => {
+            const {
+                &[
+                    p("values", File, true),
+                    p("unit", Value, true),
+                    p("column", Name, false),
+                ]
+            }
+        }
         "grid" => const { &[p("columns", Count, true), p("spacing", Length, true)] },
         "line" => const { &[p("spacing", Length, true)] },
         "random_positions" => const { &[p("extent", Length, true), p("dims", Count, false)] },
@@ -210,6 +226,7 @@ pub(crate) const FUNCTION_NAMES: &[&str] = &[
     "grid",
     "line",
     "random_positions",
+    "values",
 ];
 
 /// Built-in dimensionless constants.

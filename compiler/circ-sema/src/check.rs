@@ -82,6 +82,8 @@ pub(crate) struct Allow {
     pub indices: bool,
     /// `d` (distance rules).
     pub distance: bool,
+    /// `i`, the neuron's index (a neuron population's values).
+    pub element: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -2098,8 +2100,16 @@ impl Checker {
             }
             PopModel::Generator(g) => self.check_generator(&aenv, g, p),
             PopModel::Neuron(model) => {
+                let aenv = Env {
+                    allow: Allow {
+                        element: true,
+                        ..aenv.allow
+                    },
+                    locals: RefCell::new(aenv.locals.borrow().clone()),
+                    ..Env::new(env.module, env.file)
+                };
                 let model = Rc::clone(model);
-                self.bind_args(&aenv, &model, &p.args, &p.inits, p.model.span, "neuron");
+                self.bind_args(&aenv, &model, &p.args, &p.inits, p.model.span);
                 self.check_modulators(env, &model, p.model.span, modulators);
             }
         }
@@ -2226,7 +2236,6 @@ impl Checker {
         args: &[ast::Arg],
         inits: &[(Ident, Expr)],
         site: Span,
-        kind: &str,
     ) {
         let mut given: HashSet<&str> = HashSet::new();
         for a in args {
@@ -2276,25 +2285,6 @@ impl Checker {
                 "parameter-dimension",
                 &format!("the parameter `{}` of `{}`", n.node, model.name),
             );
-            if t.is_random() && v.kind == (VarKind::Parameter { per: false }) {
-                self.diags.push(
-                    Diagnostic::error(
-                        "not-constant",
-                        format!(
-                            "`{}` of `{}` is one value for all, but this draws at random",
-                            n.node, model.name
-                        ),
-                        env.file,
-                        a.value.span,
-                        "random",
-                    )
-                    .with_label(model.file, v.span, "declared without `per`")
-                    .with_help(format!(
-                        "declare it `per {kind}` in `{}` to give each {kind} its own value",
-                        model.name
-                    )),
-                );
-            }
         }
         for v in &model.vars {
             if matches!(v.kind, VarKind::Parameter { .. })
@@ -2481,6 +2471,7 @@ impl Checker {
                 indices: true,
                 time: false,
                 distance: false,
+                element: false,
             },
             locals: RefCell::new(env.locals.borrow().clone()),
             ..Env::new(env.module, env.file)
@@ -2512,7 +2503,7 @@ impl Checker {
         match &syn {
             Some((_, info)) => {
                 let info = Rc::clone(info);
-                self.bind_args(&aenv, &info, &pr.args, &pr.inits, pr.model.span, "synapse");
+                self.bind_args(&aenv, &info, &pr.args, &pr.inits, pr.model.span);
                 self.check_modulators(env, &info, pr.model.span, modulators);
             }
             None => {

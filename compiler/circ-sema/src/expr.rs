@@ -760,6 +760,9 @@ impl Checker {
         if (n.node == "i" || n.node == "j") && env.allow.indices {
             return (builtin, Ty::int());
         }
+        if n.node == "i" && env.allow.element {
+            return (builtin, Ty::int());
+        }
         if n.node == "d" && env.allow.distance {
             return (builtin, Ty::real(builtins::length()));
         }
@@ -813,7 +816,7 @@ impl Checker {
                 n.node
             ));
         } else if matches!(n.node.as_str(), "i" | "j" | "d") {
-            d = d.with_help("`i`, `j` (and `d` in `distance`) exist only in connection rules and per-synapse values");
+            d = d.with_help("`i` is a neuron's index in a population's values; `i`, `j` (and `d` in `distance`) are the pair's in connection rules and per-synapse values");
         } else if n.node == "t" || n.node == "dt" {
             d = d.with_help(
                 "`t` (the simulation time) and `dt` (the time step) exist in models, time functions and modulators only",
@@ -934,7 +937,7 @@ impl Checker {
 
     fn call(&mut self, env: &Env<'_>, func: &circ_syntax::Ident, args: &[Arg], span: Span) -> Ty {
         if let Some(sig) = builtins::function(&func.node) {
-            if !matches!(sig, Sig::TimeFn | Sig::Positions)
+            if !matches!(sig, Sig::TimeFn | Sig::Positions | Sig::Data)
                 && let Some(a) = args.iter().find(|a| a.name.is_some())
             {
                 let n = a.name.as_ref().map_or(func.span, |n| n.span);
@@ -1070,7 +1073,9 @@ impl Checker {
             false
         };
         match sig {
-            Sig::TimeFn | Sig::Positions => return self.named_builtin(env, func, sig, args, span),
+            Sig::TimeFn | Sig::Positions | Sig::Data => {
+                return self.named_builtin(env, func, sig, args, span);
+            }
             Sig::RandomUnit => {
                 if !arity(0, self) {
                     return Ty::Error;
@@ -1196,7 +1201,7 @@ impl Checker {
                 }
                 num(tys[1].dim(), false, None, true)
             }
-            Sig::RandomUnit | Sig::TimeFn | Sig::Positions => Ty::Error,
+            Sig::RandomUnit | Sig::TimeFn | Sig::Positions | Sig::Data => Ty::Error,
         };
         fold_call(fname, &tys, t)
     }
@@ -1291,6 +1296,18 @@ impl Checker {
                     ok &= self.need_dim(env, e, *t, Dim::ONE, "argument-dimension", &what)
                 }
                 ParamKind::Count => ok &= self.need_count(env, e, *t, &what),
+                ParamKind::Name => {
+                    if !matches!(t, Ty::Str | Ty::Error) {
+                        self.diags.push(Diagnostic::error(
+                            "type-mismatch",
+                            format!("{what} must be a column's name: `\"tau\"`"),
+                            env.file,
+                            e.span,
+                            t.describe(),
+                        ));
+                        ok = false;
+                    }
+                }
                 ParamKind::File => {
                     if !matches!(t, Ty::File | Ty::Error) {
                         self.diags.push(Diagnostic::error(
@@ -1339,6 +1356,22 @@ impl Checker {
         }
         if sig == Sig::Positions {
             return Ty::Positions;
+        }
+        if sig == Sig::Data {
+            if !env.allow.element {
+                self.diags.push(
+                    Diagnostic::error(
+                        "misplaced-member",
+                        "`values` gives each neuron of a population its own value; it cannot be used here",
+                        env.file,
+                        span,
+                        "one value per neuron",
+                    )
+                    .with_help("use it in a population's parameters or initial values: `population E = LIF[100](tau_m = values(from \"taus.npy\", 1 ms))`"),
+                );
+                return Ty::Error;
+            }
+            return num(value_dim, false, None, false);
         }
         if !env.allow.time {
             self.diags.push(

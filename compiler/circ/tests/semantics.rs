@@ -310,3 +310,29 @@ fn connectivity_and_final_state_trace_each_value_to_its_pair() {
         let _ = std::fs::remove_dir_all(&fin);
     }
 }
+
+/// Per-neuron values from `i` and from data files, a stimulus on some
+/// neurons, and a synapse parameter that differs between pairs.
+#[test]
+fn values_differ_per_neuron_from_the_index_data_and_conditions() {
+    for backend in ["interp", "jit"] {
+        let out = run("per_neuron.circ", backend);
+        let row = |f: &str| {
+            circ_runtime::data::read_matrix(&out.join(format!("{f}.npy"))).expect(f)[0].clone()
+        };
+        assert_eq!(row("A_tau"), [0.01, 0.02, 0.03, 0.04], "{backend}");
+        assert_eq!(row("A_v"), [-0.06, -0.062, -0.064, -0.066], "{backend}");
+        assert_eq!(row("syn_E_rev"), [0.0, -0.01, -0.02, -0.03], "{backend}");
+        // B: 1 nA into 1 nF from 1 ms (steps 10..19, exactly integrated)
+        // with tau 10 ms on the first two neurons only: v = 10 ms * 1 V/s *
+        // (1 - e^{-0.1}).
+        let v = row("B_v");
+        let want = 0.01 * (1.0 - (-0.1f64).exp());
+        assert!(
+            (v[0] - want).abs() < 1e-15 && v[0] == v[1],
+            "{backend}: {v:?} vs {want}"
+        );
+        assert_eq!((v[2], v[3]), (0.0, 0.0), "{backend}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
