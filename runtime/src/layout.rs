@@ -173,6 +173,38 @@ pub struct ProjLayout {
     /// every other stream of the network, see [`PopLayout::stream`]).
     #[serde(default)]
     pub stream: u32,
+    /// The presynaptic neurons it connects from, in increasing order, when
+    /// a subgroup (`E[0..5] -> I`); `None`: the whole population.
+    #[serde(default)]
+    pub pre_sel: Option<Vec<u32>>,
+    /// The postsynaptic neurons it connects to, likewise.
+    #[serde(default)]
+    pub post_sel: Option<Vec<u32>>,
+}
+
+impl ProjLayout {
+    /// What its connection rule sees, given the two populations' sizes: the
+    /// subgroups' sizes, and whether `i == j` is one neuron (the same
+    /// population and the same subgroup). The rule numbers neurons within
+    /// the subgroups; [`ProjLayout::global`] maps them back.
+    pub fn local_ends(&self, n_pre: usize, n_post: usize) -> crate::connect::Ends {
+        crate::connect::Ends {
+            n_pre: self.pre_sel.as_ref().map_or(n_pre, Vec::len),
+            n_post: self.post_sel.as_ref().map_or(n_post, Vec::len),
+            same: self.pre == self.post && self.pre_sel == self.post_sel,
+            autapses: self.autapses,
+        }
+    }
+
+    /// The population indices of a pair numbered within the subgroups.
+    pub fn global(&self, i: u32, j: u32) -> (u32, u32) {
+        let at = |sel: &Option<Vec<u32>>, k: u32| {
+            sel.as_ref()
+                .and_then(|s| s.get(k as usize).copied())
+                .unwrap_or(k)
+        };
+        (at(&self.pre_sel, i), at(&self.post_sel, j))
+    }
 }
 
 /// What a recorder samples.

@@ -501,12 +501,7 @@ pub fn check_static(
     }
     for proj in &layout.projs {
         if let Connect::Rule(rule) = &proj.connect {
-            let ends = Ends {
-                n_pre: layout.pops[proj.pre].size,
-                n_post: layout.pops[proj.post].size,
-                same: proj.pre == proj.post,
-                autapses: proj.autapses,
-            };
+            let ends = proj.local_ends(layout.pops[proj.pre].size, layout.pops[proj.post].size);
             if let Err(e) = connect::validate(rule, ends) {
                 issues.push(Issue::Impossible(format!(
                     "{} ({}): {}",
@@ -790,6 +785,26 @@ impl<'a> Simulation<'a> {
         };
         let mut file_columns: Vec<(usize, Vec<f64>)> = vec![];
         let csr = match &proj.connect {
+            Connect::Rule(rule) if proj.pre_sel.is_some() || proj.post_sel.is_some() => {
+                // Between subgroups: the rule connects neurons numbered
+                // within them; the synapses are then renumbered in the
+                // populations (the subgroups are increasing, so the order of
+                // synapses stays by pre, then post).
+                let local = proj.local_ends(n_pre, n_post);
+                let within = |i: u32, j: u32| {
+                    let (a, b) = proj.global(i, j);
+                    (local.same || !ends.same || ends.autapses || a != b) && filter(a, b)
+                };
+                let sub =
+                    connect::build(rule, local, seed, stream, &within).map_err(|e| err(e.0))?;
+                let pairs = sub
+                    .pre
+                    .iter()
+                    .zip(&sub.post)
+                    .map(|(&i, &j)| proj.global(i, j))
+                    .collect();
+                connect::Csr::from_pairs(n_pre, n_post, pairs)
+            }
             Connect::Rule(rule) => {
                 connect::build(rule, ends, seed, stream, &filter).map_err(|e| err(e.0))?
             }

@@ -39,6 +39,7 @@ codes! {
     "ambiguous-run" => "several `run` items and no --circuit to choose one",
     "large-recording" => "recordings that will take more than 1 GB (a warning)",
     "constant-recording" => "a periodic recording of a value that never changes (a warning)",
+    "subgroup-index" => "`i` or `j` read between subgroups: population indices, unlike Brian2 (a warning)",
     "unknown-unit" => "a unit name that is not an SI unit with an SI prefix",
     "unknown-dimension" => "an annotation names no known dimension",
     "unknown-name" => "a name that is not defined where it is used",

@@ -170,6 +170,8 @@ impl Parser<'_> {
                     on_post_delay: 0.0,
                     post_added: vec![],
                     stream: 0,
+                    pre_sel: None,
+                    post_sel: None,
                 });
                 self.net.projs.push(ProjKernels::default());
                 *owner = Some(Owner::Proj(self.net.projs.len() - 1));
@@ -237,6 +239,8 @@ impl Parser<'_> {
             "on_post_delay" => proj.on_post_delay = json(rest)?,
             "post_added" => proj.post_added = json(rest)?,
             "stream" => proj.stream = rest.trim().parse().map_err(|_| "bad stream")?,
+            "pre_sel" => proj.pre_sel = Some(json(rest)?),
+            "post_sel" => proj.post_sel = Some(json(rest)?),
             ";" => self.net.projs[p].solver_notes.push(note(line)),
             "var" => {
                 let (k, name, rest) = var_head(rest)?;

@@ -93,6 +93,12 @@ pub fn print(net: &Network) -> String {
         if proj.stream != 0 {
             let _ = writeln!(out, "  stream {}", proj.stream);
         }
+        if let Some(sel) = &proj.pre_sel {
+            let _ = writeln!(out, "  pre_sel {}", json(sel));
+        }
+        if let Some(sel) = &proj.post_sel {
+            let _ = writeln!(out, "  post_sel {}", json(sel));
+        }
         for (i, v) in proj.vars.iter().enumerate() {
             let space = match v.space {
                 Space::PreNeuron(k) => format!("PreNeuron({k})"),

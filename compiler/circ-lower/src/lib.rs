@@ -615,6 +615,40 @@ impl<'p> Lowerer<'p> {
         }
     }
 
+    /// The neurons of a subgroup (`E[0..5]`, `E[3]`, `E[[0, 4, 9]]`), in
+    /// increasing order, as sema checked them; `None` for the whole
+    /// population.
+    fn subgroup(
+        &mut self,
+        scope: &Scope<'_>,
+        ix: Option<&ast::Expr>,
+        size: usize,
+    ) -> Option<Vec<u32>> {
+        let ix = ix?;
+        let mut konst = |e: Option<&ast::Expr>, default: usize| -> usize {
+            e.and_then(|e| self.expr(scope, e))
+                .map(|e| sym::simplify(&e))
+                .and_then(|e| {
+                    if let Expr::Const(v) = e {
+                        Some(v as usize)
+                    } else {
+                        None
+                    }
+                })
+                .unwrap_or(default)
+        };
+        let list: Vec<u32> = match &ix.node {
+            ExprKind::Range(lo, hi) => {
+                let (a, b) = (konst(lo.as_deref(), 0), konst(hi.as_deref(), size));
+                (a as u32..b.min(size) as u32).collect()
+            }
+            ExprKind::Array(items) => items.iter().map(|e| konst(Some(e), 0) as u32).collect(),
+            _ => vec![konst(Some(ix), 0) as u32],
+        };
+        // The whole population is no subgroup (and keeps the fast path).
+        (list.len() != size || list.iter().enumerate().any(|(k, &i)| k as u32 != i)).then_some(list)
+    }
+
     fn next_stream(&mut self) -> u32 {
         self.streams.fresh()
     }
@@ -1964,8 +1998,8 @@ impl<'p> Lowerer<'p> {
                 .get(file)
                 .map_or_else(String::new, |f| f.name.clone());
             let origin = format!("{fname}:{line}:{col}");
-            for src in &pr.sources {
-                for tgt in &pr.targets {
+            for (src, src_sel) in pr.sources.iter().zip(&pr.source_sel) {
+                for (tgt, tgt_sel) in pr.targets.iter().zip(&pr.target_sel) {
                     let (Some(&a), Some(&b)) = (pop_index.get(&src.node), pop_index.get(&tgt.node))
                     else {
                         continue;
@@ -1981,6 +2015,10 @@ impl<'p> Lowerer<'p> {
                     };
                     let pre_l = layout.pops[a].clone();
                     let post_l = layout.pops[b].clone();
+                    let sels = (
+                        self.subgroup(&scope, src_sel.as_ref(), pre_l.size),
+                        self.subgroup(&scope, tgt_sel.as_ref(), post_l.size),
+                    );
                     // What the circuit records of it (event-driven states
                     // are kept up to date every step when recorded).
                     let recorded: Vec<String> = circuit
@@ -2008,6 +2046,7 @@ impl<'p> Lowerer<'p> {
                         dt,
                         &modulators,
                         &recorded,
+                        sels,
                     ) else {
                         continue;
                     };

@@ -433,6 +433,7 @@ impl Lowerer<'_> {
         dt: f64,
         modulators: &HashMap<String, Expr>,
         recorded: &[String],
+        (pre_sel, post_sel): (Option<Vec<u32>>, Option<Vec<u32>>),
     ) -> Option<(ProjLayout, ProjKernels)> {
         let cfile = circuit_scope.file;
         let (id, ItemKind::Synapse) = self.prog.resolve(module, &pr.model.node)? else {
@@ -1051,7 +1052,18 @@ impl Lowerer<'_> {
                                 on_post_delay,
                                 post_added: vec![],
                                 stream: self.streams.fresh(),
+                                pre_sel: None,
+                                post_sel: None,
                             };
+                            if pre_sel.is_some() || post_sel.is_some() {
+                                self.unsupported(
+                                    cfile,
+                                    pr.rule.kind.span,
+                                    "a connectivity matrix between subgroups",
+                                    "give the matrix for the whole populations (rows: presynaptic neurons)",
+                                );
+                                return None;
+                            }
                             return Some((layout, kernels));
                         };
                         let mut pairs = vec![];
@@ -1177,7 +1189,57 @@ impl Lowerer<'_> {
             on_post_delay,
             post_added: vec![],
             stream: self.streams.fresh(),
+            pre_sel,
+            post_sel,
         };
+        // `i` and `j` are population indices, also between subgroups
+        // (Brian2 counts them from the subgroup's start): say so where it
+        // matters, a subgroup that does not start at 0 whose index is read.
+        for (sel, side, index) in [
+            (&layout.pre_sel, "i", Expr::PreIndex),
+            (&layout.post_sel, "j", Expr::PostIndex),
+        ] {
+            let offset = sel
+                .as_ref()
+                .and_then(|s| s.first())
+                .is_some_and(|&f| f != 0);
+            let reads = |e: &Expr| *e == index;
+            let read = kernels
+                .init
+                .iter()
+                .chain(&kernels.update)
+                .chain(&kernels.on_pre)
+                .chain(&kernels.on_post)
+                .chain(&kernels.couple)
+                .any(|k| circ_ir::any_expr(&k.body, &reads))
+                || kernels
+                    .filter
+                    .as_ref()
+                    .is_some_and(|f| circ_ir::any_expr(&[Stmt::Let(0, f.clone())], &reads));
+            if offset && read {
+                self.warnings.push(
+                    Diagnostic::warning(
+                        "subgroup-index",
+                        format!("`{side}` here is the neuron's index in its whole population, not in the subgroup (Brian2 counts from the subgroup's start)"),
+                        cfile,
+                        pr.model.span,
+                        format!("reads `{side}`"),
+                    )
+                    .with_help("subtract the subgroup's first index where you meant the position in the subgroup"),
+                );
+            }
+        }
+        if matches!(layout.connect, Connect::File { .. })
+            && (layout.pre_sel.is_some() || layout.post_sel.is_some())
+        {
+            self.unsupported(
+                cfile,
+                pr.rule.kind.span,
+                "an edge list between subgroups",
+                "an edge list names neurons of the whole populations: connect the populations (`E -> I`)",
+            );
+            return None;
+        }
         Some((layout, kernels))
     }
 

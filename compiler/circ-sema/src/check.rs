@@ -261,6 +261,8 @@ enum PopModel {
 
 struct PopInfo {
     model: PopModel,
+    /// Its size, when a constant.
+    size: Option<f64>,
 }
 
 /// The checker's state over a whole program.
@@ -1946,7 +1948,8 @@ impl Checker {
                 CircuitMemberKind::Population(p) => {
                     let model = self.population_model(&env, &p.model);
                     if dup(self, &p.name) {
-                        pops.insert(p.name.node.clone(), PopInfo { model });
+                        let size = self.expr(&env, &p.size).konst();
+                        pops.insert(p.name.node.clone(), PopInfo { model, size });
                     }
                 }
                 CircuitMemberKind::Project(pr) => {
@@ -2454,6 +2457,13 @@ impl Checker {
                 }
             }
         }
+        let sels = pr.source_sel.iter().chain(&pr.target_sel);
+        for (n, sel) in pr.sources.iter().chain(&pr.targets).zip(sels) {
+            if let Some(ix) = sel {
+                let size = pops.get(&n.node).and_then(|p| p.size);
+                self.check_subgroup(env, ix, &n.node, size);
+            }
+        }
         let (srcs, tgts) = ends.split_at(pr.sources.len());
         for (n, t) in pr.targets.iter().zip(tgts) {
             if let Some(PopModel::Generator(g)) = t {
@@ -2769,6 +2779,103 @@ impl Checker {
         if let Some(f) = &rule.filter {
             let t = self.expr(env, f);
             self.need_bool(env, f, t, "a `where` condition");
+        }
+    }
+
+    /// A subgroup of a population at the end of a projection: `[a..b]`, one
+    /// index, or an array of increasing indices, all constants within the
+    /// population's `size`.
+    fn check_subgroup(&mut self, env: &Env<'_>, ix: &Expr, pop: &str, size: Option<f64>) {
+        let mut consts: Vec<(f64, Span)> = vec![];
+        let mut ok = true;
+        let need = |this: &mut Self, e: &Expr, consts: &mut Vec<(f64, Span)>| {
+            let t = this.expr(env, e);
+            match t.konst() {
+                Some(k)
+                    if matches!(t, Ty::Num { int: true, .. })
+                        && t.dim().is_none_or(|d| d.is_dimensionless()) =>
+                {
+                    consts.push((k, e.span));
+                    true
+                }
+                _ if matches!(t, Ty::Error) => false,
+                _ => {
+                    this.diags.push(Diagnostic::error(
+                        "not-constant",
+                        "a subgroup's indices are constant integers: `E[0..5]`, `E[3]`, `E[[0, 4, 9]]`",
+                        env.file,
+                        e.span,
+                        t.describe(),
+                    ));
+                    false
+                }
+            }
+        };
+        match &ix.node {
+            ExprKind::Range(lo, hi) => {
+                for (e, default) in [(lo, Some(0.0)), (hi, size)] {
+                    match e {
+                        Some(e) => ok &= need(self, e, &mut consts),
+                        None => {
+                            if let Some(d) = default {
+                                consts.push((d, ix.span));
+                            }
+                        }
+                    }
+                }
+                if let [(a, _), (b, sp)] = consts[..]
+                    && b <= a
+                {
+                    self.diags.push(Diagnostic::error(
+                        "invalid-value",
+                        format!("this subgroup of `{pop}` is empty: {a}..{b}"),
+                        env.file,
+                        sp,
+                        "empty",
+                    ));
+                    return;
+                }
+                // A range's end is one past its last neuron.
+                if let Some(last) = consts.last_mut() {
+                    last.0 -= 1.0;
+                }
+            }
+            ExprKind::Array(items) => {
+                for e in items {
+                    ok &= need(self, e, &mut consts);
+                }
+                if ok && consts.windows(2).any(|w| w[1].0 <= w[0].0) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "invalid-value",
+                            format!("the neurons of a subgroup of `{pop}` are listed in increasing order, each once"),
+                            env.file,
+                            ix.span,
+                            "not increasing",
+                        )
+                        .with_help("sort the indices and remove repeats"),
+                    );
+                    return;
+                }
+            }
+            _ => ok &= need(self, ix, &mut consts),
+        }
+        if !ok {
+            return;
+        }
+        if let Some(n) = size
+            && let Some((k, sp)) = consts.iter().find(|(k, _)| *k < 0.0 || *k >= n)
+        {
+            self.diags.push(Diagnostic::error(
+                "invalid-value",
+                format!(
+                    "`{pop}` has {n} neurons, numbered 0 to {}, so it has no neuron {k}",
+                    n - 1.0
+                ),
+                env.file,
+                *sp,
+                "out of range",
+            ));
         }
     }
 

@@ -543,6 +543,10 @@ pub struct Projection {
     pub sources: Vec<Ident>,
     /// Target populations.
     pub targets: Vec<Ident>,
+    /// The subgroup of each source (`E[0..5]`), if one.
+    pub source_sel: Vec<Option<Expr>>,
+    /// The subgroup of each target, if one.
+    pub target_sel: Vec<Option<Expr>>,
     /// The synapse model.
     pub model: Ident,
     /// Parameter values.

@@ -336,3 +336,50 @@ fn values_differ_per_neuron_from_the_index_data_and_conditions() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// Subgroups at the ends of projections: the rule connects within them
+/// (one_to_one pairs the k-th of each, fixed_indegree draws within the
+/// subgroup without autapses), and the synapses carry population indices.
+#[test]
+fn subgroups_connect_within_and_keep_population_indices() {
+    for backend in ["interp", "jit"] {
+        let out = run("subgroups.circ", backend);
+        let pairs = |p: &str| -> Vec<(i64, i64)> {
+            let col = |x: &str| {
+                let path = out.join(format!("{p}_{x}.npy"));
+                let t = circ_runtime::data::read_table(&path).expect("npy");
+                t.column(&path, "values").expect("values").to_vec()
+            };
+            col("i")
+                .iter()
+                .zip(col("j"))
+                .map(|(a, b)| (*a as i64, b as i64))
+                .collect()
+        };
+        let a: Vec<(i64, i64)> = (0..3).flat_map(|i| (0..5).map(move |j| (i, j))).collect();
+        assert_eq!(pairs("a"), a, "{backend}");
+        assert_eq!(pairs("b"), [(1, 6), (1, 8)], "{backend}");
+        assert_eq!(pairs("c"), [(0, 2), (1, 3), (2, 4), (3, 5)], "{backend}");
+        let d = pairs("d");
+        assert_eq!(d.len(), 20, "{backend}");
+        for j in 0..5 {
+            let from: Vec<i64> = d.iter().filter(|p| p.1 == j).map(|p| p.0).collect();
+            assert_eq!(
+                from,
+                (0..5).filter(|&i| i != j).collect::<Vec<_>>(),
+                "{backend}: into {j}"
+            );
+        }
+        // Input neuron 1 drives E[0..5] (a) and E[6], E[8] (b), and no other.
+        let spikes = std::fs::read_to_string(out.join("E_spikes.csv")).expect("spikes");
+        let mut fired: Vec<u32> = spikes
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').nth(1)?.parse().ok())
+            .collect();
+        fired.sort_unstable();
+        fired.dedup();
+        assert_eq!(fired, [0, 1, 2, 3, 4, 6, 8], "{backend}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
