@@ -1134,6 +1134,11 @@ impl<'a> Simulation<'a> {
         &mut self.s.vars[pop]
     }
 
+    /// The buffers of projection `k`, to change (a parameter set anew).
+    pub fn proj_vars_mut(&mut self, k: usize) -> &mut [Vec<f64>] {
+        &mut self.s.projs[k].vars
+    }
+
     /// The number of synapses of each projection.
     pub fn synapse_counts(&self) -> Vec<usize> {
         self.s.projs.iter().map(|p| p.csr.len()).collect()

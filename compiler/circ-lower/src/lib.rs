@@ -41,6 +41,9 @@ pub struct Options {
     pub overrides: Vec<(String, String, f64)>,
     /// Record every state at the end (`circ run --final-state`).
     pub final_state: bool,
+    /// Values of the circuit's parameters in SI units (`circ run --set
+    /// N=8000`), checked by [`resolve_sets`].
+    pub circuit_args: Vec<(String, f64)>,
 }
 
 /// A network ready to run, with the run's settings.
@@ -365,6 +368,109 @@ fn check_run(
     }
 }
 
+/// Resolves `--set TARGET=VALUE`s against the circuit a run would use
+/// (`circuit`, else the `run` item's): `N=8000` sets a parameter of the
+/// circuit, `E.tau_m=10ms` a parameter of population `E`'s model, and
+/// `exc.w=5nS` one of projection `exc`'s synapse model. Values are constant
+/// expressions with units, checked against the parameter's dimension.
+/// Returns the circuit's values and the populations' and projections'
+/// (for [`Options`]); `Err` says what is wrong, for the command line.
+#[allow(clippy::type_complexity)]
+pub fn resolve_sets(
+    analysis: &Analysis,
+    circuit: Option<&str>,
+    sets: &[String],
+) -> Result<(Vec<(String, f64)>, Vec<(String, String, f64)>), String> {
+    let (mut args, mut overrides) = (vec![], vec![]);
+    if sets.is_empty() {
+        return Ok((args, overrides));
+    }
+    let ast = analysis.program.ast(0).ok_or("nothing to run")?;
+    let name = match (circuit, choose_run(ast, circuit)?) {
+        (Some(c), _) => c.to_string(),
+        (None, Some(r)) => r.circuit.node.clone(),
+        (None, None) => {
+            return Err("the file has no `run` item to choose a circuit: pass --circuit".into());
+        }
+    };
+    let Some((cid, ItemKind::Circuit)) = analysis.program.resolve(0, &name) else {
+        return Err(format!("there is no circuit `{name}`"));
+    };
+    let Some(Item::Circuit(c)) = analysis.program.item(cid) else {
+        return Err(format!("there is no circuit `{name}`"));
+    };
+    for set in sets {
+        let (target, text) = set.split_once('=').ok_or_else(|| {
+            format!("--set {set}: write TARGET=VALUE, e.g. `--set N=8000` or `--set exc.w=5nS`")
+        })?;
+        let target = target.trim();
+        let (value, dim) =
+            circ_sema::constant_value(text.trim()).map_err(|e| format!("--set {set}: {e}"))?;
+        let want = if let Some((owner, param)) = target.split_once('.') {
+            // A population's or a named projection's model.
+            let model = c.members.iter().find_map(|m| match &m.node {
+                CircuitMemberKind::Population(p) if p.name.node == owner => Some(&p.model),
+                CircuitMemberKind::Project(pr)
+                    if pr.name.as_ref().is_some_and(|n| n.node == owner) =>
+                {
+                    Some(&pr.model)
+                }
+                _ => None,
+            });
+            let model = model.ok_or_else(|| {
+                format!(
+                    "--set {set}: circuit `{name}` has no population or named projection `{owner}`"
+                )
+            })?;
+            let info = analysis
+                .program
+                .resolve(cid.module, &model.node)
+                .and_then(|(id, _)| analysis.program.model_info(id))
+                .ok_or_else(|| format!("--set {set}: `{owner}` has no parameters to set (an input's rate is set in the file)"))?;
+            let var = info
+                .var(param)
+                .filter(|v| matches!(v.kind, circ_sema::VarKind::Parameter { .. }))
+                .ok_or_else(|| {
+                    let names: Vec<&str> = info
+                        .vars
+                        .iter()
+                        .filter(|v| matches!(v.kind, circ_sema::VarKind::Parameter { .. }))
+                        .map(|v| v.name.as_str())
+                        .collect();
+                    format!(
+                        "--set {set}: `{}` has no parameter `{param}`; its parameters: {}",
+                        info.name,
+                        names.join(", ")
+                    )
+                })?;
+            overrides.push((owner.to_string(), param.to_string(), value));
+            Some(var.dim)
+        } else {
+            let params = analysis.program.circuit_params(cid);
+            let (_, ty) = params.iter().find(|p| p.0 == target).ok_or_else(|| {
+                let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+                if names.is_empty() {
+                    format!("--set {set}: circuit `{name}` has no parameters; declare them: `circuit {name}({target} = ...) {{ ... }}`")
+                } else {
+                    format!("--set {set}: circuit `{name}` has no parameter `{target}`; its parameters: {}", names.join(", "))
+                }
+            })?;
+            args.push((target.to_string(), value));
+            ty.dim()
+        };
+        if let Some(w) = want
+            && w != dim
+        {
+            return Err(format!(
+                "--set {set}: `{target}` is {}, but the value is {}",
+                w.describe(),
+                dim.describe()
+            ));
+        }
+    }
+    Ok((args, overrides))
+}
+
 /// The `run` item a run uses: the one for `circuit` when it is named (none:
 /// the circuit runs with default settings), else the file's only one.
 /// `Err` says why it is ambiguous (two items for the circuit, or several
@@ -481,6 +587,8 @@ struct Lowerer<'p> {
     overrides: Vec<(String, String, f64)>,
     /// Every state is recorded at the end (`Options::final_state`).
     final_state: bool,
+    /// See [`Options::circuit_args`].
+    circuit_args: Vec<(String, f64)>,
     /// Warnings about the run (they do not stop it).
     warnings: Vec<Diagnostic>,
     prog: &'p Program,
@@ -526,6 +634,7 @@ impl<'p> Lowerer<'p> {
             inline_overflow: false,
             overrides: opts.overrides.clone(),
             final_state: opts.final_state,
+            circuit_args: opts.circuit_args.clone(),
             warnings: vec![],
         }
     }
@@ -647,6 +756,33 @@ impl<'p> Lowerer<'p> {
         };
         // The whole population is no subgroup (and keeps the fast path).
         (list.len() != size || list.iter().enumerate().any(|(k, &i)| k as u32 != i)).then_some(list)
+    }
+
+    /// Whether `value` (of `e`) is a whole number of at least `min`; reports
+    /// it otherwise. Sema checks counts with the circuit's defaults; this
+    /// checks them with the values a run gives its parameters.
+    pub(crate) fn whole_count(
+        &mut self,
+        file: FileId,
+        e: &ast::Expr,
+        value: f64,
+        what: &str,
+        min: f64,
+    ) -> bool {
+        if value.fract() == 0.0 && value >= min && value <= f64::from(u32::MAX) {
+            return true;
+        }
+        self.diags.push(
+            Diagnostic::error(
+                "invalid-value",
+                format!("{what} must be a whole number of at least {min}, but with this run's parameters it is {value}"),
+                file,
+                e.span,
+                "not a count",
+            )
+            .with_help("choose parameter values that divide exactly, or round explicitly (`round(N / 3)`)"),
+        );
+        false
     }
 
     fn next_stream(&mut self) -> u32 {
@@ -1738,7 +1874,16 @@ impl<'p> Lowerer<'p> {
         let duration = opts.duration.or(duration).unwrap_or(1.0);
         let dt = opts.dt.or(dt).unwrap_or(1e-4);
         let seed = opts.seed.or(seed).unwrap_or(0);
-        let net = self.lower_circuit(cid.module, cfile, circuit, dt, duration)?;
+        // The run item's values of the circuit's parameters.
+        let mut run_args = vec![];
+        if let Some(r) = run.filter(|r| r.circuit.node == circuit_name) {
+            for a in &r.args {
+                if let Some(n) = &a.name {
+                    run_args.push((n.node.clone(), self.expr(&empty, &a.value)?));
+                }
+            }
+        }
+        let net = self.lower_circuit(cid.module, cfile, circuit, dt, duration, &run_args)?;
         Some(Lowered {
             net,
             circuit: circuit_name,
@@ -1756,9 +1901,29 @@ impl<'p> Lowerer<'p> {
         circuit: &ast::CircuitItem,
         dt: f64,
         duration: f64,
+        run_args: &[(String, Expr)],
     ) -> Option<Network> {
         // The circuit's `let`s, in order.
         let mut cs_locals: Vec<(String, Expr)> = vec![];
+        // The circuit's parameters: the command line's value, else the run
+        // item's, else the default (which may read the parameters before).
+        for (n, default) in &circuit.params {
+            let scope = Scope {
+                file,
+                model: None,
+                locals: cs_locals.clone(),
+                pair: false,
+            };
+            let v = match (
+                self.circuit_args.iter().find(|a| a.0 == n.node),
+                run_args.iter().find(|a| a.0 == n.node),
+            ) {
+                (Some((_, v)), _) => c(*v),
+                (None, Some((_, e))) => e.clone(),
+                (None, None) => self.expr(&scope, default)?,
+            };
+            cs_locals.push((n.node.clone(), sym::simplify(&v)));
+        }
         let mut modulators: HashMap<String, Expr> = HashMap::new();
         for m in &circuit.members {
             let scope = Scope {
@@ -1810,6 +1975,11 @@ impl<'p> Lowerer<'p> {
                 let Some(Expr::Const(size)) = size else {
                     continue;
                 };
+                // Sema checked the defaults; a circuit parameter given by the
+                // run item or `--set` may make a size fractional or zero.
+                if !self.whole_count(file, &p.size, size, "a population size", 1.0) {
+                    continue;
+                }
                 let Some((id, _)) = self.prog.resolve(module, &p.model.node) else {
                     continue;
                 };

@@ -546,10 +546,18 @@ impl Lowerer<'_> {
                 }
                 _ => continue,
             };
-            let value = match (from_circuit, default) {
-                (Some(e), _) => self.expr(&cscope, e)?,
-                (None, Some(d)) => self.expr(&scope, d)?,
-                (None, None) => c(0.0),
+            // `circ run --set exc.w=5nS` (and the REPL's `:set`).
+            let set = pr.name.as_ref().and_then(|pn| {
+                self.overrides
+                    .iter()
+                    .find(|(o, p, _)| *o == pn.node && *p == n.node)
+                    .map(|o| c(o.2))
+            });
+            let value = match (set, from_circuit, default) {
+                (Some(v), _, _) => v,
+                (None, Some(e), _) => self.expr(&cscope, e)?,
+                (None, None, Some(d)) => self.expr(&scope, d)?,
+                (None, None, None) => c(0.0),
             };
             let v = ids[&n.node];
             // A parameter given a value that differs between synapses (of
@@ -1022,9 +1030,24 @@ impl Lowerer<'_> {
                     "all_to_all" => Rule::AllToAll,
                     "one_to_one" => Rule::OneToOne,
                     "bernoulli" => Rule::Bernoulli(fold(self, a0?)?),
-                    "fixed_indegree" => Rule::FixedIndegree(fold(self, a0?)? as u64),
-                    "fixed_outdegree" => Rule::FixedOutdegree(fold(self, a0?)? as u64),
-                    "fixed_total" => Rule::FixedTotal(fold(self, a0?)? as u64),
+                    "fixed_indegree" | "fixed_outdegree" | "fixed_total" => {
+                        let k = fold(self, a0?)?;
+                        if !self.whole_count(
+                            cfile,
+                            a0?,
+                            k,
+                            &format!("the count of `{}`", rname.node),
+                            0.0,
+                        ) {
+                            return None;
+                        }
+                        let k = k as u64;
+                        match rname.node.as_str() {
+                            "fixed_indegree" => Rule::FixedIndegree(k),
+                            "fixed_outdegree" => Rule::FixedOutdegree(k),
+                            _ => Rule::FixedTotal(k),
+                        }
+                    }
                     "matrix" => {
                         let ExprKind::Array(rows) = &a0?.node else {
                             let ExprKind::File(path) = &a0?.node else {

@@ -1919,6 +1919,15 @@ impl Checker {
                 true
             }
         };
+        // The parameters, visible to every member like `let`s.
+        if let Some((id, ItemKind::Circuit)) = self.resolve(m, &c.name.node) {
+            for (n, t) in self.circuit_param_types(id) {
+                env.push_local(&n, t, LocalKind::Plain);
+            }
+        }
+        for (n, _) in &c.params {
+            dup(self, n);
+        }
         // Pass 1: populations, modulators and lets, in order.
         let mut pops: HashMap<String, PopInfo> = HashMap::new();
         let mut projections: HashMap<String, Rc<ModelInfo>> = HashMap::new();
@@ -3106,10 +3115,89 @@ impl Checker {
         }
     }
 
+    /// The types of a circuit's parameters, from their defaults (each may
+    /// read the ones before it); recorded in the program for lowering and
+    /// the command line's `--set`.
+    fn circuit_param_types(&mut self, id: ItemId) -> Vec<(String, Ty)> {
+        if let Some(done) = self.prog.circuit_params.get(&id) {
+            return done.clone();
+        }
+        let (Some(file), Some(ast::Item::Circuit(c))) =
+            (self.prog.file(id.module), self.prog.item(id).cloned())
+        else {
+            return vec![];
+        };
+        let env = Env::new(id.module, file);
+        let mut out = vec![];
+        for (n, default) in &c.params {
+            let t = self.expr(&env, default);
+            env.push_local(&n.node, t, LocalKind::Plain);
+            out.push((n.node.clone(), t));
+        }
+        self.prog.circuit_params.insert(id, out.clone());
+        out
+    }
+
+    /// `run C(N = 8000)`: each name a parameter of `C`, each value of its
+    /// default's dimension.
+    fn check_circuit_args(&mut self, env: &Env<'_>, id: ItemId, r: &ast::RunItem) {
+        let params = self.circuit_param_types(id);
+        for a in &r.args {
+            let t = self.expr(env, &a.value);
+            let Some(n) = &a.name else {
+                self.diags.push(Diagnostic::error(
+                    "argument-count",
+                    "a circuit's parameters are given by name: `run Coba(N = 8000) for 1 s`",
+                    env.file,
+                    a.value.span,
+                    "unnamed value",
+                ));
+                continue;
+            };
+            let Some((_, want)) = params.iter().find(|(p, _)| *p == n.node) else {
+                let mut d = Diagnostic::error(
+                    "unknown-parameter",
+                    format!("circuit `{}` has no parameter `{}`", r.circuit.node, n.node),
+                    env.file,
+                    n.span,
+                    "unknown parameter",
+                );
+                let list = if params.is_empty() {
+                    format!(
+                        "`{}` has no parameters; declare them: `circuit {}({} = ...) {{ ... }}`",
+                        r.circuit.node, r.circuit.node, n.node
+                    )
+                } else {
+                    format!(
+                        "its parameters: {}",
+                        params
+                            .iter()
+                            .map(|p| p.0.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                d = suggest(d, &n.node, params.iter().map(|p| p.0.as_str()), Some(list));
+                self.diags.push(d);
+                continue;
+            };
+            if let Some(d) = want.dim() {
+                self.need_dim(
+                    env,
+                    &a.value,
+                    t,
+                    d,
+                    "parameter-dimension",
+                    &format!("the parameter `{}` of `{}`", n.node, r.circuit.node),
+                );
+            }
+        }
+    }
+
     fn check_run(&mut self, m: usize, file: FileId, r: &ast::RunItem) {
         let env = Env::new(m, file);
         match self.resolve(m, &r.circuit.node) {
-            Some((_, ItemKind::Circuit)) => {}
+            Some((id, ItemKind::Circuit)) => self.check_circuit_args(&env, id, r),
             Some((_, kind)) => self.diags.push(Diagnostic::error(
                 "unknown-name",
                 format!(

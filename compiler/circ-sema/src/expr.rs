@@ -619,7 +619,10 @@ impl Checker {
                 if !self.finite_fold(env, op, ka, kb, k, span) {
                     return Ty::Error;
                 }
-                num(dim, ia && ib && op == BinOp::Mul, k, random)
+                // Integers divide to an integer where the division is exact
+                // (`N / 4` of a size), else to a real number.
+                let exact = op == BinOp::Div && k.is_some_and(|q| q.fract() == 0.0);
+                num(dim, ia && ib && (op == BinOp::Mul || exact), k, random)
             }
             BinOp::Pow => self.power(env, a, ta, b, tb, span),
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne => {
@@ -1454,16 +1457,22 @@ impl Checker {
                 }
             },
             other => {
-                self.diags.push(Diagnostic::error(
-                    "type-mismatch",
-                    format!(
-                        "{what} must be an integer, but this is {}",
-                        other.describe()
-                    ),
-                    env.file,
-                    e.span,
-                    "not an integer",
-                ));
+                let is = match other.konst() {
+                    Some(k) if other.dim().is_none_or(|d| d.is_dimensionless()) => format!("{k}"),
+                    _ => other.describe(),
+                };
+                self.diags.push(
+                    Diagnostic::error(
+                        "type-mismatch",
+                        format!("{what} must be an integer, but this is {is}"),
+                        env.file,
+                        e.span,
+                        "not an integer",
+                    )
+                    .with_help_opt(matches!(e.node, ExprKind::Binary(BinOp::Div, ..)).then(|| {
+                        "integers divide exactly or not at all here: choose sizes that divide (`N / 4` with N a multiple of 4), or round explicitly (`round(N / 3)`)".to_string()
+                    })),
+                );
                 false
             }
         }

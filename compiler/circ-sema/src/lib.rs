@@ -116,6 +116,8 @@ pub struct Program {
     /// scale), by file and span: the start of the typed tree lowering reads
     /// instead of resolving units again.
     pub(crate) literals: HashMap<(FileId, u32, u32), f64>,
+    /// Each circuit's parameters and the types of their defaults.
+    pub(crate) circuit_params: HashMap<ItemId, Vec<(String, ty::Ty)>>,
 }
 
 impl Program {
@@ -132,6 +134,11 @@ impl Program {
     /// The syntax tree of module `m`.
     pub fn ast(&self, m: usize) -> Option<&ast::Module> {
         self.modules.get(m).map(|x| &*x.ast)
+    }
+
+    /// A circuit's parameters, in order, with the types of their defaults.
+    pub fn circuit_params(&self, id: ItemId) -> &[(String, ty::Ty)] {
+        self.circuit_params.get(&id).map_or(&[], Vec::as_slice)
     }
 
     /// The item `id`.
@@ -293,6 +300,32 @@ pub fn check_program(map: &mut SourceMap, main: FileId, loader: &mut dyn Loader)
     });
     // No thread could be made: check on this one.
     done.unwrap_or_else(|| run(map, loader))
+}
+
+/// The value of a constant expression written on its own (`5 nS`, `8000`,
+/// `2 * 3 ms`; the standard library's constants are visible), in SI units,
+/// with its dimension: for values given on the command line. `Err` says why
+/// it is not one.
+pub fn constant_value(text: &str) -> Result<(f64, circ_units::Dim), String> {
+    const NAME: &str = "command_line_value";
+    let (_, a) = check_source("<value>", &format!("const {NAME} = (\n{text}\n)\n"));
+    if let Some(d) = a.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(format!("`{text}` is not a value: {}", d.message));
+    }
+    match a
+        .program
+        .resolve(0, NAME)
+        .and_then(|(id, _)| a.program.const_type(id))
+    {
+        Some(ty::Ty::Num {
+            konst: Some(v),
+            dim,
+            ..
+        }) => Ok((v, dim.unwrap_or(circ_units::Dim::ONE))),
+        _ => Err(format!(
+            "`{text}` is not a number known now (`5 nS`, `8000`)"
+        )),
+    }
 }
 
 /// Checks source text held in memory (no file imports).

@@ -624,6 +624,8 @@ pub type CircuitMember = Spanned<CircuitMemberKind>;
 pub struct CircuitItem {
     /// Its name.
     pub name: Ident,
+    /// Its parameters with their defaults (`circuit Coba(N = 4000)`).
+    pub params: Vec<(Ident, Expr)>,
     /// Its members.
     pub members: Vec<CircuitMember>,
     /// The whole item.
@@ -635,6 +637,8 @@ pub struct CircuitItem {
 pub struct RunItem {
     /// The circuit to run.
     pub circuit: Ident,
+    /// Values of the circuit's parameters (`run Coba(N = 8000) for 1 s`).
+    pub args: Vec<Arg>,
     /// How long.
     pub duration: Expr,
     /// Settings.

@@ -95,6 +95,11 @@ struct RunArgs {
     /// Start a run of 10^10 steps or more (refused otherwise, with the time it would take).
     #[arg(long)]
     allow_long_run: bool,
+    /// Run once per value, each into its own folder under --out, and write
+    /// `sweep.csv` (value, spikes and rate of each population):
+    /// `--sweep we=4nS,6nS,8nS`. TARGET is as for --set.
+    #[arg(long, value_name = "TARGET=V1,V2,...")]
+    sweep: Option<String>,
     /// When to colour diagnostics.
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     color: Color,
@@ -320,7 +325,7 @@ fn use_color(c: Color) -> bool {
 use circ_units::parse_time;
 
 /// Run settings shared by `circ run` and `circ build`.
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct Settings {
     /// Use this circuit instead of the file's `run` item.
     #[arg(long)]
@@ -339,6 +344,12 @@ struct Settings {
     /// (`final_*.npy`).
     #[arg(long)]
     final_state: bool,
+    /// Set a parameter for this run (repeatable): of the circuit (`N=8000`),
+    /// of a population's model (`E.tau_m=10ms`) or of a named projection's
+    /// synapse model (`exc.w=5nS`). The value is checked against the
+    /// parameter's dimension.
+    #[arg(long = "set", value_name = "TARGET=VALUE")]
+    sets: Vec<String>,
 }
 
 /// What the front end gives a backend: the lowered network, its data
@@ -378,12 +389,12 @@ fn front(
     s: &Settings,
     color: bool,
     stop_after: impl FnOnce(&circ_ir::Network) -> Option<()>,
-) -> Result<Option<Front>, ExitCode> {
+) -> Result<Option<Front>, u8> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", file.display());
-            return Err(ExitCode::from(2));
+            return Err(2);
         }
     };
     let mut opts = circ_lower::Options {
@@ -401,7 +412,7 @@ fn front(
                 Ok(x) => *slot = Some(x),
                 Err(e) => {
                     eprintln!("error: {e}");
-                    return Err(ExitCode::from(2));
+                    return Err(2);
                 }
             }
         }
@@ -412,13 +423,23 @@ fn front(
     let analysis = circ_sema::check_program(&mut map, id, &mut loader);
     if analysis.has_errors() {
         eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
-        return Err(ExitCode::from(1));
+        return Err(1);
+    }
+    match circ_lower::resolve_sets(&analysis, s.circuit.as_deref(), &s.sets) {
+        Ok((args, overrides)) => {
+            opts.circuit_args = args;
+            opts.overrides = overrides;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(2);
+        }
     }
     let lowered = match circ_lower::lower(&analysis, &map, &opts) {
         Ok(l) => l,
         Err(ds) => {
             eprint!("{}", render_all_text(&ds, &map, color));
-            return Err(ExitCode::from(1));
+            return Err(1);
         }
     };
     // What `circ check` warns about, `circ run` and `circ build` say too.
@@ -435,7 +456,7 @@ fn front(
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
-            return Err(ExitCode::from(1));
+            return Err(1);
         }
     };
     let mut inputs = vec![file.to_path_buf()];
@@ -456,34 +477,144 @@ fn emit_text(text: &str) {
     }
 }
 
+/// `circ run --sweep TARGET=V1,V2,...`: one run per value into
+/// `OUT/TARGET=V`, then `OUT/sweep.csv` with each population's spikes and
+/// rate per value. Stops at the first run that fails.
+fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
+    let Some((target, list)) = spec.split_once('=') else {
+        eprintln!("error: --sweep {spec}: write TARGET=V1,V2,..., e.g. `--sweep we=4nS,6nS,8nS`");
+        return ExitCode::from(2);
+    };
+    let values: Vec<&str> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() {
+        eprintln!("error: --sweep {spec}: no values");
+        return ExitCode::from(2);
+    }
+    let root = args.out.clone().unwrap_or_else(|| {
+        let stem = args
+            .file
+            .file_stem()
+            .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}.sweep"))
+    });
+    if let Err(e) = std::fs::create_dir_all(&root) {
+        eprintln!("error: cannot create {}: {e}", root.display());
+        return ExitCode::from(2);
+    }
+    let mut header: Option<Vec<String>> = None;
+    let mut rows = String::new();
+    for v in &values {
+        let folder: String = format!("{}={v}", target.trim())
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || "=._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let out = root.join(&folder);
+        let mut settings = args.settings.clone();
+        settings.sets.push(format!("{}={v}", target.trim()));
+        circ_exe::say!("--- {} = {v} -> {}", target.trim(), out.display());
+        let code = run_once(args, &settings, out.clone());
+        if code != 0 {
+            return ExitCode::from(code);
+        }
+        // The run's summary gives the row.
+        let summary = std::fs::read_to_string(out.join("summary.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let Some(pops) = summary
+            .as_ref()
+            .and_then(|s| s.get("populations"))
+            .and_then(|p| p.as_object())
+        else {
+            eprintln!("error: {} has no readable summary.json", out.display());
+            return ExitCode::from(1);
+        };
+        let names: Vec<String> = pops.keys().cloned().collect();
+        if header.is_none() {
+            header = Some(names.clone());
+        }
+        rows.push_str(&format!("\"{v}\""));
+        for n in &names {
+            let p = &pops[n];
+            rows.push_str(&format!(
+                ",{},{}",
+                p["spikes"].as_u64().unwrap_or(0),
+                p["mean_rate_hz"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        rows.push('\n');
+    }
+    let mut csv = target.trim().to_string();
+    for n in header.unwrap_or_default() {
+        csv.push_str(&format!(",{n}_spikes,{n}_rate_hz"));
+    }
+    csv.push('\n');
+    csv.push_str(&rows);
+    let path = root.join("sweep.csv");
+    if let Err(e) = circ_runtime::output::write_atomic(&path, csv.as_bytes()) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::from(2);
+    }
+    circ_exe::say!("wrote {}", path.display());
+    ExitCode::SUCCESS
+}
+
 fn run(args: RunArgs) -> ExitCode {
+    if let Some(spec) = &args.sweep {
+        if args.emit.is_some() {
+            eprintln!("error: --sweep runs the model; --emit prints it once: use one of them");
+            return ExitCode::from(2);
+        }
+        return sweep(&args, spec);
+    }
+    let out = args.out.clone().unwrap_or_else(|| {
+        let stem = args
+            .file
+            .file_stem()
+            .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}.out"))
+    });
+    ExitCode::from(run_once(&args, &args.settings, out))
+}
+
+/// One run of `args.file` with `settings`, into `out`; the exit code.
+fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
     let started = std::time::Instant::now();
     let color = use_color(args.color);
     let info = match circ_backends::info(&args.backend) {
         Some(i) => i,
         None => {
             eprintln!("error: --backend: there is no backend `{}`", args.backend);
-            return ExitCode::from(2);
+            return 2;
         }
     };
     // Refused before the model is read: they are the command line's errors.
     if let Err(e) = info.check_threads(args.threads.map_or(1, usize::from)) {
         eprintln!("error: {e}");
-        return ExitCode::from(2);
+        return 2;
     }
     if matches!(args.emit, Some(Emit::Clif)) && info.listing != Some("clif") {
         eprintln!(
             "error: --emit clif: the {} backend generates no Cranelift IR",
             info.name
         );
-        return ExitCode::from(2);
+        return 2;
     }
 
-    let (lowered, tables, base, _) = match front(&args.file, &args.settings, color, |net| {
+    let (lowered, tables, base, _) = match front(&args.file, settings, color, |net| {
         matches!(args.emit, Some(Emit::Ir)).then(|| emit_text(&circ_ir::print(net)))
     }) {
         Ok(Some(x)) => x,
-        Ok(None) => return ExitCode::SUCCESS,
+        Ok(None) => return 0,
         Err(code) => return code,
     };
     // Every core unless asked (for backends with threads); kernels under
@@ -503,7 +634,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(i) => i,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(1);
+            return 1;
         }
     };
     if listing {
@@ -513,16 +644,9 @@ fn run(args: RunArgs) -> ExitCode {
             .map(|(name, code)| format!("; kernel {name}\n{code}\n"))
             .collect();
         emit_text(&text);
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let layout = &lowered.net.layout;
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args
-            .file
-            .file_stem()
-            .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from(format!("{stem}.out"))
-    });
     let file = args.file.display().to_string();
     let job = circ_exe::Job {
         layout,
@@ -539,7 +663,7 @@ fn run(args: RunArgs) -> ExitCode {
         memory_limit: memory_limit(),
         allow_long: args.allow_long_run,
     };
-    ExitCode::from(circ_exe::simulate(&job))
+    circ_exe::simulate(&job)
 }
 
 fn check(args: CheckArgs) -> ExitCode {
@@ -764,7 +888,7 @@ fn build(args: BuildArgs) -> ExitCode {
     let (lowered, tables, base, inputs) = match front(&args.file, &args.settings, color, |_| None) {
         Ok(Some(x)) => x,
         Ok(None) => return ExitCode::SUCCESS,
-        Err(code) => return code,
+        Err(code) => return ExitCode::from(code),
     };
     let runner = match runner() {
         Ok(r) => r,

@@ -620,9 +620,19 @@ impl Session {
             eprintln!("error: there is nothing to instantiate yet: type or :load a circuit");
             return Err(());
         };
+        // Overrides without an owner are the circuit's parameters.
         let opts = circ_lower::Options {
             circuit: Some(circuit.to_string()),
-            overrides: overrides.to_vec(),
+            overrides: overrides
+                .iter()
+                .filter(|o| !o.0.is_empty())
+                .cloned()
+                .collect(),
+            circuit_args: overrides
+                .iter()
+                .filter(|o| o.0.is_empty())
+                .map(|o| (o.1.clone(), o.2))
+                .collect(),
             ..Default::default()
         };
         let lowered = match circ_lower::lower(analysis, map, &opts) {
@@ -853,8 +863,7 @@ impl Session {
             return false;
         };
         let Some((pop, param)) = target.trim().split_once('.') else {
-            eprintln!("error: :set takes `POP.PARAM = VALUE`, e.g. `:set E.tau_m = 10 ms`");
-            return false;
+            return self.set_circuit_param(target.trim(), value);
         };
         let (pop, param) = (pop.trim().to_string(), param.trim().to_string());
         if self.live.is_none() && !self.instantiate(None) {
@@ -1041,11 +1050,17 @@ impl Session {
                 "this changes the structure of `{circuit}` (its variables, sizes, connections, inputs or recordings), so its state cannot carry over; :instantiate builds it again at time 0"
             ));
         }
-        let at = stored.and_then(|(pop, param, _)| {
+        // Where the parameter just set is kept in the state: a population's
+        // variable (true) or a projection's.
+        let at = stored.and_then(|(owner, param, _)| {
             let layout = &compiled.borrow_owner().net.layout;
-            let p = layout.pops.iter().position(|x| x.name == pop)?;
-            let v = layout.pops[p].vars.iter().position(|x| x.name == param)?;
-            Some((p, v))
+            if let Some(p) = layout.pops.iter().position(|x| x.name == owner) {
+                let v = layout.pops[p].vars.iter().position(|x| x.name == param)?;
+                return Some((true, p, v));
+            }
+            let k = layout.projs.iter().position(|x| x.name == owner)?;
+            let v = layout.projs[k].vars.iter().position(|x| x.name == param)?;
+            Some((false, k, v))
         });
         let Some(state) = live.state.take() else {
             return Err("the circuit has no state".into());
@@ -1053,10 +1068,17 @@ impl Session {
         let moved = compiled.with_dependent(|l, _| Simulation::resume(&l.net.layout, state));
         let mut state = match moved {
             Ok(mut sim) => {
-                if let (Some((p, var)), Some((_, _, v))) = (at, stored) {
-                    // A parameter kept per neuron keeps its old values in
-                    // the state: the new one is written there too.
-                    sim.vars_mut(p)[var].fill(v);
+                if let (Some((pop, k, var)), Some((_, _, v))) = (at, stored) {
+                    // A parameter kept per neuron (or synapse) keeps its old
+                    // values in the state: the new one is written there too.
+                    let bufs = if pop {
+                        sim.vars_mut(k)
+                    } else {
+                        sim.proj_vars_mut(k)
+                    };
+                    if let Some(b) = bufs.get_mut(var) {
+                        b.fill(v);
+                    }
                 }
                 sim.into_state()
             }
@@ -1072,6 +1094,92 @@ impl Session {
         Ok(started.elapsed().as_secs_f64())
     }
 
+    /// `:set NAME = VALUE` for a parameter of the live circuit (`circuit
+    /// C(N = 100)`): rebuilt with it, keeping its state where the structure
+    /// stays the same.
+    fn set_circuit_param(&mut self, name: &str, value: &str) -> bool {
+        if self.live.is_none() && !self.instantiate(None) {
+            return false;
+        }
+        let Some(live) = self.live.as_ref() else {
+            return false;
+        };
+        let circuit = live.compiled.borrow_owner().circuit.clone();
+        let Some((_, analysis, _)) = self.checked.as_ref() else {
+            return false;
+        };
+        let Some((id, _)) = analysis.program.resolve(0, &circuit) else {
+            return false;
+        };
+        let params = analysis.program.circuit_params(id).to_vec();
+        let Some((_, ty)) = params.iter().find(|p| p.0 == name) else {
+            let names: Vec<&str> = params.iter().map(|p| p.0.as_str()).collect();
+            eprintln!(
+                "error: :set takes `POP.PARAM = VALUE` or a parameter of `{circuit}`; {}",
+                if names.is_empty() {
+                    format!("`{circuit}` has none")
+                } else {
+                    format!("its parameters: {}", names.join(", "))
+                }
+            );
+            return false;
+        };
+        let Some(Ty::Num {
+            dim,
+            konst: Some(v),
+            ..
+        }) = self.constant(value.trim())
+        else {
+            eprintln!("error: the value of :set must be a number known now, e.g. `10 ms`");
+            return false;
+        };
+        let (got, want) = (dim.unwrap_or(circ_units::Dim::ONE), ty.dim());
+        if want.is_some_and(|w| w != got) {
+            eprintln!(
+                "error: `{name}` is {}, but the value is {}",
+                want.map_or_else(String::new, |w| w.describe()),
+                got.describe()
+            );
+            return false;
+        }
+        let Some(live) = self.live.as_ref() else {
+            return false;
+        };
+        let mut overrides = live.overrides.clone();
+        overrides.retain(|(p, q, _)| !(p.is_empty() && q == name));
+        overrides.push((String::new(), name.to_string(), v));
+        let previous = live.overrides.clone();
+        match self.rebuild(overrides.clone(), None) {
+            Ok(secs) => {
+                circ_exe::say!("{name} = {} (rebuilt in {secs:.3} s)", value.trim());
+                true
+            }
+            Err(e) if e.contains("structure") => {
+                // A size or a connection changed: the state cannot carry
+                // over, so the circuit starts again at time 0 with it.
+                if let Some(live) = self.live.as_mut() {
+                    live.overrides = overrides;
+                }
+                if self.reset() {
+                    circ_exe::say!(
+                        "{name} = {}: the network changed, so it starts again at time 0",
+                        value.trim()
+                    );
+                    true
+                } else {
+                    if let Some(live) = self.live.as_mut() {
+                        live.overrides = previous;
+                    }
+                    false
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                false
+            }
+        }
+    }
+
     /// The checked model of population `pop` of the live circuit.
     fn pop_model(&self, pop: &str) -> Option<circ_sema::ModelInfo> {
         let live = self.live.as_ref()?;
@@ -1083,6 +1191,15 @@ impl Session {
         };
         let mut names = vec![];
         for m in &c.members {
+            if let CircuitMemberKind::Project(pr) = &m.node
+                && let Some(n) = &pr.name
+            {
+                if n.node == pop {
+                    let (mid, _) = analysis.program.resolve(id.module, &pr.model.node)?;
+                    return analysis.program.model_info(mid).cloned();
+                }
+                names.push(n.node.clone());
+            }
             if let CircuitMemberKind::Population(p) = &m.node {
                 if p.name.node == pop {
                     let Some((mid, _)) = analysis.program.resolve(id.module, &p.model.node) else {
@@ -1100,7 +1217,7 @@ impl Session {
         let hint = circ_units::closest(pop, names.iter().map(String::as_str))
             .map(|c| format!(" (did you mean `{c}`?)"))
             .unwrap_or_default();
-        eprintln!("error: `{circuit}` has no population `{pop}`{hint}");
+        eprintln!("error: `{circuit}` has no population or named projection `{pop}`{hint}");
         None
     }
 

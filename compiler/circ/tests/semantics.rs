@@ -383,3 +383,91 @@ fn subgroups_connect_within_and_keep_population_indices() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// Circuit parameters: the run item's value, `--set` of a circuit, a
+/// population's and a projection's parameter (checked against their
+/// dimensions), a size that stops being whole, and `--sweep`.
+#[test]
+fn circuit_parameters_come_from_the_run_item_set_and_sweep() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let model = dir.join("circuit_params.circ");
+    let out = std::env::temp_dir().join(format!("circ-sem-params-{}", std::process::id()));
+    let go = |extra: &[&str]| {
+        let _ = std::fs::remove_dir_all(&out);
+        Command::new(env!("CARGO_BIN_EXE_circ"))
+            .args(["run", "--color", "never", "--out"])
+            .arg(&out)
+            .arg(&model)
+            .args(extra)
+            .output()
+            .expect("run circ")
+    };
+    let summary = |dir: &Path| -> serde_json::Value {
+        let t = std::fs::read_to_string(dir.join("summary.json")).expect("summary");
+        serde_json::from_str(&t).expect("json")
+    };
+    // N = 8 from the run item: 4 neurons each; 0.1 nA * i drives neurons
+    // 2 and 3 over threshold (R = 100 Mohm: 20 and 30 mV), not 0 and 1.
+    let o = go(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary(&out);
+    assert_eq!(s["populations"]["E"]["size"], 4);
+    let spikes = std::fs::read_to_string(out.join("E_spikes.csv")).expect("spikes");
+    let fired: std::collections::BTreeSet<&str> = spikes
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    assert_eq!(fired.into_iter().collect::<Vec<_>>(), ["2", "3"]);
+    assert_eq!(s["populations"]["I"]["spikes"], 0);
+    // --set N and drive; the projection's weight makes I fire.
+    let o = go(&["--set", "N=12", "--set", "drive=0.2nA", "--set", "ei.w=5nA"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s = summary(&out);
+    assert_eq!(s["populations"]["E"]["size"], 6);
+    assert!(
+        s["populations"]["I"]["spikes"].as_u64().unwrap_or(0) > 0,
+        "{s}"
+    );
+    // Wrong dimension, unknown names, a size that is no longer whole.
+    for (args, want) in [
+        (
+            &["--set", "drive=1ms"][..],
+            "`drive` is current (nA), but the value is time (ms)",
+        ),
+        (
+            &["--set", "M=3"][..],
+            "circuit `Driven` has no parameter `M`; its parameters: N, drive, w",
+        ),
+        (&["--set", "ei.x=3"][..], "has no parameter `x`"),
+        (
+            &["--set", "N=9"][..],
+            "a population size must be a whole number of at least 1, but with this run's parameters it is 4.5",
+        ),
+    ] {
+        let o = go(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(want), "{args:?}: {err}");
+        assert!(!out.join("summary.json").exists(), "{args:?} wrote output");
+    }
+    // A sweep: one folder per value and a table.
+    let _ = std::fs::remove_dir_all(&out);
+    let o = Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--out"])
+        .arg(&out)
+        .arg(&model)
+        .args(["--sweep", "drive=0nA,0.2nA"])
+        .output()
+        .expect("run circ");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0], "drive,E_spikes,E_rate_hz,I_spikes,I_rate_hz",
+        "{table}"
+    );
+    assert!(lines[1].starts_with("\"0nA\",0,0,0,0"), "{table}");
+    assert!(!lines[2].starts_with("\"0.2nA\",0,"), "{table}");
+    assert!(out.join("drive=0.2nA").join("E_spikes.csv").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
