@@ -34,6 +34,10 @@ pub struct SourceFile {
 #[derive(Clone, Debug, Default)]
 pub struct SourceMap {
     files: Vec<SourceFile>,
+    /// Ranges of a file's span space that stand for text of another file
+    /// (members a model inherits with `extends`): (file, start, end, the
+    /// other file, what to subtract).
+    aliases: Vec<(FileId, u32, u32, FileId, u32)>,
 }
 
 impl SourceMap {
@@ -54,6 +58,55 @@ impl SourceMap {
             line_starts,
         });
         FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX))
+    }
+
+    /// Reserves spans in `file` that stand for `target`'s text `start..end`
+    /// (beyond `file`'s own text and earlier reservations) and returns the
+    /// offset to add to `target`'s spans: text of `target` parsed at that
+    /// offset reads as part of `file`, and diagnostics on it point at
+    /// `target` ([`SourceMap::resolve`]).
+    pub fn alias(&mut self, file: FileId, target: FileId, start: u32, end: u32) -> u32 {
+        let own = self.get(file).map_or(0, |f| f.text.len() as u64);
+        let used = self
+            .aliases
+            .iter()
+            .filter(|a| a.0 == file)
+            .map(|a| u64::from(a.2))
+            .max()
+            .unwrap_or(0);
+        // Past the file and every earlier range, with a gap.
+        let base = own.max(used) + 1024;
+        let delta = u32::try_from(base.saturating_sub(u64::from(start))).unwrap_or(u32::MAX / 2);
+        self.aliases.push((
+            file,
+            start.saturating_add(delta),
+            end.saturating_add(delta),
+            target,
+            delta,
+        ));
+        delta
+    }
+
+    /// Where a span really is: through [`SourceMap::alias`] ranges, else itself.
+    pub fn resolve(&self, file: FileId, span: Span) -> (FileId, Span) {
+        for &(f, a, b, target, delta) in &self.aliases {
+            if f == file && span.start >= a && span.end <= b {
+                return (
+                    target,
+                    Span::new((span.start - delta) as usize, (span.end - delta) as usize),
+                );
+            }
+        }
+        (file, span)
+    }
+
+    /// `d` with its labels where they really are ([`SourceMap::resolve`]).
+    pub fn resolve_labels(&self, d: &Diagnostic) -> Diagnostic {
+        let mut d = d.clone();
+        for l in &mut d.labels {
+            (l.file, l.span) = self.resolve(l.file, l.span);
+        }
+        d
     }
 
     /// The file with this id.

@@ -26,6 +26,7 @@ fn render_with(
     color: bool,
     cache: &mut impl ariadne::Cache<String>,
 ) -> String {
+    let d = &map.resolve_labels(d);
     let kind = match d.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
@@ -128,6 +129,12 @@ pub fn render_json(ds: &[Diagnostic], map: &SourceMap) -> String {
         .iter()
         .map(|d| {
             let label = |l: &crate::Label| {
+                let (file, span) = map.resolve(l.file, l.span);
+                let l = &crate::Label {
+                    file,
+                    span,
+                    ..l.clone()
+                };
                 let (line, column) = map.line_col(l.file, l.span.start);
                 let (end_line, end_column) = map.line_col(l.file, l.span.end);
                 serde_json::json!({

@@ -556,6 +556,16 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
     // The projections of the file's run, as they are lowered for it.
     let has_run = ast.items.iter().any(|i| matches!(i, Item::Run(_)));
     if has_run && let Ok(lowered) = lower(analysis, map, &Options::default()) {
+        // Populations that choose their own method.
+        for (pop, k) in lowered.net.layout.pops.iter().zip(&lowered.net.pops) {
+            for note in k
+                .solver_notes
+                .iter()
+                .filter(|n| n.contains("population's `method`"))
+            {
+                out.push(format!("population `{}`: {note}", pop.name));
+            }
+        }
         for (proj, k) in lowered.net.layout.projs.iter().zip(&lowered.net.projs) {
             for note in &k.solver_notes {
                 out.push(format!("projection `{}`: {note}", proj.name));
@@ -587,6 +597,8 @@ struct Lowerer<'p> {
     overrides: Vec<(String, String, f64)>,
     /// Every state is recorded at the end (`Options::final_state`).
     final_state: bool,
+    /// The `method` of the population being lowered (its file and name).
+    pop_method: Option<(FileId, circ_syntax::Ident)>,
     /// See [`Options::circuit_args`].
     circuit_args: Vec<(String, f64)>,
     /// Warnings about the run (they do not stop it).
@@ -634,6 +646,7 @@ impl<'p> Lowerer<'p> {
             inline_overflow: false,
             overrides: opts.overrides.clone(),
             final_state: opts.final_state,
+            pop_method: None,
             circuit_args: opts.circuit_args.clone(),
             warnings: vec![],
         }
@@ -1535,6 +1548,16 @@ impl<'p> Lowerer<'p> {
                 _ => {}
             }
         }
+        // A population's `method` wins over the model's (and is reported
+        // where the circuit asks for it).
+        let pop_method = self.pop_method.clone();
+        let mfile = match &pop_method {
+            Some((f, n)) => {
+                requested = Some(n);
+                *f
+            }
+            None => file,
+        };
         let mut notes = vec![];
         let mut update = Builder::default();
         if !sys.states.is_empty() {
@@ -1563,13 +1586,13 @@ impl<'p> Lowerer<'p> {
                             Method::EulerMaruyama
                         }
                         other => {
-                            self.unsupported(file, n.span, &format!("the method `{other}`"), "use exact, exponential_euler, euler, rk2, heun, rk4 or euler_maruyama");
+                            self.unsupported(mfile, n.span, &format!("the method `{other}`"), "use exact, exponential_euler, euler, rk2, heun, rk4 or euler_maruyama");
                             return None;
                         }
                     };
                     if let Some(problem) = applicability(m, &class, has_noise) {
                         self.diags.push(
-                            Diagnostic::error("method-not-applicable", format!("`method {}` does not apply to the equations of `{}`: {problem}", m.name(), model.name.node), file, n.span, "requested here")
+                            Diagnostic::error("method-not-applicable", format!("`method {}` does not apply to the equations of `{}`: {problem}", m.name(), model.name.node), mfile, n.span, "requested here")
                                 .with_help(match class {
                                     Class::Linear if has_noise => "stochastic equations need `method euler_maruyama`".to_string(),
                                     Class::Linear => "remove `method` to integrate exactly".to_string(),
@@ -1579,7 +1602,12 @@ impl<'p> Lowerer<'p> {
                         );
                         return None;
                     }
-                    (m, "requested with `method`".to_string())
+                    let why = if pop_method.is_some() {
+                        "requested with the population's `method`"
+                    } else {
+                        "requested with `method`"
+                    };
+                    (m, why.to_string())
                 }
                 None if has_noise => (
                     Method::EulerMaruyama,
@@ -2029,14 +2057,17 @@ impl<'p> Lowerer<'p> {
                         inits.insert(n.node.clone(), v);
                     }
                 }
-                let Some((mut vars, mut kernels)) = self.model_kernels(
+                self.pop_method = p.method.clone().map(|n| (file, n));
+                let made = self.model_kernels(
                     id,
                     &args,
                     &inits,
                     dt,
                     Some(&modulators),
                     Some((file, m.span)),
-                ) else {
+                );
+                self.pop_method = None;
+                let Some((mut vars, mut kernels)) = made else {
                     continue;
                 };
                 // `values(from ...)`: one value per neuron, so the file must

@@ -422,6 +422,202 @@ impl Checker {
         self.prog.modules.len() - 1
     }
 
+    /// Merges each model that `extends` another with its base, before
+    /// anything is checked: the base's members (parsed again at an alias
+    /// range of the derived model's file, so their spans are distinct there
+    /// and diagnostics point at the base's text), each replaced by the
+    /// derived model's member of the same name (a parameter, state, input,
+    /// `let`; `dx/dt` of the same variable; `spike when`; `method`; `on
+    /// pre`/`on post`), then the derived model's new members. A chain of
+    /// bases is merged from its root; a cycle is an error.
+    pub(crate) fn apply_extends(&mut self, map: &mut SourceMap) {
+        fn key(m: &MemberKind) -> Option<String> {
+            Some(match m {
+                MemberKind::Parameter(d) | MemberKind::State(_, d) => {
+                    format!("var {}", d.name.node)
+                }
+                MemberKind::Input { name, .. }
+                | MemberKind::Let { name, .. }
+                | MemberKind::SideLet { name, .. }
+                | MemberKind::Modulator { name, .. } => format!("var {}", name.node),
+                MemberKind::Ode { var, .. } => format!("ode {}", var.node),
+                MemberKind::Spike { .. } => "spike".into(),
+                MemberKind::Method(_) => "method".into(),
+                MemberKind::On { event, .. } => format!("on {:?}", event.node),
+                MemberKind::Coupling(_) | MemberKind::Error => return None,
+            })
+        }
+        for _round in 0..32 {
+            let mut pending = vec![];
+            for m in 0..self.prog.modules.len() {
+                for (idx, item) in self.prog.modules[m].ast.items.iter().enumerate() {
+                    if let Item::Model(model) = item
+                        && model.extends.is_some()
+                    {
+                        pending.push((m, idx));
+                    }
+                }
+            }
+            if pending.is_empty() {
+                return;
+            }
+            let mut progressed = false;
+            for (m, idx) in pending {
+                let file = self.prog.modules[m].file;
+                let Some(Item::Model(model)) = self.prog.modules[m].ast.items.get(idx).cloned()
+                else {
+                    continue;
+                };
+                let Some(path) = model.extends.clone() else {
+                    continue;
+                };
+                let span = path.first().map_or(model.name.span, |f| {
+                    f.span.to(path.last().map_or(f.span, |l| l.span))
+                });
+                let written = path
+                    .iter()
+                    .map(|p| p.node.as_str())
+                    .collect::<Vec<_>>()
+                    .join("::");
+                let fail = |this: &mut Self, msg: String, help: &str| {
+                    this.diags.push(
+                        Diagnostic::error("unknown-model", msg, file, span, "cannot extend this")
+                            .with_help(help.to_string()),
+                    );
+                    // Checked as written, without the base.
+                    if let Some(Item::Model(mm)) = Arc::make_mut(&mut this.prog.modules[m].ast)
+                        .items
+                        .get_mut(idx)
+                    {
+                        mm.extends = None;
+                    }
+                };
+                // The base: a name in scope, or `std::module::Name`.
+                let base = match &path[..] {
+                    [one] => self.resolve(m, &one.node),
+                    [.., last] => {
+                        let module: Vec<&str> = path[..path.len() - 1]
+                            .iter()
+                            .map(|p| p.node.as_str())
+                            .collect();
+                        let idx_m = if module.len() == 2 && module[0] == "std" {
+                            let fname = crate::std_file_name(module[1]);
+                            match self.prog.module_by_name.get(&fname) {
+                                Some(&i) => Some(i),
+                                None => circ_stdlib::module(module[1]).map(|text| {
+                                    let id = map.add(fname, text);
+                                    self.load_module(map, id)
+                                }),
+                            }
+                        } else {
+                            self.prog.module_by_name.get(&module.join("::")).copied()
+                        };
+                        idx_m.and_then(|i| self.resolve(i, &last.node))
+                    }
+                    [] => None,
+                };
+                let Some((bid, bkind)) = base else {
+                    fail(
+                        self,
+                        format!("there is no model `{written}` to extend"),
+                        "name a neuron or synapse model in scope (`use std::neurons::AdEx`) or by its path (`std::neurons::AdEx`)",
+                    );
+                    progressed = true;
+                    continue;
+                };
+                let want = if model.kind == ModelKind::Neuron {
+                    ItemKind::Neuron
+                } else {
+                    ItemKind::Synapse
+                };
+                if bkind != want {
+                    fail(
+                        self,
+                        format!(
+                            "`{written}` is a {}, and a {} extends only a {}",
+                            bkind.word(),
+                            want.word(),
+                            want.word()
+                        ),
+                        "extend a model of the same kind",
+                    );
+                    progressed = true;
+                    continue;
+                }
+                let Some(Item::Model(bmodel)) = self.prog.item(bid).cloned() else {
+                    continue;
+                };
+                if bmodel.extends.is_some() {
+                    // Its own base first (next round).
+                    continue;
+                }
+                let Some(bfile) = self.prog.file(bid.module) else {
+                    continue;
+                };
+                let Some(text) = map
+                    .get(bfile)
+                    .and_then(|f| {
+                        f.text
+                            .get(bmodel.span.start as usize..bmodel.span.end as usize)
+                    })
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                let delta = map.alias(file, bfile, bmodel.span.start, bmodel.span.end);
+                let parsed = circ_syntax::parse_at(&text, bmodel.span.start + delta);
+                let Some(Item::Model(based)) = parsed.module.items.into_iter().next() else {
+                    continue;
+                };
+                let mut members = based.members;
+                let mut added = vec![];
+                for own in model.members {
+                    match key(&own.node)
+                        .and_then(|k| members.iter().position(|b| key(&b.node) == Some(k.clone())))
+                    {
+                        Some(at) => members[at] = own,
+                        None => added.push(own),
+                    }
+                }
+                members.extend(added);
+                let merged = ast::ModelItem {
+                    extends: None,
+                    members,
+                    ..model
+                };
+                if let Some(slot) = Arc::make_mut(&mut self.prog.modules[m].ast)
+                    .items
+                    .get_mut(idx)
+                {
+                    *slot = Item::Model(merged);
+                }
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        // What is left extends itself, directly or through others.
+        for m in 0..self.prog.modules.len() {
+            let file = self.prog.modules[m].file;
+            let items = Arc::make_mut(&mut self.prog.modules[m].ast);
+            for item in &mut items.items {
+                if let Item::Model(model) = item
+                    && let Some(path) = model.extends.take()
+                {
+                    let span = path.first().map_or(model.name.span, |p| p.span);
+                    self.diags.push(Diagnostic::error(
+                        "unknown-model",
+                        format!("`{}` extends itself (through its bases)", model.name.node),
+                        file,
+                        span,
+                        "a cycle",
+                    ));
+                }
+            }
+        }
+    }
+
     /// Loads every module `m` imports (recursively) and records its imports.
     pub(crate) fn resolve_imports(
         &mut self,
@@ -2111,6 +2307,24 @@ impl Checker {
                 }
             }
             PopModel::Generator(g) => self.check_generator(&aenv, g, p),
+            PopModel::Neuron(_)
+                if p.method
+                    .as_ref()
+                    .is_some_and(|n| !builtins::METHODS.contains(&n.node.as_str())) =>
+            {
+                if let Some(n) = &p.method {
+                    let mut d = Diagnostic::error(
+                        "unknown-method",
+                        format!("unknown integration method `{}`", n.node),
+                        env.file,
+                        n.span,
+                        "not a method",
+                    );
+                    let list = format!("methods: {}", builtins::METHODS.join(", "));
+                    d = suggest(d, &n.node, builtins::METHODS.iter().copied(), Some(list));
+                    self.diags.push(d);
+                }
+            }
             PopModel::Neuron(model) => {
                 let aenv = Env {
                     allow: Allow {

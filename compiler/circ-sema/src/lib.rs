@@ -284,6 +284,7 @@ pub fn check_program(map: &mut SourceMap, main: FileId, loader: &mut dyn Loader)
         let mut c = check::Checker::new();
         let main_idx = c.load_module(map, main);
         c.resolve_imports(map, loader, main_idx);
+        c.apply_extends(map);
         c.check_all(map);
         c.finish()
     };

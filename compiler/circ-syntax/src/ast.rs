@@ -137,6 +137,9 @@ pub struct ModelItem {
     pub kind: ModelKind,
     /// Its name.
     pub name: Ident,
+    /// The model it extends (`neuron AdEx2 extends std::neurons::AdEx`):
+    /// a name or a module path; sema merges the two before checking.
+    pub extends: Option<Vec<Ident>>,
     /// Its members in source order.
     pub members: Vec<Member>,
     /// The whole item.
@@ -502,6 +505,9 @@ pub struct Population {
     pub inits: Vec<(Ident, Expr)>,
     /// Positions `at grid(...)`.
     pub positions: Option<Expr>,
+    /// `method euler`: the integration method for this population, instead
+    /// of the model's (or the compiler's choice).
+    pub method: Option<Ident>,
 }
 
 /// How a projection connects its neurons.

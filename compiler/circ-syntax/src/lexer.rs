@@ -88,6 +88,8 @@ pub enum Tok<'a> {
     Fn,
     #[token("neuron")]
     Neuron,
+    #[token("extends")]
+    Extends,
     #[token("synapse")]
     Synapse,
     #[token("circuit")]
@@ -345,6 +347,7 @@ impl Tok<'_> {
             Tok::Const => "const",
             Tok::Fn => "fn",
             Tok::Neuron => "neuron",
+            Tok::Extends => "extends",
             Tok::Synapse => "synapse",
             Tok::Circuit => "circuit",
             Tok::Run => "run",

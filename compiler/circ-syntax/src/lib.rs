@@ -7,5 +7,5 @@ pub mod lexer;
 pub mod parser;
 pub mod span;
 
-pub use parser::{Parsed, SyntaxError, SyntaxErrorKind, parse, parse_expr};
+pub use parser::{Parsed, SyntaxError, SyntaxErrorKind, parse, parse_at, parse_expr};
 pub use span::{Ident, Span, Spanned};

@@ -71,7 +71,20 @@ pub struct Parsed {
 
 /// Parses a whole file. Never fails and never panics.
 pub fn parse(src: &str) -> Parsed {
-    let (toks, lex_errors) = lex(src);
+    parse_at(src, 0)
+}
+
+/// Parses `src` as if it began `offset` bytes into its file: every span is
+/// moved by `offset` (text that stands for a range of another file, see
+/// `circ_diag::SourceMap::alias`).
+pub fn parse_at(src: &str, offset: u32) -> Parsed {
+    let (mut toks, lex_errors) = lex(src);
+    if offset != 0 {
+        for t in &mut toks {
+            t.0 += offset as usize;
+            t.2 += offset as usize;
+        }
+    }
     let (toks, limit_errors) = enforce_limits(toks);
     let next_token_starts: Vec<usize> = lex_errors
         .iter()

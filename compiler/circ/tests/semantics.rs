@@ -471,3 +471,36 @@ fn circuit_parameters_come_from_the_run_item_set_and_sweep() {
     assert!(out.join("drive=0.2nA").join("E_spikes.csv").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `extends` overrides a parameter and adds a state; `method` on a
+/// population replaces the compiler's choice for that population only.
+#[test]
+fn an_extended_model_and_a_population_method() {
+    for backend in ["interp", "jit"] {
+        let out = run("extends.circ", backend);
+        let col = |f: &str| -> Vec<f64> {
+            circ_runtime::data::read_matrix(&out.join(format!("{f}.npy")))
+                .expect(f)
+                .iter()
+                .map(|r| r[0])
+                .collect()
+        };
+        // R I = 100 Mohm * 0.1 nA = 10 mV above v_rest = -65 mV; tau 10 ms.
+        let (x, e, slow) = (col("X_v"), col("E_v"), col("X_slow"));
+        for (k, (&xv, &ev)) in x.iter().zip(&e).enumerate() {
+            let n = 10 * k as i32;
+            let exact = -0.065 + 0.01 * (1.0 - (-(n as f64) * 1e-4 / 10e-3).exp());
+            let euler = -0.065 + 0.01 * (1.0 - (1.0 - 1e-4 / 10e-3f64).powi(n));
+            assert!(
+                (xv - exact).abs() < 1e-12,
+                "{backend}: X v[{k}] = {xv}, not {exact}"
+            );
+            assert!(
+                (ev - euler).abs() < 1e-12,
+                "{backend}: E v[{k}] = {ev}, not {euler}"
+            );
+        }
+        assert!(slow[0] == 0.0 && slow[9] < -0.01, "{backend}: {slow:?}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
