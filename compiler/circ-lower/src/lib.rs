@@ -109,6 +109,97 @@ pub(crate) fn strip_random(e: &Expr) -> Expr {
     }
 }
 
+/// Common subexpressions within one statement: a call, division or power
+/// written more than once in the same expression (`$t1 / $t0` in both
+/// branches of exponential Euler's guard) is computed once, into a
+/// temporary just before the statement. Nothing runs between the two uses,
+/// so the value is the same; the same operations give the same bits.
+fn shared_subexpressions(k: &mut Kernel) {
+    fn costly(e: &Expr) -> bool {
+        matches!(e, Expr::Call(..) | Expr::Bin(Bin::Div | Bin::Pow, ..)) && !any_random(e)
+    }
+    fn count<'a>(e: &'a Expr, seen: &mut Vec<(&'a Expr, usize)>) {
+        if costly(e) {
+            match seen.iter_mut().find(|(x, _)| *x == e) {
+                Some(entry) => {
+                    entry.1 += 1;
+                    // Its insides are counted with it once.
+                    return;
+                }
+                None => seen.push((e, 1)),
+            }
+        }
+        match e {
+            Expr::Un(_, a) | Expr::Table(_, a) => count(a, seen),
+            Expr::Bin(_, a, b) => {
+                count(a, seen);
+                count(b, seen);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|a| count(a, seen)),
+            Expr::Select(c, a, b) => {
+                count(c, seen);
+                count(a, seen);
+                count(b, seen);
+            }
+            _ => {}
+        }
+    }
+    fn replace(e: &mut Expr, what: &Expr, by: &Expr) {
+        if e == what {
+            *e = by.clone();
+            return;
+        }
+        match e {
+            Expr::Un(_, a) | Expr::Table(_, a) => replace(a, what, by),
+            Expr::Bin(_, a, b) => {
+                replace(a, what, by);
+                replace(b, what, by);
+            }
+            Expr::Call(_, args) => args.iter_mut().for_each(|a| replace(a, what, by)),
+            Expr::Select(c, a, b) => {
+                replace(c, what, by);
+                replace(a, what, by);
+                replace(b, what, by);
+            }
+            _ => {}
+        }
+    }
+    fn body(stmts: Vec<Stmt>, temps: &mut u32) -> Vec<Stmt> {
+        let mut out = Vec::with_capacity(stmts.len());
+        for st in stmts {
+            let mut st = match st {
+                Stmt::If(c, a, b) => Stmt::If(c, body(a, temps), body(b, temps)),
+                other => other,
+            };
+            let e = match &mut st {
+                Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) => e,
+                _ => {
+                    out.push(st);
+                    continue;
+                }
+            };
+            // Outermost repeats first; each pass may reveal none further.
+            loop {
+                let mut seen = vec![];
+                count(e, &mut seen);
+                let Some(what) = seen.iter().find(|(_, n)| *n > 1).map(|(x, _)| (*x).clone())
+                else {
+                    break;
+                };
+                let t = *temps;
+                *temps += 1;
+                replace(e, &what, &Expr::Temp(t));
+                out.push(Stmt::Let(t, what));
+            }
+            out.push(st);
+        }
+        out
+    }
+    let mut temps = k.temps;
+    k.body = body(std::mem::take(&mut k.body), &mut temps);
+    k.temps = temps;
+}
+
 /// Adds `circ run --final-state`'s recordings: at the end of the run, every
 /// state and per-element parameter of every population, every state and
 /// per-synapse parameter of every projection, and every projection's
@@ -2445,6 +2536,7 @@ impl<'p> Lowerer<'p> {
                 .chain(p.reset.as_mut())
         }) {
             fold_step_constants(&mut k.body, dt);
+            shared_subexpressions(k);
         }
         for p in &mut projs {
             for k in p
@@ -2457,6 +2549,7 @@ impl<'p> Lowerer<'p> {
                 .chain(&mut p.on_post)
             {
                 fold_step_constants(&mut k.body, dt);
+                shared_subexpressions(k);
             }
         }
         layout.tables = std::mem::take(&mut self.tables);

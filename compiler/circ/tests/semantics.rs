@@ -504,3 +504,30 @@ fn an_extended_model_and_a_population_method() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// Per-neuron terms of per-synapse rules are computed once per neuron
+/// (hoisted), with the same bits as computing them per synapse.
+#[test]
+fn hoisted_neuron_terms_give_the_same_bits() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let ir = Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--emit", "ir"])
+        .arg(dir.join("hoist.circ"))
+        .output()
+        .expect("run circ");
+    let text = String::from_utf8_lossy(&ir.stdout);
+    let hoisted = text.split("proj `plain`").next().unwrap_or_default();
+    assert!(
+        hoisted.contains("kernel update \"hoisted_pre\"")
+            && hoisted.contains("kernel update \"hoisted_post\"")
+            && hoisted.contains("kernel couple \"hoisted_pre\""),
+        "{text}"
+    );
+    for backend in ["interp", "jit"] {
+        let out = run("hoist.circ", backend);
+        let m = |f: &str| circ_runtime::data::read_matrix(&out.join(format!("{f}.npy"))).expect(f);
+        assert_eq!(m("U_r"), m("V_r"), "{backend}");
+        assert_eq!(m("hoisted_w"), m("plain_w"), "{backend}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
