@@ -767,3 +767,71 @@ fn astrocyte_regulates_the_liquid_which_separates_its_inputs() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&clamped);
 }
+
+#[test]
+fn stdp_delays_split_the_weights_whatever_the_delay() {
+    let (o, dir) = run_example("stdp_delays.circ", &["--duration", "20 s"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let w = circ_runtime::data::read_matrix(&dir.join("syn_w.npy")).expect("w");
+    let path = dir.join("syn_delay.npy");
+    let table = circ_runtime::data::read_table(&path).expect("delays");
+    let d = table.column(&path, "values").expect("values").to_vec();
+    let (first, last) = (&w[0], &w[w.len() - 1]);
+    assert_eq!((first.len(), last.len(), d.len()), (1000, 1000, 1000));
+    assert!(
+        d.iter().all(|x| (1e-3..5e-3).contains(x)),
+        "delays out of 1-5 ms"
+    );
+    let share = |f: &dyn Fn(f64) -> bool| last.iter().filter(|x| f(**x)).count() as f64 / 1000.0;
+    let (low, high) = (share(&|x| x < 0.1), share(&|x| x > 0.9));
+    // Pearson correlation of final weight and delay.
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (mw, md) = (mean(last), mean(&d));
+    let cov: f64 = last.iter().zip(&d).map(|(a, b)| (a - mw) * (b - md)).sum();
+    let sw: f64 = last.iter().map(|a| (a - mw).powi(2)).sum::<f64>().sqrt();
+    let sd: f64 = d.iter().map(|b| (b - md).powi(2)).sum::<f64>().sqrt();
+    let r = cov / (sw * sd);
+    eprintln!("measured: stdp_delays {low:.3} low, {high:.3} high, r = {r:.3}");
+    assert!(low > 0.1 && high > 0.05, "no split: {low} low, {high} high");
+    assert!(r.abs() < 0.1, "weights correlate with delays: r = {r}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn celegans_sweep_stimulates_the_nociceptors_and_sweeps_the_weight() {
+    let (o, dir) = run_example(
+        "celegans_sweep.circ",
+        &["--sweep", "w_exc=0.1nS,0.2nS,0.4nS"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(dir.join("sweep.csv")).expect("sweep.csv");
+    let rates: Vec<f64> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(6)?.parse().ok())
+        .collect();
+    eprintln!("measured: celegans_sweep W rates {rates:?}");
+    assert_eq!(rates.len(), 3, "{table}");
+    assert!(rates[0] < rates[1] && rates[1] < rates[2], "{table}");
+    // The default weight: the stimulus reaches AVA through the subgroup.
+    let run = dir.join("w_exc=0.2nS");
+    let spikes = spikes(&run, "W");
+    let count = |from: f64, to: f64| {
+        spikes
+            .iter()
+            .filter(|(t, i)| (*i == 103 || *i == 31) && *t >= from && *t < to)
+            .count()
+    };
+    let (before, after) = (count(0.0, 0.5), count(0.5, 1.0));
+    eprintln!("measured: celegans_sweep AVA {before} -> {after} spikes");
+    assert!(
+        after >= before + 5,
+        "AVA spikes: {before} before, {after} after"
+    );
+    // The delays came from the file.
+    let path = run.join("exc_delay.npy");
+    let t = circ_runtime::data::read_table(&path).expect("delays");
+    let d = t.column(&path, "values").expect("values");
+    assert!(d.len() > 2000 && d.iter().all(|x| (0.5e-3..=3e-3).contains(x)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
