@@ -218,7 +218,9 @@ pub enum Tok<'a> {
     Star,
     #[token("/")]
     Slash,
+    /// `^`, also written `**` (Python's and Brian2's power).
     #[token("^")]
+    #[token("**")]
     Caret,
     #[token("%")]
     Percent,

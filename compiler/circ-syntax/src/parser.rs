@@ -322,6 +322,28 @@ pub(crate) fn small_int(s: &str) -> i64 {
     s.parse::<i64>().unwrap_or(i64::MAX)
 }
 
+/// A decimal exponent (`0.5`, `1.25`) as a fraction in lowest terms; one
+/// with an exponent part (`5e-1`) or too many digits is too large (sema
+/// reports it).
+pub(crate) fn decimal_exponent(s: &str) -> (i64, i64) {
+    let Some((int, frac)) = s.split_once('.') else {
+        return (small_int(s), 1);
+    };
+    if frac.len() > 12 || !frac.chars().all(|c| c.is_ascii_digit()) {
+        return (i64::MAX, 1);
+    }
+    let d = 10i64.pow(frac.len() as u32);
+    let n = small_int(int)
+        .saturating_mul(d)
+        .saturating_add(if frac.is_empty() { 0 } else { small_int(frac) });
+    let (mut a, mut b) = (n.abs(), d);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    let g = a.max(1);
+    (n / g, d / g)
+}
+
 /// Splits `a::b::c` into the module path `a::b` and the name `c`.
 pub(crate) fn split_path(mut segs: Vec<Ident>) -> (Vec<Ident>, Ident) {
     let last = segs
