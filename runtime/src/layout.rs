@@ -57,6 +57,10 @@ pub struct PopLayout {
     /// out) when it has none.
     #[serde(default)]
     pub stream: u32,
+    /// A population of rate units: its model has no spike condition, so
+    /// summaries show its states' means rather than a spike count.
+    #[serde(default)]
+    pub rate_unit: bool,
 }
 
 /// A column of numbers in a data file.

@@ -268,6 +268,27 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         build
     );
     for (p, pop) in job.layout.pops.iter().enumerate() {
+        if pop.rate_unit && result.spikes[p].is_empty() {
+            // Rate units never spike: their states' means say what they did.
+            let means: Vec<String> = pop
+                .vars
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.role == circ_runtime::layout::VarRole::State)
+                .filter_map(|(k, v)| {
+                    let buf = sim.vars(p).get(k)?;
+                    let mean = buf.iter().sum::<f64>() / buf.len().max(1) as f64;
+                    Some(format!("{} {mean:.4e}", v.name))
+                })
+                .collect();
+            say!(
+                "  {:<12} {:>8} units   mean at the end: {} (SI units)",
+                pop.name,
+                pop.size,
+                means.join(", ")
+            );
+            continue;
+        }
         let n = result.spikes[p].len();
         let rate = if duration > 0.0 {
             n as f64 / (pop.size as f64 * duration)

@@ -187,6 +187,7 @@ impl Parser<'_> {
         match word {
             "stream" => pop.stream = rest.trim().parse().map_err(|_| "bad stream")?,
             "poisson_rate" => pop.poisson_rate = Some(number(rest.trim())?),
+            "rate_unit" => pop.rate_unit = true,
             "held" => pop.held = json(rest)?,
             "schedule" => pop.schedule = json(rest)?,
             "schedule_source" => pop.schedule_source = Some(json(rest)?),

@@ -23,6 +23,9 @@ pub fn print(net: &Network) -> String {
         if pop.stream != 0 {
             let _ = writeln!(out, "  stream {}", pop.stream);
         }
+        if pop.rate_unit {
+            let _ = writeln!(out, "  rate_unit");
+        }
         if let Some(r) = pop.poisson_rate {
             let _ = writeln!(out, "  poisson_rate {r:e}");
         }

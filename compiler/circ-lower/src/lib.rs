@@ -2267,6 +2267,7 @@ impl<'p> Lowerer<'p> {
                     poisson_rate: None,
                     // No draws of its own: its kernels' draws have theirs.
                     stream: 0,
+                    rate_unit: kernels.threshold.is_none(),
                 });
                 pops.push(kernels);
             }

@@ -196,6 +196,7 @@ impl Lowerer<'_> {
             held: vec![],
             poisson_rate: None,
             stream: self.streams.fresh(),
+            rate_unit: false,
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {

@@ -397,6 +397,12 @@ fn kuramoto_synchronises_above_the_critical_coupling_only() {
             "{circuit}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        // Rate units never spike: the summary gives their states' means.
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("O                 100 units   mean at the end: theta "),
+            "{out}"
+        );
         let theta = circ_runtime::data::read_matrix(&dir.join("O_theta.npy")).expect("theta");
         let r = order_parameter(&theta);
         // The last second: 100 samples, one every 10 ms.
