@@ -66,7 +66,7 @@ pub struct Lowered {
 /// Whether `e` differs between the elements of a population: it reads the
 /// index, draws at random, reads a data table at a position of the index,
 /// or reads a variable for which `per_elem` holds.
-fn per_element(e: &Expr, per_elem: &dyn Fn(VarId) -> bool) -> bool {
+pub(crate) fn per_element(e: &Expr, per_elem: &dyn Fn(VarId) -> bool) -> bool {
     match e {
         Expr::Index | Expr::Rand(..) => true,
         Expr::Load(v) => per_elem(*v),
@@ -81,7 +81,7 @@ fn per_element(e: &Expr, per_elem: &dyn Fn(VarId) -> bool) -> bool {
 }
 
 /// Whether `e` draws a random number.
-fn any_random(e: &Expr) -> bool {
+pub(crate) fn any_random(e: &Expr) -> bool {
     match e {
         Expr::Rand(..) => true,
         Expr::Un(_, a) | Expr::Table(_, a) => any_random(a),
@@ -887,6 +887,19 @@ impl<'p> Lowerer<'p> {
             .with_help("choose parameter values that divide exactly, or round explicitly (`round(N / 3)`)"),
         );
         false
+    }
+
+    /// `values(from ...)` read by a population's kernels gives one value
+    /// per neuron, so its file must hold exactly `size` of them.
+    fn tables_per_neuron(&mut self, kernels: &PopKernels, size: usize) {
+        for (k, t) in self.tables.iter_mut().enumerate() {
+            let here = |e: &Expr| matches!(e, Expr::Table(x, pos) if *x as usize == k && **pos == Expr::Index);
+            if circ_ir::any_expr(&kernels.init.body, &here)
+                || circ_ir::any_expr(&kernels.drive.body, &here)
+            {
+                t.0.rows = Some(size);
+            }
+        }
     }
 
     fn next_stream(&mut self) -> u32 {
@@ -2082,6 +2095,7 @@ impl<'p> Lowerer<'p> {
                     let Some((mut pl, mut kernels)) = self.generator(&scope, p, size, dt) else {
                         continue;
                     };
+                    self.tables_per_neuron(&kernels, size);
                     if let Some(pos) = &p.positions {
                         self.add_positions(&scope, pos, &mut pl.vars, &mut kernels)?;
                     }
@@ -2163,12 +2177,7 @@ impl<'p> Lowerer<'p> {
                 };
                 // `values(from ...)`: one value per neuron, so the file must
                 // hold exactly `size` of them.
-                for (k, t) in self.tables.iter_mut().enumerate() {
-                    let here = |e: &Expr| matches!(e, Expr::Table(x, pos) if *x as usize == k && **pos == Expr::Index);
-                    if circ_ir::any_expr(&kernels.init.body, &here) {
-                        t.0.rows = Some(size as usize);
-                    }
-                }
+                self.tables_per_neuron(&kernels, size as usize);
                 for (param, mean, sigma, tau) in ou {
                     let Some(pv) = vars.iter().position(|v| v.name == param && !v.scalar) else {
                         self.unsupported(

@@ -233,6 +233,57 @@ impl Lowerer<'_> {
                 );
                 return None;
             }
+            // A rate per neuron (of `i`, a draw, `values(from ...)`): set
+            // once (or every step, when it also changes in time) per neuron,
+            // and each neuron fires with probability rate * dt.
+            if crate::per_element(&rate, &|_| false) {
+                let timed = sym::reads_time_or_random(&crate::strip_random(&rate));
+                if timed && crate::any_random(&rate) {
+                    self.unsupported(
+                        file,
+                        rate_arg.span,
+                        "a Poisson rate drawn at random that also changes in time (it would be drawn again every step)",
+                        "draw the random part with `values(...)` or an expression of `i`, or keep the rate constant in time",
+                    );
+                    return None;
+                }
+                layout.vars.push(VarLayout {
+                    name: "rate".into(),
+                    role: VarRole::Param,
+                    scalar: false,
+                });
+                let store = vec![Stmt::Store(0, rate.clone())];
+                kernels.init = Kernel {
+                    name: "init".into(),
+                    domain: Domain::Each,
+                    temps: 0,
+                    body: store.clone(),
+                };
+                if timed {
+                    kernels.drive = Kernel {
+                        name: "drive".into(),
+                        domain: Domain::Each,
+                        temps: 0,
+                        body: store,
+                    };
+                }
+                let fire = Expr::bin(
+                    Bin::Lt,
+                    Expr::Rand(Dist::Uniform, self.next_stream()),
+                    Expr::bin(Bin::Mul, Expr::Load(0), Expr::Dt),
+                );
+                kernels.threshold = Some(Kernel {
+                    name: "threshold".into(),
+                    domain: Domain::Each,
+                    temps: 0,
+                    body: vec![Stmt::Spike(fire)],
+                });
+                kernels.solver_notes.push(format!(
+                    "Poisson spikes at a rate per neuron, probability rate * dt per step (dt = {} ms)",
+                    dt * 1e3
+                ));
+                return Some((layout, kernels));
+            }
             layout.vars.push(VarLayout {
                 name: "rate".into(),
                 role: VarRole::Param,

@@ -2306,7 +2306,18 @@ impl Checker {
                     self.expr(&aenv, &a.value);
                 }
             }
-            PopModel::Generator(g) => self.check_generator(&aenv, g, p),
+            PopModel::Generator(g) => {
+                // A Poisson rate may differ per neuron (`i`, `values`).
+                let genv = Env {
+                    allow: Allow {
+                        element: g == "poisson",
+                        ..aenv.allow
+                    },
+                    locals: RefCell::new(aenv.locals.borrow().clone()),
+                    ..Env::new(env.module, env.file)
+                };
+                self.check_generator(&genv, g, p)
+            }
             PopModel::Neuron(_)
                 if p.method
                     .as_ref()

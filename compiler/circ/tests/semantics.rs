@@ -531,3 +531,47 @@ fn hoisted_neuron_terms_give_the_same_bits() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// Poisson inputs whose rate differs per neuron: from `i`, from a file,
+/// drawn once per neuron. 50 s of spikes: thousands per neuron, so each
+/// rate is known to a few percent.
+#[test]
+fn poisson_rates_per_neuron() {
+    for backend in ["interp", "jit"] {
+        let out = run("poisson_rates.circ", backend);
+        let rates = |pop: &str| -> Vec<f64> {
+            let text = std::fs::read_to_string(out.join(format!("{pop}_spikes.csv"))).expect("csv");
+            let mut n = [0usize; 4];
+            for l in text.lines().skip(1) {
+                if let Some(i) = l.split(',').nth(1).and_then(|x| x.parse::<usize>().ok()) {
+                    n[i] += 1;
+                }
+            }
+            n.iter().map(|&c| c as f64 / 50.0).collect()
+        };
+        let close = |got: &[f64], want: [f64; 4], tol: f64| {
+            got.iter()
+                .zip(want)
+                .all(|(g, w)| (g - w).abs() <= tol * w.max(1.0))
+        };
+        let (p, q, r) = (rates("P"), rates("Q"), rates("R"));
+        assert!(
+            close(&p, [0.0, 100.0, 200.0, 300.0], 0.05),
+            "{backend}: P {p:?}"
+        );
+        assert!(
+            close(&q, [10.0, 20.0, 40.0, 80.0], 0.1),
+            "{backend}: Q {q:?}"
+        );
+        assert!(
+            r.iter().all(|x| (9.0..21.0).contains(x)),
+            "{backend}: R {r:?}"
+        );
+        // Drawn once: the four rates differ.
+        assert!(
+            r.windows(2).any(|w| (w[0] - w[1]).abs() > 1.0),
+            "{backend}: R {r:?}"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
