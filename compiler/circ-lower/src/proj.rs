@@ -172,6 +172,22 @@ impl Lowerer<'_> {
         Some(())
     }
 
+    /// A Poisson population's spike condition: each neuron fires in a step
+    /// with probability rate * dt (`rate`, variable 0, per neuron or one).
+    fn poisson_threshold(&mut self) -> Kernel {
+        let fire = Expr::bin(
+            Bin::Lt,
+            Expr::Rand(Dist::Uniform, self.next_stream()),
+            Expr::bin(Bin::Mul, Expr::Load(0), Expr::Dt),
+        );
+        Kernel {
+            name: "threshold".into(),
+            domain: Domain::Each,
+            temps: 0,
+            body: vec![Stmt::Spike(fire)],
+        }
+    }
+
     /// `poisson[N](rate = r)` and `spikes[N](times = [...], indices = [...])`.
     pub(crate) fn generator(
         &mut self,
@@ -267,17 +283,7 @@ impl Lowerer<'_> {
                         body: store,
                     };
                 }
-                let fire = Expr::bin(
-                    Bin::Lt,
-                    Expr::Rand(Dist::Uniform, self.next_stream()),
-                    Expr::bin(Bin::Mul, Expr::Load(0), Expr::Dt),
-                );
-                kernels.threshold = Some(Kernel {
-                    name: "threshold".into(),
-                    domain: Domain::Each,
-                    temps: 0,
-                    body: vec![Stmt::Spike(fire)],
-                });
+                kernels.threshold = Some(self.poisson_threshold());
                 kernels.solver_notes.push(format!(
                     "Poisson spikes at a rate per neuron, probability rate * dt per step (dt = {} ms)",
                     dt * 1e3
@@ -305,18 +311,7 @@ impl Lowerer<'_> {
                 ));
                 return Some((layout, kernels));
             }
-            // Each neuron fires in a step with probability rate * dt.
-            let fire = Expr::bin(
-                Bin::Lt,
-                Expr::Rand(Dist::Uniform, self.next_stream()),
-                Expr::bin(Bin::Mul, Expr::Load(0), Expr::Dt),
-            );
-            kernels.threshold = Some(Kernel {
-                name: "threshold".into(),
-                domain: Domain::Each,
-                temps: 0,
-                body: vec![Stmt::Spike(fire)],
-            });
+            kernels.threshold = Some(self.poisson_threshold());
             kernels.solver_notes.push(format!(
                 "Poisson spikes, probability rate * dt per step (dt = {} ms)",
                 dt * 1e3

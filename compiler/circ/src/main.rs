@@ -494,13 +494,10 @@ fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
         eprintln!("error: --sweep {spec}: no values");
         return ExitCode::from(2);
     }
-    let root = args.out.clone().unwrap_or_else(|| {
-        let stem = args
-            .file
-            .file_stem()
-            .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from(format!("{stem}.sweep"))
-    });
+    let root = args
+        .out
+        .clone()
+        .unwrap_or_else(|| beside_stem(&args.file, "sweep"));
     if let Err(e) = std::fs::create_dir_all(&root) {
         eprintln!("error: cannot create {}: {e}", root.display());
         return ExitCode::from(2);
@@ -576,14 +573,19 @@ fn run(args: RunArgs) -> ExitCode {
         }
         return sweep(&args, spec);
     }
-    let out = args.out.clone().unwrap_or_else(|| {
-        let stem = args
-            .file
-            .file_stem()
-            .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from(format!("{stem}.out"))
-    });
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| beside_stem(&args.file, "out"));
     ExitCode::from(run_once(&args, &args.settings, out))
+}
+
+/// `FILE-STEM.EXT` in the current folder: where a run writes by default.
+fn beside_stem(file: &Path, ext: &str) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "circ".into(), |s| s.to_string_lossy().into_owned());
+    PathBuf::from(format!("{stem}.{ext}"))
 }
 
 /// One run of `args.file` with `settings`, into `out`; the exit code.

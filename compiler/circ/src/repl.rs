@@ -899,25 +899,9 @@ impl Session {
             );
             return false;
         }
-        let want = var.dim;
-        let Some(Ty::Num {
-            dim,
-            konst: Some(v),
-            ..
-        }) = self.constant(value.trim())
-        else {
-            eprintln!("error: the value of :set must be a number known now, e.g. `10 ms`");
+        let Some(v) = self.set_value(&format!("{pop}.{param}"), value, Some(var.dim)) else {
             return false;
         };
-        let got = dim.unwrap_or(circ_units::Dim::ONE);
-        if got != want {
-            eprintln!(
-                "error: `{pop}.{param}` is {}, but the value is {}",
-                want.describe(),
-                got.describe()
-            );
-            return false;
-        }
         let Some(live) = self.live.as_ref() else {
             return false;
         };
@@ -928,7 +912,7 @@ impl Session {
             Ok(secs) => {
                 circ_exe::say!(
                     "{pop}.{param} = {} (kernels recompiled in {secs:.3} s)",
-                    format_quantity(v, want)
+                    format_quantity(v, var.dim)
                 );
                 true
             }
@@ -1094,6 +1078,35 @@ impl Session {
         Ok(started.elapsed().as_secs_f64())
     }
 
+    /// The SI value of `:set`'s `text` for `target`, checked against the
+    /// dimension `want` (any when unknown); `None` after saying why not.
+    fn set_value(
+        &mut self,
+        target: &str,
+        text: &str,
+        want: Option<circ_units::Dim>,
+    ) -> Option<f64> {
+        let Some(Ty::Num {
+            dim,
+            konst: Some(v),
+            ..
+        }) = self.constant(text.trim())
+        else {
+            eprintln!("error: the value of :set must be a number known now, e.g. `10 ms`");
+            return None;
+        };
+        let got = dim.unwrap_or(circ_units::Dim::ONE);
+        if let Some(w) = want.filter(|w| *w != got) {
+            eprintln!(
+                "error: `{target}` is {}, but the value is {}",
+                w.describe(),
+                got.describe()
+            );
+            return None;
+        }
+        Some(v)
+    }
+
     /// `:set NAME = VALUE` for a parameter of the live circuit (`circuit
     /// C(N = 100)`): rebuilt with it, keeping its state where the structure
     /// stays the same.
@@ -1124,24 +1137,9 @@ impl Session {
             );
             return false;
         };
-        let Some(Ty::Num {
-            dim,
-            konst: Some(v),
-            ..
-        }) = self.constant(value.trim())
-        else {
-            eprintln!("error: the value of :set must be a number known now, e.g. `10 ms`");
+        let Some(v) = self.set_value(name, value, ty.dim()) else {
             return false;
         };
-        let (got, want) = (dim.unwrap_or(circ_units::Dim::ONE), ty.dim());
-        if want.is_some_and(|w| w != got) {
-            eprintln!(
-                "error: `{name}` is {}, but the value is {}",
-                want.map_or_else(String::new, |w| w.describe()),
-                got.describe()
-            );
-            return false;
-        }
         let Some(live) = self.live.as_ref() else {
             return false;
         };

@@ -468,12 +468,10 @@ fn cuba_rate_is_in_the_range_of_brian2_and_nest() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn celegans_nociceptive_input_reaches_the_command_interneurons() {
-    let (o, dir) = run_example("celegans.circ", &[]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let spikes = spikes(&dir, "W");
-    // AVAL and AVAR (indices 103 and 31 in data/celegans/neurons.csv).
+/// AVAL and AVAR (indices 103 and 31 in data/celegans/neurons.csv) fire at
+/// least 5 more spikes in the 500 ms after the stimulus starts than before.
+fn ava_responds(dir: &Path, what: &str) {
+    let spikes = spikes(dir, "W");
     let count = |from: f64, to: f64| {
         spikes
             .iter()
@@ -481,11 +479,18 @@ fn celegans_nociceptive_input_reaches_the_command_interneurons() {
             .count()
     };
     let (before, after) = (count(0.0, 0.5), count(0.5, 1.0));
-    eprintln!("measured: celegans AVA {before} -> {after} spikes");
+    eprintln!("measured: {what} AVA {before} -> {after} spikes");
     assert!(
         after >= before + 5,
         "AVA spikes: {before} before, {after} after"
     );
+}
+
+#[test]
+fn celegans_nociceptive_input_reaches_the_command_interneurons() {
+    let (o, dir) = run_example("celegans.circ", &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ava_responds(&dir, "celegans");
     // And the network does not run away: under 5 Hz on average.
     let rate = mean_rate(&dir, "W");
     assert!(rate < 5.0, "{rate} Hz");
@@ -821,19 +826,7 @@ fn celegans_sweep_stimulates_the_nociceptors_and_sweeps_the_weight() {
     assert!(rates[0] < rates[1] && rates[1] < rates[2], "{table}");
     // The default weight: the stimulus reaches AVA through the subgroup.
     let run = dir.join("w_exc=0.2nS");
-    let spikes = spikes(&run, "W");
-    let count = |from: f64, to: f64| {
-        spikes
-            .iter()
-            .filter(|(t, i)| (*i == 103 || *i == 31) && *t >= from && *t < to)
-            .count()
-    };
-    let (before, after) = (count(0.0, 0.5), count(0.5, 1.0));
-    eprintln!("measured: celegans_sweep AVA {before} -> {after} spikes");
-    assert!(
-        after >= before + 5,
-        "AVA spikes: {before} before, {after} after"
-    );
+    ava_responds(&run, "celegans_sweep");
     // The delays came from the file.
     let path = run.join("exc_delay.npy");
     let t = circ_runtime::data::read_table(&path).expect("delays");
