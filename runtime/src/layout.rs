@@ -254,6 +254,11 @@ pub enum RecordKind {
     },
 }
 
+/// The variable of a `refractory while` condition: an internal per-neuron
+/// flag (1 while refractory) its update kernel sets at the start of each
+/// step; the runtime reads it to drop jumps into held states.
+pub const REFRACTORY_VAR: &str = "refractory?";
+
 /// `Record::at`'s step for the end of the run (or where it stopped).
 pub const AT_END: u64 = u64::MAX;
 

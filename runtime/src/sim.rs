@@ -1081,6 +1081,15 @@ impl<'a> Simulation<'a> {
             for (b, &r) in blocked.iter_mut().zip(&self.s.ref_until[p]) {
                 *b = step as i64 <= r;
             }
+            // `refractory while COND`: the flag its kernels computed.
+            let flag = self.layout.pops[p].vars.iter().position(|v| {
+                v.name == crate::layout::REFRACTORY_VAR && v.role == VarRole::Internal
+            });
+            if let Some(buf) = flag.and_then(|f| self.s.vars[p].get(f)) {
+                for (b, &x) in blocked.iter_mut().zip(buf) {
+                    *b |= x != 0.0;
+                }
+            }
             for &i in fired {
                 blocked[i as usize] = true;
             }

@@ -200,6 +200,35 @@ fn shared_subexpressions(k: &mut Kernel) {
     k.temps = temps;
 }
 
+/// `body` with expressions replaced where `f` gives a replacement.
+fn subst_stmts(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> Vec<Stmt> {
+    fn ex(e: &Expr, f: &dyn Fn(&Expr) -> Option<Expr>) -> Expr {
+        if let Some(r) = f(e) {
+            return r;
+        }
+        match e {
+            Expr::Un(op, a) => Expr::Un(*op, Box::new(ex(a, f))),
+            Expr::Bin(op, a, b) => Expr::bin(*op, ex(a, f), ex(b, f)),
+            Expr::Call(func, args) => Expr::Call(*func, args.iter().map(|a| ex(a, f)).collect()),
+            Expr::Select(k, a, b) => {
+                Expr::Select(Box::new(ex(k, f)), Box::new(ex(a, f)), Box::new(ex(b, f)))
+            }
+            Expr::Table(t, a) => Expr::Table(*t, Box::new(ex(a, f))),
+            other => other.clone(),
+        }
+    }
+    body.iter()
+        .map(|s| match s {
+            Stmt::Let(t, e) => Stmt::Let(*t, ex(e, f)),
+            Stmt::Store(v, e) => Stmt::Store(*v, ex(e, f)),
+            Stmt::AddTo(v, e) => Stmt::AddTo(*v, ex(e, f)),
+            Stmt::Spike(e) => Stmt::Spike(ex(e, f)),
+            Stmt::SetRefractory(e) => Stmt::SetRefractory(ex(e, f)),
+            Stmt::If(c, a, b) => Stmt::If(ex(c, f), subst_stmts(a, f), subst_stmts(b, f)),
+        })
+        .collect()
+}
+
 /// Adds `circ run --final-state`'s recordings: at the end of the run, every
 /// state and per-element parameter of every population, every state and
 /// per-synapse parameter of every projection, and every projection's
@@ -1762,24 +1791,51 @@ impl<'p> Lowerer<'p> {
                 cond,
                 body,
                 refractory,
+                refractory_while,
             } = &m.node
             else {
                 continue;
             };
-            let cond = self.expr(&scope, cond)?;
+            let mut cond = self.expr(&scope, cond)?;
+            let mut b = Builder::default();
+            let mut locals: Vec<(String, Expr)> = vec![];
+            self.stmts(&ms, body, &mut b, &mut locals)?;
+            match (refractory, refractory_while) {
+                // `refractory while RCOND` (Brian2's condition form): the
+                // neuron is refractory in a step when RCOND holds on the
+                // state at the step's start, kept in a variable the update
+                // computes first; it cannot spike then, its held states
+                // stay, and the runtime drops jumps into them.
+                (Some(r), true) => {
+                    let r = self.expr(&scope, r)?;
+                    let rv = vars.len() as VarId;
+                    vars.push(VarLayout {
+                        name: circ_runtime::layout::REFRACTORY_VAR.into(),
+                        role: VarRole::Internal,
+                        scalar: false,
+                    });
+                    let held = |e: &Expr| (*e == Expr::Refractory).then_some(Expr::Load(rv));
+                    let mut body = vec![Stmt::Store(rv, r)];
+                    body.extend(subst_stmts(&update.body, &held));
+                    update.body = body;
+                    cond = Expr::bin(
+                        Bin::And,
+                        cond,
+                        Expr::Un(circ_ir::Un::Not, Box::new(Expr::Load(rv))),
+                    );
+                }
+                (Some(r), false) => {
+                    let r = self.expr(&scope, r)?;
+                    b.body.push(Stmt::SetRefractory(r));
+                }
+                (None, _) => {}
+            }
             threshold = Some(Kernel {
                 name: "threshold".into(),
                 domain: Domain::Each,
                 temps: 0,
                 body: vec![Stmt::Spike(cond)],
             });
-            let mut b = Builder::default();
-            let mut locals: Vec<(String, Expr)> = vec![];
-            self.stmts(&ms, body, &mut b, &mut locals)?;
-            if let Some(r) = refractory {
-                let r = self.expr(&scope, r)?;
-                b.body.push(Stmt::SetRefractory(r));
-            }
             reset = Some(Kernel {
                 name: "reset".into(),
                 domain: Domain::Spiking,

@@ -1290,11 +1290,15 @@ impl Checker {
                     cond,
                     body,
                     refractory,
+                    refractory_while,
                 } => {
                     let t = self.expr(&env, cond);
                     self.need_bool(&env, cond, t, "a spike condition");
                     self.stmts(&env, &ctx, body, Handler::Reset);
-                    if let Some(r) = refractory {
+                    if let (Some(r), true) = (refractory, refractory_while) {
+                        let t = self.expr(&env, r);
+                        self.need_bool(&env, r, t, "a refractory condition");
+                    } else if let Some(r) = refractory {
                         let t = self.expr(&env, r);
                         self.need_dim(
                             &env,

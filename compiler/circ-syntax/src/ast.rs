@@ -237,8 +237,11 @@ pub enum MemberKind {
         cond: Expr,
         /// Reset statements.
         body: Vec<Stmt>,
-        /// Refractory period.
+        /// Refractory period (a time), or with `refractory_while` a
+        /// condition: refractory while it holds (Brian2's string form).
         refractory: Option<Expr>,
+        /// `refractory while COND`.
+        refractory_while: bool,
     },
     /// `method name`.
     Method(Ident),

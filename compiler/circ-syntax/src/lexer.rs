@@ -90,6 +90,8 @@ pub enum Tok<'a> {
     Neuron,
     #[token("extends")]
     Extends,
+    #[token("while")]
+    While,
     #[token("synapse")]
     Synapse,
     #[token("circuit")]
@@ -350,6 +352,7 @@ impl Tok<'_> {
             Tok::Fn => "fn",
             Tok::Neuron => "neuron",
             Tok::Extends => "extends",
+            Tok::While => "while",
             Tok::Synapse => "synapse",
             Tok::Circuit => "circuit",
             Tok::Run => "run",

@@ -575,3 +575,36 @@ fn poisson_rates_per_neuron() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// `refractory while COND`: one spike per upward crossing (in the step it
+/// happens), none while the condition holds; held states take no jumps
+/// then. Without refractoriness the same neuron spikes every step above.
+#[test]
+fn refractory_while_a_condition_holds() {
+    for backend in ["interp", "jit"] {
+        let out = run("refractory_while.circ", backend);
+        let steps = |pop: &str| -> Vec<u64> {
+            let text = std::fs::read_to_string(out.join(format!("{pop}_spikes.csv"))).expect("csv");
+            text.lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').next()?.parse::<f64>().ok())
+                .map(|t| (t / 1e-4).round() as u64)
+                .collect()
+        };
+        // v sampled at the start of every step: a crossing between samples
+        // k - 1 and k happens in step k - 1.
+        let v = circ_runtime::data::read_matrix(&out.join("N_v.npy")).expect("v");
+        let crossings: Vec<u64> = (1..v.len())
+            .filter(|&k| v[k - 1][0] <= -0.04 && v[k][0] > -0.04)
+            .map(|k| k as u64 - 1)
+            .collect();
+        assert_eq!(steps("N"), crossings, "{backend}");
+        assert_eq!(crossings.len(), 4, "{backend}");
+        assert!(steps("P").len() > 100, "{backend}");
+        // Kicks at 5 and 30 ms count; those at 14.5 and 66 ms fall in
+        // refractory stretches.
+        let u = circ_runtime::data::read_matrix(&out.join("N_u.npy")).expect("u");
+        assert!((u[0][0] - 0.002).abs() < 1e-15, "{backend}: {u:?}");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
