@@ -357,6 +357,38 @@ impl Lowerer<'_> {
                 .push(format!("spikes read from {path}"));
             return Some((layout, kernels));
         }
+        // One spike per neuron at a time of its own (drawn, or of `i`):
+        // kept per neuron, fired in the step it rounds to.
+        if let Some(t) = arg("times").filter(|a| !matches!(a.value.node, ExprKind::Array(_))) {
+            let e = self.expr(scope, &t.value)?;
+            layout.vars.push(VarLayout {
+                name: "t_spike".into(),
+                role: VarRole::Param,
+                scalar: false,
+            });
+            kernels.init = Kernel {
+                name: "init".into(),
+                domain: Domain::Each,
+                temps: 0,
+                body: vec![Stmt::Store(0, e)],
+            };
+            let step_of =
+                |x: Expr| Expr::Call(circ_ir::Func::Round, vec![Expr::bin(Bin::Div, x, Expr::Dt)]);
+            kernels.threshold = Some(Kernel {
+                name: "threshold".into(),
+                domain: Domain::Each,
+                temps: 0,
+                body: vec![Stmt::Spike(Expr::bin(
+                    Bin::Eq,
+                    step_of(Expr::Load(0)),
+                    step_of(Expr::Time),
+                ))],
+            });
+            kernels.solver_notes.push(
+                "one spike per neuron, in the step its time rounds to (none for a time before 0 or after the run)".into(),
+            );
+            return Some((layout, kernels));
+        }
         // spikes: arrays of constants.
         let consts = |this: &mut Self, e: &ast::Expr| -> Option<Vec<f64>> {
             match &e.node {

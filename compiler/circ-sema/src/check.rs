@@ -2314,7 +2314,7 @@ impl Checker {
                 // A Poisson rate may differ per neuron (`i`, `values`).
                 let genv = Env {
                     allow: Allow {
-                        element: g == "poisson",
+                        element: true,
                         ..aenv.allow
                     },
                     locals: RefCell::new(aenv.locals.borrow().clone()),
@@ -2407,9 +2407,17 @@ impl Checker {
                     } else {
                         Some(Dim::ONE)
                     };
+                    let one_each = !p
+                        .args
+                        .iter()
+                        .any(|a| a.name.as_ref().is_some_and(|x| x.node == "indices"));
                     match t {
                         Ty::Array(d) if dims_agree(d, want) => {}
                         Ty::File | Ty::Error => {}
+                        // One spike per neuron at its own time (a packet:
+                        // `times = 50 ms + normal(0 ms, 2 ms)`).
+                        Ty::Num { dim, .. }
+                            if n.node == "times" && one_each && dims_agree(dim, want) => {}
                         other => {
                             let what = if n.node == "times" {
                                 "an array of times, `[1 ms, 5 ms]`,"

@@ -608,3 +608,40 @@ fn refractory_while_a_condition_holds() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// Spike packets: one spike per neuron at a time of its own, in the step
+/// it rounds to: drawn around 50 ms, or at 10 ms * i.
+#[test]
+fn spike_packets_fire_once_per_neuron_at_their_times() {
+    for backend in ["interp", "jit"] {
+        let out = run("packets.circ", backend);
+        let read = |pop: &str| -> Vec<(f64, usize)> {
+            let text = std::fs::read_to_string(out.join(format!("{pop}_spikes.csv"))).expect("csv");
+            text.lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let mut it = l.split(',');
+                    Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+                })
+                .collect()
+        };
+        let s = read("S");
+        let mut who: Vec<usize> = s.iter().map(|x| x.1).collect();
+        who.sort_unstable();
+        who.dedup();
+        assert_eq!((s.len(), who.len()), (400, 400), "{backend}: once each");
+        let mean = s.iter().map(|x| x.0).sum::<f64>() / 400.0;
+        let sd = (s.iter().map(|x| (x.0 - mean).powi(2)).sum::<f64>() / 400.0).sqrt();
+        assert!(
+            (mean - 0.05).abs() < 0.0005 && (sd - 0.002).abs() < 0.0003,
+            "{backend}: {mean} {sd}"
+        );
+        let r = read("R");
+        let want: Vec<(f64, usize)> = (0..5).map(|i| (i as f64 * 0.01, i)).collect();
+        assert_eq!(r.len(), 5, "{backend}");
+        for ((t, i), (wt, wi)) in r.iter().zip(&want) {
+            assert!((t - wt).abs() < 1e-9 && i == wi, "{backend}: {r:?}");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
