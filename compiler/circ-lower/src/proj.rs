@@ -540,8 +540,17 @@ impl Lowerer<'_> {
                 MemberKind::State(StateLoc::Own, d) => (&d.name, Space::Syn, VarRole::State),
                 MemberKind::State(StateLoc::Pre, d) => (&d.name, Space::PreState, VarRole::State),
                 MemberKind::State(StateLoc::Post, d) => (&d.name, Space::PostState, VarRole::State),
-                // Sema refuses `pre let`: every sum is per postsynaptic neuron.
-                MemberKind::SideLet { name, .. } => (name, Space::PostState, VarRole::State),
+                // A sum per postsynaptic (`post let`) or presynaptic
+                // (`pre let`) neuron.
+                MemberKind::SideLet { name, loc, .. } => (
+                    name,
+                    if *loc == StateLoc::Pre {
+                        Space::PreState
+                    } else {
+                        Space::PostState
+                    },
+                    VarRole::State,
+                ),
                 MemberKind::Modulator { name, .. } => (name, Space::Scalar, VarRole::Param),
                 MemberKind::Let { name, value } => {
                     lets.insert(name.node.clone(), value);
@@ -1008,9 +1017,12 @@ impl Lowerer<'_> {
         // Sums over each postsynaptic neuron's synapses (`post let x =
         // sum(e)`): zeroed, then added to in increasing synapse order, before
         // the couplings, which may read them (spec/synapse.md).
-        let (mut zero, mut sums) = (Builder::default(), Builder::default());
+        // Sums over each presynaptic neuron's outgoing synapses (`pre let`)
+        // likewise, zeroed per presynaptic neuron.
+        let (mut zero, mut zero_pre, mut sums) =
+            (Builder::default(), Builder::default(), Builder::default());
         for m in &model.members {
-            let MemberKind::SideLet { name, value, .. } = &m.node else {
+            let MemberKind::SideLet { name, value, loc } = &m.node else {
                 continue;
             };
             let (Some(&v), ast::ExprKind::Call { args, .. }) = (ids.get(&name.node), &value.node)
@@ -1019,11 +1031,17 @@ impl Lowerer<'_> {
             };
             let Some(arg) = args.first() else { continue };
             let e = self.expr(&scope, &arg.value)?;
-            zero.body.push(Stmt::Store(v, c(0.0)));
+            let z = if *loc == StateLoc::Pre {
+                &mut zero_pre
+            } else {
+                &mut zero
+            };
+            z.body.push(Stmt::Store(v, c(0.0)));
             sums.body.push(Stmt::AddTo(v, e));
         }
         kernels.couple = vec![
             kernel("sum_zero", Domain::PostNeurons, zero),
+            kernel("sum_zero_pre", Domain::PreNeurons, zero_pre),
             kernel("sum_synapses", Domain::Synapses, sums),
             kernel("couple_post", Domain::PostNeurons, by_post),
             kernel("couple_synapses", Domain::Synapses, by_syn),

@@ -1563,10 +1563,11 @@ impl Checker {
         t
     }
 
-    /// The type of `post let NAME = sum(EXPR)`: that of EXPR, which may read
-    /// anything a synapse reads. Anything but one `sum(...)` is refused, as
-    /// is `pre let` (a sum over outgoing synapses is not implemented).
+    /// The type of `post let NAME = sum(EXPR)` (and `pre let`): that of
+    /// EXPR, which may read anything a synapse reads. Anything but one
+    /// `sum(...)` is refused.
     fn side_let(&mut self, env: &Env<'_>, loc: StateLoc, name: &Ident, value: &Expr) -> Ty {
+        let side = if loc == StateLoc::Pre { "pre" } else { "post" };
         let inner = match &value.node {
             ExprKind::Call { func, args } if func.node == "sum" => {
                 if args.len() != 1 || args[0].name.is_some() {
@@ -1583,18 +1584,12 @@ impl Checker {
             }
             _ => {
                 self.diags.push(
-                    Diagnostic::error("misplaced-member", format!("`{}` is a `post let`, whose value must be one sum over the neuron's synapses", name.node), env.file, value.span, "not `sum(...)`")
-                        .with_help(format!("write `post let {} = sum(EXPR)`; for an expression of other values, use a plain `let`", name.node)),
+                    Diagnostic::error("misplaced-member", format!("`{}` is a `{side} let`, whose value must be one sum over the neuron's synapses", name.node), env.file, value.span, "not `sum(...)`")
+                        .with_help(format!("write `{side} let {} = sum(EXPR)`; for an expression of other values, use a plain `let`", name.node)),
                 );
                 return Ty::Error;
             }
         };
-        if loc == StateLoc::Pre {
-            self.diags.push(
-                Diagnostic::error("unsupported", format!("`pre let {}`: sums over a neuron's outgoing synapses are not supported yet", name.node), env.file, name.span, "`pre let`")
-                    .with_help("sum over the incoming synapses with `post let`, or keep a `pre state` that the handlers add to"),
-            );
-        }
         let t = self.expr(env, inner);
         if !self.need_number(env, inner, t, "a sum over synapses") {
             return Ty::Error;

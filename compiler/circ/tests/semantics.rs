@@ -645,3 +645,39 @@ fn spike_packets_fire_once_per_neuron_at_their_times() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// `pre let`: each presynaptic neuron's sum over its outgoing synapses,
+/// from the values at the step's start (so the sample at 0.1 ms holds the
+/// sums of the initial weights); the normalising rule drives them to 1.
+#[test]
+fn pre_let_sums_each_neurons_outgoing_synapses() {
+    for backend in ["interp", "jit"] {
+        let out = run("pre_let.circ", backend);
+        let col = |f: &str| -> Vec<f64> {
+            let path = out.join(format!("{f}.npy"));
+            let t = circ_runtime::data::read_table(&path).expect(f);
+            t.column(&path, "values").expect(f).to_vec()
+        };
+        let i = col("syn_i");
+        let w0 = &circ_runtime::data::read_matrix(&out.join("syn_w.npy")).expect("w")[0];
+        let sums = circ_runtime::data::read_matrix(&out.join("syn_w_out.npy")).expect("w_out");
+        assert_eq!(sums[0].len(), 30, "{backend}");
+        for (n, (first, last)) in sums[0].iter().zip(&sums[1]).enumerate() {
+            let want: f64 = i
+                .iter()
+                .zip(w0)
+                .filter(|(k, _)| **k as usize == n)
+                .map(|(_, w)| w)
+                .sum();
+            assert!(
+                (first - want).abs() < 1e-12,
+                "{backend}: neuron {n}: {first} vs {want}"
+            );
+            assert!(
+                (last - 1.0).abs() < 1e-3,
+                "{backend}: neuron {n} ends at {last}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
