@@ -201,7 +201,7 @@ fn shared_subexpressions(k: &mut Kernel) {
 }
 
 /// `body` with expressions replaced where `f` gives a replacement.
-fn subst_stmts(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> Vec<Stmt> {
+pub(crate) fn subst_stmts(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> Vec<Stmt> {
     fn ex(e: &Expr, f: &dyn Fn(&Expr) -> Option<Expr>) -> Expr {
         if let Some(r) = f(e) {
             return r;

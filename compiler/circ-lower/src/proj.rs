@@ -1713,7 +1713,7 @@ fn hoist_neuron_terms(kernels: &mut ProjKernels, vars: &mut Vec<ProjVar>) {
                     for (k2, (_, e)) in found.iter().enumerate() {
                         let at = (first_new + k2) as VarId;
                         let put = |x: &Expr| (*x == Expr::Load(at)).then(|| e.clone());
-                        k.body = subst_body(&k.body, &put);
+                        k.body = crate::subst_stmts(&k.body, &put);
                     }
                 }
                 out.push(k);
@@ -1752,34 +1752,4 @@ fn hoist_neuron_terms(kernels: &mut ProjKernels, vars: &mut Vec<ProjVar>) {
         }
         *list = out;
     }
-}
-
-/// `body` with every expression node for which `f` gives a replacement
-/// replaced (outermost first).
-fn subst_body(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> Vec<Stmt> {
-    fn ex(e: &Expr, f: &dyn Fn(&Expr) -> Option<Expr>) -> Expr {
-        if let Some(r) = f(e) {
-            return r;
-        }
-        match e {
-            Expr::Un(op, a) => Expr::Un(*op, Box::new(ex(a, f))),
-            Expr::Bin(op, a, b) => Expr::bin(*op, ex(a, f), ex(b, f)),
-            Expr::Call(func, args) => Expr::Call(*func, args.iter().map(|a| ex(a, f)).collect()),
-            Expr::Select(k, a, b) => {
-                Expr::Select(Box::new(ex(k, f)), Box::new(ex(a, f)), Box::new(ex(b, f)))
-            }
-            Expr::Table(t, a) => Expr::Table(*t, Box::new(ex(a, f))),
-            other => other.clone(),
-        }
-    }
-    body.iter()
-        .map(|s| match s {
-            Stmt::Let(t, e) => Stmt::Let(*t, ex(e, f)),
-            Stmt::Store(v, e) => Stmt::Store(*v, ex(e, f)),
-            Stmt::AddTo(v, e) => Stmt::AddTo(*v, ex(e, f)),
-            Stmt::Spike(e) => Stmt::Spike(ex(e, f)),
-            Stmt::SetRefractory(e) => Stmt::SetRefractory(ex(e, f)),
-            Stmt::If(c, a, b) => Stmt::If(ex(c, f), subst_body(a, f), subst_body(b, f)),
-        })
-        .collect()
 }
