@@ -37,7 +37,7 @@ pub struct SourceMap {
     /// Ranges of a file's span space that stand for text of another file
     /// (members a model inherits with `extends`): (file, start, end, the
     /// other file, what to subtract).
-    aliases: Vec<(FileId, u32, u32, FileId, u32)>,
+    aliases: Vec<(FileId, u32, u32, FileId, u32, String)>,
 }
 
 impl SourceMap {
@@ -65,7 +65,13 @@ impl SourceMap {
     /// offset to add to `target`'s spans: text of `target` parsed at that
     /// offset reads as part of `file`, and diagnostics on it point at
     /// `target` ([`SourceMap::resolve`]).
-    pub fn alias(&mut self, file: FileId, target: FileId, start: u32, end: u32) -> u32 {
+    pub fn alias(
+        &mut self,
+        file: FileId,
+        target: FileId,
+        (start, end): (u32, u32),
+        why: impl Into<String>,
+    ) -> u32 {
         let own = self.get(file).map_or(0, |f| f.text.len() as u64);
         let used = self
             .aliases
@@ -83,13 +89,14 @@ impl SourceMap {
             end.saturating_add(delta),
             target,
             delta,
+            why.into(),
         ));
         delta
     }
 
     /// Where a span really is: through [`SourceMap::alias`] ranges, else itself.
     pub fn resolve(&self, file: FileId, span: Span) -> (FileId, Span) {
-        for &(f, a, b, target, delta) in &self.aliases {
+        for &(f, a, b, target, delta, _) in &self.aliases {
             if f == file && span.start >= a && span.end <= b {
                 return (
                     target,
@@ -100,11 +107,25 @@ impl SourceMap {
         (file, span)
     }
 
-    /// `d` with its labels where they really are ([`SourceMap::resolve`]).
+    /// `d` with its labels where they really are ([`SourceMap::resolve`]),
+    /// and a note saying why text of another file is involved (a member a
+    /// model inherits, named by the alias).
     pub fn resolve_labels(&self, d: &Diagnostic) -> Diagnostic {
         let mut d = d.clone();
+        let mut why = vec![];
         for l in &mut d.labels {
+            if let Some(a) = self
+                .aliases
+                .iter()
+                .find(|a| a.0 == l.file && l.span.start >= a.1 && l.span.end <= a.2)
+                && !why.contains(&a.5)
+            {
+                why.push(a.5.clone());
+            }
             (l.file, l.span) = self.resolve(l.file, l.span);
+        }
+        for w in why {
+            d = d.with_note(w);
         }
         d
     }

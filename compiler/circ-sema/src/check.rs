@@ -564,7 +564,17 @@ impl Checker {
                 else {
                     continue;
                 };
-                let delta = map.alias(file, bfile, bmodel.span.start, bmodel.span.end);
+                let (line, _) = map.line_col(file, model.name.span.start);
+                let fname = map.get(file).map_or_else(String::new, |f| f.name.clone());
+                let delta = map.alias(
+                    file,
+                    bfile,
+                    (bmodel.span.start, bmodel.span.end),
+                    format!(
+                        "in a member that `{}` inherits from `{written}` ({fname}:{line})",
+                        model.name.node
+                    ),
+                );
                 let parsed = circ_syntax::parse_at(&text, bmodel.span.start + delta);
                 let Some(Item::Model(based)) = parsed.module.items.into_iter().next() else {
                     continue;
