@@ -61,6 +61,11 @@ pub struct PopLayout {
     /// summaries show its states' means rather than a spike count.
     #[serde(default)]
     pub rate_unit: bool,
+    /// The variable of a `refractory while` condition: a per-neuron flag (1
+    /// while refractory) its update kernel sets at the start of each step;
+    /// the runtime reads it to drop jumps into held states.
+    #[serde(default)]
+    pub refractory_flag: Option<usize>,
 }
 
 /// A column of numbers in a data file.
@@ -253,11 +258,6 @@ pub enum RecordKind {
         proj: usize,
     },
 }
-
-/// The variable of a `refractory while` condition: an internal per-neuron
-/// flag (1 while refractory) its update kernel sets at the start of each
-/// step; the runtime reads it to drop jumps into held states.
-pub const REFRACTORY_VAR: &str = "refractory?";
 
 /// `Record::at`'s step for the end of the run (or where it stopped).
 pub const AT_END: u64 = u64::MAX;

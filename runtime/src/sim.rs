@@ -1082,9 +1082,7 @@ impl<'a> Simulation<'a> {
                 *b = step as i64 <= r;
             }
             // `refractory while COND`: the flag its kernels computed.
-            let flag = self.layout.pops[p].vars.iter().position(|v| {
-                v.name == crate::layout::REFRACTORY_VAR && v.role == VarRole::Internal
-            });
+            let flag = self.layout.pops[p].refractory_flag;
             if let Some(buf) = flag.and_then(|f| self.s.vars[p].get(f)) {
                 for (b, &x) in blocked.iter_mut().zip(buf) {
                     *b |= x != 0.0;

@@ -188,6 +188,7 @@ impl Parser<'_> {
             "stream" => pop.stream = rest.trim().parse().map_err(|_| "bad stream")?,
             "poisson_rate" => pop.poisson_rate = Some(number(rest.trim())?),
             "rate_unit" => pop.rate_unit = true,
+            "refractory_flag" => pop.refractory_flag = Some(percent(rest.trim())?),
             "held" => pop.held = json(rest)?,
             "schedule" => pop.schedule = json(rest)?,
             "schedule_source" => pop.schedule_source = Some(json(rest)?),

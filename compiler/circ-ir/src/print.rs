@@ -26,6 +26,9 @@ pub fn print(net: &Network) -> String {
         if pop.rate_unit {
             let _ = writeln!(out, "  rate_unit");
         }
+        if let Some(f) = pop.refractory_flag {
+            let _ = writeln!(out, "  refractory_flag %{f}");
+        }
         if let Some(r) = pop.poisson_rate {
             let _ = writeln!(out, "  poisson_rate {r:e}");
         }

@@ -200,6 +200,9 @@ fn shared_subexpressions(k: &mut Kernel) {
     k.temps = temps;
 }
 
+/// The variable `refractory while` keeps its flag in (`PopLayout::refractory_flag`).
+const REFRACTORY_VAR: &str = "refractory?";
+
 /// `body` with expressions replaced where `f` gives a replacement.
 pub(crate) fn subst_stmts(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> Vec<Stmt> {
     fn ex(e: &Expr, f: &dyn Fn(&Expr) -> Option<Expr>) -> Expr {
@@ -547,22 +550,13 @@ pub fn resolve_sets(
                 .resolve(cid.module, &model.node)
                 .and_then(|(id, _)| analysis.program.model_info(id))
                 .ok_or_else(|| format!("--set {set}: `{owner}` has no parameters to set (an input's rate is set in the file)"))?;
-            let var = info
-                .var(param)
-                .filter(|v| matches!(v.kind, circ_sema::VarKind::Parameter { .. }))
-                .ok_or_else(|| {
-                    let names: Vec<&str> = info
-                        .vars
-                        .iter()
-                        .filter(|v| matches!(v.kind, circ_sema::VarKind::Parameter { .. }))
-                        .map(|v| v.name.as_str())
-                        .collect();
-                    format!(
-                        "--set {set}: `{}` has no parameter `{param}`; its parameters: {}",
-                        info.name,
-                        names.join(", ")
-                    )
-                })?;
+            let var = info.param(param).ok_or_else(|| {
+                format!(
+                    "--set {set}: `{}` has no parameter `{param}`; its parameters: {}",
+                    info.name,
+                    info.param_names().join(", ")
+                )
+            })?;
             overrides.push((owner.to_string(), param.to_string(), value));
             Some(var.dim)
         } else {
@@ -1810,7 +1804,7 @@ impl<'p> Lowerer<'p> {
                     let r = self.expr(&scope, r)?;
                     let rv = vars.len() as VarId;
                     vars.push(VarLayout {
-                        name: circ_runtime::layout::REFRACTORY_VAR.into(),
+                        name: REFRACTORY_VAR.into(),
                         role: VarRole::Internal,
                         scalar: false,
                     });
@@ -2321,6 +2315,9 @@ impl<'p> Lowerer<'p> {
                     _ => vec![],
                 };
                 pop_index.insert(p.name.node.clone(), layout.pops.len());
+                let refractory_flag = vars
+                    .iter()
+                    .position(|v| v.name == REFRACTORY_VAR && v.role == VarRole::Internal);
                 layout.pops.push(PopLayout {
                     name: p.name.node.clone(),
                     model: p.model.node.clone(),
@@ -2333,6 +2330,7 @@ impl<'p> Lowerer<'p> {
                     // No draws of its own: its kernels' draws have theirs.
                     stream: 0,
                     rate_unit: kernels.threshold.is_none(),
+                    refractory_flag,
                 });
                 pops.push(kernels);
             }

@@ -213,6 +213,7 @@ impl Lowerer<'_> {
             poisson_rate: None,
             stream: self.streams.fresh(),
             rate_unit: false,
+            refractory_flag: None,
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {

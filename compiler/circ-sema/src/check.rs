@@ -71,6 +71,21 @@ impl ModelInfo {
     pub fn var(&self, name: &str) -> Option<&VarInfo> {
         self.vars.iter().find(|v| v.name == name)
     }
+
+    /// The parameter with this name (not a state or input).
+    pub fn param(&self, name: &str) -> Option<&VarInfo> {
+        self.var(name)
+            .filter(|v| matches!(v.kind, VarKind::Parameter { .. }))
+    }
+
+    /// The names of its parameters, in declaration order.
+    pub fn param_names(&self) -> Vec<&str> {
+        self.vars
+            .iter()
+            .filter(|v| matches!(v.kind, VarKind::Parameter { .. }))
+            .map(|v| v.name.as_str())
+            .collect()
+    }
 }
 
 /// Where an expression is and what it may read.
@@ -2509,22 +2524,13 @@ impl Checker {
                     .with_help(format!(
                         "parameters of `{}`: {}",
                         model.name,
-                        model
-                            .vars
-                            .iter()
-                            .filter(|v| matches!(v.kind, VarKind::Parameter { .. }))
-                            .map(|v| v.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        model.param_names().join(", ")
                     )),
                 );
                 continue;
             };
             let t = self.expr(env, &a.value);
-            let Some(v) = model
-                .var(&n.node)
-                .filter(|v| matches!(v.kind, VarKind::Parameter { .. }))
-            else {
+            let Some(v) = model.param(&n.node) else {
                 self.no_such(env, model, n, "parameter", |k| {
                     matches!(k, VarKind::Parameter { .. })
                 });

@@ -876,12 +876,7 @@ impl Session {
             return false;
         };
         let Some(var) = info.var(&param) else {
-            let names: Vec<&str> = info
-                .vars
-                .iter()
-                .filter(|v| matches!(v.kind, circ_sema::VarKind::Parameter { .. }))
-                .map(|v| v.name.as_str())
-                .collect();
+            let names = info.param_names();
             let hint = circ_units::closest(&param, names.iter().copied())
                 .map(|c| format!(" (did you mean `{c}`?)"))
                 .unwrap_or_default();
