@@ -66,6 +66,21 @@ pub struct PopLayout {
     /// the runtime reads it to drop jumps into held states.
     #[serde(default)]
     pub refractory_flag: Option<usize>,
+    /// `method rk45`'s per-neuron counters, for the step statistics that
+    /// summaries report.
+    #[serde(default)]
+    pub adaptive: Option<AdaptiveVars>,
+}
+
+/// The variables in which `method rk45` counts its substeps, per neuron.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AdaptiveVars {
+    /// Substeps accepted so far.
+    pub accepted: usize,
+    /// Substeps rejected so far.
+    pub rejected: usize,
+    /// The smallest substep accepted so far (seconds).
+    pub smallest: usize,
 }
 
 /// A column of numbers in a data file.

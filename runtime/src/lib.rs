@@ -17,5 +17,5 @@ pub mod sim;
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
 pub use sim::{
     Backend, BuildOptions, Hooks, RunError, RunOptions, RunResult, SimState, Simulation, StepCtx,
-    signal_name,
+    StepStats, signal_name,
 };

@@ -215,10 +215,16 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
         } else {
             0.0
         };
-        pops_json.insert(
-            pop.name.clone(),
-            serde_json::json!({ "model": pop.model, "size": pop.size, "spikes": spikes.len(), "mean_rate_hz": rate }),
-        );
+        let mut entry = serde_json::json!({ "model": pop.model, "size": pop.size, "spikes": spikes.len(), "mean_rate_hz": rate });
+        if let Some(Some(st)) = result.step_stats.get(p) {
+            entry["rk45"] = serde_json::json!({
+                "substeps_accepted": st.accepted,
+                "substeps_rejected": st.rejected,
+                "substeps_per_step": st.per_step,
+                "smallest_substep_s": st.smallest.is_finite().then_some(st.smallest),
+            });
+        }
+        pops_json.insert(pop.name.clone(), entry);
     }
     for (k, rec) in layout.records.iter().enumerate() {
         let s = &result.samples[k];

@@ -334,6 +334,22 @@ pub struct RunResult {
     pub stopped: Option<RunError>,
     /// Per recorder: the synapses of a `record connectivity` (else `None`).
     pub wiring: Vec<Option<Wiring>>,
+    /// Per population: `method rk45`'s substep statistics since the start
+    /// of the simulation (else `None`).
+    pub step_stats: Vec<Option<StepStats>>,
+}
+
+/// How an adaptive method stepped one population, over all its neurons.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepStats {
+    /// Substeps accepted.
+    pub accepted: f64,
+    /// Substeps rejected (tried again smaller).
+    pub rejected: f64,
+    /// Accepted substeps per neuron and step.
+    pub per_step: f64,
+    /// The smallest substep accepted, seconds (infinite before any).
+    pub smallest: f64,
 }
 
 /// A projection's synapses, in synapse order (the order of its per-synapse
@@ -1439,8 +1455,31 @@ impl<'a> Simulation<'a> {
                 _ => None,
             })
             .collect();
+        result.step_stats = (0..npop).map(|p| self.step_stats(p)).collect();
         result.loop_time = start.elapsed();
         result
+    }
+
+    /// Population `p`'s substep statistics, if an adaptive method steps it.
+    fn step_stats(&self, p: usize) -> Option<StepStats> {
+        let pop = self.layout.pops.get(p)?;
+        let a = pop.adaptive?;
+        let vars = self.s.vars.get(p)?;
+        let sum = |v: usize| vars.get(v).map_or(0.0, |b| b.iter().sum::<f64>());
+        let accepted = sum(a.accepted);
+        let neuron_steps = self.s.step as f64 * pop.size as f64;
+        Some(StepStats {
+            accepted,
+            rejected: sum(a.rejected),
+            per_step: if neuron_steps > 0.0 {
+                accepted / neuron_steps
+            } else {
+                0.0
+            },
+            smallest: vars.get(a.smallest).map_or(f64::INFINITY, |b| {
+                b.iter().copied().fold(f64::INFINITY, f64::min)
+            }),
+        })
     }
 
     /// Projection `k`'s synapses: indices, and delays as given (seconds).

@@ -280,7 +280,7 @@ fn vectorizable(part: &Part<'_>) -> bool {
             Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
                 expr(e, &part.view.addrs)
             }
-            Stmt::If(..) | Stmt::SetRefractory(_) => false,
+            Stmt::If(..) | Stmt::While(..) | Stmt::SetRefractory(_) => false,
         })
 }
 
@@ -1179,6 +1179,36 @@ impl<'b, 'f> Gen<'b, 'f> {
                     if let Some(c) = self.cache.as_mut() {
                         c.clear();
                     }
+                    self.iter_refractory = None;
+                }
+                Stmt::While(c, body) => {
+                    // The head is reached from before the loop and from the
+                    // body's end: nothing cached holds there, so memory is
+                    // current on both edges.
+                    self.flush();
+                    if let Some(c) = self.cache.as_mut() {
+                        c.clear();
+                    }
+                    let (head, inner, exit) = (
+                        self.b.create_block(),
+                        self.b.create_block(),
+                        self.b.create_block(),
+                    );
+                    self.b.ins().jump(head, &[]);
+                    self.b.switch_to_block(head);
+                    let c = self.expr(c)?;
+                    let go = self.nonzero(c);
+                    self.b.ins().brif(go, inner, &[], exit, &[]);
+                    self.b.switch_to_block(inner);
+                    self.depth += 1;
+                    self.stmts(body)?;
+                    self.depth -= 1;
+                    self.flush();
+                    if let Some(c) = self.cache.as_mut() {
+                        c.clear();
+                    }
+                    self.b.ins().jump(head, &[]);
+                    self.b.switch_to_block(exit);
                     self.iter_refractory = None;
                 }
                 Stmt::Spike(c) => {

@@ -267,6 +267,18 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         result.loop_time.as_secs_f64(),
         build
     );
+    // An adaptive method's substeps, under its population's line.
+    let step_stats = |st: Option<&Option<circ_runtime::StepStats>>| {
+        if let Some(Some(st)) = st {
+            say!(
+                "  {:<12} rk45: {:.2} substeps per step, {} rejected, smallest {:.3e} ms",
+                "",
+                st.per_step,
+                st.rejected,
+                st.smallest * 1e3
+            );
+        }
+    };
     for (p, pop) in job.layout.pops.iter().enumerate() {
         if pop.rate_unit && result.spikes[p].is_empty() {
             // Rate units never spike: their states' means say what they did.
@@ -287,6 +299,7 @@ pub fn simulate(job: &Job<'_>) -> u8 {
                 pop.size,
                 means.join(", ")
             );
+            step_stats(result.step_stats.get(p));
             continue;
         }
         let n = result.spikes[p].len();
@@ -302,6 +315,7 @@ pub fn simulate(job: &Job<'_>) -> u8 {
             n,
             rate
         );
+        step_stats(result.step_stats.get(p));
     }
     say!("wrote {} files to {}", written.len(), job.out.display());
     match &result.stopped {

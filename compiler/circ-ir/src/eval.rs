@@ -131,6 +131,11 @@ pub fn exec<M: Mem>(body: &[Stmt], m: &mut M, c: &mut Cursor<'_>) {
                     exec(b, m, c);
                 }
             }
+            Stmt::While(k, a) => {
+                while eval(k, m, c) != 0.0 {
+                    exec(a, m, c);
+                }
+            }
             Stmt::Spike(k) => c.spike = eval(k, m, c) != 0.0,
             Stmt::SetRefractory(e) => c.refr_out = eval(e, m, c),
         }

@@ -150,6 +150,11 @@ pub enum Stmt {
     Store(VarId, Expr),
     /// Structured conditional.
     If(Expr, Vec<Stmt>, Vec<Stmt>),
+    /// Repeats the statements while the condition is non-zero, tested
+    /// before each pass (adaptive substeps). Lowering bounds every loop by
+    /// a counter in its condition; inside, only `Let`, `Store` and `If`
+    /// (no draws, spikes, scatter-adds or refractory periods: verified).
+    While(Expr, Vec<Stmt>),
     /// The element spikes when the condition is non-zero (threshold kernels).
     Spike(Expr),
     /// `var += expr` where many elements may add to one value (post neuron
@@ -357,6 +362,7 @@ pub fn written_vars(body: &[Stmt], out: &mut Vec<VarId>) {
                 written_vars(a, out);
                 written_vars(b, out);
             }
+            Stmt::While(_, a) => written_vars(a, out),
             _ => {}
         }
     }
@@ -393,6 +399,10 @@ pub fn named_vars(body: &[Stmt], out: &mut Vec<VarId>) {
                 expr(c, out);
                 named_vars(a, out);
                 named_vars(b, out);
+            }
+            Stmt::While(c, a) => {
+                expr(c, out);
+                named_vars(a, out);
             }
         }
     }
@@ -444,6 +454,7 @@ pub fn any_expr(body: &[Stmt], pred: &dyn Fn(&Expr) -> bool) -> bool {
         | Stmt::Store(_, e)
         | Stmt::AddTo(_, e) => walk(e, pred),
         Stmt::If(c, a, b) => walk(c, pred) || any_expr(a, pred) || any_expr(b, pred),
+        Stmt::While(c, a) => walk(c, pred) || any_expr(a, pred),
     })
 }
 

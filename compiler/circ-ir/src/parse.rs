@@ -189,6 +189,17 @@ impl Parser<'_> {
             "poisson_rate" => pop.poisson_rate = Some(number(rest.trim())?),
             "rate_unit" => pop.rate_unit = true,
             "refractory_flag" => pop.refractory_flag = Some(percent(rest.trim())?),
+            "adaptive" => {
+                let v: Vec<&str> = rest.split_whitespace().collect();
+                let [a, r, m] = v[..] else {
+                    return Err("expected `adaptive %ACCEPTED %REJECTED %SMALLEST`".into());
+                };
+                pop.adaptive = Some(circ_runtime::layout::AdaptiveVars {
+                    accepted: percent(a)?,
+                    rejected: percent(r)?,
+                    smallest: percent(m)?,
+                });
+            }
             "held" => pop.held = json(rest)?,
             "schedule" => pop.schedule = json(rest)?,
             "schedule_source" => pop.schedule_source = Some(json(rest)?),
@@ -367,6 +378,18 @@ impl Parser<'_> {
                 vec![]
             };
             return Ok(Stmt::If(c, a, b));
+        }
+        if let Some(c) = line.strip_prefix("while ") {
+            let c = c
+                .strip_suffix('{')
+                .ok_or("expected `{` after the loop's condition")?;
+            let c = Exprs::new(c, names).whole()?;
+            self.at += 1;
+            let (a, end) = self.block(names)?;
+            if end != "}" {
+                return Err("a `while` block has no `else`".into());
+            }
+            return Ok(Stmt::While(c, a));
         }
         if let Some(c) = line.strip_prefix("spike if ") {
             return Ok(Stmt::Spike(Exprs::new(c, names).whole()?));

@@ -29,6 +29,13 @@ pub fn print(net: &Network) -> String {
         if let Some(f) = pop.refractory_flag {
             let _ = writeln!(out, "  refractory_flag %{f}");
         }
+        if let Some(a) = pop.adaptive {
+            let _ = writeln!(
+                out,
+                "  adaptive %{} %{} %{}",
+                a.accepted, a.rejected, a.smallest
+            );
+        }
         if let Some(r) = pop.poisson_rate {
             let _ = writeln!(out, "  poisson_rate {r:e}");
         }
@@ -258,6 +265,11 @@ fn stmts(out: &mut String, names: &[String], body: &[Stmt], depth: usize) {
                     let _ = writeln!(out, "{pad}}} else {{");
                     stmts(out, names, b, depth + 1);
                 }
+                let _ = writeln!(out, "{pad}}}");
+            }
+            Stmt::While(c, a) => {
+                let _ = writeln!(out, "{pad}while {} {{", expr(names, c));
+                stmts(out, names, a, depth + 1);
                 let _ = writeln!(out, "{pad}}}");
             }
             Stmt::Spike(c) => {

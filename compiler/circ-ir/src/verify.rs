@@ -223,6 +223,12 @@ fn stmt_draws(s: &Stmt, out: &mut Vec<u32>) {
                 stmt_draws(x, out);
             }
         }
+        Stmt::While(c, a) => {
+            expr_draws(c, out);
+            for x in a {
+                stmt_draws(x, out);
+            }
+        }
     }
 }
 
@@ -250,6 +256,21 @@ fn expr_draws(e: &Expr, out: &mut Vec<u32>) {
         | Expr::PreIndex
         | Expr::PostIndex => {}
     }
+}
+
+/// Whether a loop body holds only lets, stores and conditionals of those,
+/// with no random draw (a draw's stream is keyed once per step).
+fn loop_body_ok(body: &[Stmt]) -> bool {
+    let mut draws = vec![];
+    body.iter().all(|s| {
+        stmt_draws(s, &mut draws);
+        match s {
+            Stmt::Let(..) | Stmt::Store(..) => true,
+            Stmt::If(_, a, b) => loop_body_ok(a) && loop_body_ok(b),
+            Stmt::While(_, a) => loop_body_ok(a),
+            Stmt::Spike(_) | Stmt::AddTo(..) | Stmt::SetRefractory(_) => false,
+        }
+    }) && draws.is_empty()
 }
 
 fn check_kernel(kernel: &Kernel, homes: &[Home], role: Role) -> Result<(), String> {
@@ -313,6 +334,19 @@ fn check_stmts(
                 for (i, d) in defined.iter_mut().enumerate() {
                     *d = da[i] && db[i];
                 }
+            }
+            Stmt::While(c, a) => {
+                check_expr(c, k, homes, defined)?;
+                if !loop_body_ok(a) {
+                    return Err(
+                        "a `while` loop holds a draw, spike, scatter-add or refractory period"
+                            .into(),
+                    );
+                }
+                // The body may run no time: what it defines is not defined
+                // after it (its own reads are checked as on a first pass).
+                let mut da = defined.to_vec();
+                check_stmts(a, k, homes, role, &mut da)?;
             }
             Stmt::Spike(c) => {
                 if role != Role::Threshold {
@@ -454,6 +488,45 @@ mod tests {
             panic!("a shared stream passed");
         };
         assert!(e.message.contains("its Poisson spikes"), "{e}");
+    }
+
+    #[test]
+    fn a_loop_may_not_draw_or_define_what_follows_it() {
+        // A draw's stream is keyed once per step: none inside a loop.
+        let (l, mut k) = pop("A", 1);
+        k.init.body = vec![Stmt::While(
+            Expr::Const(0.0),
+            vec![Stmt::Store(0, Expr::Rand(Dist::Uniform, 1))],
+        )];
+        let Err(e) = verify(&net(vec![(l, k)])) else {
+            panic!("a draw in a loop passed");
+        };
+        assert!(e.message.contains("`while` loop"), "{e}");
+        // A temporary set only inside may be unset after it (no pass).
+        let (l, mut k) = pop("A", 1);
+        k.init.temps = 1;
+        k.init.body = vec![
+            Stmt::While(Expr::Const(0.0), vec![Stmt::Let(0, Expr::Const(1.0))]),
+            Stmt::Store(0, Expr::Temp(0)),
+        ];
+        assert!(
+            verify(&net(vec![(l, k)])).is_err(),
+            "read of a maybe-unset temp"
+        );
+        let (l, mut k) = pop("A", 1);
+        k.init.temps = 1;
+        k.init.body = vec![
+            Stmt::Let(0, Expr::Const(0.0)),
+            Stmt::While(
+                Expr::bin(crate::Bin::Lt, Expr::Temp(0), Expr::Const(3.0)),
+                vec![Stmt::Let(
+                    0,
+                    Expr::bin(crate::Bin::Add, Expr::Temp(0), Expr::Const(1.0)),
+                )],
+            ),
+            Stmt::Store(0, Expr::Temp(0)),
+        ];
+        assert_eq!(verify(&net(vec![(l, k)])), Ok(()));
     }
 
     #[test]

@@ -169,6 +169,7 @@ fn shared_subexpressions(k: &mut Kernel) {
         for st in stmts {
             let mut st = match st {
                 Stmt::If(c, a, b) => Stmt::If(c, body(a, temps), body(b, temps)),
+                Stmt::While(c, a) => Stmt::While(c, body(a, temps)),
                 other => other,
             };
             let e = match &mut st {
@@ -203,6 +204,45 @@ fn shared_subexpressions(k: &mut Kernel) {
 /// The variable `refractory while` keeps its flag in (`PopLayout::refractory_flag`).
 const REFRACTORY_VAR: &str = "refractory?";
 
+/// The per-neuron variables of `method rk45` (`PopLayout::adaptive`): the
+/// substep last proposed, substeps accepted and rejected, the smallest
+/// accepted.
+const RK45_VARS: [&str; 4] = [
+    "rk45.step",
+    "rk45.accepted",
+    "rk45.rejected",
+    "rk45.smallest",
+];
+
+/// `rk45`'s absolute tolerance, in the unit [`unit_scale`] gives a state's
+/// dimension (NEST's adaptive models use 1e-6 in mV, pA, nS).
+const RK45_ATOL: f64 = 1e-6;
+
+/// `rk45`'s relative tolerance.
+const RK45_RTOL: f64 = 1e-6;
+
+/// The unit (in SI) a neuroscientist states a dimension's values in, as
+/// NEST and NESTML do: mV, pA, nS, ms, mM, µm; 1 for dimensionless or other
+/// dimensions.
+fn unit_scale(dim: Option<circ_units::Dim>) -> f64 {
+    const SCALES: [(&str, f64); 8] = [
+        ("voltage", 1e-3),
+        ("current", 1e-12),
+        ("conductance", 1e-9),
+        ("time", 1e-3),
+        ("concentration", 1e-3),
+        ("length", 1e-6),
+        // µA/cm² and mS/cm²
+        ("current_density", 1e-2),
+        ("conductance_density", 10.0),
+    ];
+    let Some(dim) = dim else { return 1.0 };
+    SCALES
+        .iter()
+        .find(|(name, _)| circ_units::dim_by_name(name) == Some(dim))
+        .map_or(1.0, |s| s.1)
+}
+
 /// `body` with expressions replaced where `f` gives a replacement.
 pub(crate) fn subst_stmts(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> Vec<Stmt> {
     fn ex(e: &Expr, f: &dyn Fn(&Expr) -> Option<Expr>) -> Expr {
@@ -228,6 +268,7 @@ pub(crate) fn subst_stmts(body: &[Stmt], f: &dyn Fn(&Expr) -> Option<Expr>) -> V
             Stmt::Spike(e) => Stmt::Spike(ex(e, f)),
             Stmt::SetRefractory(e) => Stmt::SetRefractory(ex(e, f)),
             Stmt::If(c, a, b) => Stmt::If(ex(c, f), subst_stmts(a, f), subst_stmts(b, f)),
+            Stmt::While(c, a) => Stmt::While(ex(c, f), subst_stmts(a, f)),
         })
         .collect()
 }
@@ -667,9 +708,33 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
             )),
         }
     }
-    // The projections of the file's run, as they are lowered for it.
-    let has_run = ast.items.iter().any(|i| matches!(i, Item::Run(_)));
-    if has_run && let Ok(lowered) = lower(analysis, map, &Options::default()) {
+    // The populations and projections of each circuit the file runs, as
+    // they are lowered for it (named by circuit when it runs several).
+    let runs: Vec<String> = ast
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Run(r) => Some(r.circuit.node.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for circuit in &runs {
+        if !seen.insert(circuit) {
+            continue;
+        }
+        let opts = Options {
+            circuit: Some(circuit.clone()),
+            ..Options::default()
+        };
+        let Ok(lowered) = lower(analysis, map, &opts) else {
+            continue;
+        };
+        let prefix = if seen.len() > 1 || runs.iter().any(|r| r != circuit) {
+            format!("circuit `{circuit}`, ")
+        } else {
+            String::new()
+        };
         // Populations that choose their own method.
         for (pop, k) in lowered.net.layout.pops.iter().zip(&lowered.net.pops) {
             for note in k
@@ -677,12 +742,12 @@ pub fn explain_solvers(analysis: &Analysis, map: &SourceMap) -> Vec<String> {
                 .iter()
                 .filter(|n| n.contains("population's `method`"))
             {
-                out.push(format!("population `{}`: {note}", pop.name));
+                out.push(format!("{prefix}population `{}`: {note}", pop.name));
             }
         }
         for (proj, k) in lowered.net.layout.projs.iter().zip(&lowered.net.projs) {
             for note in &k.solver_notes {
-                out.push(format!("projection `{}`: {note}", proj.name));
+                out.push(format!("{prefix}projection `{}`: {note}", proj.name));
             }
         }
     }
@@ -1705,6 +1770,7 @@ impl<'p> Lowerer<'p> {
                         "heun" => Method::Heun,
                         "rk4" => Method::Rk4,
                         "euler_maruyama" => Method::EulerMaruyama,
+                        "rk45" => Method::Rk45,
                         "milstein"
                             if sys.noise.iter().flatten().all(|s| {
                                 !sym::depends(s, &|v| vars[v as usize].role == VarRole::State)
@@ -1713,7 +1779,7 @@ impl<'p> Lowerer<'p> {
                             Method::EulerMaruyama
                         }
                         other => {
-                            self.unsupported(mfile, n.span, &format!("the method `{other}`"), "use exact, exponential_euler, euler, rk2, heun, rk4 or euler_maruyama");
+                            self.unsupported(mfile, n.span, &format!("the method `{other}`"), "use exact, exponential_euler, euler, rk2, heun, rk4, rk45 or euler_maruyama");
                             return None;
                         }
                     };
@@ -1758,10 +1824,68 @@ impl<'p> Lowerer<'p> {
                 method.name(),
                 why
             ));
+            // Substeps end where the spike condition holds (AdEx's
+            // exponential runs away to infinity within a step).
+            let spike_cond = if method == Method::Rk45 {
+                let cond = model.members.iter().find_map(|m| match &m.node {
+                    MemberKind::Spike { cond, .. } => Some(cond),
+                    _ => None,
+                });
+                match cond {
+                    Some(cond) => Some(self.expr(&scope, cond)?),
+                    None => None,
+                }
+            } else {
+                None
+            };
             let scalar_value = |v: VarId| known.get(&v).copied();
             let streams = &mut self.streams;
             let mut next = || streams.fresh();
-            if let Err(why) = ode::emit(&sys, method, &mut update, &scalar_value, &mut next, dt) {
+            let info = self.prog.model_info(id);
+            let model_dims: HashMap<&str, circ_units::Dim> = info
+                .iter()
+                .flat_map(|m| m.vars.iter())
+                .map(|v| (v.name.as_str(), v.dim))
+                .collect();
+            let adaptive = (method == Method::Rk45).then(|| {
+                let mut internal = |name: &str| {
+                    vars.push(VarLayout {
+                        name: name.into(),
+                        role: VarRole::Internal,
+                        scalar: false,
+                    });
+                    (vars.len() - 1) as VarId
+                };
+                let a = ode::Adaptive {
+                    step: internal(RK45_VARS[0]),
+                    accepted: internal(RK45_VARS[1]),
+                    rejected: internal(RK45_VARS[2]),
+                    smallest: internal(RK45_VARS[3]),
+                    atol: sys
+                        .states
+                        .iter()
+                        .map(|(_, name)| {
+                            RK45_ATOL * unit_scale(model_dims.get(name.as_str()).copied())
+                        })
+                        .collect(),
+                    rtol: RK45_RTOL,
+                    stop: spike_cond.clone(),
+                };
+                // The first substep tries the whole step; the smallest
+                // accepted starts above any.
+                init.body.push(Stmt::Store(a.step, Expr::Dt));
+                init.body.push(Stmt::Store(a.smallest, c(f64::INFINITY)));
+                a
+            });
+            if let Err(why) = ode::emit(
+                &sys,
+                method,
+                &mut update,
+                &scalar_value,
+                &mut next,
+                dt,
+                adaptive.as_ref(),
+            ) {
                 let span = requested.map_or(model.name.span, |n| n.span);
                 self.diags.push(
                     Diagnostic::error(
@@ -2318,6 +2442,24 @@ impl<'p> Lowerer<'p> {
                 let refractory_flag = vars
                     .iter()
                     .position(|v| v.name == REFRACTORY_VAR && v.role == VarRole::Internal);
+                let internal = |name: &str| {
+                    vars.iter()
+                        .position(|v| v.name == name && v.role == VarRole::Internal)
+                };
+                let adaptive = match (
+                    internal(RK45_VARS[1]),
+                    internal(RK45_VARS[2]),
+                    internal(RK45_VARS[3]),
+                ) {
+                    (Some(accepted), Some(rejected), Some(smallest)) => {
+                        Some(circ_runtime::layout::AdaptiveVars {
+                            accepted,
+                            rejected,
+                            smallest,
+                        })
+                    }
+                    _ => None,
+                };
                 layout.pops.push(PopLayout {
                     name: p.name.node.clone(),
                     model: p.model.node.clone(),
@@ -2331,6 +2473,7 @@ impl<'p> Lowerer<'p> {
                     stream: 0,
                     rate_unit: kernels.threshold.is_none(),
                     refractory_flag,
+                    adaptive,
                 });
                 pops.push(kernels);
             }
@@ -2758,6 +2901,10 @@ fn inline_constant_params(
                     rewrite(a, value);
                     rewrite(b, value);
                 }
+                Stmt::While(cond, a) => {
+                    *cond = sub(cond);
+                    rewrite(a, value);
+                }
             }
         }
     }
@@ -3031,6 +3178,30 @@ fn fold_step_constants(body: &mut [Stmt], dt: f64) {
                     *cond = sym::simplify(&fold(cond, dt, temps));
                     walk(a, dt, temps, false);
                     walk(b, dt, temps, false);
+                }
+                Stmt::While(cond, a) => {
+                    // A temporary the loop sets is not a constant anywhere
+                    // in it (the condition reads it on the next pass too).
+                    fn lets(body: &[Stmt], out: &mut Vec<u32>) {
+                        for st in body {
+                            match st {
+                                Stmt::Let(t, _) => out.push(*t),
+                                Stmt::If(_, a, b) => {
+                                    lets(a, out);
+                                    lets(b, out);
+                                }
+                                Stmt::While(_, a) => lets(a, out),
+                                _ => {}
+                            }
+                        }
+                    }
+                    let mut set = vec![];
+                    lets(a, &mut set);
+                    for t in set {
+                        temps.remove(&t);
+                    }
+                    *cond = sym::simplify(&fold(cond, dt, temps));
+                    walk(a, dt, temps, false);
                 }
             }
         }

@@ -52,7 +52,33 @@ pub enum Method {
     Rk4,
     /// Euler–Maruyama.
     EulerMaruyama,
+    /// Adaptive Dormand–Prince 5(4) substeps within each step.
+    Rk45,
 }
+
+/// What `rk45` keeps per element, and the tolerances it controls to.
+#[derive(Clone, Debug)]
+pub struct Adaptive {
+    /// The substep size last proposed (starts at dt).
+    pub step: VarId,
+    /// Substeps accepted so far.
+    pub accepted: VarId,
+    /// Substeps rejected so far.
+    pub rejected: VarId,
+    /// The smallest substep accepted so far.
+    pub smallest: VarId,
+    /// Absolute tolerance per state, SI.
+    pub atol: Vec<f64>,
+    /// Relative tolerance.
+    pub rtol: f64,
+    /// The spike condition: once a substep makes it hold (outside the
+    /// refractory period), the step's substeps end there.
+    pub stop: Option<Expr>,
+}
+
+/// The most substep attempts per element and step: beyond them the states
+/// become infinite, which stops the run with the runtime's report.
+pub const RK45_MAX_ATTEMPTS: f64 = 100_000.0;
 
 impl Method {
     /// The method's name in the language.
@@ -65,6 +91,7 @@ impl Method {
             Method::Heun => "heun",
             Method::Rk4 => "rk4",
             Method::EulerMaruyama => "euler_maruyama",
+            Method::Rk45 => "rk45",
         }
     }
 }
@@ -163,7 +190,13 @@ pub fn emit(
     scalar_value: &dyn Fn(VarId) -> Option<f64>,
     next_stream: &mut dyn FnMut() -> u32,
     dt: f64,
+    adaptive: Option<&Adaptive>,
 ) -> Result<(), String> {
+    if method == Method::Rk45 {
+        let a = adaptive.ok_or("rk45 needs its per-element step variables")?;
+        emit_rk45(sys, b, a);
+        return Ok(());
+    }
     let n = sys.states.len();
     let x: Vec<Expr> = sys.states.iter().map(|s| Expr::Load(s.0)).collect();
     // The right-hand side with states replaced by `vals` and time shifted by `dt_frac` * dt.
@@ -298,11 +331,281 @@ pub fn emit(
             })
             .collect::<Result<Vec<_>, String>>()?,
         Method::Exact => emit_exact(sys, b, scalar_value, dt)?,
+        Method::Rk45 => unreachable!("handled above"),
     };
     for (i, v) in new.into_iter().enumerate() {
         b.body.push(Stmt::Store(sys.states[i].0, v));
     }
     Ok(())
+}
+
+/// Dormand–Prince 5(4) (MATLAB's ode45, SciPy's RK45): the stages' nodes,
+/// their coefficients, the fifth-order weights and the error weights
+/// (fifth minus fourth order).
+const DP_C: [f64; 7] = [0.0, 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0, 1.0, 1.0];
+const DP_A: [&[f64]; 7] = [
+    &[],
+    &[1.0 / 5.0],
+    &[3.0 / 40.0, 9.0 / 40.0],
+    &[44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0],
+    &[
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+    ],
+    &[
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+    ],
+    &[
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+    ],
+];
+const DP_E: [f64; 7] = [
+    71.0 / 57600.0,
+    0.0,
+    -71.0 / 16695.0,
+    71.0 / 1920.0,
+    -17253.0 / 339200.0,
+    22.0 / 525.0,
+    -1.0 / 40.0,
+];
+
+/// Adaptive substeps: within each step of `dt`, Dormand–Prince substeps of
+/// size h are tried until the step is covered; one is accepted when its
+/// error estimate, per state scaled by `atol + rtol * max(|x|, |x'|)`, is at
+/// most 1 in the max norm (GSL's `y_new` control, as NESTML and NEST's
+/// adaptive models use). The next h is h * clamp(0.9 * err^(-1/5), 0.2,
+/// 5), and the last one proposed carries over to the next step.
+fn emit_rk45(sys: &System, b: &mut Builder, a: &Adaptive) {
+    let n = sys.states.len();
+    let load = |v: VarId| Expr::Load(v);
+    let sub = |x: Expr, y: Expr| Expr::bin(Bin::Sub, x, y);
+    let bin = |op: Bin, x: Expr, y: Expr| Expr::bin(op, x, y);
+    // Loop-carried temporaries, set before the loop.
+    let x: Vec<Expr> = (0..n).map(|i| b.let_(load(sys.states[i].0))).collect();
+    let x_t: Vec<Temp> = x
+        .iter()
+        .map(|e| match e {
+            Expr::Temp(t) => *t,
+            _ => unreachable!("let_ gives a temporary"),
+        })
+        .collect();
+    let fresh = |b: &mut Builder| {
+        let t = b.temps;
+        b.temps += 1;
+        t
+    };
+    // What remains of the step: the last substep takes it exactly, so it
+    // ends at 0 with no rounding left over.
+    let rem_t = fresh(b);
+    b.body.push(Stmt::Let(rem_t, Expr::Dt));
+    let h_t = fresh(b);
+    b.body
+        .push(Stmt::Let(h_t, bin(Bin::Min, load(a.step), Expr::Dt)));
+    let tries_t = fresh(b);
+    b.body.push(Stmt::Let(tries_t, c(0.0)));
+    let acc_t = fresh(b);
+    b.body.push(Stmt::Let(acc_t, load(a.accepted)));
+    let rej_t = fresh(b);
+    b.body.push(Stmt::Let(rej_t, load(a.rejected)));
+    let min_t = fresh(b);
+    b.body.push(Stmt::Let(min_t, load(a.smallest)));
+    let (rem, h, tries) = (Expr::Temp(rem_t), Expr::Temp(h_t), Expr::Temp(tries_t));
+    // Time from the step's start.
+    let done = sub(Expr::Dt, rem.clone());
+    let mut cond = bin(
+        Bin::And,
+        bin(Bin::Gt, rem.clone(), c(0.0)),
+        bin(Bin::Lt, tries.clone(), c(RK45_MAX_ATTEMPTS)),
+    );
+    let fired = a.stop.as_ref().map(|stop| {
+        let map = |v: VarId| {
+            sys.states
+                .iter()
+                .position(|s| s.0 == v)
+                .map(|k| x[k].clone())
+        };
+        let time = add(Expr::Time, done.clone());
+        bin(
+            Bin::And,
+            subst(stop, &map, Some(&time)),
+            Expr::Un(Un::Not, Box::new(Expr::Refractory)),
+        )
+    });
+    if let Some(fired) = &fired {
+        cond = bin(Bin::And, cond, Expr::Un(Un::Not, Box::new(fired.clone())));
+    }
+
+    // The loop body.
+    let mut body = Builder {
+        body: vec![],
+        temps: b.temps,
+    };
+    // The rest of the step when the proposal nearly reaches it (no sliver
+    // of a substep after).
+    let hh = body.let_(Expr::Select(
+        Box::new(bin(Bin::Ge, mul(h.clone(), c(1.01)), rem.clone())),
+        Box::new(rem.clone()),
+        Box::new(h.clone()),
+    ));
+    let rhs = |i: usize, vals: &[Expr], frac: f64| -> Expr {
+        let mut time = add(Expr::Time, done.clone());
+        if frac != 0.0 {
+            time = add(time, mul(c(frac), hh.clone()));
+        }
+        let map = |v: VarId| {
+            sys.states
+                .iter()
+                .position(|s| s.0 == v)
+                .map(|k| vals[k].clone())
+        };
+        let e = subst(&sys.rhs[i], &map, Some(&time));
+        if sys.held[i] {
+            Expr::Select(Box::new(Expr::Refractory), Box::new(c(0.0)), Box::new(e))
+        } else {
+            e
+        }
+    };
+    let mut ks: Vec<Vec<Expr>> = vec![];
+    for (stage, coeffs) in DP_A.iter().enumerate() {
+        let point: Vec<Expr> = if stage == 0 {
+            x.clone()
+        } else {
+            (0..n)
+                .map(|i| {
+                    let mut acc: Option<Expr> = None;
+                    for (k, &w) in coeffs.iter().enumerate() {
+                        if w == 0.0 {
+                            continue;
+                        }
+                        let term = mul(c(w), ks[k][i].clone());
+                        acc = Some(match acc {
+                            Some(s) => add(s, term),
+                            None => term,
+                        });
+                    }
+                    let inc = mul(hh.clone(), acc.unwrap_or(c(0.0)));
+                    body.let_(add(x[i].clone(), inc))
+                })
+                .collect()
+        };
+        let k: Vec<Expr> = (0..n)
+            .map(|i| body.let_(rhs(i, &point, DP_C[stage])))
+            .collect();
+        ks.push(k);
+        // The seventh stage's point is the fifth-order solution.
+        if stage == 6 {
+            ks.push(point);
+        }
+    }
+    let y = ks.pop().unwrap_or_default();
+    // The error estimate, scaled per state, in the max norm.
+    let mut err: Option<Expr> = None;
+    for i in 0..n {
+        let mut e: Option<Expr> = None;
+        for (k, &w) in DP_E.iter().enumerate() {
+            if w == 0.0 {
+                continue;
+            }
+            let term = mul(c(w), ks[k][i].clone());
+            e = Some(match e {
+                Some(s) => add(s, term),
+                None => term,
+            });
+        }
+        let e = Expr::Call(Func::Abs, vec![mul(hh.clone(), e.unwrap_or(c(0.0)))]);
+        let scale = add(
+            c(a.atol[i]),
+            mul(
+                c(a.rtol),
+                bin(
+                    Bin::Max,
+                    Expr::Call(Func::Abs, vec![x[i].clone()]),
+                    Expr::Call(Func::Abs, vec![y[i].clone()]),
+                ),
+            ),
+        );
+        let r = div(e, scale);
+        err = Some(match err {
+            Some(m) => bin(Bin::Max, m, r),
+            None => r,
+        });
+    }
+    let err = body.let_(err.unwrap_or(c(0.0)));
+    // A NaN estimate is accepted: the NaN reaches the states and the run
+    // stops with the runtime's report instead of shrinking h forever.
+    let ok = body.let_(bin(
+        Bin::Or,
+        bin(Bin::Le, err.clone(), c(1.0)),
+        bin(Bin::Ne, err.clone(), err.clone()),
+    ));
+    let pick =
+        |yes: Expr, no: Expr| Expr::Select(Box::new(ok.clone()), Box::new(yes), Box::new(no));
+    for i in 0..n {
+        body.body
+            .push(Stmt::Let(x_t[i], pick(y[i].clone(), x[i].clone())));
+    }
+    body.body.push(Stmt::Let(
+        rem_t,
+        pick(sub(rem.clone(), hh.clone()), rem.clone()),
+    ));
+    body.body.push(Stmt::Let(
+        acc_t,
+        add(Expr::Temp(acc_t), pick(c(1.0), c(0.0))),
+    ));
+    body.body.push(Stmt::Let(
+        rej_t,
+        add(Expr::Temp(rej_t), pick(c(0.0), c(1.0))),
+    ));
+    body.body.push(Stmt::Let(
+        min_t,
+        pick(
+            bin(Bin::Min, Expr::Temp(min_t), hh.clone()),
+            Expr::Temp(min_t),
+        ),
+    ));
+    // The next substep: 0.9 err^(-1/5), within [0.2, 5] (5 where err is 0).
+    let grow = Expr::Select(
+        Box::new(bin(Bin::Gt, err.clone(), c(0.0))),
+        Box::new(mul(c(0.9), bin(Bin::Pow, err, c(-0.2)))),
+        Box::new(c(5.0)),
+    );
+    let factor = bin(Bin::Min, c(5.0), bin(Bin::Max, c(0.2), grow));
+    body.body.push(Stmt::Let(h_t, mul(hh, factor)));
+    body.body
+        .push(Stmt::Let(tries_t, add(tries.clone(), c(1.0))));
+    b.temps = body.temps;
+    b.body.push(Stmt::While(cond, body.body));
+    // Unfinished after the most attempts (and not ended by a spike):
+    // infinite states stop the run with the runtime's report of a value
+    // that is not finite.
+    let mut unfinished = bin(Bin::Gt, rem, c(0.0));
+    if let Some(fired) = fired {
+        unfinished = bin(Bin::And, unfinished, Expr::Un(Un::Not, Box::new(fired)));
+    }
+    let unfinished = b.let_(unfinished);
+    for (xi, (v, _)) in x.iter().zip(&sys.states) {
+        let value = Expr::Select(
+            Box::new(unfinished.clone()),
+            Box::new(c(f64::INFINITY)),
+            Box::new(xi.clone()),
+        );
+        b.body.push(Stmt::Store(*v, value));
+    }
+    b.body.push(Stmt::Store(a.step, h));
+    b.body.push(Stmt::Store(a.accepted, Expr::Temp(acc_t)));
+    b.body.push(Stmt::Store(a.rejected, Expr::Temp(rej_t)));
+    b.body.push(Stmt::Store(a.smallest, Expr::Temp(min_t)));
 }
 
 fn emit_exact(

@@ -214,6 +214,7 @@ impl Lowerer<'_> {
             stream: self.streams.fresh(),
             rate_unit: false,
             refractory_flag: None,
+            adaptive: None,
         };
         let mut kernels = PopKernels::default();
         if p.model.node == "poisson" {
@@ -927,6 +928,16 @@ impl Lowerer<'_> {
                     Method::ExponentialEuler
                 }
                 (Some("exact"), Class::Linear) => Method::Exact,
+                (Some("rk45"), _) => {
+                    let span = requested.map_or(model.name.span, |n| n.span);
+                    self.unsupported(
+                        file,
+                        span,
+                        "`method rk45` in a synapse model",
+                        "adaptive substeps integrate neuron models; a synapse's equations take a fixed-step method such as `rk4`",
+                    );
+                    return None;
+                }
                 (Some(other), _) => {
                     let span = requested.map_or(model.name.span, |n| n.span);
                     self.diags.push(
@@ -964,7 +975,7 @@ impl Lowerer<'_> {
             let scalar_value = |v: VarId| known.get(&v).copied();
             let streams = &mut self.streams;
             let mut next = || streams.fresh();
-            if let Err(why) = ode::emit(sys, method, &mut b, &scalar_value, &mut next, dt) {
+            if let Err(why) = ode::emit(sys, method, &mut b, &scalar_value, &mut next, dt, None) {
                 self.diags.push(
                     Diagnostic::error(
                         "method-not-applicable",
@@ -1399,7 +1410,17 @@ impl Lowerer<'_> {
             let scalar_value = |v: VarId| known.get(&v).copied();
             let streams = &mut self.streams;
             let mut next = || streams.fresh();
-            if ode::emit(&sys, Method::Exact, &mut b, &scalar_value, &mut next, dt).is_ok() {
+            if ode::emit(
+                &sys,
+                Method::Exact,
+                &mut b,
+                &scalar_value,
+                &mut next,
+                dt,
+                None,
+            )
+            .is_ok()
+            {
                 kernels.solver_notes.push(format!(
                     "{name} (per synapse) integrated with exact every step: a continuous coupling or sum reads it"
                 ));
