@@ -215,7 +215,8 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
         } else {
             0.0
         };
-        let mut entry = serde_json::json!({ "model": pop.model, "size": pop.size, "spikes": spikes.len(), "mean_rate_hz": rate });
+        // `index`: its place in the circuit (the map's keys are sorted).
+        let mut entry = serde_json::json!({ "index": p, "model": pop.model, "size": pop.size, "spikes": spikes.len(), "mean_rate_hz": rate });
         if let Some(Some(st)) = result.step_stats.get(p) {
             entry["rk45"] = serde_json::json!({
                 "substeps_accepted": st.accepted,

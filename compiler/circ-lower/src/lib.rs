@@ -44,6 +44,9 @@ pub struct Options {
     /// Values of the circuit's parameters in SI units (`circ run --set
     /// N=8000`), checked by [`resolve_sets`].
     pub circuit_args: Vec<(String, f64)>,
+    /// Values of the circuit's string parameters (`--set edges=b.csv`:
+    /// file names), checked by [`resolve_sets`].
+    pub circuit_strings: Vec<(String, String)>,
 }
 
 /// A network ready to run, with the run's settings.
@@ -537,17 +540,18 @@ fn check_run(
 /// circuit, `E.tau_m=10ms` a parameter of population `E`'s model, and
 /// `exc.w=5nS` one of projection `exc`'s synapse model. Values are constant
 /// expressions with units, checked against the parameter's dimension.
-/// Returns the circuit's values and the populations' and projections'
-/// (for [`Options`]); `Err` says what is wrong, for the command line.
-#[allow(clippy::type_complexity)]
+/// A string parameter (a file name) takes the text as it is. Puts the
+/// circuit's values and the populations' and projections' into `opts`;
+/// `Err` says what is wrong, for the command line.
 pub fn resolve_sets(
     analysis: &Analysis,
     circuit: Option<&str>,
     sets: &[String],
-) -> Result<(Vec<(String, f64)>, Vec<(String, String, f64)>), String> {
+    opts: &mut Options,
+) -> Result<(), String> {
     let (mut args, mut overrides) = (vec![], vec![]);
     if sets.is_empty() {
-        return Ok((args, overrides));
+        return Ok(());
     }
     let ast = analysis.program.ast(0).ok_or("nothing to run")?;
     let name = match (circuit, choose_run(ast, circuit)?) {
@@ -568,6 +572,22 @@ pub fn resolve_sets(
             format!("--set {set}: write TARGET=VALUE, e.g. `--set N=8000` or `--set exc.w=5nS`")
         })?;
         let target = target.trim();
+        if !target.contains('.')
+            && let Some((_, circ_sema::Ty::Str)) = analysis
+                .program
+                .circuit_params(cid)
+                .iter()
+                .find(|p| p.0 == target)
+        {
+            let text = text.trim();
+            let text = text
+                .strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(text);
+            opts.circuit_strings
+                .push((target.to_string(), text.to_string()));
+            continue;
+        }
         let (value, dim) =
             circ_sema::constant_value(text.trim()).map_err(|e| format!("--set {set}: {e}"))?;
         let want = if let Some((owner, param)) = target.split_once('.') {
@@ -623,7 +643,9 @@ pub fn resolve_sets(
             ));
         }
     }
-    Ok((args, overrides))
+    opts.circuit_args = args;
+    opts.overrides = overrides;
+    Ok(())
 }
 
 /// The `run` item a run uses: the one for `circuit` when it is named (none:
@@ -780,6 +802,8 @@ struct Lowerer<'p> {
     pop_method: Option<(FileId, circ_syntax::Ident)>,
     /// See [`Options::circuit_args`].
     circuit_args: Vec<(String, f64)>,
+    /// See [`Options::circuit_strings`].
+    circuit_strings: Vec<(String, String)>,
     /// Warnings about the run (they do not stop it).
     warnings: Vec<Diagnostic>,
     prog: &'p Program,
@@ -827,6 +851,7 @@ impl<'p> Lowerer<'p> {
             final_state: opts.final_state,
             pop_method: None,
             circuit_args: opts.circuit_args.clone(),
+            circuit_strings: opts.circuit_strings.clone(),
             warnings: vec![],
         }
     }
@@ -1087,7 +1112,11 @@ impl<'p> Lowerer<'p> {
                 }
                 out
             }
-            ExprKind::Range(..) | ExprKind::Array(_) | ExprKind::Str(_) | ExprKind::File(_) => {
+            ExprKind::Range(..)
+            | ExprKind::Array(_)
+            | ExprKind::Str(_)
+            | ExprKind::File(_)
+            | ExprKind::FileNamed(_) => {
                 self.unsupported(
                     s.file,
                     e.span,
@@ -2181,14 +2210,20 @@ impl<'p> Lowerer<'p> {
         let dt = opts.dt.or(dt).unwrap_or(1e-4);
         let seed = opts.seed.or(seed).unwrap_or(0);
         // The run item's values of the circuit's parameters.
-        let mut run_args = vec![];
+        let (mut run_args, mut run_strings) = (vec![], vec![]);
         if let Some(r) = run.filter(|r| r.circuit.node == circuit_name) {
             for a in &r.args {
                 if let Some(n) = &a.name {
+                    if let ExprKind::Str(v) = &a.value.node {
+                        run_strings.push((n.node.clone(), v.clone()));
+                        continue;
+                    }
                     run_args.push((n.node.clone(), self.expr(&empty, &a.value)?));
                 }
             }
         }
+        let strings = self.circuit_strings(circuit, &run_strings);
+        let circuit = &self.with_strings(cfile, circuit, &strings);
         let net = self.lower_circuit(cid.module, cfile, circuit, dt, duration, &run_args)?;
         Some(Lowered {
             net,
@@ -2198,6 +2233,119 @@ impl<'p> Lowerer<'p> {
             seed,
             warnings: std::mem::take(&mut self.warnings),
         })
+    }
+
+    /// The circuit's string constants (file names): parameters with a
+    /// string default (the command line's value, else the run item's, else
+    /// the default) and `let`s of a string or of another such name.
+    fn circuit_strings(
+        &self,
+        circuit: &ast::CircuitItem,
+        run_strings: &[(String, String)],
+    ) -> HashMap<String, String> {
+        let mut out: HashMap<String, String> = HashMap::new();
+        let value = |e: &ast::Expr, out: &HashMap<String, String>| match &e.node {
+            ExprKind::Str(v) => Some(v.clone()),
+            ExprKind::Name(n) => out.get(&n.node).cloned(),
+            _ => None,
+        };
+        for (n, default) in &circuit.params {
+            let Some(v) = value(default, &out) else {
+                continue;
+            };
+            let given = self
+                .circuit_strings
+                .iter()
+                .chain(run_strings)
+                .find(|a| a.0 == n.node)
+                .map(|a| a.1.clone());
+            out.insert(n.node.clone(), given.unwrap_or(v));
+        }
+        for m in &circuit.members {
+            if let CircuitMemberKind::Let { name, value: e } = &m.node
+                && let Some(v) = value(e, &out)
+            {
+                out.insert(name.node.clone(), v);
+            }
+        }
+        out
+    }
+
+    /// `circuit` with its string constants in place: `from NAME` becomes
+    /// `from "file"`, and a name that means one (a file column) the string.
+    /// Only names that resolve to the circuit's own constants are replaced.
+    fn with_strings(
+        &self,
+        file: FileId,
+        circuit: &ast::CircuitItem,
+        strings: &HashMap<String, String>,
+    ) -> ast::CircuitItem {
+        if strings.is_empty() {
+            return circuit.clone();
+        }
+        let local = |n: &circ_syntax::Ident| -> Option<String> {
+            matches!(self.prog.resolution(file, n.span), Some(Res::Local(_)))
+                .then(|| strings.get(&n.node).cloned())
+                .flatten()
+        };
+        fn expr(e: &mut ast::Expr, local: &dyn Fn(&circ_syntax::Ident) -> Option<String>) {
+            match &e.node {
+                ExprKind::FileNamed(n) => {
+                    if let Some(v) = local(n) {
+                        e.node = ExprKind::File(v);
+                    }
+                    return;
+                }
+                ExprKind::Name(n) => {
+                    if let Some(v) = local(n) {
+                        e.node = ExprKind::Str(v);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+            e.node.children_mut(&mut |c| expr(c, local));
+        }
+        let args = |args: &mut Vec<ast::Arg>| {
+            for a in args {
+                expr(&mut a.value, &local);
+            }
+        };
+        let mut c = circuit.clone();
+        for (_, e) in &mut c.params {
+            expr(e, &local);
+        }
+        for m in &mut c.members {
+            match &mut m.node {
+                CircuitMemberKind::Let { value, .. } => expr(value, &local),
+                CircuitMemberKind::Population(p) => {
+                    args(&mut p.args);
+                    for (_, e) in &mut p.inits {
+                        expr(e, &local);
+                    }
+                }
+                CircuitMemberKind::Project(pr) => {
+                    args(&mut pr.args);
+                    for (_, e) in &mut pr.inits {
+                        expr(e, &local);
+                    }
+                    if let ast::RuleKind::FileNamed { name, args: cols } = &pr.rule.kind.node
+                        && let Some(v) = strings.get(&name.node)
+                    {
+                        let mut cols = cols.clone();
+                        args(&mut cols);
+                        pr.rule.kind.node = ast::RuleKind::File {
+                            path: circ_syntax::Spanned::new(v.clone(), name.span),
+                            args: cols,
+                        };
+                    } else if let ast::RuleKind::File { args: cols, .. } = &mut pr.rule.kind.node {
+                        args(cols);
+                    }
+                }
+                _ => {}
+            }
+        }
+        c
     }
 
     fn lower_circuit(
@@ -2220,6 +2368,10 @@ impl<'p> Lowerer<'p> {
                 locals: cs_locals.clone(),
                 pair: false,
             };
+            if matches!(default.node, ExprKind::Str(_)) {
+                // A file name: in place already (`with_strings`).
+                continue;
+            }
             let v = match (
                 self.circuit_args.iter().find(|a| a.0 == n.node),
                 run_args.iter().find(|a| a.0 == n.node),
@@ -2240,6 +2392,10 @@ impl<'p> Lowerer<'p> {
             };
             match &m.node {
                 CircuitMemberKind::Let { name, value } => {
+                    if matches!(value.node, ExprKind::Str(_)) {
+                        // A file name: in place already (`with_strings`).
+                        continue;
+                    }
                     let v = self.expr(&scope, value)?;
                     cs_locals.push((name.node.clone(), sym::simplify(&v)));
                 }

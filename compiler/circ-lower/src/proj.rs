@@ -1134,6 +1134,17 @@ impl Lowerer<'_> {
         };
         let mut distance_filter: Option<Expr> = None;
         let (connect, filter) = match &pr.rule.kind.node {
+            RuleKind::FileNamed { name, .. } => {
+                // Lowering puts the circuit's strings in place first; sema
+                // refuses a name that is not one.
+                self.unsupported(
+                    file,
+                    name.span,
+                    "a file named by something other than a string constant of the circuit",
+                    "name the file in the circuit: `let edges = \"edges.csv\"`",
+                );
+                return None;
+            }
             RuleKind::Named { name: rname, args } => {
                 let a0 = args.first().map(|a| &a.value);
                 let rule = match rname.node.as_str() {

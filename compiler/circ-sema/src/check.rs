@@ -2780,7 +2780,9 @@ impl Checker {
             }
         }
         self.check_rule(&aenv, &pr.rule);
-        if let (RuleKind::File { args, .. }, Some((_, info))) = (&pr.rule.kind.node, &syn) {
+        if let (RuleKind::File { args, .. } | RuleKind::FileNamed { args, .. }, Some((_, info))) =
+            (&pr.rule.kind.node, &syn)
+        {
             for n in args.iter().filter_map(|a| a.name.as_ref()) {
                 let per_synapse = |v: &VarInfo| {
                     matches!(
@@ -2903,6 +2905,36 @@ impl Checker {
         }
     }
 
+    /// `from NAME`: NAME must be a string constant of the circuit (a
+    /// `let` or a circuit parameter), which names the file.
+    pub(crate) fn file_named(&mut self, env: &Env<'_>, n: &ast::Ident) -> Ty {
+        match self.name(env, n) {
+            Ty::Str => Ty::File,
+            Ty::Error => Ty::Error,
+            other => {
+                self.diags.push(
+                    Diagnostic::error(
+                        "type-mismatch",
+                        format!(
+                            "`from {}` reads the file a string names, but `{}` is {}",
+                            n.node,
+                            n.node,
+                            other.describe()
+                        ),
+                        env.file,
+                        n.span,
+                        "not a string",
+                    )
+                    .with_help(format!(
+                        "name the file in the circuit: `let {} = \"edges.csv\"`, or as a parameter: `circuit C({} = \"edges.csv\")`",
+                        n.node, n.node
+                    )),
+                );
+                Ty::Error
+            }
+        }
+    }
+
     fn check_rule(&mut self, env: &Env<'_>, rule: &ast::ConnectRule) {
         match &rule.kind.node {
             RuleKind::Named { name, args } => {
@@ -3011,7 +3043,10 @@ impl Checker {
                 let t = self.expr(env, c);
                 self.need_bool(env, c, t, "a `where` rule");
             }
-            RuleKind::File { args, .. } => {
+            RuleKind::File { args, .. } | RuleKind::FileNamed { args, .. } => {
+                if let RuleKind::FileNamed { name, .. } = &rule.kind.node {
+                    self.file_named(env, name);
+                }
                 for a in args {
                     let t = self.expr(env, &a.value);
                     if a.name.is_none() || !matches!(t, Ty::Str | Ty::Error) {
@@ -3429,7 +3464,20 @@ impl Checker {
                 self.diags.push(d);
                 continue;
             };
-            if let Some(d) = want.dim() {
+            if *want == Ty::Str && !matches!(t, Ty::Str | Ty::Error) {
+                self.diags.push(Diagnostic::error(
+                    "type-mismatch",
+                    format!(
+                        "the parameter `{}` of `{}` names a file (a string), but this is {}",
+                        n.node,
+                        r.circuit.node,
+                        t.describe()
+                    ),
+                    env.file,
+                    a.value.span,
+                    "expected a string",
+                ));
+            } else if let Some(d) = want.dim() {
                 self.need_dim(
                     env,
                     &a.value,

@@ -254,6 +254,7 @@ impl Checker {
             ExprKind::Bool(_) => Ty::Bool,
             ExprKind::Str(_) => Ty::Str,
             ExprKind::File(_) => Ty::File,
+            ExprKind::FileNamed(n) => self.file_named(env, n),
             ExprKind::Name(n) => self.name(env, n),
             ExprKind::Field { base, field } => self.field(env, base, field, e.span),
             ExprKind::Call { func, args } => self.call(env, func, args, e.span),
@@ -731,7 +732,7 @@ impl Checker {
         }
     }
 
-    fn name(&mut self, env: &Env<'_>, n: &circ_syntax::Ident) -> Ty {
+    pub(crate) fn name(&mut self, env: &Env<'_>, n: &circ_syntax::Ident) -> Ty {
         let (res, ty) = self.name_res(env, n);
         if let Some(res) = res {
             self.note_res(env.file, n.span, res);

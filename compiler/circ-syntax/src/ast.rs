@@ -457,6 +457,9 @@ pub enum ExprKind {
     Clip(Box<Expr>, Box<Expr>),
     /// `from "file"`.
     File(String),
+    /// `from NAME`: the file a string constant of the circuit names (a
+    /// `let` or a circuit parameter), put in place before lowering.
+    FileNamed(Ident),
     /// An expression that failed to parse.
     Error,
 }
@@ -529,6 +532,13 @@ pub enum RuleKind {
     File {
         /// The file.
         path: Spanned<String>,
+        /// Column bindings.
+        args: Vec<Arg>,
+    },
+    /// `from edges(...)` where `edges` is a string constant of the circuit.
+    FileNamed {
+        /// The constant's name.
+        name: Ident,
         /// Column bindings.
         args: Vec<Arg>,
     },
@@ -654,6 +664,35 @@ pub struct RunItem {
     pub settings: Vec<(Ident, Expr)>,
     /// The whole item.
     pub span: Span,
+}
+
+impl ExprKind {
+    /// Calls `f` on each direct sub-expression, in order.
+    pub fn children_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        match self {
+            ExprKind::Unary(_, a) => f(a),
+            ExprKind::Binary(_, a, b) | ExprKind::Clip(a, b) => {
+                f(a);
+                f(b);
+            }
+            ExprKind::If(a, b, c) => {
+                f(a);
+                f(b);
+                f(c);
+            }
+            ExprKind::Range(a, b) => {
+                if let Some(a) = a {
+                    f(a);
+                }
+                if let Some(b) = b {
+                    f(b);
+                }
+            }
+            ExprKind::Array(items) => items.iter_mut().for_each(f),
+            ExprKind::Call { args, .. } => args.iter_mut().for_each(|a| f(&mut a.value)),
+            _ => {}
+        }
+    }
 }
 
 impl Drop for ExprKind {

@@ -425,11 +425,8 @@ fn front(
         eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
         return Err(1);
     }
-    match circ_lower::resolve_sets(&analysis, s.circuit.as_deref(), &s.sets) {
-        Ok((args, overrides)) => {
-            opts.circuit_args = args;
-            opts.overrides = overrides;
-        }
+    match circ_lower::resolve_sets(&analysis, s.circuit.as_deref(), &s.sets, &mut opts) {
+        Ok(()) => {}
         Err(e) => {
             eprintln!("error: {e}");
             return Err(2);
@@ -535,7 +532,9 @@ fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
             eprintln!("error: {} has no readable summary.json", out.display());
             return ExitCode::from(1);
         };
-        let names: Vec<String> = pops.keys().cloned().collect();
+        // In the circuit's order (the summary's map is sorted by name).
+        let mut names: Vec<String> = pops.keys().cloned().collect();
+        names.sort_by_key(|n| pops[n]["index"].as_u64().unwrap_or(u64::MAX));
         if header.is_none() {
             header = Some(names.clone());
         }

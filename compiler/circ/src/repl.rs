@@ -1132,6 +1132,12 @@ impl Session {
             );
             return false;
         };
+        if *ty == circ_sema::Ty::Str {
+            eprintln!(
+                "error: `{name}` names a file; :set changes numbers only: edit the circuit, or run it with `circ run FILE --set {name}=OTHER.csv`"
+            );
+            return false;
+        }
         let Some(v) = self.set_value(name, value, ty.dim()) else {
             return false;
         };

@@ -816,10 +816,20 @@ fn celegans_sweep_stimulates_the_nociceptors_and_sweeps_the_weight() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = std::fs::read_to_string(dir.join("sweep.csv")).expect("sweep.csv");
+    let col = table
+        .lines()
+        .next()
+        .and_then(|h| h.split(',').position(|c| c == "W_rate_hz"))
+        .expect("a W_rate_hz column");
+    // Populations in the circuit's order.
+    assert!(
+        table.starts_with("w_exc,W_spikes,W_rate_hz,Stim_spikes,Stim_rate_hz,Noise_spikes"),
+        "{table}"
+    );
     let rates: Vec<f64> = table
         .lines()
         .skip(1)
-        .filter_map(|l| l.split(',').nth(6)?.parse().ok())
+        .filter_map(|l| l.split(',').nth(col)?.parse().ok())
         .collect();
     eprintln!("measured: celegans_sweep W rates {rates:?}");
     assert_eq!(rates.len(), 3, "{table}");

@@ -772,3 +772,59 @@ fn rk45_takes_adaptive_substeps_to_its_tolerance() {
         "{text}"
     );
 }
+
+/// File names are constants: a circuit parameter with a string default
+/// (set from the command line to another file, or swept over files) and
+/// `let`s of a file and of a column; each neuron's value comes from the
+/// file named.
+#[test]
+fn file_names_are_circuit_constants_set_and_swept() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let model = dir.join("file_names.circ");
+    let base = std::env::temp_dir().join(format!("circ-sem-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).expect("temp dir");
+    let other = base.join("other.csv");
+    std::fs::write(&other, "tau_ms\n1\n2\n3\n4\n").expect("write");
+    let out = base.join("out");
+    let go = |extra: &[&str]| {
+        let _ = std::fs::remove_dir_all(&out);
+        let o = Command::new(env!("CARGO_BIN_EXE_circ"))
+            .args(["run", "--color", "never", "--out"])
+            .arg(&out)
+            .arg(&model)
+            .args(extra)
+            .output()
+            .expect("run circ");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        circ_runtime::data::read_matrix(&out.join("A_tau.npy")).expect("tau")[0].clone()
+    };
+    let near = |got: &[f64], want: [f64; 4]| {
+        got.iter()
+            .zip(want)
+            .all(|(g, w)| (g - w * 1e-3).abs() < 1e-15)
+    };
+    let tau = go(&[]);
+    assert!(near(&tau, [10.0, 20.0, 30.0, 40.0]), "{tau:?}");
+    let set = format!("cells={}", other.display());
+    let tau = go(&["--set", &set]);
+    assert!(near(&tau, [1.0, 2.0, 3.0, 4.0]), "{tau:?}");
+    // A sweep over two files: one folder each.
+    let _ = std::fs::remove_dir_all(&out);
+    let sweep = format!("cells=cells.csv,{}", other.display());
+    let o = Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--out"])
+        .arg(&out)
+        .arg(&model)
+        .args(["--sweep", &sweep])
+        .output()
+        .expect("run circ");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(out.join("sweep.csv")).expect("sweep.csv");
+    assert_eq!(table.lines().count(), 3, "{table}");
+    let tau = circ_runtime::data::read_matrix(&out.join("cells=cells.csv").join("A_tau.npy"))
+        .expect("tau")[0]
+        .clone();
+    assert!(near(&tau, [10.0, 20.0, 30.0, 40.0]), "{tau:?}");
+    let _ = std::fs::remove_dir_all(&base);
+}
