@@ -52,6 +52,14 @@ pub const BACKENDS: &[Info] = &[
         listing: Some("clif"),
     },
     Info {
+        name: "llvm",
+        label: "llvm-jit",
+        summary: "native code optimised by LLVM 19 for this CPU (slower to build, faster to run)",
+        threads: true,
+        executable: None,
+        listing: Some("llvm"),
+    },
+    Info {
         name: "interp",
         label: "interp",
         summary: "the reference interpreter, one thread (the oracle)",
@@ -135,6 +143,25 @@ pub fn instantiate<'a>(
             .map_err(|e| e.to_string())?;
             (Box::new(n), code.clif)
         }
+        #[cfg(not(feature = "llvm"))]
+        "llvm" => return Err(WITHOUT_LLVM.into()),
+        #[cfg(feature = "llvm")]
+        "llvm" => {
+            let plan = Plan::new(net);
+            let code =
+                circ_codegen_llvm::compile(net, &plan, &circ_codegen_llvm::Cpu::host(), s.listing)
+                    .map_err(|e| e.to_string())?;
+            let n = circ_native::Native::new(
+                net,
+                tables,
+                &code.map,
+                &code.fns,
+                Some(code.module),
+                &opts,
+            )
+            .map_err(|e| e.to_string())?;
+            (Box::new(n), code.listing)
+        }
         other => return Err(unknown(other)),
     };
     Ok(Instance {
@@ -166,6 +193,10 @@ pub fn object(
         other => Err(unknown(other)),
     }
 }
+
+/// What `--backend llvm` says when circ was built without it.
+#[cfg(not(feature = "llvm"))]
+const WITHOUT_LLVM: &str = "this circ was built without LLVM (cargo feature `llvm` of circ-backends, on by default); use --backend jit, or rebuild with LLVM 19 installed (scripts/install-deps)";
 
 fn unknown(name: &str) -> String {
     let names: Vec<&str> = BACKENDS.iter().map(|b| b.name).collect();

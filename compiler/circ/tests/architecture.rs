@@ -43,6 +43,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-interp", &["circ-ir", "circ-runtime"]),
     ("circ-native", &["circ-ir", "circ-runtime"]),
     ("circ-codegen-cranelift", &["circ-ir", "circ-native"]),
+    ("circ-codegen-llvm", &["circ-ir", "circ-native"]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],
@@ -55,6 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "circ-interp",
             "circ-native",
             "circ-codegen-cranelift",
+            "circ-codegen-llvm",
         ],
     ),
     (
@@ -81,6 +83,8 @@ const NEVER: &[(&str, &[&str])] = &[
         "circ-exe",
         &[
             "cranelift*",
+            "inkwell",
+            "llvm-sys",
             "circ-codegen-*",
             "circ-syntax",
             "circ-sema",
@@ -90,7 +94,10 @@ const NEVER: &[(&str, &[&str])] = &[
             "lalrpop*",
         ],
     ),
-    ("circ-native", &["cranelift*", "circ-interp"]),
+    (
+        "circ-native",
+        &["cranelift*", "inkwell", "llvm-sys", "circ-interp"],
+    ),
     ("circ-runtime", &["circ-*"]),
 ];
 

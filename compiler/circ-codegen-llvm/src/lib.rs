@@ -1,0 +1,192 @@
+//! circ-codegen-llvm emits the functions of a [`circ_ir::plan::Plan`] as
+//! LLVM IR, optimises them with LLVM 19's `default<O3>` pipeline for the
+//! host CPU (its name and feature list, so the vectoriser uses the whole
+//! width) and compiles them with MCJIT ([`compile`]). It owns emission
+//! only: the plan comes from `circ-ir`, execution from `circ-native`;
+//! math is inlined from `circ_ir::math`'s programs, with no fast-math flag
+//! and no libm call, so results are the interpreter's bits. It must not
+//! change what a kernel computes or the order in which it visits elements.
+
+mod emit;
+
+use circ_ir::Network;
+use circ_ir::plan::{KernelMap, Plan};
+use circ_native::KernelFn;
+use inkwell::OptimizationLevel;
+use inkwell::attributes::AttributeLoc;
+use inkwell::context::Context;
+use inkwell::module::{Linkage, Module};
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::{CodeModel, InitializationConfig, RelocMode, Target, TargetMachine};
+use inkwell::values::AnyValue;
+
+/// Why compilation failed (an internal error: the IR was verified).
+#[derive(Debug)]
+pub struct CodegenError(pub String);
+
+impl std::fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LLVM code generation failed: {}", self.0)
+    }
+}
+
+/// The CPU to compile for: its LLVM name and feature list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    /// LLVM's name (`sapphirerapids`, `x86-64-v3`).
+    pub name: String,
+    /// Its features (`+avx2,+fma,...`); empty: the name's defaults.
+    pub features: String,
+}
+
+impl Cpu {
+    /// This machine's CPU, as LLVM detects it.
+    pub fn host() -> Cpu {
+        Cpu {
+            name: TargetMachine::get_host_cpu_name().to_string(),
+            features: TargetMachine::get_host_cpu_features().to_string(),
+        }
+    }
+}
+
+/// A machine for `cpu`.
+fn machine(cpu: &Cpu, reloc: RelocMode) -> Result<TargetMachine, CodegenError> {
+    Target::initialize_native(&InitializationConfig::default()).map_err(CodegenError)?;
+    let triple = TargetMachine::get_default_triple();
+    let target = Target::from_triple(&triple).map_err(|e| CodegenError(e.to_string()))?;
+    target
+        .create_target_machine(
+            &triple,
+            &cpu.name,
+            &cpu.features,
+            OptimizationLevel::Aggressive,
+            reloc,
+            CodeModel::Default,
+        )
+        .ok_or_else(|| CodegenError(format!("no target machine for CPU `{}`", cpu.name)))
+}
+
+/// Emits every function of `plan` into a new module, optimised for `tm`.
+fn build<'ctx>(
+    ctx: &'ctx Context,
+    net: &Network,
+    plan: &Plan,
+    tm: &TargetMachine,
+    cpu: &Cpu,
+    linkage: Linkage,
+) -> Result<(Module<'ctx>, Vec<String>), CodegenError> {
+    let module = ctx.create_module("circ_model");
+    module.set_triple(&tm.get_triple());
+    module.set_data_layout(&tm.get_target_data().get_data_layout());
+    let shared = emit::Shared::new(ctx, &module)?;
+    let mut names = vec![];
+    for (f, function) in plan.functions.iter().enumerate() {
+        let fv = emit::function(
+            &shared,
+            &module,
+            &function.name,
+            &plan.groups(net, f),
+            linkage,
+        )?;
+        // The CPU on every function: MCJIT's own machine is generic.
+        fv.add_attribute(
+            AttributeLoc::Function,
+            ctx.create_string_attribute("target-cpu", &cpu.name),
+        );
+        if !cpu.features.is_empty() {
+            fv.add_attribute(
+                AttributeLoc::Function,
+                ctx.create_string_attribute("target-features", &cpu.features),
+            );
+        }
+        names.push(function.name.clone());
+    }
+    module
+        .verify()
+        .map_err(|e| CodegenError(format!("invalid module: {e}")))?;
+    module
+        .run_passes("default<O3>", tm, PassBuilderOptions::create())
+        .map_err(|e| CodegenError(e.to_string()))?;
+    Ok((module, names))
+}
+
+self_cell::self_cell!(
+    /// The context and the engine that owns the compiled code.
+    struct Owned {
+        owner: Context,
+        #[not_covariant]
+        dependent: Engine,
+    }
+);
+
+type Engine<'a> = inkwell::execution_engine::ExecutionEngine<'a>;
+
+/// A network's functions compiled by LLVM.
+pub struct JitCode {
+    /// One pointer per function of the plan, in its order.
+    pub fns: Vec<KernelFn>,
+    /// Which function runs what (the plan's map).
+    pub map: KernelMap,
+    /// What owns the code: keep it while `fns` are used.
+    pub module: Box<dyn std::any::Any>,
+    /// Each function's optimised LLVM IR, when asked for (`--emit llvm`).
+    pub listing: Vec<(String, String)>,
+}
+
+/// Compiles every function of `plan` (made from `net`) for `cpu` with
+/// MCJIT; `keep_ir` keeps each function's optimised LLVM IR as text.
+pub fn compile(
+    net: &Network,
+    plan: &Plan,
+    cpu: &Cpu,
+    keep_ir: bool,
+) -> Result<JitCode, CodegenError> {
+    let tm = machine(cpu, RelocMode::Default)?;
+    let mut listing = vec![];
+    let mut addrs: Vec<usize> = vec![];
+    let owned = Owned::try_new(
+        Context::create(),
+        |ctx| -> Result<Engine<'_>, CodegenError> {
+            let (module, names) = build(ctx, net, plan, &tm, cpu, Linkage::External)?;
+            if keep_ir {
+                for n in &names {
+                    if let Some(f) = module.get_function(n) {
+                        listing.push((n.clone(), f.print_to_string().to_string()));
+                    }
+                }
+            }
+            let engine = module
+                .create_jit_execution_engine(OptimizationLevel::Aggressive)
+                .map_err(|e| CodegenError(e.to_string()))?;
+            for s in circ_native::env::SYMBOLS {
+                if let Some(f) = module.get_function(s.name) {
+                    engine.add_global_mapping(&f, s.addr as usize);
+                }
+            }
+            for n in &names {
+                let a = engine
+                    .get_function_address(n)
+                    .map_err(|e| CodegenError(format!("{n}: {e}")))?;
+                addrs.push(a);
+            }
+            Ok(engine)
+        },
+    )?;
+    let fns = addrs
+        .into_iter()
+        .map(|a| {
+            // SAFETY: every function was defined with the signature
+            // `fn(*const Env)`, and `owned` keeps its code alive.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::mem::transmute::<usize, KernelFn>(a)
+            }
+        })
+        .collect();
+    Ok(JitCode {
+        fns,
+        map: plan.map.clone(),
+        module: Box::new(owned),
+        listing,
+    })
+}

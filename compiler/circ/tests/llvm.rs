@@ -1,0 +1,94 @@
+//! The LLVM backend's code keeps the interpreter's bits by construction:
+//! no module of any example holds a fused multiply-add, a fast-math flag
+//! or a call to anything but circ's own functions and the exact IEEE
+//! intrinsics (`sqrt`, `floor`). The differential tests compare its outputs.
+
+mod common;
+
+/// Whether a line of LLVM IR breaks the rules; what it breaks.
+fn forbidden(line: &str) -> Option<&'static str> {
+    let l = line.trim();
+    if l.contains("fma") || l.contains("fmuladd") {
+        return Some("a fused multiply-add");
+    }
+    for flag in [
+        " fast ",
+        " contract ",
+        " reassoc ",
+        " afn ",
+        " arcp ",
+        " nnan ",
+        " ninf ",
+    ] {
+        if l.contains(flag) {
+            return Some("a fast-math flag");
+        }
+    }
+    if let Some(at) = l.find("call ") {
+        let callee = l[at..].split('@').nth(1).unwrap_or("");
+        // Exact operations only: circ's functions, IEEE square root and
+        // floor, and LLVM's memory and integer helpers.
+        const EXACT: [&str; 13] = [
+            "sqrt.",
+            "floor.",
+            "fabs.",
+            "memset.",
+            "memcpy.",
+            "memmove.",
+            "lifetime.",
+            "assume",
+            "umax.",
+            "umin.",
+            "smax.",
+            "smin.",
+            "experimental.noalias",
+        ];
+        let ok = callee.starts_with("circ_")
+            || callee
+                .strip_prefix("llvm.")
+                .is_some_and(|f| EXACT.iter().any(|e| f.starts_with(e)));
+        if !ok {
+            return Some("a call to a function that is not circ's");
+        }
+    }
+    None
+}
+
+#[test]
+fn no_example_compiles_to_an_fma_a_fast_math_flag_or_a_libm_call() {
+    let cpu = circ_codegen_llvm::Cpu::host();
+    let mut checked = 0;
+    for path in common::examples() {
+        let src = std::fs::read_to_string(&path).expect("example");
+        let name = path.display().to_string();
+        let lowered = common::lower(&name, &src);
+        let plan = circ_ir::plan::Plan::new(&lowered.net);
+        let code = circ_codegen_llvm::compile(&lowered.net, &plan, &cpu, true)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(code.listing.len(), plan.functions.len(), "{name}");
+        for (f, ir) in &code.listing {
+            for line in ir.lines() {
+                if let Some(why) = forbidden(line) {
+                    panic!("{name}: {f} holds {why}: {line}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "only {checked} functions checked");
+}
+
+#[test]
+fn the_rule_finds_what_it_forbids() {
+    assert!(
+        forbidden("  %5 = call double @llvm.fma.f64(double %1, double %2, double %3)").is_some()
+    );
+    assert!(forbidden("  %5 = fmul fast double %1, %2").is_some());
+    assert!(forbidden("  %5 = fadd contract double %1, %2").is_some());
+    assert!(forbidden("  %5 = call double @exp(double %1)").is_some());
+    assert!(forbidden("  %5 = call <4 x double> @llvm.exp.v4f64(<4 x double> %1)").is_some());
+    assert!(forbidden("  %5 = call double @circ_uniform(i64 %1, i64 2, i64 %3, i64 %4)").is_none());
+    assert!(forbidden("  %5 = call <8 x double> @llvm.sqrt.v8f64(<8 x double> %1)").is_none());
+    assert!(forbidden("  %5 = fadd double %1, %2").is_none());
+    assert!(forbidden("  call void @llvm.memset.p0.i64(ptr %a, i8 0, i64 %n, i1 false)").is_none());
+}
