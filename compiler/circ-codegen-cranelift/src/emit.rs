@@ -101,10 +101,10 @@ impl Compiled {
                 refs.insert(*name, module.declare_func_in_func(*fid, b.func));
             }
             let mut g = Gen::start(&mut b, &flat, refs);
-            if flat.iter().all(|(p, _)| element_only(p)) {
+            if flat.iter().all(|(p, _)| p.element_only()) {
                 g.cache = Some(BTreeMap::new());
             }
-            let from = if flat.iter().all(|(p, _)| vectorizable(p)) {
+            let from = if flat.iter().all(|(p, _)| p.vectorizable()) {
                 g.vector_loop(groups)?
             } else {
                 g.start
@@ -224,64 +224,6 @@ fn mem() -> MemFlagsData {
 /// Vector accesses: 8-byte aligned only.
 fn vmem() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
-}
-
-/// Whether a part visits every element in order and writes only the
-/// element's own values (or local sums): within an iteration, each buffer is
-/// then read and written at that element alone, so values can stay in
-/// registers until the iteration ends.
-fn element_only(part: &Part<'_>) -> bool {
-    let k = part.kernel;
-    let mut written = vec![];
-    circ_ir::written_vars(&k.body, &mut written);
-    let own = |v: u32| match (
-        part.view.addrs.get(v as usize),
-        part.view.targets.get(v as usize),
-    ) {
-        (_, Some(Target::Acc(..))) => k.domain == Domain::PostNeurons,
-        (Some(Addr::Element), _) => k.domain == Domain::Each,
-        (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
-        _ => false,
-    };
-    matches!(k.domain, Domain::Each | Domain::PostNeurons)
-        && written.iter().all(|&v| own(v))
-        && vars_used(&k.body).iter().all(|&v| {
-            matches!(
-                (k.domain, part.view.addrs.get(v as usize)),
-                (_, Some(Addr::Zero))
-                    | (Domain::Each, Some(Addr::Element))
-                    | (Domain::PostNeurons, Some(Addr::Post))
-            )
-        })
-}
-
-/// Whether the vector loop can run a part: it visits every element in order
-/// and does only arithmetic, comparisons and choices on the element's own
-/// values (no calls, draws, tables, branches or element indices).
-fn vectorizable(part: &Part<'_>) -> bool {
-    fn expr(e: &Expr, addrs: &[Addr]) -> bool {
-        match e {
-            Expr::Const(_) | Expr::Temp(_) | Expr::Time | Expr::Dt | Expr::Refractory => true,
-            Expr::Load(v) => addrs.get(*v as usize).is_some(),
-            Expr::Un(_, a) => expr(a, addrs),
-            // `^`, min, max and every math function are inlined programs.
-            Expr::Bin(op, a, b) => *op != Bin::Rem && expr(a, addrs) && expr(b, addrs),
-            Expr::Select(c, a, b) => expr(c, addrs) && expr(a, addrs) && expr(b, addrs),
-            Expr::Call(_, args) => args.iter().all(|a| expr(a, addrs)),
-            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Rand(..) | Expr::Table(..) => {
-                false
-            }
-        }
-    }
-    // Every value written is the element's own (or a local sum), so scalars
-    // read stay the same throughout (they are loaded before the loop).
-    element_only(part)
-        && part.kernel.body.iter().all(|st| match st {
-            Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
-                expr(e, &part.view.addrs)
-            }
-            Stmt::If(..) | Stmt::While(..) | Stmt::SetRefractory(_) => false,
-        })
 }
 
 /// Loads what part `part` needs from the `Env` at `env` (in the entry block);

@@ -1,9 +1,12 @@
 //! Translation of the functions of a plan into LLVM IR: one function per
-//! planned function, a scalar loop over its elements that LLVM's
-//! optimiser may widen. Every IEEE operation is the IR's, with no
-//! fast-math flag (so no contraction into FMAs and no reassociation), and
-//! math is the inlined programs of `circ_ir::math`: the same operations in
-//! the same order as the interpreter, so the same bits.
+//! planned function, looping over its elements. Where every part of a
+//! function is elementwise arithmetic (`Part::vectorizable`), an explicit
+//! loop of `lanes` elements at a time comes first (LLVM's own vectoriser
+//! cannot widen a loop that appends spikes to a list), then a scalar loop
+//! for the rest. Every IEEE operation is the IR's, with no fast-math flag
+//! (so no contraction into FMAs and no reassociation), per lane, and math
+//! is the inlined programs of `circ_ir::math`: the same operations in the
+//! same order as the interpreter, so the same bits.
 
 use crate::CodegenError;
 use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin};
@@ -15,10 +18,13 @@ use inkwell::builder::Builder;
 use inkwell::context::Context;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::module::{Linkage, Module};
-use inkwell::types::{FloatType, IntType, PointerType};
-use inkwell::values::{BasicMetadataValueEnum, FloatValue, FunctionValue, IntValue, PointerValue};
+use inkwell::types::{BasicType, BasicTypeEnum, FloatType, IntType, PointerType, VectorType};
+use inkwell::values::{
+    BasicMetadataValueEnum, BasicValue, BasicValueEnum as V, FunctionValue, IntValue, PointerValue,
+    VectorValue,
+};
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 type R<T> = Result<T, CodegenError>;
 
@@ -34,13 +40,17 @@ pub(crate) struct Shared<'ctx> {
     i32t: IntType<'ctx>,
     ptr: PointerType<'ctx>,
     imports: HashMap<&'static str, FunctionValue<'ctx>>,
-    sqrt: FunctionValue<'ctx>,
-    floor: FunctionValue<'ctx>,
+    /// `llvm.sqrt` and `llvm.floor` by lane count (exact IEEE operations,
+    /// one instruction each; no other intrinsic is used).
+    sqrt: HashMap<u32, FunctionValue<'ctx>>,
+    floor: HashMap<u32, FunctionValue<'ctx>>,
+    /// Lanes of the vector loop (1: none).
+    pub(crate) lanes: u32,
 }
 
 impl<'ctx> Shared<'ctx> {
     /// Declares the imported functions and intrinsics in `module`.
-    pub(crate) fn new(ctx: &'ctx Context, module: &Module<'ctx>) -> R<Self> {
+    pub(crate) fn new(ctx: &'ctx Context, module: &Module<'ctx>, lanes: u32) -> R<Self> {
         let f64t = ctx.f64_type();
         let i64t = ctx.i64_type();
         let ptr = ctx.ptr_type(AddressSpace::default());
@@ -56,13 +66,21 @@ impl<'ctx> Shared<'ctx> {
             let f = module.add_function(s.name, ty, Some(Linkage::External));
             imports.insert(s.name, f);
         }
-        // sqrt and floor are exact IEEE operations (one instruction each),
-        // as the math programs define them; no other intrinsic is used.
-        let intrinsic = |name: &str| {
+        let intrinsic = |name: &str, n: u32| {
+            let ty: BasicTypeEnum<'ctx> = if n == 1 {
+                f64t.into()
+            } else {
+                f64t.vec_type(n).into()
+            };
             Intrinsic::find(name)
-                .and_then(|i| i.get_declaration(module, &[f64t.into()]))
+                .and_then(|i| i.get_declaration(module, &[ty]))
                 .ok_or_else(|| CodegenError(format!("no intrinsic {name}")))
         };
+        let (mut sqrt, mut floor) = (HashMap::new(), HashMap::new());
+        for n in [1, lanes] {
+            sqrt.insert(n, intrinsic("llvm.sqrt", n)?);
+            floor.insert(n, intrinsic("llvm.floor", n)?);
+        }
         Ok(Shared {
             ctx,
             f64t,
@@ -70,8 +88,9 @@ impl<'ctx> Shared<'ctx> {
             i32t: ctx.i32_type(),
             ptr,
             imports,
-            sqrt: intrinsic("llvm.sqrt")?,
-            floor: intrinsic("llvm.floor")?,
+            sqrt,
+            floor,
+            lanes,
         })
     }
 }
@@ -80,13 +99,16 @@ impl<'ctx> Shared<'ctx> {
 struct PartState<'a, 'ctx> {
     addrs: &'a [Addr],
     targets: &'a [Target],
+    bufs: &'a [u32],
     domain: Domain,
+    /// Temporaries of the scalar loop and of the vector loop.
     temps: Vec<PointerValue<'ctx>>,
+    vtemps: Vec<PointerValue<'ctx>>,
     var_bases: Vec<Option<PointerValue<'ctx>>>,
     acc_bases: HashMap<usize, PointerValue<'ctx>>,
     count: IntValue<'ctx>,
-    t: FloatValue<'ctx>,
-    dt: FloatValue<'ctx>,
+    t: V<'ctx>,
+    dt: V<'ctx>,
     step: IntValue<'ctx>,
     seed: IntValue<'ctx>,
     spikes: PointerValue<'ctx>,
@@ -105,8 +127,17 @@ struct PartState<'a, 'ctx> {
 struct Sum<'ctx> {
     slot: PointerValue<'ctx>,
     base: PointerValue<'ctx>,
+    buf: u32,
     input: bool,
     fresh: bool,
+}
+
+/// A buffer's value at the current element within one iteration.
+#[derive(Clone, Copy)]
+struct Cached<'ctx> {
+    value: V<'ctx>,
+    addr: PointerValue<'ctx>,
+    dirty: bool,
 }
 
 /// Generation state of one function.
@@ -120,9 +151,15 @@ struct Gen<'a, 'ctx> {
     element: IntValue<'ctx>,
     i: IntValue<'ctx>,
     j: IntValue<'ctx>,
-    refractory: Option<IntValue<'ctx>>,
+    /// This part's refractoriness: i1, or a lane mask.
+    refractory: Option<V<'ctx>>,
     local: Option<HashMap<u32, Sum<'ctx>>>,
     depth: u32,
+    /// 1, or `s.lanes` in the vector loop.
+    lanes: u32,
+    /// Values of buffers at the element within an iteration (stores wait
+    /// for its end or a branch), when every part is elementwise.
+    cache: Option<BTreeMap<u32, Cached<'ctx>>>,
 }
 
 /// Emits function `name` of `groups` into `module`.
@@ -153,10 +190,13 @@ pub(crate) fn function<'ctx>(
         .ok_or_else(|| CodegenError("no env".into()))?
         .into_pointer_value();
     let mut parts = vec![];
+    let mut shared = HashMap::new();
     for (m, (part, local)) in flat.iter().enumerate() {
         let env = gep_i8(&b, s, env0, i64::from(off::SIZE) * m as i64)?;
-        parts.push(load_part(&b, s, env, part, *local)?);
+        parts.push(load_part(&b, s, env, part, *local, &mut shared)?);
     }
+    let elementwise = flat.iter().all(|(p, _)| p.element_only());
+    let vector = s.lanes > 1 && flat.iter().all(|(p, _)| p.vectorizable());
     let mut g = Gen {
         s,
         b,
@@ -170,8 +210,15 @@ pub(crate) fn function<'ctx>(
         refractory: None,
         local: None,
         depth: 0,
+        lanes: 1,
+        cache: elementwise.then(BTreeMap::new),
     };
-    g.scalar_loop(groups)?;
+    let from = if vector {
+        g.vector_loop(groups)?
+    } else {
+        g.parts[0].start
+    };
+    g.scalar_loop(from, groups)?;
     Ok(func)
 }
 
@@ -189,7 +236,7 @@ fn gep_i8<'ctx>(
 /// The address of element `idx` of type `ty` from `base`.
 fn gep<'ctx>(
     b: &Builder<'ctx>,
-    ty: impl inkwell::types::BasicType<'ctx>,
+    ty: impl BasicType<'ctx>,
     base: PointerValue<'ctx>,
     idx: IntValue<'ctx>,
 ) -> R<PointerValue<'ctx>> {
@@ -202,57 +249,49 @@ fn gep<'ctx>(
     }
 }
 
-fn load_ptr<'ctx>(
+fn load_at<'ctx>(
     b: &Builder<'ctx>,
     s: &Shared<'ctx>,
     env: PointerValue<'ctx>,
     o: i32,
-) -> R<PointerValue<'ctx>> {
+    ty: impl BasicType<'ctx>,
+) -> R<V<'ctx>> {
     let a = gep_i8(b, s, env, i64::from(o))?;
-    Ok(b.build_load(s.ptr, a, "")
-        .map_err(err)?
-        .into_pointer_value())
+    b.build_load(ty, a, "").map_err(err)
 }
 
-fn load_i64<'ctx>(
-    b: &Builder<'ctx>,
-    s: &Shared<'ctx>,
-    env: PointerValue<'ctx>,
-    o: i32,
-) -> R<IntValue<'ctx>> {
-    let a = gep_i8(b, s, env, i64::from(o))?;
-    Ok(b.build_load(s.i64t, a, "").map_err(err)?.into_int_value())
-}
-
-fn load_f64<'ctx>(
-    b: &Builder<'ctx>,
-    s: &Shared<'ctx>,
-    env: PointerValue<'ctx>,
-    o: i32,
-) -> R<FloatValue<'ctx>> {
-    let a = gep_i8(b, s, env, i64::from(o))?;
-    Ok(b.build_load(s.f64t, a, "").map_err(err)?.into_float_value())
-}
-
-/// Loads what part `part` needs from the `Env` at `env` (in the entry block).
+/// Loads what part `part` needs from the `Env` at `env` (in the entry
+/// block). Parts naming one buffer share its base pointer (`shared`), so
+/// LLVM sees one address.
 fn load_part<'a, 'ctx>(
     b: &Builder<'ctx>,
     s: &Shared<'ctx>,
     env: PointerValue<'ctx>,
     part: &Part<'a>,
     local: bool,
+    shared: &mut HashMap<u32, PointerValue<'ctx>>,
 ) -> R<PartState<'a, 'ctx>> {
     let k = part.kernel;
-    let vars = load_ptr(b, s, env, off::VARS)?;
-    let acc = load_ptr(b, s, env, off::ACC)?;
+    let p = |o| -> R<PointerValue<'ctx>> { Ok(load_at(b, s, env, o, s.ptr)?.into_pointer_value()) };
+    let i = |o| -> R<IntValue<'ctx>> { Ok(load_at(b, s, env, o, s.i64t)?.into_int_value()) };
+    let vars = p(off::VARS)?;
+    let acc = p(off::ACC)?;
     let mut var_bases = vec![None; part.view.addrs.len()];
     let mut acc_bases = HashMap::new();
     for v in vars_used(&k.body) {
-        let slot = gep(b, s.ptr, vars, s.i64t.const_int(u64::from(v), false))?;
-        let base = b
-            .build_load(s.ptr, slot, "")
-            .map_err(err)?
-            .into_pointer_value();
+        let buf = part.bufs.get(v as usize).copied().unwrap_or(v);
+        let base = match shared.get(&buf) {
+            Some(b) => *b,
+            None => {
+                let slot = gep(b, s.ptr, vars, s.i64t.const_int(u64::from(v), false))?;
+                let base = b
+                    .build_load(s.ptr, slot, "")
+                    .map_err(err)?
+                    .into_pointer_value();
+                shared.insert(buf, base);
+                base
+            }
+        };
         if let Some(slot) = var_bases.get_mut(v as usize) {
             *slot = Some(base);
         }
@@ -267,32 +306,62 @@ fn load_part<'a, 'ctx>(
             acc_bases.insert(*pv, a);
         }
     }
+    let vt = s.f64t.vec_type(s.lanes);
     let temps = (0..k.temps)
         .map(|_| b.build_alloca(s.f64t, "t").map_err(err))
+        .collect::<R<Vec<_>>>()?;
+    let vtemps = (0..k.temps)
+        .map(|_| b.build_alloca(vt, "vt").map_err(err))
         .collect::<R<Vec<_>>>()?;
     Ok(PartState {
         addrs: &part.view.addrs,
         targets: &part.view.targets,
+        bufs: part.bufs,
         domain: k.domain,
         temps,
+        vtemps,
         var_bases,
         acc_bases,
-        count: load_i64(b, s, env, off::COUNT)?,
-        start: load_i64(b, s, env, off::START)?,
-        t: load_f64(b, s, env, off::T)?,
-        dt: load_f64(b, s, env, off::DT)?,
-        step: load_i64(b, s, env, off::STEP)?,
-        seed: load_i64(b, s, env, off::SEED)?,
-        spikes: load_ptr(b, s, env, off::SPIKES)?,
-        spike_count: load_ptr(b, s, env, off::SPIKE_COUNT)?,
-        refr: load_ptr(b, s, env, off::REFR)?,
-        tables: load_ptr(b, s, env, off::TABLES)?,
-        lens: load_ptr(b, s, env, off::TABLE_LENS)?,
-        list: load_ptr(b, s, env, off::LIST)?,
-        pre: load_ptr(b, s, env, off::PRE)?,
-        post: load_ptr(b, s, env, off::POST)?,
-        ref_until: load_ptr(b, s, env, off::REF_UNTIL)?,
+        count: i(off::COUNT)?,
+        start: i(off::START)?,
+        t: load_at(b, s, env, off::T, s.f64t)?,
+        dt: load_at(b, s, env, off::DT, s.f64t)?,
+        step: i(off::STEP)?,
+        seed: i(off::SEED)?,
+        spikes: p(off::SPIKES)?,
+        spike_count: p(off::SPIKE_COUNT)?,
+        refr: p(off::REFR)?,
+        tables: p(off::TABLES)?,
+        lens: p(off::TABLE_LENS)?,
+        list: p(off::LIST)?,
+        pre: p(off::PRE)?,
+        post: p(off::POST)?,
+        ref_until: p(off::REF_UNTIL)?,
     })
+}
+
+/// Applies a builder method to two floats or two vectors of floats.
+macro_rules! float2 {
+    ($g:expr, $m:ident, $x:expr, $y:expr) => {
+        match ($x, $y) {
+            (V::FloatValue(x), V::FloatValue(y)) => $g.b.$m(x, y, "").map(V::from),
+            (V::VectorValue(x), V::VectorValue(y)) => $g.b.$m(x, y, "").map(V::from),
+            _ => return Err(CodegenError("mixed lanes".into())),
+        }
+        .map_err(err)?
+    };
+}
+
+/// Applies a builder method to two integers (or i1s) or two vectors of them.
+macro_rules! int2 {
+    ($g:expr, $m:ident, $x:expr, $y:expr $(, $extra:expr)?) => {
+        match ($x, $y) {
+            (V::IntValue(x), V::IntValue(y)) => $g.b.$m(x, y, $($extra,)? "").map(V::from),
+            (V::VectorValue(x), V::VectorValue(y)) => $g.b.$m(x, y, $($extra,)? "").map(V::from),
+            _ => return Err(CodegenError("mixed lanes".into())),
+        }
+        .map_err(err)?
+    };
 }
 
 impl<'a, 'ctx> Gen<'a, 'ctx> {
@@ -304,40 +373,163 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         &self.parts[self.cur]
     }
 
-    fn f(&self, c: f64) -> FloatValue<'ctx> {
-        self.s.f64t.const_float(c)
+    fn current_block(&self) -> R<BasicBlock<'ctx>> {
+        self.b
+            .get_insert_block()
+            .ok_or_else(|| CodegenError("no block".into()))
     }
 
-    /// The loop over elements `start..count` of the first part.
-    fn scalar_loop(&mut self, groups: &[Group<'_>]) -> R<()> {
-        let (start, count) = (self.parts[0].start, self.parts[0].count);
-        let pre = self
-            .b
-            .get_insert_block()
-            .ok_or_else(|| CodegenError("no block".into()))?;
+    /// `t`, or a vector of `lanes` of it in the vector loop.
+    fn vty(&self, t: impl BasicType<'ctx>) -> BasicTypeEnum<'ctx> {
+        match t.as_basic_type_enum() {
+            BasicTypeEnum::FloatType(f) if self.lanes > 1 => f.vec_type(self.lanes).into(),
+            BasicTypeEnum::IntType(i) if self.lanes > 1 => i.vec_type(self.lanes).into(),
+            other => other,
+        }
+    }
+
+    /// The type of values: f64, or a vector of `lanes` of them.
+    fn fty(&self) -> BasicTypeEnum<'ctx> {
+        self.vty(self.s.f64t)
+    }
+
+    /// A scalar in every lane.
+    fn splat(&self, x: V<'ctx>) -> R<V<'ctx>> {
+        if self.lanes == 1 {
+            return Ok(x);
+        }
+        if let Some(v) = match x {
+            V::FloatValue(f) if f.is_const() => {
+                Some(VectorType::const_vector(&vec![f; self.lanes as usize]))
+            }
+            V::IntValue(i) if i.is_const() => {
+                Some(VectorType::const_vector(&vec![i; self.lanes as usize]))
+            }
+            _ => None,
+        } {
+            return Ok(v.into());
+        }
+        let ty = match x {
+            V::FloatValue(_) => self.s.f64t.vec_type(self.lanes),
+            V::IntValue(i) => i.get_type().vec_type(self.lanes),
+            _ => return Err(CodegenError("splat of a vector".into())),
+        };
+        let mut v: VectorValue<'ctx> = ty.get_undef();
+        for lane in 0..self.lanes {
+            let idx = self.s.i32t.const_int(u64::from(lane), false);
+            v = self.b.build_insert_element(v, x, idx, "").map_err(err)?;
+        }
+        Ok(v.into())
+    }
+
+    fn f(&self, c: f64) -> R<V<'ctx>> {
+        self.splat(self.s.f64t.const_float(c).into())
+    }
+
+    fn int(&self, c: i64) -> R<V<'ctx>> {
+        self.splat(self.s.i64t.const_int(c as u64, true).into())
+    }
+
+    fn load(&self, a: PointerValue<'ctx>) -> R<V<'ctx>> {
+        let ld = self.b.build_load(self.fty(), a, "").map_err(err)?;
+        if let Some(i) = ld.as_instruction_value() {
+            let _ = i.set_alignment(8);
+        }
+        Ok(ld)
+    }
+
+    fn store(&self, a: PointerValue<'ctx>, x: V<'ctx>) -> R<()> {
+        let st = self.b.build_store(a, x).map_err(err)?;
+        let _ = st.set_alignment(8);
+        Ok(())
+    }
+
+    /// Reads buffer `buf` at `a` (the element's place), through the cache.
+    fn read_at(&mut self, buf: u32, a: PointerValue<'ctx>) -> R<V<'ctx>> {
+        if let Some(c) = self.cache.as_ref().and_then(|c| c.get(&buf)) {
+            return Ok(c.value);
+        }
+        let value = self.load(a)?;
+        if let Some(c) = self.cache.as_mut() {
+            c.insert(
+                buf,
+                Cached {
+                    value,
+                    addr: a,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(value)
+    }
+
+    /// Writes `x` into buffer `buf` at `a` (kept until a flush when caching).
+    fn write_at(&mut self, buf: u32, a: PointerValue<'ctx>, x: V<'ctx>) -> R<()> {
+        match self.cache.as_mut() {
+            Some(c) => {
+                c.insert(
+                    buf,
+                    Cached {
+                        value: x,
+                        addr: a,
+                        dirty: true,
+                    },
+                );
+                Ok(())
+            }
+            None => self.store(a, x),
+        }
+    }
+
+    /// Stores every value written since the last flush.
+    fn flush(&mut self) -> R<()> {
+        let Some(c) = self.cache.as_mut() else {
+            return Ok(());
+        };
+        let pending: Vec<Cached<'ctx>> = c
+            .values_mut()
+            .filter(|e| e.dirty)
+            .map(|e| {
+                e.dirty = false;
+                *e
+            })
+            .collect();
+        for e in pending {
+            self.store(e.addr, e.value)?;
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self) {
+        if let Some(c) = self.cache.as_mut() {
+            c.clear();
+        }
+    }
+
+    /// The loop over elements `from..count`, one at a time, then the return.
+    fn scalar_loop(&mut self, from: IntValue<'ctx>, groups: &[Group<'_>]) -> R<()> {
+        self.lanes = 1;
+        let count = self.parts[0].count;
+        let pre = self.current_block()?;
         let header = self.block("loop");
         let exit = self.block("exit");
         let empty = self
             .b
-            .build_int_compare(IntPredicate::UGE, start, count, "")
+            .build_int_compare(IntPredicate::UGE, from, count, "")
             .map_err(err)?;
         self.b
             .build_conditional_branch(empty, exit, header)
             .map_err(err)?;
         self.b.position_at_end(header);
         let k = self.b.build_phi(self.s.i64t, "k").map_err(err)?;
-        k.add_incoming(&[(&start, pre)]);
+        k.add_incoming(&[(&from, pre)]);
         self.k = k.as_basic_value().into_int_value();
         self.groups(groups)?;
         let next = self
             .b
             .build_int_add(self.k, self.s.i64t.const_int(1, false), "")
             .map_err(err)?;
-        let latch = self
-            .b
-            .get_insert_block()
-            .ok_or_else(|| CodegenError("no block".into()))?;
-        k.add_incoming(&[(&next, latch)]);
+        k.add_incoming(&[(&next, self.current_block()?)]);
         let more = self
             .b
             .build_int_compare(IntPredicate::ULT, next, count, "")
@@ -348,6 +540,60 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         self.b.position_at_end(exit);
         self.b.build_return(None).map_err(err)?;
         Ok(())
+    }
+
+    /// The loop over whole groups of `lanes` elements from `start`; returns
+    /// the first element it leaves to the scalar loop.
+    fn vector_loop(&mut self, groups: &[Group<'_>]) -> R<IntValue<'ctx>> {
+        let w = self.s.lanes;
+        let (start, count) = (self.parts[0].start, self.parts[0].count);
+        let i64t = self.s.i64t;
+        let some = self
+            .b
+            .build_int_compare(IntPredicate::ULT, start, count, "")
+            .map_err(err)?;
+        let n = self.b.build_int_sub(count, start, "").map_err(err)?;
+        let n = self
+            .b
+            .build_select(some, n, i64t.const_zero(), "")
+            .map_err(err)?
+            .into_int_value();
+        let whole = self
+            .b
+            .build_and(n, i64t.const_int(!(u64::from(w) - 1), false), "")
+            .map_err(err)?;
+        let end = self.b.build_int_add(start, whole, "").map_err(err)?;
+        let pre = self.current_block()?;
+        let header = self.block("vloop");
+        let exit = self.block("vexit");
+        let any = self
+            .b
+            .build_int_compare(IntPredicate::ULT, start, end, "")
+            .map_err(err)?;
+        self.b
+            .build_conditional_branch(any, header, exit)
+            .map_err(err)?;
+        self.b.position_at_end(header);
+        let k = self.b.build_phi(i64t, "vk").map_err(err)?;
+        k.add_incoming(&[(&start, pre)]);
+        self.k = k.as_basic_value().into_int_value();
+        self.lanes = w;
+        self.groups(groups)?;
+        self.lanes = 1;
+        let next = self
+            .b
+            .build_int_add(self.k, i64t.const_int(u64::from(w), false), "")
+            .map_err(err)?;
+        k.add_incoming(&[(&next, self.current_block()?)]);
+        let more = self
+            .b
+            .build_int_compare(IntPredicate::ULT, next, end, "")
+            .map_err(err)?;
+        self.b
+            .build_conditional_branch(more, header, exit)
+            .map_err(err)?;
+        self.b.position_at_end(exit);
+        Ok(end)
     }
 
     fn load_u32(&self, arr: PointerValue<'ctx>, idx: IntValue<'ctx>) -> R<IntValue<'ctx>> {
@@ -403,17 +649,14 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         };
         self.refractory = if matches!(domain, Domain::Each | Domain::Spiking) {
             let st = &self.parts[m];
-            let a = gep(&self.b, self.s.i64t, st.ref_until, element)?;
+            let (ref_until, step) = (st.ref_until, st.step);
+            let a = gep(&self.b, self.s.i64t, ref_until, element)?;
             let until = self
                 .b
-                .build_load(self.s.i64t, a, "")
-                .map_err(err)?
-                .into_int_value();
-            Some(
-                self.b
-                    .build_int_compare(IntPredicate::SLE, st.step, until, "")
-                    .map_err(err)?,
-            )
+                .build_load(self.vty(self.s.i64t), a, "")
+                .map_err(err)?;
+            let step = self.splat(step.into())?;
+            Some(self.icmp(IntPredicate::SLE, step, until)?)
         } else {
             None
         };
@@ -422,6 +665,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn groups(&mut self, groups: &[Group<'_>]) -> R<()> {
+        self.forget();
         let mut m = 0;
         for g in groups {
             match g {
@@ -448,13 +692,15 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                             if local.contains_key(&v) {
                                 continue;
                             }
+                            let buf = st.bufs.get(v as usize).copied().unwrap_or(v);
                             let slot = self.entry_alloca()?;
-                            self.b.build_store(slot, self.f(0.0)).map_err(err)?;
+                            self.b.build_store(slot, self.f(0.0)?).map_err(err)?;
                             local.insert(
                                 v,
                                 Sum {
                                     slot,
                                     base,
+                                    buf,
                                     input: *input,
                                     fresh: true,
                                 },
@@ -474,28 +720,27 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         if sum.fresh {
                             continue;
                         }
-                        let add = self.ld(sum.slot)?;
+                        let add = self.b.build_load(self.fty(), sum.slot, "").map_err(err)?;
                         let a = gep(&self.b, self.s.f64t, sum.base, self.j)?;
-                        let x = self.ld(a)?;
-                        let added = self.b.build_float_add(x, add, "").map_err(err)?;
+                        let x = self.read_at(sum.buf, a)?;
+                        let added = float2!(self, build_float_add, x, add);
                         let new = if sum.input {
                             added
                         } else {
-                            let is_zero = self
-                                .b
-                                .build_float_compare(FloatPredicate::OEQ, add, self.f(0.0), "")
-                                .map_err(err)?;
+                            let zero = self.f(0.0)?;
+                            let is_zero = self.fcmp(FloatPredicate::OEQ, add, zero)?;
                             self.choose(is_zero, x, added)?
                         };
-                        self.b.build_store(a, new).map_err(err)?;
+                        self.write_at(sum.buf, a, new)?;
                     }
                 }
             }
         }
-        Ok(())
+        self.flush()
     }
 
-    /// A fresh f64 slot in the entry block (promoted to a register).
+    /// A fresh slot of the loop's value type in the entry block (promoted
+    /// to a register by LLVM).
     fn entry_alloca(&self) -> R<PointerValue<'ctx>> {
         let entry = self
             .func
@@ -506,28 +751,59 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             Some(i) => b.position_before(&i),
             None => b.position_at_end(entry),
         }
-        b.build_alloca(self.s.f64t, "sum").map_err(err)
+        b.build_alloca(self.fty(), "sum").map_err(err)
     }
 
-    fn ld(&self, a: PointerValue<'ctx>) -> R<FloatValue<'ctx>> {
-        Ok(self
-            .b
-            .build_load(self.s.f64t, a, "")
-            .map_err(err)?
-            .into_float_value())
+    fn fcmp(&self, p: FloatPredicate, x: V<'ctx>, y: V<'ctx>) -> R<V<'ctx>> {
+        match (x, y) {
+            (V::FloatValue(x), V::FloatValue(y)) => {
+                self.b.build_float_compare(p, x, y, "").map(V::from)
+            }
+            (V::VectorValue(x), V::VectorValue(y)) => {
+                self.b.build_float_compare(p, x, y, "").map(V::from)
+            }
+            _ => return Err(CodegenError("mixed lanes".into())),
+        }
+        .map_err(err)
     }
 
-    fn choose(
-        &self,
-        c: IntValue<'ctx>,
-        x: FloatValue<'ctx>,
-        y: FloatValue<'ctx>,
-    ) -> R<FloatValue<'ctx>> {
-        Ok(self
-            .b
-            .build_select(c, x, y, "")
-            .map_err(err)?
-            .into_float_value())
+    fn icmp(&self, p: IntPredicate, x: V<'ctx>, y: V<'ctx>) -> R<V<'ctx>> {
+        match (x, y) {
+            (V::IntValue(x), V::IntValue(y)) => self.b.build_int_compare(p, x, y, "").map(V::from),
+            (V::VectorValue(x), V::VectorValue(y)) => {
+                self.b.build_int_compare(p, x, y, "").map(V::from)
+            }
+            _ => return Err(CodegenError("mixed lanes".into())),
+        }
+        .map_err(err)
+    }
+
+    /// `c ? x : y`, per lane.
+    fn choose(&self, c: V<'ctx>, x: V<'ctx>, y: V<'ctx>) -> R<V<'ctx>> {
+        match c {
+            V::IntValue(c) => self.b.build_select(c, x, y, ""),
+            V::VectorValue(c) => self.b.build_select(c, x, y, ""),
+            _ => return Err(CodegenError("a condition that is not one".into())),
+        }
+        .map_err(err)
+    }
+
+    fn not(&self, c: V<'ctx>) -> R<V<'ctx>> {
+        match c {
+            V::IntValue(c) => self.b.build_not(c, "").map(V::from),
+            V::VectorValue(c) => self.b.build_not(c, "").map(V::from),
+            _ => return Err(CodegenError("a condition that is not one".into())),
+        }
+        .map_err(err)
+    }
+
+    fn neg(&self, x: V<'ctx>) -> R<V<'ctx>> {
+        match x {
+            V::FloatValue(x) => self.b.build_float_neg(x, "").map(V::from),
+            V::VectorValue(x) => self.b.build_float_neg(x, "").map(V::from),
+            _ => return Err(CodegenError("negation of a non-float".into())),
+        }
+        .map_err(err)
     }
 
     fn index(&self, v: u32) -> IntValue<'ctx> {
@@ -545,6 +821,10 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         }
     }
 
+    fn buf(&self, v: u32) -> u32 {
+        self.p().bufs.get(v as usize).copied().unwrap_or(v)
+    }
+
     fn var_addr(&self, v: u32) -> R<PointerValue<'ctx>> {
         let base = self
             .p()
@@ -557,25 +837,24 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn temp(&self, t: u32) -> R<PointerValue<'ctx>> {
-        self.p()
-            .temps
+        let p = self.p();
+        let temps = if self.lanes > 1 { &p.vtemps } else { &p.temps };
+        temps
             .get(t as usize)
             .copied()
             .ok_or_else(|| CodegenError(format!("no temp {t}")))
     }
 
-    fn truth(&self, c: IntValue<'ctx>) -> R<FloatValue<'ctx>> {
-        self.choose(c, self.f(1.0), self.f(0.0))
+    fn truth(&self, c: V<'ctx>) -> R<V<'ctx>> {
+        self.choose(c, self.f(1.0)?, self.f(0.0)?)
     }
 
-    fn nonzero(&self, x: FloatValue<'ctx>) -> R<IntValue<'ctx>> {
-        // Cranelift's `NotEqual` and the interpreter's `!= 0.0`: NaN is true.
-        self.b
-            .build_float_compare(FloatPredicate::UNE, x, self.f(0.0), "")
-            .map_err(err)
+    fn nonzero(&self, x: V<'ctx>) -> R<V<'ctx>> {
+        // The interpreter's `!= 0.0`: NaN is true.
+        self.fcmp(FloatPredicate::UNE, x, self.f(0.0)?)
     }
 
-    fn call(&self, name: &str, args: &[BasicMetadataValueEnum<'ctx>]) -> R<FloatValue<'ctx>> {
+    fn call(&self, name: &str, args: &[BasicMetadataValueEnum<'ctx>]) -> R<V<'ctx>> {
         let f = *self
             .s
             .imports
@@ -584,58 +863,55 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         self.call_fn(f, args)
     }
 
-    fn call_fn(
-        &self,
-        f: FunctionValue<'ctx>,
-        args: &[BasicMetadataValueEnum<'ctx>],
-    ) -> R<FloatValue<'ctx>> {
+    fn call_fn(&self, f: FunctionValue<'ctx>, args: &[BasicMetadataValueEnum<'ctx>]) -> R<V<'ctx>> {
         match self
             .b
             .build_call(f, args, "")
             .map_err(err)?
             .try_as_basic_value()
         {
-            inkwell::values::ValueKind::Basic(v) => Ok(v.into_float_value()),
+            inkwell::values::ValueKind::Basic(v) => Ok(v),
             inkwell::values::ValueKind::Instruction(_) => {
                 Err(CodegenError("a call without a value".into()))
             }
         }
     }
 
-    /// A math program inlined: the interpreter's operations in order.
-    fn inline(&self, prog: &Program, args: &[FloatValue<'ctx>]) -> R<FloatValue<'ctx>> {
-        use inkwell::values::BasicValueEnum as V;
-        let b = &self.b;
+    fn intrinsic(&self, which: &HashMap<u32, FunctionValue<'ctx>>, x: V<'ctx>) -> R<V<'ctx>> {
+        let f = *which
+            .get(&self.lanes)
+            .ok_or_else(|| CodegenError("no intrinsic for these lanes".into()))?;
+        self.call_fn(f, &[x.into()])
+    }
+
+    /// A math program inlined: the interpreter's operations in order, per lane.
+    fn inline(&self, prog: &Program, args: &[V<'ctx>]) -> R<V<'ctx>> {
         let mut v: Vec<V<'ctx>> = Vec::with_capacity(prog.ops.len());
-        let fl = |x: &V<'ctx>| x.into_float_value();
-        let int = |x: &V<'ctx>| x.into_int_value();
+        let it = self.vty(self.s.i64t);
+        let ft = self.fty();
         for op in &prog.ops {
             let x: V<'ctx> = match *op {
-                Op::Arg(n) => (*args
+                Op::Arg(n) => *args
                     .get(n as usize)
-                    .ok_or_else(|| CodegenError(format!("a math program wants argument {n}")))?)
-                .into(),
-                Op::F(c) => self.f(c).into(),
-                Op::I(c) => self.s.i64t.const_int(c as u64, true).into(),
+                    .ok_or_else(|| CodegenError(format!("a math program wants argument {n}")))?,
+                Op::F(c) => self.f(c)?,
+                Op::I(c) => self.int(c)?,
                 Op::FBin(o, x, y) => {
-                    let (x, y) = (fl(&v[x as usize]), fl(&v[y as usize]));
+                    let (x, y) = (v[x as usize], v[y as usize]);
                     match o {
-                        FBin::Add => b.build_float_add(x, y, ""),
-                        FBin::Sub => b.build_float_sub(x, y, ""),
-                        FBin::Mul => b.build_float_mul(x, y, ""),
-                        FBin::Div => b.build_float_div(x, y, ""),
+                        FBin::Add => float2!(self, build_float_add, x, y),
+                        FBin::Sub => float2!(self, build_float_sub, x, y),
+                        FBin::Mul => float2!(self, build_float_mul, x, y),
+                        FBin::Div => float2!(self, build_float_div, x, y),
                     }
-                    .map_err(err)?
-                    .into()
                 }
                 Op::FUn(o, x) => {
-                    let x = fl(&v[x as usize]);
+                    let x = v[x as usize];
                     match o {
-                        FUn::Neg => b.build_float_neg(x, "").map_err(err)?,
-                        FUn::Sqrt => self.call_fn(self.s.sqrt, &[x.into()])?,
-                        FUn::Floor => self.call_fn(self.s.floor, &[x.into()])?,
+                        FUn::Neg => self.neg(x)?,
+                        FUn::Sqrt => self.intrinsic(&self.s.sqrt, x)?,
+                        FUn::Floor => self.intrinsic(&self.s.floor, x)?,
                     }
-                    .into()
                 }
                 Op::FCmp(o, x, y) => {
                     let p = match o {
@@ -644,22 +920,18 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         Cmp::Eq => FloatPredicate::OEQ,
                         Cmp::Uno => FloatPredicate::UNO,
                     };
-                    b.build_float_compare(p, fl(&v[x as usize]), fl(&v[y as usize]), "")
-                        .map_err(err)?
-                        .into()
+                    self.fcmp(p, v[x as usize], v[y as usize])?
                 }
                 Op::IBin(o, x, y) => {
-                    let (x, y) = (int(&v[x as usize]), int(&v[y as usize]));
+                    let (x, y) = (v[x as usize], v[y as usize]);
                     match o {
-                        IBin::Add => b.build_int_add(x, y, ""),
-                        IBin::Sub => b.build_int_sub(x, y, ""),
-                        IBin::And => b.build_and(x, y, ""),
-                        IBin::Or => b.build_or(x, y, ""),
-                        IBin::Shl => b.build_left_shift(x, y, ""),
-                        IBin::Shr => b.build_right_shift(x, y, false, ""),
+                        IBin::Add => int2!(self, build_int_add, x, y),
+                        IBin::Sub => int2!(self, build_int_sub, x, y),
+                        IBin::And => int2!(self, build_and, x, y),
+                        IBin::Or => int2!(self, build_or, x, y),
+                        IBin::Shl => int2!(self, build_left_shift, x, y),
+                        IBin::Shr => int2!(self, build_right_shift, x, y, false),
                     }
-                    .map_err(err)?
-                    .into()
                 }
                 Op::ICmp(o, x, y) => {
                     let p = match o {
@@ -667,82 +939,81 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         Cmp::Le => IntPredicate::SLE,
                         Cmp::Eq | Cmp::Uno => IntPredicate::EQ,
                     };
-                    b.build_int_compare(p, int(&v[x as usize]), int(&v[y as usize]), "")
-                        .map_err(err)?
-                        .into()
+                    self.icmp(p, v[x as usize], v[y as usize])?
                 }
-                Op::Bits(x) => b
-                    .build_bit_cast(v[x as usize], self.s.i64t, "")
-                    .map_err(err)?,
-                Op::FromBits(x) => b
-                    .build_bit_cast(v[x as usize], self.s.f64t, "")
-                    .map_err(err)?,
-                Op::FSel(c, x, y) | Op::ISel(c, x, y) => b
-                    .build_select(int(&v[c as usize]), v[x as usize], v[y as usize], "")
-                    .map_err(err)?,
+                Op::Bits(x) => self.b.build_bit_cast(v[x as usize], it, "").map_err(err)?,
+                Op::FromBits(x) => self.b.build_bit_cast(v[x as usize], ft, "").map_err(err)?,
+                Op::FSel(c, x, y) | Op::ISel(c, x, y) => {
+                    self.choose(v[c as usize], v[x as usize], v[y as usize])?
+                }
                 Op::BBin(and, x, y) => {
-                    let (x, y) = (int(&v[x as usize]), int(&v[y as usize]));
+                    let (x, y) = (v[x as usize], v[y as usize]);
                     if and {
-                        b.build_and(x, y, "")
+                        int2!(self, build_and, x, y)
                     } else {
-                        b.build_or(x, y, "")
+                        int2!(self, build_or, x, y)
                     }
-                    .map_err(err)?
-                    .into()
                 }
-                Op::BNot(x) => b.build_not(int(&v[x as usize]), "").map_err(err)?.into(),
+                Op::BNot(x) => self.not(v[x as usize])?,
             };
             v.push(x);
         }
         v.get(prog.out as usize)
-            .map(|x| x.into_float_value())
+            .copied()
             .ok_or_else(|| CodegenError("a math program without its result".into()))
     }
 
-    fn expr(&mut self, e: &Expr) -> R<FloatValue<'ctx>> {
-        let b = &self.b;
+    fn expr(&mut self, e: &Expr) -> R<V<'ctx>> {
         Ok(match e {
-            Expr::Const(c) => self.f(*c),
+            Expr::Const(c) => self.f(*c)?,
             Expr::Load(v) => {
                 let a = self.var_addr(*v)?;
-                self.ld(a)?
+                if self.p().addrs.get(*v as usize) == Some(&Addr::Zero) && self.lanes > 1 {
+                    // One value for every element: a scalar, in every lane.
+                    let x = self.b.build_load(self.s.f64t, a, "").map_err(err)?;
+                    self.splat(x)?
+                } else {
+                    let buf = self.buf(*v);
+                    self.read_at(buf, a)?
+                }
             }
-            Expr::Temp(t) => self.ld(self.temp(*t)?)?,
-            Expr::Time => self.p().t,
-            Expr::Dt => self.p().dt,
-            Expr::Index => b
-                .build_unsigned_int_to_float(self.element, self.s.f64t, "")
+            Expr::Temp(t) => self
+                .b
+                .build_load(self.fty(), self.temp(*t)?, "")
                 .map_err(err)?,
-            Expr::PreIndex => b
-                .build_unsigned_int_to_float(self.i, self.s.f64t, "")
-                .map_err(err)?,
-            Expr::PostIndex => b
-                .build_unsigned_int_to_float(self.j, self.s.f64t, "")
-                .map_err(err)?,
+            Expr::Time => self.splat(self.p().t)?,
+            Expr::Dt => self.splat(self.p().dt)?,
+            Expr::Index | Expr::PreIndex | Expr::PostIndex => {
+                let x = match e {
+                    Expr::Index => self.element,
+                    Expr::PreIndex => self.i,
+                    _ => self.j,
+                };
+                self.b
+                    .build_unsigned_int_to_float(x, self.s.f64t, "")
+                    .map_err(err)?
+                    .into()
+            }
             Expr::Refractory => match self.refractory {
                 Some(r) => self.truth(r)?,
-                None => self.f(0.0),
+                None => self.f(0.0)?,
             },
             Expr::Un(Un::Neg, a) => {
                 let a = self.expr(a)?;
-                self.b.build_float_neg(a, "").map_err(err)?
+                self.neg(a)?
             }
             Expr::Un(Un::Not, a) => {
                 let a = self.expr(a)?;
-                let c = self
-                    .b
-                    .build_float_compare(FloatPredicate::OEQ, a, self.f(0.0), "")
-                    .map_err(err)?;
+                let c = self.fcmp(FloatPredicate::OEQ, a, self.f(0.0)?)?;
                 self.truth(c)?
             }
             Expr::Bin(op, a, c) => {
                 let (x, y) = (self.expr(a)?, self.expr(c)?);
-                let b = &self.b;
                 match op {
-                    Bin::Add => b.build_float_add(x, y, "").map_err(err)?,
-                    Bin::Sub => b.build_float_sub(x, y, "").map_err(err)?,
-                    Bin::Mul => b.build_float_mul(x, y, "").map_err(err)?,
-                    Bin::Div => b.build_float_div(x, y, "").map_err(err)?,
+                    Bin::Add => float2!(self, build_float_add, x, y),
+                    Bin::Sub => float2!(self, build_float_sub, x, y),
+                    Bin::Mul => float2!(self, build_float_mul, x, y),
+                    Bin::Div => float2!(self, build_float_div, x, y),
                     Bin::Pow | Bin::Min | Bin::Max => {
                         let prog = program_bin(*op)
                             .ok_or_else(|| CodegenError(format!("{op:?} has no program")))?;
@@ -762,17 +1033,16 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                             Bin::Eq => FloatPredicate::OEQ,
                             _ => FloatPredicate::UNE,
                         };
-                        let c = b.build_float_compare(p, x, y, "").map_err(err)?;
+                        let c = self.fcmp(p, x, y)?;
                         self.truth(c)?
                     }
                     Bin::And | Bin::Or => {
                         let (p, q) = (self.nonzero(x)?, self.nonzero(y)?);
                         let c = if *op == Bin::And {
-                            self.b.build_and(p, q, "")
+                            int2!(self, build_and, p, q)
                         } else {
-                            self.b.build_or(p, q, "")
-                        }
-                        .map_err(err)?;
+                            int2!(self, build_or, p, q)
+                        };
                         self.truth(c)?
                     }
                 }
@@ -824,70 +1094,46 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 Stmt::Store(v, e) => {
                     let x = self.expr(e)?;
                     let a = self.var_addr(*v)?;
-                    self.b.build_store(a, x).map_err(err)?;
+                    let buf = self.buf(*v);
+                    self.write_at(buf, a, x)?;
                 }
-                Stmt::AddTo(v, e) => {
-                    let x = self.expr(e)?;
-                    let target = self
-                        .p()
-                        .targets
-                        .get(*v as usize)
-                        .copied()
-                        .unwrap_or(Target::Own);
-                    if let (Target::Acc(..), Some(local)) = (target, self.local.as_mut())
-                        && let Some(sum) = local.get_mut(v)
-                    {
-                        // The first addition from +0 is the term itself (see
-                        // the Cranelift emitter: a zero sum is never applied).
-                        let (slot, fresh) = (sum.slot, sum.fresh && self.depth == 0);
-                        sum.fresh = false;
-                        let new = if fresh {
-                            x
-                        } else {
-                            let old = self.ld(slot)?;
-                            self.b.build_float_add(old, x, "").map_err(err)?
-                        };
-                        self.b.build_store(slot, new).map_err(err)?;
-                        continue;
-                    }
-                    let a = match target {
-                        Target::Own => self.var_addr(*v)?,
-                        Target::Acc(pv, _) => {
-                            let base = *self
-                                .p()
-                                .acc_bases
-                                .get(&pv)
-                                .ok_or_else(|| CodegenError("no accumulator".into()))?;
-                            gep(&self.b, self.s.f64t, base, self.j)?
-                        }
-                    };
-                    let old = self.ld(a)?;
-                    let new = self.b.build_float_add(old, x, "").map_err(err)?;
-                    self.b.build_store(a, new).map_err(err)?;
-                }
+                Stmt::AddTo(v, e) => self.add_to(*v, e)?,
                 Stmt::If(c, then, otherwise) => {
                     let c = self.expr(c)?;
-                    let cond = self.nonzero(c)?;
+                    let cond = self.nonzero(c)?.into_int_value();
                     let (tb, eb, merge) =
                         (self.block("then"), self.block("else"), self.block("fi"));
+                    // Values known before the branch hold in both arms; each
+                    // arm stores what it wrote; after the merge nothing is known.
+                    self.flush()?;
+                    let before = self.cache.clone();
                     self.b.build_conditional_branch(cond, tb, eb).map_err(err)?;
                     self.depth += 1;
                     self.b.position_at_end(tb);
                     self.stmts(then)?;
+                    self.flush()?;
                     self.b.build_unconditional_branch(merge).map_err(err)?;
+                    self.cache.clone_from(&before);
                     self.b.position_at_end(eb);
                     self.stmts(otherwise)?;
+                    self.flush()?;
                     self.b.build_unconditional_branch(merge).map_err(err)?;
                     self.depth -= 1;
                     self.b.position_at_end(merge);
+                    self.forget();
                 }
                 Stmt::While(c, body) => {
+                    // The head is reached from before and from the body's
+                    // end: memory is current on both edges.
+                    self.flush()?;
+                    self.forget();
                     let (head, inner, exit) =
                         (self.block("while"), self.block("do"), self.block("done"));
                     self.b.build_unconditional_branch(head).map_err(err)?;
                     self.b.position_at_end(head);
                     let c = self.expr(c)?;
-                    let go = self.nonzero(c)?;
+                    let go = self.nonzero(c)?.into_int_value();
+                    self.forget();
                     self.b
                         .build_conditional_branch(go, inner, exit)
                         .map_err(err)?;
@@ -895,48 +1141,151 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     self.depth += 1;
                     self.stmts(body)?;
                     self.depth -= 1;
+                    self.flush()?;
+                    self.forget();
                     self.b.build_unconditional_branch(head).map_err(err)?;
                     self.b.position_at_end(exit);
                 }
-                Stmt::Spike(c) => {
-                    let c = self.expr(c)?;
-                    let mut fire = self.nonzero(c)?;
-                    if let Some(r) = self.refractory {
-                        let free = self.b.build_not(r, "").map_err(err)?;
-                        fire = self.b.build_and(fire, free, "").map_err(err)?;
-                    }
-                    let (set, join) = (self.block("spike"), self.block("nospike"));
-                    self.b
-                        .build_conditional_branch(fire, set, join)
-                        .map_err(err)?;
-                    self.b.position_at_end(set);
-                    let (list, count) = (self.p().spikes, self.p().spike_count);
-                    let n = self
-                        .b
-                        .build_load(self.s.i64t, count, "")
-                        .map_err(err)?
-                        .into_int_value();
-                    let at = gep(&self.b, self.s.i32t, list, n)?;
-                    let e = self
-                        .b
-                        .build_int_truncate(self.element, self.s.i32t, "")
-                        .map_err(err)?;
-                    self.b.build_store(at, e).map_err(err)?;
-                    let n1 = self
-                        .b
-                        .build_int_add(n, self.s.i64t.const_int(1, false), "")
-                        .map_err(err)?;
-                    self.b.build_store(count, n1).map_err(err)?;
-                    self.b.build_unconditional_branch(join).map_err(err)?;
-                    self.b.position_at_end(join);
-                }
+                Stmt::Spike(c) => self.spike(c)?,
                 Stmt::SetRefractory(e) => {
                     let x = self.expr(e)?;
                     let a = gep(&self.b, self.s.f64t, self.p().refr, self.k)?;
-                    self.b.build_store(a, x).map_err(err)?;
+                    self.store(a, x)?;
                 }
             }
         }
+        Ok(())
+    }
+
+    fn add_to(&mut self, v: u32, e: &Expr) -> R<()> {
+        let x = self.expr(e)?;
+        let target = self
+            .p()
+            .targets
+            .get(v as usize)
+            .copied()
+            .unwrap_or(Target::Own);
+        let depth = self.depth;
+        if let (Target::Acc(..), Some(local)) = (target, self.local.as_mut())
+            && let Some(sum) = local.get_mut(&v)
+        {
+            // The first addition from +0 is the term itself, but for a -0
+            // term; a zero sum is never applied, and later terms add the
+            // same either way (as in the Cranelift emitter).
+            let (slot, fresh) = (sum.slot, sum.fresh && depth == 0);
+            sum.fresh = false;
+            let new = if fresh {
+                x
+            } else {
+                let old = self.b.build_load(self.fty(), slot, "").map_err(err)?;
+                float2!(self, build_float_add, old, x)
+            };
+            self.b.build_store(slot, new).map_err(err)?;
+            return Ok(());
+        }
+        match target {
+            Target::Own => {
+                let a = self.var_addr(v)?;
+                let buf = self.buf(v);
+                let old = self.read_at(buf, a)?;
+                let new = float2!(self, build_float_add, old, x);
+                self.write_at(buf, a, new)
+            }
+            Target::Acc(pv, _) => {
+                let base = *self
+                    .p()
+                    .acc_bases
+                    .get(&pv)
+                    .ok_or_else(|| CodegenError("no accumulator".into()))?;
+                let a = gep(&self.b, self.s.f64t, base, self.j)?;
+                let old = self.load(a)?;
+                let new = float2!(self, build_float_add, old, x);
+                self.store(a, new)
+            }
+        }
+    }
+
+    /// Appends the element (each firing lane's, in order) to the spike list.
+    fn spike(&mut self, c: &Expr) -> R<()> {
+        let c = self.expr(c)?;
+        let mut fire = self.nonzero(c)?;
+        if let Some(r) = self.refractory {
+            let free = self.not(r)?;
+            fire = int2!(self, build_and, fire, free);
+        }
+        let (list, count) = (self.p().spikes, self.p().spike_count);
+        let i64t = self.s.i64t;
+        let (set, join) = (self.block("spike"), self.block("nospike"));
+        if self.lanes > 1 {
+            // The lanes' bits: spikes are rare, so one test per group.
+            let w = self.lanes;
+            let width =
+                std::num::NonZeroU32::new(w).ok_or_else(|| CodegenError("no lanes".into()))?;
+            let ity = self.s.ctx.custom_width_int_type(width).map_err(err)?;
+            let bits = self
+                .b
+                .build_bit_cast(fire, ity, "")
+                .map_err(err)?
+                .into_int_value();
+            let bits = self.b.build_int_z_extend(bits, i64t, "").map_err(err)?;
+            let any = self
+                .b
+                .build_int_compare(IntPredicate::NE, bits, i64t.const_zero(), "")
+                .map_err(err)?;
+            self.b
+                .build_conditional_branch(any, set, join)
+                .map_err(err)?;
+            self.b.position_at_end(set);
+            // Each lane's index is written at the end of the list and kept
+            // only if it fired (the list holds at least the elements visited).
+            let mut n = self
+                .b
+                .build_load(i64t, count, "")
+                .map_err(err)?
+                .into_int_value();
+            for lane in 0..u64::from(w) {
+                let at = gep(&self.b, self.s.i32t, list, n)?;
+                let e = self
+                    .b
+                    .build_int_add(self.element, i64t.const_int(lane, false), "")
+                    .map_err(err)?;
+                let e = self.b.build_int_truncate(e, self.s.i32t, "").map_err(err)?;
+                self.b.build_store(at, e).map_err(err)?;
+                let bit = self
+                    .b
+                    .build_right_shift(bits, i64t.const_int(lane, false), false, "")
+                    .map_err(err)?;
+                let bit = self
+                    .b
+                    .build_and(bit, i64t.const_int(1, false), "")
+                    .map_err(err)?;
+                n = self.b.build_int_add(n, bit, "").map_err(err)?;
+            }
+            self.b.build_store(count, n).map_err(err)?;
+        } else {
+            self.b
+                .build_conditional_branch(fire.into_int_value(), set, join)
+                .map_err(err)?;
+            self.b.position_at_end(set);
+            let n = self
+                .b
+                .build_load(i64t, count, "")
+                .map_err(err)?
+                .into_int_value();
+            let at = gep(&self.b, self.s.i32t, list, n)?;
+            let e = self
+                .b
+                .build_int_truncate(self.element, self.s.i32t, "")
+                .map_err(err)?;
+            self.b.build_store(at, e).map_err(err)?;
+            let n1 = self
+                .b
+                .build_int_add(n, i64t.const_int(1, false), "")
+                .map_err(err)?;
+            self.b.build_store(count, n1).map_err(err)?;
+        }
+        self.b.build_unconditional_branch(join).map_err(err)?;
+        self.b.position_at_end(join);
         Ok(())
     }
 }

@@ -427,6 +427,70 @@ pub struct Part<'a> {
     pub bufs: &'a [u32],
 }
 
+impl Part<'_> {
+    /// Whether a part visits every element in order and writes only the
+    /// element's own values (or local sums): within an iteration, each buffer is
+    /// then read and written at that element alone, so values can stay in
+    /// registers until the iteration ends.
+    pub fn element_only(&self) -> bool {
+        let part = self;
+        let k = part.kernel;
+        let mut written = vec![];
+        crate::written_vars(&k.body, &mut written);
+        let own = |v: u32| match (
+            part.view.addrs.get(v as usize),
+            part.view.targets.get(v as usize),
+        ) {
+            (_, Some(Target::Acc(..))) => k.domain == Domain::PostNeurons,
+            (Some(Addr::Element), _) => k.domain == Domain::Each,
+            (Some(Addr::Post), _) => k.domain == Domain::PostNeurons,
+            _ => false,
+        };
+        matches!(k.domain, Domain::Each | Domain::PostNeurons)
+            && written.iter().all(|&v| own(v))
+            && vars_used(&k.body).iter().all(|&v| {
+                matches!(
+                    (k.domain, part.view.addrs.get(v as usize)),
+                    (_, Some(Addr::Zero))
+                        | (Domain::Each, Some(Addr::Element))
+                        | (Domain::PostNeurons, Some(Addr::Post))
+                )
+            })
+    }
+
+    /// Whether the vector loop can run a part: it visits every element in order
+    /// and does only arithmetic, comparisons and choices on the element's own
+    /// values (no calls, draws, tables, branches or element indices).
+    pub fn vectorizable(&self) -> bool {
+        let part = self;
+        fn expr(e: &Expr, addrs: &[Addr]) -> bool {
+            match e {
+                Expr::Const(_) | Expr::Temp(_) | Expr::Time | Expr::Dt | Expr::Refractory => true,
+                Expr::Load(v) => addrs.get(*v as usize).is_some(),
+                Expr::Un(_, a) => expr(a, addrs),
+                // `^`, min, max and every math function are inlined programs.
+                Expr::Bin(op, a, b) => *op != crate::Bin::Rem && expr(a, addrs) && expr(b, addrs),
+                Expr::Select(c, a, b) => expr(c, addrs) && expr(a, addrs) && expr(b, addrs),
+                Expr::Call(_, args) => args.iter().all(|a| expr(a, addrs)),
+                Expr::Index
+                | Expr::PreIndex
+                | Expr::PostIndex
+                | Expr::Rand(..)
+                | Expr::Table(..) => false,
+            }
+        }
+        // Every value written is the element's own (or a local sum), so scalars
+        // read stay the same throughout (they are loaded before the loop).
+        part.element_only()
+            && part.kernel.body.iter().all(|st| match st {
+                Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
+                    expr(e, &part.view.addrs)
+                }
+                Stmt::If(..) | Stmt::While(..) | Stmt::SetRefractory(_) => false,
+            })
+    }
+}
+
 /// What a generated function does for each element, in order.
 #[derive(Clone, Debug)]
 pub enum Group<'a> {

@@ -141,8 +141,10 @@ fn memory_limit() -> Option<u64> {
 enum Emit {
     /// The kernel IR in its text form.
     Ir,
-    /// The Cranelift IR of every kernel.
+    /// The Cranelift IR of every kernel (`--backend jit`).
     Clif,
+    /// The optimised LLVM IR of every kernel (`--backend llvm`).
+    Llvm,
 }
 
 #[derive(clap::Args)]
@@ -603,9 +605,21 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         eprintln!("error: {e}");
         return 2;
     }
-    if matches!(args.emit, Some(Emit::Clif)) && info.listing != Some("clif") {
+    let wanted = match args.emit {
+        Some(Emit::Clif) => Some("clif"),
+        Some(Emit::Llvm) => Some("llvm"),
+        _ => None,
+    };
+    if let Some(w) = wanted
+        && info.listing != Some(w)
+    {
+        let (what, backend) = if w == "clif" {
+            ("Cranelift IR", "jit")
+        } else {
+            ("LLVM IR", "llvm")
+        };
         eprintln!(
-            "error: --emit clif: the {} backend generates no Cranelift IR",
+            "error: --emit {w}: the {} backend generates no {what}; use --backend {backend}",
             info.name
         );
         return 2;
@@ -625,7 +639,7 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         None if info.threads => std::thread::available_parallelism().map_or(1, usize::from),
         None => 1,
     };
-    let listing = matches!(args.emit, Some(Emit::Clif));
+    let listing = wanted.is_some();
     let instance = match circ_backends::instantiate(
         info.name,
         &lowered.net,
