@@ -155,6 +155,15 @@ pub trait Backend {
     fn fusion(&self) -> Fusion {
         Fusion::default()
     }
+    /// Called before step `step`'s first phase: a backend may change how
+    /// it computes there (a tiered executor swaps in faster code, which
+    /// gives the same values).
+    fn begin_step(&self, _step: u64) {}
+    /// What the run's summary should say of how this backend computed (a
+    /// tiered executor: from which step the faster code ran).
+    fn note(&self) -> Option<String> {
+        None
+    }
     /// For a population [`Backend::fusion`] names, in one pass over its
     /// neurons: the couplings of the projections fused into it (in projection
     /// order, each sum added as the runtime adds `acc`), its update, those
@@ -1254,6 +1263,8 @@ impl<'a> Simulation<'a> {
             {
                 p(n - first, steps);
             }
+            // A step boundary: a tiered backend may switch code here.
+            backend.begin_step(n);
             self.sample(n, t, &mut result.samples, false);
             // 1. Inputs and time-dependent parameters.
             for (p, pop) in self.layout.pops.iter().enumerate() {

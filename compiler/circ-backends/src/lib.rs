@@ -44,6 +44,14 @@ impl Info {
 /// Every backend, the default first.
 pub const BACKENDS: &[Info] = &[
     Info {
+        name: "auto",
+        label: "auto",
+        summary: "Cranelift's code at once, then LLVM's when it is compiled (the default; the same values)",
+        threads: true,
+        executable: Some("cranelift-native"),
+        listing: None,
+    },
+    Info {
         name: "jit",
         label: "cranelift-jit",
         summary: "native code from Cranelift's JIT (the default)",
@@ -86,6 +94,9 @@ pub struct Settings {
     pub fusion: bool,
     /// Keep a listing of the generated code (`--emit clif`).
     pub listing: bool,
+    /// `auto`: switch to LLVM's code exactly before this step, waiting for
+    /// it (for tests); `None`: as soon as it is ready.
+    pub swap_at: Option<u64>,
 }
 
 impl Default for Settings {
@@ -95,6 +106,7 @@ impl Default for Settings {
             min_parallel: None,
             fusion: true,
             listing: false,
+            swap_at: None,
         }
     }
 }
@@ -128,6 +140,23 @@ pub fn instantiate<'a>(
             Box::new(circ_interp::Interp::with_tables(net, tables)),
             vec![],
         ),
+        "auto" => {
+            let plan = Plan::new(net);
+            let code =
+                circ_codegen_cranelift::compile(net, &plan, false).map_err(|e| e.to_string())?;
+            let n = circ_native::Native::new(
+                net,
+                tables,
+                &code.map,
+                &code.fns,
+                Some(code.module),
+                &opts,
+            )
+            .map_err(|e| e.to_string())?;
+            #[cfg(feature = "llvm")]
+            n.set_upgrade(llvm_in_background(net, s.swap_at));
+            (Box::new(n), vec![])
+        }
         "jit" => {
             let plan = Plan::new(net);
             let code = circ_codegen_cranelift::compile(net, &plan, s.listing)
@@ -171,6 +200,76 @@ pub fn instantiate<'a>(
     })
 }
 
+/// Compiles `net` with LLVM on a thread of its own, for the `auto`
+/// backend to swap in; the thread keeps the code until the executor drops
+/// its `keep`.
+#[cfg(feature = "llvm")]
+fn llvm_in_background(net: &Network, at: Option<u64>) -> circ_native::Upgrade {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (keep, dropped) = std::sync::mpsc::channel::<()>();
+    let net = net.clone();
+    let spawned = std::thread::Builder::new()
+        .name("circ-llvm".into())
+        .spawn(move || {
+            let plan = Plan::new(&net);
+            match circ_codegen_llvm::compile(&net, &plan, &circ_codegen_llvm::Cpu::host(), false) {
+                Ok(code) => {
+                    if tx.send(Ok(code.fns.clone())).is_ok() {
+                        // Until the executor is gone.
+                        let _ = dropped.recv();
+                    }
+                    drop(code);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                }
+            }
+        });
+    let handle = match spawned {
+        Ok(h) => h,
+        Err(e) => {
+            // No thread: the executor keeps Cranelift's code, and says why.
+            let (tx, rx2) = std::sync::mpsc::channel();
+            let _ = tx.send(Err(format!("cannot start the LLVM thread: {e}")));
+            return circ_native::Upgrade {
+                fns: rx2,
+                keep: Box::new(()),
+                at,
+                label: "llvm",
+            };
+        }
+    };
+    circ_native::Upgrade {
+        fns: rx,
+        keep: Box::new(Keeper {
+            keep: Some(keep),
+            thread: Some(handle),
+        }),
+        at,
+        label: "llvm",
+    }
+}
+
+/// Keeps the LLVM thread's code alive; dropped, it lets the thread free the
+/// code and waits for it: no LLVM work outlives the executor (a process
+/// that exits while LLVM runs on another thread can crash in LLVM's
+/// static destructors).
+#[cfg(feature = "llvm")]
+struct Keeper {
+    keep: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[cfg(feature = "llvm")]
+impl Drop for Keeper {
+    fn drop(&mut self) {
+        drop(self.keep.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Compiles `net` with backend `name` into an object file for an
 /// executable; `data` serialises what the executable embeds, given the map
 /// of its functions.
@@ -189,7 +288,9 @@ pub fn object(
     let plan = Plan::new(net);
     let bytes = data(&plan.map)?;
     match info.name {
-        "jit" => circ_codegen_cranelift::object(net, &plan, bytes).map_err(|e| e.to_string()),
+        "jit" | "auto" => {
+            circ_codegen_cranelift::object(net, &plan, bytes).map_err(|e| e.to_string())
+        }
         other => Err(unknown(other)),
     }
 }

@@ -52,10 +52,25 @@ pub fn build_id_of(bytes: &[u8]) -> Option<&str> {
 /// printed, so nothing is lost.
 pub fn stdout_failed(e: &std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
-        std::process::exit(141);
+        exit_now(141);
     }
     eprintln!("error: cannot write to standard output: {e}");
-    std::process::exit(1)
+    exit_now(1)
+}
+
+/// Ends the process with `code` at once, after flushing standard error,
+/// without running exit handlers: a code generator may still be working
+/// on another thread (the `auto` backend's LLVM), and LLVM's static
+/// destructors would race with it. Files circ writes are complete before
+/// this is called (each is written whole and renamed into place).
+pub fn exit_now(code: i32) -> ! {
+    use std::io::Write as _;
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; no Rust state is used after.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::_exit(code)
+    }
 }
 
 /// `println!` that ends the process cleanly when standard output fails
@@ -245,7 +260,10 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         file: job.file.to_string(),
         circuit: job.circuit.to_string(),
         seed: job.seed,
-        backend: job.backend_name.to_string(),
+        backend: match job.backend.note() {
+            Some(note) => format!("{} ({note})", job.backend_name),
+            None => job.backend_name.to_string(),
+        },
         version: env!("CARGO_PKG_VERSION").into(),
         build_seconds: build,
     };

@@ -96,7 +96,8 @@ impl Default for Options {
 /// A compiled kernel and what decides how threads may split it.
 #[derive(Clone, Copy)]
 struct K {
-    f: KernelFn,
+    /// Its function's index in the table (`Native::fns`).
+    id: usize,
     domain: Domain,
     writes: Writes,
 }
@@ -130,6 +131,18 @@ pub struct Native<'a> {
     /// Keeps the code alive while the function pointers are used (a JIT's
     /// module; nothing for kernels linked into an executable).
     _code: Option<Box<dyn std::any::Any>>,
+    /// The function table, in the plan's order (replaced once by an
+    /// upgrade, at a step boundary).
+    fns: std::cell::RefCell<Vec<KernelFn>>,
+    /// Code that replaces `fns` when ready (tiered compilation).
+    upgrade: std::cell::RefCell<Option<Upgrade>>,
+    /// The step from which the upgraded code runs, once it does, and its name.
+    upgraded_at: std::cell::Cell<Option<u64>>,
+    upgraded_label: std::cell::Cell<&'static str>,
+    /// Why the upgrade did not happen, if it failed.
+    upgrade_failed: std::cell::RefCell<Option<String>>,
+    /// What keeps the upgraded code alive.
+    kept: std::cell::RefCell<Vec<Box<dyn std::any::Any>>>,
     pops: Vec<PopFns>,
     projs: Vec<ProjFns>,
     tables: Vec<Vec<f64>>,
@@ -148,11 +161,27 @@ pub struct Native<'a> {
     /// and a synapse a few nanoseconds.
     min_parallel_arrivals: usize,
     /// Per population: its fused step, if any.
-    fused: Vec<Option<(KernelFn, Vec<FusedPart>)>>,
+    fused: Vec<Option<(usize, Vec<FusedPart>)>>,
     /// What the fused steps cover.
     fusion: Fusion,
     /// Buffers reused from call to call.
     scratch: std::cell::RefCell<Scratch>,
+}
+
+/// Code that replaces an executor's functions at a step boundary when it
+/// is ready (tiered compilation): the same functions of the same plan from
+/// another code generator, so the values stay the same.
+pub struct Upgrade {
+    /// Delivers the new function table, in the plan's order (or why there
+    /// is none).
+    pub fns: std::sync::mpsc::Receiver<Result<Vec<KernelFn>, String>>,
+    /// Keeps the new code alive; dropped with the executor.
+    pub keep: Box<dyn std::any::Any>,
+    /// Swap exactly before this step, waiting for the code if need be (for
+    /// tests); `None`: before the first step after it is ready.
+    pub at: Option<u64>,
+    /// The new code's name, for the run's summary (`llvm`).
+    pub label: &'static str,
 }
 
 /// Buffers a backend call fills and the next reuses (no allocation per step).
@@ -204,7 +233,7 @@ impl<'a> Native<'a> {
             None
         };
         let k = |id: usize| K {
-            f: fns[id],
+            id,
             domain: map.domains[id],
             writes: map.writes[id],
         };
@@ -233,13 +262,13 @@ impl<'a> Native<'a> {
             .collect();
         // Fused steps, and the projections they take over.
         let no_fusion = !opts.fusion;
-        let fused: Vec<Option<(KernelFn, Vec<FusedPart>)>> = (0..map.pops.len())
+        let fused: Vec<Option<(usize, Vec<FusedPart>)>> = (0..map.pops.len())
             .map(|p| {
                 if no_fusion {
                     return None;
                 }
                 let step = map.fused.get(p)?.as_ref()?;
-                Some((*fns.get(step.kernel)?, step.parts.clone()))
+                (step.kernel < fns.len()).then(|| (step.kernel, step.parts.clone()))
             })
             .collect();
         let mut fusion = Fusion {
@@ -267,6 +296,12 @@ impl<'a> Native<'a> {
         Ok(Native {
             net,
             _code: code,
+            fns: std::cell::RefCell::new(fns.to_vec()),
+            upgrade: Default::default(),
+            upgraded_at: Default::default(),
+            upgraded_label: std::cell::Cell::new(""),
+            upgrade_failed: Default::default(),
+            kept: Default::default(),
             pops,
             projs,
             tables,
@@ -283,6 +318,22 @@ impl<'a> Native<'a> {
         })
     }
 
+    /// Function `id` of the table in use.
+    fn fnp(&self, id: usize) -> KernelFn {
+        self.fns.borrow()[id]
+    }
+
+    /// Takes `upgrade`'s code when it is ready ([`Backend::begin_step`]).
+    pub fn set_upgrade(&self, upgrade: Upgrade) {
+        *self.upgrade.borrow_mut() = Some(upgrade);
+    }
+
+    /// The step from which upgraded code ran, if it did; why it could not,
+    /// if it failed.
+    pub fn upgrade_status(&self) -> (Option<u64>, Option<String>) {
+        (self.upgraded_at.get(), self.upgrade_failed.borrow().clone())
+    }
+
     /// Runs `k` over elements `0..count` of `env`, split across the pool
     /// when the kernel only writes its own element's places.
     fn launch(&self, k: &K, mut env: Env, count: usize, split: bool) {
@@ -291,7 +342,7 @@ impl<'a> Native<'a> {
             Some(p) if split && count >= self.min_parallel => p,
             _ => {
                 env.start = 0;
-                call(k.f, &env);
+                call(self.fnp(k.id), &env);
                 return;
             }
         };
@@ -304,21 +355,21 @@ impl<'a> Native<'a> {
                 ..env
             })
             .collect();
-        Self::spread(pool, k, &envs);
+        Self::spread(pool, self.fnp(k.id), &envs);
     }
 
     /// Runs `k` on each environment, one per task of the pool (the calling
     /// thread claims tasks too).
-    fn spread(pool: &pool::SpinPool, k: &K, envs: &[Env]) {
-        pool.run(envs.len(), &|t| call(k.f, &envs[t]));
+    fn spread(pool: &pool::SpinPool, f: KernelFn, envs: &[Env]) {
+        pool.run(envs.len(), &|t| call(f, &envs[t]));
     }
 
     /// Runs `k` once per environment, in parallel (each already names a
     /// disjoint slice).
     fn launch_each(&self, k: &K, envs: &[Env]) {
         match &self.pool {
-            Some(p) if envs.len() > 1 => Self::spread(p, k, envs),
-            _ => envs.iter().for_each(|e| call(k.f, e)),
+            Some(p) if envs.len() > 1 => Self::spread(p, self.fnp(k.id), envs),
+            _ => envs.iter().for_each(|e| call(self.fnp(k.id), e)),
         }
     }
 
@@ -369,10 +420,11 @@ impl<'a> Native<'a> {
                 (from, sum) = (r + 1, 0);
             }
         }
+        let f = self.fnp(k.id);
         pool.run(parts.len(), &|t| {
             for &i in parts[t] {
                 let (a, b) = (offsets[i as usize], offsets[i as usize + 1]);
-                call(k.f, &range_env(env, a as u32, b as u32));
+                call(f, &range_env(env, a as u32, b as u32));
             }
         });
     }
@@ -399,12 +451,13 @@ impl<'a> Native<'a> {
         let (blocks, bounds) = (*blocks, bounds.as_slice());
         let rows = ctx.arriving_rows;
         // Block t of row i is bounds[i * (blocks + 1) + t] .. [.. + t + 1].
+        let f = self.fnp(k.id);
         pool.run(blocks, &|t| {
             for &i in rows {
                 let at = i as usize * (blocks + 1) + t;
                 let (a, b) = (bounds[at], bounds[at + 1]);
                 if a < b {
-                    call(k.f, &range_env(env, a, b));
+                    call(f, &range_env(env, a, b));
                 }
             }
         });
@@ -645,7 +698,16 @@ impl Backend for Native<'_> {
             ..self.env(ctx)
         }];
         let split = !k.writes.shared;
-        self.run_parts(k.f, &mut env, n, split, Some(0), list, counts, spikes);
+        self.run_parts(
+            self.fnp(k.id),
+            &mut env,
+            n,
+            split,
+            Some(0),
+            list,
+            counts,
+            spikes,
+        );
     }
 
     fn reset(
@@ -766,7 +828,7 @@ impl Backend for Native<'_> {
                             // no list of synapses is made.
                             for &i in ctx.arriving_rows {
                                 let (a, b) = (offsets[i as usize], offsets[i as usize + 1]);
-                                call(k.f, &range_env(&env, a as u32, b as u32));
+                                call(self.fnp(k.id), &range_env(&env, a as u32, b as u32));
                             }
                         }
                     }
@@ -825,6 +887,62 @@ impl Backend for Native<'_> {
 
     fn fusion(&self) -> Fusion {
         self.fusion.clone()
+    }
+
+    fn note(&self) -> Option<String> {
+        let (at, failed) = self.upgrade_status();
+        match (at, failed) {
+            (Some(n), _) => Some(format!("{} from step {n}", self.upgraded_label.get())),
+            (None, Some(why)) => Some(format!("first code only: {why}")),
+            (None, None) => self.upgrade.borrow().as_ref().map(|u| {
+                format!(
+                    "first code only: {} was not ready before the run ended",
+                    u.label
+                )
+            }),
+        }
+    }
+
+    fn begin_step(&self, step: u64) {
+        let mut slot = self.upgrade.borrow_mut();
+        let Some(up) = slot.as_ref() else { return };
+        use std::sync::mpsc::TryRecvError;
+        let got = match up.at {
+            Some(at) if step < at => return,
+            Some(_) => up
+                .fns
+                .recv()
+                .map_err(|_| "the compiler stopped".to_string()),
+            None => match up.fns.try_recv() {
+                Ok(r) => Ok(r),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => Err("the compiler stopped".to_string()),
+            },
+        };
+        match got.and_then(|r| r) {
+            Ok(fns) if fns.len() == self.fns.borrow().len() => {
+                *self.fns.borrow_mut() = fns;
+                self.upgraded_at.set(Some(step));
+                self.upgraded_label.set(up.label);
+                // Keep the code alive as long as the executor.
+                let up = slot.take();
+                drop(slot);
+                let keep = up.map(|u| u.keep);
+                self.kept.borrow_mut().extend(keep);
+            }
+            Ok(fns) => {
+                *self.upgrade_failed.borrow_mut() = Some(format!(
+                    "{} functions for a table of {}",
+                    fns.len(),
+                    self.fns.borrow().len()
+                ));
+                *slot = None;
+            }
+            Err(e) => {
+                *self.upgrade_failed.borrow_mut() = Some(e);
+                *slot = None;
+            }
+        }
     }
 
     fn pop_step(
@@ -898,7 +1016,7 @@ impl Backend for Native<'_> {
         }
         let fires = parts.iter().position(|p| *p == FusedPart::Threshold);
         // Every part writes only its neuron's values: slices are disjoint.
-        self.run_parts(*f, envs, n, true, fires, list, counts, spikes);
+        self.run_parts(self.fnp(*f), envs, n, true, fires, list, counts, spikes);
     }
 
     fn proj_filter(

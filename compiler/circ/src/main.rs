@@ -116,7 +116,9 @@ fn backend_names() -> clap::builder::PossibleValuesParser {
 
 /// What the environment asks of the executor: `CIRC_MIN_PARALLEL=N` splits
 /// kernels of N elements or more across threads (tests set 1), and
-/// `CIRC_NO_FUSION=1` runs every phase on its own (tests compare both).
+/// `CIRC_NO_FUSION=1` runs every phase on its own (tests compare both),
+/// `CIRC_SWAP_AT=N` makes `--backend auto` switch to LLVM's code exactly
+/// before step N (tests compare swaps at several steps).
 /// Read here, in the command line, and handed on as data.
 fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
     circ_backends::Settings {
@@ -126,6 +128,9 @@ fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
             .and_then(|v| v.trim().parse().ok()),
         fusion: std::env::var("CIRC_NO_FUSION").map_or(true, |v| v != "1"),
         listing,
+        swap_at: std::env::var("CIRC_SWAP_AT")
+            .ok()
+            .and_then(|v| v.trim().parse().ok()),
     }
 }
 
@@ -609,6 +614,14 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         Some(Emit::Clif) => Some("clif"),
         Some(Emit::Llvm) => Some("llvm"),
         _ => None,
+    };
+    // `auto` runs both code generators: a listing names the one to show.
+    let info = match wanted {
+        Some(w) if info.name == "auto" => circ_backends::BACKENDS
+            .iter()
+            .find(|b| b.listing == Some(w))
+            .unwrap_or(info),
+        _ => info,
     };
     if let Some(w) = wanted
         && info.listing != Some(w)

@@ -844,7 +844,7 @@ impl Session {
                 // SIGTERM and SIGHUP end the session after the run stops
                 // cleanly (the shells' 128 + signal); Ctrl-C returns to the prompt.
                 if signal != signal_hook::consts::SIGINT {
-                    std::process::exit(128 + signal);
+                    circ_exe::exit_now(128 + signal);
                 }
                 true
             }

@@ -23,6 +23,9 @@ struct Way {
     split: bool,
     /// Run every phase on its own (`CIRC_NO_FUSION=1`).
     unfused: bool,
+    /// `auto`: switch from Cranelift's code to LLVM's exactly before this
+    /// step (`CIRC_SWAP_AT`).
+    swap_at: Option<u64>,
 }
 
 impl Way {
@@ -33,6 +36,9 @@ impl Way {
         }
         if self.unfused {
             s += "-unfused";
+        }
+        if let Some(n) = self.swap_at {
+            s += &format!("-swap{n}");
         }
         s
     }
@@ -54,7 +60,11 @@ fn run(model: &Path, way: &Way, out: &Path, extra: &[String]) -> Result<(), Fail
         .args(extra)
         .arg(model)
         .env_remove("CIRC_MIN_PARALLEL")
-        .env_remove("CIRC_NO_FUSION");
+        .env_remove("CIRC_NO_FUSION")
+        .env_remove("CIRC_SWAP_AT");
+    if let Some(n) = way.swap_at {
+        cmd.env("CIRC_SWAP_AT", n.to_string());
+    }
     if way.split {
         cmd.env("CIRC_MIN_PARALLEL", "1");
     }
@@ -96,6 +106,7 @@ fn case(name: &str, model: &Model, way: &Way, extra: &[String]) -> Result<(), Fa
         threads: 1,
         split: false,
         unfused: false,
+        swap_at: None,
     };
     let result = (|| {
         run(&path, &oracle, &dir.join("oracle"), extra)?;
@@ -133,18 +144,21 @@ fn case(name: &str, model: &Model, way: &Way, extra: &[String]) -> Result<(), Fa
 
 /// Every way to run a model on the registry's backends besides the oracle:
 /// one thread, and (for backends with threads) `counts` threads with every
-/// kernel split.
+/// kernel split. `auto` switches to LLVM's code at a fixed step: before
+/// step 1 on one thread, before step 97 split across threads.
 fn ways(counts: &[usize]) -> Vec<Way> {
     let mut v = vec![];
     for b in circ_backends::BACKENDS
         .iter()
         .filter(|b| b.name != "interp")
     {
+        let swap = |n: u64| (b.name == "auto").then_some(n);
         v.push(Way {
             backend: b.name,
             threads: 1,
             split: false,
             unfused: false,
+            swap_at: swap(1),
         });
         if b.threads {
             for &t in counts {
@@ -153,6 +167,7 @@ fn ways(counts: &[usize]) -> Vec<Way> {
                     threads: t,
                     split: true,
                     unfused: false,
+                    swap_at: swap(97),
                 });
             }
         }
@@ -198,6 +213,7 @@ fn main() {
                 threads,
                 split,
                 unfused: true,
+                swap_at: (b.name == "auto").then_some(5),
             });
         }
     }

@@ -154,6 +154,7 @@ fn run_block(place: &str, code: &str, ran: &mut usize) -> Option<String> {
         min_parallel: None,
         fusion: true,
         listing: false,
+        swap_at: None,
     };
     let instance = match circ_backends::instantiate("interp", &lowered.net, vec![], &settings) {
         Ok(i) => i,
