@@ -48,7 +48,12 @@ pub const BACKENDS: &[Info] = &[
         label: "auto",
         summary: "Cranelift's code at once, then LLVM's when it is compiled (the default; the same values)",
         threads: true,
-        executable: Some("cranelift-native"),
+        // Executables take LLVM's code when it is built in.
+        executable: Some(if cfg!(feature = "llvm") {
+            "llvm-native"
+        } else {
+            "cranelift-native"
+        }),
         listing: None,
     },
     Info {
@@ -64,7 +69,7 @@ pub const BACKENDS: &[Info] = &[
         label: "llvm-jit",
         summary: "native code optimised by LLVM 19 for this CPU (slower to build, faster to run)",
         threads: true,
-        executable: None,
+        executable: Some("llvm-native"),
         listing: Some("llvm"),
     },
     Info {
@@ -272,10 +277,12 @@ impl Drop for Keeper {
 
 /// Compiles `net` with backend `name` into an object file for an
 /// executable; `data` serialises what the executable embeds, given the map
-/// of its functions.
+/// of its functions. `target_cpu` (LLVM only) names the CPU the code is for
+/// (`x86-64-v3`, `skylake-avx512`; default: this machine's).
 pub fn object(
     name: &str,
     net: &Network,
+    target_cpu: Option<&str>,
     data: impl FnOnce(&KernelMap) -> Result<Vec<u8>, String>,
 ) -> Result<Vec<u8>, String> {
     let info = info(name).ok_or_else(|| unknown(name))?;
@@ -287,7 +294,27 @@ pub fn object(
     }
     let plan = Plan::new(net);
     let bytes = data(&plan.map)?;
+    let llvm = info.name == "llvm" || (info.name == "auto" && cfg!(feature = "llvm"));
+    if target_cpu.is_some() && !llvm {
+        return Err(format!(
+            "--target-cpu chooses the CPU of LLVM's code; the {} backend makes code for this machine (use --backend llvm)",
+            info.name
+        ));
+    }
     match info.name {
+        #[cfg(feature = "llvm")]
+        "llvm" | "auto" => {
+            let cpu = match target_cpu {
+                Some(name) => circ_codegen_llvm::Cpu::named(name)?,
+                None => circ_codegen_llvm::Cpu::host(),
+            };
+            circ_codegen_llvm::object(net, &plan, &cpu, bytes).map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "llvm"))]
+        "llvm" => Err(WITHOUT_LLVM.into()),
+        #[cfg(feature = "llvm")]
+        "jit" => circ_codegen_cranelift::object(net, &plan, bytes).map_err(|e| e.to_string()),
+        #[cfg(not(feature = "llvm"))]
         "jit" | "auto" => {
             circ_codegen_cranelift::object(net, &plan, bytes).map_err(|e| e.to_string())
         }

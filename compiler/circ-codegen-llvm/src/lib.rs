@@ -17,7 +17,10 @@ use inkwell::attributes::AttributeLoc;
 use inkwell::context::Context;
 use inkwell::module::{Linkage, Module};
 use inkwell::passes::PassBuilderOptions;
-use inkwell::targets::{CodeModel, InitializationConfig, RelocMode, Target, TargetMachine};
+use inkwell::targets::{
+    CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine,
+};
+use inkwell::types::BasicType;
 use inkwell::values::AnyValue;
 
 /// Why compilation failed (an internal error: the IR was verified).
@@ -44,12 +47,28 @@ impl Cpu {
     /// with SSE2 (every x86-64).
     pub fn lanes(&self) -> u32 {
         let has = |f: &str| self.features.split(',').any(|x| x == f);
-        if has("+avx512f") {
+        if has("+avx512f") || self.name == "x86-64-v4" {
             8
-        } else if has("+avx") {
+        } else if has("+avx") || self.name == "x86-64-v3" {
             4
         } else {
             2
+        }
+    }
+
+    /// The CPU `name` names for executables built for other machines: an
+    /// x86-64 level (`x86-64`, `x86-64-v2` with SSE4.2, `x86-64-v3` with
+    /// AVX2, `x86-64-v4` with AVX-512), or `host` for this machine's.
+    pub fn named(name: &str) -> Result<Cpu, String> {
+        match name {
+            "host" => Ok(Cpu::host()),
+            "x86-64" | "x86-64-v2" | "x86-64-v3" | "x86-64-v4" => Ok(Cpu {
+                name: name.to_string(),
+                features: String::new(),
+            }),
+            other => Err(format!(
+                "--target-cpu {other}: not a CPU circ builds for; choose host (this machine, the default) or an x86-64 level: x86-64, x86-64-v2 (SSE4.2), x86-64-v3 (AVX2), x86-64-v4 (AVX-512)"
+            )),
         }
     }
 
@@ -214,3 +233,82 @@ pub fn compile(
         listing,
     })
 }
+
+/// Compiles every function of `plan` (made from `net`) for `cpu` into a
+/// relocatable, position-independent object file with the symbols the
+/// Cranelift backend's objects have (`circ_kernel_table`: the functions'
+/// addresses in the plan's order, `circ_kernel_count`, and `data` as
+/// `circ_model_data` with its length in `circ_model_data_len`), so the same
+/// runner loads either. Draws, tables and remainders import the `circ_*`
+/// functions the runner defines.
+pub fn object(
+    net: &Network,
+    plan: &Plan,
+    cpu: &Cpu,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, CodegenError> {
+    let tm = machine(cpu, RelocMode::PIC)?;
+    let ctx = Context::create();
+    let (module, names) = build(&ctx, net, plan, &tm, cpu, Linkage::External)?;
+    let ptr = ctx.ptr_type(inkwell::AddressSpace::default());
+    let i64t = ctx.i64_type();
+    let fns: Vec<_> = names
+        .iter()
+        .map(|n| {
+            module
+                .get_function(n)
+                .map(|f| f.as_global_value().as_pointer_value())
+                .ok_or_else(|| CodegenError(format!("no function {n}")))
+        })
+        .collect::<Result<_, _>>()?;
+    fn global<'ctx>(
+        module: &Module<'ctx>,
+        name: &str,
+        value: &dyn inkwell::values::BasicValue<'ctx>,
+        ty: inkwell::types::BasicTypeEnum<'ctx>,
+    ) {
+        let g = module.add_global(ty, None, name);
+        g.set_initializer(value);
+        g.set_constant(true);
+        g.set_linkage(Linkage::External);
+        g.set_alignment(8);
+    }
+    let table = ptr.const_array(&fns);
+    global(
+        &module,
+        OBJECT_SYMBOLS[0],
+        &table,
+        ptr.array_type(fns.len() as u32).as_basic_type_enum(),
+    );
+    let count = i64t.const_int(fns.len() as u64, false);
+    global(
+        &module,
+        OBJECT_SYMBOLS[1],
+        &count,
+        i64t.as_basic_type_enum(),
+    );
+    let len = data.len() as u64;
+    let mut blob = data;
+    blob.push(0); // never empty
+    let bytes = ctx.const_string(&blob, false);
+    global(
+        &module,
+        OBJECT_SYMBOLS[2],
+        &bytes,
+        bytes.get_type().as_basic_type_enum(),
+    );
+    let len = i64t.const_int(len, false);
+    global(&module, OBJECT_SYMBOLS[3], &len, i64t.as_basic_type_enum());
+    let buf = tm
+        .write_to_memory_buffer(&module, FileType::Object)
+        .map_err(|e| CodegenError(e.to_string()))?;
+    Ok(buf.as_slice().to_vec())
+}
+
+/// Symbols of an object file from [`object`] (as Cranelift's objects).
+pub const OBJECT_SYMBOLS: [&str; 4] = [
+    "circ_kernel_table",
+    "circ_kernel_count",
+    "circ_model_data",
+    "circ_model_data_len",
+];

@@ -121,6 +121,8 @@ pub struct Bundle {
     pub dt: f64,
     /// Default biological duration (seconds).
     pub duration: f64,
+    /// The code generator's label in summaries (`llvm-native`).
+    pub backend: String,
 }
 
 /// One run: what to simulate and where to write it.
@@ -523,7 +525,7 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
     let job = Job {
         layout: &bundle.net.layout,
         backend: &backend,
-        backend_name: "cranelift-native",
+        backend_name: &bundle.backend,
         circuit: &bundle.circuit,
         file: &bundle.file,
         base: Path::new(&bundle.base),

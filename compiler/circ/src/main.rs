@@ -64,6 +64,10 @@ struct BuildArgs {
     /// Which code generator compiles the kernels.
     #[arg(long, default_value = circ_backends::BACKENDS[0].name, value_parser = backend_names())]
     backend: String,
+    /// The CPU the executable is for (LLVM): `host` (this machine, the
+    /// default) or an x86-64 level such as `x86-64-v3` for other machines.
+    #[arg(long)]
+    target_cpu: Option<String>,
     /// What to compile (the executable's own options override duration and seed).
     #[command(flatten)]
     settings: Settings,
@@ -943,20 +947,29 @@ fn build(args: BuildArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let base = std::fs::canonicalize(&base).unwrap_or(base);
-    let object = circ_backends::object(&args.backend, &lowered.net, |kernels| {
-        let bundle = circ_exe::Bundle {
-            net: lowered.net.clone(),
-            kernels: kernels.clone(),
-            tables,
-            circuit: lowered.circuit.clone(),
-            file: args.file.display().to_string(),
-            base: base.display().to_string(),
-            seed: lowered.seed,
-            dt: lowered.dt,
-            duration: lowered.duration,
-        };
-        postcard::to_stdvec(&bundle).map_err(|e| format!("cannot serialise the model: {e}"))
-    });
+    let object = circ_backends::object(
+        &args.backend,
+        &lowered.net,
+        args.target_cpu.as_deref(),
+        |kernels| {
+            let bundle = circ_exe::Bundle {
+                net: lowered.net.clone(),
+                kernels: kernels.clone(),
+                tables,
+                circuit: lowered.circuit.clone(),
+                file: args.file.display().to_string(),
+                base: base.display().to_string(),
+                seed: lowered.seed,
+                dt: lowered.dt,
+                duration: lowered.duration,
+                backend: circ_backends::info(&args.backend)
+                    .and_then(|i| i.executable)
+                    .unwrap_or("native")
+                    .to_string(),
+            };
+            postcard::to_stdvec(&bundle).map_err(|e| format!("cannot serialise the model: {e}"))
+        },
+    );
     let object = match object {
         Ok(bytes) => bytes,
         Err(e) => {

@@ -25,12 +25,26 @@ fn ok(cmd: &mut Command, what: &str) -> String {
 fn executables_match_circ_run_on_every_example() {
     let tmp = std::env::temp_dir().join(format!("circ-build-test-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
-    for f in common::examples() {
+    // Every example with the default (LLVM's code), a few with Cranelift's
+    // and with LLVM's for another CPU level.
+    let mut cases: Vec<(std::path::PathBuf, &[&str])> = common::examples()
+        .into_iter()
+        .map(|f| (f, &[][..]))
+        .collect();
+    for name in ["coba.circ", "brunel2000.circ", "stdp_song2000.circ"] {
+        let f = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../examples")
+            .join(name);
+        cases.push((f.clone(), &["--backend", "jit"][..]));
+        cases.push((f, &["--target-cpu", "x86-64-v2"][..]));
+    }
+    for (f, extra) in cases {
         let exe = tmp.join("model");
         ok(
             circ()
                 .args(["build", "--color", "never", "-o"])
                 .arg(&exe)
+                .args(extra)
                 .arg(&f),
             "circ build",
         );
@@ -55,7 +69,11 @@ fn executables_match_circ_run_on_every_example() {
         assert_eq!(x.len(), y.len(), "{}: different files", f.display());
         for ((na, da), (nb, db)) in x.iter().zip(&y) {
             assert_eq!(na, nb);
-            assert!(da == db, "{}: {na} differs from circ run's", f.display());
+            assert!(
+                da == db,
+                "{} {extra:?}: {na} differs from circ run's",
+                f.display()
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
