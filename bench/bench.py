@@ -11,6 +11,7 @@ to bench/RESULTS.md with the machine, the versions and the date.
 
   python3 bench/bench.py                       # every benchmark, 1 and 2 threads
   python3 bench/bench.py --only coba1,cuba --threads 1 --repeats 3
+  python3 bench/bench.py --backends llvm       # circ on one backend only
   python3 bench/bench.py --list
 
 The models are the same in all three (bench/peers/*.py are the peers' side,
@@ -148,18 +149,23 @@ def circ_model(name, workdir):
     return path
 
 
-def run_circ(name, threads, workdir):
+def run_circ(name, threads, workdir, backend):
     _, pops, _, _, duration, _, _ = MODELS[name]
     out = os.path.join(workdir, f"out-{name}")
     shutil.rmtree(out, ignore_errors=True)
     wall, peak, _ = run_measured([CIRC, "run", circ_model(name, workdir), "--duration",
-                                  f"{duration} s", "--threads", str(threads), "--out", out])
+                                  f"{duration} s", "--threads", str(threads), "--out", out,
+                                  "--backend", backend])
     with open(os.path.join(out, "summary.json")) as f:
         s = json.load(f)
     spikes = sum(s["populations"][p]["spikes"] for p in pops)
     size = sum(s["populations"][p]["size"] for p in pops)
+    # `auto (llvm from step N, compiled in S s)`: when LLVM's code took over.
+    m = re.search(r"from step (\d+), compiled in ([0-9.]+) s", s.get("backend", ""))
     return dict(build=s["build_seconds"], loop=s["loop_seconds"], total=wall, peak=peak,
-                spikes=spikes, rate=spikes / (size * duration))
+                spikes=spikes, rate=spikes / (size * duration),
+                swap_step=int(m.group(1)) if m else None,
+                compile=float(m.group(2)) if m else None)
 
 
 def run_peer(py, sim, name, threads, cold):
@@ -188,6 +194,8 @@ def main():
     ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peers", default="brian2,nest", help="peers to run ('' for none)")
+    ap.add_argument("--backends", default="jit,llvm,auto",
+                    help="circ backends, comma-separated (jit: Cranelift, llvm, auto: tiered)")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and stop")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/RESULTS.md")
     args = ap.parse_args()
@@ -201,6 +209,7 @@ def main():
             sys.exit(f"unknown benchmark {n!r}; --list shows them")
     threads = [int(t) for t in args.threads.split(",")]
     peers = [p for p in args.peers.split(",") if p]
+    circs = [f"circ/{b}" for b in args.backends.split(",") if b]
     sh(["cargo", "build", "--release", "-q", "-p", "circ"], cwd=ROOT)
     py, note = venv() if peers else (None, "")
     b2v, nestv = versions(py) if peers else ("-", "-")
@@ -224,9 +233,9 @@ def main():
         for _ in range(args.repeats):
             for name in names:
                 for t in threads:
-                    for sim in ["circ"] + [p for p in peers if (p, name) not in SKIP]:
-                        if sim == "circ":
-                            r = run_circ(name, t, work)
+                    for sim in circs + [p for p in peers if (p, name) not in SKIP]:
+                        if sim.startswith("circ/"):
+                            r = run_circ(name, t, work, sim.split("/", 1)[1])
                         else:
                             r = run_peer(py, sim, name, t, cold=False)
                         results.setdefault((name, t, sim), []).append(r)
@@ -234,7 +243,7 @@ def main():
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    lines, failures = table(names, threads, peers, results, cold)
+    lines, failures = table(names, threads, circs, peers, results, cold)
     head = header(b2v, nestv, note, args)
     text = head + "\n".join(lines) + "\n"
     print(text)
@@ -246,32 +255,48 @@ def main():
     return 1 if failures else 0
 
 
-def table(names, threads, peers, results, cold):
-    lines = ["| benchmark | threads | simulator | build s | loop s | total s | peak MB | spikes | rate Hz | circ loop / peer loop | circ total / peer cold total |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+def table(names, threads, circs, peers, results, cold):
+    """One row per simulator (circ once per backend); circ's rows give its
+    loop time over each peer's, and its total over Brian2's cold total."""
+    cols = "".join(f" circ loop / {p} loop |" for p in peers)
+    lines = ["| benchmark | threads | simulator | backend | build s | loop s | total s | peak MB | spikes | rate Hz |"
+             + cols + " circ total / brian2 cold total | LLVM took over (step; compile s) |",
+             "|---|---|---|---|---|---|---|---|---|---|" + "---|" * len(peers) + "---|---|"]
     failures = []
     for name in names:
         for t in threads:
-            mine = results.get((name, t, "circ"), [])
-            for sim in ["circ"] + peers:
+            for sim in circs + peers:
                 rows = results.get((name, t, sim), [])
                 if not rows:
                     continue
-                ratio = cold_ratio = ""
-                if sim != "circ":
-                    ratio = f"{median(mine, 'loop') / median(rows, 'loop'):.2f}"
-                    if sim == "brian2" and (name, t) in cold:
-                        cold_ratio = f"{median(mine, 'total') / cold[(name, t)]['total']:.3f}"
-                    rc, rp = median(mine, "rate"), median(rows, "rate")
-                    if abs(rc - rp) > 0.1 * rp:
-                        failures.append(f"{name} T{t}: circ {rc:.2f} Hz, {sim} {rp:.2f} Hz")
-                lines.append(f"| {name} | {t} | {sim} | {median(rows, 'build'):.3f} | {median(rows, 'loop'):.3f} "
+                who, backend = (sim.split("/", 1) + [""])[:2]
+                ratios = ""
+                cold_ratio = ""
+                for p in peers:
+                    theirs = results.get((name, t, p), [])
+                    if sim in circs and theirs:
+                        ratios += f" {median(rows, 'loop') / median(theirs, 'loop'):.2f} |"
+                        rc, rp = median(rows, "rate"), median(theirs, "rate")
+                        if abs(rc - rp) > 0.1 * rp:
+                            failures.append(f"{name} T{t} {sim}: {rc:.2f} Hz, {p} {rp:.2f} Hz")
+                    else:
+                        ratios += " |"
+                if sim in circs and (name, t) in cold:
+                    cold_ratio = f"{median(rows, 'total') / cold[(name, t)]['total']:.3f}"
+                swaps = [r for r in rows if r.get("swap_step") is not None]
+                took = ""
+                if swaps:
+                    took = (f"{statistics.median(r['swap_step'] for r in swaps):.0f}; "
+                            f"{statistics.median(r['compile'] for r in swaps):.3f}")
+                elif backend == "auto":
+                    took = "not before the end"
+                lines.append(f"| {name} | {t} | {who} | {backend} | {median(rows, 'build'):.3f} | {median(rows, 'loop'):.3f} "
                              f"| {median(rows, 'total'):.2f} | {median(rows, 'peak'):.0f} | {median(rows, 'spikes'):.0f} "
-                             f"| {median(rows, 'rate'):.2f} | {ratio} | {cold_ratio} |")
+                             f"| {median(rows, 'rate'):.2f} |{ratios} {cold_ratio} | {took} |")
             if (name, t) in cold:
                 c = cold[(name, t)]
-                lines.append(f"| {name} | {t} | brian2 cold | {c['build']:.3f} | {c['loop']:.3f} | {c['total']:.2f} "
-                             f"| {c['peak']:.0f} | {c['spikes']:.0f} | {c['rate']:.2f} | | |")
+                lines.append(f"| {name} | {t} | brian2 cold | | {c['build']:.3f} | {c['loop']:.3f} | {c['total']:.2f} "
+                             f"| {c['peak']:.0f} | {c['spikes']:.0f} | {c['rate']:.2f} |" + " |" * len(peers) + " | |")
     lines.append("")
     lines.append("Models (circ example vs peer script; what differs):")
     lines.append("")

@@ -82,6 +82,38 @@ pub const BACKENDS: &[Info] = &[
     },
 ];
 
+/// How backend `name` runs each function of `net`'s plan: per function,
+/// its name and either the width of its vector loop or why it has none
+/// (`circ run --explain-backend`). `auto` is described as LLVM's code,
+/// which it runs once compiled.
+pub fn explain(name: &str, net: &Network) -> Result<Vec<(String, String)>, String> {
+    let info = info(name).ok_or_else(|| unknown(name))?;
+    let (lanes, what) = match info.name {
+        "interp" => return Ok(vec![]),
+        "jit" => (2, "Cranelift"),
+        #[cfg(feature = "llvm")]
+        "llvm" | "auto" => (circ_codegen_llvm::Cpu::host().lanes(), "LLVM"),
+        #[cfg(not(feature = "llvm"))]
+        "auto" => (2, "Cranelift"),
+        #[cfg(not(feature = "llvm"))]
+        "llvm" => return Err(WITHOUT_LLVM.into()),
+        other => return Err(unknown(other)),
+    };
+    let plan = Plan::new(net);
+    Ok(plan
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(f, func)| {
+            let how = match plan.vector_loop(net, f) {
+                Ok(()) => format!("{what}: vector loop of {lanes} x f64, then one at a time"),
+                Err(why) => format!("{what}: one element at a time: {why}"),
+            };
+            (func.name.clone(), how)
+        })
+        .collect())
+}
+
 /// The backend called `name`.
 pub fn info(name: &str) -> Option<&'static Info> {
     BACKENDS.iter().find(|b| b.name == name)
@@ -216,10 +248,12 @@ fn llvm_in_background(net: &Network, at: Option<u64>) -> circ_native::Upgrade {
     let spawned = std::thread::Builder::new()
         .name("circ-llvm".into())
         .spawn(move || {
+            let started = std::time::Instant::now();
             let plan = Plan::new(&net);
             match circ_codegen_llvm::compile(&net, &plan, &circ_codegen_llvm::Cpu::host(), false) {
                 Ok(code) => {
-                    if tx.send(Ok(code.fns.clone())).is_ok() {
+                    let secs = started.elapsed().as_secs_f64();
+                    if tx.send(Ok((code.fns.clone(), secs))).is_ok() {
                         // Until the executor is gone.
                         let _ = dropped.recv();
                     }

@@ -653,6 +653,32 @@ impl Plan {
         &self.proj_views[proj]
     }
 
+    /// Whether function `f` runs in a vector loop (several elements at a
+    /// time, then a scalar loop for the rest), or why it runs one element
+    /// at a time.
+    pub fn vector_loop(&self, net: &Network, f: usize) -> Result<(), &'static str> {
+        if self.functions.get(f).map(|x| x.domain) == Some(Domain::Once) {
+            return Err("computes values shared by every element, once");
+        }
+        let groups = self.groups(net, f);
+        let parts: Vec<Part<'_>> = groups
+            .iter()
+            .flat_map(|g| match g {
+                Group::Plain(p) => vec![*p],
+                Group::Couple(ps) => ps.clone(),
+            })
+            .collect();
+        if !parts.iter().all(Part::element_only) {
+            return Err("visits a list of elements, or writes places other than its element's");
+        }
+        if !parts.iter().all(Part::vectorizable) {
+            return Err(
+                "draws random numbers, reads a table, an index or a remainder, or branches",
+            );
+        }
+        Ok(())
+    }
+
     /// The parts of function `f`, grouped as they run for each element.
     pub fn groups<'a>(&'a self, net: &'a Network, f: usize) -> Vec<Group<'a>> {
         let ident = |n: usize| &self.identity[..n];

@@ -139,6 +139,8 @@ pub struct Native<'a> {
     /// The step from which the upgraded code runs, once it does, and its name.
     upgraded_at: std::cell::Cell<Option<u64>>,
     upgraded_label: std::cell::Cell<&'static str>,
+    /// Seconds the upgraded code took to compile.
+    upgrade_seconds: std::cell::Cell<f64>,
     /// Why the upgrade did not happen, if it failed.
     upgrade_failed: std::cell::RefCell<Option<String>>,
     /// What keeps the upgraded code alive.
@@ -172,9 +174,9 @@ pub struct Native<'a> {
 /// is ready (tiered compilation): the same functions of the same plan from
 /// another code generator, so the values stay the same.
 pub struct Upgrade {
-    /// Delivers the new function table, in the plan's order (or why there
-    /// is none).
-    pub fns: std::sync::mpsc::Receiver<Result<Vec<KernelFn>, String>>,
+    /// Delivers the new function table, in the plan's order, and the
+    /// seconds its compilation took (or why there is none).
+    pub fns: std::sync::mpsc::Receiver<Result<(Vec<KernelFn>, f64), String>>,
     /// Keeps the new code alive; dropped with the executor.
     pub keep: Box<dyn std::any::Any>,
     /// Swap exactly before this step, waiting for the code if need be (for
@@ -300,6 +302,7 @@ impl<'a> Native<'a> {
             upgrade: Default::default(),
             upgraded_at: Default::default(),
             upgraded_label: std::cell::Cell::new(""),
+            upgrade_seconds: std::cell::Cell::new(0.0),
             upgrade_failed: Default::default(),
             kept: Default::default(),
             pops,
@@ -892,7 +895,11 @@ impl Backend for Native<'_> {
     fn note(&self) -> Option<String> {
         let (at, failed) = self.upgrade_status();
         match (at, failed) {
-            (Some(n), _) => Some(format!("{} from step {n}", self.upgraded_label.get())),
+            (Some(n), _) => Some(format!(
+                "{} from step {n}, compiled in {:.3} s",
+                self.upgraded_label.get(),
+                self.upgrade_seconds.get()
+            )),
             (None, Some(why)) => Some(format!("first code only: {why}")),
             (None, None) => self.upgrade.borrow().as_ref().map(|u| {
                 format!(
@@ -920,9 +927,10 @@ impl Backend for Native<'_> {
             },
         };
         match got.and_then(|r| r) {
-            Ok(fns) if fns.len() == self.fns.borrow().len() => {
+            Ok((fns, secs)) if fns.len() == self.fns.borrow().len() => {
                 *self.fns.borrow_mut() = fns;
                 self.upgraded_at.set(Some(step));
+                self.upgrade_seconds.set(secs);
                 self.upgraded_label.set(up.label);
                 // Keep the code alive as long as the executor.
                 let up = slot.take();
@@ -930,7 +938,7 @@ impl Backend for Native<'_> {
                 let keep = up.map(|u| u.keep);
                 self.kept.borrow_mut().extend(keep);
             }
-            Ok(fns) => {
+            Ok((fns, _)) => {
                 *self.upgrade_failed.borrow_mut() = Some(format!(
                     "{} functions for a table of {}",
                     fns.len(),

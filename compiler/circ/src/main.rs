@@ -92,6 +92,10 @@ struct RunArgs {
     /// Print an intermediate form instead of running.
     #[arg(long, value_enum)]
     emit: Option<Emit>,
+    /// Say how the backend runs each kernel (vector width, or why one
+    /// element at a time) instead of running.
+    #[arg(long)]
+    explain_backend: bool,
     /// Threads the JIT splits large kernels across (default: every core).
     /// Results are identical for every count.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -649,6 +653,20 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         Ok(None) => return 0,
         Err(code) => return code,
     };
+    if args.explain_backend {
+        return match circ_backends::explain(info.name, &lowered.net) {
+            Ok(lines) => {
+                for (f, how) in lines {
+                    circ_exe::say!("{f}: {how}");
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                1
+            }
+        };
+    }
     // Every core unless asked (for backends with threads); kernels under
     // the executor's threshold stay on the calling thread whatever the count.
     let threads = match args.threads {

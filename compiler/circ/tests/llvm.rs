@@ -103,3 +103,37 @@ fn the_rule_finds_what_it_forbids() {
     assert!(forbidden("  %5 = call double @llvm.pow.f64(double %1, double %2)").is_some());
     assert!(forbidden("  call void @llvm.memset.p0.i64(ptr %a, i8 0, i64 %n, i1 false)").is_none());
 }
+
+/// `--explain-backend` says how each kernel runs: COBA's fused population
+/// steps in vector loops (LLVM: the CPU's width; Cranelift: 2 lanes), its
+/// initialisers (which draw) one element at a time, with why.
+#[test]
+fn explain_backend_names_each_kernels_vector_width() {
+    let coba = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coba.circ");
+    let explain = |backend: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_circ"))
+            .args(["run", "--explain-backend", "--backend", backend])
+            .arg(&coba)
+            .output()
+            .expect("run circ");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let lanes = circ_codegen_llvm::Cpu::host().lanes();
+    let llvm = explain("llvm");
+    assert!(
+        llvm.contains(&format!(
+            "circ_k_pop0_step: LLVM: vector loop of {lanes} x f64"
+        )),
+        "{llvm}"
+    );
+    assert!(
+        llvm.contains("circ_k_pop0_init: LLVM: one element at a time: draws random numbers"),
+        "{llvm}"
+    );
+    let jit = explain("jit");
+    assert!(
+        jit.contains("circ_k_pop0_step: Cranelift: vector loop of 2 x f64"),
+        "{jit}"
+    );
+}
