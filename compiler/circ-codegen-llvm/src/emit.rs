@@ -153,6 +153,9 @@ struct Gen<'a, 'ctx> {
     j: IntValue<'ctx>,
     /// This part's refractoriness: i1, or a lane mask.
     refractory: Option<V<'ctx>>,
+    /// This iteration's refractoriness of its `Each` parts (every part of
+    /// a function is one population's: loaded once).
+    iter_refractory: Option<V<'ctx>>,
     local: Option<HashMap<u32, Sum<'ctx>>>,
     depth: u32,
     /// 1, or `s.lanes` in the vector loop.
@@ -208,6 +211,7 @@ pub(crate) fn function<'ctx>(
         j: parts[0].start,
         parts,
         refractory: None,
+        iter_refractory: None,
         local: None,
         depth: 0,
         lanes: 1,
@@ -647,7 +651,9 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             }
             _ => (zero, zero),
         };
-        self.refractory = if matches!(domain, Domain::Each | Domain::Spiking) {
+        self.refractory = if domain == Domain::Each && self.iter_refractory.is_some() {
+            self.iter_refractory
+        } else if matches!(domain, Domain::Each | Domain::Spiking) {
             let st = &self.parts[m];
             let (ref_until, step) = (st.ref_until, st.step);
             let a = gep(&self.b, self.s.i64t, ref_until, element)?;
@@ -655,17 +661,25 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 .b
                 .build_load(self.vty(self.s.i64t), a, "")
                 .map_err(err)?;
+            if let Some(i) = until.as_instruction_value() {
+                // The runtime's buffers are 8-byte aligned, not a vector's width.
+                let _ = i.set_alignment(8);
+            }
             let step = self.splat(step.into())?;
             Some(self.icmp(IntPredicate::SLE, step, until)?)
         } else {
             None
         };
+        if domain == Domain::Each {
+            self.iter_refractory = self.refractory;
+        }
         (self.element, self.i, self.j) = (element, i, j);
         Ok(())
     }
 
     fn groups(&mut self, groups: &[Group<'_>]) -> R<()> {
         self.forget();
+        self.iter_refractory = None;
         let mut m = 0;
         for g in groups {
             match g {
