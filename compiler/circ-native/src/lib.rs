@@ -141,6 +141,9 @@ pub struct Native<'a> {
     upgraded_label: std::cell::Cell<&'static str>,
     /// Seconds the upgraded code took to compile.
     upgrade_seconds: std::cell::Cell<f64>,
+    /// When the upgrade was set, and seconds from then to the swap.
+    upgrade_set: std::cell::Cell<Option<std::time::Instant>>,
+    upgrade_after: std::cell::Cell<f64>,
     /// Why the upgrade did not happen, if it failed.
     upgrade_failed: std::cell::RefCell<Option<String>>,
     /// What keeps the upgraded code alive.
@@ -303,6 +306,8 @@ impl<'a> Native<'a> {
             upgraded_at: Default::default(),
             upgraded_label: std::cell::Cell::new(""),
             upgrade_seconds: std::cell::Cell::new(0.0),
+            upgrade_set: std::cell::Cell::new(None),
+            upgrade_after: std::cell::Cell::new(0.0),
             upgrade_failed: Default::default(),
             kept: Default::default(),
             pops,
@@ -328,6 +333,7 @@ impl<'a> Native<'a> {
 
     /// Takes `upgrade`'s code when it is ready ([`Backend::begin_step`]).
     pub fn set_upgrade(&self, upgrade: Upgrade) {
+        self.upgrade_set.set(Some(std::time::Instant::now()));
         *self.upgrade.borrow_mut() = Some(upgrade);
     }
 
@@ -896,8 +902,9 @@ impl Backend for Native<'_> {
         let (at, failed) = self.upgrade_status();
         match (at, failed) {
             (Some(n), _) => Some(format!(
-                "{} from step {n}, compiled in {:.3} s",
+                "{} from step {n}, {:.3} s after the start, compiled in {:.3} s",
                 self.upgraded_label.get(),
+                self.upgrade_after.get(),
                 self.upgrade_seconds.get()
             )),
             (None, Some(why)) => Some(format!("first code only: {why}")),
@@ -931,6 +938,9 @@ impl Backend for Native<'_> {
                 *self.fns.borrow_mut() = fns;
                 self.upgraded_at.set(Some(step));
                 self.upgrade_seconds.set(secs);
+                if let Some(t) = self.upgrade_set.get() {
+                    self.upgrade_after.set(t.elapsed().as_secs_f64());
+                }
                 self.upgraded_label.set(up.label);
                 // Keep the code alive as long as the executor.
                 let up = slot.take();

@@ -137,3 +137,28 @@ fn explain_backend_names_each_kernels_vector_width() {
         "{jit}"
     );
 }
+
+/// `auto` says in the summary when LLVM's code took over: here exactly
+/// before step 3 (`CIRC_SWAP_AT`), with the seconds it took to compile.
+#[test]
+fn auto_reports_when_llvms_code_took_over() {
+    let coba = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coba.circ");
+    let out = std::env::temp_dir().join(format!("circ-llvm-auto-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--duration", "2 ms", "--out"])
+        .arg(&out)
+        .arg(&coba)
+        .env("CIRC_SWAP_AT", "3")
+        .output()
+        .expect("run circ");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    let v: serde_json::Value = serde_json::from_str(&summary).expect("json");
+    let backend = v["backend"].as_str().unwrap_or_default();
+    assert!(
+        backend.starts_with("auto (llvm from step 3, ") && backend.contains("compiled in"),
+        "{backend}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
