@@ -9,9 +9,9 @@
 //! same order as the interpreter, so the same bits.
 
 use crate::CodegenError;
-use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin};
+use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin, program_rand};
 use circ_ir::plan::{Addr, Group, Part, Target, vars_used};
-use circ_ir::{Bin, Dist, Domain, Expr, Stmt, Un};
+use circ_ir::{Bin, Domain, Expr, Stmt, Un};
 use circ_native::env::{SYMBOLS, Sig, bin_symbol, off};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::Builder;
@@ -58,7 +58,6 @@ impl<'ctx> Shared<'ctx> {
         for s in SYMBOLS {
             let ty = match s.sig {
                 Sig::F2 => f64t.fn_type(&[f64t.into(), f64t.into()], false),
-                Sig::Draw => f64t.fn_type(&[i64t.into(); 4], false),
                 Sig::Table => {
                     f64t.fn_type(&[ptr.into(), ptr.into(), i64t.into(), f64t.into()], false)
                 }
@@ -945,6 +944,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                         IBin::Or => int2!(self, build_or, x, y),
                         IBin::Shl => int2!(self, build_left_shift, x, y),
                         IBin::Shr => int2!(self, build_right_shift, x, y, false),
+                        IBin::Mul => int2!(self, build_int_mul, x, y),
+                        IBin::Xor => int2!(self, build_xor, x, y),
                     }
                 }
                 Op::ICmp(o, x, y) => {
@@ -1072,18 +1073,35 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 self.choose(cond, x, y)?
             }
             Expr::Rand(d, s) => {
-                let stream = self.s.i64t.const_int(u64::from(*s), false);
+                // The draw's program, keyed by (seed, stream, element,
+                // step): integers passed as the bits of floats; in the
+                // vector loop, each lane its own element.
+                let i64t = self.s.i64t;
                 let el = self
                     .b
-                    .build_and(self.element, self.s.i64t.const_int(0xffff_ffff, false), "")
+                    .build_and(self.element, i64t.const_int(0xffff_ffff, false), "")
                     .map_err(err)?;
-                let name = if *d == Dist::Uniform {
-                    "circ_uniform"
-                } else {
-                    "circ_normal"
-                };
                 let (seed, step) = (self.p().seed, self.p().step);
-                self.call(name, &[seed.into(), stream.into(), el.into(), step.into()])?
+                let stream = i64t.const_int(u64::from(*s), false);
+                let mut keys: Vec<V<'ctx>> = vec![
+                    self.splat(seed.into())?,
+                    self.splat(stream.into())?,
+                    self.splat(el.into())?,
+                    self.splat(step.into())?,
+                ];
+                if self.lanes > 1 {
+                    let iota: Vec<IntValue<'ctx>> = (0..u64::from(self.lanes))
+                        .map(|l| i64t.const_int(l, false))
+                        .collect();
+                    let iota = VectorType::const_vector(&iota);
+                    keys[2] = int2!(self, build_int_add, keys[2], V::from(iota));
+                }
+                let ft = self.fty();
+                let args = keys
+                    .into_iter()
+                    .map(|k| self.b.build_bit_cast(k, ft, "").map_err(err))
+                    .collect::<R<Vec<_>>>()?;
+                self.inline(program_rand(*d), &args)?
             }
             Expr::Table(k, x) => {
                 let x = self.expr(x)?;

@@ -5,8 +5,7 @@
 //! evaluated as written, with the shared definitions of
 //! [`eval_bin`]/[`eval_func`].
 
-use crate::{Dist, Expr, Network, Space, Stmt, Un, eval_bin, eval_func};
-use circ_runtime::philox;
+use crate::{Expr, Network, Space, Stmt, Un, eval_bin, eval_func};
 
 /// Where the current element is and what the step is.
 pub struct Cursor<'t> {
@@ -98,10 +97,7 @@ pub fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor<'_>) -> f64 {
         Expr::Rand(dist, stream) => {
             let s = *stream;
             let el = c.element as u32;
-            match dist {
-                Dist::Uniform => philox::uniform(c.seed, s, el, c.step),
-                Dist::Normal => philox::normal(c.seed, s, el, c.step),
-            }
+            crate::math::eval_rand(*dist, c.seed, s, el, c.step)
         }
     }
 }

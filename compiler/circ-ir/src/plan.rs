@@ -460,23 +460,22 @@ impl Part<'_> {
 
     /// Whether the vector loop can run a part: it visits every element in order
     /// and does only arithmetic, comparisons and choices on the element's own
-    /// values (no calls, draws, tables, branches or element indices).
+    /// values (no calls, tables, branches or element indices; random
+    /// draws are inlined math, `math::program_rand`, each lane its own).
     pub fn vectorizable(&self) -> bool {
         let part = self;
         fn expr(e: &Expr, addrs: &[Addr]) -> bool {
+            let ex = |e: &Expr| expr(e, addrs);
             match e {
                 Expr::Const(_) | Expr::Temp(_) | Expr::Time | Expr::Dt | Expr::Refractory => true,
                 Expr::Load(v) => addrs.get(*v as usize).is_some(),
-                Expr::Un(_, a) => expr(a, addrs),
+                Expr::Un(_, a) => ex(a),
                 // `^`, min, max and every math function are inlined programs.
-                Expr::Bin(op, a, b) => *op != crate::Bin::Rem && expr(a, addrs) && expr(b, addrs),
-                Expr::Select(c, a, b) => expr(c, addrs) && expr(a, addrs) && expr(b, addrs),
-                Expr::Call(_, args) => args.iter().all(|a| expr(a, addrs)),
-                Expr::Index
-                | Expr::PreIndex
-                | Expr::PostIndex
-                | Expr::Rand(..)
-                | Expr::Table(..) => false,
+                Expr::Bin(op, a, b) => *op != crate::Bin::Rem && ex(a) && ex(b),
+                Expr::Select(c, a, b) => ex(c) && ex(a) && ex(b),
+                Expr::Call(_, args) => args.iter().all(ex),
+                Expr::Rand(..) => true,
+                Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) => false,
             }
         }
         // Every value written is the element's own (or a local sum), so scalars
@@ -672,9 +671,7 @@ impl Plan {
             return Err("visits a list of elements, or writes places other than its element's");
         }
         if !parts.iter().all(Part::vectorizable) {
-            return Err(
-                "draws random numbers, reads a table, an index or a remainder, or branches",
-            );
+            return Err("reads a table, an index or a remainder, or branches");
         }
         Ok(())
     }

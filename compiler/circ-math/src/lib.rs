@@ -15,9 +15,9 @@
 
 mod program;
 
-pub use program::{Cmp, FBin, FUn, IBin, Op, Program, Val, program, program_two};
+pub use program::{Cmp, FBin, FUn, IBin, Op, Program, Val, program, program_draw, program_two};
 
-use std::ops::{Add, BitAnd, BitOr, Div, Mul, Neg, Not, Sub};
+use std::ops::{Add, BitAnd, BitOr, BitXor, Div, Mul, Neg, Not, Sub};
 
 /// A math function. All backends call the same implementations
 /// (`eval`), so results are bit-identical.
@@ -538,6 +538,99 @@ int_op!(Add, add, IBin::Add);
 int_op!(Sub, sub, IBin::Sub);
 int_op!(BitAnd, bitand, IBin::And);
 int_op!(BitOr, bitor, IBin::Or);
+int_op!(Mul, mul, IBin::Mul);
+int_op!(BitXor, bitxor, IBin::Xor);
+
+// ---- random draws ------------------------------------------------------------
+
+/// A distribution of random draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Draw {
+    /// Uniform in [0, 1).
+    Uniform,
+    /// Standard normal.
+    Normal,
+}
+
+const PHILOX_M0: i64 = 0xD251_1F53;
+const PHILOX_M1: i64 = 0xCD9E_8D57;
+const PHILOX_W0: i64 = 0x9E37_79B9;
+const PHILOX_W1: i64 = 0xBB67_AE85;
+const LOW32: i64 = 0xffff_ffff;
+
+/// Philox 4x32-10 (Salmon et al. 2011) on 32-bit words held in 64-bit
+/// integers: the runtime's `philox::philox4x32_10`, in the operations of `o`.
+fn philox<'o, O: Ops>(ctr: [N<'o, O>; 4], key: [N<'o, O>; 2]) -> [N<'o, O>; 4] {
+    let (mut c, mut k) = (ctr, key);
+    for round in 0..10 {
+        if round > 0 {
+            k = [(k[0] + PHILOX_W0) & LOW32, (k[1] + PHILOX_W1) & LOW32];
+        }
+        // 32 x 32 -> 64 bits: exact in the 64-bit product.
+        let p0 = c[0] * PHILOX_M0;
+        let p1 = c[2] * PHILOX_M1;
+        c = [
+            p1.shr(32) ^ c[1] ^ k[0],
+            p1 & LOW32,
+            p0.shr(32) ^ c[3] ^ k[1],
+            p0 & LOW32,
+        ];
+    }
+    c
+}
+
+/// `((hi << 32 | lo) >> 11) * 2^-53`: the top 53 bits as a double in
+/// [0, 1), exactly. An integer n < 2^52 is the double with bits
+/// `0x4330... | n`, minus 2^52; the 53 bits go as 27 high and 26 low ones,
+/// whose sum is exact.
+fn unit<'o, O: Ops>(hi: N<'o, O>, lo: N<'o, O>) -> X<'o, O> {
+    let m = (hi.shl(32) | lo).shr(11);
+    let small = |n: N<'o, O>| (n | 0x4330_0000_0000_0000).float() - 4_503_599_627_370_496.0;
+    let high = small(m.shr(26)) * 67_108_864.0;
+    let low = small(m & 0x3ff_ffff);
+    (high + low) * (1.0 / 9_007_199_254_740_992.0)
+}
+
+/// A draw keyed by (seed, stream, element, step), given as floats whose
+/// bits are those integers: Philox 4x32-10 of the counter (stream,
+/// element, step) under the key seed, then the uniform of its first two
+/// words, or Box–Muller's normal of all four (`sqrt(-2 log u1) cos(2 pi
+/// u2)`, with this crate's `log`, `sqrt` and `cos`).
+pub fn draw<'o, O: Ops>(o: &'o O, d: Draw, args: [X<'o, O>; 4]) -> X<'o, O> {
+    let [seed, stream, element, step] = args.map(X::bits);
+    let _ = o;
+    let w = philox(
+        [stream & LOW32, element & LOW32, step & LOW32, step.shr(32)],
+        [seed & LOW32, seed.shr(32)],
+    );
+    match d {
+        Draw::Uniform => unit(w[0], w[1]),
+        Draw::Normal => {
+            // In (0, 1]: the log is finite.
+            let u1 = 1.0 - unit(w[0], w[1]);
+            let u2 = unit(w[2], w[3]);
+            (-2.0 * log(u1)).sqrt() * cos(std::f64::consts::TAU * u2)
+        }
+    }
+}
+
+/// A draw on `f64`: what the interpreter evaluates, and the one definition
+/// every backend's code follows.
+pub fn eval_draw(d: Draw, seed: u64, stream: u32, element: u32, step: u64) -> f64 {
+    let o = &Direct;
+    let x = |v: u64| X::new(o, f64::from_bits(v));
+    draw(
+        o,
+        d,
+        [
+            x(seed),
+            x(u64::from(stream)),
+            x(u64::from(element)),
+            x(step),
+        ],
+    )
+    .v
+}
 
 /// `c0 + x (c1 + x (c2 + ...))`: Horner's scheme, the last coefficient first in `cs`.
 fn horner<'o, O: Ops>(x: X<'o, O>, cs: &[f64]) -> X<'o, O> {

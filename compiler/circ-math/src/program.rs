@@ -3,7 +3,7 @@
 //! code the interpreter runs, so they cannot disagree.
 
 use super::{Ops, X, call, two};
-use crate::{Func, Two};
+use crate::{Draw, Func, Two, draw};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -108,6 +108,10 @@ pub enum IBin {
     Shl,
     /// `a >> b`, zeros shifted in.
     Shr,
+    /// `a * b` (the low 64 bits).
+    Mul,
+    /// `a ^ b`.
+    Xor,
 }
 
 impl IBin {
@@ -120,6 +124,8 @@ impl IBin {
             IBin::Or => a | b,
             IBin::Shl => ((a as u64) << (b & 63)) as i64,
             IBin::Shr => ((a as u64) >> (b & 63)) as i64,
+            IBin::Mul => a.wrapping_mul(b),
+            IBin::Xor => a ^ b,
         }
     }
 }
@@ -347,9 +353,17 @@ fn prune(ops: Vec<Op>, out: Val) -> Program {
     }
 }
 
-type Cache = Mutex<HashMap<(Option<Func>, Option<Two>), &'static Program>>;
+/// What a cached program computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Func(Func),
+    Two(Two),
+    Draw(Draw),
+}
 
-fn cached(key: (Option<Func>, Option<Two>), make: impl FnOnce() -> Program) -> &'static Program {
+type Cache = Mutex<HashMap<Key, &'static Program>>;
+
+fn cached(key: Key, make: impl FnOnce() -> Program) -> &'static Program {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let mut map = cache
@@ -361,7 +375,7 @@ fn cached(key: (Option<Func>, Option<Two>), make: impl FnOnce() -> Program) -> &
 
 /// The program of a math function (arguments: its operands).
 pub fn program(f: Func) -> &'static Program {
-    cached((Some(f), None), || {
+    cached(Key::Func(f), || {
         let n = if f == Func::Atan2 { 2 } else { 1 };
         record(n, |o, args| call(o, f, args))
     })
@@ -369,7 +383,18 @@ pub fn program(f: Func) -> &'static Program {
 
 /// The program of `a op b`.
 pub fn program_two(op: Two) -> &'static Program {
-    cached((None, Some(op)), || {
+    cached(Key::Two(op), || {
         record(2, |o, args| two(o, op, args[0], args[1]))
+    })
+}
+
+/// The program of a random draw. Its four arguments are floats whose bits
+/// are the integers seed, stream, element and step (bit casts, not
+/// conversions), as [`crate::draw`] takes them.
+pub fn program_draw(d: Draw) -> &'static Program {
+    cached(Key::Draw(d), || {
+        record(4, |o, args| {
+            draw(o, d, [args[0], args[1], args[2], args[3]])
+        })
     })
 }

@@ -1,10 +1,9 @@
 //! The environment a compiled kernel receives (its calling convention),
 //! and the table of functions it calls: one definition of the remainder,
-//! data tables and random draws for every code generator (math is inlined
-//! from `circ_ir::math`).
+//! and data tables for every code generator (math and random draws are
+//! inlined from `circ_ir::math`).
 
 use circ_ir::{Bin, eval_bin, table_at};
-use circ_runtime::philox;
 
 /// What a compiled kernel reads: a C-layout struct, its fields at fixed offsets.
 #[repr(C)]
@@ -113,8 +112,6 @@ pub mod off {
 pub enum Sig {
     /// `fn(f64, f64) -> f64`.
     F2,
-    /// `fn(seed: u64, stream: u64, element: u64, step: u64) -> f64`.
-    Draw,
     /// `fn(tables: *const *const f64, lens: *const u64, k: u64, x: f64) -> f64`.
     Table,
 }
@@ -130,23 +127,14 @@ pub struct Symbol {
     pub addr: *const u8,
 }
 
-/// Every function compiled code may call, by the name it imports. Math is
-/// not here: code generators inline `circ_ir::math`'s programs.
+/// Every function compiled code may call, by the name it imports. Math and
+/// random draws are not here: code generators inline `circ_ir::math`'s
+/// programs.
 pub const SYMBOLS: &[Symbol] = &[
     Symbol {
         name: "circ_rem",
         sig: Sig::F2,
         addr: circ_rem as *const u8,
-    },
-    Symbol {
-        name: "circ_uniform",
-        sig: Sig::Draw,
-        addr: circ_uniform as *const u8,
-    },
-    Symbol {
-        name: "circ_normal",
-        sig: Sig::Draw,
-        addr: circ_normal as *const u8,
     },
     Symbol {
         name: "circ_table",
@@ -166,20 +154,6 @@ pub fn bin_symbol(op: Bin) -> Option<&'static str> {
 #[unsafe(no_mangle)]
 pub extern "C" fn circ_rem(a: f64, b: f64) -> f64 {
     eval_bin(Bin::Rem, a, b)
-}
-
-/// A uniform draw keyed like the interpreter's.
-#[allow(unsafe_code)]
-#[unsafe(no_mangle)]
-pub extern "C" fn circ_uniform(seed: u64, stream: u64, element: u64, step: u64) -> f64 {
-    philox::uniform(seed, stream as u32, element as u32, step)
-}
-
-/// A normal draw keyed like the interpreter's.
-#[allow(unsafe_code)]
-#[unsafe(no_mangle)]
-pub extern "C" fn circ_normal(seed: u64, stream: u64, element: u64, step: u64) -> f64 {
-    philox::normal(seed, stream as u32, element as u32, step)
 }
 
 /// A data-table read.

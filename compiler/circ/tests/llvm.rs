@@ -105,8 +105,9 @@ fn the_rule_finds_what_it_forbids() {
 }
 
 /// `--explain-backend` says how each kernel runs: COBA's fused population
-/// steps in vector loops (LLVM: the CPU's width; Cranelift: 2 lanes), its
-/// initialisers (which draw) one element at a time, with why.
+/// steps and its initialisers (which draw: draws are inlined math) in
+/// vector loops (LLVM: the CPU's width; Cranelift: 2 lanes), its arrivals
+/// one element at a time, with why.
 #[test]
 fn explain_backend_names_each_kernels_vector_width() {
     let coba = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coba.circ");
@@ -128,7 +129,13 @@ fn explain_backend_names_each_kernels_vector_width() {
         "{llvm}"
     );
     assert!(
-        llvm.contains("circ_k_pop0_init: LLVM: one element at a time: draws random numbers"),
+        llvm.contains(&format!(
+            "circ_k_pop0_init: LLVM: vector loop of {lanes} x f64"
+        )),
+        "{llvm}"
+    );
+    assert!(
+        llvm.contains("circ_k_proj0_on_pre1: LLVM: one element at a time: visits a list"),
         "{llvm}"
     );
     let jit = explain("jit");
