@@ -1,5 +1,5 @@
 //! The runner exports its symbols: the model object an executable carries
-//! imports `circ_uniform` and the rest from it (`circ_exe::appended`).
+//! imports `circ_rem` and the rest from it (`circ_exe::appended`).
 
 fn main() {
     // Only the functions kernels import: exporting every symbol would

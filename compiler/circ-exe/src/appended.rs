@@ -3,7 +3,7 @@
 //! as a shared object: `[runner][object][length: u64 LE][MAGIC]`. At start
 //! the runner finds the object in its own file, loads it from memory (an
 //! anonymous file, `dlopen`), and reads the model and the kernel table from
-//! its symbols. The object's imports (`circ_uniform`, ...) resolve against
+//! its symbols. The object's imports (`circ_rem`, ...) resolve against
 //! the runner, which exports them. Unsafe code is limited to this module's
 //! FFI calls, each with its contract.
 
