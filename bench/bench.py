@@ -59,6 +59,8 @@ MODELS = {
                "Brian2 exponential Euler (as circ); NEST hh_cond_exp_traub (RKF45)"),
     "stdp": ("stdp_song2000.circ", ["Out"], "stdp.py", [], 100.0, None,
              "NEST stdp_synapse (all-to-all pairing, as circ's traces)"),
+    "bhnoise": ("brunel_hakim1999.circ", ["P"], "brunel_hakim.py", [], 1.0, None,
+                "per-neuron white noise: Brian2 Euler (Euler-Maruyama, as circ); Brian2 only"),
 }
 for _n in (1000, 4000, 16000, 64000, 256000):
     MODELS[f"scale{_n // 1000}k"] = ("coba.circ", ["E", "I"], "coba.py",
@@ -67,7 +69,7 @@ for _n in (1000, 4000, 16000, 64000, 256000):
 # NEST takes minutes on the largest COBA networks (shared/peers/RESULTS.md:
 # 164 s at 64k); a peer is skipped where it would take longer than this.
 SKIP = {("nest", "coba10"), ("nest", "scale64k"), ("nest", "scale256k"),
-        ("brian2", "scale256k")}
+        ("brian2", "scale256k"), ("nest", "bhnoise")}
 
 
 def sh(cmd, **kw):
