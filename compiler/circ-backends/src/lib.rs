@@ -181,15 +181,7 @@ pub fn instantiate<'a>(
             let plan = Plan::new(net);
             let code =
                 circ_codegen_cranelift::compile(net, &plan, false).map_err(|e| e.to_string())?;
-            let n = circ_native::Native::new(
-                net,
-                tables,
-                &code.map,
-                &code.fns,
-                Some(code.module),
-                &opts,
-            )
-            .map_err(|e| e.to_string())?;
+            let n = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
             #[cfg(feature = "llvm")]
             n.set_upgrade(llvm_in_background(net, s.swap_at));
             (Box::new(n), vec![])
@@ -198,15 +190,7 @@ pub fn instantiate<'a>(
             let plan = Plan::new(net);
             let code = circ_codegen_cranelift::compile(net, &plan, s.listing)
                 .map_err(|e| e.to_string())?;
-            let n = circ_native::Native::new(
-                net,
-                tables,
-                &code.map,
-                &code.fns,
-                Some(code.module),
-                &opts,
-            )
-            .map_err(|e| e.to_string())?;
+            let n = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
             (Box::new(n), code.clif)
         }
         #[cfg(not(feature = "llvm"))]
@@ -217,15 +201,7 @@ pub fn instantiate<'a>(
             let code =
                 circ_codegen_llvm::compile(net, &plan, &circ_codegen_llvm::Cpu::host(), s.listing)
                     .map_err(|e| e.to_string())?;
-            let n = circ_native::Native::new(
-                net,
-                tables,
-                &code.map,
-                &code.fns,
-                Some(code.module),
-                &opts,
-            )
-            .map_err(|e| e.to_string())?;
+            let n = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
             (Box::new(n), code.listing)
         }
         other => return Err(unknown(other)),
@@ -235,6 +211,18 @@ pub fn instantiate<'a>(
         info,
         listing,
     })
+}
+
+/// The native executor running `fns` (made for `map`), whose code `module` owns.
+fn native<'a>(
+    net: &'a Network,
+    tables: Vec<Vec<f64>>,
+    map: &KernelMap,
+    fns: &[circ_native::KernelFn],
+    module: Box<dyn std::any::Any>,
+    opts: &circ_native::Options,
+) -> Result<circ_native::Native<'a>, String> {
+    circ_native::Native::new(net, tables, map, fns, Some(module), opts).map_err(|e| e.to_string())
 }
 
 /// Compiles `net` with LLVM on a thread of its own, for the `auto`

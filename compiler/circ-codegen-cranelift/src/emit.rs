@@ -3,7 +3,7 @@
 
 use crate::CodegenError;
 use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, Val, program, program_bin, program_rand};
-use circ_ir::plan::{Addr, Group, Part, Target, vars_used};
+use circ_ir::plan::{Addr, Group, Part, Target, couple_sums, vars_used};
 use circ_ir::{Bin, Domain, Expr, Stmt, Un};
 use circ_native::env::{SYMBOLS, Sig, bin_symbol, off};
 use cranelift_codegen::Context;
@@ -534,37 +534,27 @@ impl<'b, 'f> Gen<'b, 'f> {
                     // One sum per postsynaptic value any of them adds into,
                     // starting at +0 like the runtime's accumulators.
                     let mut local = HashMap::new();
-                    for (n, part) in parts.iter().enumerate() {
-                        let st = self.parts[m + n].as_ref().expect("parts not yet entered");
-                        let mut written = vec![];
-                        circ_ir::written_vars(&part.kernel.body, &mut written);
-                        let bases: Vec<(u32, Value, bool)> = written
-                            .into_iter()
-                            .filter_map(|v| match part.view.targets.get(v as usize) {
-                                Some(Target::Acc(_, input)) => Some((
-                                    v,
-                                    st.var_bases.get(v as usize).copied().flatten()?,
-                                    *input,
-                                )),
-                                _ => None,
-                            })
-                            .collect();
-                        let bufs = st.bufs;
-                        for (v, base, input) in bases {
-                            if let std::collections::hash_map::Entry::Vacant(e) = local.entry(v) {
-                                let var = self.b.declare_var(self.fty());
-                                let zero = self.splat_const(0.0);
-                                self.b.def_var(var, zero);
-                                let buf = bufs.get(v as usize).copied().unwrap_or(v);
-                                e.insert(Sum {
-                                    var,
-                                    base,
-                                    buf,
-                                    input,
-                                    fresh: true,
-                                });
-                            }
-                        }
+                    for cs in couple_sums(parts) {
+                        let st = self.parts[m + cs.part]
+                            .as_ref()
+                            .expect("parts not yet entered");
+                        let Some(base) = st.var_bases.get(cs.var as usize).copied().flatten()
+                        else {
+                            continue;
+                        };
+                        let var = self.b.declare_var(self.fty());
+                        let zero = self.splat_const(0.0);
+                        self.b.def_var(var, zero);
+                        local.insert(
+                            cs.var,
+                            Sum {
+                                var,
+                                base,
+                                buf: cs.buf,
+                                input: cs.input,
+                                fresh: true,
+                            },
+                        );
                     }
                     self.local = Some(local);
                     for part in parts {

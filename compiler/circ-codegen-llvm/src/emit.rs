@@ -10,7 +10,7 @@
 
 use crate::CodegenError;
 use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin, program_rand};
-use circ_ir::plan::{Addr, Group, Part, Target, vars_used};
+use circ_ir::plan::{Addr, Group, Part, Target, couple_sums, vars_used};
 use circ_ir::{Bin, Domain, Expr, Stmt, Un};
 use circ_native::env::{SYMBOLS, Sig, bin_symbol, off};
 use inkwell::basic_block::BasicBlock;
@@ -690,35 +690,24 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 Group::Couple(parts) => {
                     // One local sum per postsynaptic value, from +0.
                     let mut local: HashMap<u32, Sum<'ctx>> = HashMap::new();
-                    for (n, part) in parts.iter().enumerate() {
-                        let st = &self.parts[m + n];
-                        let mut written = vec![];
-                        circ_ir::written_vars(&part.kernel.body, &mut written);
-                        for v in written {
-                            let Some(Target::Acc(_, input)) = part.view.targets.get(v as usize)
-                            else {
-                                continue;
-                            };
-                            let Some(base) = st.var_bases.get(v as usize).copied().flatten() else {
-                                continue;
-                            };
-                            if local.contains_key(&v) {
-                                continue;
-                            }
-                            let buf = st.bufs.get(v as usize).copied().unwrap_or(v);
-                            let slot = self.entry_alloca()?;
-                            self.b.build_store(slot, self.f(0.0)?).map_err(err)?;
-                            local.insert(
-                                v,
-                                Sum {
-                                    slot,
-                                    base,
-                                    buf,
-                                    input: *input,
-                                    fresh: true,
-                                },
-                            );
-                        }
+                    for cs in couple_sums(parts) {
+                        let st = &self.parts[m + cs.part];
+                        let Some(base) = st.var_bases.get(cs.var as usize).copied().flatten()
+                        else {
+                            continue;
+                        };
+                        let slot = self.entry_alloca()?;
+                        self.b.build_store(slot, self.f(0.0)?).map_err(err)?;
+                        local.insert(
+                            cs.var,
+                            Sum {
+                                slot,
+                                base,
+                                buf: cs.buf,
+                                input: cs.input,
+                                fresh: true,
+                            },
+                        );
                     }
                     self.local = Some(local);
                     for part in parts {

@@ -427,6 +427,46 @@ pub struct Part<'a> {
     pub bufs: &'a [u32],
 }
 
+/// One local sum of a fused projection's couplings (`Group::Couple`): a
+/// postsynaptic value its parts add into, summed from +0 and then added as
+/// the runtime adds its accumulators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CoupleSum {
+    /// The variable, by its number in the parts' views.
+    pub var: VarId,
+    /// The first part (index in the group) that adds into it.
+    pub part: usize,
+    /// The buffer it is.
+    pub buf: u32,
+    /// Whether it is an input (never -0: adding a zero sum is harmless).
+    pub input: bool,
+}
+
+/// The local sums of a group of coupling parts, by variable.
+pub fn couple_sums(parts: &[Part<'_>]) -> Vec<CoupleSum> {
+    let mut out: Vec<CoupleSum> = vec![];
+    for (n, part) in parts.iter().enumerate() {
+        let mut written = vec![];
+        crate::written_vars(&part.kernel.body, &mut written);
+        for v in written {
+            let Some(Target::Acc(_, input)) = part.view.targets.get(v as usize) else {
+                continue;
+            };
+            if out.iter().any(|s| s.var == v) {
+                continue;
+            }
+            out.push(CoupleSum {
+                var: v,
+                part: n,
+                buf: part.bufs.get(v as usize).copied().unwrap_or(v),
+                input: *input,
+            });
+        }
+    }
+    out.sort_by_key(|s| s.var);
+    out
+}
+
 impl Part<'_> {
     /// Whether a part visits every element in order and writes only the
     /// element's own values (or local sums): within an iteration, each buffer is

@@ -18,6 +18,31 @@ pub struct System {
     pub held: Vec<bool>,
 }
 
+impl System {
+    /// `e` with the states replaced by `vals` (in the order of `states`)
+    /// and time by `time`.
+    fn at(&self, e: &Expr, vals: &[Expr], time: &Expr) -> Expr {
+        let map = |v: VarId| {
+            self.states
+                .iter()
+                .position(|s| s.0 == v)
+                .map(|k| vals[k].clone())
+        };
+        subst(e, &map, Some(time))
+    }
+
+    /// The right-hand side of state `i` at `vals` and `time` (0 while the
+    /// element is refractory, for a held state).
+    fn rhs_at(&self, i: usize, vals: &[Expr], time: &Expr) -> Expr {
+        let e = self.at(&self.rhs[i], vals, time);
+        if self.held[i] {
+            Expr::Select(Box::new(Expr::Refractory), Box::new(c(0.0)), Box::new(e))
+        } else {
+            e
+        }
+    }
+}
+
 /// How the system behaves.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Class {
@@ -206,18 +231,7 @@ pub fn emit(
         } else {
             add(Expr::Time, mul(c(dt_frac), Expr::Dt))
         };
-        let map = |v: VarId| {
-            sys.states
-                .iter()
-                .position(|s| s.0 == v)
-                .map(|k| vals[k].clone())
-        };
-        let e = subst(&sys.rhs[i], &map, Some(&time));
-        if sys.held[i] {
-            Expr::Select(Box::new(Expr::Refractory), Box::new(c(0.0)), Box::new(e))
-        } else {
-            e
-        }
+        sys.rhs_at(i, vals, &time)
     };
     let new: Vec<Expr> = match method {
         Method::Euler => (0..n)
@@ -429,16 +443,10 @@ fn emit_rk45(sys: &System, b: &mut Builder, a: &Adaptive) {
         bin(Bin::Lt, tries.clone(), c(RK45_MAX_ATTEMPTS)),
     );
     let fired = a.stop.as_ref().map(|stop| {
-        let map = |v: VarId| {
-            sys.states
-                .iter()
-                .position(|s| s.0 == v)
-                .map(|k| x[k].clone())
-        };
         let time = add(Expr::Time, done.clone());
         bin(
             Bin::And,
-            subst(stop, &map, Some(&time)),
+            sys.at(stop, &x, &time),
             Expr::Un(Un::Not, Box::new(Expr::Refractory)),
         )
     });
@@ -463,18 +471,7 @@ fn emit_rk45(sys: &System, b: &mut Builder, a: &Adaptive) {
         if frac != 0.0 {
             time = add(time, mul(c(frac), hh.clone()));
         }
-        let map = |v: VarId| {
-            sys.states
-                .iter()
-                .position(|s| s.0 == v)
-                .map(|k| vals[k].clone())
-        };
-        let e = subst(&sys.rhs[i], &map, Some(&time));
-        if sys.held[i] {
-            Expr::Select(Box::new(Expr::Refractory), Box::new(c(0.0)), Box::new(e))
-        } else {
-            e
-        }
+        sys.rhs_at(i, vals, &time)
     };
     let mut ks: Vec<Vec<Expr>> = vec![];
     for (stage, coeffs) in DP_A.iter().enumerate() {
