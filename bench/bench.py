@@ -61,6 +61,8 @@ MODELS = {
              "NEST stdp_synapse (all-to-all pairing, as circ's traces)"),
     "bhnoise": ("brunel_hakim1999.circ", ["P"], "brunel_hakim.py", [], 1.0, None,
                 "per-neuron white noise: Brian2 Euler (Euler-Maruyama, as circ); Brian2 only"),
+    "wbgamma": ("wang_buzsaki1996.circ", ["P"], "wang_buzsaki.py", [], 1.0, None,
+                "Hodgkin-Huxley-type interneurons with a summed synaptic current: RK4 at dt 0.05 ms in both; Brian2 only"),
 }
 for _n in (1000, 4000, 16000, 64000, 256000):
     MODELS[f"scale{_n // 1000}k"] = ("coba.circ", ["E", "I"], "coba.py",
@@ -69,7 +71,7 @@ for _n in (1000, 4000, 16000, 64000, 256000):
 # NEST takes minutes on the largest COBA networks (shared/peers/RESULTS.md:
 # 164 s at 64k); a peer is skipped where it would take longer than this.
 SKIP = {("nest", "coba10"), ("nest", "scale64k"), ("nest", "scale256k"),
-        ("brian2", "scale256k"), ("nest", "bhnoise")}
+        ("brian2", "scale256k"), ("nest", "bhnoise"), ("nest", "wbgamma")}
 
 
 def sh(cmd, **kw):
@@ -311,7 +313,7 @@ def table(names, threads, circs, peers, results, cold):
         lines.append(f"- {name}: examples/{v[0]} vs bench/peers/{v[2]}{args}, {v[4]:g} s: {v[6]}.")
     skipped = sorted(f"{p} {n}" for p, n in SKIP if n in names and p in peers)
     if skipped:
-        lines.append(f"- Not run (minutes each): {', '.join(skipped)}.")
+        lines.append(f"- Not run (minutes each, or no such model in the peer): {', '.join(skipped)}.")
     if failures:
         lines.append("")
         lines.append("Rate checks failed (circ more than 10 % from a peer): " + "; ".join(failures) + ".")

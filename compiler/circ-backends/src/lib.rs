@@ -59,7 +59,7 @@ pub const BACKENDS: &[Info] = &[
     Info {
         name: "jit",
         label: "cranelift-jit",
-        summary: "native code from Cranelift's JIT (the default)",
+        summary: "native code from Cranelift's JIT (starts at once)",
         threads: true,
         executable: Some("cranelift-native"),
         listing: Some("clif"),
@@ -88,13 +88,17 @@ pub const BACKENDS: &[Info] = &[
 /// which it runs once compiled.
 pub fn explain(name: &str, net: &Network) -> Result<Vec<(String, String)>, String> {
     let info = info(name).ok_or_else(|| unknown(name))?;
-    let (lanes, what) = match info.name {
+    let (lanes, regs, what) = match info.name {
         "interp" => return Ok(vec![]),
-        "jit" => (2, "Cranelift"),
+        "jit" => (2, String::new(), "Cranelift"),
         #[cfg(feature = "llvm")]
-        "llvm" | "auto" => (circ_codegen_llvm::Cpu::host().lanes(), "LLVM"),
+        "llvm" | "auto" => {
+            let cpu = circ_codegen_llvm::Cpu::host();
+            let regs = format!(" (two registers of {})", cpu.register_lanes());
+            (cpu.lanes(), regs, "LLVM")
+        }
         #[cfg(not(feature = "llvm"))]
-        "auto" => (2, "Cranelift"),
+        "auto" => (2, String::new(), "Cranelift"),
         #[cfg(not(feature = "llvm"))]
         "llvm" => return Err(WITHOUT_LLVM.into()),
         other => return Err(unknown(other)),
@@ -106,7 +110,7 @@ pub fn explain(name: &str, net: &Network) -> Result<Vec<(String, String)>, Strin
         .enumerate()
         .map(|(f, func)| {
             let how = match plan.vector_loop(net, f) {
-                Ok(()) => format!("{what}: vector loop of {lanes} x f64, then one at a time"),
+                Ok(()) => format!("{what}: vector loop of {lanes} x f64{regs}, then one at a time"),
                 Err(why) => format!("{what}: one element at a time: {why}"),
             };
             (func.name.clone(), how)

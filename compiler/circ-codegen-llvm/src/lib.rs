@@ -45,7 +45,7 @@ pub struct Cpu {
 impl Cpu {
     /// Lanes of f64 in one vector register: 8 with AVX-512, 4 with AVX, 2
     /// with SSE2 (every x86-64).
-    pub fn lanes(&self) -> u32 {
+    pub fn register_lanes(&self) -> u32 {
         let has = |f: &str| self.features.split(',').any(|x| x == f);
         if has("+avx512f") || self.name == "x86-64-v4" {
             8
@@ -54,6 +54,16 @@ impl Cpu {
         } else {
             2
         }
+    }
+
+    /// Lanes of the vector loops: two registers' worth. Each operation on
+    /// a value is then two independent instructions, which keeps both
+    /// halves' dependency chains (Philox's rounds, a polynomial's Horner
+    /// steps) in flight at once: 10 % less time than one register on
+    /// COBAHH and the noise benchmark, no slower on memory-bound steps
+    /// (bench/RESULTS.md).
+    pub fn lanes(&self) -> u32 {
+        2 * self.register_lanes()
     }
 
     /// The CPU `name` names for executables built for other machines: an
@@ -110,8 +120,7 @@ fn build<'ctx>(
     let module = ctx.create_module("circ_model");
     module.set_triple(&tm.get_triple());
     module.set_data_layout(&tm.get_target_data().get_data_layout());
-    let lanes = cpu.lanes();
-    let shared = emit::Shared::new(ctx, &module, lanes)?;
+    let shared = emit::Shared::new(ctx, &module, cpu.lanes())?;
     let mut names = vec![];
     for (f, function) in plan.functions.iter().enumerate() {
         let fv = emit::function(
@@ -132,7 +141,7 @@ fn build<'ctx>(
                 ctx.create_string_attribute("target-features", &cpu.features),
             );
         }
-        if lanes == 8 {
+        if cpu.register_lanes() == 8 {
             // Intel's tuning prefers 256-bit vectors; the explicit vector
             // loop asks for whole 512-bit registers.
             for key in ["prefer-vector-width", "min-legal-vector-width"] {

@@ -595,7 +595,8 @@ fn unit<'o, O: Ops>(hi: N<'o, O>, lo: N<'o, O>) -> X<'o, O> {
 /// bits are those integers: Philox 4x32-10 of the counter (stream,
 /// element, step) under the key seed, then the uniform of its first two
 /// words, or Box–Muller's normal of all four (`sqrt(-2 log u1) cos(2 pi
-/// u2)`, with this crate's `log`, `sqrt` and `cos`).
+/// u2)`, u1 of 53 bits and u2 of 52, with a log and cosine for just these
+/// arguments: [`draw_log`], [`draw_cos`]).
 pub fn draw<'o, O: Ops>(o: &'o O, d: Draw, args: [X<'o, O>; 4]) -> X<'o, O> {
     let [seed, stream, element, step] = args.map(X::bits);
     let _ = o;
@@ -608,10 +609,58 @@ pub fn draw<'o, O: Ops>(o: &'o O, d: Draw, args: [X<'o, O>; 4]) -> X<'o, O> {
         Draw::Normal => {
             // In (0, 1]: the log is finite.
             let u1 = 1.0 - unit(w[0], w[1]);
-            let u2 = unit(w[2], w[3]);
-            (-2.0 * log(u1)).sqrt() * cos(std::f64::consts::TAU * u2)
+            (-2.0 * draw_log(u1)).sqrt() * draw_cos(w[2], w[3])
         }
     }
+}
+
+/// ln u for u in [2^-53, 1] (normal, finite, positive: no special cases):
+/// fdlibm's `e_log.c` (u = 2^k (1 + f), s = f / (2 + f), its degree-14
+/// minimax R(s), error under 1 ulp), cheaper than [`log`]'s series.
+fn draw_log<'o, O: Ops>(u: X<'o, O>) -> X<'o, O> {
+    const LG: [f64; 7] = [
+        6.666_666_666_666_735e-1,
+        3.999_999_999_940_942e-1,
+        2.857_142_874_366_239e-1,
+        2.222_219_843_214_978_4e-1,
+        1.818_357_216_161_805e-1,
+        1.531_383_769_920_937_3e-1,
+        1.479_819_860_511_658_6e-1,
+    ];
+    let b = u.bits();
+    let mant = b & 0x000f_ffff_ffff_ffff;
+    // Mantissas from sqrt(2)'s up go to [sqrt(2)/2, 1), one more in k.
+    let high = mant.ge(0x0006_a09e_667f_3bcd);
+    let m = isel(high, mant | (1022 << 52), mant | (1023 << 52)).float();
+    let k = b.shr(52) - 1023 + isel(high, b.k(1), b.k(0));
+    let k = (k + MAGIC.to_bits() as i64).float() - MAGIC;
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    let w = z * z;
+    let t1 = w * (LG[1] + w * (LG[3] + w * LG[5]));
+    let t2 = z * (LG[0] + w * (LG[2] + w * (LG[4] + w * LG[6])));
+    let hfsq = 0.5 * f * f;
+    k * LN2_HI - ((hfsq - (s * (hfsq + (t2 + t1)) + k * LN2_LO)) - f)
+}
+
+/// cos(2 pi u2) for u2 the top 52 bits of `hi:lo` times 2^-52, as
+/// sin(2 pi a) with a = |u2 - 1/2| - 1/4 in [-1/4, 1/4] (exact: no
+/// reduction), by sin's Taylor series in 2 pi a to degree 21 (its next
+/// term is under 1.3e-18).
+fn draw_cos<'o, O: Ops>(hi: N<'o, O>, lo: N<'o, O>) -> X<'o, O> {
+    // 1 + u2 in [1, 2): the 52 bits as a mantissa.
+    let one_u = ((hi.shl(32) | lo).shr(12) | 0x3ff0_0000_0000_0000).float();
+    let a = (one_u - 1.5).abs() - 0.25;
+    let x = a * std::f64::consts::TAU;
+    let z = x * x;
+    let cs: Vec<f64> = (1..=10)
+        .map(|n| {
+            let fact: f64 = (1..=2 * n + 1).map(f64::from).product();
+            if n % 2 == 1 { -1.0 / fact } else { 1.0 / fact }
+        })
+        .collect();
+    x + x * (z * horner(z, &cs))
 }
 
 /// A draw on `f64`: what the interpreter evaluates, and the one definition

@@ -118,3 +118,22 @@ fn normal_draws_have_mean_zero_and_variance_one() {
     // Normal, not just unit variance: the fourth moment is 3.
     assert!((s4 / n - 3.0).abs() < 0.06, "fourth moment {}", s4 / n);
 }
+
+#[test]
+fn normal_draws_are_box_muller_of_the_uniforms_within_rounding() {
+    for (seed, stream, element, step) in keys() {
+        let w = philox(
+            [stream, element, step as u32, (step >> 32) as u32],
+            [seed as u32, (seed >> 32) as u32],
+        );
+        let u1 = 1.0 - uniform(seed, stream, element, step);
+        let u2 = (((u64::from(w[2]) << 32) | u64::from(w[3])) >> 12) as f64 / (1u64 << 52) as f64;
+        let want = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+        let got = eval_draw(Draw::Normal, seed, stream, element, step);
+        // Absolute near the cosine's zeros, where 2 pi u2's rounding dominates.
+        assert!(
+            (got - want).abs() <= 4e-15 * want.abs().max(1.0),
+            "{seed:x} {stream} {element} {step}: {got} vs {want}"
+        );
+    }
+}

@@ -844,3 +844,65 @@ fn celegans_sweep_stimulates_the_nociceptors_and_sweeps_the_weight() {
     assert!(d.len() > 2000 && d.iter().all(|x| (0.5e-3..=3e-3).contains(x)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Population counts of `times` in 1 ms bins over [from, to) s.
+fn counts(times: &[f64], from: f64, to: f64) -> Vec<f64> {
+    let n = ((to - from) * 1000.0).round() as usize;
+    let mut c = vec![0.0; n];
+    for &t in times {
+        let b = ((t - from) * 1000.0).floor();
+        if b >= 0.0 && (b as usize) < n {
+            c[b as usize] += 1.0;
+        }
+    }
+    c
+}
+
+/// The frequency (Hz) of the largest component of `x`'s spectrum (1 ms
+/// samples; the mean removed), by a direct Fourier sum.
+fn peak_frequency(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mean = x.iter().sum::<f64>() / n as f64;
+    (1..n / 2)
+        .map(|k| {
+            let (mut re, mut im) = (0.0, 0.0);
+            for (i, v) in x.iter().enumerate() {
+                let a = std::f64::consts::TAU * (k * i) as f64 / n as f64;
+                re += (v - mean) * a.cos();
+                im += (v - mean) * a.sin();
+            }
+            (k as f64 * 1000.0 / n as f64, re * re + im * im)
+        })
+        .fold((0.0, -1.0), |best, x| if x.1 > best.1 { x } else { best })
+        .0
+}
+
+/// Wang & Buzsaki (1996): mutual inhibition locks heterogeneous
+/// interneurons into a gamma rhythm; without the synapses the same cells
+/// fire independently, each at its own rate.
+#[test]
+fn wang_buzsaki_interneurons_fire_in_a_gamma_rhythm_only_when_coupled() {
+    for (g, coupled) in [("0.1 [mS/cm^2]", true), ("0 [mS/cm^2]", false)] {
+        let set = format!("g_syn={g}");
+        let (o, dir) = run_example("wang_buzsaki1996.circ", &["--set", &set]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let t: Vec<f64> = spikes(&dir, "P").iter().map(|s| s.0).collect();
+        let c = counts(&t, 0.5, 1.0);
+        let mean = c.iter().sum::<f64>() / c.len() as f64;
+        let var = c.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / c.len() as f64;
+        let (ratio, peak, rate) = (var / mean, peak_frequency(&c), mean_rate(&dir, "P"));
+        eprintln!(
+            "measured: wang_buzsaki g_syn = {g}: {rate:.1} Hz, variance/mean {ratio:.2}, peak {peak} Hz"
+        );
+        if coupled {
+            // Brian2: 34.7 Hz.
+            assert!((30.0..=40.0).contains(&rate), "{rate} Hz");
+            assert!(ratio > 2.0, "variance/mean {ratio}");
+            assert!((30.0..=50.0).contains(&peak), "peak {peak} Hz");
+        } else {
+            assert!((50.0..=70.0).contains(&rate), "{rate} Hz");
+            assert!(ratio < 1.5, "variance/mean {ratio}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
