@@ -70,6 +70,7 @@ impl Compiled {
         module: &mut impl Module,
         name: &str,
         groups: &[Group<'_>],
+        scratch: &[u32],
     ) -> Result<usize, CodegenError> {
         // Each part, and whether its additions go to local sums.
         let flat: Vec<(Part<'_>, bool)> = groups
@@ -102,6 +103,7 @@ impl Compiled {
             let mut g = Gen::start(&mut b, &flat, refs);
             if flat.iter().all(|(p, _)| p.element_only()) {
                 g.cache = Some(BTreeMap::new());
+                g.scratch = scratch.to_vec();
             }
             let from = if flat.iter().all(|(p, _)| p.vectorizable()) {
                 g.vector_loop(groups)?
@@ -192,6 +194,8 @@ struct Gen<'b, 'f> {
     iter_free: Option<Value>,
     /// How many `If`s the current statement is inside.
     depth: u32,
+    /// Buffers that need not be stored (`Plan::scratch`).
+    scratch: Vec<u32>,
 }
 
 /// A fused projection's local sum of additions into one postsynaptic value.
@@ -214,6 +218,9 @@ struct Cached {
     addr: Value,
     /// Not yet stored.
     dirty: bool,
+    /// A scratch buffer's value written outside any branch: never stored,
+    /// and kept across branches (it dominates the rest of the iteration).
+    keep: bool,
 }
 
 fn mem() -> MemFlagsData {
@@ -356,6 +363,7 @@ impl<'b, 'f> Gen<'b, 'f> {
             free: None,
             iter_free: None,
             depth: 0,
+            scratch: vec![],
         }
     }
 
@@ -583,7 +591,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                             let is_zero = self.b.ins().fcmp(FloatCC::Equal, add, zero);
                             self.choose(is_zero, x, added)
                         };
-                        self.write_at(sum.buf, a, new);
+                        self.write_at(sum.buf, a, new)?;
                     }
                 }
             }
@@ -605,6 +613,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                     value,
                     addr: a,
                     dirty: false,
+                    keep: false,
                 },
             );
         }
@@ -613,7 +622,15 @@ impl<'b, 'f> Gen<'b, 'f> {
 
     /// Writes `x` into buffer `buf` at address `a` (kept until a flush when
     /// caching).
-    fn write_at(&mut self, buf: u32, a: Value, x: Value) {
+    fn write_at(&mut self, buf: u32, a: Value, x: Value) -> Result<(), CodegenError> {
+        let keep = self.scratch.contains(&buf);
+        if keep && self.depth > 0 {
+            // Inputs are written only by the pass's zeroing and its coupling
+            // sums, outside any branch (Plan::scratch relies on it).
+            return Err(CodegenError(format!(
+                "scratch buffer {buf} written inside a branch"
+            )));
+        }
         match self.cache.as_mut() {
             Some(c) => {
                 c.insert(
@@ -621,11 +638,21 @@ impl<'b, 'f> Gen<'b, 'f> {
                     Cached {
                         value: x,
                         addr: a,
-                        dirty: true,
+                        dirty: !keep,
+                        keep,
                     },
                 );
             }
             None => self.store(x, a),
+        }
+        Ok(())
+    }
+
+    /// Forgets what memory holds after a branch (scratch values stay: they
+    /// are in no buffer).
+    fn forget(&mut self) {
+        if let Some(c) = self.cache.as_mut() {
+            c.retain(|_, e| e.keep);
         }
     }
 
@@ -1046,7 +1073,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                     let x = self.expr(e)?;
                     let a = self.var_addr(*v)?;
                     let buf = self.buf(*v);
-                    self.write_at(buf, a, x);
+                    self.write_at(buf, a, x)?;
                 }
                 Stmt::AddTo(v, e) => {
                     let x = self.expr(e)?;
@@ -1079,7 +1106,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                         let buf = self.buf(*v);
                         let old = self.read_at(buf, a);
                         let new = self.b.ins().fadd(old, x);
-                        self.write_at(buf, a, new);
+                        self.write_at(buf, a, new)?;
                         continue;
                     }
                     let a = match target {
@@ -1123,9 +1150,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                     self.flush();
                     self.b.ins().jump(merge, &[]);
                     self.b.switch_to_block(merge);
-                    if let Some(c) = self.cache.as_mut() {
-                        c.clear();
-                    }
+                    self.forget();
                     self.iter_refractory = None;
                 }
                 Stmt::While(c, body) => {
@@ -1133,9 +1158,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                     // body's end: nothing cached holds there, so memory is
                     // current on both edges.
                     self.flush();
-                    if let Some(c) = self.cache.as_mut() {
-                        c.clear();
-                    }
+                    self.forget();
                     let (head, inner, exit) = (
                         self.b.create_block(),
                         self.b.create_block(),
@@ -1151,9 +1174,7 @@ impl<'b, 'f> Gen<'b, 'f> {
                     self.stmts(body)?;
                     self.depth -= 1;
                     self.flush();
-                    if let Some(c) = self.cache.as_mut() {
-                        c.clear();
-                    }
+                    self.forget();
                     self.b.ins().jump(head, &[]);
                     self.b.switch_to_block(exit);
                     self.iter_refractory = None;

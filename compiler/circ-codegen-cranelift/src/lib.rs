@@ -52,7 +52,12 @@ fn emit_all(
     plan: &Plan,
 ) -> Result<(), CodegenError> {
     for (f, function) in plan.functions.iter().enumerate() {
-        compiled.function(module, &function.name, &plan.groups(net, f))?;
+        compiled.function(
+            module,
+            &function.name,
+            &plan.groups(net, f),
+            plan.scratch(f),
+        )?;
     }
     Ok(())
 }

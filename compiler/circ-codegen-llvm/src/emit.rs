@@ -137,6 +137,9 @@ struct Cached<'ctx> {
     value: V<'ctx>,
     addr: PointerValue<'ctx>,
     dirty: bool,
+    /// A scratch buffer's value written outside any branch: never stored,
+    /// and kept across branches (it dominates the rest of the iteration).
+    keep: bool,
 }
 
 /// Generation state of one function.
@@ -162,6 +165,8 @@ struct Gen<'a, 'ctx> {
     /// Values of buffers at the element within an iteration (stores wait
     /// for its end or a branch), when every part is elementwise.
     cache: Option<BTreeMap<u32, Cached<'ctx>>>,
+    /// Buffers that need not be stored (`Plan::scratch`).
+    scratch: &'a [u32],
 }
 
 /// Emits function `name` of `groups` into `module`.
@@ -170,6 +175,7 @@ pub(crate) fn function<'ctx>(
     module: &Module<'ctx>,
     name: &str,
     groups: &[Group<'_>],
+    scratch: &[u32],
     linkage: Linkage,
 ) -> R<FunctionValue<'ctx>> {
     let flat: Vec<(Part<'_>, bool)> = groups
@@ -215,6 +221,8 @@ pub(crate) fn function<'ctx>(
         depth: 0,
         lanes: 1,
         cache: elementwise.then(BTreeMap::new),
+        // Without the cache every write is stored at once.
+        scratch: if elementwise { scratch } else { &[] },
     };
     let from = if vector {
         g.vector_loop(groups)?
@@ -460,6 +468,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     value,
                     addr: a,
                     dirty: false,
+                    keep: false,
                 },
             );
         }
@@ -468,6 +477,14 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
 
     /// Writes `x` into buffer `buf` at `a` (kept until a flush when caching).
     fn write_at(&mut self, buf: u32, a: PointerValue<'ctx>, x: V<'ctx>) -> R<()> {
+        let keep = self.scratch.contains(&buf);
+        if keep && self.depth > 0 {
+            // Inputs are written only by the pass's zeroing and its coupling
+            // sums, outside any branch (Plan::scratch relies on it).
+            return Err(CodegenError(format!(
+                "scratch buffer {buf} written inside a branch"
+            )));
+        }
         match self.cache.as_mut() {
             Some(c) => {
                 c.insert(
@@ -475,7 +492,8 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                     Cached {
                         value: x,
                         addr: a,
-                        dirty: true,
+                        dirty: !keep,
+                        keep,
                     },
                 );
                 Ok(())
@@ -503,7 +521,16 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         Ok(())
     }
 
+    /// Forgets what memory holds after a branch (scratch values stay: they
+    /// are in no buffer).
     fn forget(&mut self) {
+        if let Some(c) = self.cache.as_mut() {
+            c.retain(|_, e| e.keep);
+        }
+    }
+
+    /// Forgets everything: a new element.
+    fn clear(&mut self) {
         if let Some(c) = self.cache.as_mut() {
             c.clear();
         }
@@ -677,7 +704,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn groups(&mut self, groups: &[Group<'_>]) -> R<()> {
-        self.forget();
+        self.clear();
         self.iter_refractory = None;
         let mut m = 0;
         for g in groups {

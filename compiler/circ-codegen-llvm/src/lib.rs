@@ -128,6 +128,7 @@ fn build<'ctx>(
             &module,
             &function.name,
             &plan.groups(net, f),
+            plan.scratch(f),
             linkage,
         )?;
         // The CPU on every function: MCJIT's own machine is generic.

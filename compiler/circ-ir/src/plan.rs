@@ -574,6 +574,9 @@ struct FusedPlan {
     groups: Vec<(std::ops::Range<usize>, bool)>,
     /// The kernel that zeroes the inputs, if it is a part.
     zero: Kernel,
+    /// Inputs the pass computes and reads itself and nothing else reads
+    /// (see [`Plan::scratch`]).
+    scratch: Vec<u32>,
 }
 
 /// Everything a code generator needs besides the network: the functions to
@@ -716,6 +719,17 @@ impl Plan {
         Ok(())
     }
 
+    /// The buffers of function `f` that need not be stored: a fused pass's
+    /// inputs that it zeroes, sums and reads itself and nothing else reads
+    /// (no recording, kernel or projection), so a code generator may keep
+    /// them in registers. Empty for every other function.
+    pub fn scratch(&self, f: usize) -> &[u32] {
+        match self.functions[f].kind {
+            FnKind::Fused(p) => self.fused[p].as_ref().map_or(&[], |x| &x.scratch),
+            _ => &[],
+        }
+    }
+
     /// The parts of function `f`, grouped as they run for each element.
     pub fn groups<'a>(&'a self, net: &'a Network, f: usize) -> Vec<Group<'a>> {
         let ident = |n: usize| &self.identity[..n];
@@ -833,6 +847,7 @@ impl Plan {
             bufs: vec![],
             groups: vec![],
             zero: Kernel::default(),
+            scratch: vec![],
         };
         // Adds a part; a run of `couple` parts joins the group just opened.
         let push = |plan: &mut FusedPlan, part: FusedPart, bufs: &[u32], join: bool| {
@@ -870,6 +885,11 @@ impl Plan {
                     .collect(),
             };
             push(&mut plan, FusedPart::ZeroInputs, &pop_bufs, false);
+            plan.scratch = inputs
+                .iter()
+                .copied()
+                .filter(|&v| !read_outside_pass(net, p, v))
+                .collect();
         }
         for (x, &j) in projs.iter().enumerate() {
             // Each projection's couplings form one group (one local sum).
@@ -910,6 +930,46 @@ impl Plan {
         }
         Some(plan)
     }
+}
+
+/// Whether anything but population `p`'s fused pass reads its variable `v`:
+/// a recording of it, another kernel of the population, or any kernel or
+/// recording of a projection that sees it (a fused coupling's additions
+/// are the pass's own; reading it there counts).
+fn read_outside_pass(net: &Network, p: usize, v: VarId) -> bool {
+    let reads =
+        |body: &[Stmt], x: VarId| crate::any_expr(body, &|e| matches!(e, Expr::Load(y) if *y == x));
+    let k = &net.pops[p];
+    let recorded = net.layout.records.iter().any(|r| {
+        r.pop == p && matches!(r.kind, crate::RecordKind::Var { var, .. } if var == v as usize)
+    });
+    let own = [&k.init, &k.dynamic, &k.drive]
+        .into_iter()
+        .chain(k.reset.as_ref())
+        .any(|kern| reads(&kern.body, v));
+    let projs = net.layout.projs.iter().enumerate().any(|(j, layout)| {
+        layout.vars.iter().enumerate().any(|(x, var)| {
+            let sees = match var.space {
+                Space::PostNeuron(pv) => layout.post == p && pv == v as usize,
+                Space::PreNeuron(pv) => layout.pre == p && pv == v as usize,
+                _ => false,
+            };
+            let x = x as VarId;
+            let pk = &net.projs[j];
+            sees && (net.layout.records.iter().any(|r| {
+                matches!(r.kind, crate::RecordKind::Synapses { proj, var, .. } if proj == j && var == x as usize)
+            }) || pk
+                .init
+                .iter()
+                .chain([&pk.dynamic])
+                .chain(&pk.couple)
+                .chain(&pk.update)
+                .chain(&pk.on_pre)
+                .chain(&pk.on_post)
+                .any(|kern| reads(&kern.body, x)))
+        })
+    });
+    recorded || own || projs
 }
 
 /// Whether a population's update and threshold may run in one pass: both

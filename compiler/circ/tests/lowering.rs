@@ -94,3 +94,34 @@ fn constants_take_their_values_from_the_checker() {
     });
     assert!(stored, "{}", circ_ir::print(&net));
 }
+
+/// A fused pass keeps its population's inputs in registers (never stored)
+/// unless something else reads them: here J's `I_syn` is recorded, E's and
+/// I's are not (tests/differential.rs runs this file on every backend).
+#[test]
+fn fused_passes_store_only_the_inputs_something_reads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fused.circ");
+    let src = std::fs::read_to_string(&path).expect("fused.circ");
+    let net = common::lower("fused.circ", &src).net;
+    let plan = circ_ir::plan::Plan::new(&net);
+    let scratch = |pop: &str| {
+        let p = net
+            .layout
+            .pops
+            .iter()
+            .position(|x| x.name == pop)
+            .expect("population");
+        let f = plan
+            .functions
+            .iter()
+            .position(|f| f.kind == circ_ir::plan::FnKind::Fused(p))
+            .unwrap_or_else(|| panic!("{pop} has no fused pass"));
+        plan.scratch(f)
+            .iter()
+            .map(|&v| net.layout.pops[p].vars[v as usize].name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(scratch("E"), ["I_syn"]);
+    assert_eq!(scratch("I"), ["I_syn"]);
+    assert!(scratch("J").is_empty(), "{:?}", scratch("J"));
+}
