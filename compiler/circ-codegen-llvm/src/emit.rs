@@ -116,6 +116,7 @@ struct PartState<'a, 'ctx> {
     tables: PointerValue<'ctx>,
     lens: PointerValue<'ctx>,
     list: PointerValue<'ctx>,
+    rows: PointerValue<'ctx>,
     pre: PointerValue<'ctx>,
     post: PointerValue<'ctx>,
     ref_until: PointerValue<'ctx>,
@@ -167,6 +168,9 @@ struct Gen<'a, 'ctx> {
     cache: Option<BTreeMap<u32, Cached<'ctx>>>,
     /// Buffers that need not be stored (`Plan::scratch`).
     scratch: &'a [u32],
+    /// In a row of synapses: the presynaptic neuron's values, by variable
+    /// (read once per row).
+    row_values: HashMap<u32, V<'ctx>>,
 }
 
 /// Emits function `name` of `groups` into `module`.
@@ -223,7 +227,24 @@ pub(crate) fn function<'ctx>(
         cache: elementwise.then(BTreeMap::new),
         // Without the cache every write is stored at once.
         scratch: if elementwise { scratch } else { &[] },
+        row_values: HashMap::new(),
     };
+    if let [Group::Plain(part)] = groups
+        && by_rows(part)
+    {
+        // Over a range of synapses (no list) with the offsets of their
+        // presynaptic rows: row by row. Otherwise the loop below.
+        let (rows, generic) = (g.block("rows"), g.block("generic"));
+        let st = &g.parts[0];
+        let no_list = g.b.build_is_null(st.list, "").map_err(err)?;
+        let has_rows = g.b.build_is_not_null(st.rows, "").map_err(err)?;
+        let both = g.b.build_and(no_list, has_rows, "").map_err(err)?;
+        g.b.build_conditional_branch(both, rows, generic)
+            .map_err(err)?;
+        g.b.position_at_end(rows);
+        g.row_loop(part)?;
+        g.b.position_at_end(generic);
+    }
     let from = if vector {
         g.vector_loop(groups)?
     } else {
@@ -231,6 +252,21 @@ pub(crate) fn function<'ctx>(
     };
     g.scalar_loop(from, groups)?;
     Ok(func)
+}
+
+/// Whether a synapse kernel may run row by row, reading its presynaptic
+/// neuron's values once per row: it visits the synapses of a range and
+/// writes only its synapse's own values and the runtime's accumulators
+/// (never a neuron's buffer, which in a projection onto its own population
+/// could be the presynaptic value read once).
+fn by_rows(part: &Part<'_>) -> bool {
+    let mut written = vec![];
+    circ_ir::written_vars(&part.kernel.body, &mut written);
+    part.kernel.domain == Domain::Synapses
+        && written.iter().all(|&v| {
+            matches!(part.view.targets.get(v as usize), Some(Target::Acc(..)))
+                || part.view.addrs.get(v as usize) == Some(&Addr::Element)
+        })
 }
 
 /// `base + bytes`, as a pointer.
@@ -345,6 +381,7 @@ fn load_part<'a, 'ctx>(
         tables: p(off::TABLES)?,
         lens: p(off::TABLE_LENS)?,
         list: p(off::LIST)?,
+        rows: p(off::ROWS)?,
         pre: p(off::PRE)?,
         post: p(off::POST)?,
         ref_until: p(off::REF_UNTIL)?,
@@ -566,6 +603,105 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             .map_err(err)?;
         self.b
             .build_conditional_branch(more, header, exit)
+            .map_err(err)?;
+        self.b.position_at_end(exit);
+        self.b.build_return(None).map_err(err)?;
+        Ok(())
+    }
+
+    /// The loop over synapses `start..count` row by row, then the return: a
+    /// row's presynaptic neuron is read once (`pre[k]` at the row's first
+    /// synapse), its values loaded once, and its synapses visited in order
+    /// (the same order, so the same sums, as one at a time).
+    fn row_loop(&mut self, part: &Part<'_>) -> R<()> {
+        self.lanes = 1;
+        self.cur = 0;
+        let i64t = self.s.i64t;
+        let one = i64t.const_int(1, false);
+        let (start, count, rows, pre, post) = {
+            let st = &self.parts[0];
+            (st.start, st.count, st.rows, st.pre, st.post)
+        };
+        let entry = self.current_block()?;
+        let (outer, inner, next, exit) = (
+            self.block("row"),
+            self.block("syn"),
+            self.block("next_row"),
+            self.block("rows_done"),
+        );
+        let empty = self
+            .b
+            .build_int_compare(IntPredicate::UGE, start, count, "")
+            .map_err(err)?;
+        self.b
+            .build_conditional_branch(empty, exit, outer)
+            .map_err(err)?;
+        // The row of synapse k0: its presynaptic neuron, and where it ends.
+        self.b.position_at_end(outer);
+        let k0 = self.b.build_phi(i64t, "k0").map_err(err)?;
+        k0.add_incoming(&[(&start, entry)]);
+        let k0v = k0.as_basic_value().into_int_value();
+        let i = self.load_u32(pre, k0v)?;
+        let i1 = self.b.build_int_add(i, one, "").map_err(err)?;
+        let end_at = gep(&self.b, i64t, rows, i1)?;
+        let end = self
+            .b
+            .build_load(i64t, end_at, "")
+            .map_err(err)?
+            .into_int_value();
+        let short = self
+            .b
+            .build_int_compare(IntPredicate::ULT, end, count, "")
+            .map_err(err)?;
+        let end = self
+            .b
+            .build_select(short, end, count, "")
+            .map_err(err)?
+            .into_int_value();
+        self.i = i;
+        self.row_values.clear();
+        let mut named = vec![];
+        circ_ir::named_vars(&part.kernel.body, &mut named);
+        named.sort_unstable();
+        named.dedup();
+        for v in named {
+            if self.p().addrs.get(v as usize) == Some(&Addr::Pre) {
+                let a = self.var_addr(v)?;
+                let x = self.load(a)?;
+                self.row_values.insert(v, x);
+            }
+        }
+        let row_head = self.current_block()?;
+        self.b.build_unconditional_branch(inner).map_err(err)?;
+        self.b.position_at_end(inner);
+        let k = self.b.build_phi(i64t, "k").map_err(err)?;
+        k.add_incoming(&[(&k0v, row_head)]);
+        self.k = k.as_basic_value().into_int_value();
+        self.element = self.k;
+        self.j = self.load_u32(post, self.k)?;
+        self.refractory = None;
+        self.iter_refractory = None;
+        self.clear();
+        self.stmts(&part.kernel.body)?;
+        self.flush()?;
+        let kn = self.b.build_int_add(self.k, one, "").map_err(err)?;
+        k.add_incoming(&[(&kn, self.current_block()?)]);
+        let more = self
+            .b
+            .build_int_compare(IntPredicate::ULT, kn, end, "")
+            .map_err(err)?;
+        self.b
+            .build_conditional_branch(more, inner, next)
+            .map_err(err)?;
+        self.b.position_at_end(next);
+        self.row_values.clear();
+        let left = self
+            .b
+            .build_int_compare(IntPredicate::ULT, end, count, "")
+            .map_err(err)?;
+        k0.add_incoming(&[(&end, next)]);
+        self.b
+            .build_conditional_branch(left, outer, exit)
             .map_err(err)?;
         self.b.position_at_end(exit);
         self.b.build_return(None).map_err(err)?;
@@ -997,6 +1133,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     fn expr(&mut self, e: &Expr) -> R<V<'ctx>> {
         Ok(match e {
             Expr::Const(c) => self.f(*c)?,
+            Expr::Load(v) if self.row_values.contains_key(v) => self.row_values[v],
             Expr::Load(v) => {
                 let a = self.var_addr(*v)?;
                 if self.p().addrs.get(*v as usize) == Some(&Addr::Zero) && self.lanes > 1 {

@@ -44,6 +44,11 @@ pub struct Env {
     pub start: u64,
     /// How many elements `spikes` holds.
     pub spike_count: *mut u64,
+    /// Synapse kernels over a range (no `list`): where each presynaptic
+    /// neuron's synapses start (`n_pre + 1` offsets; synapses are sorted by
+    /// presynaptic neuron), so code may visit the range row by row and read
+    /// the presynaptic neuron's values once per row; null elsewhere.
+    pub rows: *const u64,
 }
 
 // SAFETY: an `Env` only carries pointers to buffers that outlive the kernel
@@ -75,9 +80,12 @@ pub mod off {
     pub const TABLE_LENS: i32 = 112;
     pub const START: i32 = 120;
     pub const SPIKE_COUNT: i32 = 128;
+    pub const ROWS: i32 = 136;
     /// The size of an `Env`: a fused function's parts read consecutive ones.
-    pub const SIZE: i32 = 136;
+    pub const SIZE: i32 = 144;
     const _: () = assert!(std::mem::size_of::<super::Env>() == SIZE as usize);
+    // `rows` points at the runtime's `Vec<usize>` offsets, read as u64.
+    const _: () = assert!(std::mem::size_of::<usize>() == 8);
 
     // Every offset is the field's: a field moved or removed without its
     // constant fails the build instead of misreading memory.
@@ -103,7 +111,8 @@ pub mod off {
         tables = TABLES,
         table_lens = TABLE_LENS,
         start = START,
-        spike_count = SPIKE_COUNT
+        spike_count = SPIKE_COUNT,
+        rows = ROWS
     );
 }
 

@@ -528,6 +528,7 @@ impl<'a> Native<'a> {
             table_lens: self.table_lens.as_ptr(),
             start: 0,
             spike_count: std::ptr::null_mut(),
+            rows: std::ptr::null(),
         }
     }
 
@@ -782,6 +783,8 @@ impl Backend for Native<'_> {
             acc: ptrs[n_vars..].as_ptr(),
             pre: ctx.csr.pre.as_ptr(),
             post: ctx.csr.post.as_ptr(),
+            // usize is u64 on every target circ builds for (x86-64).
+            rows: ctx.csr.offsets.as_ptr().cast::<u64>(),
             ..self.bare_env(ctx.t, ctx.dt, ctx.step, ctx.seed)
         };
         let mut added = false;
