@@ -180,6 +180,7 @@ pub(crate) fn function<'ctx>(
     name: &str,
     groups: &[Group<'_>],
     scratch: &[u32],
+    once: bool,
     linkage: Linkage,
 ) -> R<FunctionValue<'ctx>> {
     let flat: Vec<(Part<'_>, bool)> = groups
@@ -208,7 +209,9 @@ pub(crate) fn function<'ctx>(
         parts.push(load_part(&b, s, env, part, *local, &mut shared)?);
     }
     let elementwise = flat.iter().all(|(p, _)| p.element_only());
-    let vector = s.lanes > 1 && flat.iter().all(|(p, _)| p.vectorizable());
+    // Initial values run once: a vector loop would only cost compile time
+    // (six inlined normal draws doubled COBA's).
+    let vector = s.lanes > 1 && !once && flat.iter().all(|(p, _)| p.vectorizable());
     let mut g = Gen {
         s,
         b,

@@ -129,6 +129,7 @@ fn build<'ctx>(
             &function.name,
             &plan.groups(net, f),
             plan.scratch(f),
+            function.kind.runs_once(),
             linkage,
         )?;
         // The CPU on every function: MCJIT's own machine is generic.

@@ -553,6 +553,17 @@ pub enum FnKind {
     Fused(usize),
 }
 
+impl FnKind {
+    /// Whether the function runs once, at the start (initial values): a
+    /// code generator need not spend compile time on vector loops for it.
+    pub fn runs_once(&self) -> bool {
+        matches!(
+            self,
+            FnKind::Pop(_, PopPhase::Init) | FnKind::Proj(_, ProjPhase::Init, _)
+        )
+    }
+}
+
 /// One function for a code generator to emit.
 #[derive(Clone, Debug)]
 pub struct Function {
