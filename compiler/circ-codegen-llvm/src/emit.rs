@@ -674,20 +674,60 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 self.row_values.insert(v, x);
             }
         }
-        let row_head = self.current_block()?;
-        self.b.build_unconditional_branch(inner).map_err(err)?;
+        // Four synapses an iteration while four are left (the body is a
+        // few instructions: the loop's own would be a third of them), then
+        // one at a time.
+        let (quads, quad, tail) = (self.block("quads"), self.block("quad"), self.block("tail"));
+        self.b.build_unconditional_branch(quads).map_err(err)?;
+        self.b.position_at_end(quads);
+        let four = i64t.const_int(4, false);
+        let k4 = self.b.build_int_add(k0v, four, "").map_err(err)?;
+        let fits = self
+            .b
+            .build_int_compare(IntPredicate::ULE, k4, end, "")
+            .map_err(err)?;
+        self.b
+            .build_conditional_branch(fits, quad, tail)
+            .map_err(err)?;
+        self.b.position_at_end(quad);
+        let kq = self.b.build_phi(i64t, "kq").map_err(err)?;
+        kq.add_incoming(&[(&k0v, quads)]);
+        let kqv = kq.as_basic_value().into_int_value();
+        for u in 0..4 {
+            let at = self
+                .b
+                .build_int_add(kqv, i64t.const_int(u, false), "")
+                .map_err(err)?;
+            self.one_synapse(part, at, post)?;
+        }
+        let kq4 = self.b.build_int_add(kqv, four, "").map_err(err)?;
+        let kq8 = self.b.build_int_add(kq4, four, "").map_err(err)?;
+        let again = self
+            .b
+            .build_int_compare(IntPredicate::ULE, kq8, end, "")
+            .map_err(err)?;
+        kq.add_incoming(&[(&kq4, self.current_block()?)]);
+        let quad_end = self.current_block()?;
+        self.b
+            .build_conditional_branch(again, quad, tail)
+            .map_err(err)?;
+        self.b.position_at_end(tail);
+        let kt = self.b.build_phi(i64t, "kt").map_err(err)?;
+        kt.add_incoming(&[(&k0v, quads), (&kq4, quad_end)]);
+        let ktv = kt.as_basic_value().into_int_value();
+        let some = self
+            .b
+            .build_int_compare(IntPredicate::ULT, ktv, end, "")
+            .map_err(err)?;
+        self.b
+            .build_conditional_branch(some, inner, next)
+            .map_err(err)?;
         self.b.position_at_end(inner);
         let k = self.b.build_phi(i64t, "k").map_err(err)?;
-        k.add_incoming(&[(&k0v, row_head)]);
-        self.k = k.as_basic_value().into_int_value();
-        self.element = self.k;
-        self.j = self.load_u32(post, self.k)?;
-        self.refractory = None;
-        self.iter_refractory = None;
-        self.clear();
-        self.stmts(&part.kernel.body)?;
-        self.flush()?;
-        let kn = self.b.build_int_add(self.k, one, "").map_err(err)?;
+        k.add_incoming(&[(&ktv, tail)]);
+        let kv = k.as_basic_value().into_int_value();
+        self.one_synapse(part, kv, post)?;
+        let kn = self.b.build_int_add(kv, one, "").map_err(err)?;
         k.add_incoming(&[(&kn, self.current_block()?)]);
         let more = self
             .b
@@ -709,6 +749,23 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
         self.b.position_at_end(exit);
         self.b.build_return(None).map_err(err)?;
         Ok(())
+    }
+
+    /// Synapse `k` of the current row: its postsynaptic neuron, then the body.
+    fn one_synapse(
+        &mut self,
+        part: &Part<'_>,
+        k: IntValue<'ctx>,
+        post: PointerValue<'ctx>,
+    ) -> R<()> {
+        self.k = k;
+        self.element = k;
+        self.j = self.load_u32(post, k)?;
+        self.refractory = None;
+        self.iter_refractory = None;
+        self.clear();
+        self.stmts(&part.kernel.body)?;
+        self.flush()
     }
 
     /// The loop over whole groups of `lanes` elements from `start`; returns
