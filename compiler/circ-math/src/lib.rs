@@ -654,13 +654,7 @@ fn draw_cos<'o, O: Ops>(hi: N<'o, O>, lo: N<'o, O>) -> X<'o, O> {
     let a = (one_u - 1.5).abs() - 0.25;
     let x = a * std::f64::consts::TAU;
     let z = x * x;
-    let cs: Vec<f64> = (1..=10)
-        .map(|n| {
-            let fact: f64 = (1..=2 * n + 1).map(f64::from).product();
-            if n % 2 == 1 { -1.0 / fact } else { 1.0 / fact }
-        })
-        .collect();
-    x + x * (z * horner(z, &cs))
+    x + x * (z * horner(z, &sin_series(10)))
 }
 
 /// A draw on `f64`: what the interpreter evaluates, and the one definition
@@ -944,16 +938,21 @@ fn trig_reduce<'o, O: Ops>(x: X<'o, O>) -> (X<'o, O>, X<'o, O>, X<'o, O>) {
     (q, y0, y1)
 }
 
-/// sin(y0 + y1) for |y0| <= pi/4: the Taylor series to y^19, and y1's first-order part.
-fn sin_kernel<'o, O: Ops>(y: X<'o, O>, y1: X<'o, O>) -> X<'o, O> {
-    let z = y * y;
-    let cs: Vec<f64> = (1..=9)
+/// The coefficients of sin y = y + y z (c1 + z (c2 + ...)), z = y^2, for
+/// n = 1 to `terms`: (-1)^n / (2n + 1)!.
+fn sin_series(terms: i32) -> Vec<f64> {
+    (1..=terms)
         .map(|n| {
             let fact: f64 = (1..=2 * n + 1).map(f64::from).product();
             if n % 2 == 1 { -1.0 / fact } else { 1.0 / fact }
         })
-        .collect();
-    let p = z * horner(z, &cs);
+        .collect()
+}
+
+/// sin(y0 + y1) for |y0| <= pi/4: the Taylor series to y^19, and y1's first-order part.
+fn sin_kernel<'o, O: Ops>(y: X<'o, O>, y1: X<'o, O>) -> X<'o, O> {
+    let z = y * y;
+    let p = z * horner(z, &sin_series(9));
     // sin(y + y1) ~ sin y + y1 cos y, cos y ~ 1 - z/2.
     y + ((y * p) + (y1 - y1 * (0.5 * z)))
 }
