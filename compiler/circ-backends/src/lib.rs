@@ -118,6 +118,23 @@ pub fn explain(name: &str, net: &Network) -> Result<Vec<(String, String)>, Strin
         .collect())
 }
 
+/// Every function of `net`'s plan as SPIR-V text (`circ run --emit
+/// spirv`), or why the SPIR-V generator does not translate it yet.
+pub fn spirv(net: &Network) -> Vec<(String, Result<String, String>)> {
+    let plan = Plan::new(net);
+    (0..plan.functions.len())
+        .map(|f| {
+            let text = circ_codegen_spirv::compile(net, &plan, f)
+                .and_then(|words| circ_codegen_spirv::listing(&words))
+                .map_err(|e| match circ_codegen_spirv::supported(net, &plan, f) {
+                    Err(why) => why,
+                    Ok(()) => e.to_string(),
+                });
+            (plan.functions[f].name.clone(), text)
+        })
+        .collect()
+}
+
 /// The backend called `name`.
 pub fn info(name: &str) -> Option<&'static Info> {
     BACKENDS.iter().find(|b| b.name == name)

@@ -158,6 +158,9 @@ enum Emit {
     Clif,
     /// The optimised LLVM IR of every kernel (`--backend llvm`).
     Llvm,
+    /// The SPIR-V compute module of every kernel the GPU code generator
+    /// translates, and why not for the others (any backend).
+    Spirv,
 }
 
 #[derive(clap::Args)]
@@ -653,6 +656,15 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         Ok(None) => return 0,
         Err(code) => return code,
     };
+    if matches!(args.emit, Some(Emit::Spirv)) {
+        for (f, text) in circ_backends::spirv(&lowered.net) {
+            match text {
+                Ok(t) => circ_exe::say!("; kernel {f}\n{t}"),
+                Err(why) => circ_exe::say!("; kernel {f}: {why}"),
+            }
+        }
+        return 0;
+    }
     if args.explain_backend {
         return match circ_backends::explain(info.name, &lowered.net) {
             Ok(lines) => {

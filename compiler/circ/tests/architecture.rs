@@ -44,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-native", &["circ-ir", "circ-runtime"]),
     ("circ-codegen-cranelift", &["circ-ir", "circ-native"]),
     ("circ-codegen-llvm", &["circ-ir", "circ-native"]),
+    ("circ-codegen-spirv", &["circ-ir"]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],
@@ -57,6 +58,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "circ-native",
             "circ-codegen-cranelift",
             "circ-codegen-llvm",
+            "circ-codegen-spirv",
         ],
     ),
     (

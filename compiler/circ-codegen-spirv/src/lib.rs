@@ -1,0 +1,776 @@
+//! SPIR-V backend of circ: the planned functions of a network as Vulkan
+//! compute modules (SPIR-V 1.5 words), one invocation per element, computing
+//! the interpreter's bits: every float operation is decorated
+//! `NoContraction` (GPU compilers fuse multiply-adds otherwise), every math
+//! function and random draw is circ's own program (`circ_ir::math`; the
+//! GLSL.std.450 transcendentals are f32-only), and only IEEE-exact
+//! instructions are used (`Sqrt` and `Floor` of GLSL.std.450 on doubles).
+//! Buffers are reached through device addresses (lavapipe caps one binding
+//! at 128 MiB): the push constants ([`push`]) give a table of them.
+//!
+//! It owns the translation only; it must not touch a device, Vulkan, files,
+//! the environment or the terminal. This first part translates the
+//! functions whose parts are elementwise arithmetic (`Plan::vector_loop`:
+//! population steps, initial values, fused passes with their couplings and
+//! spike conditions); [`supported`] says why any other is not yet.
+
+use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin, program_rand};
+use circ_ir::plan::{Addr, Group, Part, Plan, Target, couple_sums};
+use circ_ir::{Bin, Domain, Expr, Network, Stmt, Un};
+use rspirv::dr::{Builder, Operand};
+use rspirv::spirv::{
+    AddressingModel, BuiltIn, Capability, Decoration, ExecutionMode, ExecutionModel,
+    FunctionControl, MemoryAccess, MemoryModel, StorageClass, Word,
+};
+use std::collections::HashMap;
+
+/// Invocations per workgroup.
+pub const LOCAL_SIZE: u32 = 64;
+
+/// The push constants every module reads, as byte offsets of 64-bit
+/// members: what an executor fills before each dispatch.
+pub mod push {
+    #![allow(missing_docs)]
+    /// Device address of the table of buffer addresses (`u64` each, by the
+    /// function's buffer numbering, `Part::bufs`).
+    pub const TABLE: u32 = 0;
+    /// The first element.
+    pub const START: u32 = 8;
+    /// One past the last element.
+    pub const COUNT: u32 = 16;
+    pub const T: u32 = 24;
+    pub const DT: u32 = 32;
+    pub const STEP: u32 = 40;
+    pub const SEED: u32 = 48;
+    /// Device address of the population's last refractory steps (`i64`).
+    pub const REF_UNTIL: u32 = 56;
+    /// Device address of the spike bitset (`u32` words, bit `i % 32` of
+    /// word `i / 32` for element `i`), or 0.
+    pub const SPIKES: u32 = 64;
+    /// The block's size in bytes.
+    pub const SIZE: u32 = 72;
+    /// Every member, in order.
+    pub const MEMBERS: [u32; 9] = [TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES];
+}
+
+/// Why a function could not be translated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpirvError(pub String);
+
+impl std::fmt::Display for SpirvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SPIR-V code generation: {}", self.0)
+    }
+}
+
+type R<T> = Result<T, SpirvError>;
+
+fn err(e: impl std::fmt::Debug) -> SpirvError {
+    SpirvError(format!("{e:?}"))
+}
+
+/// Whether function `f` of `plan` can be translated, or why not (yet).
+pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
+    let not_yet = |why: &str| format!("not on the GPU yet: {why}");
+    plan.vector_loop(net, f).map_err(not_yet)?;
+    // A coupling outside a fused pass adds into the runtime's accumulators,
+    // which have no device address yet.
+    for g in plan.groups(net, f) {
+        if let Group::Plain(part) = g {
+            let mut written = vec![];
+            circ_ir::written_vars(&part.kernel.body, &mut written);
+            if written
+                .iter()
+                .any(|&v| matches!(part.view.targets.get(v as usize), Some(Target::Acc(..))))
+            {
+                return Err(not_yet("adds into the runtime's accumulators"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Function `f` of `plan` as a SPIR-V module: its entry point `main`.
+pub fn compile(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
+    supported(net, plan, f).map_err(SpirvError)?;
+    let groups = plan.groups(net, f);
+    let mut g = Gen::new();
+    g.function(&groups)?;
+    Ok(g.finish())
+}
+
+/// A module's text form (`spirv-dis`'s), for `circ run --emit spirv`.
+pub fn listing(words: &[u32]) -> R<String> {
+    use rspirv::binary::Disassemble;
+    let mut loader = rspirv::dr::Loader::new();
+    rspirv::binary::parse_words(words, &mut loader).map_err(err)?;
+    Ok(loader.module().disassemble())
+}
+
+/// Types and ids shared by a module.
+struct Types {
+    void: Word,
+    f64: Word,
+    u64: Word,
+    u32: Word,
+    bool: Word,
+    /// Pointers into physical storage buffers.
+    pf64: Word,
+    pu64: Word,
+    pu32: Word,
+    /// Pointer to a push-constant member (all are 64-bit).
+    pc_u64: Word,
+    pc_f64: Word,
+}
+
+struct Gen {
+    b: Builder,
+    t: Types,
+    glsl: Word,
+    push: Word,
+    gid: Word,
+    /// Values of this invocation: element, and the push constants read.
+    element: Word,
+    table: Word,
+    step: Word,
+    seed: Word,
+    t_now: Word,
+    dt: Word,
+    ref_until: Word,
+    spikes: Word,
+    /// Temporaries' current values.
+    temps: HashMap<u32, Word>,
+    /// Local sums of a coupling group, by variable: (value, fresh).
+    local: Option<HashMap<u32, (Word, bool)>>,
+    /// Refractoriness of the current part (a bool), if it has one.
+    refractory: Option<Word>,
+    /// Constants made so far, by type and bits (each is declared once).
+    consts: HashMap<(Word, u64), Word>,
+}
+
+impl Gen {
+    fn new() -> Gen {
+        let mut b = Builder::new();
+        b.set_version(1, 5);
+        for c in [
+            Capability::Shader,
+            Capability::Float64,
+            Capability::Int64,
+            Capability::PhysicalStorageBufferAddresses,
+        ] {
+            b.capability(c);
+        }
+        let glsl = b.ext_inst_import("GLSL.std.450");
+        b.memory_model(
+            AddressingModel::PhysicalStorageBuffer64,
+            MemoryModel::GLSL450,
+        );
+        let void = b.type_void();
+        let f64 = b.type_float(64, None);
+        let u64 = b.type_int(64, 0);
+        let u32 = b.type_int(32, 0);
+        let bool = b.type_bool();
+        let pf64 = b.type_pointer(None, StorageClass::PhysicalStorageBuffer, f64);
+        let pu64 = b.type_pointer(None, StorageClass::PhysicalStorageBuffer, u64);
+        let pu32 = b.type_pointer(None, StorageClass::PhysicalStorageBuffer, u32);
+        let pc_u64 = b.type_pointer(None, StorageClass::PushConstant, u64);
+        let pc_f64 = b.type_pointer(None, StorageClass::PushConstant, f64);
+        // The push constants: 64-bit members (t and dt are doubles).
+        let members: Vec<Word> = push::MEMBERS
+            .iter()
+            .map(|&o| {
+                if o == push::T || o == push::DT {
+                    f64
+                } else {
+                    u64
+                }
+            })
+            .collect();
+        let block = b.type_struct(members);
+        b.decorate(block, Decoration::Block, []);
+        for (m, &o) in push::MEMBERS.iter().enumerate() {
+            b.member_decorate(
+                block,
+                m as u32,
+                Decoration::Offset,
+                [Operand::LiteralBit32(o)],
+            );
+        }
+        let pblock = b.type_pointer(None, StorageClass::PushConstant, block);
+        let push = b.variable(pblock, None, StorageClass::PushConstant, None);
+        let v3 = b.type_vector(u32, 3);
+        let pv3 = b.type_pointer(None, StorageClass::Input, v3);
+        let gid = b.variable(pv3, None, StorageClass::Input, None);
+        b.decorate(
+            gid,
+            Decoration::BuiltIn,
+            [Operand::BuiltIn(BuiltIn::GlobalInvocationId)],
+        );
+        let t = Types {
+            void,
+            f64,
+            u64,
+            u32,
+            bool,
+            pf64,
+            pu64,
+            pu32,
+            pc_u64,
+            pc_f64,
+        };
+        Gen {
+            b,
+            t,
+            glsl,
+            push,
+            gid,
+            element: 0,
+            table: 0,
+            step: 0,
+            seed: 0,
+            t_now: 0,
+            dt: 0,
+            ref_until: 0,
+            spikes: 0,
+            temps: HashMap::new(),
+            local: None,
+            refractory: None,
+            consts: HashMap::new(),
+        }
+    }
+
+    fn finish(self) -> Vec<u32> {
+        use rspirv::binary::Assemble;
+        self.b.module().assemble()
+    }
+
+    /// The constant of type `ty` (64 bits wide unless `ty` is u32) with these bits.
+    fn constant(&mut self, ty: Word, bits: u64) -> Word {
+        if let Some(&id) = self.consts.get(&(ty, bits)) {
+            return id;
+        }
+        let id = if ty == self.t.u32 {
+            self.b.constant_bit32(ty, bits as u32)
+        } else {
+            self.b.constant_bit64(ty, bits)
+        };
+        self.consts.insert((ty, bits), id);
+        id
+    }
+
+    fn u64c(&mut self, x: u64) -> Word {
+        self.constant(self.t.u64, x)
+    }
+
+    fn u32c(&mut self, x: u32) -> Word {
+        self.constant(self.t.u32, u64::from(x))
+    }
+
+    fn f(&mut self, x: f64) -> Word {
+        self.constant(self.t.f64, x.to_bits())
+    }
+
+    /// Push-constant member at byte offset `o`.
+    fn push_member(&mut self, o: u32) -> R<Word> {
+        let m = push::MEMBERS
+            .iter()
+            .position(|&x| x == o)
+            .ok_or_else(|| SpirvError(format!("no push constant at {o}")))? as u32;
+        let idx = self.u32c(m);
+        let float = o == push::T || o == push::DT;
+        let (pty, ty) = if float {
+            (self.t.pc_f64, self.t.f64)
+        } else {
+            (self.t.pc_u64, self.t.u64)
+        };
+        let p = self
+            .b
+            .access_chain(pty, None, self.push, [idx])
+            .map_err(err)?;
+        self.b.load(ty, None, p, None, []).map_err(err)
+    }
+
+    /// A pointer of type `pty` to `base + index * size`.
+    fn at(&mut self, pty: Word, base: Word, index: Word, size: u64) -> R<Word> {
+        let s = self.u64c(size);
+        let off = self.b.i_mul(self.t.u64, None, index, s).map_err(err)?;
+        let a = self.b.i_add(self.t.u64, None, base, off).map_err(err)?;
+        self.b.convert_u_to_ptr(pty, None, a).map_err(err)
+    }
+
+    fn load_aligned(&mut self, ty: Word, p: Word, align: u32) -> R<Word> {
+        self.b
+            .load(
+                ty,
+                None,
+                p,
+                Some(MemoryAccess::ALIGNED),
+                [Operand::LiteralBit32(align)],
+            )
+            .map_err(err)
+    }
+
+    fn store_aligned(&mut self, p: Word, x: Word) -> R<()> {
+        self.b
+            .store(
+                p,
+                x,
+                Some(MemoryAccess::ALIGNED),
+                [Operand::LiteralBit32(8)],
+            )
+            .map_err(err)
+    }
+
+    /// The device address of buffer `buf` (from the table).
+    fn buffer(&mut self, buf: u32) -> R<Word> {
+        let i = self.u64c(u64::from(buf));
+        let p = self.at(self.t.pu64, self.table, i, 8)?;
+        self.load_aligned(self.t.u64, p, 8)
+    }
+
+    /// Where variable `v` of `part` is for this element.
+    fn var_ptr(&mut self, part: &Part<'_>, v: u32) -> R<Word> {
+        let buf = part.bufs.get(v as usize).copied().unwrap_or(v);
+        let base = self.buffer(buf)?;
+        let index = match part.view.addrs.get(v as usize) {
+            Some(Addr::Zero) => self.u64c(0),
+            Some(Addr::Element | Addr::Post) => self.element,
+            other => return Err(SpirvError(format!("variable %{v} addressed as {other:?}"))),
+        };
+        self.at(self.t.pf64, base, index, 8)
+    }
+
+    /// Marks a float operation exact as written (no fusing, no reordering).
+    fn exact(&mut self, id: Word) -> Word {
+        self.b.decorate(id, Decoration::NoContraction, []);
+        id
+    }
+
+    fn fbin(&mut self, op: FBin, x: Word, y: Word) -> R<Word> {
+        let ty = self.t.f64;
+        let id = match op {
+            FBin::Add => self.b.f_add(ty, None, x, y),
+            FBin::Sub => self.b.f_sub(ty, None, x, y),
+            FBin::Mul => self.b.f_mul(ty, None, x, y),
+            FBin::Div => self.b.f_div(ty, None, x, y),
+        }
+        .map_err(err)?;
+        Ok(self.exact(id))
+    }
+
+    fn glsl(&mut self, inst: u32, x: Word) -> R<Word> {
+        self.b
+            .ext_inst(self.t.f64, None, self.glsl, inst, [Operand::IdRef(x)])
+            .map_err(err)
+    }
+
+    fn fcmp(&mut self, op: Cmp, x: Word, y: Word) -> R<Word> {
+        let bt = self.t.bool;
+        match op {
+            Cmp::Lt => self.b.f_ord_less_than(bt, None, x, y),
+            Cmp::Le => self.b.f_ord_less_than_equal(bt, None, x, y),
+            Cmp::Eq => self.b.f_ord_equal(bt, None, x, y),
+            Cmp::Uno => {
+                // OpUnordered is for kernels only: either is NaN.
+                let a = self.b.is_nan(bt, None, x).map_err(err)?;
+                let c = self.b.is_nan(bt, None, y).map_err(err)?;
+                self.b.logical_or(bt, None, a, c)
+            }
+        }
+        .map_err(err)
+    }
+
+    /// 1.0 where `c`, else 0.0.
+    fn truth(&mut self, c: Word) -> R<Word> {
+        let (one, zero) = (self.f(1.0), self.f(0.0));
+        self.b.select(self.t.f64, None, c, one, zero).map_err(err)
+    }
+
+    /// The interpreter's `x != 0` (NaN is true).
+    fn nonzero(&mut self, x: Word) -> R<Word> {
+        let zero = self.f(0.0);
+        self.b
+            .f_unord_not_equal(self.t.bool, None, x, zero)
+            .map_err(err)
+    }
+
+    /// A math program inlined: the interpreter's operations in order.
+    fn inline(&mut self, prog: &Program, args: &[Word]) -> R<Word> {
+        let (ft, it, bt) = (self.t.f64, self.t.u64, self.t.bool);
+        let mut v: Vec<Word> = Vec::with_capacity(prog.ops.len());
+        for op in &prog.ops {
+            let at = |k: u32| v[k as usize];
+            let x = match *op {
+                Op::Arg(n) => *args
+                    .get(n as usize)
+                    .ok_or_else(|| SpirvError(format!("a math program wants argument {n}")))?,
+                Op::F(c) => self.f(c),
+                Op::I(c) => self.u64c(c as u64),
+                Op::FBin(o, x, y) => self.fbin(o, at(x), at(y))?,
+                Op::FUn(o, x) => match o {
+                    FUn::Neg => {
+                        let id = self.b.f_negate(ft, None, at(x)).map_err(err)?;
+                        self.exact(id)
+                    }
+                    // GLSL.std.450 Sqrt (31) and Floor (8) take doubles.
+                    FUn::Sqrt => self.glsl(31, at(x))?,
+                    FUn::Floor => self.glsl(8, at(x))?,
+                },
+                Op::FCmp(o, x, y) => self.fcmp(o, at(x), at(y))?,
+                Op::IBin(o, x, y) => {
+                    let (x, y) = (at(x), at(y));
+                    match o {
+                        IBin::Add => self.b.i_add(it, None, x, y),
+                        IBin::Sub => self.b.i_sub(it, None, x, y),
+                        IBin::And => self.b.bitwise_and(it, None, x, y),
+                        IBin::Or => self.b.bitwise_or(it, None, x, y),
+                        IBin::Shl => self.b.shift_left_logical(it, None, x, y),
+                        IBin::Shr => self.b.shift_right_logical(it, None, x, y),
+                        IBin::Mul => self.b.i_mul(it, None, x, y),
+                        IBin::Xor => self.b.bitwise_xor(it, None, x, y),
+                    }
+                    .map_err(err)?
+                }
+                Op::ICmp(o, x, y) => {
+                    let (x, y) = (at(x), at(y));
+                    match o {
+                        Cmp::Lt => self.b.s_less_than(bt, None, x, y),
+                        Cmp::Le => self.b.s_less_than_equal(bt, None, x, y),
+                        Cmp::Eq | Cmp::Uno => self.b.i_equal(bt, None, x, y),
+                    }
+                    .map_err(err)?
+                }
+                Op::Bits(x) => self.b.bitcast(it, None, at(x)).map_err(err)?,
+                Op::FromBits(x) => self.b.bitcast(ft, None, at(x)).map_err(err)?,
+                Op::FSel(c, x, y) => self.b.select(ft, None, at(c), at(x), at(y)).map_err(err)?,
+                Op::ISel(c, x, y) => self.b.select(it, None, at(c), at(x), at(y)).map_err(err)?,
+                Op::BBin(and, x, y) => if and {
+                    self.b.logical_and(bt, None, at(x), at(y))
+                } else {
+                    self.b.logical_or(bt, None, at(x), at(y))
+                }
+                .map_err(err)?,
+                Op::BNot(x) => self.b.logical_not(bt, None, at(x)).map_err(err)?,
+            };
+            v.push(x);
+        }
+        v.get(prog.out as usize)
+            .copied()
+            .ok_or_else(|| SpirvError("a math program without its result".into()))
+    }
+
+    fn expr(&mut self, part: &Part<'_>, e: &Expr) -> R<Word> {
+        let ft = self.t.f64;
+        Ok(match e {
+            Expr::Const(c) => self.f(*c),
+            Expr::Load(v) => {
+                let p = self.var_ptr(part, *v)?;
+                self.load_aligned(ft, p, 8)?
+            }
+            Expr::Temp(t) => *self
+                .temps
+                .get(t)
+                .ok_or_else(|| SpirvError(format!("temporary {t} read before it is set")))?,
+            Expr::Time => self.t_now,
+            Expr::Dt => self.dt,
+            Expr::Refractory => match self.refractory {
+                Some(r) => self.truth(r)?,
+                None => self.f(0.0),
+            },
+            Expr::Un(Un::Neg, a) => {
+                let a = self.expr(part, a)?;
+                let id = self.b.f_negate(ft, None, a).map_err(err)?;
+                self.exact(id)
+            }
+            Expr::Un(Un::Not, a) => {
+                let a = self.expr(part, a)?;
+                let zero = self.f(0.0);
+                let c = self
+                    .b
+                    .f_ord_equal(self.t.bool, None, a, zero)
+                    .map_err(err)?;
+                self.truth(c)?
+            }
+            Expr::Bin(op, a, c) => {
+                let (x, y) = (self.expr(part, a)?, self.expr(part, c)?);
+                let bt = self.t.bool;
+                match op {
+                    Bin::Add => self.fbin(FBin::Add, x, y)?,
+                    Bin::Sub => self.fbin(FBin::Sub, x, y)?,
+                    Bin::Mul => self.fbin(FBin::Mul, x, y)?,
+                    Bin::Div => self.fbin(FBin::Div, x, y)?,
+                    Bin::Pow | Bin::Min | Bin::Max => {
+                        let prog = program_bin(*op)
+                            .ok_or_else(|| SpirvError(format!("{op:?} has no program")))?;
+                        self.inline(prog, &[x, y])?
+                    }
+                    Bin::Rem => return Err(SpirvError("a remainder (not on the GPU yet)".into())),
+                    Bin::Lt | Bin::Le | Bin::Gt | Bin::Ge | Bin::Eq | Bin::Ne => {
+                        let c = match op {
+                            Bin::Lt => self.b.f_ord_less_than(bt, None, x, y),
+                            Bin::Le => self.b.f_ord_less_than_equal(bt, None, x, y),
+                            Bin::Gt => self.b.f_ord_greater_than(bt, None, x, y),
+                            Bin::Ge => self.b.f_ord_greater_than_equal(bt, None, x, y),
+                            Bin::Eq => self.b.f_ord_equal(bt, None, x, y),
+                            _ => self.b.f_unord_not_equal(bt, None, x, y),
+                        }
+                        .map_err(err)?;
+                        self.truth(c)?
+                    }
+                    Bin::And | Bin::Or => {
+                        let (p, q) = (self.nonzero(x)?, self.nonzero(y)?);
+                        let c = if *op == Bin::And {
+                            self.b.logical_and(bt, None, p, q)
+                        } else {
+                            self.b.logical_or(bt, None, p, q)
+                        }
+                        .map_err(err)?;
+                        self.truth(c)?
+                    }
+                }
+            }
+            Expr::Call(f, args) => {
+                let vals = args
+                    .iter()
+                    .map(|a| self.expr(part, a))
+                    .collect::<R<Vec<_>>>()?;
+                self.inline(program(*f), &vals)?
+            }
+            Expr::Select(c, a, d) => {
+                let c = self.expr(part, c)?;
+                let cond = self.nonzero(c)?;
+                let (x, y) = (self.expr(part, a)?, self.expr(part, d)?);
+                self.b.select(ft, None, cond, x, y).map_err(err)?
+            }
+            Expr::Rand(d, s) => {
+                // Keyed by (seed, stream, element, step), integers passed as
+                // the bits of floats, as on the CPU.
+                let low = self.u64c(0xffff_ffff);
+                let el = self
+                    .b
+                    .bitwise_and(self.t.u64, None, self.element, low)
+                    .map_err(err)?;
+                let stream = self.u64c(u64::from(*s));
+                let mut args = vec![];
+                for k in [self.seed, stream, el, self.step] {
+                    args.push(self.b.bitcast(ft, None, k).map_err(err)?);
+                }
+                self.inline(program_rand(*d), &args)?
+            }
+            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) => {
+                return Err(SpirvError(format!("{e:?} (not on the GPU yet)")));
+            }
+        })
+    }
+
+    fn stmts(&mut self, part: &Part<'_>, body: &[Stmt]) -> R<()> {
+        for st in body {
+            match st {
+                Stmt::Let(t, e) => {
+                    let x = self.expr(part, e)?;
+                    self.temps.insert(*t, x);
+                }
+                Stmt::Store(v, e) => {
+                    let x = self.expr(part, e)?;
+                    let p = self.var_ptr(part, *v)?;
+                    self.store_aligned(p, x)?;
+                }
+                Stmt::AddTo(v, e) => self.add_to(part, *v, e)?,
+                Stmt::Spike(c) => self.spike(part, c)?,
+                Stmt::If(..) | Stmt::While(..) | Stmt::SetRefractory(_) => {
+                    return Err(SpirvError(format!(
+                        "{} (not on the GPU yet)",
+                        match st {
+                            Stmt::If(..) => "a branch",
+                            Stmt::While(..) => "a loop",
+                            _ => "a refractory period",
+                        }
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn add_to(&mut self, part: &Part<'_>, v: u32, e: &Expr) -> R<()> {
+        let x = self.expr(part, e)?;
+        let target = part.view.targets.get(v as usize).copied();
+        if let (Some(Target::Acc(..)), Some(local)) = (target, self.local.as_mut())
+            && let Some((sum, fresh)) = local.get(&v).copied()
+        {
+            // From +0 the first term is the term itself, as on the CPU.
+            let new = if fresh {
+                x
+            } else {
+                self.fbin(FBin::Add, sum, x)?
+            };
+            if let Some(local) = self.local.as_mut() {
+                local.insert(v, (new, false));
+            }
+            return Ok(());
+        }
+        match target {
+            Some(Target::Own) | None => {
+                let p = self.var_ptr(part, v)?;
+                let old = self.load_aligned(self.t.f64, p, 8)?;
+                let new = self.fbin(FBin::Add, old, x)?;
+                self.store_aligned(p, new)
+            }
+            Some(Target::Acc(..)) => Err(SpirvError(
+                "an addition into the runtime's accumulators (not on the GPU yet)".into(),
+            )),
+        }
+    }
+
+    /// Sets the element's bit in the spike bitset when `c` holds and the
+    /// element is not refractory.
+    fn spike(&mut self, part: &Part<'_>, c: &Expr) -> R<()> {
+        let c = self.expr(part, c)?;
+        let mut fire = self.nonzero(c)?;
+        if let Some(r) = self.refractory {
+            let free = self.b.logical_not(self.t.bool, None, r).map_err(err)?;
+            fire = self
+                .b
+                .logical_and(self.t.bool, None, fire, free)
+                .map_err(err)?;
+        }
+        let u32t = self.t.u32;
+        let (five, mask) = (self.u64c(5), self.u64c(31));
+        let word = self
+            .b
+            .shift_right_logical(self.t.u64, None, self.element, five)
+            .map_err(err)?;
+        let bit = self
+            .b
+            .bitwise_and(self.t.u64, None, self.element, mask)
+            .map_err(err)?;
+        let bit = self.b.u_convert(u32t, None, bit).map_err(err)?;
+        let one = self.u32c(1);
+        let zero = self.u32c(0);
+        let set = self
+            .b
+            .shift_left_logical(u32t, None, one, bit)
+            .map_err(err)?;
+        let set = self.b.select(u32t, None, fire, set, zero).map_err(err)?;
+        let p = self.at(self.t.pu32, self.spikes, word, 4)?;
+        // Device scope (1), relaxed: only the bits matter, in any order.
+        let (scope, sem) = (self.u32c(1), self.u32c(0));
+        self.b
+            .atomic_or(u32t, None, p, scope, sem, set)
+            .map_err(err)?;
+        Ok(())
+    }
+
+    /// The element's refractoriness: its last refractory step is not before this one.
+    fn refractory_of(&mut self) -> R<Word> {
+        let p = self.at(self.t.pu64, self.ref_until, self.element, 8)?;
+        let until = self.load_aligned(self.t.u64, p, 8)?;
+        self.b
+            .s_less_than_equal(self.t.bool, None, self.step, until)
+            .map_err(err)
+    }
+
+    /// The entry point: element `start + id`, the groups in order if it is
+    /// below `count`.
+    fn function(&mut self, groups: &[Group<'_>]) -> R<()> {
+        let fty = self.b.type_function(self.t.void, []);
+        let main = self
+            .b
+            .begin_function(self.t.void, None, FunctionControl::NONE, fty)
+            .map_err(err)?;
+        self.b.begin_block(None).map_err(err)?;
+        let v3 = self.b.type_vector(self.t.u32, 3);
+        let id = self.b.load(v3, None, self.gid, None, []).map_err(err)?;
+        let x = self
+            .b
+            .composite_extract(self.t.u32, None, id, [0])
+            .map_err(err)?;
+        let x = self.b.u_convert(self.t.u64, None, x).map_err(err)?;
+        let start = self.push_member(push::START)?;
+        let count = self.push_member(push::COUNT)?;
+        self.element = self.b.i_add(self.t.u64, None, start, x).map_err(err)?;
+        let inside = self
+            .b
+            .u_less_than(self.t.bool, None, self.element, count)
+            .map_err(err)?;
+        let (body, done) = (self.b.id(), self.b.id());
+        self.b
+            .selection_merge(done, rspirv::spirv::SelectionControl::NONE)
+            .map_err(err)?;
+        self.b
+            .branch_conditional(inside, body, done, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(body)).map_err(err)?;
+        self.table = self.push_member(push::TABLE)?;
+        self.step = self.push_member(push::STEP)?;
+        self.seed = self.push_member(push::SEED)?;
+        self.t_now = self.push_member(push::T)?;
+        self.dt = self.push_member(push::DT)?;
+        self.ref_until = self.push_member(push::REF_UNTIL)?;
+        self.spikes = self.push_member(push::SPIKES)?;
+        let mut refractory = None;
+        for g in groups {
+            match g {
+                Group::Plain(part) => {
+                    self.refractory = if part.kernel.domain == Domain::Each {
+                        if refractory.is_none() {
+                            refractory = Some(self.refractory_of()?);
+                        }
+                        refractory
+                    } else {
+                        None
+                    };
+                    self.stmts(part, &part.kernel.body)?;
+                }
+                Group::Couple(parts) => {
+                    // One local sum per postsynaptic value, from +0; then
+                    // added as the runtime adds its accumulators.
+                    let zero = self.f(0.0);
+                    let sums = couple_sums(parts);
+                    self.local = Some(sums.iter().map(|s| (s.var, (zero, true))).collect());
+                    for part in parts {
+                        self.refractory = None;
+                        self.stmts(part, &part.kernel.body)?;
+                    }
+                    let local = self.local.take().unwrap_or_default();
+                    for s in sums {
+                        let Some(&(sum, fresh)) = local.get(&s.var) else {
+                            continue;
+                        };
+                        if fresh {
+                            continue;
+                        }
+                        let part = &parts[s.part];
+                        let p = self.var_ptr(part, s.var)?;
+                        let old = self.load_aligned(self.t.f64, p, 8)?;
+                        let added = self.fbin(FBin::Add, old, sum)?;
+                        let new = if s.input {
+                            added
+                        } else {
+                            let z = self.f(0.0);
+                            let is_zero =
+                                self.b.f_ord_equal(self.t.bool, None, sum, z).map_err(err)?;
+                            self.b
+                                .select(self.t.f64, None, is_zero, old, added)
+                                .map_err(err)?
+                        };
+                        self.store_aligned(p, new)?;
+                    }
+                }
+            }
+        }
+        self.b.branch(done).map_err(err)?;
+        self.b.begin_block(Some(done)).map_err(err)?;
+        self.b.ret().map_err(err)?;
+        self.b.end_function().map_err(err)?;
+        self.b.entry_point(
+            ExecutionModel::GLCompute,
+            main,
+            "main",
+            [self.gid, self.push],
+        );
+        self.b
+            .execution_mode(main, ExecutionMode::LocalSize, [LOCAL_SIZE, 1, 1]);
+        Ok(())
+    }
+}
