@@ -45,6 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-codegen-cranelift", &["circ-ir", "circ-native"]),
     ("circ-codegen-llvm", &["circ-ir", "circ-native"]),
     ("circ-codegen-spirv", &["circ-ir"]),
+    ("circ-gpu", &[]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],

@@ -1,0 +1,417 @@
+//! Vulkan device access for circ's GPU backend (issue 17, first part): open
+//! a device that has what circ's SPIR-V needs (f64, i64, buffer device
+//! addresses), make host-visible buffers with device addresses, and run a
+//! compute module once over a number of workgroups. The Vulkan loader is
+//! opened at run time (`libvulkan.so.1`), so circ builds and runs without
+//! it and says why when it is missing.
+//!
+//! It owns talking to Vulkan; it must not generate code, know the language
+//! or the IR, read the environment or print. Every Vulkan call is unsafe:
+//! the types here keep the rules (objects made from a live device and
+//! destroyed once, before it, after the queue is idle).
+#![allow(unsafe_code)]
+
+use ash::vk;
+use std::ffi::CStr;
+
+/// Why the GPU could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GpuError(pub String);
+
+impl std::fmt::Display for GpuError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+type R<T> = Result<T, GpuError>;
+
+fn vkerr(what: &str) -> impl Fn(vk::Result) -> GpuError + '_ {
+    move |e| GpuError(format!("{what}: {e}"))
+}
+
+/// An open Vulkan device with one compute queue.
+pub struct Gpu {
+    _entry: ash::Entry,
+    instance: ash::Instance,
+    device: ash::Device,
+    queue: vk::Queue,
+    pool: vk::CommandPool,
+    memory: vk::PhysicalDeviceMemoryProperties,
+    name: String,
+}
+
+/// A buffer in host-visible memory, with its device address.
+pub struct Buffer<'g> {
+    gpu: &'g Gpu,
+    buffer: vk::Buffer,
+    memory: vk::DeviceMemory,
+    ptr: *mut u8,
+    len: usize,
+    /// Its device address (what the push-constant table holds).
+    pub address: u64,
+}
+
+/// A compute module ready to dispatch: its entry point `main`.
+pub struct Kernel<'g> {
+    gpu: &'g Gpu,
+    module: vk::ShaderModule,
+    layout: vk::PipelineLayout,
+    pipeline: vk::Pipeline,
+}
+
+impl Gpu {
+    /// The first device with f64, i64 and buffer device addresses.
+    pub fn open() -> R<Gpu> {
+        // SAFETY: loading the Vulkan loader runs its initialisers only.
+        let entry = unsafe { ash::Entry::load() }.map_err(|e| {
+            GpuError(format!(
+                "no Vulkan loader (libvulkan.so.1: install libvulkan1 and a driver, e.g. mesa-vulkan-drivers): {e}"
+            ))
+        })?;
+        let app = vk::ApplicationInfo::default()
+            .application_name(c"circ")
+            .api_version(vk::API_VERSION_1_2);
+        let info = vk::InstanceCreateInfo::default().application_info(&app);
+        // SAFETY: `info` and what it points to outlive the call.
+        let instance = unsafe { entry.create_instance(&info, None) }
+            .map_err(vkerr("cannot create a Vulkan instance"))?;
+        match Self::device(entry, instance) {
+            Ok(g) => Ok(g),
+            Err((instance, e)) => {
+                // SAFETY: nothing made from the instance is alive.
+                unsafe { instance.destroy_instance(None) };
+                Err(e)
+            }
+        }
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn device(
+        entry: ash::Entry,
+        instance: ash::Instance,
+    ) -> Result<Gpu, (ash::Instance, GpuError)> {
+        // SAFETY: the instance is live.
+        let phys = match unsafe { instance.enumerate_physical_devices() } {
+            Ok(p) => p,
+            Err(e) => return Err((instance, vkerr("cannot list Vulkan devices")(e))),
+        };
+        let mut why = vec![];
+        for pd in phys {
+            // SAFETY: `pd` comes from this instance.
+            let props = unsafe { instance.get_physical_device_properties(pd) };
+            let name = props
+                .device_name_as_c_str()
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let mut f12 = vk::PhysicalDeviceVulkan12Features::default();
+            let mut f2 = vk::PhysicalDeviceFeatures2::default().push_next(&mut f12);
+            // SAFETY: `f2` chains only `f12`, both alive.
+            unsafe { instance.get_physical_device_features2(pd, &mut f2) };
+            let f = f2.features;
+            let missing: Vec<&str> = [
+                (f.shader_float64 == 0, "shaderFloat64"),
+                (f.shader_int64 == 0, "shaderInt64"),
+                (f12.buffer_device_address == 0, "bufferDeviceAddress"),
+            ]
+            .into_iter()
+            .filter_map(|(m, n)| m.then_some(n))
+            .collect();
+            if !missing.is_empty() {
+                why.push(format!("{name} lacks {}", missing.join(", ")));
+                continue;
+            }
+            // SAFETY: `pd` comes from this instance.
+            let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
+            let Some(qf) = families
+                .iter()
+                .position(|q| q.queue_flags.contains(vk::QueueFlags::COMPUTE))
+            else {
+                why.push(format!("{name} has no compute queue"));
+                continue;
+            };
+            let prio = [1.0f32];
+            let queues = [vk::DeviceQueueCreateInfo::default()
+                .queue_family_index(qf as u32)
+                .queue_priorities(&prio)];
+            let features = vk::PhysicalDeviceFeatures::default()
+                .shader_float64(true)
+                .shader_int64(true);
+            let mut want12 =
+                vk::PhysicalDeviceVulkan12Features::default().buffer_device_address(true);
+            let info = vk::DeviceCreateInfo::default()
+                .queue_create_infos(&queues)
+                .enabled_features(&features)
+                .push_next(&mut want12);
+            // SAFETY: `info` and what it points to outlive the call.
+            let device = match unsafe { instance.create_device(pd, &info, None) } {
+                Ok(d) => d,
+                Err(e) => {
+                    why.push(format!("{name}: cannot open it: {e}"));
+                    continue;
+                }
+            };
+            // SAFETY: the family and index were requested above.
+            let queue = unsafe { device.get_device_queue(qf as u32, 0) };
+            let pool_info = vk::CommandPoolCreateInfo::default()
+                .queue_family_index(qf as u32)
+                .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+            // SAFETY: the device is live.
+            let pool = match unsafe { device.create_command_pool(&pool_info, None) } {
+                Ok(p) => p,
+                Err(e) => {
+                    // SAFETY: nothing else was made from it.
+                    unsafe { device.destroy_device(None) };
+                    why.push(format!("{name}: no command pool: {e}"));
+                    continue;
+                }
+            };
+            // SAFETY: `pd` comes from this instance.
+            let memory = unsafe { instance.get_physical_device_memory_properties(pd) };
+            return Ok(Gpu {
+                _entry: entry,
+                instance,
+                device,
+                queue,
+                pool,
+                memory,
+                name,
+            });
+        }
+        let e = if why.is_empty() {
+            GpuError("no Vulkan device (install a driver, e.g. mesa-vulkan-drivers for the CPU's lavapipe)".into())
+        } else {
+            GpuError(format!("no Vulkan device circ can use: {}", why.join("; ")))
+        };
+        Err((instance, e))
+    }
+
+    /// The device's name (`llvmpipe (LLVM 15.0.6, 256 bits)` on lavapipe).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A zeroed buffer of `len` bytes (at least 8) in host-visible, coherent memory.
+    pub fn buffer(&self, len: usize) -> R<Buffer<'_>> {
+        let size = len.max(8) as u64;
+        let info = vk::BufferCreateInfo::default()
+            .size(size)
+            .usage(
+                vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS,
+            )
+            .sharing_mode(vk::SharingMode::EXCLUSIVE);
+        // SAFETY: the device is live; `info` outlives the call.
+        let buffer = unsafe { self.device.create_buffer(&info, None) }
+            .map_err(vkerr("cannot make a buffer"))?;
+        // SAFETY: `buffer` was just made from this device.
+        let req = unsafe { self.device.get_buffer_memory_requirements(buffer) };
+        let want = vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT;
+        let ty = (0..self.memory.memory_type_count).find(|&i| {
+            req.memory_type_bits & (1 << i) != 0
+                && self.memory.memory_types[i as usize]
+                    .property_flags
+                    .contains(want)
+        });
+        let Some(ty) = ty else {
+            // SAFETY: unused, made here.
+            unsafe { self.device.destroy_buffer(buffer, None) };
+            return Err(GpuError("no host-visible memory".into()));
+        };
+        let mut flags =
+            vk::MemoryAllocateFlagsInfo::default().flags(vk::MemoryAllocateFlags::DEVICE_ADDRESS);
+        let alloc = vk::MemoryAllocateInfo::default()
+            .allocation_size(req.size)
+            .memory_type_index(ty)
+            .push_next(&mut flags);
+        // SAFETY: the device is live; `alloc` outlives the call.
+        let memory = match unsafe { self.device.allocate_memory(&alloc, None) } {
+            Ok(m) => m,
+            Err(e) => {
+                // SAFETY: unused, made here.
+                unsafe { self.device.destroy_buffer(buffer, None) };
+                return Err(GpuError(format!(
+                    "cannot allocate {size} bytes on the device: {e}"
+                )));
+            }
+        };
+        // Dropped on the error paths below (unmapping memory never mapped
+        // is what Drop avoids: `ptr` null).
+        let mut b = Buffer {
+            gpu: self,
+            buffer,
+            memory,
+            ptr: std::ptr::null_mut(),
+            len,
+            address: 0,
+        };
+        // SAFETY: memory and buffer are from this device, unbound, and the
+        // mapping covers the allocation.
+        let ptr = unsafe {
+            self.device
+                .bind_buffer_memory(buffer, memory, 0)
+                .map_err(vkerr("cannot bind memory"))?;
+            self.device
+                .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+                .map_err(vkerr("cannot map memory"))?
+        };
+        b.ptr = ptr.cast();
+        let info = vk::BufferDeviceAddressInfo::default().buffer(buffer);
+        // SAFETY: the buffer is bound and was made with SHADER_DEVICE_ADDRESS.
+        b.address = unsafe { self.device.get_buffer_device_address(&info) };
+        // SAFETY: the mapping is at least `size` bytes; zero it.
+        unsafe { std::ptr::write_bytes(b.ptr, 0, size as usize) };
+        Ok(b)
+    }
+
+    /// A compute kernel of SPIR-V `words` (entry point `main`) with
+    /// `push_size` bytes of push constants.
+    pub fn kernel(&self, words: &[u32], push_size: u32) -> R<Kernel<'_>> {
+        let info = vk::ShaderModuleCreateInfo::default().code(words);
+        // SAFETY: the device is live; `info` outlives the call.
+        let module = unsafe { self.device.create_shader_module(&info, None) }
+            .map_err(vkerr("the driver refused the SPIR-V module"))?;
+        let ranges = [vk::PushConstantRange::default()
+            .stage_flags(vk::ShaderStageFlags::COMPUTE)
+            .offset(0)
+            .size(push_size)];
+        let linfo = vk::PipelineLayoutCreateInfo::default().push_constant_ranges(&ranges);
+        let mut k = Kernel {
+            gpu: self,
+            module,
+            layout: vk::PipelineLayout::null(),
+            pipeline: vk::Pipeline::null(),
+        };
+        // SAFETY: the device is live; `linfo` outlives the call.
+        k.layout = unsafe { self.device.create_pipeline_layout(&linfo, None) }
+            .map_err(vkerr("cannot make a pipeline layout"))?;
+        let main: &CStr = c"main";
+        let stage = vk::PipelineShaderStageCreateInfo::default()
+            .stage(vk::ShaderStageFlags::COMPUTE)
+            .module(module)
+            .name(main);
+        let pinfo = [vk::ComputePipelineCreateInfo::default()
+            .stage(stage)
+            .layout(k.layout)];
+        // SAFETY: module and layout are live; `pinfo` outlives the call.
+        let made = unsafe {
+            self.device
+                .create_compute_pipelines(vk::PipelineCache::null(), &pinfo, None)
+        };
+        k.pipeline = match made {
+            Ok(p) => p[0],
+            Err((_, e)) => {
+                return Err(GpuError(format!(
+                    "the driver cannot compile the kernel: {e}"
+                )));
+            }
+        };
+        Ok(k)
+    }
+
+    /// Runs `k` once over `groups` workgroups with these push constants,
+    /// and waits for it.
+    pub fn dispatch(&self, k: &Kernel<'_>, push: &[u8], groups: u32) -> R<()> {
+        let d = &self.device;
+        let ainfo = vk::CommandBufferAllocateInfo::default()
+            .command_pool(self.pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        // SAFETY: the pool is live; everything recorded refers to live
+        // objects, and the fence wait ends the buffer's use before it is freed.
+        unsafe {
+            let cb = d
+                .allocate_command_buffers(&ainfo)
+                .map_err(vkerr("no command buffer"))?[0];
+            let run = || -> R<()> {
+                let begin = vk::CommandBufferBeginInfo::default()
+                    .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+                d.begin_command_buffer(cb, &begin)
+                    .map_err(vkerr("cannot record"))?;
+                d.cmd_bind_pipeline(cb, vk::PipelineBindPoint::COMPUTE, k.pipeline);
+                d.cmd_push_constants(cb, k.layout, vk::ShaderStageFlags::COMPUTE, 0, push);
+                d.cmd_dispatch(cb, groups, 1, 1);
+                d.end_command_buffer(cb).map_err(vkerr("cannot record"))?;
+                let fence = d
+                    .create_fence(&vk::FenceCreateInfo::default(), None)
+                    .map_err(vkerr("no fence"))?;
+                let cbs = [cb];
+                let submit = [vk::SubmitInfo::default().command_buffers(&cbs)];
+                let done = d
+                    .queue_submit(self.queue, &submit, fence)
+                    .and_then(|()| d.wait_for_fences(&[fence], true, u64::MAX));
+                d.destroy_fence(fence, None);
+                done.map_err(vkerr("the kernel failed"))
+            };
+            let r = run();
+            d.free_command_buffers(self.pool, &[cb]);
+            r
+        }
+    }
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        // SAFETY: buffers and kernels borrow the Gpu, so none is alive; the
+        // queue is idle after the wait.
+        unsafe {
+            let _ = self.device.device_wait_idle();
+            self.device.destroy_command_pool(self.pool, None);
+            self.device.destroy_device(None);
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+impl Buffer<'_> {
+    /// Copies `bytes` to the start of the buffer.
+    pub fn write(&mut self, bytes: &[u8]) -> R<()> {
+        if bytes.len() > self.len.max(8) {
+            return Err(GpuError(format!(
+                "{} bytes into a buffer of {}",
+                bytes.len(),
+                self.len
+            )));
+        }
+        // SAFETY: the mapping holds at least `len` bytes and nothing on the
+        // device runs (dispatch waits).
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr, bytes.len()) };
+        Ok(())
+    }
+
+    /// The buffer's bytes.
+    pub fn read(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.len];
+        // SAFETY: as in `write`.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr, v.as_mut_ptr(), self.len) };
+        v
+    }
+}
+
+impl Drop for Buffer<'_> {
+    fn drop(&mut self) {
+        // SAFETY: no dispatch is running (each waits); made from this device.
+        unsafe {
+            if !self.ptr.is_null() {
+                self.gpu.device.unmap_memory(self.memory);
+            }
+            self.gpu.device.destroy_buffer(self.buffer, None);
+            self.gpu.device.free_memory(self.memory, None);
+        }
+    }
+}
+
+impl Drop for Kernel<'_> {
+    fn drop(&mut self) {
+        // SAFETY: no dispatch is running (each waits); made from this device.
+        unsafe {
+            let d = &self.gpu.device;
+            if self.pipeline != vk::Pipeline::null() {
+                d.destroy_pipeline(self.pipeline, None);
+            }
+            if self.layout != vk::PipelineLayout::null() {
+                d.destroy_pipeline_layout(self.layout, None);
+            }
+            d.destroy_shader_module(self.module, None);
+        }
+    }
+}
