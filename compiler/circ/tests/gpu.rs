@@ -1,8 +1,9 @@
 //! GPU kernels against the interpreter (issue 17, first part): every
-//! population `update` kernel of every example that the SPIR-V generator
-//! translates, run for one step on the first Vulkan device (Mesa's lavapipe
-//! in CI) from the interpreter's initial state, gives the interpreter's
-//! bits in every variable, refractory neurons included. Without a Vulkan
+//! population `init` and `update` kernel of every example that the SPIR-V
+//! generator translates, run once on the first Vulkan device (Mesa's
+//! lavapipe in CI), gives the interpreter's bits in every variable: initial
+//! values with their random draws, and a step from them with refractory
+//! neurons. Without a Vulkan
 //! device the test fails and says why (scripts/install-deps installs
 //! lavapipe).
 
@@ -22,11 +23,50 @@ fn floats(b: &[u8]) -> Vec<f64> {
         .collect()
 }
 
+/// Runs function `f` (a population kernel) once over the population on
+/// the GPU, from `vars`, at step `ctx`; the variables after it.
+fn on_gpu(
+    gpu: &circ_gpu::Gpu,
+    words: &[u32],
+    vars: &[Vec<f64>],
+    ctx: &StepCtx<'_>,
+    n: usize,
+) -> Result<Vec<Vec<f64>>, String> {
+    let kernel = gpu.kernel(words, push::SIZE).map_err(|e| e.to_string())?;
+    let mut bufs = vec![];
+    for v in vars {
+        let mut b = gpu.buffer(v.len() * 8).map_err(|e| e.to_string())?;
+        b.write(&bytes(v)).map_err(|e| e.to_string())?;
+        bufs.push(b);
+    }
+    let table: Vec<u8> = bufs.iter().flat_map(|b| b.address.to_le_bytes()).collect();
+    let mut tb = gpu.buffer(table.len()).map_err(|e| e.to_string())?;
+    tb.write(&table).map_err(|e| e.to_string())?;
+    let mut rb = gpu.buffer(n * 8).map_err(|e| e.to_string())?;
+    let r: Vec<u8> = ctx.ref_until.iter().flat_map(|x| x.to_le_bytes()).collect();
+    rb.write(&r).map_err(|e| e.to_string())?;
+    let mut pc = vec![0u8; push::SIZE as usize];
+    let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
+    put(push::TABLE, tb.address.to_le_bytes());
+    put(push::START, 0u64.to_le_bytes());
+    put(push::COUNT, (n as u64).to_le_bytes());
+    put(push::T, ctx.t.to_le_bytes());
+    put(push::DT, ctx.dt.to_le_bytes());
+    put(push::STEP, ctx.step.to_le_bytes());
+    put(push::SEED, ctx.seed.to_le_bytes());
+    put(push::REF_UNTIL, rb.address.to_le_bytes());
+    let groups = (n as u32).div_ceil(circ_codegen_spirv::LOCAL_SIZE);
+    gpu.dispatch(&kernel, &pc, groups)
+        .map_err(|e| e.to_string())?;
+    Ok(bufs.iter().map(|b| floats(&b.read())).collect())
+}
+
 #[test]
-fn translated_update_kernels_give_the_interpreters_bits_on_the_gpu() {
+fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
     let gpu = circ_gpu::Gpu::open().unwrap_or_else(|e| panic!("no GPU to test on: {e}"));
     eprintln!("device: {}", gpu.name());
     let (mut checked, mut values) = (0, 0usize);
+    let mut phases = std::collections::BTreeSet::new();
     for path in common::examples() {
         let file = path
             .file_name()
@@ -37,7 +77,7 @@ fn translated_update_kernels_give_the_interpreters_bits_on_the_gpu() {
         let plan = Plan::new(&net);
         let interp = circ_interp::Interp::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {
-            let FnKind::Pop(p, PopPhase::Update) = func.kind else {
+            let FnKind::Pop(p, phase @ (PopPhase::Init | PopPhase::Update)) = func.kind else {
                 continue;
             };
             if circ_codegen_spirv::supported(&net, &plan, f).is_err() {
@@ -60,47 +100,29 @@ fn translated_update_kernels_give_the_interpreters_bits_on_the_gpu() {
                 .map(|v| vec![0.0; if v.scalar { 1 } else { n }])
                 .collect();
             interp.dynamic(p, &mut vars, &ctx0);
-            interp.init(p, &mut vars, &ctx0);
-            let ctx = StepCtx {
-                step: 5,
-                t: 5e-4,
-                ..ctx0
+            // Initial values from the scalars (draws included); an update
+            // from the initial values, five steps in.
+            let ctx = if phase == PopPhase::Init {
+                ctx0
+            } else {
+                interp.init(p, &mut vars, &ctx0);
+                StepCtx {
+                    step: 5,
+                    t: 5e-4,
+                    ..ctx0
+                }
             };
             let mut want = vars.clone();
-            interp.update(p, &mut want, &ctx);
-
+            if phase == PopPhase::Init {
+                interp.init(p, &mut want, &ctx);
+            } else {
+                interp.update(p, &mut want, &ctx);
+            }
             let words = circ_codegen_spirv::compile(&net, &plan, f)
                 .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
-            let kernel = gpu
-                .kernel(&words, push::SIZE)
+            let got = on_gpu(&gpu, &words, &vars, &ctx, n)
                 .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
-            let mut bufs = vec![];
-            for v in &vars {
-                let mut b = gpu.buffer(v.len() * 8).expect("buffer");
-                b.write(&bytes(v)).expect("write");
-                bufs.push(b);
-            }
-            let table: Vec<u8> = bufs.iter().flat_map(|b| b.address.to_le_bytes()).collect();
-            let mut tb = gpu.buffer(table.len()).expect("buffer");
-            tb.write(&table).expect("write");
-            let mut rb = gpu.buffer(n * 8).expect("buffer");
-            let r: Vec<u8> = ref_until.iter().flat_map(|x| x.to_le_bytes()).collect();
-            rb.write(&r).expect("write");
-            let mut pc = vec![0u8; push::SIZE as usize];
-            let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
-            put(push::TABLE, tb.address.to_le_bytes());
-            put(push::START, 0u64.to_le_bytes());
-            put(push::COUNT, (n as u64).to_le_bytes());
-            put(push::T, ctx.t.to_le_bytes());
-            put(push::DT, ctx.dt.to_le_bytes());
-            put(push::STEP, ctx.step.to_le_bytes());
-            put(push::SEED, ctx.seed.to_le_bytes());
-            put(push::REF_UNTIL, rb.address.to_le_bytes());
-            let groups = (n as u32).div_ceil(circ_codegen_spirv::LOCAL_SIZE);
-            gpu.dispatch(&kernel, &pc, groups)
-                .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
-            for (v, b) in bufs.iter().enumerate() {
-                let got = floats(&b.read());
+            for (v, got) in got.iter().enumerate() {
                 for (i, (g, w)) in got.iter().zip(&want[v]).enumerate() {
                     assert!(
                         g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
@@ -112,8 +134,10 @@ fn translated_update_kernels_give_the_interpreters_bits_on_the_gpu() {
                 values += got.len();
             }
             checked += 1;
+            phases.insert(phase.name());
         }
     }
-    eprintln!("measured: {checked} update kernels, {values} values identical");
-    assert!(checked >= 10, "only {checked} update kernels checked");
+    eprintln!("measured: {checked} kernels ({phases:?}), {values} values identical");
+    assert!(checked >= 40, "only {checked} kernels checked");
+    assert_eq!(phases.len(), 2, "{phases:?}");
 }
