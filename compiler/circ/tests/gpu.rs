@@ -67,13 +67,7 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
     eprintln!("device: {}", gpu.name());
     let (mut checked, mut values) = (0, 0usize);
     let mut phases = std::collections::BTreeSet::new();
-    for path in common::examples() {
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let src = std::fs::read_to_string(&path).expect("example");
-        let net = common::lower(&file, &src).net;
+    for (file, net) in common::lowered_examples() {
         let plan = Plan::new(&net);
         let interp = circ_interp::Interp::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {

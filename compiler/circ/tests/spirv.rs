@@ -82,13 +82,7 @@ fn unexact(words: &[u32]) -> Vec<String> {
 fn every_translated_function_of_every_example_is_valid_and_exact() {
     let (mut translated, mut refused) = (0, 0);
     let mut names = vec![];
-    for path in common::examples() {
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let src = std::fs::read_to_string(&path).expect("example");
-        let net = common::lower(&file, &src).net;
+    for (file, net) in common::lowered_examples() {
         let plan = circ_ir::plan::Plan::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {
             if let Err(why) = circ_codegen_spirv::supported(&net, &plan, f) {

@@ -46,6 +46,23 @@ pub fn examples() -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Every example's file name and lowered network.
+#[allow(dead_code)]
+pub fn lowered_examples() -> Vec<(String, circ_ir::Network)> {
+    examples()
+        .into_iter()
+        .map(|path| {
+            let file = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let src = std::fs::read_to_string(&path).expect("example");
+            let net = lower(&file, &src).net;
+            (file, net)
+        })
+        .collect()
+}
+
 /// Checks and lowers a model's text with default options, panicking with
 /// the rendered diagnostics if it has errors.
 #[allow(dead_code)]
