@@ -12,7 +12,9 @@
 //! the environment or the terminal. This first part translates the
 //! functions whose parts are elementwise arithmetic (`Plan::vector_loop`:
 //! population steps, initial values, fused passes with their couplings and
-//! spike conditions); [`supported`] says why any other is not yet.
+//! spike conditions) and the `Once` kernels of scalar arithmetic
+//! (time-dependent parameters; dispatched as one invocation);
+//! [`supported`] says why any other is not yet.
 
 use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin, program_rand};
 use circ_ir::plan::{Addr, Group, Part, Plan, Target, couple_sums};
@@ -72,6 +74,19 @@ fn err(e: impl std::fmt::Debug) -> SpirvError {
 /// Whether function `f` of `plan` can be translated, or why not (yet).
 pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     let not_yet = |why: &str| format!("not on the GPU yet: {why}");
+    if plan.functions.get(f).map(|x| x.domain) == Some(Domain::Once) {
+        // Values shared by every element (time-dependent parameters):
+        // one invocation, straight-line arithmetic on scalars.
+        return plan
+            .groups(net, f)
+            .iter()
+            .all(|g| match g {
+                Group::Plain(part) => once_translatable(part),
+                Group::Couple(_) => false,
+            })
+            .then_some(())
+            .ok_or_else(|| not_yet("computes values once with more than arithmetic on scalars"));
+    }
     plan.vector_loop(net, f).map_err(not_yet)?;
     // A coupling outside a fused pass adds into the runtime's accumulators,
     // which have no device address yet.
@@ -88,6 +103,26 @@ pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether a `Once` kernel is straight-line arithmetic (draws and math
+/// included) that reads and stores scalars only.
+fn once_translatable(part: &Part<'_>) -> bool {
+    let scalar = |v: &u32| part.view.addrs.get(*v as usize) == Some(&Addr::Zero);
+    let mut named = vec![];
+    circ_ir::named_vars(&part.kernel.body, &mut named);
+    named.iter().all(scalar)
+        && part
+            .kernel
+            .body
+            .iter()
+            .all(|st| matches!(st, Stmt::Let(..) | Stmt::Store(..)))
+        && !circ_ir::any_expr(&part.kernel.body, &|e| {
+            matches!(
+                e,
+                Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
+            ) || matches!(e, Expr::Bin(Bin::Rem, ..))
+        })
 }
 
 /// Function `f` of `plan` as a SPIR-V module: its entry point `main`.

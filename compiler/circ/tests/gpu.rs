@@ -1,9 +1,9 @@
 //! GPU kernels against the interpreter (issue 17, first part): every
-//! population `init` and `update` kernel of every example that the SPIR-V
-//! generator translates, run once on the first Vulkan device (Mesa's
-//! lavapipe in CI), gives the interpreter's bits in every variable: initial
-//! values with their random draws, and a step from them with refractory
-//! neurons. Without a Vulkan
+//! population `dynamic`, `init` and `update` kernel of every example that
+//! the SPIR-V generator translates, run once on the first Vulkan device
+//! (Mesa's lavapipe in CI), gives the interpreter's bits in every variable:
+//! time-dependent parameters, initial values with their random draws, and
+//! a step from them with refractory neurons. Without a Vulkan
 //! device the test fails and says why (scripts/install-deps installs
 //! lavapipe).
 
@@ -31,6 +31,7 @@ fn on_gpu(
     vars: &[Vec<f64>],
     ctx: &StepCtx<'_>,
     n: usize,
+    count: usize,
 ) -> Result<Vec<Vec<f64>>, String> {
     let kernel = gpu.kernel(words, push::SIZE).map_err(|e| e.to_string())?;
     let mut bufs = vec![];
@@ -49,13 +50,13 @@ fn on_gpu(
     let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
     put(push::TABLE, tb.address.to_le_bytes());
     put(push::START, 0u64.to_le_bytes());
-    put(push::COUNT, (n as u64).to_le_bytes());
+    put(push::COUNT, (count as u64).to_le_bytes());
     put(push::T, ctx.t.to_le_bytes());
     put(push::DT, ctx.dt.to_le_bytes());
     put(push::STEP, ctx.step.to_le_bytes());
     put(push::SEED, ctx.seed.to_le_bytes());
     put(push::REF_UNTIL, rb.address.to_le_bytes());
-    let groups = (n as u32).div_ceil(circ_codegen_spirv::LOCAL_SIZE);
+    let groups = (count as u32).div_ceil(circ_codegen_spirv::LOCAL_SIZE);
     gpu.dispatch(&kernel, &pc, groups)
         .map_err(|e| e.to_string())?;
     Ok(bufs.iter().map(|b| floats(&b.read())).collect())
@@ -71,7 +72,9 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
         let plan = Plan::new(&net);
         let interp = circ_interp::Interp::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {
-            let FnKind::Pop(p, phase @ (PopPhase::Init | PopPhase::Update)) = func.kind else {
+            let FnKind::Pop(p, phase @ (PopPhase::Init | PopPhase::Update | PopPhase::Dynamic)) =
+                func.kind
+            else {
                 continue;
             };
             if circ_codegen_spirv::supported(&net, &plan, f).is_err() {
@@ -93,28 +96,35 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
                 .iter()
                 .map(|v| vec![0.0; if v.scalar { 1 } else { n }])
                 .collect();
-            interp.dynamic(p, &mut vars, &ctx0);
-            // Initial values from the scalars (draws included); an update
-            // from the initial values, five steps in.
-            let ctx = if phase == PopPhase::Init {
+            let later = StepCtx {
+                step: 5,
+                t: 5e-4,
+                ..ctx0
+            };
+            // Time-dependent parameters at step 5 from nothing; initial
+            // values from the scalars (draws included); an update from the
+            // initial values, five steps in.
+            if phase != PopPhase::Dynamic {
+                interp.dynamic(p, &mut vars, &ctx0);
+            }
+            let ctx = if phase == PopPhase::Dynamic {
+                later
+            } else if phase == PopPhase::Init {
                 ctx0
             } else {
                 interp.init(p, &mut vars, &ctx0);
-                StepCtx {
-                    step: 5,
-                    t: 5e-4,
-                    ..ctx0
-                }
+                later
             };
             let mut want = vars.clone();
-            if phase == PopPhase::Init {
-                interp.init(p, &mut want, &ctx);
-            } else {
-                interp.update(p, &mut want, &ctx);
+            match phase {
+                PopPhase::Init => interp.init(p, &mut want, &ctx),
+                PopPhase::Dynamic => interp.dynamic(p, &mut want, &ctx),
+                _ => interp.update(p, &mut want, &ctx),
             }
+            let count = if phase == PopPhase::Dynamic { 1 } else { n };
             let words = circ_codegen_spirv::compile(&net, &plan, f)
                 .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
-            let got = on_gpu(&gpu, &words, &vars, &ctx, n)
+            let got = on_gpu(&gpu, &words, &vars, &ctx, n, count)
                 .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
             for (v, got) in got.iter().enumerate() {
                 for (i, (g, w)) in got.iter().zip(&want[v]).enumerate() {
@@ -133,5 +143,5 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
     }
     eprintln!("measured: {checked} kernels ({phases:?}), {values} values identical");
     assert!(checked >= 40, "only {checked} kernels checked");
-    assert_eq!(phases.len(), 2, "{phases:?}");
+    assert_eq!(phases.len(), 3, "{phases:?}");
 }
