@@ -12,8 +12,9 @@
 //! the environment or the terminal. This first part translates the
 //! functions whose parts are elementwise arithmetic (`Plan::vector_loop`:
 //! population steps, initial values, fused passes with their couplings and
-//! spike conditions) and the `Once` kernels of scalar arithmetic
-//! (time-dependent parameters; dispatched as one invocation);
+//! spike conditions), the `Once` kernels of scalar arithmetic
+//! (time-dependent parameters; dispatched as one invocation) and resets of
+//! straight-line stores (run where the element's spike bit is set);
 //! [`supported`] says why any other is not yet.
 
 use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin, program_rand};
@@ -47,12 +48,18 @@ pub mod push {
     /// Device address of the population's last refractory steps (`i64`).
     pub const REF_UNTIL: u32 = 56;
     /// Device address of the spike bitset (`u32` words, bit `i % 32` of
-    /// word `i / 32` for element `i`), or 0.
+    /// word `i / 32` for element `i`): written by spike conditions, read by
+    /// resets (which run for the elements whose bit is set).
     pub const SPIKES: u32 = 64;
+    /// Device address of the refractory periods resets set (`f64` per
+    /// element, seconds), or 0.
+    pub const REFR: u32 = 72;
     /// The block's size in bytes.
-    pub const SIZE: u32 = 72;
+    pub const SIZE: u32 = 80;
     /// Every member, in order.
-    pub const MEMBERS: [u32; 9] = [TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES];
+    pub const MEMBERS: [u32; 10] = [
+        TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES, REFR,
+    ];
 }
 
 /// Why a function could not be translated.
@@ -74,6 +81,18 @@ fn err(e: impl std::fmt::Debug) -> SpirvError {
 /// Whether function `f` of `plan` can be translated, or why not (yet).
 pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     let not_yet = |why: &str| format!("not on the GPU yet: {why}");
+    if plan.functions.get(f).map(|x| x.domain) == Some(Domain::Spiking) {
+        // A reset: one invocation per element, run where its spike bit is set.
+        return plan
+            .groups(net, f)
+            .iter()
+            .all(|g| match g {
+                Group::Plain(part) => reset_translatable(part),
+                Group::Couple(_) => false,
+            })
+            .then_some(())
+            .ok_or_else(|| not_yet("a reset with more than stores to its neuron"));
+    }
     if plan.functions.get(f).map(|x| x.domain) == Some(Domain::Once) {
         // Values shared by every element (time-dependent parameters):
         // one invocation, straight-line arithmetic on scalars.
@@ -103,6 +122,32 @@ pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether a reset is straight-line stores of arithmetic to its neuron's
+/// values, and its refractory period.
+fn reset_translatable(part: &Part<'_>) -> bool {
+    let mut named = vec![];
+    circ_ir::named_vars(&part.kernel.body, &mut named);
+    let mut written = vec![];
+    circ_ir::written_vars(&part.kernel.body, &mut written);
+    let addr = |v: &u32| part.view.addrs.get(*v as usize).copied();
+    part.kernel.domain == Domain::Spiking
+        && named
+            .iter()
+            .all(|v| matches!(addr(v), Some(Addr::Zero | Addr::Element)))
+        && written.iter().all(|v| addr(v) == Some(Addr::Element))
+        && part
+            .kernel
+            .body
+            .iter()
+            .all(|st| matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::SetRefractory(_)))
+        && !circ_ir::any_expr(&part.kernel.body, &|e| {
+            matches!(
+                e,
+                Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
+            ) || matches!(e, Expr::Bin(Bin::Rem, ..))
+        })
 }
 
 /// Whether a `Once` kernel is straight-line arithmetic (draws and math
@@ -173,6 +218,7 @@ struct Gen {
     dt: Word,
     ref_until: Word,
     spikes: Word,
+    refr: Word,
     /// Temporaries' current values.
     temps: HashMap<u32, Word>,
     /// Local sums of a coupling group, by variable: (value, fresh).
@@ -267,6 +313,7 @@ impl Gen {
             dt: 0,
             ref_until: 0,
             spikes: 0,
+            refr: 0,
             temps: HashMap::new(),
             local: None,
             refractory: None,
@@ -612,13 +659,18 @@ impl Gen {
                 }
                 Stmt::AddTo(v, e) => self.add_to(part, *v, e)?,
                 Stmt::Spike(c) => self.spike(part, c)?,
-                Stmt::If(..) | Stmt::While(..) | Stmt::SetRefractory(_) => {
+                Stmt::SetRefractory(e) => {
+                    let x = self.expr(part, e)?;
+                    let p = self.at(self.t.pf64, self.refr, self.element, 8)?;
+                    self.store_aligned(p, x)?;
+                }
+                Stmt::If(..) | Stmt::While(..) => {
                     return Err(SpirvError(format!(
                         "{} (not on the GPU yet)",
-                        match st {
-                            Stmt::If(..) => "a branch",
-                            Stmt::While(..) => "a loop",
-                            _ => "a refractory period",
+                        if matches!(st, Stmt::If(..)) {
+                            "a branch"
+                        } else {
+                            "a loop"
                         }
                     )));
                 }
@@ -743,6 +795,44 @@ impl Gen {
         self.dt = self.push_member(push::DT)?;
         self.ref_until = self.push_member(push::REF_UNTIL)?;
         self.spikes = self.push_member(push::SPIKES)?;
+        self.refr = self.push_member(push::REFR)?;
+        // A reset runs where the element's spike bit is set.
+        let reset = groups
+            .iter()
+            .any(|g| matches!(g, Group::Plain(p) if p.kernel.domain == Domain::Spiking));
+        let fired_end = if reset {
+            let u32t = self.t.u32;
+            let (five, mask) = (self.u64c(5), self.u64c(31));
+            let word = self
+                .b
+                .shift_right_logical(self.t.u64, None, self.element, five)
+                .map_err(err)?;
+            let p = self.at(self.t.pu32, self.spikes, word, 4)?;
+            let bits = self.load_aligned(u32t, p, 4)?;
+            let bit = self
+                .b
+                .bitwise_and(self.t.u64, None, self.element, mask)
+                .map_err(err)?;
+            let bit = self.b.u_convert(u32t, None, bit).map_err(err)?;
+            let shifted = self
+                .b
+                .shift_right_logical(u32t, None, bits, bit)
+                .map_err(err)?;
+            let one = self.u32c(1);
+            let low = self.b.bitwise_and(u32t, None, shifted, one).map_err(err)?;
+            let fired = self.b.i_equal(self.t.bool, None, low, one).map_err(err)?;
+            let (run, skip) = (self.b.id(), self.b.id());
+            self.b
+                .selection_merge(skip, rspirv::spirv::SelectionControl::NONE)
+                .map_err(err)?;
+            self.b
+                .branch_conditional(fired, run, skip, [])
+                .map_err(err)?;
+            self.b.begin_block(Some(run)).map_err(err)?;
+            Some(skip)
+        } else {
+            None
+        };
         let mut refractory = None;
         for g in groups {
             match g {
@@ -793,6 +883,10 @@ impl Gen {
                     }
                 }
             }
+        }
+        if let Some(skip) = fired_end {
+            self.b.branch(skip).map_err(err)?;
+            self.b.begin_block(Some(skip)).map_err(err)?;
         }
         self.b.branch(done).map_err(err)?;
         self.b.begin_block(Some(done)).map_err(err)?;

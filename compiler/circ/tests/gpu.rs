@@ -1,9 +1,10 @@
 //! GPU kernels against the interpreter (issue 17, first part): every
-//! population `dynamic`, `init` and `update` kernel of every example that
-//! the SPIR-V generator translates, run once on the first Vulkan device
-//! (Mesa's lavapipe in CI), gives the interpreter's bits in every variable:
-//! time-dependent parameters, initial values with their random draws, and
-//! a step from them with refractory neurons. Without a Vulkan
+//! population `dynamic`, `init`, `update` and `reset` kernel of every
+//! example that the SPIR-V generator translates, run once on the first
+//! Vulkan device (Mesa's lavapipe in CI), gives the interpreter's bits in
+//! every variable: time-dependent parameters, initial values with their
+//! random draws, a step from them with refractory neurons, and resets of
+//! the neurons whose spike bit is set (and their refractory periods). Without a Vulkan
 //! device the test fails and says why (scripts/install-deps installs
 //! lavapipe).
 
@@ -32,7 +33,8 @@ fn on_gpu(
     ctx: &StepCtx<'_>,
     n: usize,
     count: usize,
-) -> Result<Vec<Vec<f64>>, String> {
+    spiking: &[u32],
+) -> Result<(Vec<Vec<f64>>, Vec<f64>), String> {
     let kernel = gpu.kernel(words, push::SIZE).map_err(|e| e.to_string())?;
     let mut bufs = vec![];
     for v in vars {
@@ -46,6 +48,14 @@ fn on_gpu(
     let mut rb = gpu.buffer(n * 8).map_err(|e| e.to_string())?;
     let r: Vec<u8> = ctx.ref_until.iter().flat_map(|x| x.to_le_bytes()).collect();
     rb.write(&r).map_err(|e| e.to_string())?;
+    let mut words = vec![0u32; n.div_ceil(32)];
+    for &i in spiking {
+        words[i as usize / 32] |= 1 << (i % 32);
+    }
+    let w: Vec<u8> = words.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut sb = gpu.buffer(w.len()).map_err(|e| e.to_string())?;
+    sb.write(&w).map_err(|e| e.to_string())?;
+    let refr = gpu.buffer(n * 8).map_err(|e| e.to_string())?;
     let mut pc = vec![0u8; push::SIZE as usize];
     let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
     put(push::TABLE, tb.address.to_le_bytes());
@@ -56,10 +66,15 @@ fn on_gpu(
     put(push::STEP, ctx.step.to_le_bytes());
     put(push::SEED, ctx.seed.to_le_bytes());
     put(push::REF_UNTIL, rb.address.to_le_bytes());
+    put(push::SPIKES, sb.address.to_le_bytes());
+    put(push::REFR, refr.address.to_le_bytes());
     let groups = (count as u32).div_ceil(circ_codegen_spirv::LOCAL_SIZE);
     gpu.dispatch(&kernel, &pc, groups)
         .map_err(|e| e.to_string())?;
-    Ok(bufs.iter().map(|b| floats(&b.read())).collect())
+    Ok((
+        bufs.iter().map(|b| floats(&b.read())).collect(),
+        floats(&refr.read()),
+    ))
 }
 
 #[test]
@@ -72,8 +87,10 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
         let plan = Plan::new(&net);
         let interp = circ_interp::Interp::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {
-            let FnKind::Pop(p, phase @ (PopPhase::Init | PopPhase::Update | PopPhase::Dynamic)) =
-                func.kind
+            let FnKind::Pop(
+                p,
+                phase @ (PopPhase::Init | PopPhase::Update | PopPhase::Dynamic | PopPhase::Reset),
+            ) = func.kind
             else {
                 continue;
             };
@@ -116,16 +133,29 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
                 later
             };
             let mut want = vars.clone();
+            // A reset for every third neuron, as if they had fired.
+            let spiking: Vec<u32> = (0..n as u32).filter(|i| i % 3 == 1).collect();
+            let mut refr_want = vec![];
             match phase {
                 PopPhase::Init => interp.init(p, &mut want, &ctx),
                 PopPhase::Dynamic => interp.dynamic(p, &mut want, &ctx),
+                PopPhase::Reset => interp.reset(p, &mut want, &ctx, &spiking, &mut refr_want),
                 _ => interp.update(p, &mut want, &ctx),
             }
             let count = if phase == PopPhase::Dynamic { 1 } else { n };
             let words = circ_codegen_spirv::compile(&net, &plan, f)
                 .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
-            let got = on_gpu(&gpu, &words, &vars, &ctx, n, count)
+            let (got, refr) = on_gpu(&gpu, &words, &vars, &ctx, n, count, &spiking)
                 .unwrap_or_else(|e| panic!("{file} {}: {e}", func.name));
+            for (&i, w) in spiking.iter().zip(&refr_want) {
+                let g = refr[i as usize];
+                assert_eq!(
+                    g.to_bits(),
+                    w.to_bits(),
+                    "{file} {}: refractory period of {i}: {g:e} on the GPU, {w:e} in the interpreter",
+                    func.name
+                );
+            }
             for (v, got) in got.iter().enumerate() {
                 for (i, (g, w)) in got.iter().zip(&want[v]).enumerate() {
                     assert!(
@@ -143,5 +173,5 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
     }
     eprintln!("measured: {checked} kernels ({phases:?}), {values} values identical");
     assert!(checked >= 40, "only {checked} kernels checked");
-    assert_eq!(phases.len(), 3, "{phases:?}");
+    assert_eq!(phases.len(), 4, "{phases:?}");
 }
