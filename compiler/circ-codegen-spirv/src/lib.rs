@@ -81,30 +81,28 @@ fn err(e: impl std::fmt::Debug) -> SpirvError {
 /// Whether function `f` of `plan` can be translated, or why not (yet).
 pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     let not_yet = |why: &str| format!("not on the GPU yet: {why}");
-    if plan.functions.get(f).map(|x| x.domain) == Some(Domain::Spiking) {
+    // Every part a plain kernel for which `ok` holds.
+    let all = |ok: fn(&Part<'_>) -> bool| {
+        plan.groups(net, f).iter().all(|g| match g {
+            Group::Plain(part) => ok(part),
+            Group::Couple(_) => false,
+        })
+    };
+    match plan.functions.get(f).map(|x| x.domain) {
         // A reset: one invocation per element, run where its spike bit is set.
-        return plan
-            .groups(net, f)
-            .iter()
-            .all(|g| match g {
-                Group::Plain(part) => reset_translatable(part),
-                Group::Couple(_) => false,
-            })
-            .then_some(())
-            .ok_or_else(|| not_yet("a reset with more than stores to its neuron"));
-    }
-    if plan.functions.get(f).map(|x| x.domain) == Some(Domain::Once) {
-        // Values shared by every element (time-dependent parameters):
-        // one invocation, straight-line arithmetic on scalars.
-        return plan
-            .groups(net, f)
-            .iter()
-            .all(|g| match g {
-                Group::Plain(part) => once_translatable(part),
-                Group::Couple(_) => false,
-            })
-            .then_some(())
-            .ok_or_else(|| not_yet("computes values once with more than arithmetic on scalars"));
+        Some(Domain::Spiking) => {
+            return all(reset_translatable)
+                .then_some(())
+                .ok_or_else(|| not_yet("a reset with more than stores to its neuron"));
+        }
+        // Values shared by every element (time-dependent parameters): one
+        // invocation, straight-line arithmetic on scalars.
+        Some(Domain::Once) => {
+            return all(once_translatable).then_some(()).ok_or_else(|| {
+                not_yet("computes values once with more than arithmetic on scalars")
+            });
+        }
+        _ => {}
     }
     plan.vector_loop(net, f).map_err(not_yet)?;
     // A coupling outside a fused pass adds into the runtime's accumulators,
