@@ -225,6 +225,10 @@ struct Gen {
     refractory: Option<Word>,
     /// Constants made so far, by type and bits (each is declared once).
     consts: HashMap<(Word, u64), Word>,
+    /// Buffer addresses read from the table so far, once each: every later
+    /// access is in the same block or one it dominates (kernels have no
+    /// branches but the reset's, and all of a reset's accesses are in it).
+    bases: HashMap<u32, Word>,
 }
 
 impl Gen {
@@ -316,6 +320,7 @@ impl Gen {
             local: None,
             refractory: None,
             consts: HashMap::new(),
+            bases: HashMap::new(),
         }
     }
 
@@ -403,9 +408,14 @@ impl Gen {
 
     /// The device address of buffer `buf` (from the table).
     fn buffer(&mut self, buf: u32) -> R<Word> {
+        if let Some(&a) = self.bases.get(&buf) {
+            return Ok(a);
+        }
         let i = self.u64c(u64::from(buf));
         let p = self.at(self.t.pu64, self.table, i, 8)?;
-        self.load_aligned(self.t.u64, p, 8)
+        let a = self.load_aligned(self.t.u64, p, 8)?;
+        self.bases.insert(buf, a);
+        Ok(a)
     }
 
     /// Where variable `v` of `part` is for this element.
