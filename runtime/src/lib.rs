@@ -12,6 +12,7 @@ pub mod outdir;
 pub mod output;
 pub mod philox;
 pub mod poisson;
+pub mod schedule;
 pub mod sim;
 
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};

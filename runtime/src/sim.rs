@@ -3,6 +3,7 @@
 
 use crate::connect::{self, Csr, Ends, Rule};
 use crate::layout::{AT_END, Connect, NetLayout, RecordKind, Space, VarRole};
+use crate::schedule::{Op, StepPlan};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -200,13 +201,16 @@ pub struct Fusion {
 }
 
 impl Fusion {
-    fn pop(&self, p: usize) -> bool {
+    /// Whether population `p` steps in one pass.
+    pub fn pop(&self, p: usize) -> bool {
         self.pops.get(p).copied().unwrap_or(false)
     }
-    fn proj(&self, k: usize) -> bool {
+    /// Whether projection `k` runs inside its postsynaptic population's pass.
+    pub fn proj(&self, k: usize) -> bool {
         self.projs.get(k).copied().unwrap_or(false)
     }
-    fn inputs(&self, p: usize) -> bool {
+    /// Whether population `p`'s pass zeroes its inputs.
+    pub fn inputs(&self, p: usize) -> bool {
         self.inputs.get(p).copied().unwrap_or(false)
     }
 }
@@ -1120,6 +1124,219 @@ impl<'a> Simulation<'a> {
         Self::apply_acc_held(&mut self.s.vars[p], &mut self.s.event_acc[p], held, blocked);
     }
 
+    /// The step this simulation runs with a backend fusing as `fusion`.
+    pub fn step_plan(&self, fusion: &Fusion) -> StepPlan {
+        let npop = self.layout.pops.len();
+        let poisson: Vec<bool> = (0..npop)
+            .map(|p| matches!(self.s.poisson.get(p), Some(Some(_))))
+            .collect();
+        let scheduled: Vec<bool> = (0..npop)
+            .map(|p| self.s.schedules.get(p).is_some_and(|s| !s.is_empty()))
+            .collect();
+        StepPlan::new(self.layout, fusion, &poisson, &scheduled)
+    }
+
+    /// Runs operation `op` of the step `clock` names on the CPU: `spiking`
+    /// holds each population's spikes of the step so far, `pending` which
+    /// populations have handlers' additions waiting.
+    #[allow(clippy::too_many_arguments)]
+    fn op(
+        &mut self,
+        backend: &dyn Backend,
+        fusion: &Fusion,
+        op: Op,
+        clock: Clock,
+        spiking: &mut [Vec<u32>],
+        pending: &mut [bool],
+        refractory: &mut Vec<f64>,
+    ) {
+        let n = clock.step;
+        match op {
+            Op::ZeroInputs(p) => {
+                for (v, var) in self.layout.pops[p].vars.iter().enumerate() {
+                    if var.role == VarRole::Input {
+                        self.s.vars[p][v].fill(0.0);
+                    }
+                }
+            }
+            Op::Dynamic(p) => {
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                backend.dynamic(p, &mut self.s.vars[p], &ctx);
+            }
+            Op::ProjDynamic(k) => {
+                self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], (&[], &[]));
+            }
+            Op::Couple(k) => {
+                self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], (&[], &[]));
+            }
+            Op::PopStep(p) => {
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                let mut fused: Vec<(usize, &mut [Vec<f64>])> = self
+                    .s
+                    .projs
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(k, _)| fusion.proj(*k) && self.layout.projs[*k].post == p)
+                    .map(|(k, st)| (k, st.vars.as_mut_slice()))
+                    .collect();
+                backend.pop_step(p, &mut self.s.vars[p], &mut fused, &ctx, &mut spiking[p]);
+            }
+            Op::Update(p) => {
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                backend.update(p, &mut self.s.vars[p], &ctx);
+            }
+            Op::ProjUpdate(k) => {
+                self.proj_phase(backend, k, ProjPhase::Update, clock, &[], (&[], &[]));
+            }
+            Op::Threshold(p) => {
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                backend.threshold(p, &mut self.s.vars[p], &ctx, &mut spiking[p]);
+            }
+            Op::Poisson(p) => {
+                if let Some(Some(src)) = self.s.poisson.get_mut(p) {
+                    src.fire(n, &mut spiking[p]);
+                }
+            }
+            Op::Scheduled(p) => {
+                let fired = &mut spiking[p];
+                let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
+                let from = sched.partition_point(|e| e.0 < n);
+                let to = sched.partition_point(|e| e.0 <= n);
+                if from < to {
+                    fired.extend(sched[from..to].iter().map(|e| e.1));
+                    fired.sort_unstable();
+                    fired.dedup();
+                }
+            }
+            Op::Deliver(k) => {
+                let post = self.layout.projs[k].post;
+                pending[post] |= self.deliver(backend, k, clock, spiking);
+            }
+            Op::OnPost(k) => {
+                let post = self.layout.projs[k].post;
+                pending[post] |= self.on_post(backend, k, clock, spiking);
+            }
+            Op::ApplyEvents(p) => {
+                if std::mem::take(&mut pending[p]) {
+                    self.apply_events(p, n, &spiking[p]);
+                }
+            }
+            Op::Reset(p) => {
+                let fired = &spiking[p];
+                if fired.is_empty() {
+                    return;
+                }
+                refractory.clear();
+                let ctx = clock.ctx(&self.s.ref_until[p]);
+                backend.reset(p, &mut self.s.vars[p], &ctx, fired, refractory);
+                for (j, &i) in fired.iter().enumerate() {
+                    let period = refractory.get(j).copied().unwrap_or(0.0);
+                    // Refractory while t - t_spike < t_ref: steps n+1 ..= n+R-1.
+                    let r = (period / clock.dt).round() as i64;
+                    self.s.ref_until[p][i as usize] = n as i64 + r - 1;
+                }
+            }
+        }
+    }
+
+    /// [`Op::Deliver`]: this step's spikes of projection `k`'s presynaptic
+    /// population enter its delay ring; those due now reach their synapses.
+    /// Whether `on pre` may have added into the postsynaptic values.
+    fn deliver(
+        &mut self,
+        backend: &dyn Backend,
+        k: usize,
+        clock: Clock,
+        spiking: &[Vec<u32>],
+    ) -> bool {
+        let n = clock.step;
+        let (pre, ring_len) = (self.layout.projs[k].pre, self.s.projs[k].ring.len());
+        let st = &mut self.s.projs[k];
+        let now = n as usize % ring_len;
+        if let Some(d) = st.uniform_delay {
+            // One delay: a spike reaches its neuron's whole row of synapses,
+            // and a slot gets the spikes of one step, so it stays sorted.
+            // Every spike, with or without synapses here: its `on pre`
+            // updates the neuron's pre state when it arrives
+            // (spec/semantics.md, "Inside a handler").
+            let slot = (now + d as usize) % ring_len;
+            st.ring_rows[slot].extend_from_slice(&spiking[pre]);
+        } else {
+            for &i in &spiking[pre] {
+                for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
+                    // Delays are below the ring's length: no division.
+                    let mut slot = now + st.delay_steps[s] as usize;
+                    if slot >= ring_len {
+                        slot -= ring_len;
+                    }
+                    st.ring[slot].push(s as u32);
+                }
+            }
+        }
+        let mut arriving = std::mem::take(&mut self.s.projs[k].ring[now]);
+        let mut rows = std::mem::take(&mut self.s.projs[k].ring_rows[now]);
+        if !arriving.is_sorted() {
+            arriving.sort_unstable();
+        }
+        let due = (arriving.as_slice(), rows.as_slice());
+        // The whole `on pre` happens at arrival: with one delay, the
+        // pre-state part runs for the neurons whose spikes arrive now (with
+        // delays that differ, lowering keeps pre states per synapse, so
+        // there is no pre-state part).
+        let arrived_pre = if self.s.projs[k].uniform_delay.is_some() {
+            Some(rows.as_slice())
+        } else {
+            None
+        };
+        let added = self.proj_phase_with(
+            backend,
+            k,
+            ProjPhase::OnPre,
+            clock,
+            spiking,
+            due,
+            (arrived_pre, None),
+        );
+        arriving.clear();
+        rows.clear();
+        self.s.projs[k].ring[now] = arriving;
+        self.s.projs[k].ring_rows[now] = rows;
+        added
+    }
+
+    /// [`Op::OnPost`]: projection `k`'s `on post` for this step's spikes,
+    /// or, after a dendritic delay's round trip, for those due now (without
+    /// such a delay, almost always, nothing is copied).
+    fn on_post(
+        &mut self,
+        backend: &dyn Backend,
+        k: usize,
+        clock: Clock,
+        spiking: &[Vec<u32>],
+    ) -> bool {
+        let n = clock.step as usize;
+        let len = self.s.projs[k].post_ring.len();
+        if len == 1 {
+            return self.proj_phase(backend, k, ProjPhase::OnPost, clock, spiking, (&[], &[]));
+        }
+        let post = self.layout.projs[k].post;
+        let st = &mut self.s.projs[k];
+        st.post_ring[(n + len - 1) % len].extend_from_slice(&spiking[post]);
+        let mut post_due = std::mem::take(&mut st.post_ring[n % len]);
+        let added = self.proj_phase_with(
+            backend,
+            k,
+            ProjPhase::OnPost,
+            clock,
+            spiking,
+            (&[], &[]),
+            (None, Some(post_due.as_slice())),
+        );
+        post_due.clear();
+        self.s.projs[k].post_ring[n % len] = post_due;
+        added
+    }
+
     /// Takes the state out, to resume it later (on kernels compiled again,
     /// from a network of the same layout).
     pub fn into_state(self) -> SimState {
@@ -1242,6 +1459,7 @@ impl<'a> Simulation<'a> {
         let mut refractory: Vec<f64> = vec![];
         let mut rate_counts: Vec<u64> = vec![0; self.layout.records.len()];
         let fusion = backend.fusion();
+        let plan = self.step_plan(&fusion);
         let start = Instant::now();
         for n in first..last {
             let t = n as f64 * opts.dt;
@@ -1266,168 +1484,22 @@ impl<'a> Simulation<'a> {
             // A step boundary: a tiered backend may switch code here.
             backend.begin_step(n);
             self.sample(n, t, &mut result.samples, false);
-            // 1. Inputs and time-dependent parameters.
-            for (p, pop) in self.layout.pops.iter().enumerate() {
-                for (v, var) in pop.vars.iter().enumerate() {
-                    if var.role == VarRole::Input && !fusion.inputs(p) {
-                        self.s.vars[p][v].fill(0.0);
-                    }
-                }
-                let ctx = clock.ctx(&self.s.ref_until[p]);
-                backend.dynamic(p, &mut self.s.vars[p], &ctx);
-            }
-            // Projections: their time-dependent parameters, then continuous
-            // couplings into the (just zeroed) inputs. A fused projection's
-            // couplings and equations run in its population's pass instead:
-            // they touch only that population's neurons, each at its own
-            // index, so doing them neuron by neuron gives the same values.
-            for k in 0..self.s.projs.len() {
-                self.proj_phase(backend, k, ProjPhase::Dynamic, clock, &[], (&[], &[]));
-                if !fusion.proj(k) {
-                    self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], (&[], &[]));
-                }
-            }
-            // 2. State update (3. thresholds too, for fused populations).
-            for (p, fired) in spiking.iter_mut().enumerate() {
+            for fired in &mut spiking {
                 fired.clear();
-                let ctx = clock.ctx(&self.s.ref_until[p]);
-                if fusion.pop(p) {
-                    let mut fused: Vec<(usize, &mut [Vec<f64>])> = self
-                        .s
-                        .projs
-                        .iter_mut()
-                        .enumerate()
-                        .filter(|(k, _)| fusion.proj(*k) && self.layout.projs[*k].post == p)
-                        .map(|(k, st)| (k, st.vars.as_mut_slice()))
-                        .collect();
-                    backend.pop_step(p, &mut self.s.vars[p], &mut fused, &ctx, fired);
-                } else {
-                    backend.update(p, &mut self.s.vars[p], &ctx);
-                }
             }
-            for k in 0..self.s.projs.len() {
-                if !fusion.proj(k) {
-                    self.proj_phase(backend, k, ProjPhase::Update, clock, &[], (&[], &[]));
-                }
-            }
-            // 3. Thresholds (and spikes given in advance).
-            for (p, fired) in spiking.iter_mut().enumerate() {
-                if !fusion.pop(p) {
-                    let ctx = clock.ctx(&self.s.ref_until[p]);
-                    backend.threshold(p, &mut self.s.vars[p], &ctx, fired);
-                }
-                if let Some(Some(src)) = self.s.poisson.get_mut(p) {
-                    src.fire(n, fired);
-                }
-                let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
-                if !sched.is_empty() {
-                    let from = sched.partition_point(|e| e.0 < n);
-                    let to = sched.partition_point(|e| e.0 <= n);
-                    fired.extend(sched[from..to].iter().map(|e| e.1));
-                    fired.sort_unstable();
-                    fired.dedup();
-                }
-            }
-            // 4. Synaptic propagation: spikes enter each projection's delay
-            // ring; those due now reach their synapses; then `on post`.
-            for k in 0..self.s.projs.len() {
-                let (pre, ring_len) = (self.layout.projs[k].pre, self.s.projs[k].ring.len());
-                let st = &mut self.s.projs[k];
-                let now = n as usize % ring_len;
-                if let Some(d) = st.uniform_delay {
-                    // One delay: a spike reaches its neuron's whole row of
-                    // synapses, and a slot gets the spikes of one step, so it
-                    // stays sorted.
-                    // Every spike, with or without synapses here: its
-                    // `on pre` updates the neuron's pre state when it
-                    // arrives (spec/semantics.md, "Inside a handler").
-                    let slot = (now + d as usize) % ring_len;
-                    st.ring_rows[slot].extend_from_slice(&spiking[pre]);
-                } else {
-                    for &i in &spiking[pre] {
-                        for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
-                            // Delays are below the ring's length: no division.
-                            let mut slot = now + st.delay_steps[s] as usize;
-                            if slot >= ring_len {
-                                slot -= ring_len;
-                            }
-                            st.ring[slot].push(s as u32);
-                        }
-                    }
-                }
-                let mut arriving = std::mem::take(&mut self.s.projs[k].ring[now]);
-                let mut rows = std::mem::take(&mut self.s.projs[k].ring_rows[now]);
-                if !arriving.is_sorted() {
-                    arriving.sort_unstable();
-                }
-                let due = (arriving.as_slice(), rows.as_slice());
-                let post = self.layout.projs[k].post;
-                // The whole `on pre` happens at arrival: with one delay, the
-                // pre-state part runs for the neurons whose spikes arrive
-                // now (with delays that differ, lowering keeps pre states
-                // per synapse, so there is no pre-state part).
-                let arrived_pre = if self.s.projs[k].uniform_delay.is_some() {
-                    Some(rows.as_slice())
-                } else {
-                    None
-                };
-                pending[post] |= self.proj_phase_with(
+            for &op in &plan.ops {
+                self.op(
                     backend,
-                    k,
-                    ProjPhase::OnPre,
+                    &fusion,
+                    op,
                     clock,
-                    &spiking,
-                    due,
-                    (arrived_pre, None),
+                    &mut spiking,
+                    &mut pending,
+                    &mut refractory,
                 );
-                arriving.clear();
-                rows.clear();
-                self.s.projs[k].ring[now] = arriving;
-                self.s.projs[k].ring_rows[now] = rows;
-                // `on post` for this step's spikes, or, after a dendritic
-                // delay's round trip, for those due now. Without such a
-                // delay (almost always) nothing is copied.
-                let len = self.s.projs[k].post_ring.len();
-                if len == 1 {
-                    pending[post] |=
-                        self.proj_phase(backend, k, ProjPhase::OnPost, clock, &spiking, (&[], &[]));
-                    continue;
-                }
-                let st = &mut self.s.projs[k];
-                st.post_ring[(n as usize + len - 1) % len].extend_from_slice(&spiking[post]);
-                let mut post_due = std::mem::take(&mut st.post_ring[n as usize % len]);
-                pending[post] |= self.proj_phase_with(
-                    backend,
-                    k,
-                    ProjPhase::OnPost,
-                    clock,
-                    &spiking,
-                    (&[], &[]),
-                    (None, Some(post_due.as_slice())),
-                );
-                post_due.clear();
-                self.s.projs[k].post_ring[n as usize % len] = post_due;
             }
-            for (p, due) in pending.iter_mut().enumerate() {
-                if std::mem::take(due) {
-                    self.apply_events(p, n, &spiking[p]);
-                }
-            }
-            // 5. Resets and refractory periods.
             for (p, fired) in spiking.iter().enumerate() {
-                if fired.is_empty() {
-                    continue;
-                }
-                refractory.clear();
-                let ctx = clock.ctx(&self.s.ref_until[p]);
-                backend.reset(p, &mut self.s.vars[p], &ctx, fired, &mut refractory);
-                for (k, &i) in fired.iter().enumerate() {
-                    let period = refractory.get(k).copied().unwrap_or(0.0);
-                    // Refractory while t - t_spike < t_ref: steps n+1 ..= n+R-1.
-                    let r = (period / opts.dt).round() as i64;
-                    self.s.ref_until[p][i as usize] = n as i64 + r - 1;
-                    result.spikes[p].push((n, i));
-                }
+                result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
             }
             // 6. Rates.
             for (k, rec) in self.layout.records.iter().enumerate() {
