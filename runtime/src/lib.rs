@@ -16,6 +16,7 @@ pub mod schedule;
 pub mod sim;
 
 pub use layout::{NetLayout, PopLayout, Record, RecordKind, VarLayout, VarRole};
+pub use schedule::{Op, Resident, StepPlan};
 pub use sim::{
     Backend, BuildOptions, Hooks, RunError, RunOptions, RunResult, SimState, Simulation, StepCtx,
     StepStats, signal_name,

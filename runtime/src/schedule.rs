@@ -120,3 +120,80 @@ impl StepPlan {
         StepPlan { ops }
     }
 }
+
+/// Where a recorder's values are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Src {
+    /// Variable `.1` of population `.0`.
+    Pop(usize, usize),
+    /// Variable `.1` of projection `.0`.
+    Proj(usize, usize),
+}
+
+/// Values a recorder copies at the start of a step: `first..last` of a
+/// buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tap {
+    /// The recorder, by its index in the layout.
+    pub record: usize,
+    /// The buffer.
+    pub src: Src,
+    /// The first value.
+    pub first: usize,
+    /// One past the last value.
+    pub last: usize,
+    /// For a value shared by every element: how many times the recorder
+    /// repeats it (0 otherwise).
+    pub repeat: usize,
+}
+
+/// What a device-resident executor is handed before a run.
+pub struct Loaded<'a> {
+    /// The network's layout.
+    pub layout: &'a NetLayout,
+    /// Per population, per variable: its values.
+    pub vars: &'a [Vec<Vec<f64>>],
+    /// Per population, per element: the last step of its refractory period.
+    pub ref_until: &'a [Vec<i64>],
+    /// The step to run.
+    pub plan: &'a StepPlan,
+}
+
+/// Steps for a device to run without the host in between.
+pub struct Batch<'a> {
+    /// The first step.
+    pub first: u64,
+    /// How many steps.
+    pub count: u64,
+    /// The time step, seconds.
+    pub dt: f64,
+    /// The seed of every random number.
+    pub seed: u64,
+    /// Per step of the batch, per population: the spikes of its inputs
+    /// (Poisson, given in advance) in increasing order, added to those of
+    /// its spike condition.
+    pub given: Vec<Vec<Vec<u32>>>,
+    /// Per step of the batch: the values to copy at its start.
+    pub taps: &'a [Vec<Tap>],
+}
+
+/// What a device returns of a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchOut {
+    /// Per step, per population: its spikes in increasing order.
+    pub spikes: Vec<Vec<Vec<u32>>>,
+    /// Per step, per tap: the values copied (one for a repeated value).
+    pub taps: Vec<Vec<Vec<f64>>>,
+}
+
+/// A backend that keeps a network's whole state on a device and runs many
+/// steps of the [`StepPlan`] per call (the GPU's executor). The runtime
+/// still owns the schedule's order, inputs, recordings and checks.
+pub trait Resident {
+    /// Copies the state to the device, before a run's first batch.
+    fn load(&self, state: &Loaded<'_>) -> Result<(), String>;
+    /// Runs a batch of steps.
+    fn run(&self, batch: &Batch<'_>) -> Result<BatchOut, String>;
+    /// Copies the populations' state back from the device.
+    fn store(&self, vars: &mut [Vec<Vec<f64>>], ref_until: &mut [Vec<i64>]) -> Result<(), String>;
+}

@@ -3,7 +3,7 @@
 
 use crate::connect::{self, Csr, Ends, Rule};
 use crate::layout::{AT_END, Connect, NetLayout, RecordKind, Space, VarRole};
-use crate::schedule::{Op, StepPlan};
+use crate::schedule::{Batch, Loaded, Op, Resident, Src, StepPlan, Tap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -160,6 +160,12 @@ pub trait Backend {
     /// it computes there (a tiered executor swaps in faster code, which
     /// gives the same values).
     fn begin_step(&self, _step: u64) {}
+    /// The device that holds the state and runs whole steps, if this
+    /// backend has one: the runtime then hands it batches of steps
+    /// ([`crate::schedule::Resident`]) instead of calling the phases here.
+    fn resident(&self) -> Option<&dyn Resident> {
+        None
+    }
     /// What the run's summary should say of how this backend computed (a
     /// tiered executor: from which step the faster code ran).
     fn note(&self) -> Option<String> {
@@ -284,6 +290,8 @@ pub enum RunError {
         /// Time of the check, in seconds.
         t: f64,
     },
+    /// The device running the network failed (its driver's words).
+    Device(String),
 }
 
 impl std::fmt::Display for RunError {
@@ -304,6 +312,10 @@ impl std::fmt::Display for RunError {
                 f,
                 "`{var}` of {place} became {value} by t = {:.4} ms; the run stopped there and kept what was recorded (a too large dt, or an equation that diverges?)",
                 t * 1e3
+            ),
+            RunError::Device(e) => write!(
+                f,
+                "the GPU failed: {e}; the recordings up to the last completed batch of steps are kept"
             ),
         }
     }
@@ -1411,10 +1423,6 @@ impl<'a> Simulation<'a> {
         opts: &RunOptions,
         hooks: &mut Hooks<'_>,
     ) -> RunResult {
-        let steps = (opts.duration / opts.dt).round().max(0.0) as u64;
-        // A resumed simulation goes on from the step it reached.
-        let first = self.s.step;
-        let last = first + steps;
         let npop = self.layout.pops.len();
         let mut result = RunResult {
             spikes: vec![vec![]; npop],
@@ -1454,13 +1462,51 @@ impl<'a> Simulation<'a> {
                 ..Samples::default()
             })
             .collect();
+        let mut rate_counts: Vec<u64> = vec![0; self.layout.records.len()];
+        let start = Instant::now();
+        match backend.resident() {
+            Some(dev) => {
+                self.run_resident(backend, dev, opts, hooks, &mut result, &mut rate_counts)
+            }
+            None => self.run_cpu(backend, opts, hooks, &mut result, &mut rate_counts),
+        }
+        // `at end` (and an `at` time that is the run's last): the state
+        // where the run ended, stopped or not; then the synapses.
+        let end = self.s.step;
+        self.sample(end, end as f64 * opts.dt, &mut result.samples, true);
+        result.wiring = self
+            .layout
+            .records
+            .iter()
+            .map(|rec| match rec.kind {
+                RecordKind::Connectivity { proj } => self.wiring(proj),
+                _ => None,
+            })
+            .collect();
+        result.step_stats = (0..npop).map(|p| self.step_stats(p)).collect();
+        result.loop_time = start.elapsed();
+        result
+    }
+
+    /// The schedule on the CPU: every operation of every step, in order.
+    fn run_cpu(
+        &mut self,
+        backend: &dyn Backend,
+        opts: &RunOptions,
+        hooks: &mut Hooks<'_>,
+        result: &mut RunResult,
+        rate_counts: &mut [u64],
+    ) {
+        let steps = (opts.duration / opts.dt).round().max(0.0) as u64;
+        // A resumed simulation goes on from the step it reached.
+        let first = self.s.step;
+        let last = first + steps;
+        let npop = self.layout.pops.len();
         let mut spiking: Vec<Vec<u32>> = vec![vec![]; npop];
         let mut pending = vec![false; npop];
         let mut refractory: Vec<f64> = vec![];
-        let mut rate_counts: Vec<u64> = vec![0; self.layout.records.len()];
         let fusion = backend.fusion();
         let plan = self.step_plan(&fusion);
-        let start = Instant::now();
         for n in first..last {
             let t = n as f64 * opts.dt;
             let clock = Clock {
@@ -1501,21 +1547,7 @@ impl<'a> Simulation<'a> {
             for (p, fired) in spiking.iter().enumerate() {
                 result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
             }
-            // 6. Rates.
-            for (k, rec) in self.layout.records.iter().enumerate() {
-                if let RecordKind::Rate { window } = rec.kind {
-                    rate_counts[k] += spiking[rec.pop].len() as u64;
-                    if (n + 1) % window.max(1) == 0 {
-                        let size = self.layout.pops[rec.pop].size.max(1) as f64;
-                        let rate = rate_counts[k] as f64 / (size * window.max(1) as f64 * opts.dt);
-                        result.samples[k]
-                            .t
-                            .push((n + 1 - window.max(1)) as f64 * opts.dt);
-                        result.samples[k].values.push(rate);
-                        rate_counts[k] = 0;
-                    }
-                }
-            }
+            self.count_rates(n, opts.dt, &spiking, rate_counts, &mut result.samples);
             result.steps = n + 1 - first;
             self.s.step = n + 1;
             if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == last)
@@ -1525,22 +1557,147 @@ impl<'a> Simulation<'a> {
                 break;
             }
         }
-        // `at end` (and an `at` time that is the run's last): the state
-        // where the run ended, stopped or not; then the synapses.
-        let end = self.s.step;
-        self.sample(end, end as f64 * opts.dt, &mut result.samples, true);
-        result.wiring = self
-            .layout
-            .records
-            .iter()
-            .map(|rec| match rec.kind {
-                RecordKind::Connectivity { proj } => self.wiring(proj),
-                _ => None,
-            })
-            .collect();
-        result.step_stats = (0..npop).map(|p| self.step_stats(p)).collect();
-        result.loop_time = start.elapsed();
-        result
+    }
+
+    /// Adds step `n`'s spikes to the rate recorders' counts, and a sample
+    /// to each whose window ends with the step.
+    fn count_rates(
+        &self,
+        n: u64,
+        dt: f64,
+        spiking: &[Vec<u32>],
+        rate_counts: &mut [u64],
+        samples: &mut [Samples],
+    ) {
+        for (k, rec) in self.layout.records.iter().enumerate() {
+            if let RecordKind::Rate { window } = rec.kind {
+                rate_counts[k] += spiking[rec.pop].len() as u64;
+                if (n + 1).is_multiple_of(window.max(1)) {
+                    let size = self.layout.pops[rec.pop].size.max(1) as f64;
+                    let rate = rate_counts[k] as f64 / (size * window.max(1) as f64 * dt);
+                    samples[k].t.push((n + 1 - window.max(1)) as f64 * dt);
+                    samples[k].values.push(rate);
+                    rate_counts[k] = 0;
+                }
+            }
+        }
+    }
+
+    /// The schedule on a device that holds the state ([`Resident`]): the
+    /// same steps in batches that end where the CPU checks for NaN (so a
+    /// run stops at the same step with the same recordings), with the
+    /// spikes of inputs computed here and the recorders' values copied out
+    /// on the device at the steps they are due.
+    fn run_resident(
+        &mut self,
+        backend: &dyn Backend,
+        dev: &dyn Resident,
+        opts: &RunOptions,
+        hooks: &mut Hooks<'_>,
+        result: &mut RunResult,
+        rate_counts: &mut [u64],
+    ) {
+        let steps = (opts.duration / opts.dt).round().max(0.0) as u64;
+        let first = self.s.step;
+        let last = first + steps;
+        let npop = self.layout.pops.len();
+        let plan = self.step_plan(&backend.fusion());
+        let loaded = Loaded {
+            layout: self.layout,
+            vars: &self.s.vars,
+            ref_until: &self.s.ref_until,
+            plan: &plan,
+        };
+        if let Err(e) = dev.load(&loaded) {
+            result.stopped = Some(RunError::Device(e));
+            return;
+        }
+        let every = opts.check_every.max(1);
+        let mut n = first;
+        while n < last {
+            let signal = hooks
+                .stop
+                .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+            if signal != 0 {
+                let t = n as f64 * opts.dt;
+                result.stopped = Some(RunError::Interrupted { t, signal });
+                break;
+            }
+            if let Some(p) = hooks.progress.as_mut() {
+                p(n - first, steps);
+            }
+            let end = ((n / every + 1) * every).min(last);
+            let mut given = vec![];
+            for m in n..end {
+                let mut at: Vec<Vec<u32>> = vec![vec![]; npop];
+                for op in &plan.ops {
+                    match *op {
+                        Op::Poisson(p) => {
+                            if let Some(Some(src)) = self.s.poisson.get_mut(p) {
+                                src.fire(m, &mut at[p]);
+                            }
+                        }
+                        Op::Scheduled(p) => {
+                            let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
+                            let from = sched.partition_point(|e| e.0 < m);
+                            let to = sched.partition_point(|e| e.0 <= m);
+                            at[p].extend(sched[from..to].iter().map(|e| e.1));
+                        }
+                        _ => {}
+                    }
+                }
+                for list in &mut at {
+                    list.sort_unstable();
+                    list.dedup();
+                }
+                given.push(at);
+            }
+            let taps: Vec<Vec<Tap>> = (n..end).map(|m| self.taps(m, false)).collect();
+            let batch = Batch {
+                first: n,
+                count: end - n,
+                dt: opts.dt,
+                seed: opts.seed,
+                given,
+                taps: &taps,
+            };
+            let out = match dev.run(&batch) {
+                Ok(out) => out,
+                Err(e) => {
+                    result.stopped = Some(RunError::Device(e));
+                    break;
+                }
+            };
+            for (j, m) in (n..end).enumerate() {
+                let t = m as f64 * opts.dt;
+                for (tap, values) in taps[j].iter().zip(&out.taps[j]) {
+                    let s = &mut result.samples[tap.record];
+                    s.t.push(t);
+                    if tap.repeat > 0 {
+                        let x = values.first().copied().unwrap_or(f64::NAN);
+                        s.values.extend(std::iter::repeat_n(x, tap.repeat));
+                    } else {
+                        s.values.extend_from_slice(values);
+                    }
+                }
+                let spiking = &out.spikes[j];
+                for (p, fired) in spiking.iter().enumerate() {
+                    result.spikes[p].extend(fired.iter().map(|&i| (m, i)));
+                }
+                self.count_rates(m, opts.dt, spiking, rate_counts, &mut result.samples);
+            }
+            if let Err(e) = dev.store(&mut self.s.vars, &mut self.s.ref_until) {
+                result.stopped = Some(RunError::Device(e));
+                break;
+            }
+            n = end;
+            result.steps = n - first;
+            self.s.step = n;
+            if let Some(err) = self.check_finite(n as f64 * opts.dt) {
+                result.stopped = Some(err);
+                break;
+            }
+        }
     }
 
     /// Population `p`'s substep statistics, if an adaptive method steps it.
@@ -1588,9 +1745,10 @@ impl<'a> Simulation<'a> {
         })
     }
 
-    /// Takes the samples due at the start of step `n` (time `t`); `end`:
-    /// the run ends here, so `at end` is due too.
-    fn sample(&self, n: u64, t: f64, samples: &mut [Samples], end: bool) {
+    /// The values recorders copy at the start of step `n`; `end`: the run
+    /// ends here, so `at end` is due too.
+    fn taps(&self, n: u64, end: bool) -> Vec<Tap> {
+        let mut taps = vec![];
         for (k, rec) in self.layout.records.iter().enumerate() {
             let due = |every: u64| {
                 if rec.at.is_empty() {
@@ -1599,37 +1757,60 @@ impl<'a> Simulation<'a> {
                     rec.at.binary_search(&n).is_ok() || (end && rec.at.last() == Some(&AT_END))
                 }
             };
-            if let RecordKind::Synapses {
-                proj,
-                var,
-                first,
-                last,
-                every,
-            } = rec.kind
-                && due(every)
-                && let Some(buf) = self.s.projs.get(proj).and_then(|p| p.vars.get(var))
-            {
-                let (a, b) = (first.min(buf.len()), last.min(buf.len()));
-                samples[k].t.push(t);
-                samples[k].values.extend_from_slice(&buf[a..b]);
-            }
-            if let RecordKind::Var {
-                var,
-                first,
-                last,
-                every,
-            } = rec.kind
-                && due(every)
-            {
-                let buf = &self.s.vars[rec.pop][var];
-                samples[k].t.push(t);
-                if buf.len() == 1 {
-                    samples[k]
-                        .values
-                        .extend(std::iter::repeat_n(buf[0], last - first));
-                } else {
-                    samples[k].values.extend_from_slice(&buf[first..last]);
+            match rec.kind {
+                RecordKind::Synapses {
+                    proj,
+                    var,
+                    first,
+                    last,
+                    every,
+                } if due(every) => {
+                    let Some(buf) = self.s.projs.get(proj).and_then(|p| p.vars.get(var)) else {
+                        continue;
+                    };
+                    taps.push(Tap {
+                        record: k,
+                        src: Src::Proj(proj, var),
+                        first: first.min(buf.len()),
+                        last: last.min(buf.len()),
+                        repeat: 0,
+                    });
                 }
+                RecordKind::Var {
+                    var,
+                    first,
+                    last,
+                    every,
+                } if due(every) => {
+                    let scalar = self.s.vars[rec.pop][var].len() == 1;
+                    taps.push(Tap {
+                        record: k,
+                        src: Src::Pop(rec.pop, var),
+                        first: if scalar { 0 } else { first },
+                        last: if scalar { 1 } else { last },
+                        repeat: if scalar { last - first } else { 0 },
+                    });
+                }
+                _ => {}
+            }
+        }
+        taps
+    }
+
+    /// Takes the samples due at the start of step `n` (time `t`) from the
+    /// state here; `end`: the run ends here, so `at end` is due too.
+    fn sample(&self, n: u64, t: f64, samples: &mut [Samples], end: bool) {
+        for tap in self.taps(n, end) {
+            let buf = match tap.src {
+                Src::Pop(p, v) => &self.s.vars[p][v],
+                Src::Proj(k, v) => &self.s.projs[k].vars[v],
+            };
+            let s = &mut samples[tap.record];
+            s.t.push(t);
+            if tap.repeat > 0 {
+                s.values.extend(std::iter::repeat_n(buf[0], tap.repeat));
+            } else {
+                s.values.extend_from_slice(&buf[tap.first..tap.last]);
             }
         }
     }

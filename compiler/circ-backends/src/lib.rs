@@ -73,6 +73,14 @@ pub const BACKENDS: &[Info] = &[
         listing: Some("llvm"),
     },
     Info {
+        name: "gpu",
+        label: "spirv-vulkan",
+        summary: "the whole network on a Vulkan GPU with f64 (SPIR-V; the interpreter's bits); populations only so far",
+        threads: false,
+        executable: None,
+        listing: Some("spirv"),
+    },
+    Info {
         name: "interp",
         label: "interp",
         summary: "the reference interpreter, one thread (the oracle)",
@@ -225,6 +233,19 @@ pub fn instantiate<'a>(
             let n = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
             (Box::new(n), code.listing)
         }
+        #[cfg(not(feature = "gpu"))]
+        "gpu" => return Err(WITHOUT_GPU.into()),
+        #[cfg(feature = "gpu")]
+        "gpu" => {
+            // Initial values and connections are computed here, by
+            // Cranelift's code (the same bits); the steps on the device.
+            let plan = Plan::new(net);
+            let exec = gpu_executor(net, &plan)?;
+            let code =
+                circ_codegen_cranelift::compile(net, &plan, false).map_err(|e| e.to_string())?;
+            let cpu = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
+            (Box::new(OnGpu { cpu, exec }), vec![])
+        }
         other => return Err(unknown(other)),
     };
     Ok(Instance {
@@ -232,6 +253,138 @@ pub fn instantiate<'a>(
         info,
         listing,
     })
+}
+
+/// Why `net` cannot run on the GPU backend, if it cannot: the first
+/// projection or function it does not run yet (no device needed).
+pub fn gpu_unsupported(net: &Network) -> Option<String> {
+    if let Some(proj) = net.layout.projs.first() {
+        return Some(format!(
+            "projection `{}` ({}): synaptic projections are not on the GPU yet",
+            proj.name, proj.origin
+        ));
+    }
+    let plan = Plan::new(net);
+    for (p, m) in plan.map.pops.iter().enumerate() {
+        let fused = plan.map.fused.get(p).and_then(Option::as_ref);
+        if fused.is_some_and(|s| circ_codegen_spirv::supported(net, &plan, s.kernel).is_ok()) {
+            continue;
+        }
+        for f in [m.dynamic, m.drive, m.update, m.threshold, m.reset]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(why) = circ_codegen_spirv::supported(net, &plan, f) {
+                let name = net.layout.pops.get(p).map_or("", |l| l.name.as_str());
+                return Some(format!(
+                    "population `{name}` ({}): {why}",
+                    plan.functions[f].name
+                ));
+            }
+        }
+    }
+    None
+}
+
+#[cfg(not(feature = "gpu"))]
+const WITHOUT_GPU: &str =
+    "--backend gpu: this circ was built without the GPU backend (cargo feature `gpu`)";
+
+/// The GPU's executor for `net`: the device opened, every function it
+/// runs translated to SPIR-V and made a kernel.
+#[cfg(feature = "gpu")]
+fn gpu_executor(net: &Network, plan: &Plan) -> Result<circ_gpu::exec::Executor, String> {
+    if let Some(why) = gpu_unsupported(net) {
+        return Err(format!("--backend gpu: {why}"));
+    }
+    let gpu = circ_gpu::Gpu::open().map_err(|e| format!("--backend gpu: {e}"))?;
+    use circ_codegen_spirv::push;
+    let layout = circ_gpu::exec::PushLayout {
+        table: push::TABLE,
+        start: push::START,
+        count: push::COUNT,
+        t: push::T,
+        dt: push::DT,
+        step: push::STEP,
+        seed: push::SEED,
+        ref_until: push::REF_UNTIL,
+        spikes: push::SPIKES,
+        refr: push::REFR,
+        size: push::SIZE,
+        local_size: circ_codegen_spirv::LOCAL_SIZE,
+    };
+    let words = |f: usize| circ_codegen_spirv::compile(net, plan, f).map_err(|e| e.to_string());
+    let refractory = circ_codegen_spirv::refractory_module().map_err(|e| e.to_string())?;
+    circ_gpu::exec::Executor::new(gpu, net, plan, layout, &words, &refractory)
+        .map_err(|e| format!("--backend gpu: {e}"))
+}
+
+/// The GPU backend: Cranelift's code for what runs once on the host
+/// (initial values, connection rules), the device for every step.
+#[cfg(feature = "gpu")]
+struct OnGpu<'a> {
+    cpu: circ_native::Native<'a>,
+    exec: circ_gpu::exec::Executor,
+}
+
+#[cfg(feature = "gpu")]
+impl Backend for OnGpu<'_> {
+    fn init(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &circ_runtime::StepCtx<'_>) {
+        self.cpu.init(pop, vars, ctx);
+    }
+    fn dynamic(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &circ_runtime::StepCtx<'_>) {
+        self.cpu.dynamic(pop, vars, ctx);
+    }
+    fn update(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &circ_runtime::StepCtx<'_>) {
+        self.cpu.update(pop, vars, ctx);
+    }
+    fn threshold(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        ctx: &circ_runtime::StepCtx<'_>,
+        spikes: &mut Vec<u32>,
+    ) {
+        self.cpu.threshold(pop, vars, ctx, spikes);
+    }
+    fn reset(
+        &self,
+        pop: usize,
+        vars: &mut [Vec<f64>],
+        ctx: &circ_runtime::StepCtx<'_>,
+        spiking: &[u32],
+        refractory: &mut Vec<f64>,
+    ) {
+        self.cpu.reset(pop, vars, ctx, spiking, refractory);
+    }
+    fn proj(
+        &self,
+        proj: usize,
+        phase: circ_runtime::sim::ProjPhase,
+        ctx: &mut circ_runtime::sim::ProjCtx<'_>,
+    ) -> bool {
+        self.cpu.proj(proj, phase, ctx)
+    }
+    fn proj_filter(
+        &self,
+        proj: usize,
+        i: u32,
+        j: u32,
+        pre: &[Vec<f64>],
+        post: &[Vec<f64>],
+        seed: u64,
+    ) -> bool {
+        self.cpu.proj_filter(proj, i, j, pre, post, seed)
+    }
+    fn fusion(&self) -> circ_runtime::sim::Fusion {
+        self.exec.fusion()
+    }
+    fn resident(&self) -> Option<&dyn circ_runtime::Resident> {
+        Some(&self.exec)
+    }
+    fn note(&self) -> Option<String> {
+        Some(format!("steps on {}", self.exec.device()))
+    }
 }
 
 /// The native executor running `fns` (made for `map`), whose code `module` owns.

@@ -177,6 +177,17 @@ pub fn compile(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
     Ok(g.finish())
 }
 
+/// The runtime's refractory update as a module, run after a population's
+/// reset over its elements (push constants as for the reset): for each
+/// element whose spike bit is set, `ref_until = step + round(period / dt) -
+/// 1` from the period at `REFR` (seconds; 0 when the reset set none), which
+/// it then sets back to 0: what `circ_runtime` does on the CPU.
+pub fn refractory_module() -> R<Vec<u32>> {
+    let mut g = Gen::new();
+    g.function(&[])?;
+    Ok(g.finish())
+}
+
 /// A module's text form (`spirv-dis`'s), for `circ run --emit spirv`.
 pub fn listing(words: &[u32]) -> R<String> {
     use rspirv::binary::Disassemble;
@@ -765,8 +776,84 @@ impl Gen {
             .map_err(err)
     }
 
+    /// Opens a block that runs where the element's spike bit is set; the
+    /// block to branch to when it ends.
+    fn if_fired(&mut self) -> R<Word> {
+        let u32t = self.t.u32;
+        let (five, mask) = (self.u64c(5), self.u64c(31));
+        let word = self
+            .b
+            .shift_right_logical(self.t.u64, None, self.element, five)
+            .map_err(err)?;
+        let p = self.at(self.t.pu32, self.spikes, word, 4)?;
+        let bits = self.load_aligned(u32t, p, 4)?;
+        let bit = self
+            .b
+            .bitwise_and(self.t.u64, None, self.element, mask)
+            .map_err(err)?;
+        let bit = self.b.u_convert(u32t, None, bit).map_err(err)?;
+        let shifted = self
+            .b
+            .shift_right_logical(u32t, None, bits, bit)
+            .map_err(err)?;
+        let one = self.u32c(1);
+        let low = self.b.bitwise_and(u32t, None, shifted, one).map_err(err)?;
+        let fired = self.b.i_equal(self.t.bool, None, low, one).map_err(err)?;
+        let (run, skip) = (self.b.id(), self.b.id());
+        self.b
+            .selection_merge(skip, rspirv::spirv::SelectionControl::NONE)
+            .map_err(err)?;
+        self.b
+            .branch_conditional(fired, run, skip, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(run)).map_err(err)?;
+        Ok(skip)
+    }
+
+    /// The body of [`refractory_module`]: for a spiking element, its last
+    /// refractory step from the period its reset set, which is then cleared.
+    fn refractory_body(&mut self) -> R<()> {
+        let skip = self.if_fired()?;
+        let (ft, it, bt) = (self.t.f64, self.t.u64, self.t.bool);
+        let p = self.at(self.t.pf64, self.refr, self.element, 8)?;
+        let period = self.load_aligned(ft, p, 8)?;
+        let zero = self.f(0.0);
+        self.store_aligned(p, zero)?;
+        // Rust's `f64::round` (half away from zero) of period / dt: the
+        // floor of |x| plus one where the rest is at least one half (exact:
+        // the rest of a float below 2^52 is a float).
+        let x = self.fbin(FBin::Div, period, self.dt)?;
+        let neg = self.b.f_ord_less_than(bt, None, x, zero).map_err(err)?;
+        let minus = self.b.f_negate(ft, None, x).map_err(err)?;
+        let minus = self.exact(minus);
+        let a = self.b.select(ft, None, neg, minus, x).map_err(err)?;
+        let fl = self.glsl(8, a)?;
+        let rest = self.fbin(FBin::Sub, a, fl)?;
+        let half = self.f(0.5);
+        let up = self
+            .b
+            .f_ord_greater_than_equal(bt, None, rest, half)
+            .map_err(err)?;
+        let one = self.f(1.0);
+        let fl1 = self.fbin(FBin::Add, fl, one)?;
+        let r = self.b.select(ft, None, up, fl1, fl).map_err(err)?;
+        let rneg = self.b.f_negate(ft, None, r).map_err(err)?;
+        let rneg = self.exact(rneg);
+        let r = self.b.select(ft, None, neg, rneg, r).map_err(err)?;
+        let r = self.b.convert_f_to_s(it, None, r).map_err(err)?;
+        // Refractory while t - t_spike < t_ref: steps n+1 ..= n+R-1.
+        let until = self.b.i_add(it, None, self.step, r).map_err(err)?;
+        let one = self.u64c(1);
+        let until = self.b.i_sub(it, None, until, one).map_err(err)?;
+        let q = self.at(self.t.pu64, self.ref_until, self.element, 8)?;
+        self.store_aligned(q, until)?;
+        self.b.branch(skip).map_err(err)?;
+        self.b.begin_block(Some(skip)).map_err(err)?;
+        Ok(())
+    }
+
     /// The entry point: element `start + id`, the groups in order if it is
-    /// below `count`.
+    /// below `count` (or, with no groups, the refractory update).
     fn function(&mut self, groups: &[Group<'_>]) -> R<()> {
         let fty = self.b.type_function(self.t.void, []);
         let main = self
@@ -808,39 +895,10 @@ impl Gen {
         let reset = groups
             .iter()
             .any(|g| matches!(g, Group::Plain(p) if p.kernel.domain == Domain::Spiking));
-        let fired_end = if reset {
-            let u32t = self.t.u32;
-            let (five, mask) = (self.u64c(5), self.u64c(31));
-            let word = self
-                .b
-                .shift_right_logical(self.t.u64, None, self.element, five)
-                .map_err(err)?;
-            let p = self.at(self.t.pu32, self.spikes, word, 4)?;
-            let bits = self.load_aligned(u32t, p, 4)?;
-            let bit = self
-                .b
-                .bitwise_and(self.t.u64, None, self.element, mask)
-                .map_err(err)?;
-            let bit = self.b.u_convert(u32t, None, bit).map_err(err)?;
-            let shifted = self
-                .b
-                .shift_right_logical(u32t, None, bits, bit)
-                .map_err(err)?;
-            let one = self.u32c(1);
-            let low = self.b.bitwise_and(u32t, None, shifted, one).map_err(err)?;
-            let fired = self.b.i_equal(self.t.bool, None, low, one).map_err(err)?;
-            let (run, skip) = (self.b.id(), self.b.id());
-            self.b
-                .selection_merge(skip, rspirv::spirv::SelectionControl::NONE)
-                .map_err(err)?;
-            self.b
-                .branch_conditional(fired, run, skip, [])
-                .map_err(err)?;
-            self.b.begin_block(Some(run)).map_err(err)?;
-            Some(skip)
-        } else {
-            None
-        };
+        let fired_end = if reset { Some(self.if_fired()?) } else { None };
+        if groups.is_empty() {
+            self.refractory_body()?;
+        }
         let mut refractory = None;
         for g in groups {
             match g {

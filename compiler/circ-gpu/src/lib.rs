@@ -11,8 +11,11 @@
 //! destroyed once, before it, after the queue is idle).
 #![allow(unsafe_code)]
 
+pub mod exec;
+
 use ash::vk;
 use std::ffi::CStr;
+use std::sync::Arc;
 
 /// Why the GPU could not be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,8 +33,15 @@ fn vkerr(what: &str) -> impl Fn(vk::Result) -> GpuError + '_ {
     move |e| GpuError(format!("{what}: {e}"))
 }
 
-/// An open Vulkan device with one compute queue.
+/// An open Vulkan device with one compute queue (cheap to clone: buffers
+/// and kernels keep it open until the last of them is dropped).
+#[derive(Clone)]
 pub struct Gpu {
+    dev: Arc<Dev>,
+}
+
+/// The device itself, destroyed when nothing uses it.
+struct Dev {
     _entry: ash::Entry,
     instance: ash::Instance,
     device: ash::Device,
@@ -42,8 +52,8 @@ pub struct Gpu {
 }
 
 /// A buffer in host-visible memory, with its device address.
-pub struct Buffer<'g> {
-    gpu: &'g Gpu,
+pub struct Buffer {
+    dev: Arc<Dev>,
     buffer: vk::Buffer,
     memory: vk::DeviceMemory,
     ptr: *mut u8,
@@ -53,8 +63,8 @@ pub struct Buffer<'g> {
 }
 
 /// A compute module ready to dispatch: its entry point `main`.
-pub struct Kernel<'g> {
-    gpu: &'g Gpu,
+pub struct Kernel {
+    dev: Arc<Dev>,
     module: vk::ShaderModule,
     layout: vk::PipelineLayout,
     pipeline: vk::Pipeline,
@@ -169,13 +179,15 @@ impl Gpu {
             // SAFETY: `pd` comes from this instance.
             let memory = unsafe { instance.get_physical_device_memory_properties(pd) };
             return Ok(Gpu {
-                _entry: entry,
-                instance,
-                device,
-                queue,
-                pool,
-                memory,
-                name,
+                dev: Arc::new(Dev {
+                    _entry: entry,
+                    instance,
+                    device,
+                    queue,
+                    pool,
+                    memory,
+                    name,
+                }),
             });
         }
         let e = if why.is_empty() {
@@ -188,33 +200,36 @@ impl Gpu {
 
     /// The device's name (`llvmpipe (LLVM 15.0.6, 256 bits)` on lavapipe).
     pub fn name(&self) -> &str {
-        &self.name
+        &self.dev.name
     }
 
     /// A zeroed buffer of `len` bytes (at least 8) in host-visible, coherent memory.
-    pub fn buffer(&self, len: usize) -> R<Buffer<'_>> {
+    pub fn buffer(&self, len: usize) -> R<Buffer> {
         let size = len.max(8) as u64;
         let info = vk::BufferCreateInfo::default()
             .size(size)
             .usage(
-                vk::BufferUsageFlags::STORAGE_BUFFER | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS,
+                vk::BufferUsageFlags::STORAGE_BUFFER
+                    | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS
+                    | vk::BufferUsageFlags::TRANSFER_SRC
+                    | vk::BufferUsageFlags::TRANSFER_DST,
             )
             .sharing_mode(vk::SharingMode::EXCLUSIVE);
         // SAFETY: the device is live; `info` outlives the call.
-        let buffer = unsafe { self.device.create_buffer(&info, None) }
+        let buffer = unsafe { self.dev.device.create_buffer(&info, None) }
             .map_err(vkerr("cannot make a buffer"))?;
         // SAFETY: `buffer` was just made from this device.
-        let req = unsafe { self.device.get_buffer_memory_requirements(buffer) };
+        let req = unsafe { self.dev.device.get_buffer_memory_requirements(buffer) };
         let want = vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT;
-        let ty = (0..self.memory.memory_type_count).find(|&i| {
+        let ty = (0..self.dev.memory.memory_type_count).find(|&i| {
             req.memory_type_bits & (1 << i) != 0
-                && self.memory.memory_types[i as usize]
+                && self.dev.memory.memory_types[i as usize]
                     .property_flags
                     .contains(want)
         });
         let Some(ty) = ty else {
             // SAFETY: unused, made here.
-            unsafe { self.device.destroy_buffer(buffer, None) };
+            unsafe { self.dev.device.destroy_buffer(buffer, None) };
             return Err(GpuError("no host-visible memory".into()));
         };
         let mut flags =
@@ -224,11 +239,11 @@ impl Gpu {
             .memory_type_index(ty)
             .push_next(&mut flags);
         // SAFETY: the device is live; `alloc` outlives the call.
-        let memory = match unsafe { self.device.allocate_memory(&alloc, None) } {
+        let memory = match unsafe { self.dev.device.allocate_memory(&alloc, None) } {
             Ok(m) => m,
             Err(e) => {
                 // SAFETY: unused, made here.
-                unsafe { self.device.destroy_buffer(buffer, None) };
+                unsafe { self.dev.device.destroy_buffer(buffer, None) };
                 return Err(GpuError(format!(
                     "cannot allocate {size} bytes on the device: {e}"
                 )));
@@ -237,7 +252,7 @@ impl Gpu {
         // Dropped on the error paths below (unmapping memory never mapped
         // is what Drop avoids: `ptr` null).
         let mut b = Buffer {
-            gpu: self,
+            dev: self.dev.clone(),
             buffer,
             memory,
             ptr: std::ptr::null_mut(),
@@ -247,17 +262,19 @@ impl Gpu {
         // SAFETY: memory and buffer are from this device, unbound, and the
         // mapping covers the allocation.
         let ptr = unsafe {
-            self.device
+            self.dev
+                .device
                 .bind_buffer_memory(buffer, memory, 0)
                 .map_err(vkerr("cannot bind memory"))?;
-            self.device
+            self.dev
+                .device
                 .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
                 .map_err(vkerr("cannot map memory"))?
         };
         b.ptr = ptr.cast();
         let info = vk::BufferDeviceAddressInfo::default().buffer(buffer);
         // SAFETY: the buffer is bound and was made with SHADER_DEVICE_ADDRESS.
-        b.address = unsafe { self.device.get_buffer_device_address(&info) };
+        b.address = unsafe { self.dev.device.get_buffer_device_address(&info) };
         // SAFETY: the mapping is at least `size` bytes; zero it.
         unsafe { std::ptr::write_bytes(b.ptr, 0, size as usize) };
         Ok(b)
@@ -265,10 +282,10 @@ impl Gpu {
 
     /// A compute kernel of SPIR-V `words` (entry point `main`) with
     /// `push_size` bytes of push constants.
-    pub fn kernel(&self, words: &[u32], push_size: u32) -> R<Kernel<'_>> {
+    pub fn kernel(&self, words: &[u32], push_size: u32) -> R<Kernel> {
         let info = vk::ShaderModuleCreateInfo::default().code(words);
         // SAFETY: the device is live; `info` outlives the call.
-        let module = unsafe { self.device.create_shader_module(&info, None) }
+        let module = unsafe { self.dev.device.create_shader_module(&info, None) }
             .map_err(vkerr("the driver refused the SPIR-V module"))?;
         let ranges = [vk::PushConstantRange::default()
             .stage_flags(vk::ShaderStageFlags::COMPUTE)
@@ -276,13 +293,13 @@ impl Gpu {
             .size(push_size)];
         let linfo = vk::PipelineLayoutCreateInfo::default().push_constant_ranges(&ranges);
         let mut k = Kernel {
-            gpu: self,
+            dev: self.dev.clone(),
             module,
             layout: vk::PipelineLayout::null(),
             pipeline: vk::Pipeline::null(),
         };
         // SAFETY: the device is live; `linfo` outlives the call.
-        k.layout = unsafe { self.device.create_pipeline_layout(&linfo, None) }
+        k.layout = unsafe { self.dev.device.create_pipeline_layout(&linfo, None) }
             .map_err(vkerr("cannot make a pipeline layout"))?;
         let main: &CStr = c"main";
         let stage = vk::PipelineShaderStageCreateInfo::default()
@@ -294,7 +311,8 @@ impl Gpu {
             .layout(k.layout)];
         // SAFETY: module and layout are live; `pinfo` outlives the call.
         let made = unsafe {
-            self.device
+            self.dev
+                .device
                 .create_compute_pipelines(vk::PipelineCache::null(), &pinfo, None)
         };
         k.pipeline = match made {
@@ -310,10 +328,10 @@ impl Gpu {
 
     /// Runs `k` once over `groups` workgroups with these push constants,
     /// and waits for it.
-    pub fn dispatch(&self, k: &Kernel<'_>, push: &[u8], groups: u32) -> R<()> {
-        let d = &self.device;
+    pub fn dispatch(&self, k: &Kernel, push: &[u8], groups: u32) -> R<()> {
+        let d = &self.dev.device;
         let ainfo = vk::CommandBufferAllocateInfo::default()
-            .command_pool(self.pool)
+            .command_pool(self.dev.pool)
             .level(vk::CommandBufferLevel::PRIMARY)
             .command_buffer_count(1);
         // SAFETY: the pool is live; everything recorded refers to live
@@ -337,21 +355,169 @@ impl Gpu {
                 let cbs = [cb];
                 let submit = [vk::SubmitInfo::default().command_buffers(&cbs)];
                 let done = d
-                    .queue_submit(self.queue, &submit, fence)
+                    .queue_submit(self.dev.queue, &submit, fence)
                     .and_then(|()| d.wait_for_fences(&[fence], true, u64::MAX));
                 d.destroy_fence(fence, None);
                 done.map_err(vkerr("the kernel failed"))
             };
             let r = run();
-            d.free_command_buffers(self.pool, &[cb]);
+            d.free_command_buffers(self.dev.pool, &[cb]);
             r
+        }
+    }
+    /// Starts recording commands that run together ([`Recording::run`]).
+    pub fn record(&self) -> R<Recording<'_>> {
+        let ainfo = vk::CommandBufferAllocateInfo::default()
+            .command_pool(self.dev.pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        let d = &self.dev.device;
+        // SAFETY: the pool is live; the buffer is freed by the Recording.
+        let cb =
+            unsafe { d.allocate_command_buffers(&ainfo) }.map_err(vkerr("no command buffer"))?[0];
+        let r = Recording {
+            dev: self.dev.clone(),
+            cb,
+            _uses: std::marker::PhantomData,
+        };
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        // SAFETY: a new buffer from this device's pool.
+        unsafe { d.begin_command_buffer(cb, &begin) }.map_err(vkerr("cannot record"))?;
+        Ok(r)
+    }
+}
+
+/// Commands recorded to run in order on the device, each after the
+/// previous one's writes (a full barrier between them): dispatches, copies
+/// and fills. The kernels and buffers named must outlive it.
+pub struct Recording<'a> {
+    dev: Arc<Dev>,
+    cb: vk::CommandBuffer,
+    _uses: std::marker::PhantomData<&'a ()>,
+}
+
+impl<'a> Recording<'a> {
+    /// Makes the previous command's writes visible to the next one (and,
+    /// at the end, to the host).
+    fn barrier(&mut self, host: bool) {
+        let all = vk::PipelineStageFlags::COMPUTE_SHADER | vk::PipelineStageFlags::TRANSFER;
+        let (dst_stage, dst_access) = if host {
+            (vk::PipelineStageFlags::HOST, vk::AccessFlags::HOST_READ)
+        } else {
+            (
+                all,
+                vk::AccessFlags::SHADER_READ
+                    | vk::AccessFlags::SHADER_WRITE
+                    | vk::AccessFlags::TRANSFER_READ
+                    | vk::AccessFlags::TRANSFER_WRITE,
+            )
+        };
+        let mb = [vk::MemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::SHADER_WRITE | vk::AccessFlags::TRANSFER_WRITE)
+            .dst_access_mask(dst_access)];
+        // SAFETY: the command buffer is recording.
+        unsafe {
+            self.dev.device.cmd_pipeline_barrier(
+                self.cb,
+                all,
+                dst_stage,
+                vk::DependencyFlags::empty(),
+                &mb,
+                &[],
+                &[],
+            );
+        }
+    }
+
+    /// Runs `k` over `groups` workgroups with these push constants.
+    pub fn dispatch(&mut self, k: &'a Kernel, push: &[u8], groups: u32) {
+        if groups == 0 {
+            return;
+        }
+        let d = &self.dev.device;
+        // SAFETY: recording; the kernel outlives the recording ('a).
+        unsafe {
+            d.cmd_bind_pipeline(self.cb, vk::PipelineBindPoint::COMPUTE, k.pipeline);
+            d.cmd_push_constants(self.cb, k.layout, vk::ShaderStageFlags::COMPUTE, 0, push);
+            d.cmd_dispatch(self.cb, groups, 1, 1);
+        }
+        self.barrier(false);
+    }
+
+    /// Copies `len` bytes from `src` at `from` to `dst` at `to`.
+    pub fn copy(&mut self, src: &'a Buffer, from: usize, dst: &'a Buffer, to: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let region = [vk::BufferCopy {
+            src_offset: from as u64,
+            dst_offset: to as u64,
+            size: len as u64,
+        }];
+        // SAFETY: recording; both buffers outlive it and the caller keeps
+        // the ranges inside them.
+        unsafe {
+            self.dev
+                .device
+                .cmd_copy_buffer(self.cb, src.buffer, dst.buffer, &region);
+        }
+        self.barrier(false);
+    }
+
+    /// Sets `len` bytes of `dst` from `at` to zero (`at` and `len`
+    /// multiples of 4).
+    pub fn zero(&mut self, dst: &'a Buffer, at: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        // SAFETY: recording; the buffer outlives it.
+        unsafe {
+            self.dev
+                .device
+                .cmd_fill_buffer(self.cb, dst.buffer, at as u64, len as u64, 0);
+        }
+        self.barrier(false);
+    }
+
+    /// Submits the commands and waits for them to finish.
+    pub fn run(mut self) -> R<()> {
+        self.barrier(true);
+        let d = &self.dev.device;
+        // SAFETY: the buffer was recorded from live objects that outlive
+        // this call ('a); the fence wait ends its use.
+        unsafe {
+            d.end_command_buffer(self.cb)
+                .map_err(vkerr("cannot record"))?;
+            let fence = d
+                .create_fence(&vk::FenceCreateInfo::default(), None)
+                .map_err(vkerr("no fence"))?;
+            let cbs = [self.cb];
+            let submit = [vk::SubmitInfo::default().command_buffers(&cbs)];
+            let done = d
+                .queue_submit(self.dev.queue, &submit, fence)
+                .and_then(|()| d.wait_for_fences(&[fence], true, u64::MAX));
+            d.destroy_fence(fence, None);
+            done.map_err(vkerr("the device failed running the steps"))
         }
     }
 }
 
-impl Drop for Gpu {
+impl Drop for Recording<'_> {
     fn drop(&mut self) {
-        // SAFETY: buffers and kernels borrow the Gpu, so none is alive; the
+        // SAFETY: `run` waited for the device, or the buffer was never
+        // submitted; it comes from this device's pool.
+        unsafe {
+            self.dev
+                .device
+                .free_command_buffers(self.dev.pool, &[self.cb]);
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SAFETY: buffers and kernels hold the Dev, so none is alive; the
         // queue is idle after the wait.
         unsafe {
             let _ = self.device.device_wait_idle();
@@ -362,7 +528,7 @@ impl Drop for Gpu {
     }
 }
 
-impl Buffer<'_> {
+impl Buffer {
     /// Copies `bytes` to the start of the buffer.
     pub fn write(&mut self, bytes: &[u8]) -> R<()> {
         if bytes.len() > self.len.max(8) {
@@ -387,24 +553,24 @@ impl Buffer<'_> {
     }
 }
 
-impl Drop for Buffer<'_> {
+impl Drop for Buffer {
     fn drop(&mut self) {
         // SAFETY: no dispatch is running (each waits); made from this device.
         unsafe {
             if !self.ptr.is_null() {
-                self.gpu.device.unmap_memory(self.memory);
+                self.dev.device.unmap_memory(self.memory);
             }
-            self.gpu.device.destroy_buffer(self.buffer, None);
-            self.gpu.device.free_memory(self.memory, None);
+            self.dev.device.destroy_buffer(self.buffer, None);
+            self.dev.device.free_memory(self.memory, None);
         }
     }
 }
 
-impl Drop for Kernel<'_> {
+impl Drop for Kernel {
     fn drop(&mut self) {
         // SAFETY: no dispatch is running (each waits); made from this device.
         unsafe {
-            let d = &self.gpu.device;
+            let d = &self.dev.device;
             if self.pipeline != vk::Pipeline::null() {
                 d.destroy_pipeline(self.pipeline, None);
             }
