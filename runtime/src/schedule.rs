@@ -157,6 +157,21 @@ pub struct Loaded<'a> {
     pub ref_until: &'a [Vec<i64>],
     /// The step to run.
     pub plan: &'a StepPlan,
+    /// Per projection: its synapses and values.
+    pub projs: Vec<LoadedProj<'a>>,
+}
+
+/// A projection as a device-resident executor receives it.
+pub struct LoadedProj<'a> {
+    /// Its synapses.
+    pub csr: &'a crate::connect::Csr,
+    /// Its own buffers, by variable (empty for views of neuron values).
+    pub vars: &'a [Vec<f64>],
+    /// Each synapse's delay in steps.
+    pub delays: Vec<u32>,
+    /// Whether spikes wait in its delay ring from an earlier run (a
+    /// resumed simulation); a fresh run has none.
+    pub pending: bool,
 }
 
 /// Steps for a device to run without the host in between.
@@ -194,6 +209,12 @@ pub trait Resident {
     fn load(&self, state: &Loaded<'_>) -> Result<(), String>;
     /// Runs a batch of steps.
     fn run(&self, batch: &Batch<'_>) -> Result<BatchOut, String>;
-    /// Copies the populations' state back from the device.
-    fn store(&self, vars: &mut [Vec<Vec<f64>>], ref_until: &mut [Vec<i64>]) -> Result<(), String>;
+    /// Copies the state back from the device: the populations' values and
+    /// refractory steps, and each projection's own values.
+    fn store(
+        &self,
+        vars: &mut [Vec<Vec<f64>>],
+        ref_until: &mut [Vec<i64>],
+        projs: &mut [&mut Vec<Vec<f64>>],
+    ) -> Result<(), String>;
 }

@@ -3,7 +3,7 @@
 
 use crate::connect::{self, Csr, Ends, Rule};
 use crate::layout::{AT_END, Connect, NetLayout, RecordKind, Space, VarRole};
-use crate::schedule::{Batch, Loaded, Op, Resident, Src, StepPlan, Tap};
+use crate::schedule::{Batch, Loaded, LoadedProj, Op, Resident, Src, StepPlan, Tap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -1602,11 +1602,27 @@ impl<'a> Simulation<'a> {
         let last = first + steps;
         let npop = self.layout.pops.len();
         let plan = self.step_plan(&backend.fusion());
+        let projs = self
+            .s
+            .projs
+            .iter()
+            .map(|st| LoadedProj {
+                csr: &st.csr,
+                vars: &st.vars,
+                delays: match st.uniform_delay {
+                    Some(d) => vec![d; st.csr.len()],
+                    None => st.delay_steps.clone(),
+                },
+                pending: st.ring.iter().chain(&st.ring_rows).any(|r| !r.is_empty())
+                    || st.post_ring.iter().any(|r| !r.is_empty()),
+            })
+            .collect();
         let loaded = Loaded {
             layout: self.layout,
             vars: &self.s.vars,
             ref_until: &self.s.ref_until,
             plan: &plan,
+            projs,
         };
         if let Err(e) = dev.load(&loaded) {
             result.stopped = Some(RunError::Device(e));
@@ -1686,7 +1702,9 @@ impl<'a> Simulation<'a> {
                 }
                 self.count_rates(m, opts.dt, spiking, rate_counts, &mut result.samples);
             }
-            if let Err(e) = dev.store(&mut self.s.vars, &mut self.s.ref_until) {
+            let mut projs: Vec<&mut Vec<Vec<f64>>> =
+                self.s.projs.iter_mut().map(|p| &mut p.vars).collect();
+            if let Err(e) = dev.store(&mut self.s.vars, &mut self.s.ref_until, &mut projs) {
                 result.stopped = Some(RunError::Device(e));
                 break;
             }

@@ -258,45 +258,61 @@ pub fn instantiate<'a>(
 /// Why `net` cannot run on the GPU backend, if it cannot: the first
 /// projection or function it does not run yet (no device needed).
 pub fn gpu_unsupported(net: &Network) -> Option<String> {
-    if let Some(proj) = net.layout.projs.first() {
-        return Some(format!(
-            "projection `{}` ({}): synaptic projections are not on the GPU yet",
-            proj.name, proj.origin
-        ));
+    #[cfg(feature = "gpu")]
+    {
+        let plan = Plan::new(net);
+        gpu_modules(net, &plan, &|m| {
+            circ_gpu::exec::check(net, &plan, m).map_err(|e| e.0)
+        })
+        .err()
     }
-    let plan = Plan::new(net);
-    for (p, m) in plan.map.pops.iter().enumerate() {
-        let fused = plan.map.fused.get(p).and_then(Option::as_ref);
-        if fused.is_some_and(|s| circ_codegen_spirv::supported(net, &plan, s.kernel).is_ok()) {
-            continue;
-        }
-        for f in [m.dynamic, m.drive, m.update, m.threshold, m.reset]
-            .into_iter()
-            .flatten()
-        {
-            if let Err(why) = circ_codegen_spirv::supported(net, &plan, f) {
-                let name = net.layout.pops.get(p).map_or("", |l| l.name.as_str());
-                return Some(format!(
-                    "population `{name}` ({}): {why}",
-                    plan.functions[f].name
-                ));
-            }
-        }
+    #[cfg(not(feature = "gpu"))]
+    {
+        let _ = net;
+        Some(WITHOUT_GPU.into())
     }
-    None
 }
 
 #[cfg(not(feature = "gpu"))]
 const WITHOUT_GPU: &str =
     "--backend gpu: this circ was built without the GPU backend (cargo feature `gpu`)";
 
+/// The SPIR-V generator's modules for `net`, handed to `with`.
+#[cfg(feature = "gpu")]
+fn gpu_modules<T>(
+    net: &Network,
+    plan: &Plan,
+    with: &dyn Fn(&circ_gpu::exec::Modules<'_>) -> Result<T, String>,
+) -> Result<T, String> {
+    let function = |f: usize| {
+        circ_codegen_spirv::supported(net, plan, f)?;
+        circ_codegen_spirv::compile(net, plan, f).map_err(|e| e.to_string())
+    };
+    let arrivals = |f: usize| {
+        circ_codegen_spirv::arrivals_supported(net, plan, f)?;
+        circ_codegen_spirv::arrivals(net, plan, f).map_err(|e| e.to_string())
+    };
+    let apply = |nv: u32, accs: &[u32], held: &[u32], flag: Option<u32>| {
+        circ_codegen_spirv::apply_events_module(nv, accs, held, flag).map_err(|e| e.to_string())
+    };
+    let modules = circ_gpu::exec::Modules {
+        function: &function,
+        arrivals: &arrivals,
+        apply: &apply,
+        refractory: circ_codegen_spirv::refractory_module().map_err(|e| e.to_string())?,
+    };
+    with(&modules)
+}
+
 /// The GPU's executor for `net`: the device opened, every function it
 /// runs translated to SPIR-V and made a kernel.
 #[cfg(feature = "gpu")]
 fn gpu_executor(net: &Network, plan: &Plan) -> Result<circ_gpu::exec::Executor, String> {
-    if let Some(why) = gpu_unsupported(net) {
-        return Err(format!("--backend gpu: {why}"));
-    }
+    // What cannot run is said before the device is looked for.
+    gpu_modules(net, plan, &|m| {
+        circ_gpu::exec::check(net, plan, m).map_err(|e| e.0)
+    })
+    .map_err(|e| format!("--backend gpu: {e}"))?;
     let gpu = circ_gpu::Gpu::open().map_err(|e| format!("--backend gpu: {e}"))?;
     use circ_codegen_spirv::push;
     let layout = circ_gpu::exec::PushLayout {
@@ -310,13 +326,15 @@ fn gpu_executor(net: &Network, plan: &Plan) -> Result<circ_gpu::exec::Executor, 
         ref_until: push::REF_UNTIL,
         spikes: push::SPIKES,
         refr: push::REFR,
+        ring: push::RING,
+        words: push::WORDS,
         size: push::SIZE,
         local_size: circ_codegen_spirv::LOCAL_SIZE,
     };
-    let words = |f: usize| circ_codegen_spirv::compile(net, plan, f).map_err(|e| e.to_string());
-    let refractory = circ_codegen_spirv::refractory_module().map_err(|e| e.to_string())?;
-    circ_gpu::exec::Executor::new(gpu, net, plan, layout, &words, &refractory)
-        .map_err(|e| format!("--backend gpu: {e}"))
+    gpu_modules(net, plan, &|m| {
+        circ_gpu::exec::Executor::new(gpu.clone(), net, plan, layout, m).map_err(|e| e.0)
+    })
+    .map_err(|e| format!("--backend gpu: {e}"))
 }
 
 /// The GPU backend: Cranelift's code for what runs once on the host

@@ -54,11 +54,15 @@ pub mod push {
     /// Device address of the refractory periods resets set (`f64` per
     /// element, seconds), or 0.
     pub const REFR: u32 = 72;
+    /// Slots of the presynaptic population's spike history (arrivals).
+    pub const RING: u32 = 80;
+    /// `u32` words of one spike bitset of the presynaptic population.
+    pub const WORDS: u32 = 88;
     /// The block's size in bytes.
-    pub const SIZE: u32 = 80;
+    pub const SIZE: u32 = 96;
     /// Every member, in order.
-    pub const MEMBERS: [u32; 10] = [
-        TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES, REFR,
+    pub const MEMBERS: [u32; 12] = [
+        TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES, REFR, RING, WORDS,
     ];
 }
 
@@ -188,6 +192,77 @@ pub fn refractory_module() -> R<Vec<u32>> {
     Ok(g.finish())
 }
 
+/// Whether function `f` is the per-synapse part of an `on pre` handler
+/// that an arrival kernel runs ([`arrivals`]), or why not (yet).
+pub fn arrivals_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
+    let not_yet = |why: &str| format!("not on the GPU yet: {why}");
+    let groups = plan.groups(net, f);
+    let [Group::Plain(part)] = groups.as_slice() else {
+        return Err(not_yet("not one kernel"));
+    };
+    if part.kernel.domain != Domain::Arriving {
+        return Err(not_yet("not the synapse part of `on pre`"));
+    }
+    let w = plan.map.writes.get(f).copied().unwrap_or_default();
+    if w.shared || w.pre {
+        return Err(not_yet(
+            "a handler that writes shared or presynaptic values",
+        ));
+    }
+    if !part
+        .kernel
+        .body
+        .iter()
+        .all(|st| matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..)))
+    {
+        return Err(not_yet("a handler with branches or loops"));
+    }
+    if circ_ir::any_expr(&part.kernel.body, &|e| {
+        matches!(
+            e,
+            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
+        ) || matches!(e, Expr::Bin(Bin::Rem, ..))
+    }) {
+        return Err(not_yet(
+            "a handler that reads indices, tables or refractoriness",
+        ));
+    }
+    Ok(())
+}
+
+/// The arrival kernel of function `f` (the synapse part of an `on pre`):
+/// one invocation per postsynaptic neuron, which visits its synapses in
+/// increasing order and runs the part for each whose presynaptic spike
+/// arrives in this step, so every sum is the CPU's, in its order. Its
+/// table: the projection's variables by view (the neuron buffers for
+/// neuron values), then the postsynaptic accumulators by the same numbers,
+/// then the synapses by postsynaptic neuron (offsets, `u64`; synapse ids,
+/// `u32`), each synapse's presynaptic neuron and delay in steps (`u32`),
+/// and the presynaptic spike history (`push::RING` bitsets of
+/// `push::WORDS` words; the bitset of step `n` in slot `n % RING`).
+pub fn arrivals(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
+    arrivals_supported(net, plan, f).map_err(SpirvError)?;
+    let groups = plan.groups(net, f);
+    let [Group::Plain(part)] = groups.as_slice() else {
+        return Err(SpirvError("not one kernel".into()));
+    };
+    let mut g = Gen::new();
+    g.arrivals_function(part)?;
+    Ok(g.finish())
+}
+
+/// The runtime's application of the handlers' additions to a population
+/// of `nv` variables, as a module over its elements: for each variable in
+/// `accs`, its value plus its accumulator (table slot `nv + v`) unless that
+/// is zero or the variable is `held` and the element refractory (its
+/// `ref_until`, or the flag variable `flag` non-zero) or spiking now (its
+/// bit in `push::SPIKES`); the accumulator set back to zero.
+pub fn apply_events_module(nv: u32, accs: &[u32], held: &[u32], flag: Option<u32>) -> R<Vec<u32>> {
+    let mut g = Gen::new();
+    g.apply_events_function(nv, accs, held, flag)?;
+    Ok(g.finish())
+}
+
 /// A module's text form (`spirv-dis`'s), for `circ run --emit spirv`.
 pub fn listing(words: &[u32]) -> R<String> {
     use rspirv::binary::Disassemble;
@@ -236,6 +311,13 @@ struct Gen {
     refractory: Option<Word>,
     /// Constants made so far, by type and bits (each is declared once).
     consts: HashMap<(Word, u64), Word>,
+    /// The presynaptic and postsynaptic neuron of the current synapse
+    /// (arrival kernels).
+    pre_idx: Option<Word>,
+    post_idx: Option<Word>,
+    /// Where the accumulators of postsynaptic values are in the table
+    /// (arrival kernels: after the variables).
+    acc_base: Option<u32>,
     /// Buffer addresses read from the table so far, once each: every later
     /// access is in the same block or one it dominates (kernels have no
     /// branches but the reset's, and all of a reset's accesses are in it).
@@ -331,6 +413,9 @@ impl Gen {
             local: None,
             refractory: None,
             consts: HashMap::new(),
+            pre_idx: None,
+            post_idx: None,
+            acc_base: None,
             bases: HashMap::new(),
         }
     }
@@ -435,7 +520,9 @@ impl Gen {
         let base = self.buffer(buf)?;
         let index = match part.view.addrs.get(v as usize) {
             Some(Addr::Zero) => self.u64c(0),
-            Some(Addr::Element | Addr::Post) => self.element,
+            Some(Addr::Element) => self.element,
+            Some(Addr::Post) => self.post_idx.unwrap_or(self.element),
+            Some(Addr::Pre) if self.pre_idx.is_some() => self.pre_idx.unwrap_or(self.element),
             other => return Err(SpirvError(format!("variable %{v} addressed as {other:?}"))),
         };
         self.at(self.t.pf64, base, index, 8)
@@ -722,9 +809,20 @@ impl Gen {
                 let new = self.fbin(FBin::Add, old, x)?;
                 self.store_aligned(p, new)
             }
-            Some(Target::Acc(..)) => Err(SpirvError(
-                "an addition into the runtime's accumulators (not on the GPU yet)".into(),
-            )),
+            Some(Target::Acc(..)) => {
+                // Arrivals add into the postsynaptic neuron's accumulator,
+                // in synapse order (one invocation per postsynaptic neuron).
+                let (Some(base), Some(j)) = (self.acc_base, self.post_idx) else {
+                    return Err(SpirvError(
+                        "an addition into the runtime's accumulators (not on the GPU yet)".into(),
+                    ));
+                };
+                let a = self.buffer(base + v)?;
+                let p = self.at(self.t.pf64, a, j, 8)?;
+                let old = self.load_aligned(self.t.f64, p, 8)?;
+                let new = self.fbin(FBin::Add, old, x)?;
+                self.store_aligned(p, new)
+            }
         }
     }
 
@@ -850,6 +948,233 @@ impl Gen {
         self.b.branch(skip).map_err(err)?;
         self.b.begin_block(Some(skip)).map_err(err)?;
         Ok(())
+    }
+
+    /// Starts the entry point: `element = start + id` and the push
+    /// constants loaded, inside a block that runs when `element < count`;
+    /// returns the function's id and the block to branch to at the end.
+    fn begin_main(&mut self) -> R<(Word, Word)> {
+        let fty = self.b.type_function(self.t.void, []);
+        let main = self
+            .b
+            .begin_function(self.t.void, None, FunctionControl::NONE, fty)
+            .map_err(err)?;
+        self.b.begin_block(None).map_err(err)?;
+        let v3 = self.b.type_vector(self.t.u32, 3);
+        let id = self.b.load(v3, None, self.gid, None, []).map_err(err)?;
+        let x = self
+            .b
+            .composite_extract(self.t.u32, None, id, [0])
+            .map_err(err)?;
+        let x = self.b.u_convert(self.t.u64, None, x).map_err(err)?;
+        let start = self.push_member(push::START)?;
+        let count = self.push_member(push::COUNT)?;
+        self.element = self.b.i_add(self.t.u64, None, start, x).map_err(err)?;
+        let inside = self
+            .b
+            .u_less_than(self.t.bool, None, self.element, count)
+            .map_err(err)?;
+        let (body, done) = (self.b.id(), self.b.id());
+        self.b
+            .selection_merge(done, rspirv::spirv::SelectionControl::NONE)
+            .map_err(err)?;
+        self.b
+            .branch_conditional(inside, body, done, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(body)).map_err(err)?;
+        self.table = self.push_member(push::TABLE)?;
+        self.step = self.push_member(push::STEP)?;
+        self.seed = self.push_member(push::SEED)?;
+        self.t_now = self.push_member(push::T)?;
+        self.dt = self.push_member(push::DT)?;
+        self.ref_until = self.push_member(push::REF_UNTIL)?;
+        self.spikes = self.push_member(push::SPIKES)?;
+        self.refr = self.push_member(push::REFR)?;
+        Ok((main, done))
+    }
+
+    /// Ends the entry point begun by [`Gen::begin_main`].
+    fn end_main(&mut self, main: Word, done: Word) -> R<()> {
+        self.b.branch(done).map_err(err)?;
+        self.b.begin_block(Some(done)).map_err(err)?;
+        self.b.ret().map_err(err)?;
+        self.b.end_function().map_err(err)?;
+        self.b.entry_point(
+            ExecutionModel::GLCompute,
+            main,
+            "main",
+            [self.gid, self.push],
+        );
+        self.b
+            .execution_mode(main, ExecutionMode::LocalSize, [LOCAL_SIZE, 1, 1]);
+        Ok(())
+    }
+
+    /// A `u32` at `base + index * 4`, widened to u64.
+    fn load_u32(&mut self, base: Word, index: Word) -> R<Word> {
+        let p = self.at(self.t.pu32, base, index, 4)?;
+        let x = self.load_aligned(self.t.u32, p, 4)?;
+        self.b.u_convert(self.t.u64, None, x).map_err(err)
+    }
+
+    /// Whether bit `i` of the `u32` words at `base` is set.
+    fn bit(&mut self, base: Word, i: Word) -> R<Word> {
+        let (five, mask) = (self.u64c(5), self.u64c(31));
+        let word = self
+            .b
+            .shift_right_logical(self.t.u64, None, i, five)
+            .map_err(err)?;
+        let w = self.load_u32(base, word)?;
+        let bit = self.b.bitwise_and(self.t.u64, None, i, mask).map_err(err)?;
+        let shifted = self
+            .b
+            .shift_right_logical(self.t.u64, None, w, bit)
+            .map_err(err)?;
+        let one = self.u64c(1);
+        let low = self
+            .b
+            .bitwise_and(self.t.u64, None, shifted, one)
+            .map_err(err)?;
+        self.b.i_equal(self.t.bool, None, low, one).map_err(err)
+    }
+
+    /// An arrival kernel ([`arrivals`]): one invocation per postsynaptic
+    /// neuron `j`, visiting its synapses in increasing order and running
+    /// `part` for each whose presynaptic spike arrives now.
+    fn arrivals_function(&mut self, part: &Part<'_>) -> R<()> {
+        let (main, done) = self.begin_main()?;
+        let nv = part.view.addrs.len() as u32;
+        let it = self.t.u64;
+        let j = self.element;
+        self.acc_base = Some(nv);
+        self.post_idx = Some(j);
+        let base = 2 * nv;
+        let (offsets, by_post, pre, delays, history) = (
+            self.buffer(base)?,
+            self.buffer(base + 1)?,
+            self.buffer(base + 2)?,
+            self.buffer(base + 3)?,
+            self.buffer(base + 4)?,
+        );
+        let ring = self.push_member(push::RING)?;
+        let words = self.push_member(push::WORDS)?;
+        let p0 = self.at(self.t.pu64, offsets, j, 8)?;
+        let first = self.load_aligned(it, p0, 8)?;
+        let one = self.u64c(1);
+        let j1 = self.b.i_add(it, None, j, one).map_err(err)?;
+        let p1 = self.at(self.t.pu64, offsets, j1, 8)?;
+        let last = self.load_aligned(it, p1, 8)?;
+        let entry = self.b.id();
+        self.b.branch(entry).map_err(err)?;
+        self.b.begin_block(Some(entry)).map_err(err)?;
+        let (header, body, cont, merge) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
+        let next = self.b.id();
+        self.b.branch(header).map_err(err)?;
+        self.b.begin_block(Some(header)).map_err(err)?;
+        let q = self
+            .b
+            .phi(it, None, [(first, entry), (next, cont)])
+            .map_err(err)?;
+        let more = self
+            .b
+            .u_less_than(self.t.bool, None, q, last)
+            .map_err(err)?;
+        self.b
+            .loop_merge(merge, cont, rspirv::spirv::LoopControl::NONE, [])
+            .map_err(err)?;
+        self.b
+            .branch_conditional(more, body, merge, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(body)).map_err(err)?;
+        let syn = self.load_u32(by_post, q)?;
+        let i = self.load_u32(pre, syn)?;
+        let d = self.load_u32(delays, syn)?;
+        // The slot of step `step - d` (d < ring; earlier steps' slots
+        // hold no spikes).
+        let back = self.b.i_add(it, None, self.step, ring).map_err(err)?;
+        let back = self.b.i_sub(it, None, back, d).map_err(err)?;
+        let slot = self.b.u_mod(it, None, back, ring).map_err(err)?;
+        let at = self.b.i_mul(it, None, slot, words).map_err(err)?;
+        let four = self.u64c(4);
+        let off = self.b.i_mul(it, None, at, four).map_err(err)?;
+        let words_at = self.b.i_add(it, None, history, off).map_err(err)?;
+        let arrived = self.bit(words_at, i)?;
+        let (run, after) = (self.b.id(), self.b.id());
+        self.b
+            .selection_merge(after, rspirv::spirv::SelectionControl::NONE)
+            .map_err(err)?;
+        self.b
+            .branch_conditional(arrived, run, after, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(run)).map_err(err)?;
+        // The synapse is the element (its values, its random draws).
+        let (saved, saved_bases) = (self.element, self.bases.clone());
+        self.element = syn;
+        self.pre_idx = Some(i);
+        self.refractory = None;
+        self.stmts(part, &part.kernel.body)?;
+        self.element = saved;
+        // Addresses read inside the branch do not reach past it.
+        self.bases = saved_bases;
+        self.b.branch(after).map_err(err)?;
+        self.b.begin_block(Some(after)).map_err(err)?;
+        self.b.branch(cont).map_err(err)?;
+        self.b.begin_block(Some(cont)).map_err(err)?;
+        self.b.i_add(it, Some(next), q, one).map_err(err)?;
+        self.b.branch(header).map_err(err)?;
+        self.b.begin_block(Some(merge)).map_err(err)?;
+        self.end_main(main, done)
+    }
+
+    /// The handlers' additions applied ([`apply_events_module`]).
+    fn apply_events_function(
+        &mut self,
+        nv: u32,
+        accs: &[u32],
+        held: &[u32],
+        flag: Option<u32>,
+    ) -> R<()> {
+        let (main, done) = self.begin_main()?;
+        let (ft, bt) = (self.t.f64, self.t.bool);
+        let i = self.element;
+        let mut blocked = None;
+        if !held.is_empty() {
+            let p = self.at(self.t.pu64, self.ref_until, i, 8)?;
+            let until = self.load_aligned(self.t.u64, p, 8)?;
+            let mut b = self
+                .b
+                .s_less_than_equal(bt, None, self.step, until)
+                .map_err(err)?;
+            if let Some(f) = flag {
+                let fb = self.buffer(f)?;
+                let fp = self.at(self.t.pf64, fb, i, 8)?;
+                let x = self.load_aligned(ft, fp, 8)?;
+                let nz = self.nonzero(x)?;
+                b = self.b.logical_or(bt, None, b, nz).map_err(err)?;
+            }
+            let fired = self.bit(self.spikes, i)?;
+            b = self.b.logical_or(bt, None, b, fired).map_err(err)?;
+            blocked = Some(b);
+        }
+        for &v in accs {
+            let xb = self.buffer(v)?;
+            let ab = self.buffer(nv + v)?;
+            let xp = self.at(self.t.pf64, xb, i, 8)?;
+            let ap = self.at(self.t.pf64, ab, i, 8)?;
+            let x = self.load_aligned(ft, xp, 8)?;
+            let a = self.load_aligned(ft, ap, 8)?;
+            let sum = self.fbin(FBin::Add, x, a)?;
+            let zero = self.f(0.0);
+            // Zeros are not added, so a -0 stays -0.
+            let mut keep = self.b.f_ord_equal(bt, None, a, zero).map_err(err)?;
+            if let (Some(b), true) = (blocked, held.contains(&v)) {
+                keep = self.b.logical_or(bt, None, keep, b).map_err(err)?;
+            }
+            let new = self.b.select(ft, None, keep, x, sum).map_err(err)?;
+            self.store_aligned(xp, new)?;
+            self.store_aligned(ap, zero)?;
+        }
+        self.end_main(main, done)
     }
 
     /// The entry point: element `start + id`, the groups in order if it is

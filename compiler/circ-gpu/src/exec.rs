@@ -5,14 +5,21 @@
 //! per step) and the recorders' values (copied on the device at the steps
 //! they are due).
 //!
-//! This part runs populations: time-dependent parameters, drives, updates
-//! (fused passes included), spike conditions, resets and refractory
-//! periods. Projections are refused with their name ([`Executor::new`]).
+//! It runs populations (time-dependent parameters, drives, updates and
+//! fused passes, spike conditions, resets, refractory periods) and
+//! projections whose `on pre` adds into postsynaptic values or changes
+//! their synapses: each step's spikes enter a history ring per population,
+//! and an arrival kernel per postsynaptic neuron visits its synapses in
+//! increasing order, adding what arrives (so sums are the CPU's, without
+//! float atomics); the handlers' additions are then applied as on the CPU.
+//! Continuous couplings and equations run inside the postsynaptic
+//! population's fused pass. What it cannot run yet is refused by name
+//! ([`Executor::new`]).
 
 use crate::{Buffer, Gpu, GpuError, Kernel, Recording};
 use circ_ir::plan::{FnKind, FusedPart, Plan};
-use circ_ir::{Domain, Network};
-use circ_runtime::NetLayout;
+use circ_ir::{Domain, Network, Space};
+use circ_runtime::VarRole;
 use circ_runtime::schedule::{Batch, BatchOut, Loaded, Op, Resident, Src};
 use circ_runtime::sim::Fusion;
 use std::cell::RefCell;
@@ -41,23 +48,68 @@ pub struct PushLayout {
     pub spikes: u32,
     /// Device address of the refractory periods resets set.
     pub refr: u32,
+    /// Slots of the presynaptic spike history (u64).
+    pub ring: u32,
+    /// Words of one presynaptic spike bitset (u64).
+    pub words: u32,
     /// The block's size in bytes.
     pub size: u32,
     /// Invocations per workgroup.
     pub local_size: u32,
 }
 
+/// Makes the application of handlers' additions: (variables, those with
+/// accumulators, those held while refractory, the refractory flag).
+pub type ApplyFn = dyn Fn(u32, &[u32], &[u32], Option<u32>) -> Result<Vec<u32>, String>;
+
+/// The SPIR-V of everything the executor may run, from a code generator.
+pub struct Modules<'a> {
+    /// Function `f` of the plan (elementwise, once, reset or fused), or why
+    /// it cannot be translated.
+    pub function: &'a dyn Fn(usize) -> Result<Vec<u32>, String>,
+    /// The arrival kernel of function `f` (an `on pre` synapse part).
+    pub arrivals: &'a dyn Fn(usize) -> Result<Vec<u32>, String>,
+    /// The application of the handlers' additions: (variables, those with
+    /// accumulators, those held while refractory, the refractory flag).
+    pub apply: &'a ApplyFn,
+    /// The refractory update.
+    pub refractory: Vec<u32>,
+}
+
 /// A population's functions, by index in the plan.
-#[derive(Clone, Copy, Debug, Default)]
-struct PopFns {
+#[derive(Clone, Debug)]
+struct PopFns<K> {
+    /// The `dynamic` kernel, unless it computes constants (set once, by
+    /// initialisation), and the drive.
     dynamic: Option<usize>,
     drive: Option<usize>,
     update: Option<usize>,
     threshold: Option<usize>,
     reset: Option<usize>,
     fused: Option<usize>,
-    /// The `dynamic` kernel computes constants (set by initialisation).
-    steady: bool,
+    /// The projections fused into its pass, in increasing order (their
+    /// own buffers follow the population's in the pass's table).
+    fused_projs: Vec<usize>,
+    /// The variables handlers add into, with the kernel that applies them.
+    apply: Option<(Vec<u32>, K)>,
+}
+
+/// A projection's functions.
+struct ProjFns<K> {
+    /// Its time-dependent parameters, unless constant.
+    dynamic: Option<usize>,
+    /// Arrival kernels of its `on pre`.
+    arrivals: Vec<K>,
+}
+
+/// A projection on the device.
+struct ProjState {
+    /// Own buffers by variable (`None` for views of neuron values).
+    vars: Vec<Option<Buffer>>,
+    /// Synapses by postsynaptic neuron, presynaptic neurons, delays.
+    _csr: Vec<Buffer>,
+    /// The table of its kernels.
+    table: Buffer,
 }
 
 /// What lives on the device during a run.
@@ -66,122 +118,235 @@ struct State {
     vars: Vec<Vec<Buffer>>,
     /// Per population: the addresses of its variables (a function's table).
     tables: Vec<Buffer>,
+    /// Per population: its fused pass's table (with fused projections).
+    fused_tables: Vec<Option<Buffer>>,
+    /// Per population: the handlers' accumulators by variable.
+    accs: Vec<Vec<Option<Buffer>>>,
+    /// Per population: the table of its application of additions.
+    apply_tables: Vec<Option<Buffer>>,
     ref_until: Vec<Buffer>,
     refr: Vec<Buffer>,
+    /// Per population with projections from it: its spike history and
+    /// the number of its slots.
+    history: Vec<Option<(Buffer, usize)>>,
+    projs: Vec<ProjState>,
     sizes: Vec<usize>,
+}
+
+/// What the executor runs, with its kernels made by `K` (a device's
+/// [`Kernel`], or nothing when only checking).
+struct Parts<K> {
+    pops: Vec<PopFns<K>>,
+    projs: Vec<ProjFns<K>>,
+    /// Per projection: (pre, post, variables' spaces).
+    ends: Vec<(usize, usize, Vec<Space>)>,
+    /// Per function of the plan: its kernel, where the executor runs it.
+    kernels: Vec<Option<K>>,
+    refractory: K,
+    /// Per function: whether it runs once (one invocation).
+    once: Vec<bool>,
+    fusion: Fusion,
+    /// Per population: its input variables (zeroed each step).
+    inputs: Vec<Vec<usize>>,
 }
 
 /// Runs a network's steps on a Vulkan device ([`Resident`]).
 pub struct Executor {
     gpu: Gpu,
     push: PushLayout,
-    pops: Vec<PopFns>,
-    /// Per function of the plan: its kernel, where the executor runs it.
-    kernels: Vec<Option<Kernel>>,
-    refractory: Kernel,
-    /// Per function: whether it runs once (one invocation).
-    once: Vec<bool>,
-    fusion: Fusion,
-    /// Per population: its input variables (zeroed each step).
-    inputs: Vec<Vec<usize>>,
+    parts: Parts<Kernel>,
     /// The runtime's step plan, handed over by `load`.
     plan: RefCell<Vec<Op>>,
     state: RefCell<Option<State>>,
 }
 
+/// Why the executor cannot run something.
+fn refuse(what: String, why: &str) -> GpuError {
+    GpuError(format!("{what}: {why}"))
+}
+
+/// Whether the executor runs `net` under `plan` with these modules, or
+/// what it cannot run yet (by name); no device is needed.
+pub fn check(net: &Network, plan: &Plan, modules: &Modules<'_>) -> Result<(), GpuError> {
+    assemble(net, plan, modules, &|_| Ok(())).map(|_| ())
+}
+
+/// Decides what runs how, and makes each kernel with `make`.
+fn assemble<K>(
+    net: &Network,
+    plan: &Plan,
+    modules: &Modules<'_>,
+    make: &dyn Fn(&[u32]) -> Result<K, GpuError>,
+) -> Result<Parts<K>, GpuError> {
+    let mut kernels: Vec<Option<K>> = (0..plan.functions.len()).map(|_| None).collect();
+    let npop = net.pops.len();
+    let mut fusion = Fusion {
+        pops: vec![false; npop],
+        projs: vec![false; net.projs.len()],
+        inputs: vec![false; npop],
+    };
+    let load = |f: usize, kernels: &mut Vec<Option<K>>| -> Result<(), GpuError> {
+        let w = (modules.function)(f)
+            .map_err(|why| refuse(describe(net, &plan.functions[f].kind), &why))?;
+        kernels[f] = Some(make(&w)?);
+        Ok(())
+    };
+    let mut pops = vec![];
+    for (p, m) in plan.map.pops.iter().enumerate() {
+        let steady = net
+            .pops
+            .get(p)
+            .is_some_and(|k| circ_ir::step_invariant(&k.dynamic));
+        let mut fns = PopFns {
+            dynamic: m.dynamic.filter(|_| !steady),
+            drive: m.drive,
+            update: m.update,
+            threshold: m.threshold,
+            reset: m.reset,
+            fused: None,
+            fused_projs: vec![],
+            apply: None,
+        };
+        // The fused pass where the SPIR-V generator translates it, else
+        // the phases one by one.
+        if let Some(Some(step)) = plan.map.fused.get(p)
+            && (modules.function)(step.kernel).is_ok()
+        {
+            load(step.kernel, &mut kernels)?;
+            fns.fused = Some(step.kernel);
+            fusion.pops[p] = true;
+            fusion.inputs[p] = step.parts.contains(&FusedPart::ZeroInputs);
+            for part in &step.parts {
+                if let FusedPart::Couple { proj, .. } | FusedPart::ProjUpdate { proj, .. } = *part {
+                    fusion.projs[proj] = true;
+                    if !fns.fused_projs.contains(&proj) {
+                        fns.fused_projs.push(proj);
+                    }
+                }
+            }
+            fns.fused_projs.sort_unstable();
+        } else {
+            for f in [m.update, m.threshold].into_iter().flatten() {
+                load(f, &mut kernels)?;
+            }
+        }
+        for f in [fns.dynamic, m.drive, m.reset].into_iter().flatten() {
+            load(f, &mut kernels)?;
+        }
+        pops.push(fns);
+    }
+    let mut projs = vec![];
+    let mut ends = vec![];
+    // Per population: the variables handlers add into.
+    let mut added: Vec<Vec<u32>> = vec![vec![]; npop];
+    for (k, m) in plan.map.projs.iter().enumerate() {
+        let layout = &net.layout.projs[k];
+        let name = format!("projection `{}` ({})", layout.name, layout.origin);
+        let mut fns = ProjFns {
+            dynamic: None,
+            arrivals: vec![],
+        };
+        let steady = net
+            .projs
+            .get(k)
+            .is_some_and(|x| circ_ir::step_invariant(&x.dynamic));
+        if !steady && let Some(slot) = m.dynamic.first() {
+            load(slot.kernel, &mut kernels)?;
+            fns.dynamic = Some(slot.kernel);
+        }
+        let still = m.couple.is_empty() && m.update.is_empty();
+        if !fusion.projs[k] && !still {
+            return Err(refuse(
+                name,
+                "not on the GPU yet: continuous couplings or equations outside the postsynaptic population's step",
+            ));
+        }
+        if !m.on_post.is_empty() {
+            return Err(refuse(name, "not on the GPU yet: `on post` handlers"));
+        }
+        for slot in &m.on_pre {
+            let f = slot.kernel;
+            if plan.functions[f].domain != Domain::Arriving {
+                return Err(refuse(
+                    name,
+                    "not on the GPU yet: an `on pre` that changes presynaptic values",
+                ));
+            }
+            let w = (modules.arrivals)(f).map_err(|why| refuse(name.clone(), &why))?;
+            fns.arrivals.push(make(&w)?);
+            let mut written = vec![];
+            if let Some(kernel) = net.projs.get(k).and_then(|x| {
+                circ_ir::plan::proj_kernels(x, circ_runtime::sim::ProjPhase::OnPre).get(slot.n)
+            }) {
+                circ_ir::written_vars(&kernel.body, &mut written);
+            }
+            for v in written {
+                if let Some(Space::PostNeuron(pv)) = layout.vars.get(v as usize).map(|x| x.space)
+                    && !added[layout.post].contains(&(pv as u32))
+                {
+                    added[layout.post].push(pv as u32);
+                }
+            }
+        }
+        projs.push(fns);
+        ends.push((
+            layout.pre,
+            layout.post,
+            layout.vars.iter().map(|v| v.space).collect(),
+        ));
+    }
+    for (p, mut accs) in added.into_iter().enumerate() {
+        if accs.is_empty() {
+            continue;
+        }
+        accs.sort_unstable();
+        let pop = &net.layout.pops[p];
+        let held: Vec<u32> = pop.held.iter().map(|&v| v as u32).collect();
+        let flag = pop.refractory_flag.map(|v| v as u32);
+        let w = (modules.apply)(pop.vars.len() as u32, &accs, &held, flag)
+            .map_err(|why| GpuError(format!("population `{}`: {why}", pop.name)))?;
+        pops[p].apply = Some((accs, make(&w)?));
+    }
+    Ok(Parts {
+        pops,
+        projs,
+        ends,
+        kernels,
+        refractory: make(&modules.refractory)?,
+        once: plan
+            .functions
+            .iter()
+            .map(|f| f.domain == Domain::Once)
+            .collect(),
+        fusion,
+        inputs: net
+            .layout
+            .pops
+            .iter()
+            .map(|p| {
+                (0..p.vars.len())
+                    .filter(|&v| p.vars[v].role == VarRole::Input)
+                    .collect()
+            })
+            .collect(),
+    })
+}
+
 impl Executor {
-    /// An executor for `net` under `plan`: `words(f)` is function `f`'s
-    /// SPIR-V or why it has none, `refractory` the refractory update's.
-    /// Refuses, naming it, what it cannot run yet.
+    /// An executor for `net` under `plan` on `gpu`, with kernels made from
+    /// `modules`. Refuses, naming it, what it cannot run yet.
     pub fn new(
         gpu: Gpu,
         net: &Network,
         plan: &Plan,
         push: PushLayout,
-        words: &dyn Fn(usize) -> Result<Vec<u32>, String>,
-        refractory: &[u32],
+        modules: &Modules<'_>,
     ) -> Result<Executor, GpuError> {
-        if let Some(proj) = net.layout.projs.first() {
-            return Err(GpuError(format!(
-                "projection `{}` ({}): synaptic projections are not on the GPU yet",
-                proj.name, proj.origin
-            )));
-        }
-        let mut kernels: Vec<Option<Kernel>> = (0..plan.functions.len()).map(|_| None).collect();
-        let mut pops = vec![];
-        let mut fusion = Fusion {
-            pops: vec![false; net.pops.len()],
-            projs: vec![],
-            inputs: vec![false; net.pops.len()],
-        };
-        let load = |f: usize, kernels: &mut Vec<Option<Kernel>>| -> Result<(), GpuError> {
-            let w = words(f).map_err(|why| {
-                GpuError(format!("{}: {why}", describe(net, &plan.functions[f].kind)))
-            })?;
-            kernels[f] = Some(gpu.kernel(&w, push.size)?);
-            Ok(())
-        };
-        for (p, m) in plan.map.pops.iter().enumerate() {
-            let mut fns = PopFns {
-                dynamic: m.dynamic,
-                drive: m.drive,
-                update: m.update,
-                threshold: m.threshold,
-                reset: m.reset,
-                fused: None,
-                steady: net
-                    .pops
-                    .get(p)
-                    .is_some_and(|k| circ_ir::step_invariant(&k.dynamic)),
-            };
-            // The fused pass where the SPIR-V generator translates it, else
-            // the phases one by one.
-            if let Some(Some(step)) = plan.map.fused.get(p)
-                && words(step.kernel).is_ok()
-            {
-                load(step.kernel, &mut kernels)?;
-                fns.fused = Some(step.kernel);
-                fusion.pops[p] = true;
-                fusion.inputs[p] = step.parts.contains(&FusedPart::ZeroInputs);
-            } else {
-                for f in [m.update, m.threshold].into_iter().flatten() {
-                    load(f, &mut kernels)?;
-                }
-            }
-            if !fns.steady
-                && let Some(f) = m.dynamic
-            {
-                load(f, &mut kernels)?;
-            }
-            for f in [m.drive, m.reset].into_iter().flatten() {
-                load(f, &mut kernels)?;
-            }
-            pops.push(fns);
-        }
-        let once = plan
-            .functions
-            .iter()
-            .map(|f| f.domain == Domain::Once)
-            .collect();
-        let refractory = gpu.kernel(refractory, push.size)?;
+        let parts = assemble(net, plan, modules, &|w| gpu.kernel(w, push.size))?;
         Ok(Executor {
             gpu,
             push,
-            pops,
-            kernels,
-            refractory,
-            once,
-            fusion,
-            inputs: net
-                .layout
-                .pops
-                .iter()
-                .map(|p| {
-                    (0..p.vars.len())
-                        .filter(|&v| p.vars[v].role == circ_runtime::VarRole::Input)
-                        .collect()
-                })
-                .collect(),
+            parts,
             plan: RefCell::new(vec![]),
             state: RefCell::new(None),
         })
@@ -189,7 +354,7 @@ impl Executor {
 
     /// Which populations step in one pass (for the runtime's step plan).
     pub fn fusion(&self) -> Fusion {
-        self.fusion.clone()
+        self.parts.fusion.clone()
     }
 
     /// The device's name.
@@ -197,53 +362,45 @@ impl Executor {
         self.gpu.name()
     }
 
-    /// The push constants of a dispatch over `count` elements of
-    /// population `p` at step `step`, with spikes in `spikes`.
-    fn push_bytes(
-        &self,
-        st: &State,
-        p: usize,
-        count: usize,
-        clock: (u64, f64, u64),
-        spikes: u64,
-    ) -> Vec<u8> {
-        let (step, dt, seed) = clock;
-        let l = &self.push;
-        let mut pc = vec![0u8; l.size as usize];
-        let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
-        put(l.table, st.tables[p].address.to_le_bytes());
-        put(l.start, 0u64.to_le_bytes());
-        put(l.count, (count as u64).to_le_bytes());
-        put(l.t, (step as f64 * dt).to_le_bytes());
-        put(l.dt, dt.to_le_bytes());
-        put(l.step, step.to_le_bytes());
-        put(l.seed, seed.to_le_bytes());
-        put(l.ref_until, st.ref_until[p].address.to_le_bytes());
-        put(l.spikes, spikes.to_le_bytes());
-        put(l.refr, st.refr[p].address.to_le_bytes());
-        pc
-    }
-
-    /// Records function `f` (or the refractory update) over population `p`.
-    #[allow(clippy::too_many_arguments)]
-    fn launch<'a>(
-        &'a self,
-        rec: &mut Recording<'a>,
-        st: &State,
-        k: &'a Kernel,
-        once: bool,
-        p: usize,
-        clock: (u64, f64, u64),
-        spikes: u64,
-    ) {
-        let count = if once { 1 } else { st.sizes[p] };
-        let pc = self.push_bytes(st, p, count, clock, spikes);
-        rec.dispatch(k, &pc, (count as u32).div_ceil(self.push.local_size));
-    }
-
     fn kernel(&self, f: Option<usize>) -> Option<(&Kernel, bool)> {
         let f = f?;
-        Some((self.kernels.get(f)?.as_ref()?, self.once[f]))
+        Some((self.parts.kernels.get(f)?.as_ref()?, self.parts.once[f]))
+    }
+}
+
+/// One dispatch's push constants.
+#[derive(Clone, Copy)]
+struct Launch {
+    table: u64,
+    count: usize,
+    step: u64,
+    dt: f64,
+    seed: u64,
+    ref_until: u64,
+    spikes: u64,
+    refr: u64,
+    ring: u64,
+    words: u64,
+}
+
+impl Executor {
+    fn dispatch<'a>(&self, rec: &mut Recording<'a>, k: &'a Kernel, l: Launch) {
+        let p = &self.push;
+        let mut pc = vec![0u8; p.size as usize];
+        let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
+        put(p.table, l.table.to_le_bytes());
+        put(p.start, 0u64.to_le_bytes());
+        put(p.count, (l.count as u64).to_le_bytes());
+        put(p.t, (l.step as f64 * l.dt).to_le_bytes());
+        put(p.dt, l.dt.to_le_bytes());
+        put(p.step, l.step.to_le_bytes());
+        put(p.seed, l.seed.to_le_bytes());
+        put(p.ref_until, l.ref_until.to_le_bytes());
+        put(p.spikes, l.spikes.to_le_bytes());
+        put(p.refr, l.refr.to_le_bytes());
+        put(p.ring, l.ring.to_le_bytes());
+        put(p.words, l.words.to_le_bytes());
+        rec.dispatch(k, &pc, (l.count as u32).div_ceil(self.push.local_size));
     }
 }
 
@@ -260,7 +417,7 @@ fn describe(net: &Network, kind: &FnKind) -> String {
         FnKind::Fused(p) => format!("{} (step)", pop(*p)),
         FnKind::Proj(k, ..) => net.layout.projs.get(*k).map_or_else(
             || format!("projection {k}"),
-            |l| format!("projection `{}`", l.name),
+            |l| format!("projection `{}` ({})", l.name, l.origin),
         ),
     }
 }
@@ -279,52 +436,163 @@ fn error(e: GpuError) -> String {
     e.0
 }
 
+impl Executor {
+    /// A buffer holding `data`.
+    fn upload<T: Copy, const N: usize>(
+        &self,
+        data: &[T],
+        f: impl Fn(T) -> [u8; N],
+    ) -> Result<Buffer, String> {
+        let mut b = self.gpu.buffer(data.len() * N).map_err(error)?;
+        b.write(&bytes(data, f)).map_err(error)?;
+        Ok(b)
+    }
+
+    /// A table of these addresses.
+    fn table(&self, addrs: &[u64]) -> Result<Buffer, String> {
+        self.upload(addrs, u64::to_le_bytes)
+    }
+}
+
 impl Resident for Executor {
     fn load(&self, s: &Loaded<'_>) -> Result<(), String> {
-        let layout: &NetLayout = s.layout;
-        for op in &s.plan.ops {
-            let ok = matches!(
-                op,
-                Op::ZeroInputs(_)
-                    | Op::Dynamic(_)
-                    | Op::PopStep(_)
-                    | Op::Update(_)
-                    | Op::Threshold(_)
-                    | Op::Poisson(_)
-                    | Op::Scheduled(_)
-                    | Op::Reset(_)
-            );
-            if !ok {
-                return Err(format!("{op:?} is not on the GPU yet"));
+        let layout = s.layout;
+        for (k, p) in s.projs.iter().enumerate() {
+            if p.pending {
+                let name = layout.projs.get(k).map_or("", |l| l.name.as_str());
+                return Err(format!(
+                    "projection `{name}` has spikes on their way from an earlier run; the GPU starts runs from empty delay rings"
+                ));
             }
         }
+        let sizes: Vec<usize> = layout.pops.iter().map(|p| p.size).collect();
+        let mut vars = vec![];
+        for pop in s.vars {
+            vars.push(
+                pop.iter()
+                    .map(|v| self.upload(v, f64::to_le_bytes))
+                    .collect::<Result<Vec<_>, _>>()?,
+            );
+        }
+        let addr = |bufs: &[Buffer]| bufs.iter().map(|b| b.address).collect::<Vec<u64>>();
         let mut st = State {
-            vars: vec![],
-            tables: vec![],
-            ref_until: vec![],
-            refr: vec![],
-            sizes: layout.pops.iter().map(|p| p.size).collect(),
+            tables: vars
+                .iter()
+                .map(|v| self.table(&addr(v)))
+                .collect::<Result<_, _>>()?,
+            fused_tables: vec![],
+            accs: vec![],
+            apply_tables: vec![],
+            ref_until: s
+                .ref_until
+                .iter()
+                .map(|r| self.upload(r, i64::to_le_bytes))
+                .collect::<Result<_, _>>()?,
+            refr: sizes
+                .iter()
+                .map(|&n| self.gpu.buffer(n * 8).map_err(error))
+                .collect::<Result<_, _>>()?,
+            history: (0..sizes.len()).map(|_| None).collect(),
+            projs: vec![],
+            vars,
+            sizes: sizes.clone(),
         };
-        for (p, vars) in s.vars.iter().enumerate() {
-            let mut bufs = vec![];
-            for v in vars {
-                let mut b = self.gpu.buffer(v.len() * 8).map_err(error)?;
-                b.write(&bytes(v, f64::to_le_bytes)).map_err(error)?;
-                bufs.push(b);
+        // Spike histories: as many slots as the longest delay from the
+        // population needs.
+        let mut slots = vec![0usize; sizes.len()];
+        for (k, p) in s.projs.iter().enumerate() {
+            let pre = self.parts.ends[k].0;
+            let longest = p.delays.iter().copied().max().unwrap_or(0) as usize;
+            slots[pre] = slots[pre].max(longest + 1);
+        }
+        for (p, &h) in slots.iter().enumerate() {
+            if h > 0 {
+                let words = sizes[p].div_ceil(32);
+                st.history[p] = Some((self.gpu.buffer(h * words * 4).map_err(error)?, h));
             }
-            let addrs: Vec<u64> = bufs.iter().map(|b| b.address).collect();
-            let mut table = self.gpu.buffer(addrs.len() * 8).map_err(error)?;
-            table
-                .write(&bytes(&addrs, u64::to_le_bytes))
-                .map_err(error)?;
-            let ru = s.ref_until.get(p).map_or(&[][..], Vec::as_slice);
-            let mut r = self.gpu.buffer(ru.len() * 8).map_err(error)?;
-            r.write(&bytes(ru, i64::to_le_bytes)).map_err(error)?;
-            st.vars.push(bufs);
-            st.tables.push(table);
-            st.ref_until.push(r);
-            st.refr
-                .push(self.gpu.buffer(st.sizes[p] * 8).map_err(error)?);
+        }
+        // Accumulators of handlers' additions, and their application.
+        for (p, fns) in self.parts.pops.iter().enumerate() {
+            let nv = st.vars[p].len();
+            let mut accs: Vec<Option<Buffer>> = (0..nv).map(|_| None).collect();
+            let mut apply_table = None;
+            if let Some((vs, _)) = &fns.apply {
+                for &v in vs {
+                    accs[v as usize] = Some(self.gpu.buffer(sizes[p] * 8).map_err(error)?);
+                }
+                let mut t = addr(&st.vars[p]);
+                t.extend(accs.iter().map(|a| a.as_ref().map_or(0, |b| b.address)));
+                apply_table = Some(self.table(&t)?);
+            }
+            st.accs.push(accs);
+            st.apply_tables.push(apply_table);
+        }
+        // Projections: own values, synapses by postsynaptic neuron, and
+        // the table their kernels read.
+        for (k, p) in s.projs.iter().enumerate() {
+            let (pre, post, spaces) = &self.parts.ends[k];
+            let own: Vec<Option<Buffer>> = spaces
+                .iter()
+                .enumerate()
+                .map(|(v, space)| match space {
+                    Space::PreNeuron(_) | Space::PostNeuron(_) => Ok(None),
+                    _ => self
+                        .upload(
+                            p.vars.get(v).map_or(&[][..], Vec::as_slice),
+                            f64::to_le_bytes,
+                        )
+                        .map(Some),
+                })
+                .collect::<Result<_, _>>()?;
+            let offsets: Vec<u64> = p.csr.by_post_offsets.iter().map(|&o| o as u64).collect();
+            let csr = vec![
+                self.upload(&offsets, u64::to_le_bytes)?,
+                self.upload(&p.csr.by_post, u32::to_le_bytes)?,
+                self.upload(&p.csr.pre, u32::to_le_bytes)?,
+                self.upload(&p.delays, u32::to_le_bytes)?,
+            ];
+            let mut t: Vec<u64> = spaces
+                .iter()
+                .zip(&own)
+                .map(|(space, b)| match space {
+                    Space::PreNeuron(pv) => st.vars[*pre].get(*pv).map_or(0, |b| b.address),
+                    Space::PostNeuron(pv) => st.vars[*post].get(*pv).map_or(0, |b| b.address),
+                    _ => b.as_ref().map_or(0, |b| b.address),
+                })
+                .collect();
+            t.extend(spaces.iter().map(|space| {
+                match space {
+                    Space::PostNeuron(pv) => st.accs[*post]
+                        .get(*pv)
+                        .and_then(Option::as_ref)
+                        .map_or(0, |b| b.address),
+                    _ => 0,
+                }
+            }));
+            t.extend(csr.iter().map(|b| b.address));
+            t.push(st.history[*pre].as_ref().map_or(0, |h| h.0.address));
+            st.projs.push(ProjState {
+                vars: own,
+                _csr: csr,
+                table: self.table(&t)?,
+            });
+        }
+        // Fused passes: the population's buffers, then each fused
+        // projection's own, as the plan numbers them.
+        for (p, fns) in self.parts.pops.iter().enumerate() {
+            if fns.fused.is_none() {
+                st.fused_tables.push(None);
+                continue;
+            }
+            let mut t = addr(&st.vars[p]);
+            for &k in &fns.fused_projs {
+                for (space, b) in self.parts.ends[k].2.iter().zip(&st.projs[k].vars) {
+                    if !matches!(space, Space::PostNeuron(_)) {
+                        t.push(b.as_ref().map_or(0, |b| b.address));
+                    }
+                }
+            }
+            st.fused_tables.push(Some(self.table(&t)?));
         }
         *self.state.borrow_mut() = Some(st);
         // The step plan is the runtime's; keep it for the batches.
@@ -338,6 +606,9 @@ impl Resident for Executor {
         let plan = self.plan.borrow();
         let npop = st.sizes.len();
         let steps = batch.count as usize;
+        if batch.taps.len() != steps || batch.given.len() != steps {
+            return Err("a batch without its inputs or recorders for every step".into());
+        }
         // Spike bitsets: per population, one per step of the batch, holding
         // the inputs' spikes before the step runs.
         let words: Vec<usize> = st.sizes.iter().map(|n| n.div_ceil(32)).collect();
@@ -349,9 +620,7 @@ impl Resident for Executor {
                     bits[j * words[p] + i as usize / 32] |= 1 << (i % 32);
                 }
             }
-            let mut b = self.gpu.buffer(bits.len() * 4).map_err(error)?;
-            b.write(&bytes(&bits, u32::to_le_bytes)).map_err(error)?;
-            rings.push(b);
+            rings.push(self.upload(&bits, u32::to_le_bytes)?);
         }
         // Recorders' values, step by step.
         let mut at = vec![];
@@ -368,56 +637,117 @@ impl Resident for Executor {
         let mut rec = self.gpu.record().map_err(error)?;
         for (j, (taps, row)) in batch.taps.iter().zip(&at).enumerate() {
             let step = batch.first + j as u64;
-            let clock = (step, batch.dt, batch.seed);
             for (tap, &to) in taps.iter().zip(row) {
-                let Src::Pop(p, v) = tap.src else {
-                    return Err("synapse recordings are not on the GPU yet".into());
-                };
                 let n = (tap.last - tap.first) * 8;
-                rec.copy(&st.vars[p][v], tap.first * 8, &tapbuf, to, n);
-            }
-            for op in plan.iter() {
-                let p = match *op {
-                    Op::ZeroInputs(p)
-                    | Op::Dynamic(p)
-                    | Op::PopStep(p)
-                    | Op::Update(p)
-                    | Op::Threshold(p)
-                    | Op::Reset(p) => p,
-                    _ => continue,
+                let src = match tap.src {
+                    Src::Pop(p, v) => &st.vars[p][v],
+                    Src::Proj(k, v) => match st.projs.get(k).and_then(|x| x.vars.get(v)) {
+                        Some(Some(b)) => b,
+                        _ => return Err("a recording of a projection's view".into()),
+                    },
                 };
-                let fns = self.pops[p];
-                let spikes = rings[p].address + (j * words[p] * 4) as u64;
+                rec.copy(src, tap.first * 8, &tapbuf, to, n);
+            }
+            let slot = |p: usize| rings[p].address + (j * words[p] * 4) as u64;
+            let base = |p: usize, table: u64, count: usize| Launch {
+                table,
+                count,
+                step,
+                dt: batch.dt,
+                seed: batch.seed,
+                ref_until: st.ref_until[p].address,
+                spikes: slot(p),
+                refr: st.refr[p].address,
+                ring: 0,
+                words: 0,
+            };
+            let mut history_done = false;
+            for op in plan.iter() {
+                // This step's spikes are complete once propagation starts:
+                // they enter the histories.
+                if !history_done
+                    && matches!(
+                        op,
+                        Op::Deliver(_) | Op::OnPost(_) | Op::ApplyEvents(_) | Op::Reset(_)
+                    )
+                {
+                    history_done = true;
+                    for (p, h) in st.history.iter().enumerate() {
+                        if let Some((buf, slots)) = h {
+                            let to = (step as usize % slots) * words[p] * 4;
+                            rec.copy(&rings[p], j * words[p] * 4, buf, to, words[p] * 4);
+                        }
+                    }
+                }
                 match *op {
                     Op::ZeroInputs(p) => {
-                        for &v in &self.inputs[p] {
+                        for &v in &self.parts.inputs[p] {
                             rec.zero(&st.vars[p][v], 0, st.vars[p][v].len);
                         }
                     }
-                    Op::Dynamic(_) => {
-                        let dynamic = if fns.steady { None } else { fns.dynamic };
-                        for f in [dynamic, fns.drive] {
+                    Op::Dynamic(p) => {
+                        let fns = &self.parts.pops[p];
+                        for f in [fns.dynamic, fns.drive] {
                             if let Some((k, once)) = self.kernel(f) {
-                                self.launch(&mut rec, st, k, once, p, clock, spikes);
+                                let n = if once { 1 } else { st.sizes[p] };
+                                self.dispatch(&mut rec, k, base(p, st.tables[p].address, n));
                             }
                         }
                     }
-                    Op::PopStep(_) | Op::Update(_) | Op::Threshold(_) => {
-                        let f = match *op {
-                            Op::PopStep(_) => fns.fused,
-                            Op::Update(_) => fns.update,
-                            _ => fns.threshold,
+                    Op::PopStep(p) | Op::Update(p) | Op::Threshold(p) => {
+                        let fns = &self.parts.pops[p];
+                        let (f, table) = match *op {
+                            Op::PopStep(_) => (
+                                fns.fused,
+                                st.fused_tables[p].as_ref().map_or(0, |b| b.address),
+                            ),
+                            Op::Update(_) => (fns.update, st.tables[p].address),
+                            _ => (fns.threshold, st.tables[p].address),
                         };
                         if let Some((k, once)) = self.kernel(f) {
-                            self.launch(&mut rec, st, k, once, p, clock, spikes);
+                            let n = if once { 1 } else { st.sizes[p] };
+                            self.dispatch(&mut rec, k, base(p, table, n));
                         }
                     }
-                    _ => {
-                        if let Some((k, once)) = self.kernel(fns.reset) {
-                            self.launch(&mut rec, st, k, once, p, clock, spikes);
+                    Op::Reset(p) => {
+                        if let Some((k, _)) = self.kernel(self.parts.pops[p].reset) {
+                            self.dispatch(&mut rec, k, base(p, st.tables[p].address, st.sizes[p]));
                         }
-                        self.launch(&mut rec, st, &self.refractory, false, p, clock, spikes);
+                        let l = base(p, st.tables[p].address, st.sizes[p]);
+                        self.dispatch(&mut rec, &self.parts.refractory, l);
                     }
+                    Op::ProjDynamic(k) => {
+                        if let Some((kern, _)) = self.kernel(self.parts.projs[k].dynamic) {
+                            let post = self.parts.ends[k].1;
+                            self.dispatch(&mut rec, kern, base(post, st.projs[k].table.address, 1));
+                        }
+                    }
+                    Op::Deliver(k) => {
+                        let (pre, post, _) = self.parts.ends[k];
+                        let ring = st.history[pre].as_ref().map_or(1, |h| h.1);
+                        for kern in &self.parts.projs[k].arrivals {
+                            let l = Launch {
+                                ring: ring as u64,
+                                words: words[pre] as u64,
+                                ..base(post, st.projs[k].table.address, st.sizes[post])
+                            };
+                            self.dispatch(&mut rec, kern, l);
+                        }
+                    }
+                    Op::ApplyEvents(p) => {
+                        if let (Some((_, kern)), Some(t)) =
+                            (&self.parts.pops[p].apply, &st.apply_tables[p])
+                        {
+                            self.dispatch(&mut rec, kern, base(p, t.address, st.sizes[p]));
+                        }
+                    }
+                    // Inputs' spikes are in the bitsets already; `on post`
+                    // and unfused couplings were refused by `new`.
+                    Op::Poisson(_)
+                    | Op::Scheduled(_)
+                    | Op::OnPost(_)
+                    | Op::Couple(_)
+                    | Op::ProjUpdate(_) => {}
                 }
             }
         }
@@ -452,21 +782,36 @@ impl Resident for Executor {
         Ok(out)
     }
 
-    fn store(&self, vars: &mut [Vec<Vec<f64>>], ref_until: &mut [Vec<i64>]) -> Result<(), String> {
+    fn store(
+        &self,
+        vars: &mut [Vec<Vec<f64>>],
+        ref_until: &mut [Vec<i64>],
+        projs: &mut [&mut Vec<Vec<f64>>],
+    ) -> Result<(), String> {
         let guard = self.state.borrow();
         let st = guard.as_ref().ok_or("the GPU has no state loaded")?;
+        let copy = |b: &Buffer, dst: &mut Vec<f64>| {
+            let x = floats(&b.read());
+            let n = dst.len().min(x.len());
+            dst[..n].copy_from_slice(&x[..n]);
+        };
         for (p, bufs) in st.vars.iter().enumerate() {
             for (v, b) in bufs.iter().enumerate() {
-                let x = floats(&b.read());
                 if let Some(dst) = vars.get_mut(p).and_then(|vs| vs.get_mut(v)) {
-                    let n = dst.len().min(x.len());
-                    dst[..n].copy_from_slice(&x[..n]);
+                    copy(b, dst);
                 }
             }
             if let Some(dst) = ref_until.get_mut(p) {
                 let raw = st.ref_until[p].read();
                 for (d, c) in dst.iter_mut().zip(raw.chunks_exact(8)) {
                     *d = i64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                }
+            }
+        }
+        for (k, p) in st.projs.iter().enumerate() {
+            for (v, b) in p.vars.iter().enumerate() {
+                if let (Some(b), Some(dst)) = (b, projs.get_mut(k).and_then(|x| x.get_mut(v))) {
+                    copy(b, dst);
                 }
             }
         }
