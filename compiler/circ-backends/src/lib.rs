@@ -300,6 +300,7 @@ fn gpu_modules<T>(
         arrivals: &arrivals,
         apply: &apply,
         refractory: circ_codegen_spirv::refractory_module().map_err(|e| e.to_string())?,
+        mark: circ_codegen_spirv::mark_module().map_err(|e| e.to_string())?,
     };
     with(&modules)
 }
@@ -328,6 +329,7 @@ fn gpu_executor(net: &Network, plan: &Plan) -> Result<circ_gpu::exec::Executor, 
         refr: push::REFR,
         ring: push::RING,
         words: push::WORDS,
+        lanes: push::LANES,
         size: push::SIZE,
         local_size: circ_codegen_spirv::LOCAL_SIZE,
     };

@@ -58,11 +58,13 @@ pub mod push {
     pub const RING: u32 = 80;
     /// `u32` words of one spike bitset of the presynaptic population.
     pub const WORDS: u32 = 88;
+    /// Invocations that share one presynaptic neuron's synapses (marks).
+    pub const LANES: u32 = 96;
     /// The block's size in bytes.
-    pub const SIZE: u32 = 96;
+    pub const SIZE: u32 = 104;
     /// Every member, in order.
-    pub const MEMBERS: [u32; 12] = [
-        TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES, REFR, RING, WORDS,
+    pub const MEMBERS: [u32; 13] = [
+        TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES, REFR, RING, WORDS, LANES,
     ];
 }
 
@@ -231,15 +233,16 @@ pub fn arrivals_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), St
 }
 
 /// The arrival kernel of function `f` (the synapse part of an `on pre`):
-/// one invocation per postsynaptic neuron, which visits its synapses in
-/// increasing order and runs the part for each whose presynaptic spike
-/// arrives in this step, so every sum is the CPU's, in its order. Its
-/// table: the projection's variables by view (the neuron buffers for
-/// neuron values), then the postsynaptic accumulators by the same numbers,
-/// then the synapses by postsynaptic neuron (offsets, `u64`; synapse ids,
-/// `u32`), each synapse's presynaptic neuron and delay in steps (`u32`),
-/// and the presynaptic spike history (`push::RING` bitsets of
-/// `push::WORDS` words; the bitset of step `n` in slot `n % RING`).
+/// one invocation per postsynaptic neuron, which reads the marks of its
+/// synapses in this step's slot (set by [`mark_module`] when their spikes
+/// left) and runs the part for each marked synapse in increasing order,
+/// so every sum is the CPU's, in its order; it clears the marks it read.
+/// Its table: the projection's variables by view (the neuron buffers for
+/// neuron values), then the postsynaptic accumulators by the same
+/// numbers, then the synapses by postsynaptic neuron (offsets, `u64`;
+/// synapse ids, `u32`), each synapse's presynaptic neuron (`u32`) and the
+/// marks (`push::RING` slots of `push::WORDS` words; bit `q` of a slot is
+/// the synapse at position `q` by postsynaptic neuron).
 pub fn arrivals(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
     arrivals_supported(net, plan, f).map_err(SpirvError)?;
     let groups = plan.groups(net, f);
@@ -248,6 +251,19 @@ pub fn arrivals(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
     };
     let mut g = Gen::new();
     g.arrivals_function(part)?;
+    Ok(g.finish())
+}
+
+/// The marking of a projection's synapses when their presynaptic neuron
+/// spikes, as a module: `push::LANES` invocations per presynaptic neuron
+/// (`push::COUNT` = neurons x lanes); where the neuron's bit is set
+/// in `push::SPIKES`, each synapse's mark is set in the slot of step `step
+/// + delay` (modulo `push::RING`). Its table: the synapses by presynaptic
+/// neuron (offsets, `u64`), each synapse's position by postsynaptic neuron
+/// and its delay in steps (`u32`), and the marks.
+pub fn mark_module() -> R<Vec<u32>> {
+    let mut g = Gen::new();
+    g.mark_function()?;
     Ok(g.finish())
 }
 
@@ -311,6 +327,9 @@ struct Gen {
     refractory: Option<Word>,
     /// Constants made so far, by type and bits (each is declared once).
     consts: HashMap<(Word, u64), Word>,
+    /// Buffers this invocation has set to +0 at its element and not
+    /// changed since (a fused pass's zeroed inputs).
+    zeroed: std::collections::HashSet<u32>,
     /// The presynaptic and postsynaptic neuron of the current synapse
     /// (arrival kernels).
     pre_idx: Option<Word>,
@@ -333,6 +352,8 @@ impl Gen {
             Capability::Float64,
             Capability::Int64,
             Capability::PhysicalStorageBufferAddresses,
+            Capability::SignedZeroInfNanPreserve,
+            Capability::RoundingModeRTE,
         ] {
             b.capability(c);
         }
@@ -413,6 +434,7 @@ impl Gen {
             local: None,
             refractory: None,
             consts: HashMap::new(),
+            zeroed: std::collections::HashSet::new(),
             pre_idx: None,
             post_idx: None,
             acc_base: None,
@@ -762,6 +784,13 @@ impl Gen {
                     let x = self.expr(part, e)?;
                     let p = self.var_ptr(part, *v)?;
                     self.store_aligned(p, x)?;
+                    let buf = part.bufs.get(*v as usize).copied().unwrap_or(*v);
+                    let own = part.view.addrs.get(*v as usize) == Some(&Addr::Element);
+                    if own && matches!(e, Expr::Const(c) if c.to_bits() == 0) {
+                        self.zeroed.insert(buf);
+                    } else {
+                        self.zeroed.remove(&buf);
+                    }
                 }
                 Stmt::AddTo(v, e) => self.add_to(part, *v, e)?,
                 Stmt::Spike(c) => self.spike(part, c)?,
@@ -802,6 +831,8 @@ impl Gen {
             }
             return Ok(());
         }
+        let buf = part.bufs.get(v as usize).copied().unwrap_or(v);
+        self.zeroed.remove(&buf);
         match target {
             Some(Target::Own) | None => {
                 let p = self.var_ptr(part, v)?;
@@ -993,6 +1024,18 @@ impl Gen {
         Ok((main, done))
     }
 
+    /// The entry point's execution modes: its workgroup, and f64 that keeps
+    /// signed zeros, infinities and NaNs and rounds to nearest even (a
+    /// driver may otherwise fold `+0 + x` to `x`).
+    fn modes(&mut self, main: Word) {
+        self.b
+            .execution_mode(main, ExecutionMode::LocalSize, [LOCAL_SIZE, 1, 1]);
+        self.b
+            .execution_mode(main, ExecutionMode::SignedZeroInfNanPreserve, [64]);
+        self.b
+            .execution_mode(main, ExecutionMode::RoundingModeRTE, [64]);
+    }
+
     /// Ends the entry point begun by [`Gen::begin_main`].
     fn end_main(&mut self, main: Word, done: Word) -> R<()> {
         self.b.branch(done).map_err(err)?;
@@ -1005,8 +1048,7 @@ impl Gen {
             "main",
             [self.gid, self.push],
         );
-        self.b
-            .execution_mode(main, ExecutionMode::LocalSize, [LOCAL_SIZE, 1, 1]);
+        self.modes(main);
         Ok(())
     }
 
@@ -1038,75 +1080,145 @@ impl Gen {
         self.b.i_equal(self.t.bool, None, low, one).map_err(err)
     }
 
+    /// `min(x, y)` of unsigned 64-bit integers.
+    fn umin(&mut self, x: Word, y: Word) -> R<Word> {
+        let lt = self.b.u_less_than(self.t.bool, None, x, y).map_err(err)?;
+        self.b.select(self.t.u64, None, lt, x, y).map_err(err)
+    }
+
+    /// The word address `base + index * 4`, as an integer.
+    fn word_addr(&mut self, base: Word, index: Word) -> R<Word> {
+        let four = self.u64c(4);
+        let off = self.b.i_mul(self.t.u64, None, index, four).map_err(err)?;
+        self.b.i_add(self.t.u64, None, base, off).map_err(err)
+    }
+
     /// An arrival kernel ([`arrivals`]): one invocation per postsynaptic
-    /// neuron `j`, visiting its synapses in increasing order and running
-    /// `part` for each whose presynaptic spike arrives now.
+    /// neuron `j`, reading the marks of its synapses (by postsynaptic
+    /// neuron) in this step's slot a word at a time, and running `part`
+    /// for each marked synapse in increasing order; the marks it read are
+    /// cleared.
     fn arrivals_function(&mut self, part: &Part<'_>) -> R<()> {
         let (main, done) = self.begin_main()?;
         let nv = part.view.addrs.len() as u32;
-        let it = self.t.u64;
+        let (it, u32t, bt) = (self.t.u64, self.t.u32, self.t.bool);
         let j = self.element;
         self.acc_base = Some(nv);
         self.post_idx = Some(j);
         let base = 2 * nv;
-        let (offsets, by_post, pre, delays, history) = (
+        let (offsets, by_post, pre, marks) = (
             self.buffer(base)?,
             self.buffer(base + 1)?,
             self.buffer(base + 2)?,
             self.buffer(base + 3)?,
-            self.buffer(base + 4)?,
         );
         let ring = self.push_member(push::RING)?;
         let words = self.push_member(push::WORDS)?;
         let p0 = self.at(self.t.pu64, offsets, j, 8)?;
-        let first = self.load_aligned(it, p0, 8)?;
+        let a = self.load_aligned(it, p0, 8)?;
         let one = self.u64c(1);
         let j1 = self.b.i_add(it, None, j, one).map_err(err)?;
         let p1 = self.at(self.t.pu64, offsets, j1, 8)?;
-        let last = self.load_aligned(it, p1, 8)?;
+        let b = self.load_aligned(it, p1, 8)?;
+        // This step's slot of marks.
+        let slot = self.b.u_mod(it, None, self.step, ring).map_err(err)?;
+        let first_word = self.b.i_mul(it, None, slot, words).map_err(err)?;
+        let slot_base = self.word_addr(marks, first_word)?;
+        let (five, c31, c32) = (self.u64c(5), self.u64c(31), self.u64c(32));
+        let w0 = self.b.shift_right_logical(it, None, a, five).map_err(err)?;
+        let b31 = self.b.i_add(it, None, b, c31).map_err(err)?;
+        let wend = self
+            .b
+            .shift_right_logical(it, None, b31, five)
+            .map_err(err)?;
         let entry = self.b.id();
         self.b.branch(entry).map_err(err)?;
         self.b.begin_block(Some(entry)).map_err(err)?;
-        let (header, body, cont, merge) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
-        let next = self.b.id();
-        self.b.branch(header).map_err(err)?;
-        self.b.begin_block(Some(header)).map_err(err)?;
-        let q = self
+        // for w in w0..wend
+        let (oh, ob, oc, om) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
+        let wnext = self.b.id();
+        self.b.branch(oh).map_err(err)?;
+        self.b.begin_block(Some(oh)).map_err(err)?;
+        let w = self
             .b
-            .phi(it, None, [(first, entry), (next, cont)])
+            .phi(it, None, [(w0, entry), (wnext, oc)])
             .map_err(err)?;
-        let more = self
+        let more = self.b.u_less_than(bt, None, w, wend).map_err(err)?;
+        self.b
+            .loop_merge(om, oc, rspirv::spirv::LoopControl::NONE, [])
+            .map_err(err)?;
+        self.b.branch_conditional(more, ob, om, []).map_err(err)?;
+        self.b.begin_block(Some(ob)).map_err(err)?;
+        let waddr = self.word_addr(slot_base, w)?;
+        let wp = self
             .b
-            .u_less_than(self.t.bool, None, q, last)
+            .convert_u_to_ptr(self.t.pu32, None, waddr)
+            .map_err(err)?;
+        let word = self.load_aligned(u32t, wp, 4)?;
+        let word = self.b.u_convert(it, None, word).map_err(err)?;
+        // Only the bits of j's synapses: [a, b) within this word.
+        let at = self.b.i_mul(it, None, w, c32).map_err(err)?;
+        let at32 = self.b.i_add(it, None, at, c32).map_err(err)?;
+        let lo_end = self.umin(b, at32)?;
+        let lo_start = {
+            let lt = self.b_lt(at, a)?;
+            self.b.select(it, None, lt, a, at).map_err(err)?
+        };
+        let lo = self.b.i_sub(it, None, lo_start, at).map_err(err)?;
+        let hi = self.b.i_sub(it, None, lo_end, at).map_err(err)?;
+        let hi_mask = self.b.shift_left_logical(it, None, one, hi).map_err(err)?;
+        let hi_mask = self.b.i_sub(it, None, hi_mask, one).map_err(err)?;
+        let lo_mask = self.b.shift_left_logical(it, None, one, lo).map_err(err)?;
+        let lo_mask = self.b.i_sub(it, None, lo_mask, one).map_err(err)?;
+        let lo_mask = self.b.not(it, None, lo_mask).map_err(err)?;
+        let mask = self
+            .b
+            .bitwise_and(it, None, hi_mask, lo_mask)
+            .map_err(err)?;
+        let bits = self.b.bitwise_and(it, None, word, mask).map_err(err)?;
+        let bits = self.b.u_convert(u32t, None, bits).map_err(err)?;
+        let zero32 = self.u32c(0);
+        let any = self.b.i_not_equal(bt, None, bits, zero32).map_err(err)?;
+        // Clear the marks read (neighbours share the boundary words).
+        let (clear, cleared) = (self.b.id(), self.b.id());
+        self.b
+            .selection_merge(cleared, rspirv::spirv::SelectionControl::NONE)
             .map_err(err)?;
         self.b
-            .loop_merge(merge, cont, rspirv::spirv::LoopControl::NONE, [])
+            .branch_conditional(any, clear, cleared, [])
             .map_err(err)?;
+        self.b.begin_block(Some(clear)).map_err(err)?;
+        let keep = self.b.not(u32t, None, bits).map_err(err)?;
+        let (scope, sem) = (self.u32c(1), self.u32c(0));
         self.b
-            .branch_conditional(more, body, merge, [])
+            .atomic_and(u32t, None, wp, scope, sem, keep)
             .map_err(err)?;
-        self.b.begin_block(Some(body)).map_err(err)?;
+        self.b.branch(cleared).map_err(err)?;
+        self.b.begin_block(Some(cleared)).map_err(err)?;
+        // while bits != 0: the lowest marked synapse first.
+        let (ih, ib, ic, im) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
+        let bnext = self.b.id();
+        self.b.branch(ih).map_err(err)?;
+        self.b.begin_block(Some(ih)).map_err(err)?;
+        let cur = self
+            .b
+            .phi(u32t, None, [(bits, cleared), (bnext, ic)])
+            .map_err(err)?;
+        let nz = self.b.i_not_equal(bt, None, cur, zero32).map_err(err)?;
+        self.b
+            .loop_merge(im, ic, rspirv::spirv::LoopControl::NONE, [])
+            .map_err(err)?;
+        self.b.branch_conditional(nz, ib, im, []).map_err(err)?;
+        self.b.begin_block(Some(ib)).map_err(err)?;
+        // GLSL.std.450 FindILsb (73).
+        let lsb = self
+            .b
+            .ext_inst(u32t, None, self.glsl, 73, [Operand::IdRef(cur)])
+            .map_err(err)?;
+        let lsb = self.b.u_convert(it, None, lsb).map_err(err)?;
+        let q = self.b.i_add(it, None, at, lsb).map_err(err)?;
         let syn = self.load_u32(by_post, q)?;
         let i = self.load_u32(pre, syn)?;
-        let d = self.load_u32(delays, syn)?;
-        // The slot of step `step - d` (d < ring; earlier steps' slots
-        // hold no spikes).
-        let back = self.b.i_add(it, None, self.step, ring).map_err(err)?;
-        let back = self.b.i_sub(it, None, back, d).map_err(err)?;
-        let slot = self.b.u_mod(it, None, back, ring).map_err(err)?;
-        let at = self.b.i_mul(it, None, slot, words).map_err(err)?;
-        let four = self.u64c(4);
-        let off = self.b.i_mul(it, None, at, four).map_err(err)?;
-        let words_at = self.b.i_add(it, None, history, off).map_err(err)?;
-        let arrived = self.bit(words_at, i)?;
-        let (run, after) = (self.b.id(), self.b.id());
-        self.b
-            .selection_merge(after, rspirv::spirv::SelectionControl::NONE)
-            .map_err(err)?;
-        self.b
-            .branch_conditional(arrived, run, after, [])
-            .map_err(err)?;
-        self.b.begin_block(Some(run)).map_err(err)?;
         // The synapse is the element (its values, its random draws).
         let (saved, saved_bases) = (self.element, self.bases.clone());
         self.element = syn;
@@ -1114,15 +1226,114 @@ impl Gen {
         self.refractory = None;
         self.stmts(part, &part.kernel.body)?;
         self.element = saved;
-        // Addresses read inside the branch do not reach past it.
+        // Addresses read inside the loop do not reach past it.
         self.bases = saved_bases;
-        self.b.branch(after).map_err(err)?;
-        self.b.begin_block(Some(after)).map_err(err)?;
-        self.b.branch(cont).map_err(err)?;
-        self.b.begin_block(Some(cont)).map_err(err)?;
-        self.b.i_add(it, Some(next), q, one).map_err(err)?;
-        self.b.branch(header).map_err(err)?;
-        self.b.begin_block(Some(merge)).map_err(err)?;
+        self.b.branch(ic).map_err(err)?;
+        self.b.begin_block(Some(ic)).map_err(err)?;
+        let one32 = self.u32c(1);
+        let less = self.b.i_sub(u32t, None, cur, one32).map_err(err)?;
+        self.b
+            .bitwise_and(u32t, Some(bnext), cur, less)
+            .map_err(err)?;
+        self.b.branch(ih).map_err(err)?;
+        self.b.begin_block(Some(im)).map_err(err)?;
+        self.b.branch(oc).map_err(err)?;
+        self.b.begin_block(Some(oc)).map_err(err)?;
+        self.b.i_add(it, Some(wnext), w, one).map_err(err)?;
+        self.b.branch(oh).map_err(err)?;
+        self.b.begin_block(Some(om)).map_err(err)?;
+        self.end_main(main, done)
+    }
+
+    fn b_lt(&mut self, x: Word, y: Word) -> R<Word> {
+        self.b.u_less_than(self.t.bool, None, x, y).map_err(err)
+    }
+
+    /// The mark kernel ([`mark_module`]): `push::LANES` invocations per
+    /// presynaptic neuron; where it spiked in this step, they share its
+    /// synapses and set each one's mark in the slot of its arrival step.
+    fn mark_function(&mut self) -> R<()> {
+        let (main, done) = self.begin_main()?;
+        let it = self.t.u64;
+        let u32t = self.t.u32;
+        let local = self.push_member(push::LANES)?;
+        let i = self.b.u_div(it, None, self.element, local).map_err(err)?;
+        let lane = self.b.u_mod(it, None, self.element, local).map_err(err)?;
+        let (offsets, csc, delays, marks) = (
+            self.buffer(0)?,
+            self.buffer(1)?,
+            self.buffer(2)?,
+            self.buffer(3)?,
+        );
+        let ring = self.push_member(push::RING)?;
+        let words = self.push_member(push::WORDS)?;
+        let fired = self.bit(self.spikes, i)?;
+        let (run, skip) = (self.b.id(), self.b.id());
+        self.b
+            .selection_merge(skip, rspirv::spirv::SelectionControl::NONE)
+            .map_err(err)?;
+        self.b
+            .branch_conditional(fired, run, skip, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(run)).map_err(err)?;
+        let p0 = self.at(self.t.pu64, offsets, i, 8)?;
+        let a = self.load_aligned(it, p0, 8)?;
+        let one = self.u64c(1);
+        let i1 = self.b.i_add(it, None, i, one).map_err(err)?;
+        let p1 = self.at(self.t.pu64, offsets, i1, 8)?;
+        let b = self.load_aligned(it, p1, 8)?;
+        let q0 = self.b.i_add(it, None, a, lane).map_err(err)?;
+        let entry = self.b.id();
+        self.b.branch(entry).map_err(err)?;
+        self.b.begin_block(Some(entry)).map_err(err)?;
+        let (h, body, c, m) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
+        let qnext = self.b.id();
+        self.b.branch(h).map_err(err)?;
+        self.b.begin_block(Some(h)).map_err(err)?;
+        let q = self
+            .b
+            .phi(it, None, [(q0, entry), (qnext, c)])
+            .map_err(err)?;
+        let more = self.b_lt(q, b)?;
+        self.b
+            .loop_merge(m, c, rspirv::spirv::LoopControl::NONE, [])
+            .map_err(err)?;
+        self.b.branch_conditional(more, body, m, []).map_err(err)?;
+        self.b.begin_block(Some(body)).map_err(err)?;
+        let d = self.load_u32(delays, q)?;
+        let pos = self.load_u32(csc, q)?;
+        let arrive = self.b.i_add(it, None, self.step, d).map_err(err)?;
+        let slot = self.b.u_mod(it, None, arrive, ring).map_err(err)?;
+        let first = self.b.i_mul(it, None, slot, words).map_err(err)?;
+        let (five, c31) = (self.u64c(5), self.u64c(31));
+        let wi = self
+            .b
+            .shift_right_logical(it, None, pos, five)
+            .map_err(err)?;
+        let wi = self.b.i_add(it, None, first, wi).map_err(err)?;
+        let bit = self.b.bitwise_and(it, None, pos, c31).map_err(err)?;
+        let bit = self.b.u_convert(u32t, None, bit).map_err(err)?;
+        let one32 = self.u32c(1);
+        let set = self
+            .b
+            .shift_left_logical(u32t, None, one32, bit)
+            .map_err(err)?;
+        let waddr = self.word_addr(marks, wi)?;
+        let wp = self
+            .b
+            .convert_u_to_ptr(self.t.pu32, None, waddr)
+            .map_err(err)?;
+        let (scope, sem) = (self.u32c(1), self.u32c(0));
+        self.b
+            .atomic_or(u32t, None, wp, scope, sem, set)
+            .map_err(err)?;
+        self.b.branch(c).map_err(err)?;
+        self.b.begin_block(Some(c)).map_err(err)?;
+        self.b.i_add(it, Some(qnext), q, local).map_err(err)?;
+        self.b.branch(h).map_err(err)?;
+        self.b.begin_block(Some(m)).map_err(err)?;
+        self.b.branch(skip).map_err(err)?;
+        self.b.begin_block(Some(skip)).map_err(err)?;
         self.end_main(main, done)
     }
 
@@ -1260,7 +1471,17 @@ impl Gen {
                         let p = self.var_ptr(part, s.var)?;
                         let old = self.load_aligned(self.t.f64, p, 8)?;
                         let added = self.fbin(FBin::Add, old, sum)?;
-                        let new = if s.input {
+                        let new = if s.input && self.zeroed.remove(&s.buf) {
+                            // Zeroed by this pass: +0 + sum, written so
+                            // that no driver folds the known +0 away (and
+                            // turns a -0 sum into -0).
+                            let z = self.f(0.0);
+                            let is_zero =
+                                self.b.f_ord_equal(self.t.bool, None, sum, z).map_err(err)?;
+                            self.b
+                                .select(self.t.f64, None, is_zero, z, sum)
+                                .map_err(err)?
+                        } else if s.input {
                             added
                         } else {
                             let z = self.f(0.0);
@@ -1289,8 +1510,7 @@ impl Gen {
             "main",
             [self.gid, self.push],
         );
-        self.b
-            .execution_mode(main, ExecutionMode::LocalSize, [LOCAL_SIZE, 1, 1]);
+        self.modes(main);
         Ok(())
     }
 }

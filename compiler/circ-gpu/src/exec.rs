@@ -8,9 +8,10 @@
 //! It runs populations (time-dependent parameters, drives, updates and
 //! fused passes, spike conditions, resets, refractory periods) and
 //! projections whose `on pre` adds into postsynaptic values or changes
-//! their synapses: each step's spikes enter a history ring per population,
-//! and an arrival kernel per postsynaptic neuron visits its synapses in
-//! increasing order, adding what arrives (so sums are the CPU's, without
+//! their synapses: a spike marks each of its synapses (a bit, by
+//! postsynaptic neuron) in the slot of the step it arrives, and an arrival
+//! kernel per postsynaptic neuron reads its marks and runs the handler for
+//! each marked synapse in increasing order (so sums are the CPU's, without
 //! float atomics); the handlers' additions are then applied as on the CPU.
 //! Continuous couplings and equations run inside the postsynaptic
 //! population's fused pass. What it cannot run yet is refused by name
@@ -48,10 +49,12 @@ pub struct PushLayout {
     pub spikes: u32,
     /// Device address of the refractory periods resets set.
     pub refr: u32,
-    /// Slots of the presynaptic spike history (u64).
+    /// Slots of marks (u64).
     pub ring: u32,
-    /// Words of one presynaptic spike bitset (u64).
+    /// Words of one slot of marks (u64).
     pub words: u32,
+    /// Invocations per presynaptic neuron when marking (u64).
+    pub lanes: u32,
     /// The block's size in bytes.
     pub size: u32,
     /// Invocations per workgroup.
@@ -74,6 +77,8 @@ pub struct Modules<'a> {
     pub apply: &'a ApplyFn,
     /// The refractory update.
     pub refractory: Vec<u32>,
+    /// The marking of synapses whose presynaptic neuron spiked.
+    pub mark: Vec<u32>,
 }
 
 /// A population's functions, by index in the plan.
@@ -106,10 +111,16 @@ struct ProjFns<K> {
 struct ProjState {
     /// Own buffers by variable (`None` for views of neuron values).
     vars: Vec<Option<Buffer>>,
-    /// Synapses by postsynaptic neuron, presynaptic neurons, delays.
+    /// Its synapses (both orders), delays and marks, which its tables name.
     _csr: Vec<Buffer>,
-    /// The table of its kernels.
+    /// The table of its kernels (variables, accumulators, synapses by
+    /// postsynaptic neuron, presynaptic neurons, marks).
     table: Buffer,
+    /// The mark kernel's table.
+    mark_table: Buffer,
+    /// Slots of marks (the longest delay + 1), and words per slot.
+    ring: usize,
+    words: usize,
 }
 
 /// What lives on the device during a run.
@@ -126,9 +137,6 @@ struct State {
     apply_tables: Vec<Option<Buffer>>,
     ref_until: Vec<Buffer>,
     refr: Vec<Buffer>,
-    /// Per population with projections from it: its spike history and
-    /// the number of its slots.
-    history: Vec<Option<(Buffer, usize)>>,
     projs: Vec<ProjState>,
     sizes: Vec<usize>,
 }
@@ -143,6 +151,7 @@ struct Parts<K> {
     /// Per function of the plan: its kernel, where the executor runs it.
     kernels: Vec<Option<K>>,
     refractory: K,
+    mark: K,
     /// Per function: whether it runs once (one invocation).
     once: Vec<bool>,
     fusion: Fusion,
@@ -313,6 +322,7 @@ fn assemble<K>(
         ends,
         kernels,
         refractory: make(&modules.refractory)?,
+        mark: make(&modules.mark)?,
         once: plan
             .functions
             .iter()
@@ -381,6 +391,7 @@ struct Launch {
     refr: u64,
     ring: u64,
     words: u64,
+    lanes: u64,
 }
 
 impl Executor {
@@ -400,6 +411,7 @@ impl Executor {
         put(p.refr, l.refr.to_le_bytes());
         put(p.ring, l.ring.to_le_bytes());
         put(p.words, l.words.to_le_bytes());
+        put(p.lanes, l.lanes.to_le_bytes());
         rec.dispatch(k, &pc, (l.count as u32).div_ceil(self.push.local_size));
     }
 }
@@ -492,25 +504,10 @@ impl Resident for Executor {
                 .iter()
                 .map(|&n| self.gpu.buffer(n * 8).map_err(error))
                 .collect::<Result<_, _>>()?,
-            history: (0..sizes.len()).map(|_| None).collect(),
             projs: vec![],
             vars,
             sizes: sizes.clone(),
         };
-        // Spike histories: as many slots as the longest delay from the
-        // population needs.
-        let mut slots = vec![0usize; sizes.len()];
-        for (k, p) in s.projs.iter().enumerate() {
-            let pre = self.parts.ends[k].0;
-            let longest = p.delays.iter().copied().max().unwrap_or(0) as usize;
-            slots[pre] = slots[pre].max(longest + 1);
-        }
-        for (p, &h) in slots.iter().enumerate() {
-            if h > 0 {
-                let words = sizes[p].div_ceil(32);
-                st.history[p] = Some((self.gpu.buffer(h * words * 4).map_err(error)?, h));
-            }
-        }
         // Accumulators of handlers' additions, and their application.
         for (p, fns) in self.parts.pops.iter().enumerate() {
             let nv = st.vars[p].len();
@@ -544,12 +541,26 @@ impl Resident for Executor {
                         .map(Some),
                 })
                 .collect::<Result<_, _>>()?;
-            let offsets: Vec<u64> = p.csr.by_post_offsets.iter().map(|&o| o as u64).collect();
+            let by_post: Vec<u64> = p.csr.by_post_offsets.iter().map(|&o| o as u64).collect();
+            let by_pre: Vec<u64> = p.csr.offsets.iter().map(|&o| o as u64).collect();
+            // Each synapse's position by postsynaptic neuron: its mark's bit.
+            let mut position = vec![0u32; p.csr.len()];
+            for (q, &syn) in p.csr.by_post.iter().enumerate() {
+                if let Some(x) = position.get_mut(syn as usize) {
+                    *x = q as u32;
+                }
+            }
+            let ring = p.delays.iter().copied().max().unwrap_or(0) as usize + 1;
+            let words = p.csr.len().div_ceil(32);
+            let marks = self.gpu.buffer(ring * words * 4).map_err(error)?;
             let csr = vec![
-                self.upload(&offsets, u64::to_le_bytes)?,
+                self.upload(&by_post, u64::to_le_bytes)?,
                 self.upload(&p.csr.by_post, u32::to_le_bytes)?,
                 self.upload(&p.csr.pre, u32::to_le_bytes)?,
+                self.upload(&by_pre, u64::to_le_bytes)?,
+                self.upload(&position, u32::to_le_bytes)?,
                 self.upload(&p.delays, u32::to_le_bytes)?,
+                marks,
             ];
             let mut t: Vec<u64> = spaces
                 .iter()
@@ -569,12 +580,15 @@ impl Resident for Executor {
                     _ => 0,
                 }
             }));
-            t.extend(csr.iter().map(|b| b.address));
-            t.push(st.history[*pre].as_ref().map_or(0, |h| h.0.address));
+            t.extend([0, 1, 2, 6].map(|x| csr[x].address));
+            let mark_table = self.table(&[3, 4, 5, 6].map(|x| csr[x].address))?;
             st.projs.push(ProjState {
                 vars: own,
                 _csr: csr,
                 table: self.table(&t)?,
+                mark_table,
+                ring,
+                words,
             });
         }
         // Fused passes: the population's buffers, then each fused
@@ -660,25 +674,9 @@ impl Resident for Executor {
                 refr: st.refr[p].address,
                 ring: 0,
                 words: 0,
+                lanes: 1,
             };
-            let mut history_done = false;
             for op in plan.iter() {
-                // This step's spikes are complete once propagation starts:
-                // they enter the histories.
-                if !history_done
-                    && matches!(
-                        op,
-                        Op::Deliver(_) | Op::OnPost(_) | Op::ApplyEvents(_) | Op::Reset(_)
-                    )
-                {
-                    history_done = true;
-                    for (p, h) in st.history.iter().enumerate() {
-                        if let Some((buf, slots)) = h {
-                            let to = (step as usize % slots) * words[p] * 4;
-                            rec.copy(&rings[p], j * words[p] * 4, buf, to, words[p] * 4);
-                        }
-                    }
-                }
                 match *op {
                     Op::ZeroInputs(p) => {
                         for &v in &self.parts.inputs[p] {
@@ -723,13 +721,27 @@ impl Resident for Executor {
                         }
                     }
                     Op::Deliver(k) => {
+                        // Marks where this step's spikes arrive, then the
+                        // arrivals due now, by postsynaptic neuron.
                         let (pre, post, _) = self.parts.ends[k];
-                        let ring = st.history[pre].as_ref().map_or(1, |h| h.1);
+                        let ps = &st.projs[k];
+                        let (ring, w) = (ps.ring as u64, ps.words as u64);
+                        // A GPU shares a spike's synapses among a warp's
+                        // lanes; a CPU's driver runs one invocation per
+                        // neuron (most do nothing).
+                        let lanes = if self.gpu.is_cpu() { 1 } else { 32 };
+                        let l = Launch {
+                            ring,
+                            words: w,
+                            lanes,
+                            ..base(pre, ps.mark_table.address, st.sizes[pre] * lanes as usize)
+                        };
+                        self.dispatch(&mut rec, &self.parts.mark, l);
                         for kern in &self.parts.projs[k].arrivals {
                             let l = Launch {
-                                ring: ring as u64,
-                                words: words[pre] as u64,
-                                ..base(post, st.projs[k].table.address, st.sizes[post])
+                                ring,
+                                words: w,
+                                ..base(post, ps.table.address, st.sizes[post])
                             };
                             self.dispatch(&mut rec, kern, l);
                         }

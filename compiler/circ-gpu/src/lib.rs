@@ -49,6 +49,8 @@ struct Dev {
     pool: vk::CommandPool,
     memory: vk::PhysicalDeviceMemoryProperties,
     name: String,
+    /// A driver that runs on the CPU (lavapipe).
+    cpu: bool,
 }
 
 /// A buffer in host-visible memory, with its device address.
@@ -88,9 +90,11 @@ impl Gpu {
             .map_err(vkerr("cannot create a Vulkan instance"))?;
         match Self::device(entry, instance) {
             Ok(g) => Ok(g),
-            Err((instance, e)) => {
-                // SAFETY: nothing made from the instance is alive.
+            Err((entry, instance, e)) => {
+                // SAFETY: nothing made from the instance is alive, and the
+                // loader (`entry`) is still open.
                 unsafe { instance.destroy_instance(None) };
+                drop(entry);
                 Err(e)
             }
         }
@@ -100,11 +104,11 @@ impl Gpu {
     fn device(
         entry: ash::Entry,
         instance: ash::Instance,
-    ) -> Result<Gpu, (ash::Instance, GpuError)> {
+    ) -> Result<Gpu, (ash::Entry, ash::Instance, GpuError)> {
         // SAFETY: the instance is live.
         let phys = match unsafe { instance.enumerate_physical_devices() } {
             Ok(p) => p,
-            Err(e) => return Err((instance, vkerr("cannot list Vulkan devices")(e))),
+            Err(e) => return Err((entry, instance, vkerr("cannot list Vulkan devices")(e))),
         };
         let mut why = vec![];
         for pd in phys {
@@ -119,10 +123,25 @@ impl Gpu {
             // SAFETY: `f2` chains only `f12`, both alive.
             unsafe { instance.get_physical_device_features2(pd, &mut f2) };
             let f = f2.features;
+            // Float controls: f64 keeps signed zeros, infinities and NaNs,
+            // and rounds to nearest even, when the module asks (lavapipe
+            // does not promise to keep f64 subnormals).
+            let mut p12 = vk::PhysicalDeviceVulkan12Properties::default();
+            let mut p2 = vk::PhysicalDeviceProperties2::default().push_next(&mut p12);
+            // SAFETY: `p2` chains only `p12`, both alive.
+            unsafe { instance.get_physical_device_properties2(pd, &mut p2) };
             let missing: Vec<&str> = [
                 (f.shader_float64 == 0, "shaderFloat64"),
                 (f.shader_int64 == 0, "shaderInt64"),
                 (f12.buffer_device_address == 0, "bufferDeviceAddress"),
+                (
+                    p12.shader_signed_zero_inf_nan_preserve_float64 == 0,
+                    "shaderSignedZeroInfNanPreserveFloat64",
+                ),
+                (
+                    p12.shader_rounding_mode_rte_float64 == 0,
+                    "shaderRoundingModeRTEFloat64",
+                ),
             ]
             .into_iter()
             .filter_map(|(m, n)| m.then_some(n))
@@ -187,6 +206,7 @@ impl Gpu {
                     pool,
                     memory,
                     name,
+                    cpu: props.device_type == vk::PhysicalDeviceType::CPU,
                 }),
             });
         }
@@ -195,12 +215,17 @@ impl Gpu {
         } else {
             GpuError(format!("no Vulkan device circ can use: {}", why.join("; ")))
         };
-        Err((instance, e))
+        Err((entry, instance, e))
     }
 
     /// The device's name (`llvmpipe (LLVM 15.0.6, 256 bits)` on lavapipe).
     pub fn name(&self) -> &str {
         &self.dev.name
+    }
+
+    /// Whether the device is a driver running on the CPU (lavapipe).
+    pub fn is_cpu(&self) -> bool {
+        self.dev.cpu
     }
 
     /// A zeroed buffer of `len` bytes (at least 8) in host-visible, coherent memory.
