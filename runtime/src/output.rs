@@ -273,6 +273,7 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
         "circ_version": info.version,
         "build_seconds": info.build_seconds,
         "loop_seconds": result.loop_time.as_secs_f64(),
+        "synaptic_events": result.synaptic_events,
         "populations": pops_json,
         "files": names,
     });

@@ -362,6 +362,9 @@ pub struct RunResult {
     /// Per population: `method rk45`'s substep statistics since the start
     /// of the simulation (else `None`).
     pub step_stats: Vec<Option<StepStats>>,
+    /// Synaptic events sent: each spike of the run times the synapses of
+    /// its neuron, over every projection from its population.
+    pub synaptic_events: u64,
 }
 
 /// How an adaptive method stepped one population, over all its neurons.
@@ -1485,6 +1488,25 @@ impl<'a> Simulation<'a> {
             .collect();
         result.step_stats = (0..npop).map(|p| self.step_stats(p)).collect();
         result.loop_time = start.elapsed();
+        result.synaptic_events = self
+            .layout
+            .projs
+            .iter()
+            .zip(&self.s.projs)
+            .map(|(proj, st)| {
+                let rows = &st.csr.offsets;
+                result.spikes[proj.pre]
+                    .iter()
+                    .map(|&(_, i)| {
+                        let i = i as usize;
+                        match (rows.get(i), rows.get(i + 1)) {
+                            (Some(a), Some(b)) => (b - a) as u64,
+                            _ => 0,
+                        }
+                    })
+                    .sum::<u64>()
+            })
+            .sum();
         result
     }
 

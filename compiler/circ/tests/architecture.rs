@@ -45,7 +45,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-codegen-cranelift", &["circ-ir", "circ-native"]),
     ("circ-codegen-llvm", &["circ-ir", "circ-native"]),
     ("circ-codegen-spirv", &["circ-ir"]),
-    ("circ-gpu", &[]),
+    ("circ-gpu", &["circ-ir", "circ-runtime"]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],
@@ -60,6 +60,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "circ-codegen-cranelift",
             "circ-codegen-llvm",
             "circ-codegen-spirv",
+            "circ-gpu",
         ],
     ),
     (

@@ -295,7 +295,20 @@ fn main() {
             // The GPU backend runs part of the language so far: its cases
             // of other models are listed as ignored (tests/gpu.rs counts
             // them and says why).
-            let gpu_runs = ways.iter().any(|w| w.backend == "gpu") && gpu_why(&model).is_none();
+            // (Each case runs in a process of its own: only the cases the
+            // filter selects lower their model here.)
+            let wanted = |way: &Way| {
+                let case = format!("{name} {}", way.label());
+                args.filter.as_ref().is_none_or(|f| {
+                    if args.exact {
+                        case == *f
+                    } else {
+                        case.contains(f.as_str())
+                    }
+                })
+            };
+            let gpu_runs =
+                ways.iter().any(|w| w.backend == "gpu" && wanted(w)) && gpu_why(&model).is_none();
             ways.into_iter().map(move |way| {
                 let case_name = format!("{name} {}", way.label());
                 let (model, extra) = (model.clone(), extra.clone());

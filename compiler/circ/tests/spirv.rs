@@ -37,7 +37,7 @@ fn spirv_val(words: &[u32], name: &str) -> Result<(), String> {
 }
 
 /// Float arithmetic without `NoContraction`, and GLSL.std.450 calls other
-/// than Sqrt (31) and Floor (8).
+/// than Sqrt (31), Floor (8) and FindILsb (73, on integers).
 fn unexact(words: &[u32]) -> Vec<String> {
     let mut loader = Loader::new();
     rspirv::binary::parse_words(words, &mut loader).expect("the module parses");
@@ -67,8 +67,7 @@ fn unexact(words: &[u32]) -> Vec<String> {
                 }
                 if i.class.opcode == Op::ExtInst
                     && let Some(Operand::LiteralExtInstInteger(n)) = i.operands.get(1)
-                    && *n != 31
-                    && *n != 8
+                    && ![31, 8, 73].contains(n)
                 {
                     bad.push(format!("GLSL.std.450 instruction {n}"));
                 }
@@ -85,6 +84,18 @@ fn every_translated_function_of_every_example_is_valid_and_exact() {
     for (file, net) in common::lowered_examples() {
         let plan = circ_ir::plan::Plan::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {
+            // The synapse part of an `on pre` as an arrival kernel.
+            if circ_codegen_spirv::arrivals_supported(&net, &plan, f).is_ok() {
+                let name = format!("{}-{}-arrivals", file.trim_end_matches(".circ"), func.name);
+                let words = circ_codegen_spirv::arrivals(&net, &plan, f)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                if let Err(e) = spirv_val(&words, &name) {
+                    panic!("{name}: spirv-val: {e}");
+                }
+                let bad = unexact(&words);
+                assert!(bad.is_empty(), "{name}: {bad:?}");
+                names.push(name);
+            }
             if let Err(why) = circ_codegen_spirv::supported(&net, &plan, f) {
                 assert!(why.starts_with("not on the GPU yet: "), "{why}");
                 refused += 1;
@@ -102,6 +113,28 @@ fn every_translated_function_of_every_example_is_valid_and_exact() {
             names.push(name);
         }
     }
+    // The runtime's own modules: refractory periods, marks, and the
+    // handlers' additions applied (with and without held variables).
+    let runtime = [
+        ("refractory", circ_codegen_spirv::refractory_module()),
+        ("mark", circ_codegen_spirv::mark_module()),
+        (
+            "apply",
+            circ_codegen_spirv::apply_events_module(9, &[7], &[], None),
+        ),
+        (
+            "apply-held",
+            circ_codegen_spirv::apply_events_module(9, &[2, 7], &[7], Some(3)),
+        ),
+    ];
+    for (name, words) in runtime {
+        let words = words.unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Err(e) = spirv_val(&words, name) {
+            panic!("{name}: spirv-val: {e}");
+        }
+        let bad = unexact(&words);
+        assert!(bad.is_empty(), "{name}: {bad:?}");
+    }
     eprintln!("measured: {translated} functions translated, {refused} not yet");
     // The fused steps of the benchmark networks are among them (draws,
     // exp, couplings and spike conditions included).
@@ -110,6 +143,7 @@ fn every_translated_function_of_every_example_is_valid_and_exact() {
         "cobahh-circ_k_pop0_step",
         "brunel_hakim1999-circ_k_pop0_step",
         "coba-circ_k_pop0_init",
+        "cuba-circ_k_proj0_on_pre1-arrivals",
     ] {
         assert!(
             names.iter().any(|n| n == want),
