@@ -172,6 +172,8 @@ pub struct LoadedProj<'a> {
     /// Whether spikes wait in its delay ring from an earlier run (a
     /// resumed simulation); a fresh run has none.
     pub pending: bool,
+    /// Steps of its dendritic delay (`on post` waits that long; 0 at once).
+    pub post_delay: usize,
 }
 
 /// Steps for a device to run without the host in between.

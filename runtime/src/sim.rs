@@ -1637,6 +1637,7 @@ impl<'a> Simulation<'a> {
                 },
                 pending: st.ring.iter().chain(&st.ring_rows).any(|r| !r.is_empty())
                     || st.post_ring.iter().any(|r| !r.is_empty()),
+                post_delay: st.post_ring.len().saturating_sub(1),
             })
             .collect();
         let loaded = Loaded {

@@ -288,16 +288,16 @@ fn gpu_modules<T>(
         circ_codegen_spirv::supported(net, plan, f)?;
         circ_codegen_spirv::compile(net, plan, f).map_err(|e| e.to_string())
     };
-    let arrivals = |f: usize| {
-        circ_codegen_spirv::arrivals_supported(net, plan, f)?;
-        circ_codegen_spirv::arrivals(net, plan, f).map_err(|e| e.to_string())
+    let projection = |f: usize| {
+        circ_codegen_spirv::projection_supported(net, plan, f)?;
+        circ_codegen_spirv::projection(net, plan, f).map_err(|e| e.to_string())
     };
     let apply = |nv: u32, accs: &[u32], held: &[u32], flag: Option<u32>| {
         circ_codegen_spirv::apply_events_module(nv, accs, held, flag).map_err(|e| e.to_string())
     };
     let modules = circ_gpu::exec::Modules {
         function: &function,
-        arrivals: &arrivals,
+        projection: &projection,
         apply: &apply,
         refractory: circ_codegen_spirv::refractory_module().map_err(|e| e.to_string())?,
         mark: circ_codegen_spirv::mark_module().map_err(|e| e.to_string())?,

@@ -267,6 +267,86 @@ pub fn mark_module() -> R<Vec<u32>> {
     Ok(g.finish())
 }
 
+/// Whether projection function `f` (not `Once`) runs on the GPU as
+/// [`projection`] makes it, or why not (yet): one straight-line kernel
+/// that writes its element's values (a presynaptic or postsynaptic
+/// neuron's, or a synapse's) and adds into its postsynaptic neuron's.
+pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
+    let not_yet = |why: &str| format!("not on the GPU yet: {why}");
+    let groups = plan.groups(net, f);
+    let [Group::Plain(part)] = groups.as_slice() else {
+        return Err(not_yet("not one kernel"));
+    };
+    let k = part.kernel;
+    if !k
+        .body
+        .iter()
+        .all(|st| matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..)))
+    {
+        return Err(not_yet("a projection kernel with branches or loops"));
+    }
+    if circ_ir::any_expr(&k.body, &|e| {
+        matches!(
+            e,
+            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
+        ) || matches!(e, Expr::Bin(Bin::Rem, ..))
+    }) {
+        return Err(not_yet(
+            "a projection kernel that reads indices, tables or refractoriness",
+        ));
+    }
+    let mut named = vec![];
+    circ_ir::named_vars(&k.body, &mut named);
+    let mut written = vec![];
+    circ_ir::written_vars(&k.body, &mut written);
+    let addr = |v: &u32| part.view.addrs.get(*v as usize).copied();
+    let acc = |v: &u32| matches!(part.view.targets.get(*v as usize), Some(Target::Acc(..)));
+    let ok = match k.domain {
+        Domain::PreNeurons | Domain::SpikingPre => {
+            named
+                .iter()
+                .all(|v| matches!(addr(v), Some(Addr::Zero | Addr::Pre)))
+                && written
+                    .iter()
+                    .all(|v| addr(v) == Some(Addr::Pre) && !acc(v))
+        }
+        Domain::PostNeurons | Domain::SpikingPost => {
+            named
+                .iter()
+                .all(|v| matches!(addr(v), Some(Addr::Zero | Addr::Post)))
+                && written.iter().all(|v| addr(v) == Some(Addr::Post))
+        }
+        Domain::Synapses | Domain::PostSpikeSynapses | Domain::Arriving => written
+            .iter()
+            .all(|v| matches!(addr(v), Some(Addr::Element | Addr::Post))),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(not_yet(
+            "a projection kernel that writes values of other neurons or shared ones",
+        ))
+    }
+}
+
+/// Projection function `f` as a module (its table as for [`arrivals`]):
+/// over presynaptic or postsynaptic neurons (those that spiked, by the
+/// bitset at `push::SPIKES`, for the neuron parts of handlers), or over
+/// each postsynaptic neuron's synapses in increasing order (all of them,
+/// those of neurons that spiked for `on post`, or the marked ones for `on
+/// pre`).
+pub fn projection(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
+    projection_supported(net, plan, f).map_err(SpirvError)?;
+    let groups = plan.groups(net, f);
+    let [Group::Plain(part)] = groups.as_slice() else {
+        return Err(SpirvError("not one kernel".into()));
+    };
+    let mut g = Gen::new();
+    g.projection_function(part)?;
+    Ok(g.finish())
+}
+
 /// The runtime's application of the handlers' additions to a population
 /// of `nv` variables, as a module over its elements: for each variable in
 /// `accs`, its value plus its accumulator (table slot `nv + v`) unless that
@@ -1100,6 +1180,12 @@ impl Gen {
     /// cleared.
     fn arrivals_function(&mut self, part: &Part<'_>) -> R<()> {
         let (main, done) = self.begin_main()?;
+        self.arrivals_body(part)?;
+        self.end_main(main, done)
+    }
+
+    /// The loop of [`Gen::arrivals_function`] for element `j`.
+    fn arrivals_body(&mut self, part: &Part<'_>) -> R<()> {
         let nv = part.view.addrs.len() as u32;
         let (it, u32t, bt) = (self.t.u64, self.t.u32, self.t.bool);
         let j = self.element;
@@ -1242,7 +1328,89 @@ impl Gen {
         self.b.i_add(it, Some(wnext), w, one).map_err(err)?;
         self.b.branch(oh).map_err(err)?;
         self.b.begin_block(Some(om)).map_err(err)?;
+        Ok(())
+    }
+
+    /// A projection kernel over its postsynaptic neurons' synapses, or
+    /// over its neurons ([`projection`]).
+    fn projection_function(&mut self, part: &Part<'_>) -> R<()> {
+        let (main, done) = self.begin_main()?;
+        let nv = part.view.addrs.len() as u32;
+        self.acc_base = Some(nv);
+        let gate = matches!(
+            part.kernel.domain,
+            Domain::SpikingPre | Domain::SpikingPost | Domain::PostSpikeSynapses
+        );
+        let skip = if gate { Some(self.if_fired()?) } else { None };
+        match part.kernel.domain {
+            Domain::PreNeurons | Domain::SpikingPre => {
+                self.pre_idx = Some(self.element);
+                self.refractory = None;
+                self.stmts(part, &part.kernel.body)?;
+            }
+            Domain::PostNeurons | Domain::SpikingPost => {
+                self.post_idx = Some(self.element);
+                self.refractory = None;
+                self.stmts(part, &part.kernel.body)?;
+            }
+            Domain::Arriving => self.arrivals_body(part)?,
+            _ => self.synapses_body(part)?,
+        }
+        if let Some(skip) = skip {
+            self.b.branch(skip).map_err(err)?;
+            self.b.begin_block(Some(skip)).map_err(err)?;
+        }
         self.end_main(main, done)
+    }
+
+    /// Every synapse of postsynaptic neuron `j` in increasing order, the
+    /// part run for each.
+    fn synapses_body(&mut self, part: &Part<'_>) -> R<()> {
+        let nv = part.view.addrs.len() as u32;
+        let (it, bt) = (self.t.u64, self.t.bool);
+        let j = self.element;
+        self.post_idx = Some(j);
+        let base = 2 * nv;
+        let (offsets, by_post, pre) = (
+            self.buffer(base)?,
+            self.buffer(base + 1)?,
+            self.buffer(base + 2)?,
+        );
+        let p0 = self.at(self.t.pu64, offsets, j, 8)?;
+        let a = self.load_aligned(it, p0, 8)?;
+        let one = self.u64c(1);
+        let j1 = self.b.i_add(it, None, j, one).map_err(err)?;
+        let p1 = self.at(self.t.pu64, offsets, j1, 8)?;
+        let b = self.load_aligned(it, p1, 8)?;
+        let entry = self.b.id();
+        self.b.branch(entry).map_err(err)?;
+        self.b.begin_block(Some(entry)).map_err(err)?;
+        let (h, body, c, m) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
+        let next = self.b.id();
+        self.b.branch(h).map_err(err)?;
+        self.b.begin_block(Some(h)).map_err(err)?;
+        let q = self.b.phi(it, None, [(a, entry), (next, c)]).map_err(err)?;
+        let more = self.b.u_less_than(bt, None, q, b).map_err(err)?;
+        self.b
+            .loop_merge(m, c, rspirv::spirv::LoopControl::NONE, [])
+            .map_err(err)?;
+        self.b.branch_conditional(more, body, m, []).map_err(err)?;
+        self.b.begin_block(Some(body)).map_err(err)?;
+        let syn = self.load_u32(by_post, q)?;
+        let i = self.load_u32(pre, syn)?;
+        let (saved, saved_bases) = (self.element, self.bases.clone());
+        self.element = syn;
+        self.pre_idx = Some(i);
+        self.refractory = None;
+        self.stmts(part, &part.kernel.body)?;
+        self.element = saved;
+        self.bases = saved_bases;
+        self.b.branch(c).map_err(err)?;
+        self.b.begin_block(Some(c)).map_err(err)?;
+        self.b.i_add(it, Some(next), q, one).map_err(err)?;
+        self.b.branch(h).map_err(err)?;
+        self.b.begin_block(Some(m)).map_err(err)?;
+        Ok(())
     }
 
     fn b_lt(&mut self, x: Word, y: Word) -> R<Word> {

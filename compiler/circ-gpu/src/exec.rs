@@ -70,8 +70,9 @@ pub struct Modules<'a> {
     /// Function `f` of the plan (elementwise, once, reset or fused), or why
     /// it cannot be translated.
     pub function: &'a dyn Fn(usize) -> Result<Vec<u32>, String>,
-    /// The arrival kernel of function `f` (an `on pre` synapse part).
-    pub arrivals: &'a dyn Fn(usize) -> Result<Vec<u32>, String>,
+    /// Projection function `f` (not `Once`): over neurons, or over each
+    /// postsynaptic neuron's synapses (arrivals for an `on pre`).
+    pub projection: &'a dyn Fn(usize) -> Result<Vec<u32>, String>,
     /// The application of the handlers' additions: (variables, those with
     /// accumulators, those held while refractory, the refractory flag).
     pub apply: &'a ApplyFn,
@@ -103,8 +104,15 @@ struct PopFns<K> {
 struct ProjFns<K> {
     /// Its time-dependent parameters, unless constant.
     dynamic: Option<usize>,
-    /// Arrival kernels of its `on pre`.
-    arrivals: Vec<K>,
+    /// Its kernels by phase (couplings and equations when not fused into
+    /// the postsynaptic population's pass), with the domain each visits.
+    couple: Vec<(K, Domain)>,
+    update: Vec<(K, Domain)>,
+    on_pre: Vec<(K, Domain)>,
+    on_post: Vec<(K, Domain)>,
+    /// The postsynaptic variables its couplings add into, and the kernel
+    /// that applies those sums after them.
+    couple_apply: Option<(Vec<u32>, K)>,
 }
 
 /// A projection on the device.
@@ -121,6 +129,14 @@ struct ProjState {
     /// Slots of marks (the longest delay + 1), and words per slot.
     ring: usize,
     words: usize,
+    /// The couplings' table (their own sums in the accumulator slots), the
+    /// sums, and the table that applies them to the postsynaptic values.
+    couple_table: Buffer,
+    _couple_accs: Vec<Option<Buffer>>,
+    couple_apply_table: Option<Buffer>,
+    /// The delay of every synapse, when they all have the same one (the
+    /// neuron part of `on pre` runs when spikes arrive).
+    uniform: Option<u32>,
 }
 
 /// What lives on the device during a run.
@@ -137,6 +153,9 @@ struct State {
     apply_tables: Vec<Option<Buffer>>,
     ref_until: Vec<Buffer>,
     refr: Vec<Buffer>,
+    /// Per population whose spikes a handler's neuron part reads later
+    /// (a uniform delay): its spike history and the number of its slots.
+    history: Vec<Option<(Buffer, usize)>>,
     projs: Vec<ProjState>,
     sizes: Vec<usize>,
 }
@@ -253,7 +272,11 @@ fn assemble<K>(
         let name = format!("projection `{}` ({})", layout.name, layout.origin);
         let mut fns = ProjFns {
             dynamic: None,
-            arrivals: vec![],
+            couple: vec![],
+            update: vec![],
+            on_pre: vec![],
+            on_post: vec![],
+            couple_apply: None,
         };
         let steady = net
             .projs
@@ -263,39 +286,66 @@ fn assemble<K>(
             load(slot.kernel, &mut kernels)?;
             fns.dynamic = Some(slot.kernel);
         }
-        let still = m.couple.is_empty() && m.update.is_empty();
-        if !fusion.projs[k] && !still {
-            return Err(refuse(
-                name,
-                "not on the GPU yet: continuous couplings or equations outside the postsynaptic population's step",
-            ));
-        }
-        if !m.on_post.is_empty() {
-            return Err(refuse(name, "not on the GPU yet: `on post` handlers"));
-        }
-        for slot in &m.on_pre {
-            let f = slot.kernel;
-            if plan.functions[f].domain != Domain::Arriving {
-                return Err(refuse(
-                    name,
-                    "not on the GPU yet: an `on pre` that changes presynaptic values",
-                ));
+        let fused = fusion.projs[k];
+        let mut couple_adds: Vec<u32> = vec![];
+        let phases = [
+            (circ_runtime::sim::ProjPhase::Couple, &m.couple, !fused),
+            (circ_runtime::sim::ProjPhase::Update, &m.update, !fused),
+            (circ_runtime::sim::ProjPhase::OnPre, &m.on_pre, true),
+            (circ_runtime::sim::ProjPhase::OnPost, &m.on_post, true),
+        ];
+        for (phase, slots, runs) in phases {
+            if !runs {
+                continue;
             }
-            let w = (modules.arrivals)(f).map_err(|why| refuse(name.clone(), &why))?;
-            fns.arrivals.push(make(&w)?);
-            let mut written = vec![];
-            if let Some(kernel) = net.projs.get(k).and_then(|x| {
-                circ_ir::plan::proj_kernels(x, circ_runtime::sim::ProjPhase::OnPre).get(slot.n)
-            }) {
-                circ_ir::written_vars(&kernel.body, &mut written);
-            }
-            for v in written {
-                if let Some(Space::PostNeuron(pv)) = layout.vars.get(v as usize).map(|x| x.space)
-                    && !added[layout.post].contains(&(pv as u32))
+            for slot in slots {
+                let f = slot.kernel;
+                let w = (modules.projection)(f).map_err(|why| refuse(name.clone(), &why))?;
+                let entry = (make(&w)?, plan.functions[f].domain);
+                let mut written = vec![];
+                if let Some(kernel) = net
+                    .projs
+                    .get(k)
+                    .and_then(|x| circ_ir::plan::proj_kernels(x, phase).get(slot.n))
                 {
-                    added[layout.post].push(pv as u32);
+                    circ_ir::written_vars(&kernel.body, &mut written);
+                }
+                // Additions to postsynaptic values: the couplings' own sums,
+                // or the handlers' shared ones.
+                let adds = written
+                    .iter()
+                    .filter_map(|&v| match layout.vars.get(v as usize) {
+                        Some(x) => match x.space {
+                            Space::PostNeuron(pv) => Some(pv as u32),
+                            _ => None,
+                        },
+                        None => None,
+                    });
+                use circ_runtime::sim::ProjPhase as P;
+                let target = if phase == P::Couple {
+                    &mut couple_adds
+                } else {
+                    &mut added[layout.post]
+                };
+                for pv in adds {
+                    if !target.contains(&pv) {
+                        target.push(pv);
+                    }
+                }
+                match phase {
+                    P::Couple => fns.couple.push(entry),
+                    P::Update => fns.update.push(entry),
+                    P::OnPre => fns.on_pre.push(entry),
+                    _ => fns.on_post.push(entry),
                 }
             }
+        }
+        if !couple_adds.is_empty() {
+            couple_adds.sort_unstable();
+            let nv = net.layout.pops[layout.post].vars.len() as u32;
+            let w = (modules.apply)(nv, &couple_adds, &[], None)
+                .map_err(|why| refuse(name.clone(), &why))?;
+            fns.couple_apply = Some((couple_adds, make(&w)?));
         }
         projs.push(fns);
         ends.push((
@@ -505,6 +555,7 @@ impl Resident for Executor {
                 .map(|&n| self.gpu.buffer(n * 8).map_err(error))
                 .collect::<Result<_, _>>()?,
             projs: vec![],
+            history: (0..sizes.len()).map(|_| None).collect(),
             vars,
             sizes: sizes.clone(),
         };
@@ -582,6 +633,58 @@ impl Resident for Executor {
             }));
             t.extend([0, 1, 2, 6].map(|x| csr[x].address));
             let mark_table = self.table(&[3, 4, 5, 6].map(|x| csr[x].address))?;
+            // The couplings' own sums, by postsynaptic variable.
+            let fns = &self.parts.projs[k];
+            let npost = st.vars[*post].len();
+            let mut couple_accs: Vec<Option<Buffer>> = (0..npost).map(|_| None).collect();
+            let mut couple_apply_table = None;
+            if let Some((vs, _)) = &fns.couple_apply {
+                for &v in vs {
+                    couple_accs[v as usize] =
+                        Some(self.gpu.buffer(sizes[*post] * 8).map_err(error)?);
+                }
+                let mut at = addr(&st.vars[*post]);
+                at.extend(
+                    couple_accs
+                        .iter()
+                        .map(|a| a.as_ref().map_or(0, |b| b.address)),
+                );
+                couple_apply_table = Some(self.table(&at)?);
+            }
+            let nv = spaces.len();
+            let mut ct = t.clone();
+            for (v, space) in spaces.iter().enumerate() {
+                ct[nv + v] = match space {
+                    Space::PostNeuron(pv) => couple_accs
+                        .get(*pv)
+                        .and_then(Option::as_ref)
+                        .map_or(0, |b| b.address),
+                    _ => 0,
+                };
+            }
+            let first = p.delays.first().copied().unwrap_or(0);
+            let uniform = p.delays.iter().all(|&d| d == first).then_some(first);
+            if fns.on_pre.iter().any(|(_, d)| *d == Domain::SpikingPre) {
+                let Some(d) = uniform else {
+                    return Err(format!(
+                        "projection `{}`: an `on pre` neuron part with delays that differ",
+                        layout.projs[k].name
+                    ));
+                };
+                let slots = d as usize + 1;
+                let old = st.history[*pre].as_ref().map_or(0, |h| h.1);
+                if slots > old {
+                    let words = sizes[*pre].div_ceil(32);
+                    st.history[*pre] =
+                        Some((self.gpu.buffer(slots * words * 4).map_err(error)?, slots));
+                }
+            }
+            if p.post_delay > 0 && !fns.on_post.is_empty() {
+                return Err(format!(
+                    "projection `{}`: not on the GPU yet: `on post` after a dendritic delay",
+                    layout.projs[k].name
+                ));
+            }
             st.projs.push(ProjState {
                 vars: own,
                 _csr: csr,
@@ -589,6 +692,10 @@ impl Resident for Executor {
                 mark_table,
                 ring,
                 words,
+                couple_table: self.table(&ct)?,
+                _couple_accs: couple_accs,
+                couple_apply_table,
+                uniform,
             });
         }
         // Fused passes: the population's buffers, then each fused
@@ -676,7 +783,24 @@ impl Resident for Executor {
                 words: 0,
                 lanes: 1,
             };
+            let mut history_done = false;
             for op in plan.iter() {
+                // This step's spikes are complete once propagation starts:
+                // they enter the histories neuron parts of handlers read.
+                if !history_done
+                    && matches!(
+                        op,
+                        Op::Deliver(_) | Op::OnPost(_) | Op::ApplyEvents(_) | Op::Reset(_)
+                    )
+                {
+                    history_done = true;
+                    for (p, h) in st.history.iter().enumerate() {
+                        if let Some((buf, slots)) = h {
+                            let to = (step as usize % slots) * words[p] * 4;
+                            rec.copy(&rings[p], j * words[p] * 4, buf, to, words[p] * 4);
+                        }
+                    }
+                }
                 match *op {
                     Op::ZeroInputs(p) => {
                         for &v in &self.parts.inputs[p] {
@@ -737,13 +861,60 @@ impl Resident for Executor {
                             ..base(pre, ps.mark_table.address, st.sizes[pre] * lanes as usize)
                         };
                         self.dispatch(&mut rec, &self.parts.mark, l);
-                        for kern in &self.parts.projs[k].arrivals {
+                        // The neuron part for the spikes arriving now (a
+                        // uniform delay: those of step - delay), then the
+                        // synapses'.
+                        for (kern, domain) in &self.parts.projs[k].on_pre {
+                            let spikes = match (domain, &st.history[pre], ps.uniform) {
+                                (Domain::SpikingPre, Some((h, slots)), Some(d)) => {
+                                    let back =
+                                        (step + *slots as u64 - u64::from(d)) as usize % slots;
+                                    h.address + (back * words[pre] * 4) as u64
+                                }
+                                _ => slot(post),
+                            };
+                            let count = if *domain == Domain::SpikingPre {
+                                st.sizes[pre]
+                            } else {
+                                st.sizes[post]
+                            };
                             let l = Launch {
                                 ring,
                                 words: w,
-                                ..base(post, ps.table.address, st.sizes[post])
+                                spikes,
+                                ..base(post, ps.table.address, count)
                             };
                             self.dispatch(&mut rec, kern, l);
+                        }
+                    }
+                    Op::OnPost(k) => {
+                        let (_, post, _) = self.parts.ends[k];
+                        let ps = &st.projs[k];
+                        for (kern, _) in &self.parts.projs[k].on_post {
+                            let l = base(post, ps.table.address, st.sizes[post]);
+                            self.dispatch(&mut rec, kern, l);
+                        }
+                    }
+                    Op::Couple(k) | Op::ProjUpdate(k) => {
+                        let (pre, post, _) = self.parts.ends[k];
+                        let ps = &st.projs[k];
+                        let fns = &self.parts.projs[k];
+                        let (kernels, table) = if matches!(op, Op::Couple(_)) {
+                            (&fns.couple, ps.couple_table.address)
+                        } else {
+                            (&fns.update, ps.table.address)
+                        };
+                        for (kern, domain) in kernels {
+                            let count = match domain {
+                                Domain::PreNeurons => st.sizes[pre],
+                                _ => st.sizes[post],
+                            };
+                            self.dispatch(&mut rec, kern, base(post, table, count));
+                        }
+                        if let (Op::Couple(_), Some((_, kern)), Some(t)) =
+                            (op, &fns.couple_apply, &ps.couple_apply_table)
+                        {
+                            self.dispatch(&mut rec, kern, base(post, t.address, st.sizes[post]));
                         }
                     }
                     Op::ApplyEvents(p) => {
@@ -753,13 +924,8 @@ impl Resident for Executor {
                             self.dispatch(&mut rec, kern, base(p, t.address, st.sizes[p]));
                         }
                     }
-                    // Inputs' spikes are in the bitsets already; `on post`
-                    // and unfused couplings were refused by `new`.
-                    Op::Poisson(_)
-                    | Op::Scheduled(_)
-                    | Op::OnPost(_)
-                    | Op::Couple(_)
-                    | Op::ProjUpdate(_) => {}
+                    // Inputs' spikes are in the bitsets already.
+                    Op::Poisson(_) | Op::Scheduled(_) => {}
                 }
             }
         }
