@@ -80,7 +80,7 @@ failed=0
 for f in examples/*.circ; do
     name=$(basename "$f" .circ)
     extra=(--duration 30ms)
-    [ "$name" = pd14 ] && extra+=(--set scale=0.1)
+    [ "$name" = pd14 ] && extra+=(--set scale=0.05)
     same "$f" "$name" "${extra[@]}"
     case $? in
         0) echo "   same   $name" ;;

@@ -1207,18 +1207,10 @@ impl<'a> Simulation<'a> {
                 let ctx = clock.ctx(&self.s.ref_until[p]);
                 backend.threshold(p, &mut self.s.vars[p], &ctx, &mut spiking[p]);
             }
-            Op::Poisson(p) => {
-                if let Some(Some(src)) = self.s.poisson.get_mut(p) {
-                    src.fire(n, &mut spiking[p]);
-                }
-            }
+            Op::Poisson(p) => self.poisson_spikes(p, n, &mut spiking[p]),
             Op::Scheduled(p) => {
                 let fired = &mut spiking[p];
-                let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
-                let from = sched.partition_point(|e| e.0 < n);
-                let to = sched.partition_point(|e| e.0 <= n);
-                if from < to {
-                    fired.extend(sched[from..to].iter().map(|e| e.1));
+                if self.scheduled_spikes(p, n, fired) {
                     fired.sort_unstable();
                     fired.dedup();
                 }
@@ -1252,6 +1244,23 @@ impl<'a> Simulation<'a> {
                 }
             }
         }
+    }
+
+    /// Appends population `p`'s Poisson spikes of step `n` (increasing).
+    fn poisson_spikes(&mut self, p: usize, n: u64, out: &mut Vec<u32>) {
+        if let Some(Some(src)) = self.s.poisson.get_mut(p) {
+            src.fire(n, out);
+        }
+    }
+
+    /// Appends population `p`'s spikes given in advance for step `n`;
+    /// whether there were any.
+    fn scheduled_spikes(&self, p: usize, n: u64, out: &mut Vec<u32>) -> bool {
+        let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
+        let from = sched.partition_point(|e| e.0 < n);
+        let to = sched.partition_point(|e| e.0 <= n);
+        out.extend(sched[from..to].iter().map(|e| e.1));
+        from < to
     }
 
     /// [`Op::Deliver`]: this step's spikes of projection `k`'s presynaptic
@@ -1671,16 +1680,9 @@ impl<'a> Simulation<'a> {
                 let mut at: Vec<Vec<u32>> = vec![vec![]; npop];
                 for op in &plan.ops {
                     match *op {
-                        Op::Poisson(p) => {
-                            if let Some(Some(src)) = self.s.poisson.get_mut(p) {
-                                src.fire(m, &mut at[p]);
-                            }
-                        }
+                        Op::Poisson(p) => self.poisson_spikes(p, m, &mut at[p]),
                         Op::Scheduled(p) => {
-                            let sched = self.s.schedules.get(p).map_or(&[][..], Vec::as_slice);
-                            let from = sched.partition_point(|e| e.0 < m);
-                            let to = sched.partition_point(|e| e.0 <= m);
-                            at[p].extend(sched[from..to].iter().map(|e| e.1));
+                            self.scheduled_spikes(p, m, &mut at[p]);
                         }
                         _ => {}
                     }

@@ -132,12 +132,24 @@ pub fn spirv(net: &Network) -> Vec<(String, Result<String, String>)> {
     let plan = Plan::new(net);
     (0..plan.functions.len())
         .map(|f| {
-            let text = circ_codegen_spirv::compile(net, &plan, f)
-                .and_then(|words| circ_codegen_spirv::listing(&words))
-                .map_err(|e| match circ_codegen_spirv::supported(net, &plan, f) {
-                    Err(why) => why,
-                    Ok(()) => e.to_string(),
-                });
+            // Projection kernels (but those computed once) run as the GPU
+            // executor runs them: over neurons or each neuron's synapses.
+            let projection = matches!(plan.functions[f].kind, circ_ir::plan::FnKind::Proj(..))
+                && plan.functions[f].domain != circ_ir::Domain::Once;
+            let (words, why) = if projection {
+                (
+                    circ_codegen_spirv::projection(net, &plan, f),
+                    circ_codegen_spirv::projection_supported(net, &plan, f),
+                )
+            } else {
+                (
+                    circ_codegen_spirv::compile(net, &plan, f),
+                    circ_codegen_spirv::supported(net, &plan, f),
+                )
+            };
+            let text = words
+                .and_then(|w| circ_codegen_spirv::listing(&w))
+                .map_err(|e| why.err().unwrap_or_else(|| e.to_string()));
             (plan.functions[f].name.clone(), text)
         })
         .collect()

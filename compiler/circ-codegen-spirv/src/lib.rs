@@ -9,13 +9,16 @@
 //! at 128 MiB): the push constants ([`push`]) give a table of them.
 //!
 //! It owns the translation only; it must not touch a device, Vulkan, files,
-//! the environment or the terminal. This first part translates the
-//! functions whose parts are elementwise arithmetic (`Plan::vector_loop`:
-//! population steps, initial values, fused passes with their couplings and
-//! spike conditions), the `Once` kernels of scalar arithmetic
-//! (time-dependent parameters; dispatched as one invocation) and resets of
-//! straight-line stores (run where the element's spike bit is set);
-//! [`supported`] says why any other is not yet.
+//! the environment or the terminal. It translates the functions whose
+//! parts are elementwise arithmetic (`Plan::vector_loop`: population steps,
+//! initial values, fused passes with their couplings and spike conditions),
+//! the `Once` kernels of scalar arithmetic (time-dependent parameters;
+//! dispatched as one invocation), resets of straight-line stores (run where
+//! the element's spike bit is set), projection kernels ([`projection`]:
+//! over neurons, or over each postsynaptic neuron's synapses in increasing
+//! order, the marked ones for `on pre`), and the runtime's own steps
+//! ([`refractory_module`], [`mark_module`], [`apply_events_module`]);
+//! [`supported`] and [`projection_supported`] say why any other is not yet.
 
 use circ_ir::math::{Cmp, FBin, FUn, IBin, Op, Program, program, program_bin, program_rand};
 use circ_ir::plan::{Addr, Group, Part, Plan, Target, couple_sums};
@@ -87,6 +90,17 @@ fn err(e: impl std::fmt::Debug) -> SpirvError {
 /// Whether function `f` of `plan` can be translated, or why not (yet).
 pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     let not_yet = |why: &str| format!("not on the GPU yet: {why}");
+    // The remainder `%` (IEEE's exact one, a runtime function on the CPU).
+    if plan.groups(net, f).iter().any(|g| match g {
+        Group::Plain(p) => {
+            circ_ir::any_expr(&p.kernel.body, &|e| matches!(e, Expr::Bin(Bin::Rem, ..)))
+        }
+        Group::Couple(ps) => ps
+            .iter()
+            .any(|p| circ_ir::any_expr(&p.kernel.body, &|e| matches!(e, Expr::Bin(Bin::Rem, ..)))),
+    }) {
+        return Err(not_yet("a remainder (`%`)"));
+    }
     // Every part a plain kernel for which `ok` holds.
     let all = |ok: fn(&Part<'_>) -> bool| {
         plan.groups(net, f).iter().all(|g| match g {
@@ -1559,42 +1573,7 @@ impl Gen {
     /// The entry point: element `start + id`, the groups in order if it is
     /// below `count` (or, with no groups, the refractory update).
     fn function(&mut self, groups: &[Group<'_>]) -> R<()> {
-        let fty = self.b.type_function(self.t.void, []);
-        let main = self
-            .b
-            .begin_function(self.t.void, None, FunctionControl::NONE, fty)
-            .map_err(err)?;
-        self.b.begin_block(None).map_err(err)?;
-        let v3 = self.b.type_vector(self.t.u32, 3);
-        let id = self.b.load(v3, None, self.gid, None, []).map_err(err)?;
-        let x = self
-            .b
-            .composite_extract(self.t.u32, None, id, [0])
-            .map_err(err)?;
-        let x = self.b.u_convert(self.t.u64, None, x).map_err(err)?;
-        let start = self.push_member(push::START)?;
-        let count = self.push_member(push::COUNT)?;
-        self.element = self.b.i_add(self.t.u64, None, start, x).map_err(err)?;
-        let inside = self
-            .b
-            .u_less_than(self.t.bool, None, self.element, count)
-            .map_err(err)?;
-        let (body, done) = (self.b.id(), self.b.id());
-        self.b
-            .selection_merge(done, rspirv::spirv::SelectionControl::NONE)
-            .map_err(err)?;
-        self.b
-            .branch_conditional(inside, body, done, [])
-            .map_err(err)?;
-        self.b.begin_block(Some(body)).map_err(err)?;
-        self.table = self.push_member(push::TABLE)?;
-        self.step = self.push_member(push::STEP)?;
-        self.seed = self.push_member(push::SEED)?;
-        self.t_now = self.push_member(push::T)?;
-        self.dt = self.push_member(push::DT)?;
-        self.ref_until = self.push_member(push::REF_UNTIL)?;
-        self.spikes = self.push_member(push::SPIKES)?;
-        self.refr = self.push_member(push::REFR)?;
+        let (main, done) = self.begin_main()?;
         // A reset runs where the element's spike bit is set.
         let reset = groups
             .iter()
@@ -1668,17 +1647,6 @@ impl Gen {
             self.b.branch(skip).map_err(err)?;
             self.b.begin_block(Some(skip)).map_err(err)?;
         }
-        self.b.branch(done).map_err(err)?;
-        self.b.begin_block(Some(done)).map_err(err)?;
-        self.b.ret().map_err(err)?;
-        self.b.end_function().map_err(err)?;
-        self.b.entry_point(
-            ExecutionModel::GLCompute,
-            main,
-            "main",
-            [self.gid, self.push],
-        );
-        self.modes(main);
-        Ok(())
+        self.end_main(main, done)
     }
 }

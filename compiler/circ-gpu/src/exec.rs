@@ -7,15 +7,14 @@
 //!
 //! It runs populations (time-dependent parameters, drives, updates and
 //! fused passes, spike conditions, resets, refractory periods) and
-//! projections whose `on pre` adds into postsynaptic values or changes
-//! their synapses: a spike marks each of its synapses (a bit, by
-//! postsynaptic neuron) in the slot of the step it arrives, and an arrival
-//! kernel per postsynaptic neuron reads its marks and runs the handler for
-//! each marked synapse in increasing order (so sums are the CPU's, without
-//! float atomics); the handlers' additions are then applied as on the CPU.
-//! Continuous couplings and equations run inside the postsynaptic
-//! population's fused pass. What it cannot run yet is refused by name
-//! ([`Executor::new`]).
+//! projections: a spike marks each of its synapses (a bit, by postsynaptic
+//! neuron) in the slot of the step it arrives, and an arrival kernel per
+//! postsynaptic neuron reads its marks and runs the handler for each marked
+//! synapse in increasing order (so sums are the CPU's, without float
+//! atomics); the handlers' additions are then applied as on the CPU.
+//! Couplings, equations and `on post` run over neurons or over each
+//! postsynaptic neuron's synapses in increasing order. What it cannot run
+//! yet is refused by name ([`check`], [`Executor::new`]).
 
 use crate::{Buffer, Gpu, GpuError, Kernel, Recording};
 use circ_ir::plan::{FnKind, FusedPart, Plan};
@@ -285,6 +284,12 @@ fn assemble<K>(
         if !steady && let Some(slot) = m.dynamic.first() {
             load(slot.kernel, &mut kernels)?;
             fns.dynamic = Some(slot.kernel);
+        }
+        if layout.on_post_delay > 0.0 && !m.on_post.is_empty() {
+            return Err(refuse(
+                name,
+                "not on the GPU yet: `on post` after a dendritic delay",
+            ));
         }
         let fused = fusion.projs[k];
         let mut couple_adds: Vec<u32> = vec![];
