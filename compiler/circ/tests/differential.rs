@@ -219,6 +219,14 @@ fn main() {
         vec![],
         ways(&[2, 3, 4]),
     ));
+    // The remainder over the whole range of doubles (the GPU's is integer
+    // long division).
+    models.push((
+        "tests/remainder.circ".into(),
+        Model::File(data.join("remainder.circ")),
+        vec![],
+        ways(&[]),
+    ));
     // Fused steps: odd population sizes (a scalar tail after the pairs), odd
     // thread slices, two projections summing into one input, a population
     // whose step stays scalar; and phase by phase (unfused), whole or split.

@@ -37,7 +37,8 @@ fn spirv_val(words: &[u32], name: &str) -> Result<(), String> {
 }
 
 /// Float arithmetic without `NoContraction`, and GLSL.std.450 calls other
-/// than Sqrt (31), Floor (8) and FindILsb (73, on integers).
+/// than Sqrt (31), Floor (8), FindILsb (73) and FindUMsb (75), the last
+/// two on integers.
 fn unexact(words: &[u32]) -> Vec<String> {
     let mut loader = Loader::new();
     rspirv::binary::parse_words(words, &mut loader).expect("the module parses");
@@ -67,7 +68,7 @@ fn unexact(words: &[u32]) -> Vec<String> {
                 }
                 if i.class.opcode == Op::ExtInst
                     && let Some(Operand::LiteralExtInstInteger(n)) = i.operands.get(1)
-                    && ![31, 8, 73].contains(n)
+                    && ![31, 8, 73, 75].contains(n)
                 {
                     bad.push(format!("GLSL.std.450 instruction {n}"));
                 }
