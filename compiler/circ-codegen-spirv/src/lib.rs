@@ -428,6 +428,17 @@ pub fn listing(words: &[u32]) -> R<String> {
     Ok(loader.module().disassemble())
 }
 
+/// A structured loop being written ([`Gen::open_loop`]).
+struct Loop {
+    /// The loop variable (a phi in the header).
+    var: Word,
+    /// The id its next value gets in the continue block.
+    next: Word,
+    header: Word,
+    cont: Word,
+    merge: Word,
+}
+
 /// Types and ids shared by a module.
 struct Types {
     void: Word,
@@ -1545,24 +1556,9 @@ impl Gen {
             .b
             .shift_right_logical(it, None, b31, five)
             .map_err(err)?;
-        let entry = self.b.id();
-        self.b.branch(entry).map_err(err)?;
-        self.b.begin_block(Some(entry)).map_err(err)?;
         // for w in w0..wend
-        let (oh, ob, oc, om) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
-        let wnext = self.b.id();
-        self.b.branch(oh).map_err(err)?;
-        self.b.begin_block(Some(oh)).map_err(err)?;
-        let w = self
-            .b
-            .phi(it, None, [(w0, entry), (wnext, oc)])
-            .map_err(err)?;
-        let more = self.b.u_less_than(bt, None, w, wend).map_err(err)?;
-        self.b
-            .loop_merge(om, oc, rspirv::spirv::LoopControl::NONE, [])
-            .map_err(err)?;
-        self.b.branch_conditional(more, ob, om, []).map_err(err)?;
-        self.b.begin_block(Some(ob)).map_err(err)?;
+        let outer = self.open_loop(it, w0, &|g, w| g.b_lt(w, wend))?;
+        let w = outer.var;
         let waddr = self.word_addr(slot_base, w)?;
         let wp = self
             .b
@@ -1610,20 +1606,11 @@ impl Gen {
         self.b.branch(cleared).map_err(err)?;
         self.b.begin_block(Some(cleared)).map_err(err)?;
         // while bits != 0: the lowest marked synapse first.
-        let (ih, ib, ic, im) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
-        let bnext = self.b.id();
-        self.b.branch(ih).map_err(err)?;
-        self.b.begin_block(Some(ih)).map_err(err)?;
-        let cur = self
-            .b
-            .phi(u32t, None, [(bits, cleared), (bnext, ic)])
-            .map_err(err)?;
-        let nz = self.b.i_not_equal(bt, None, cur, zero32).map_err(err)?;
-        self.b
-            .loop_merge(im, ic, rspirv::spirv::LoopControl::NONE, [])
-            .map_err(err)?;
-        self.b.branch_conditional(nz, ib, im, []).map_err(err)?;
-        self.b.begin_block(Some(ib)).map_err(err)?;
+        let inner = self.open_loop(u32t, bits, &|g, cur| {
+            let zero32 = g.u32c(0);
+            g.b.i_not_equal(g.t.bool, None, cur, zero32).map_err(err)
+        })?;
+        let cur = inner.var;
         // GLSL.std.450 FindILsb (73).
         let lsb = self
             .b
@@ -1642,20 +1629,14 @@ impl Gen {
         self.element = saved;
         // Addresses read inside the loop do not reach past it.
         self.bases = saved_bases;
-        self.b.branch(ic).map_err(err)?;
-        self.b.begin_block(Some(ic)).map_err(err)?;
-        let one32 = self.u32c(1);
-        let less = self.b.i_sub(u32t, None, cur, one32).map_err(err)?;
-        self.b
-            .bitwise_and(u32t, Some(bnext), cur, less)
-            .map_err(err)?;
-        self.b.branch(ih).map_err(err)?;
-        self.b.begin_block(Some(im)).map_err(err)?;
-        self.b.branch(oc).map_err(err)?;
-        self.b.begin_block(Some(oc)).map_err(err)?;
-        self.b.i_add(it, Some(wnext), w, one).map_err(err)?;
-        self.b.branch(oh).map_err(err)?;
-        self.b.begin_block(Some(om)).map_err(err)?;
+        self.close_loop(&inner, &|g, cur, next| {
+            let one32 = g.u32c(1);
+            let less = g.b.i_sub(g.t.u32, None, cur, one32).map_err(err)?;
+            g.b.bitwise_and(g.t.u32, Some(next), cur, less)
+                .map(|_| ())
+                .map_err(err)
+        })?;
+        self.close_loop(&outer, &|g, w, next| g.step_by(one, w, next))?;
         Ok(())
     }
 
@@ -1698,7 +1679,7 @@ impl Gen {
     /// part run for each.
     fn synapses_body(&mut self, part: &Part<'_>) -> R<()> {
         let nv = part.view.addrs.len() as u32;
-        let (it, bt) = (self.t.u64, self.t.bool);
+        let it = self.t.u64;
         let j = self.element;
         self.post_idx = Some(j);
         let base = 2 * nv;
@@ -1713,20 +1694,8 @@ impl Gen {
         let j1 = self.b.i_add(it, None, j, one).map_err(err)?;
         let p1 = self.at(self.t.pu64, offsets, j1, 8)?;
         let b = self.load_aligned(it, p1, 8)?;
-        let entry = self.b.id();
-        self.b.branch(entry).map_err(err)?;
-        self.b.begin_block(Some(entry)).map_err(err)?;
-        let (h, body, c, m) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
-        let next = self.b.id();
-        self.b.branch(h).map_err(err)?;
-        self.b.begin_block(Some(h)).map_err(err)?;
-        let q = self.b.phi(it, None, [(a, entry), (next, c)]).map_err(err)?;
-        let more = self.b.u_less_than(bt, None, q, b).map_err(err)?;
-        self.b
-            .loop_merge(m, c, rspirv::spirv::LoopControl::NONE, [])
-            .map_err(err)?;
-        self.b.branch_conditional(more, body, m, []).map_err(err)?;
-        self.b.begin_block(Some(body)).map_err(err)?;
+        let l = self.open_loop(it, a, &|g, q| g.b_lt(q, b))?;
+        let q = l.var;
         let syn = self.load_u32(by_post, q)?;
         let i = self.load_u32(pre, syn)?;
         let (saved, saved_bases) = (self.element, self.bases.clone());
@@ -1736,16 +1705,68 @@ impl Gen {
         self.stmts(part, &part.kernel.body)?;
         self.element = saved;
         self.bases = saved_bases;
-        self.b.branch(c).map_err(err)?;
-        self.b.begin_block(Some(c)).map_err(err)?;
-        self.b.i_add(it, Some(next), q, one).map_err(err)?;
-        self.b.branch(h).map_err(err)?;
-        self.b.begin_block(Some(m)).map_err(err)?;
-        Ok(())
+        self.close_loop(&l, &|g, var, next| g.step_by(one, var, next))
     }
 
     fn b_lt(&mut self, x: Word, y: Word) -> R<Word> {
         self.b.u_less_than(self.t.bool, None, x, y).map_err(err)
+    }
+
+    /// Opens a structured loop over a variable of type `ty` starting at
+    /// `first`, whose body runs while `go(var)` holds; the body's block is
+    /// current when it returns ([`Gen::close_loop`] ends it).
+    fn open_loop(
+        &mut self,
+        ty: Word,
+        first: Word,
+        go: &dyn Fn(&mut Gen, Word) -> R<Word>,
+    ) -> R<Loop> {
+        let entry = self.b.id();
+        self.b.branch(entry).map_err(err)?;
+        self.b.begin_block(Some(entry)).map_err(err)?;
+        let (header, body, cont, merge) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
+        let next = self.b.id();
+        self.b.branch(header).map_err(err)?;
+        self.b.begin_block(Some(header)).map_err(err)?;
+        let var = self
+            .b
+            .phi(ty, None, [(first, entry), (next, cont)])
+            .map_err(err)?;
+        let more = go(self, var)?;
+        self.b
+            .loop_merge(merge, cont, rspirv::spirv::LoopControl::NONE, [])
+            .map_err(err)?;
+        self.b
+            .branch_conditional(more, body, merge, [])
+            .map_err(err)?;
+        self.b.begin_block(Some(body)).map_err(err)?;
+        Ok(Loop {
+            var,
+            next,
+            header,
+            cont,
+            merge,
+        })
+    }
+
+    /// Ends a loop's body: its continue block computes the next value with
+    /// `step(var, next)` (`next` the id to define), and the merge block is
+    /// current when it returns.
+    fn close_loop(&mut self, l: &Loop, step: &dyn Fn(&mut Gen, Word, Word) -> R<()>) -> R<()> {
+        self.b.branch(l.cont).map_err(err)?;
+        self.b.begin_block(Some(l.cont)).map_err(err)?;
+        step(self, l.var, l.next)?;
+        self.b.branch(l.header).map_err(err)?;
+        self.b.begin_block(Some(l.merge)).map_err(err)?;
+        Ok(())
+    }
+
+    /// `next = var + by` (u64).
+    fn step_by(&mut self, by: Word, var: Word, next: Word) -> R<()> {
+        self.b
+            .i_add(self.t.u64, Some(next), var, by)
+            .map(|_| ())
+            .map_err(err)
     }
 
     /// The mark kernel ([`mark_module`]): `push::LANES` invocations per
@@ -1782,23 +1803,8 @@ impl Gen {
         let p1 = self.at(self.t.pu64, offsets, i1, 8)?;
         let b = self.load_aligned(it, p1, 8)?;
         let q0 = self.b.i_add(it, None, a, lane).map_err(err)?;
-        let entry = self.b.id();
-        self.b.branch(entry).map_err(err)?;
-        self.b.begin_block(Some(entry)).map_err(err)?;
-        let (h, body, c, m) = (self.b.id(), self.b.id(), self.b.id(), self.b.id());
-        let qnext = self.b.id();
-        self.b.branch(h).map_err(err)?;
-        self.b.begin_block(Some(h)).map_err(err)?;
-        let q = self
-            .b
-            .phi(it, None, [(q0, entry), (qnext, c)])
-            .map_err(err)?;
-        let more = self.b_lt(q, b)?;
-        self.b
-            .loop_merge(m, c, rspirv::spirv::LoopControl::NONE, [])
-            .map_err(err)?;
-        self.b.branch_conditional(more, body, m, []).map_err(err)?;
-        self.b.begin_block(Some(body)).map_err(err)?;
+        let l = self.open_loop(it, q0, &|g, q| g.b_lt(q, b))?;
+        let q = l.var;
         let d = self.load_u32(delays, q)?;
         let pos = self.load_u32(csc, q)?;
         let arrive = self.b.i_add(it, None, self.step, d).map_err(err)?;
@@ -1826,11 +1832,7 @@ impl Gen {
         self.b
             .atomic_or(u32t, None, wp, scope, sem, set)
             .map_err(err)?;
-        self.b.branch(c).map_err(err)?;
-        self.b.begin_block(Some(c)).map_err(err)?;
-        self.b.i_add(it, Some(qnext), q, local).map_err(err)?;
-        self.b.branch(h).map_err(err)?;
-        self.b.begin_block(Some(m)).map_err(err)?;
+        self.close_loop(&l, &|g, var, next| g.step_by(local, var, next))?;
         self.b.branch(skip).map_err(err)?;
         self.b.begin_block(Some(skip)).map_err(err)?;
         self.end_main(main, done)
