@@ -138,14 +138,7 @@ pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     // One invocation per element: every part writes only its element's
     // values (or a local sum) and does arithmetic, comparisons, choices,
     // math, draws and remainders on them.
-    let parts: Vec<Part<'_>> = plan
-        .groups(net, f)
-        .iter()
-        .flat_map(|g| match g {
-            Group::Plain(p) => vec![*p],
-            Group::Couple(ps) => ps.clone(),
-        })
-        .collect();
+    let parts: Vec<Part<'_>> = plan.groups(net, f).iter().flat_map(Group::parts).collect();
     if !parts.iter().all(Part::element_only) {
         return Err(not_yet(
             "visits a list of elements, or writes places other than its element's",
@@ -480,9 +473,6 @@ struct Gen {
     /// declared in the entry block (`pending_temps` of them).
     temp_vars: HashMap<u32, Word>,
     pending_temps: u32,
-    /// Buffers this invocation has set to +0 at its element and not
-    /// changed since (a fused pass's zeroed inputs).
-    zeroed: std::collections::HashSet<u32>,
     /// The presynaptic and postsynaptic neuron of the current synapse
     /// (arrival kernels).
     pre_idx: Option<Word>,
@@ -587,7 +577,6 @@ impl Gen {
             local: None,
             refractory: None,
             consts: HashMap::new(),
-            zeroed: std::collections::HashSet::new(),
             temp_vars: HashMap::new(),
             pending_temps: 0,
             zero: None,
@@ -1155,13 +1144,6 @@ impl Gen {
                     let x = self.expr(part, e)?;
                     let p = self.var_ptr(part, *v)?;
                     self.store_aligned(p, x)?;
-                    let buf = part.bufs.get(*v as usize).copied().unwrap_or(*v);
-                    let own = part.view.addrs.get(*v as usize) == Some(&Addr::Element);
-                    if own && matches!(e, Expr::Const(c) if c.to_bits() == 0) {
-                        self.zeroed.insert(buf);
-                    } else {
-                        self.zeroed.remove(&buf);
-                    }
                 }
                 Stmt::AddTo(v, e) => self.add_to(part, *v, e)?,
                 Stmt::Spike(c) => self.spike(part, c)?,
@@ -1188,7 +1170,6 @@ impl Gen {
                     self.stmts(part, other)?;
                     self.b.branch(merge).map_err(err)?;
                     self.bases = bases;
-                    self.zeroed.clear();
                     self.b.begin_block(Some(merge)).map_err(err)?;
                 }
                 Stmt::While(c, body) => {
@@ -1216,7 +1197,6 @@ impl Gen {
                     self.b.begin_block(Some(cont)).map_err(err)?;
                     self.b.branch(h).map_err(err)?;
                     self.bases = bases;
-                    self.zeroed.clear();
                     self.b.begin_block(Some(merge)).map_err(err)?;
                 }
             }
@@ -1241,8 +1221,6 @@ impl Gen {
             }
             return Ok(());
         }
-        let buf = part.bufs.get(v as usize).copied().unwrap_or(v);
-        self.zeroed.remove(&buf);
         match target {
             Some(Target::Own) | None => {
                 let p = self.var_ptr(part, v)?;
@@ -1505,6 +1483,19 @@ impl Gen {
         self.b.i_equal(self.t.bool, None, low, one).map_err(err)
     }
 
+    /// The range `offsets[k]..offsets[k + 1]` (`u64` offsets): a neuron's
+    /// synapses.
+    fn range(&mut self, offsets: Word, k: Word) -> R<(Word, Word)> {
+        let it = self.t.u64;
+        let p0 = self.at(self.t.pu64, offsets, k, 8)?;
+        let a = self.load_aligned(it, p0, 8)?;
+        let one = self.u64c(1);
+        let k1 = self.b.i_add(it, None, k, one).map_err(err)?;
+        let p1 = self.at(self.t.pu64, offsets, k1, 8)?;
+        let b = self.load_aligned(it, p1, 8)?;
+        Ok((a, b))
+    }
+
     /// `min(x, y)` of unsigned 64-bit integers.
     fn umin(&mut self, x: Word, y: Word) -> R<Word> {
         let lt = self.b.u_less_than(self.t.bool, None, x, y).map_err(err)?;
@@ -1548,12 +1539,8 @@ impl Gen {
         );
         let ring = self.push_member(push::RING)?;
         let words = self.push_member(push::WORDS)?;
-        let p0 = self.at(self.t.pu64, offsets, j, 8)?;
-        let a = self.load_aligned(it, p0, 8)?;
+        let (a, b) = self.range(offsets, j)?;
         let one = self.u64c(1);
-        let j1 = self.b.i_add(it, None, j, one).map_err(err)?;
-        let p1 = self.at(self.t.pu64, offsets, j1, 8)?;
-        let b = self.load_aligned(it, p1, 8)?;
         // This step's slot of marks.
         let slot = self.b.u_mod(it, None, self.step, ring).map_err(err)?;
         let first_word = self.b.i_mul(it, None, slot, words).map_err(err)?;
@@ -1697,12 +1684,8 @@ impl Gen {
             self.buffer(base + 1)?,
             self.buffer(base + 2)?,
         );
-        let p0 = self.at(self.t.pu64, offsets, j, 8)?;
-        let a = self.load_aligned(it, p0, 8)?;
+        let (a, b) = self.range(offsets, j)?;
         let one = self.u64c(1);
-        let j1 = self.b.i_add(it, None, j, one).map_err(err)?;
-        let p1 = self.at(self.t.pu64, offsets, j1, 8)?;
-        let b = self.load_aligned(it, p1, 8)?;
         let l = self.open_loop(it, a, &|g, q| g.b_lt(q, b))?;
         let q = l.var;
         let syn = self.load_u32(by_post, q)?;
@@ -1805,12 +1788,7 @@ impl Gen {
             .branch_conditional(fired, run, skip, [])
             .map_err(err)?;
         self.b.begin_block(Some(run)).map_err(err)?;
-        let p0 = self.at(self.t.pu64, offsets, i, 8)?;
-        let a = self.load_aligned(it, p0, 8)?;
-        let one = self.u64c(1);
-        let i1 = self.b.i_add(it, None, i, one).map_err(err)?;
-        let p1 = self.at(self.t.pu64, offsets, i1, 8)?;
-        let b = self.load_aligned(it, p1, 8)?;
+        let (a, b) = self.range(offsets, i)?;
         let q0 = self.b.i_add(it, None, a, lane).map_err(err)?;
         let l = self.open_loop(it, q0, &|g, q| g.b_lt(q, b))?;
         let q = l.var;
@@ -1901,13 +1879,7 @@ impl Gen {
     /// The entry point: element `start + id`, the groups in order if it is
     /// below `count` (or, with no groups, the refractory update).
     fn function(&mut self, groups: &[Group<'_>]) -> R<()> {
-        let parts: Vec<&Part<'_>> = groups
-            .iter()
-            .flat_map(|g| match g {
-                Group::Plain(p) => vec![p],
-                Group::Couple(ps) => ps.iter().collect(),
-            })
-            .collect();
+        let parts: Vec<Part<'_>> = groups.iter().flat_map(Group::parts).collect();
         if parts.iter().any(|p| branches(&p.kernel.body)) {
             self.pending_temps = parts.iter().map(|p| p.kernel.temps).max().unwrap_or(0);
         }
@@ -1956,17 +1928,9 @@ impl Gen {
                         let p = self.var_ptr(part, s.var)?;
                         let old = self.load_aligned(self.t.f64, p, 8)?;
                         let added = self.fbin(FBin::Add, old, sum)?;
-                        let new = if s.input && self.zeroed.remove(&s.buf) {
-                            // Zeroed by this pass: +0 + sum, written so
-                            // that no driver folds the known +0 away (and
-                            // turns a -0 sum into -0).
-                            let z = self.f(0.0);
-                            let is_zero =
-                                self.b.f_ord_equal(self.t.bool, None, sum, z).map_err(err)?;
-                            self.b
-                                .select(self.t.f64, None, is_zero, z, sum)
-                                .map_err(err)?
-                        } else if s.input {
+                        // An input zeroed by this pass holds the push
+                        // constants' +0, which no driver folds away.
+                        let new = if s.input {
                             added
                         } else {
                             let z = self.f(0.0);

@@ -542,6 +542,16 @@ pub enum Group<'a> {
     Couple(Vec<Part<'a>>),
 }
 
+impl<'a> Group<'a> {
+    /// Its parts, in order.
+    pub fn parts(&self) -> Vec<Part<'a>> {
+        match self {
+            Group::Plain(p) => vec![*p],
+            Group::Couple(ps) => ps.clone(),
+        }
+    }
+}
+
 /// What one generated function is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum FnKind {
@@ -713,14 +723,7 @@ impl Plan {
         if self.functions.get(f).map(|x| x.domain) == Some(Domain::Once) {
             return Err("computes values shared by every element, once");
         }
-        let groups = self.groups(net, f);
-        let parts: Vec<Part<'_>> = groups
-            .iter()
-            .flat_map(|g| match g {
-                Group::Plain(p) => vec![*p],
-                Group::Couple(ps) => ps.clone(),
-            })
-            .collect();
+        let parts: Vec<Part<'_>> = self.groups(net, f).iter().flat_map(Group::parts).collect();
         if !parts.iter().all(Part::element_only) {
             return Err("visits a list of elements, or writes places other than its element's");
         }
