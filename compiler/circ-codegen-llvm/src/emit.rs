@@ -41,9 +41,13 @@ pub(crate) struct Shared<'ctx> {
     ptr: PointerType<'ctx>,
     imports: HashMap<&'static str, FunctionValue<'ctx>>,
     /// `llvm.sqrt` and `llvm.floor` by lane count (exact IEEE operations,
-    /// one instruction each; no other intrinsic is used).
+    /// one instruction each).
     sqrt: HashMap<u32, FunctionValue<'ctx>>,
     floor: HashMap<u32, FunctionValue<'ctx>>,
+    /// `llvm.arithmetic.fence` by lane count (no instruction): what a
+    /// negation negates, so that InstCombine cannot fold `-(c / x)` into
+    /// `(-c) / x`, which flips a NaN's sign (the IR fuzzer's seed 381).
+    fence: HashMap<u32, FunctionValue<'ctx>>,
     /// Lanes of the vector loop (1: none).
     pub(crate) lanes: u32,
 }
@@ -75,10 +79,11 @@ impl<'ctx> Shared<'ctx> {
                 .and_then(|i| i.get_declaration(module, &[ty]))
                 .ok_or_else(|| CodegenError(format!("no intrinsic {name}")))
         };
-        let (mut sqrt, mut floor) = (HashMap::new(), HashMap::new());
+        let (mut sqrt, mut floor, mut fence) = (HashMap::new(), HashMap::new(), HashMap::new());
         for n in [1, lanes] {
             sqrt.insert(n, intrinsic("llvm.sqrt", n)?);
             floor.insert(n, intrinsic("llvm.floor", n)?);
+            fence.insert(n, intrinsic("llvm.arithmetic.fence", n)?);
         }
         Ok(Shared {
             ctx,
@@ -89,6 +94,7 @@ impl<'ctx> Shared<'ctx> {
             imports,
             sqrt,
             floor,
+            fence,
             lanes,
         })
     }
@@ -1023,6 +1029,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
     }
 
     fn neg(&self, x: V<'ctx>) -> R<V<'ctx>> {
+        let x = self.intrinsic(&self.s.fence, x)?;
         match x {
             V::FloatValue(x) => self.b.build_float_neg(x, "").map(V::from),
             V::VectorValue(x) => self.b.build_float_neg(x, "").map(V::from),
