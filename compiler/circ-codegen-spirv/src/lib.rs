@@ -180,8 +180,8 @@ pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a reset is straight-line stores of arithmetic to its neuron's
-/// values, and its refractory period.
+/// Whether a reset writes only its neuron's values and refractory period
+/// (branches and loops allowed) and reads no other element or table.
 fn reset_translatable(part: &Part<'_>) -> bool {
     let mut named = vec![];
     circ_ir::named_vars(&part.kernel.body, &mut named);
@@ -197,10 +197,7 @@ fn reset_translatable(part: &Part<'_>) -> bool {
             matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::SetRefractory(_))
         })
         && !circ_ir::any_expr(&part.kernel.body, &|e| {
-            matches!(
-                e,
-                Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
-            )
+            matches!(e, Expr::PreIndex | Expr::PostIndex | Expr::Table(..))
         })
 }
 
@@ -1896,14 +1893,18 @@ impl Gen {
         for g in groups {
             match g {
                 Group::Plain(part) => {
-                    self.refractory = if part.kernel.domain == Domain::Each {
-                        if refractory.is_none() {
-                            refractory = Some(self.refractory_of()?);
-                        }
-                        refractory
-                    } else {
-                        None
-                    };
+                    // A reset reads it as Cranelift's code does (its
+                    // neuron spiked, so it is free until the refractory
+                    // module runs after it).
+                    self.refractory =
+                        if matches!(part.kernel.domain, Domain::Each | Domain::Spiking) {
+                            if refractory.is_none() {
+                                refractory = Some(self.refractory_of()?);
+                            }
+                            refractory
+                        } else {
+                            None
+                        };
                     self.stmts(part, &part.kernel.body)?;
                 }
                 Group::Couple(parts) => {
