@@ -434,16 +434,7 @@ pub fn estimate(layout: &NetLayout, dt: f64, steps: f64) -> Estimate {
             layout.pops[proj.pre].size as f64,
             layout.pops[proj.post].size as f64,
         );
-        let n = match &proj.connect {
-            Connect::Rule(Rule::AllToAll) => np * nq,
-            Connect::Rule(Rule::OneToOne) => np.min(nq),
-            Connect::Rule(Rule::Bernoulli(p)) => p * np * nq,
-            Connect::Rule(Rule::FixedIndegree(k)) => *k as f64 * nq,
-            Connect::Rule(Rule::FixedOutdegree(k)) => *k as f64 * np,
-            Connect::Rule(Rule::FixedTotal(k)) => *k as f64,
-            Connect::Rule(Rule::Pairs(v)) => v.len() as f64,
-            Connect::File { .. } | Connect::Matrix { .. } => 0.0,
-        };
+        let n = expected_synapses(layout, proj);
         e.synapses += n;
         per_proj.push(n.min(usize::MAX as f64) as usize);
         let per_syn =
@@ -459,8 +450,27 @@ pub fn estimate(layout: &NetLayout, dt: f64, steps: f64) -> Estimate {
     e
 }
 
+/// The number of synapses `proj`'s rule makes on average (0 for those
+/// read from files, unknown before they are read).
+pub fn expected_synapses(layout: &NetLayout, proj: &crate::layout::ProjLayout) -> f64 {
+    let (np, nq) = (
+        layout.pops[proj.pre].size as f64,
+        layout.pops[proj.post].size as f64,
+    );
+    match &proj.connect {
+        Connect::Rule(Rule::AllToAll) => np * nq,
+        Connect::Rule(Rule::OneToOne) => np.min(nq),
+        Connect::Rule(Rule::Bernoulli(p)) => p * np * nq,
+        Connect::Rule(Rule::FixedIndegree(k)) => *k as f64 * nq,
+        Connect::Rule(Rule::FixedOutdegree(k)) => *k as f64 * np,
+        Connect::Rule(Rule::FixedTotal(k)) => *k as f64,
+        Connect::Rule(Rule::Pairs(v)) => v.len() as f64,
+        Connect::File { .. } | Connect::Matrix { .. } => 0.0,
+    }
+}
+
 /// A size in bytes for messages: GiB, MiB or KiB, whichever reads best.
-fn gib(bytes: f64) -> String {
+pub fn gib(bytes: f64) -> String {
     const K: f64 = 1024.0;
     if bytes >= K * K * K {
         format!("{:.1} GiB", bytes / (K * K * K))

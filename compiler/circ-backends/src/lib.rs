@@ -175,6 +175,10 @@ pub struct Settings {
     /// `auto`: switch to LLVM's code exactly before this step, waiting for
     /// it (for tests); `None`: as soon as it is ready.
     pub swap_at: Option<u64>,
+    /// `gpu`: read and write every device buffer through staging copies,
+    /// as on a discrete GPU, even where the host could map it (for tests
+    /// on lavapipe).
+    pub gpu_staged: bool,
 }
 
 impl Default for Settings {
@@ -185,6 +189,7 @@ impl Default for Settings {
             fusion: true,
             listing: false,
             swap_at: None,
+            gpu_staged: false,
         }
     }
 }
@@ -252,7 +257,7 @@ pub fn instantiate<'a>(
             // Initial values and connections are computed here, by
             // Cranelift's code (the same bits); the steps on the device.
             let plan = Plan::new(net);
-            let exec = gpu_executor(net, &plan)?;
+            let exec = gpu_executor(net, &plan, s.gpu_staged)?;
             let code =
                 circ_codegen_cranelift::compile(net, &plan, false).map_err(|e| e.to_string())?;
             let cpu = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
@@ -320,13 +325,32 @@ fn gpu_modules<T>(
 /// The GPU's executor for `net`: the device opened, every function it
 /// runs translated to SPIR-V and made a kernel.
 #[cfg(feature = "gpu")]
-fn gpu_executor(net: &Network, plan: &Plan) -> Result<circ_gpu::exec::Executor, String> {
+fn gpu_executor(
+    net: &Network,
+    plan: &Plan,
+    staged: bool,
+) -> Result<circ_gpu::exec::Executor, String> {
     // What cannot run is said before the device is looked for.
     gpu_modules(net, plan, &|m| {
         circ_gpu::exec::check(net, plan, m).map_err(|e| e.0)
     })
     .map_err(|e| format!("--backend gpu: {e}"))?;
-    let gpu = circ_gpu::Gpu::open().map_err(|e| format!("--backend gpu: {e}"))?;
+    let mut gpu = circ_gpu::Gpu::open().map_err(|e| format!("--backend gpu: {e}"))?;
+    if staged {
+        gpu = gpu.staged();
+    }
+    // The synapses the rules will make, before hours go into making them
+    // (delay rings counted at one slot: the executor checks again, exactly,
+    // once they are built).
+    let synapses: Vec<f64> = net
+        .layout
+        .projs
+        .iter()
+        .map(|p| circ_runtime::sim::expected_synapses(&net.layout, p))
+        .collect();
+    let need = circ_gpu::exec::device_bytes(&net.layout, &synapses, &[]);
+    circ_gpu::exec::fits(&gpu, need, synapses.iter().sum())
+        .map_err(|e| format!("--backend gpu: {e}"))?;
     use circ_codegen_spirv::push;
     let layout = circ_gpu::exec::PushLayout {
         table: push::TABLE,

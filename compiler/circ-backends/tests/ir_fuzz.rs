@@ -18,7 +18,9 @@ fn random_kernels_give_the_interpreters_bits_on_every_backend() {
     let mut on_gpu = 0;
     // 381: LLVM folded `-(c / x)` into `(-c) / x`, flipping a NaN's sign.
     let found = [381];
-    let seeds: Vec<u64> = (0..n).chain(found.into_iter().filter(|&s| s >= n)).collect();
+    let seeds: Vec<u64> = (0..n)
+        .chain(found.into_iter().filter(|&s| s >= n))
+        .collect();
     for &seed in &seeds {
         let net = irgen::network(&mut irgen::Seeded(seed));
         // The GPU backend where it runs the network so far.

@@ -19,9 +19,10 @@
 use crate::{Buffer, Gpu, GpuError, Kernel, Recording};
 use circ_ir::plan::{FnKind, FusedPart, Plan};
 use circ_ir::{Domain, Network, Space};
-use circ_runtime::VarRole;
 use circ_runtime::schedule::{Batch, BatchOut, Loaded, Op, Resident, Src};
 use circ_runtime::sim::Fusion;
+use circ_runtime::sim::gib;
+use circ_runtime::{NetLayout, VarRole};
 use std::cell::RefCell;
 
 /// The push constants' layout (byte offsets), as the code generator
@@ -185,6 +186,67 @@ pub struct Executor {
     /// The runtime's step plan, handed over by `load`.
     plan: RefCell<Vec<Op>>,
     state: RefCell<Option<State>>,
+    /// Buffers every batch fills and reads, kept between batches.
+    scratch: RefCell<Scratch>,
+}
+
+/// A device buffer the host fills or reads every batch, and its staging
+/// buffer where the host cannot map it.
+struct Staged {
+    dev: Buffer,
+    host: Option<Buffer>,
+}
+
+impl Staged {
+    /// At least `len` bytes: `old` if it is large enough, else new ones.
+    fn fit(gpu: &Gpu, old: Option<Staged>, len: usize) -> Result<Staged, String> {
+        if let Some(s) = old
+            && s.dev.len() >= len
+        {
+            return Ok(s);
+        }
+        let dev = gpu.buffer(len).map_err(error)?;
+        let host = if dev.mapped() {
+            None
+        } else {
+            Some(gpu.host_buffer(len).map_err(error)?)
+        };
+        Ok(Staged { dev, host })
+    }
+
+    /// What the host writes and reads.
+    fn host(&mut self) -> &mut Buffer {
+        self.host.as_mut().unwrap_or(&mut self.dev)
+    }
+
+    /// Records the copy of the host's first `len` bytes to the device.
+    fn upload<'a>(&'a self, rec: &mut Recording<'a>, len: usize) {
+        if let Some(h) = &self.host {
+            rec.copy(h, 0, &self.dev, 0, len);
+        }
+    }
+
+    /// Records the copy of the device's first `len` bytes to the host.
+    fn download<'a>(&'a self, rec: &mut Recording<'a>, len: usize) {
+        if let Some(h) = &self.host {
+            rec.copy(&self.dev, 0, h, 0, len);
+        }
+    }
+
+    /// The host's first `len` bytes (after `download` ran).
+    fn read(&self, len: usize) -> Result<Vec<u8>, String> {
+        let b = self.host.as_ref().unwrap_or(&self.dev);
+        let mut v = b.read().map_err(error)?;
+        v.truncate(len);
+        Ok(v)
+    }
+}
+
+/// The per-batch buffers: spike bitsets per population, recorders' values.
+#[derive(Default)]
+struct Scratch {
+    rings: Vec<Option<Staged>>,
+    taps: Option<Staged>,
 }
 
 /// Why the executor cannot run something.
@@ -414,6 +476,7 @@ impl Executor {
             parts,
             plan: RefCell::new(vec![]),
             state: RefCell::new(None),
+            scratch: RefCell::new(Scratch::default()),
         })
     }
 
@@ -499,6 +562,47 @@ fn bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> 
     v.iter().flat_map(|&x| f(x)).collect()
 }
 
+/// Bytes the executor keeps on the device for `layout`, its projections
+/// holding `synapses[k]` synapses with delay rings of `slots[k]` steps:
+/// neuron state, refractory steps and periods, each synapse's own values,
+/// indices (by postsynaptic neuron, presynaptic neuron, position, delay)
+/// and one mark bit per slot, and the offsets of both orders.
+pub fn device_bytes(layout: &NetLayout, synapses: &[f64], slots: &[f64]) -> f64 {
+    let mut b = 0.0;
+    for p in &layout.pops {
+        let n = p.size as f64;
+        for v in &p.vars {
+            b += if v.scalar { 8.0 } else { 8.0 * n };
+        }
+        b += 16.0 * n;
+    }
+    for (k, proj) in layout.projs.iter().enumerate() {
+        let own = proj.vars.iter().filter(|v| v.space == Space::Syn).count() as f64;
+        let n = synapses.get(k).copied().unwrap_or(0.0);
+        let ring = slots.get(k).copied().unwrap_or(1.0);
+        let ends = (layout.pops[proj.pre].size + layout.pops[proj.post].size + 2) as f64;
+        b += n * (own * 8.0 + 16.0 + ring / 8.0) + ends * 8.0;
+    }
+    b
+}
+
+/// Refuses to start what would not fit in the device's memory (`need`
+/// bytes for `synapses` synapses), before anything large is allocated.
+pub fn fits(gpu: &Gpu, need: f64, synapses: f64) -> Result<(), GpuError> {
+    let have = gpu.device_memory() as f64;
+    // Leave room for the kernels, the driver and each batch's buffers.
+    if need <= 0.9 * have {
+        return Ok(());
+    }
+    Err(GpuError(format!(
+        "the network needs about {} of device memory ({:.3e} synapses) and {} has {}; run a smaller network (a `scale` parameter) or on the CPU",
+        gib(need),
+        synapses,
+        gpu.name(),
+        gib(have)
+    )))
+}
+
 fn error(e: GpuError) -> String {
     e.0
 }
@@ -532,6 +636,15 @@ impl Resident for Executor {
                 ));
             }
         }
+        // What the built synapses need, before anything is allocated.
+        let synapses: Vec<f64> = s.projs.iter().map(|p| p.csr.len() as f64).collect();
+        let slots: Vec<f64> = s
+            .projs
+            .iter()
+            .map(|p| f64::from(p.delays.iter().copied().max().unwrap_or(0)) + 1.0)
+            .collect();
+        let need = device_bytes(layout, &synapses, &slots);
+        fits(&self.gpu, need, synapses.iter().sum()).map_err(error)?;
         let sizes: Vec<usize> = layout.pops.iter().map(|p| p.size).collect();
         let mut vars = vec![];
         for pop in s.vars {
@@ -738,7 +851,9 @@ impl Resident for Executor {
         // Spike bitsets: per population, one per step of the batch, holding
         // the inputs' spikes before the step runs.
         let words: Vec<usize> = st.sizes.iter().map(|n| n.div_ceil(32)).collect();
-        let mut rings = vec![];
+        let mut scratch = self.scratch.borrow_mut();
+        let sc = &mut *scratch;
+        sc.rings.resize_with(npop, || None);
         for p in 0..npop {
             let mut bits = vec![0u32; words[p] * steps];
             for (j, given) in batch.given.iter().enumerate() {
@@ -746,7 +861,11 @@ impl Resident for Executor {
                     bits[j * words[p] + i as usize / 32] |= 1 << (i % 32);
                 }
             }
-            rings.push(self.upload(&bits, u32::to_le_bytes)?);
+            let mut r = Staged::fit(&self.gpu, sc.rings[p].take(), bits.len() * 4)?;
+            r.host()
+                .write(&bytes(&bits, u32::to_le_bytes))
+                .map_err(error)?;
+            sc.rings[p] = Some(r);
         }
         // Recorders' values, step by step.
         let mut at = vec![];
@@ -759,8 +878,15 @@ impl Resident for Executor {
             }
             at.push(row);
         }
-        let tapbuf = self.gpu.buffer(len).map_err(error)?;
+        sc.taps = Some(Staged::fit(&self.gpu, sc.taps.take(), len)?);
+        let staged: Vec<&Staged> = sc.rings.iter().flatten().collect();
+        let tapbuf = sc.taps.as_ref().ok_or("no recorders' buffer")?;
+        let rings: Vec<&Buffer> = staged.iter().map(|r| &r.dev).collect();
+        let ring_len: Vec<usize> = words.iter().map(|w| w * steps * 4).collect();
         let mut rec = self.gpu.record().map_err(error)?;
+        for (r, &n) in staged.iter().zip(&ring_len) {
+            r.upload(&mut rec, n);
+        }
         for (j, (taps, row)) in batch.taps.iter().zip(&at).enumerate() {
             let step = batch.first + j as u64;
             for (tap, &to) in taps.iter().zip(row) {
@@ -772,7 +898,7 @@ impl Resident for Executor {
                         _ => return Err("a recording of a projection's view".into()),
                     },
                 };
-                rec.copy(src, tap.first * 8, &tapbuf, to, n);
+                rec.copy(src, tap.first * 8, &tapbuf.dev, to, n);
             }
             let slot = |p: usize| rings[p].address + (j * words[p] * 4) as u64;
             let base = |p: usize, table: u64, count: usize| Launch {
@@ -802,7 +928,7 @@ impl Resident for Executor {
                     for (p, h) in st.history.iter().enumerate() {
                         if let Some((buf, slots)) = h {
                             let to = (step as usize % slots) * words[p] * 4;
-                            rec.copy(&rings[p], j * words[p] * 4, buf, to, words[p] * 4);
+                            rec.copy(rings[p], j * words[p] * 4, buf, to, words[p] * 4);
                         }
                     }
                 }
@@ -934,13 +1060,17 @@ impl Resident for Executor {
                 }
             }
         }
+        for (r, &n) in staged.iter().zip(&ring_len) {
+            r.download(&mut rec, n);
+        }
+        tapbuf.download(&mut rec, len);
         rec.run().map_err(error)?;
         let mut out = BatchOut {
             spikes: vec![vec![vec![]; npop]; steps],
             taps: vec![],
         };
-        for (p, ring) in rings.iter().enumerate() {
-            let raw = ring.read();
+        for (p, ring) in staged.iter().enumerate() {
+            let raw = ring.read(ring_len[p])?;
             for (j, list) in out.spikes.iter_mut().enumerate() {
                 let slot = &raw[j * words[p] * 4..(j + 1) * words[p] * 4];
                 for (w, c) in slot.chunks_exact(4).enumerate() {
@@ -953,7 +1083,7 @@ impl Resident for Executor {
                 }
             }
         }
-        let values = tapbuf.read();
+        let values = tapbuf.read(len)?;
         for (taps, row) in batch.taps.iter().zip(&at) {
             out.taps.push(
                 taps.iter()
@@ -973,19 +1103,20 @@ impl Resident for Executor {
     ) -> Result<(), String> {
         let guard = self.state.borrow();
         let st = guard.as_ref().ok_or("the GPU has no state loaded")?;
-        let copy = |b: &Buffer, dst: &mut Vec<f64>| {
-            let x = floats(&b.read());
+        let copy = |b: &Buffer, dst: &mut Vec<f64>| -> Result<(), String> {
+            let x = floats(&b.read().map_err(error)?);
             let n = dst.len().min(x.len());
             dst[..n].copy_from_slice(&x[..n]);
+            Ok(())
         };
         for (p, bufs) in st.vars.iter().enumerate() {
             for (v, b) in bufs.iter().enumerate() {
                 if let Some(dst) = vars.get_mut(p).and_then(|vs| vs.get_mut(v)) {
-                    copy(b, dst);
+                    copy(b, dst)?;
                 }
             }
             if let Some(dst) = ref_until.get_mut(p) {
-                let raw = st.ref_until[p].read();
+                let raw = st.ref_until[p].read().map_err(error)?;
                 for (d, c) in dst.iter_mut().zip(raw.chunks_exact(8)) {
                     *d = i64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
                 }
@@ -994,7 +1125,7 @@ impl Resident for Executor {
         for (k, p) in st.projs.iter().enumerate() {
             for (v, b) in p.vars.iter().enumerate() {
                 if let (Some(b), Some(dst)) = (b, projs.get_mut(k).and_then(|x| x.get_mut(v))) {
-                    copy(b, dst);
+                    copy(b, dst)?;
                 }
             }
         }

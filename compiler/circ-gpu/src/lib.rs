@@ -38,6 +38,8 @@ fn vkerr(what: &str) -> impl Fn(vk::Result) -> GpuError + '_ {
 #[derive(Clone)]
 pub struct Gpu {
     dev: Arc<Dev>,
+    /// Device buffers never mapped, even where the host could map them.
+    staged: bool,
 }
 
 /// The device itself, destroyed when nothing uses it.
@@ -198,6 +200,7 @@ impl Gpu {
             // SAFETY: `pd` comes from this instance.
             let memory = unsafe { instance.get_physical_device_memory_properties(pd) };
             return Ok(Gpu {
+                staged: false,
                 dev: Arc::new(Dev {
                     _entry: entry,
                     instance,
@@ -223,13 +226,54 @@ impl Gpu {
         &self.dev.name
     }
 
+    /// The same device, its device buffers read and written through staging
+    /// copies as on a discrete GPU whose memory the host cannot map (to
+    /// test that path on lavapipe, whose memory the host maps).
+    pub fn staged(self) -> Gpu {
+        Gpu {
+            staged: true,
+            ..self
+        }
+    }
+
     /// Whether the device is a driver running on the CPU (lavapipe).
     pub fn is_cpu(&self) -> bool {
         self.dev.cpu
     }
 
-    /// A zeroed buffer of `len` bytes (at least 8) in host-visible, coherent memory.
+    /// Bytes of the largest device-local memory heap (what state, synapses
+    /// and rings must fit in; on lavapipe, the machine's memory).
+    pub fn device_memory(&self) -> u64 {
+        let m = &self.dev.memory;
+        m.memory_heaps[..m.memory_heap_count as usize]
+            .iter()
+            .filter(|h| h.flags.contains(vk::MemoryHeapFlags::DEVICE_LOCAL))
+            .map(|h| h.size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// A zeroed buffer of `len` bytes (at least 8) in device-local memory,
+    /// where kernels read and write it fastest; mapped when that memory is
+    /// also host-visible (lavapipe, integrated GPUs), else read and written
+    /// through staging copies.
     pub fn buffer(&self, len: usize) -> R<Buffer> {
+        self.make(len, vk::MemoryPropertyFlags::DEVICE_LOCAL, !self.staged)
+    }
+
+    /// A zeroed buffer of `len` bytes (at least 8) in host-visible, coherent
+    /// memory: what the host fills or reads every batch (staging).
+    pub fn host_buffer(&self, len: usize) -> R<Buffer> {
+        self.make(
+            len,
+            vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT,
+            true,
+        )
+    }
+
+    /// A buffer in the first memory type with `want` (any type if none),
+    /// mapped if `map` and the host can.
+    fn make(&self, len: usize, want: vk::MemoryPropertyFlags, map: bool) -> R<Buffer> {
         let size = len.max(8) as u64;
         let info = vk::BufferCreateInfo::default()
             .size(size)
@@ -245,23 +289,28 @@ impl Gpu {
             .map_err(vkerr("cannot make a buffer"))?;
         // SAFETY: `buffer` was just made from this device.
         let req = unsafe { self.dev.device.get_buffer_memory_requirements(buffer) };
-        let want = vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT;
-        let ty = (0..self.dev.memory.memory_type_count).find(|&i| {
-            req.memory_type_bits & (1 << i) != 0
-                && self.dev.memory.memory_types[i as usize]
-                    .property_flags
-                    .contains(want)
-        });
+        let types = &self.dev.memory.memory_types[..self.dev.memory.memory_type_count as usize];
+        let fits = |i: usize| req.memory_type_bits & (1 << i) != 0;
+        let ty = (0..types.len())
+            .find(|&i| fits(i) && types[i].property_flags.contains(want))
+            .or_else(|| (0..types.len()).find(|&i| fits(i)));
         let Some(ty) = ty else {
             // SAFETY: unused, made here.
             unsafe { self.dev.device.destroy_buffer(buffer, None) };
-            return Err(GpuError("no host-visible memory".into()));
+            return Err(GpuError("no memory type for a buffer".into()));
         };
+        let host = vk::MemoryPropertyFlags::HOST_VISIBLE | vk::MemoryPropertyFlags::HOST_COHERENT;
+        let mappable = map && types[ty].property_flags.contains(host);
+        if want.contains(host) && !mappable {
+            // SAFETY: unused, made here.
+            unsafe { self.dev.device.destroy_buffer(buffer, None) };
+            return Err(GpuError("no host-visible memory to stage copies in".into()));
+        }
         let mut flags =
             vk::MemoryAllocateFlagsInfo::default().flags(vk::MemoryAllocateFlags::DEVICE_ADDRESS);
         let alloc = vk::MemoryAllocateInfo::default()
             .allocation_size(req.size)
-            .memory_type_index(ty)
+            .memory_type_index(ty as u32)
             .push_next(&mut flags);
         // SAFETY: the device is live; `alloc` outlives the call.
         let memory = match unsafe { self.dev.device.allocate_memory(&alloc, None) } {
@@ -284,24 +333,32 @@ impl Gpu {
             len,
             address: 0,
         };
-        // SAFETY: memory and buffer are from this device, unbound, and the
-        // mapping covers the allocation.
-        let ptr = unsafe {
+        // SAFETY: memory and buffer are from this device, unbound.
+        unsafe {
             self.dev
                 .device
                 .bind_buffer_memory(buffer, memory, 0)
                 .map_err(vkerr("cannot bind memory"))?;
-            self.dev
-                .device
-                .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
-                .map_err(vkerr("cannot map memory"))?
-        };
-        b.ptr = ptr.cast();
+        }
         let info = vk::BufferDeviceAddressInfo::default().buffer(buffer);
         // SAFETY: the buffer is bound and was made with SHADER_DEVICE_ADDRESS.
         b.address = unsafe { self.dev.device.get_buffer_device_address(&info) };
-        // SAFETY: the mapping is at least `size` bytes; zero it.
-        unsafe { std::ptr::write_bytes(b.ptr, 0, size as usize) };
+        if mappable {
+            // SAFETY: the mapping covers the allocation, which is bound.
+            let ptr = unsafe {
+                self.dev
+                    .device
+                    .map_memory(memory, 0, vk::WHOLE_SIZE, vk::MemoryMapFlags::empty())
+                    .map_err(vkerr("cannot map memory"))?
+            };
+            b.ptr = ptr.cast();
+            // SAFETY: the mapping is at least `size` bytes; zero it.
+            unsafe { std::ptr::write_bytes(b.ptr, 0, size as usize) };
+        } else {
+            let mut rec = self.record()?;
+            rec.zero(&b, 0, (size as usize) & !3);
+            rec.run()?;
+        }
         Ok(b)
     }
 
@@ -554,7 +611,32 @@ impl Drop for Dev {
 }
 
 impl Buffer {
-    /// Copies `bytes` to the start of the buffer.
+    /// Whether the host reads and writes the buffer directly (else through
+    /// a staging copy).
+    pub fn mapped(&self) -> bool {
+        !self.ptr.is_null()
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The device it lives on, to stage copies through.
+    fn gpu(&self) -> Gpu {
+        Gpu {
+            dev: self.dev.clone(),
+            staged: false,
+        }
+    }
+
+    /// Copies `bytes` to the start of the buffer (nothing on the device
+    /// may be running: every submission here waits for its end).
     pub fn write(&mut self, bytes: &[u8]) -> R<()> {
         if bytes.len() > self.len.max(8) {
             return Err(GpuError(format!(
@@ -563,6 +645,14 @@ impl Buffer {
                 self.len
             )));
         }
+        if !self.mapped() {
+            let gpu = self.gpu();
+            let mut stage = gpu.host_buffer(bytes.len())?;
+            stage.write(bytes)?;
+            let mut rec = gpu.record()?;
+            rec.copy(&stage, 0, self, 0, bytes.len());
+            return rec.run();
+        }
         // SAFETY: the mapping holds at least `len` bytes and nothing on the
         // device runs (dispatch waits).
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.ptr, bytes.len()) };
@@ -570,11 +660,19 @@ impl Buffer {
     }
 
     /// The buffer's bytes.
-    pub fn read(&self) -> Vec<u8> {
+    pub fn read(&self) -> R<Vec<u8>> {
+        if !self.mapped() {
+            let gpu = self.gpu();
+            let stage = gpu.host_buffer(self.len)?;
+            let mut rec = gpu.record()?;
+            rec.copy(self, 0, &stage, 0, self.len);
+            rec.run()?;
+            return stage.read();
+        }
         let mut v = vec![0u8; self.len];
         // SAFETY: as in `write`.
         unsafe { std::ptr::copy_nonoverlapping(self.ptr, v.as_mut_ptr(), self.len) };
-        v
+        Ok(v)
     }
 }
 

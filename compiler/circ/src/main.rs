@@ -126,7 +126,9 @@ fn backend_names() -> clap::builder::PossibleValuesParser {
 /// kernels of N elements or more across threads (tests set 1), and
 /// `CIRC_NO_FUSION=1` runs every phase on its own (tests compare both),
 /// `CIRC_SWAP_AT=N` makes `--backend auto` switch to LLVM's code exactly
-/// before step N (tests compare swaps at several steps).
+/// before step N (tests compare swaps at several steps), and
+/// `CIRC_GPU_STAGED=1` reads and writes every device buffer through staging
+/// copies, as on a discrete GPU (tests run it on lavapipe).
 /// Read here, in the command line, and handed on as data.
 fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
     circ_backends::Settings {
@@ -139,6 +141,7 @@ fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
         swap_at: std::env::var("CIRC_SWAP_AT")
             .ok()
             .and_then(|v| v.trim().parse().ok()),
+        gpu_staged: std::env::var("CIRC_GPU_STAGED").is_ok_and(|v| v == "1"),
     }
 }
 

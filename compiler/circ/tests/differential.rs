@@ -26,6 +26,9 @@ struct Way {
     /// `auto`: switch from Cranelift's code to LLVM's exactly before this
     /// step (`CIRC_SWAP_AT`).
     swap_at: Option<u64>,
+    /// `gpu`: every device buffer through staging copies, as on a
+    /// discrete GPU (`CIRC_GPU_STAGED=1`).
+    staged: bool,
 }
 
 impl Way {
@@ -39,6 +42,9 @@ impl Way {
         }
         if let Some(n) = self.swap_at {
             s += &format!("-swap{n}");
+        }
+        if self.staged {
+            s += "-staged";
         }
         s
     }
@@ -61,7 +67,11 @@ fn run(model: &Path, way: &Way, out: &Path, extra: &[String]) -> Result<(), Fail
         .arg(model)
         .env_remove("CIRC_MIN_PARALLEL")
         .env_remove("CIRC_NO_FUSION")
-        .env_remove("CIRC_SWAP_AT");
+        .env_remove("CIRC_SWAP_AT")
+        .env_remove("CIRC_GPU_STAGED");
+    if way.staged {
+        cmd.env("CIRC_GPU_STAGED", "1");
+    }
     if let Some(n) = way.swap_at {
         cmd.env("CIRC_SWAP_AT", n.to_string());
     }
@@ -107,6 +117,7 @@ fn case(name: &str, model: &Model, way: &Way, extra: &[String]) -> Result<(), Fa
         split: false,
         unfused: false,
         swap_at: None,
+        staged: false,
     };
     let result = (|| {
         run(&path, &oracle, &dir.join("oracle"), extra)?;
@@ -161,6 +172,11 @@ fn gpu_why(model: &Model) -> Option<String> {
 /// kernel split. `auto` switches to LLVM's code at a fixed step: before
 /// step 1 on one thread, before step 97 split across threads.
 fn ways(counts: &[usize]) -> Vec<Way> {
+    ways_staged(counts, false)
+}
+
+/// [`ways`], and with `staged` the GPU once more through staging copies.
+fn ways_staged(counts: &[usize], staged: bool) -> Vec<Way> {
     let mut v = vec![];
     for b in circ_backends::BACKENDS
         .iter()
@@ -173,7 +189,18 @@ fn ways(counts: &[usize]) -> Vec<Way> {
             split: false,
             unfused: false,
             swap_at: swap(1),
+            staged: false,
         });
+        if staged && b.name == "gpu" {
+            v.push(Way {
+                backend: b.name,
+                threads: 1,
+                split: false,
+                unfused: false,
+                swap_at: None,
+                staged: true,
+            });
+        }
         if b.threads {
             for &t in counts {
                 v.push(Way {
@@ -182,6 +209,7 @@ fn ways(counts: &[usize]) -> Vec<Way> {
                     split: true,
                     unfused: false,
                     swap_at: swap(97),
+                    staged: false,
                 });
             }
         }
@@ -208,7 +236,7 @@ fn main() {
         if name.ends_with("pd14.circ") {
             extra.extend(["--set".to_string(), "scale=0.05".to_string()]);
         }
-        models.push((name, Model::File(m), extra, ways(&[4])));
+        models.push((name, Model::File(m), extra, ways_staged(&[4], true)));
     }
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     // Big enough for thousands of arrivals per step, per-synapse couplings
@@ -217,7 +245,7 @@ fn main() {
         "tests/threads.circ".into(),
         Model::File(data.join("threads.circ")),
         vec![],
-        ways(&[2, 3, 4]),
+        ways_staged(&[2, 3, 4], true),
     ));
     // The remainder over the whole range of doubles (the GPU's is integer
     // long division).
@@ -242,6 +270,7 @@ fn main() {
                 split,
                 unfused: true,
                 swap_at: (b.name == "auto").then_some(5),
+                staged: false,
             });
         }
     }

@@ -6,7 +6,8 @@
 //! random draws, a step from them with refractory neurons, and resets of
 //! the neurons whose spike bit is set (and their refractory periods). Without a Vulkan
 //! device the test fails and says why (scripts/install-deps installs
-//! lavapipe).
+//! lavapipe). And a network larger than the device's memory is refused,
+//! from its estimate, before its synapses are built.
 
 mod common;
 
@@ -71,9 +72,10 @@ fn on_gpu(
     let groups = (count as u32).div_ceil(circ_codegen_spirv::LOCAL_SIZE);
     gpu.dispatch(&kernel, &pc, groups)
         .map_err(|e| e.to_string())?;
+    let read = |b: &circ_gpu::Buffer| b.read().map(|x| floats(&x)).map_err(|e| e.to_string());
     Ok((
-        bufs.iter().map(|b| floats(&b.read())).collect(),
-        floats(&refr.read()),
+        bufs.iter().map(read).collect::<Result<_, _>>()?,
+        read(&refr)?,
     ))
 }
 
@@ -174,4 +176,35 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
     eprintln!("measured: {checked} kernels ({phases:?}), {values} values identical");
     assert!(checked >= 40, "only {checked} kernels checked");
     assert_eq!(phases.len(), 4, "{phases:?}");
+}
+
+#[test]
+fn a_network_larger_than_the_devices_memory_is_refused_before_it_is_built() {
+    // 4 x 10^10 synapses: the estimate refuses it at once (building them
+    // would take hours and hundreds of GiB).
+    let dir = std::env::temp_dir().join(format!("circ-gpu-too-large-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let model = dir.join("big.circ");
+    std::fs::write(
+        &model,
+        "use std::neurons::LIF\nuse std::synapses::ExpCurr\ncircuit Big {\n    population E = LIF[200000]\n    project E -> E : ExpCurr connect all_to_all\n    record spikes of E\n}\nrun Big for 10 ms\n",
+    )
+    .expect("write");
+    let out = dir.join("out");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_circ"))
+        .args(["run", "--color", "never", "--backend", "gpu", "--out"])
+        .arg(&out)
+        .arg(&model)
+        .output()
+        .expect("run circ");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("of device memory (4.000e10 synapses)") && err.contains(" has "),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "an output folder was written");
 }

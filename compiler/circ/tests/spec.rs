@@ -149,13 +149,7 @@ fn run_block(place: &str, code: &str, ran: &mut usize) -> Option<String> {
     if reads_files {
         return None;
     }
-    let settings = circ_backends::Settings {
-        threads: 1,
-        min_parallel: None,
-        fusion: true,
-        listing: false,
-        swap_at: None,
-    };
+    let settings = circ_backends::Settings::default();
     let instance = match circ_backends::instantiate("interp", &lowered.net, vec![], &settings) {
         Ok(i) => i,
         Err(e) => return Some(e),
