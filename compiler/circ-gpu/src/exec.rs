@@ -137,6 +137,9 @@ struct ProjState {
     /// The delay of every synapse, when they all have the same one (the
     /// neuron part of `on pre` runs when spikes arrive).
     uniform: Option<u32>,
+    /// Steps from a postsynaptic spike to its `on post` (a dendritic
+    /// delay's round trip; 0 without one).
+    post_delay: usize,
 }
 
 /// What lives on the device during a run.
@@ -346,12 +349,6 @@ fn assemble<K>(
         if !steady && let Some(slot) = m.dynamic.first() {
             load(slot.kernel, &mut kernels)?;
             fns.dynamic = Some(slot.kernel);
-        }
-        if layout.on_post_delay > 0.0 && !m.on_post.is_empty() {
-            return Err(refuse(
-                name,
-                "not on the GPU yet: `on post` after a dendritic delay",
-            ));
         }
         let fused = fusion.projs[k];
         let mut couple_adds: Vec<u32> = vec![];
@@ -797,11 +794,21 @@ impl Resident for Executor {
                         Some((self.gpu.buffer(slots * words * 4).map_err(error)?, slots));
                 }
             }
-            if p.post_delay > 0 && !fns.on_post.is_empty() {
-                return Err(format!(
-                    "projection `{}`: not on the GPU yet: `on post` after a dendritic delay",
-                    layout.projs[k].name
-                ));
+            // `on post` after a dendritic delay reads the spikes of
+            // `post_delay` steps ago from the postsynaptic history.
+            let post_delay = if fns.on_post.is_empty() {
+                0
+            } else {
+                p.post_delay
+            };
+            if post_delay > 0 {
+                let slots = post_delay + 1;
+                let old = st.history[*post].as_ref().map_or(0, |h| h.1);
+                if slots > old {
+                    let words = sizes[*post].div_ceil(32);
+                    st.history[*post] =
+                        Some((self.gpu.buffer(slots * words * 4).map_err(error)?, slots));
+                }
             }
             st.projs.push(ProjState {
                 vars: own,
@@ -814,6 +821,7 @@ impl Resident for Executor {
                 _couple_accs: couple_accs,
                 couple_apply_table,
                 uniform,
+                post_delay,
             });
         }
         // Fused passes: the population's buffers, then each fused
@@ -1021,8 +1029,20 @@ impl Resident for Executor {
                     Op::OnPost(k) => {
                         let (_, post, _) = self.parts.ends[k];
                         let ps = &st.projs[k];
+                        // The postsynaptic spikes due now: this step's, or
+                        // after a dendritic delay's round trip, an earlier one's.
+                        let spikes = match (&st.history[post], ps.post_delay) {
+                            (Some((h, slots)), d) if d > 0 => {
+                                let back = (step as usize + slots - d % slots) % slots;
+                                h.address + (back * words[post] * 4) as u64
+                            }
+                            _ => slot(post),
+                        };
                         for (kern, _) in &self.parts.projs[k].on_post {
-                            let l = base(post, ps.table.address, st.sizes[post]);
+                            let l = Launch {
+                                spikes,
+                                ..base(post, ps.table.address, st.sizes[post])
+                            };
                             self.dispatch(&mut rec, kern, l);
                         }
                     }

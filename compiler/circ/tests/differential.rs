@@ -332,6 +332,15 @@ fn main() {
         vec![],
         ways(&[]),
     ));
+    // NEST's dendritic delay: `on post` twice the delay after the post
+    // spike (the GPU reads it from its spike history).
+    let dendritic = "use std::neurons::LIFCond\nuse std::plasticity::StdpAdditive\ncircuit C {\n    population In = poisson[100](rate = 40 Hz)\n    population N = LIFCond[5](I_ext = 0.15 nA)\n    project syn = In -> N : StdpAdditive(g_max = 1 nS) connect bernoulli(0.5) delay 1.5 ms dendritic\n    record spikes of N\n    record w of syn every 1 ms\n}\nrun C for 50 ms\n";
+    models.push((
+        "std/StdpAdditive-dendritic.circ".into(),
+        Model::Text("dendritic.circ".into(), dendritic.into()),
+        vec![],
+        ways_staged(&[2], true),
+    ));
     let trials = models
         .into_iter()
         .flat_map(|(name, model, extra, ways)| {
