@@ -257,7 +257,7 @@ pub fn instantiate<'a>(
             // Initial values and connections are computed here, by
             // Cranelift's code (the same bits); the steps on the device.
             let plan = Plan::new(net);
-            let exec = gpu_executor(net, &plan, s.gpu_staged)?;
+            let exec = gpu_executor(net, &plan, &tables, s.gpu_staged)?;
             let code =
                 circ_codegen_cranelift::compile(net, &plan, false).map_err(|e| e.to_string())?;
             let cpu = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
@@ -328,6 +328,7 @@ fn gpu_modules<T>(
 fn gpu_executor(
     net: &Network,
     plan: &Plan,
+    tables: &[Vec<f64>],
     staged: bool,
 ) -> Result<circ_gpu::exec::Executor, String> {
     // What cannot run is said before the device is looked for.
@@ -366,11 +367,13 @@ fn gpu_executor(
         ring: push::RING,
         words: push::WORDS,
         lanes: push::LANES,
+        data: push::DATA,
         size: push::SIZE,
         local_size: circ_codegen_spirv::LOCAL_SIZE,
     };
     gpu_modules(net, plan, &|m| {
-        circ_gpu::exec::Executor::new(gpu.clone(), net, plan, layout, m).map_err(|e| e.0)
+        circ_gpu::exec::Executor::new(gpu.clone(), net, plan, layout, m, tables.to_vec())
+            .map_err(|e| e.0)
     })
     .map_err(|e| format!("--backend gpu: {e}"))
 }

@@ -67,11 +67,15 @@ pub mod push {
     /// driver cannot see as a constant (lavapipe folds `x * 0` to `+0` and
     /// `x + 0` to `x`, wrong for negative and signed-zero `x`).
     pub const ZERO: u32 = 104;
+    /// Device address of the data tables' directory: per table, its
+    /// values' address and its length (`u64` each).
+    pub const DATA: u32 = 112;
     /// The block's size in bytes.
-    pub const SIZE: u32 = 112;
+    pub const SIZE: u32 = 120;
     /// Every member, in order.
-    pub const MEMBERS: [u32; 14] = [
+    pub const MEMBERS: [u32; 15] = [
         TABLE, START, COUNT, T, DT, STEP, SEED, REF_UNTIL, SPIKES, REFR, RING, WORDS, LANES, ZERO,
+        DATA,
     ];
 }
 
@@ -150,10 +154,10 @@ pub fn supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
                 st,
                 Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..) | Stmt::Spike(..)
             )
-        }) && !circ_ir::any_expr(&p.kernel.body, &|e| matches!(e, Expr::Table(..)))
+        })
     };
     if !parts.iter().all(plain) {
-        return Err(not_yet("reads a data table"));
+        return Err(not_yet("sets a refractory period outside a reset"));
     }
     // A coupling's local sum is a value in registers: no branches there.
     for g in plan.groups(net, f) {
@@ -197,7 +201,7 @@ fn reset_translatable(part: &Part<'_>) -> bool {
             matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::SetRefractory(_))
         })
         && !circ_ir::any_expr(&part.kernel.body, &|e| {
-            matches!(e, Expr::PreIndex | Expr::PostIndex | Expr::Table(..))
+            matches!(e, Expr::PreIndex | Expr::PostIndex)
         })
 }
 
@@ -212,10 +216,7 @@ fn once_translatable(part: &Part<'_>) -> bool {
             matches!(st, Stmt::Let(..) | Stmt::Store(..))
         })
         && !circ_ir::any_expr(&part.kernel.body, &|e| {
-            matches!(
-                e,
-                Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
-            )
+            matches!(e, Expr::PreIndex | Expr::PostIndex | Expr::Refractory)
         })
 }
 
@@ -267,12 +268,10 @@ pub fn arrivals_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), St
     if circ_ir::any_expr(&part.kernel.body, &|e| {
         matches!(
             e,
-            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
+            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Refractory
         )
     }) {
-        return Err(not_yet(
-            "a handler that reads indices, tables or refractoriness",
-        ));
+        return Err(not_yet("a handler that reads indices or refractoriness"));
     }
     Ok(())
 }
@@ -333,11 +332,11 @@ pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), 
     if circ_ir::any_expr(&k.body, &|e| {
         matches!(
             e,
-            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) | Expr::Refractory
+            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Refractory
         )
     }) {
         return Err(not_yet(
-            "a projection kernel that reads indices, tables or refractoriness",
+            "a projection kernel that reads indices or refractoriness",
         ));
     }
     let mut named = vec![];
@@ -455,6 +454,8 @@ struct Gen {
     ref_until: Word,
     spikes: Word,
     refr: Word,
+    /// The data tables' directory ([`push::DATA`]).
+    data: Word,
     /// Temporaries' current values.
     temps: HashMap<u32, Word>,
     /// Local sums of a coupling group, by variable: (value, fresh).
@@ -570,6 +571,7 @@ impl Gen {
             ref_until: 0,
             spikes: 0,
             refr: 0,
+            data: 0,
             temps: HashMap::new(),
             local: None,
             refractory: None,
@@ -1119,10 +1121,47 @@ impl Gen {
                 let j = self.post_idx.unwrap_or(self.element);
                 self.b.convert_u_to_f(ft, None, j).map_err(err)?
             }
-            Expr::Table(..) => {
-                return Err(SpirvError(format!("{e:?} (not on the GPU yet)")));
+            Expr::Table(k, a) => {
+                let x = self.expr(part, a)?;
+                self.table_at(*k, x)?
             }
         })
+    }
+
+    /// Entry `x` of data table `k` as `circ_ir::table_at` reads it: NaN for
+    /// a NaN position or an empty table, else entry floor(x) clamped to
+    /// the table (the first before it, the last after it).
+    fn table_at(&mut self, k: u32, x: Word) -> R<Word> {
+        let (u64t, ft, bt) = (self.t.u64, self.t.f64, self.t.bool);
+        let entry = |g: &mut Self, n: u64| -> R<Word> {
+            let i = g.u64c(2 * u64::from(k) + n);
+            let p = g.at(g.t.pu64, g.data, i, 8)?;
+            g.load_aligned(u64t, p, 8)
+        };
+        let (base, len) = (entry(self, 0)?, entry(self, 1)?);
+        let zero = self.f(0.0);
+        let floor = self.glsl(8, x)?;
+        let below = self.b.f_ord_less_than(bt, None, floor, zero).map_err(err)?;
+        let from0 = self.b.select(ft, None, below, zero, floor).map_err(err)?;
+        let one = self.u64c(1);
+        let last = self.b.i_sub(u64t, None, len, one).map_err(err)?;
+        let lastf = self.b.convert_u_to_f(ft, None, last).map_err(err)?;
+        let beyond = self
+            .b
+            .f_ord_greater_than(bt, None, from0, lastf)
+            .map_err(err)?;
+        let within = self.b.select(ft, None, beyond, lastf, from0).map_err(err)?;
+        let nan = self.b.is_nan(bt, None, x).map_err(err)?;
+        let safe = self.b.select(ft, None, nan, zero, within).map_err(err)?;
+        let idx = self.b.convert_f_to_u(u64t, None, safe).map_err(err)?;
+        let none = self.u64c(0);
+        let empty = self.b.i_equal(bt, None, len, none).map_err(err)?;
+        let idx = self.b.select(u64t, None, empty, none, idx).map_err(err)?;
+        let p = self.at(self.t.pf64, base, idx, 8)?;
+        let v = self.load_aligned(ft, p, 8)?;
+        let bad = self.b.logical_or(bt, None, nan, empty).map_err(err)?;
+        let nanc = self.constant(ft, f64::NAN.to_bits());
+        self.b.select(ft, None, bad, nanc, v).map_err(err)
     }
 
     fn stmts(&mut self, part: &Part<'_>, body: &[Stmt]) -> R<()> {
@@ -1421,6 +1460,7 @@ impl Gen {
         self.ref_until = self.push_member(push::REF_UNTIL)?;
         self.spikes = self.push_member(push::SPIKES)?;
         self.refr = self.push_member(push::REFR)?;
+        self.data = self.push_member(push::DATA)?;
         Ok((main, done))
     }
 

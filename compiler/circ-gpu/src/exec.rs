@@ -55,6 +55,8 @@ pub struct PushLayout {
     pub words: u32,
     /// Invocations per presynaptic neuron when marking (u64).
     pub lanes: u32,
+    /// Device address of the data tables' directory.
+    pub data: u32,
     /// The block's size in bytes.
     pub size: u32,
     /// Invocations per workgroup.
@@ -144,6 +146,9 @@ struct ProjState {
 
 /// What lives on the device during a run.
 struct State {
+    /// The data tables' directory (address and length of each), and their values.
+    data: Buffer,
+    _tables: Vec<Buffer>,
     /// Per population, per variable.
     vars: Vec<Vec<Buffer>>,
     /// Per population: the addresses of its variables (a function's table).
@@ -189,6 +194,8 @@ pub struct Executor {
     /// The runtime's step plan, handed over by `load`.
     plan: RefCell<Vec<Op>>,
     state: RefCell<Option<State>>,
+    /// The data tables kernels read (`timed`, `values`), by index.
+    tables: Vec<Vec<f64>>,
     /// Buffers every batch fills and reads, kept between batches.
     scratch: RefCell<Scratch>,
 }
@@ -458,19 +465,21 @@ fn assemble<K>(
 
 impl Executor {
     /// An executor for `net` under `plan` on `gpu`, with kernels made from
-    /// `modules`. Refuses, naming it, what it cannot run yet.
+    /// `modules`, reading these data tables. Refuses, naming it, what it cannot run yet.
     pub fn new(
         gpu: Gpu,
         net: &Network,
         plan: &Plan,
         push: PushLayout,
         modules: &Modules<'_>,
+        tables: Vec<Vec<f64>>,
     ) -> Result<Executor, GpuError> {
         let parts = assemble(net, plan, modules, &|w| gpu.kernel(w, push.size))?;
         Ok(Executor {
             gpu,
             push,
             parts,
+            tables,
             plan: RefCell::new(vec![]),
             state: RefCell::new(None),
             scratch: RefCell::new(Scratch::default()),
@@ -507,6 +516,7 @@ struct Launch {
     ring: u64,
     words: u64,
     lanes: u64,
+    data: u64,
 }
 
 impl Executor {
@@ -527,6 +537,7 @@ impl Executor {
         put(p.ring, l.ring.to_le_bytes());
         put(p.words, l.words.to_le_bytes());
         put(p.lanes, l.lanes.to_le_bytes());
+        put(p.data, l.data.to_le_bytes());
         rec.dispatch(k, &pc, (l.count as u32).div_ceil(self.push.local_size));
     }
 }
@@ -652,7 +663,19 @@ impl Resident for Executor {
             );
         }
         let addr = |bufs: &[Buffer]| bufs.iter().map(|b| b.address).collect::<Vec<u64>>();
+        let tables = self
+            .tables
+            .iter()
+            .map(|t| self.upload(t, f64::to_le_bytes))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dir: Vec<u64> = tables
+            .iter()
+            .zip(&self.tables)
+            .flat_map(|(b, t)| [b.address, t.len() as u64])
+            .collect();
         let mut st = State {
+            data: self.table(&dir)?,
+            _tables: tables,
             tables: vars
                 .iter()
                 .map(|v| self.table(&addr(v)))
@@ -921,6 +944,7 @@ impl Resident for Executor {
                 ring: 0,
                 words: 0,
                 lanes: 1,
+                data: st.data.address,
             };
             let mut history_done = false;
             for op in plan.iter() {

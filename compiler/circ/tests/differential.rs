@@ -255,6 +255,13 @@ fn main() {
         vec![],
         ways(&[]),
     ));
+    // Data tables read every step (`timed` stimuli, per-neuron `values`).
+    models.push((
+        "tests/tables.circ".into(),
+        Model::File(data.join("tables.circ")),
+        vec![],
+        ways(&[2]),
+    ));
     // Fused steps: odd population sizes (a scalar tail after the pairs), odd
     // thread slices, two projections summing into one input, a population
     // whose step stays scalar; and phase by phase (unfused), whole or split.

@@ -76,8 +76,11 @@ fn run_case(path: &Path, backend: &str, threads: usize) -> Result<(), Failed> {
         min_parallel: (threads > 1).then_some(1),
         ..Default::default()
     };
-    let inst = circ_backends::instantiate(backend, &net, vec![], &settings)?;
     let base = path.parent().unwrap_or(Path::new("."));
+    // Data tables are read relative to the IR file.
+    let tables =
+        circ_runtime::data::load_tables(base, &net.layout.tables).map_err(|e| e.0.clone())?;
+    let inst = circ_backends::instantiate(backend, &net, tables, &settings)?;
     let bopts = circ_runtime::BuildOptions {
         seed: c.seed,
         dt: c.dt,

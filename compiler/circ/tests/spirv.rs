@@ -82,7 +82,14 @@ fn unexact(words: &[u32]) -> Vec<String> {
 fn every_translated_function_of_every_example_is_valid_and_exact() {
     let (mut translated, mut refused) = (0, 0);
     let mut names = vec![];
-    for (file, net) in common::lowered_examples() {
+    // And the models whose kernels read data tables while running.
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut models = common::lowered_examples();
+    for file in ["tables.circ", "per_neuron.circ"] {
+        let src = std::fs::read_to_string(data.join(file)).expect("model");
+        models.push((file.to_string(), common::lower(file, &src).net));
+    }
+    for (file, net) in models {
         let plan = circ_ir::plan::Plan::new(&net);
         for (f, func) in plan.functions.iter().enumerate() {
             // The synapse part of an `on pre` as an arrival kernel.
