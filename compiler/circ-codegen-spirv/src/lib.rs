@@ -360,9 +360,16 @@ pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), 
                 .all(|v| matches!(addr(v), Some(Addr::Zero | Addr::Post)))
                 && written.iter().all(|v| addr(v) == Some(Addr::Post))
         }
-        Domain::Synapses | Domain::PostSpikeSynapses | Domain::Arriving => written
-            .iter()
-            .all(|v| matches!(addr(v), Some(Addr::Element | Addr::Post))),
+        Domain::Synapses | Domain::PostSpikeSynapses | Domain::Arriving => {
+            written
+                .iter()
+                .all(|v| matches!(addr(v), Some(Addr::Element | Addr::Post)))
+                // Over each presynaptic neuron's synapses instead.
+                || (k.domain == Domain::Synapses
+                    && written
+                        .iter()
+                        .all(|v| matches!(addr(v), Some(Addr::Element | Addr::Pre)) && !acc(v)))
+        }
         _ => false,
     };
     if ok {
@@ -374,12 +381,25 @@ pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), 
     }
 }
 
+/// Whether a synapse kernel writes its presynaptic neuron's values (and
+/// so runs over presynaptic neurons).
+fn writes_pre(part: &Part<'_>) -> bool {
+    let mut written = vec![];
+    circ_ir::written_vars(&part.kernel.body, &mut written);
+    written
+        .iter()
+        .any(|&v| part.view.addrs.get(v as usize) == Some(&Addr::Pre))
+}
+
 /// Projection function `f` as a module (its table as for [`arrivals`]):
 /// over presynaptic or postsynaptic neurons (those that spiked, by the
 /// bitset at `push::SPIKES`, for the neuron parts of handlers), or over
 /// each postsynaptic neuron's synapses in increasing order (all of them,
 /// those of neurons that spiked for `on post`, or the marked ones for `on
-/// pre`).
+/// pre`), or, for synapse kernels that write presynaptic neurons' values,
+/// over each presynaptic neuron's synapses in increasing order (the table
+/// continues with the synapses' offsets by presynaptic neuron, `u64`, and
+/// each synapse's postsynaptic neuron, `u32`).
 pub fn projection(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
     projection_supported(net, plan, f).map_err(SpirvError)?;
     let groups = plan.groups(net, f);
@@ -1699,6 +1719,7 @@ impl Gen {
                 self.stmts(part, &part.kernel.body)?;
             }
             Domain::Arriving => self.arrivals_body(part)?,
+            Domain::Synapses if writes_pre(part) => self.synapses_by_pre_body(part)?,
             _ => self.synapses_body(part)?,
         }
         if let Some(skip) = skip {
@@ -1730,6 +1751,31 @@ impl Gen {
         let (saved, saved_bases) = (self.element, self.bases.clone());
         self.element = syn;
         self.pre_idx = Some(i);
+        self.refractory = None;
+        self.stmts(part, &part.kernel.body)?;
+        self.element = saved;
+        self.bases = saved_bases;
+        self.close_loop(&l, &|g, var, next| g.step_by(one, var, next))
+    }
+
+    /// Every synapse of presynaptic neuron `i` in increasing order (they
+    /// are contiguous), the part run for each: kernels that write the
+    /// presynaptic neuron's values (`pre let` sums).
+    fn synapses_by_pre_body(&mut self, part: &Part<'_>) -> R<()> {
+        let nv = part.view.addrs.len() as u32;
+        let it = self.t.u64;
+        let i = self.element;
+        self.pre_idx = Some(i);
+        let base = 2 * nv;
+        let (offsets, post) = (self.buffer(base + 4)?, self.buffer(base + 5)?);
+        let (a, b) = self.range(offsets, i)?;
+        let one = self.u64c(1);
+        let l = self.open_loop(it, a, &|g, q| g.b_lt(q, b))?;
+        let syn = l.var;
+        let j = self.load_u32(post, syn)?;
+        let (saved, saved_bases) = (self.element, self.bases.clone());
+        self.element = syn;
+        self.post_idx = Some(j);
         self.refractory = None;
         self.stmts(part, &part.kernel.body)?;
         self.element = saved;

@@ -115,6 +115,9 @@ struct ProjFns<K> {
     /// The postsynaptic variables its couplings add into, and the kernel
     /// that applies those sums after them.
     couple_apply: Option<(Vec<u32>, K)>,
+    /// Whether a kernel runs over presynaptic neurons' synapses (it needs
+    /// each synapse's postsynaptic neuron).
+    by_pre: bool,
 }
 
 /// A projection on the device.
@@ -348,6 +351,7 @@ fn assemble<K>(
             on_pre: vec![],
             on_post: vec![],
             couple_apply: None,
+            by_pre: false,
         };
         let steady = net
             .projs
@@ -372,7 +376,16 @@ fn assemble<K>(
             for slot in slots {
                 let f = slot.kernel;
                 let w = (modules.projection)(f).map_err(|why| refuse(name.clone(), &why))?;
-                let entry = (make(&w)?, plan.functions[f].domain);
+                // A synapse kernel that writes presynaptic neurons' values
+                // runs over them (each over its synapses in order).
+                let mut domain = plan.functions[f].domain;
+                if domain == Domain::Synapses
+                    && plan.map.writes.get(f).is_some_and(|w| w.pre_only())
+                {
+                    domain = Domain::PreNeurons;
+                    fns.by_pre = true;
+                }
+                let entry = (make(&w)?, domain);
                 let mut written = vec![];
                 if let Some(kernel) = net
                     .projs
@@ -742,7 +755,7 @@ impl Resident for Executor {
             let ring = p.delays.iter().copied().max().unwrap_or(0) as usize + 1;
             let words = p.csr.len().div_ceil(32);
             let marks = self.gpu.buffer(ring * words * 4).map_err(error)?;
-            let csr = vec![
+            let mut csr = vec![
                 self.upload(&by_post, u64::to_le_bytes)?,
                 self.upload(&p.csr.by_post, u32::to_le_bytes)?,
                 self.upload(&p.csr.pre, u32::to_le_bytes)?,
@@ -751,6 +764,9 @@ impl Resident for Executor {
                 self.upload(&p.delays, u32::to_le_bytes)?,
                 marks,
             ];
+            if self.parts.projs[k].by_pre {
+                csr.push(self.upload(&p.csr.post, u32::to_le_bytes)?);
+            }
             let mut t: Vec<u64> = spaces
                 .iter()
                 .zip(&own)
@@ -770,6 +786,7 @@ impl Resident for Executor {
                 }
             }));
             t.extend([0, 1, 2, 6].map(|x| csr[x].address));
+            t.extend([csr[3].address, csr.get(7).map_or(0, |b| b.address)]);
             let mark_table = self.table(&[3, 4, 5, 6].map(|x| csr[x].address))?;
             // The couplings' own sums, by postsynaptic variable.
             let fns = &self.parts.projs[k];

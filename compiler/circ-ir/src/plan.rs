@@ -127,6 +127,14 @@ impl Writes {
     pub fn own(self) -> bool {
         !self.shared && !self.pre && !self.post
     }
+
+    /// Whether, besides its element's places, only presynaptic neurons'
+    /// are written (a `pre let` sum): a synapse kernel an executor without
+    /// float atomics runs per presynaptic neuron, over its synapses in
+    /// increasing order (they are contiguous), as the CPU adds them.
+    pub fn pre_only(self) -> bool {
+        self.pre && !self.shared && !self.post
+    }
 }
 
 /// The variables a kernel body names, sorted, each once.

@@ -262,6 +262,14 @@ fn main() {
         vec![],
         ways(&[2]),
     ));
+    // `pre let` sums: each presynaptic neuron's over its synapses (the GPU
+    // runs them per presynaptic neuron, in synapse order).
+    models.push((
+        "tests/pre_let.circ".into(),
+        Model::File(data.join("pre_let.circ")),
+        short("200 ms"),
+        ways(&[3]),
+    ));
     // Fused steps: odd population sizes (a scalar tail after the pairs), odd
     // thread slices, two projections summing into one input, a population
     // whose step stays scalar; and phase by phase (unfused), whole or split.
