@@ -819,13 +819,12 @@ impl Resident for Executor {
             }
             let first = p.delays.first().copied().unwrap_or(0);
             let uniform = p.delays.iter().all(|&d| d == first).then_some(first);
-            if fns.on_pre.iter().any(|(_, d)| *d == Domain::SpikingPre) {
-                let Some(d) = uniform else {
-                    return Err(format!(
-                        "projection `{}`: an `on pre` neuron part with delays that differ",
-                        layout.projs[k].name
-                    ));
-                };
+            // The neuron part of `on pre` runs when a uniform delay's spikes
+            // arrive (from the presynaptic history); with delays that
+            // differ, as on the CPU, when they leave.
+            if let Some(d) = uniform
+                && fns.on_pre.iter().any(|(_, d)| *d == Domain::SpikingPre)
+            {
                 let slots = d as usize + 1;
                 let old = st.history[*pre].as_ref().map_or(0, |h| h.1);
                 if slots > old {
@@ -1051,6 +1050,7 @@ impl Resident for Executor {
                                         (step + *slots as u64 - u64::from(d)) as usize % slots;
                                     h.address + (back * words[pre] * 4) as u64
                                 }
+                                (Domain::SpikingPre, _, None) => slot(pre),
                                 _ => slot(post),
                             };
                             let count = if *domain == Domain::SpikingPre {
