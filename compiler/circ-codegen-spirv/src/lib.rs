@@ -257,21 +257,10 @@ pub fn arrivals_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), St
             "a handler that writes shared or presynaptic values",
         ));
     }
-    if !part
-        .kernel
-        .body
-        .iter()
-        .all(|st| matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..)))
-    {
-        return Err(not_yet("a handler with branches or loops"));
-    }
-    if circ_ir::any_expr(&part.kernel.body, &|e| {
-        matches!(
-            e,
-            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Refractory
-        )
+    if !all_stmts(&part.kernel.body, &|st| {
+        matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..))
     }) {
-        return Err(not_yet("a handler that reads indices or refractoriness"));
+        return Err(not_yet("a handler that spikes or sets refractoriness"));
     }
     Ok(())
 }
@@ -322,22 +311,19 @@ pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), 
         return Err(not_yet("not one kernel"));
     };
     let k = part.kernel;
-    if !k
-        .body
-        .iter()
-        .all(|st| matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..)))
-    {
-        return Err(not_yet("a projection kernel with branches or loops"));
-    }
-    if circ_ir::any_expr(&k.body, &|e| {
-        matches!(
-            e,
-            Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Refractory
-        )
+    if !all_stmts(&k.body, &|st| {
+        matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..))
     }) {
         return Err(not_yet(
-            "a projection kernel that reads indices or refractoriness",
+            "a projection kernel that spikes or sets refractoriness",
         ));
+    }
+    // Indices are a synapse's (its id, its neurons') where the kernel runs
+    // per synapse; `refractory` reads 0 in projections, as on the CPU.
+    if circ_ir::any_expr(&k.body, &|e| {
+        matches!(e, Expr::Index | Expr::PreIndex | Expr::PostIndex) && !k.domain.has_synapse()
+    }) {
+        return Err(not_yet("a projection kernel that reads indices per neuron"));
     }
     let mut named = vec![];
     circ_ir::named_vars(&k.body, &mut named);

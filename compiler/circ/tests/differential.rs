@@ -270,6 +270,14 @@ fn main() {
         short("200 ms"),
         ways(&[3]),
     ));
+    // Handlers with branches, per synapse and per neuron, uniform and
+    // differing delays.
+    models.push((
+        "tests/branches.circ".into(),
+        Model::File(data.join("branches.circ")),
+        vec![],
+        ways_staged(&[2], true),
+    ));
     // Fused steps: odd population sizes (a scalar tail after the pairs), odd
     // thread slices, two projections summing into one input, a population
     // whose step stays scalar; and phase by phase (unfused), whole or split.

@@ -85,7 +85,12 @@ fn every_translated_function_of_every_example_is_valid_and_exact() {
     // And the models whose kernels read data tables while running.
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
     let mut models = common::lowered_examples();
-    for file in ["tables.circ", "per_neuron.circ", "pre_let.circ"] {
+    for file in [
+        "tables.circ",
+        "per_neuron.circ",
+        "pre_let.circ",
+        "branches.circ",
+    ] {
         let src = std::fs::read_to_string(data.join(file)).expect("model");
         models.push((file.to_string(), common::lower(file, &src).net));
     }
