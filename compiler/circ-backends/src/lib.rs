@@ -179,6 +179,10 @@ pub struct Settings {
     /// as on a discrete GPU, even where the host could map it (for tests
     /// on lavapipe).
     pub gpu_staged: bool,
+    /// `gpu`: record the commands that may run together last to first (for
+    /// tests on lavapipe, which runs them in order: a dependency between
+    /// them changes the results).
+    pub gpu_reversed: bool,
 }
 
 impl Default for Settings {
@@ -190,6 +194,7 @@ impl Default for Settings {
             listing: false,
             swap_at: None,
             gpu_staged: false,
+            gpu_reversed: false,
         }
     }
 }
@@ -257,7 +262,7 @@ pub fn instantiate<'a>(
             // Initial values and connections are computed here, by
             // Cranelift's code (the same bits); the steps on the device.
             let plan = Plan::new(net);
-            let exec = gpu_executor(net, &plan, &tables, s.gpu_staged)?;
+            let exec = gpu_executor(net, &plan, &tables, s)?;
             let code =
                 circ_codegen_cranelift::compile(net, &plan, false).map_err(|e| e.to_string())?;
             let cpu = native(net, tables, &code.map, &code.fns, code.module, &opts)?;
@@ -329,7 +334,7 @@ fn gpu_executor(
     net: &Network,
     plan: &Plan,
     tables: &[Vec<f64>],
-    staged: bool,
+    s: &Settings,
 ) -> Result<circ_gpu::exec::Executor, String> {
     // What cannot run is said before the device is looked for.
     gpu_modules(net, plan, &|m| {
@@ -337,7 +342,7 @@ fn gpu_executor(
     })
     .map_err(|e| format!("--backend gpu: {e}"))?;
     let mut gpu = circ_gpu::Gpu::open().map_err(|e| format!("--backend gpu: {e}"))?;
-    if staged {
+    if s.gpu_staged {
         gpu = gpu.staged();
     }
     // The synapses the rules will make, before hours go into making them
@@ -372,8 +377,9 @@ fn gpu_executor(
         local_size: circ_codegen_spirv::LOCAL_SIZE,
     };
     gpu_modules(net, plan, &|m| {
-        circ_gpu::exec::Executor::new(gpu.clone(), net, plan, layout, m, tables.to_vec())
-            .map_err(|e| e.0)
+        let e = circ_gpu::exec::Executor::new(gpu.clone(), net, plan, layout, m, tables.to_vec())
+            .map_err(|e| e.0)?;
+        Ok(if s.gpu_reversed { e.reversed() } else { e })
     })
     .map_err(|e| format!("--backend gpu: {e}"))
 }

@@ -15,6 +15,15 @@
 //! Couplings, equations and `on post` run over neurons or over each
 //! postsynaptic neuron's synapses in increasing order. What it cannot run
 //! yet is refused by name ([`check`], [`Executor::new`]).
+//!
+//! A batch's commands are recorded in groups with a barrier between them
+//! (commands of a group touch different places and may run at once):
+//! every projection's marks together, then the projections' handlers in
+//! waves (those of different targets together, one target's in
+//! projection order, as its sums need), every population's application
+//! of its accumulators together, every reset, every refractory update.
+//! `Executor::reversed` records each group last to first, which the tests
+//! run on lavapipe (it runs commands in order) to check the groups.
 
 use crate::{Buffer, Gpu, GpuError, Kernel, Recording};
 use circ_ir::plan::{FnKind, FusedPart, Plan};
@@ -199,6 +208,8 @@ pub struct Executor {
     state: RefCell<Option<State>>,
     /// The data tables kernels read (`timed`, `values`), by index.
     tables: Vec<Vec<f64>>,
+    /// Each group's commands recorded last to first (tests).
+    reversed: bool,
     /// Buffers every batch fills and reads, kept between batches.
     scratch: RefCell<Scratch>,
 }
@@ -232,17 +243,19 @@ impl Staged {
         self.host.as_mut().unwrap_or(&mut self.dev)
     }
 
-    /// Records the copy of the host's first `len` bytes to the device.
-    fn upload<'a>(&'a self, rec: &mut Recording<'a>, len: usize) {
+    /// The copy of the host's first `len` bytes to the device, beside the
+    /// group's other commands.
+    fn upload<'a>(&'a self, g: &mut Groups<'a>, len: usize) {
         if let Some(h) = &self.host {
-            rec.copy(h, 0, &self.dev, 0, len);
+            g.beside(Cmd::Copy(h, 0, &self.dev, 0, len));
         }
     }
 
-    /// Records the copy of the device's first `len` bytes to the host.
-    fn download<'a>(&'a self, rec: &mut Recording<'a>, len: usize) {
+    /// The copy of the device's first `len` bytes to the host, beside the
+    /// group's other commands.
+    fn download<'a>(&'a self, g: &mut Groups<'a>, len: usize) {
         if let Some(h) = &self.host {
-            rec.copy(&self.dev, 0, h, 0, len);
+            g.beside(Cmd::Copy(&self.dev, 0, h, 0, len));
         }
     }
 
@@ -493,10 +506,22 @@ impl Executor {
             push,
             parts,
             tables,
+            reversed: false,
             plan: RefCell::new(vec![]),
             state: RefCell::new(None),
             scratch: RefCell::new(Scratch::default()),
         })
+    }
+
+    /// The same executor recording each group of commands that may run
+    /// together last to first: on a driver that runs them in order
+    /// (lavapipe), a group whose commands depend on each other gives other
+    /// values, which the differential tests would see.
+    pub fn reversed(self) -> Executor {
+        Executor {
+            reversed: true,
+            ..self
+        }
     }
 
     /// Which populations step in one pass (for the runtime's step plan).
@@ -532,8 +557,109 @@ struct Launch {
     data: u64,
 }
 
+/// A command of a batch.
+enum Cmd<'a> {
+    /// A kernel, its push constants and workgroups.
+    Dispatch(&'a Kernel, Vec<u8>, u32),
+    /// `len` bytes from a buffer at an offset to another at an offset.
+    Copy(&'a Buffer, usize, &'a Buffer, usize, usize),
+    /// `len` bytes of a buffer from an offset set to zero.
+    Zero(&'a Buffer, usize, usize),
+}
+
+/// A batch's commands in groups: the commands of a group touch different
+/// places (so may run at once, in any order); each group starts after the
+/// previous one has finished (a barrier between them).
+#[derive(Default)]
+struct Groups<'a> {
+    groups: Vec<Vec<Cmd<'a>>>,
+}
+
+impl<'a> Groups<'a> {
+    /// Starts a new group.
+    fn open(&mut self) {
+        if self.groups.last().is_none_or(|g| !g.is_empty()) {
+            self.groups.push(vec![]);
+        }
+    }
+
+    /// `c` in the current group, beside its other commands.
+    fn beside(&mut self, c: Cmd<'a>) {
+        if self.groups.is_empty() {
+            self.groups.push(vec![]);
+        }
+        if let Some(g) = self.groups.last_mut() {
+            g.push(c);
+        }
+    }
+
+    /// `c` alone, after everything before it.
+    fn then(&mut self, c: Cmd<'a>) {
+        self.open();
+        self.beside(c);
+    }
+
+    /// Sequences of commands, each after everything before: those of
+    /// different `keys` run together, the n-th of every sequence in one
+    /// group; those of one key in order, a wave after another.
+    fn waves(&mut self, seqs: Vec<Vec<Cmd<'a>>>, keys: &[usize]) {
+        let mut wave_of = vec![];
+        for (n, key) in keys.iter().enumerate() {
+            wave_of.push(keys[..n].iter().filter(|k| *k == key).count());
+        }
+        let waves = wave_of.iter().max().map_or(0, |w| w + 1);
+        let mut seqs: Vec<Option<Vec<Cmd<'a>>>> = seqs.into_iter().map(Some).collect();
+        for w in 0..waves {
+            let mut now: Vec<std::vec::IntoIter<Cmd<'a>>> = vec![];
+            for (n, s) in seqs.iter_mut().enumerate() {
+                if wave_of[n] == w
+                    && let Some(s) = s.take()
+                {
+                    now.push(s.into_iter());
+                }
+            }
+            loop {
+                self.open();
+                let mut any = false;
+                for s in &mut now {
+                    if let Some(c) = s.next() {
+                        self.beside(c);
+                        any = true;
+                    }
+                }
+                if !any {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Records the groups, a barrier after each; with `reversed` each
+    /// group's commands last to first (tests: a group whose commands
+    /// depend on each other then gives other values).
+    fn record(self, rec: &mut Recording<'a>, reversed: bool) {
+        for mut group in self.groups {
+            if group.is_empty() {
+                continue;
+            }
+            if reversed {
+                group.reverse();
+            }
+            for c in group {
+                match c {
+                    Cmd::Dispatch(k, push, n) => rec.dispatch(k, &push, n),
+                    Cmd::Copy(a, from, b, to, len) => rec.copy(a, from, b, to, len),
+                    Cmd::Zero(b, at, len) => rec.zero(b, at, len),
+                }
+            }
+            rec.barrier();
+        }
+    }
+}
+
 impl Executor {
-    fn dispatch<'a>(&self, rec: &mut Recording<'a>, k: &'a Kernel, l: Launch) {
+    /// A dispatch of `k` with the push constants of `l`.
+    fn launch<'a>(&self, k: &'a Kernel, l: Launch) -> Cmd<'a> {
         let p = &self.push;
         let mut pc = vec![0u8; p.size as usize];
         let mut put = |o: u32, x: [u8; 8]| pc[o as usize..o as usize + 8].copy_from_slice(&x);
@@ -551,7 +677,7 @@ impl Executor {
         put(p.words, l.words.to_le_bytes());
         put(p.lanes, l.lanes.to_le_bytes());
         put(p.data, l.data.to_le_bytes());
-        rec.dispatch(k, &pc, (l.count as u32).div_ceil(self.push.local_size));
+        Cmd::Dispatch(k, pc, (l.count as u32).div_ceil(self.push.local_size))
     }
 }
 
@@ -930,12 +1056,16 @@ impl Resident for Executor {
         let tapbuf = sc.taps.as_ref().ok_or("no recorders' buffer")?;
         let rings: Vec<&Buffer> = staged.iter().map(|r| &r.dev).collect();
         let ring_len: Vec<usize> = words.iter().map(|w| w * steps * 4).collect();
-        let mut rec = self.gpu.record().map_err(error)?;
+        let mut g = Groups::default();
+        g.open();
         for (r, &n) in staged.iter().zip(&ring_len) {
-            r.upload(&mut rec, n);
+            r.upload(&mut g, n);
         }
         for (j, (taps, row)) in batch.taps.iter().zip(&at).enumerate() {
             let step = batch.first + j as u64;
+            // Recorders read the state the step starts from (each into its
+            // own place: together).
+            g.open();
             for (tap, &to) in taps.iter().zip(row) {
                 let n = (tap.last - tap.first) * 8;
                 let src = match tap.src {
@@ -945,7 +1075,7 @@ impl Resident for Executor {
                         _ => return Err("a recording of a projection's view".into()),
                     },
                 };
-                rec.copy(src, tap.first * 8, &tapbuf.dev, to, n);
+                g.beside(Cmd::Copy(src, tap.first * 8, &tapbuf.dev, to, n));
             }
             let slot = |p: usize| rings[p].address + (j * words[p] * 4) as u64;
             let base = |p: usize, table: u64, count: usize| Launch {
@@ -963,7 +1093,20 @@ impl Resident for Executor {
                 data: st.data.address,
             };
             let mut history_done = false;
-            for op in plan.iter() {
+            let mut i = 0;
+            while i < plan.len() {
+                let op = plan[i];
+                // Consecutive ops of one kind (propagation, applications,
+                // resets) are taken together.
+                let same = |o: &Op| match op {
+                    Op::Deliver(_) | Op::OnPost(_) => matches!(o, Op::Deliver(_) | Op::OnPost(_)),
+                    Op::ApplyEvents(_) => matches!(o, Op::ApplyEvents(_)),
+                    Op::Reset(_) => matches!(o, Op::Reset(_)),
+                    _ => false,
+                };
+                let end = i + 1 + plan[i + 1..].iter().take_while(|o| same(o)).count();
+                let ops = &plan[i..end];
+                i = end;
                 // This step's spikes are complete once propagation starts:
                 // they enter the histories neuron parts of handlers read.
                 if !history_done
@@ -973,17 +1116,19 @@ impl Resident for Executor {
                     )
                 {
                     history_done = true;
+                    g.open();
                     for (p, h) in st.history.iter().enumerate() {
                         if let Some((buf, slots)) = h {
                             let to = (step as usize % slots) * words[p] * 4;
-                            rec.copy(rings[p], j * words[p] * 4, buf, to, words[p] * 4);
+                            g.beside(Cmd::Copy(rings[p], j * words[p] * 4, buf, to, words[p] * 4));
                         }
                     }
                 }
-                match *op {
+                match op {
                     Op::ZeroInputs(p) => {
+                        g.open();
                         for &v in &self.parts.inputs[p] {
-                            rec.zero(&st.vars[p][v], 0, st.vars[p][v].len);
+                            g.beside(Cmd::Zero(&st.vars[p][v], 0, st.vars[p][v].len()));
                         }
                     }
                     Op::Dynamic(p) => {
@@ -991,13 +1136,13 @@ impl Resident for Executor {
                         for f in [fns.dynamic, fns.drive] {
                             if let Some((k, once)) = self.kernel(f) {
                                 let n = if once { 1 } else { st.sizes[p] };
-                                self.dispatch(&mut rec, k, base(p, st.tables[p].address, n));
+                                g.then(self.launch(k, base(p, st.tables[p].address, n)));
                             }
                         }
                     }
                     Op::PopStep(p) | Op::Update(p) | Op::Threshold(p) => {
                         let fns = &self.parts.pops[p];
-                        let (f, table) = match *op {
+                        let (f, table) = match op {
                             Op::PopStep(_) => (
                                 fns.fused,
                                 st.fused_tables[p].as_ref().map_or(0, |b| b.address),
@@ -1007,85 +1152,125 @@ impl Resident for Executor {
                         };
                         if let Some((k, once)) = self.kernel(f) {
                             let n = if once { 1 } else { st.sizes[p] };
-                            self.dispatch(&mut rec, k, base(p, table, n));
+                            g.then(self.launch(k, base(p, table, n)));
                         }
                     }
-                    Op::Reset(p) => {
-                        if let Some((k, _)) = self.kernel(self.parts.pops[p].reset) {
-                            self.dispatch(&mut rec, k, base(p, st.tables[p].address, st.sizes[p]));
+                    Op::Reset(_) => {
+                        // Every population's reset, then every one's
+                        // refractory update (each touches its own only).
+                        g.open();
+                        for &o in ops {
+                            if let Op::Reset(p) = o
+                                && let Some((k, _)) = self.kernel(self.parts.pops[p].reset)
+                            {
+                                let l = base(p, st.tables[p].address, st.sizes[p]);
+                                g.beside(self.launch(k, l));
+                            }
                         }
-                        let l = base(p, st.tables[p].address, st.sizes[p]);
-                        self.dispatch(&mut rec, &self.parts.refractory, l);
+                        g.open();
+                        for &o in ops {
+                            if let Op::Reset(p) = o {
+                                let l = base(p, st.tables[p].address, st.sizes[p]);
+                                g.beside(self.launch(&self.parts.refractory, l));
+                            }
+                        }
                     }
                     Op::ProjDynamic(k) => {
                         if let Some((kern, _)) = self.kernel(self.parts.projs[k].dynamic) {
                             let post = self.parts.ends[k].1;
-                            self.dispatch(&mut rec, kern, base(post, st.projs[k].table.address, 1));
+                            g.then(self.launch(kern, base(post, st.projs[k].table.address, 1)));
                         }
                     }
-                    Op::Deliver(k) => {
-                        // Marks where this step's spikes arrive, then the
-                        // arrivals due now, by postsynaptic neuron.
-                        let (pre, post, _) = self.parts.ends[k];
-                        let ps = &st.projs[k];
-                        let (ring, w) = (ps.ring as u64, ps.words as u64);
-                        // A GPU shares a spike's synapses among a warp's
-                        // lanes; a CPU's driver runs one invocation per
-                        // neuron (most do nothing).
+                    Op::Deliver(_) | Op::OnPost(_) => {
+                        // Every projection's marks where this step's spikes
+                        // arrive (each its own), then per projection its
+                        // handlers in order: the neuron part of `on pre` for
+                        // the spikes arriving now (a uniform delay: those of
+                        // step - delay), its synapse part for the marked
+                        // synapses by postsynaptic neuron, and `on post`.
+                        // A projection's handlers touch its own values and
+                        // add into its postsynaptic population's
+                        // accumulators: those of different targets run
+                        // together, in waves; a target's, in order.
                         let lanes = if self.gpu.is_cpu() { 1 } else { 32 };
-                        let l = Launch {
-                            ring,
-                            words: w,
-                            lanes,
-                            ..base(pre, ps.mark_table.address, st.sizes[pre] * lanes as usize)
-                        };
-                        self.dispatch(&mut rec, &self.parts.mark, l);
-                        // The neuron part for the spikes arriving now (a
-                        // uniform delay: those of step - delay), then the
-                        // synapses'.
-                        for (kern, domain) in &self.parts.projs[k].on_pre {
-                            let spikes = match (domain, &st.history[pre], ps.uniform) {
-                                (Domain::SpikingPre, Some((h, slots)), Some(d)) => {
-                                    let back =
-                                        (step + *slots as u64 - u64::from(d)) as usize % slots;
-                                    h.address + (back * words[pre] * 4) as u64
-                                }
-                                (Domain::SpikingPre, _, None) => slot(pre),
-                                _ => slot(post),
+                        g.open();
+                        let mut units: Vec<(usize, Vec<Cmd<'_>>)> = vec![];
+                        for &o in ops {
+                            let k = match o {
+                                Op::Deliver(k) | Op::OnPost(k) => k,
+                                _ => continue,
                             };
-                            let count = if *domain == Domain::SpikingPre {
-                                st.sizes[pre]
-                            } else {
-                                st.sizes[post]
-                            };
-                            let l = Launch {
-                                ring,
-                                words: w,
-                                spikes,
-                                ..base(post, ps.table.address, count)
-                            };
-                            self.dispatch(&mut rec, kern, l);
-                        }
-                    }
-                    Op::OnPost(k) => {
-                        let (_, post, _) = self.parts.ends[k];
-                        let ps = &st.projs[k];
-                        // The postsynaptic spikes due now: this step's, or
-                        // after a dendritic delay's round trip, an earlier one's.
-                        let spikes = match (&st.history[post], ps.post_delay) {
-                            (Some((h, slots)), d) if d > 0 => {
-                                let back = (step as usize + slots - d % slots) % slots;
-                                h.address + (back * words[post] * 4) as u64
+                            let (pre, post, _) = self.parts.ends[k];
+                            let ps = &st.projs[k];
+                            let (ring, w) = (ps.ring as u64, ps.words as u64);
+                            if units.last().is_none_or(|u| u.0 != k) {
+                                units.push((k, vec![]));
                             }
-                            _ => slot(post),
-                        };
-                        for (kern, _) in &self.parts.projs[k].on_post {
-                            let l = Launch {
-                                spikes,
-                                ..base(post, ps.table.address, st.sizes[post])
+                            let Some((_, unit)) = units.last_mut() else {
+                                continue;
                             };
-                            self.dispatch(&mut rec, kern, l);
+                            if let Op::Deliver(_) = o {
+                                // A GPU shares a spike's synapses among a
+                                // warp's lanes; a CPU's driver runs one
+                                // invocation per neuron (most do nothing).
+                                let l = Launch {
+                                    ring,
+                                    words: w,
+                                    lanes,
+                                    ..base(
+                                        pre,
+                                        ps.mark_table.address,
+                                        st.sizes[pre] * lanes as usize,
+                                    )
+                                };
+                                g.beside(self.launch(&self.parts.mark, l));
+                                for (kern, domain) in &self.parts.projs[k].on_pre {
+                                    let spikes = match (domain, &st.history[pre], ps.uniform) {
+                                        (Domain::SpikingPre, Some((h, slots)), Some(d)) => {
+                                            let back = (step + *slots as u64 - u64::from(d))
+                                                as usize
+                                                % slots;
+                                            h.address + (back * words[pre] * 4) as u64
+                                        }
+                                        (Domain::SpikingPre, _, None) => slot(pre),
+                                        _ => slot(post),
+                                    };
+                                    let count = if *domain == Domain::SpikingPre {
+                                        st.sizes[pre]
+                                    } else {
+                                        st.sizes[post]
+                                    };
+                                    let l = Launch {
+                                        ring,
+                                        words: w,
+                                        spikes,
+                                        ..base(post, ps.table.address, count)
+                                    };
+                                    unit.push(self.launch(kern, l));
+                                }
+                            } else {
+                                // The postsynaptic spikes due now: this
+                                // step's, or after a dendritic delay's round
+                                // trip, an earlier one's.
+                                let spikes = match (&st.history[post], ps.post_delay) {
+                                    (Some((h, slots)), d) if d > 0 => {
+                                        let back = (step as usize + slots - d % slots) % slots;
+                                        h.address + (back * words[post] * 4) as u64
+                                    }
+                                    _ => slot(post),
+                                };
+                                for (kern, _) in &self.parts.projs[k].on_post {
+                                    let l = Launch {
+                                        spikes,
+                                        ..base(post, ps.table.address, st.sizes[post])
+                                    };
+                                    unit.push(self.launch(kern, l));
+                                }
+                            }
                         }
+                        let posts: Vec<usize> =
+                            units.iter().map(|u| self.parts.ends[u.0].1).collect();
+                        g.waves(units.into_iter().map(|u| u.1).collect(), &posts);
                     }
                     Op::Couple(k) | Op::ProjUpdate(k) => {
                         let (pre, post, _) = self.parts.ends[k];
@@ -1101,19 +1286,24 @@ impl Resident for Executor {
                                 Domain::PreNeurons => st.sizes[pre],
                                 _ => st.sizes[post],
                             };
-                            self.dispatch(&mut rec, kern, base(post, table, count));
+                            g.then(self.launch(kern, base(post, table, count)));
                         }
                         if let (Op::Couple(_), Some((_, kern)), Some(t)) =
                             (op, &fns.couple_apply, &ps.couple_apply_table)
                         {
-                            self.dispatch(&mut rec, kern, base(post, t.address, st.sizes[post]));
+                            g.then(self.launch(kern, base(post, t.address, st.sizes[post])));
                         }
                     }
-                    Op::ApplyEvents(p) => {
-                        if let (Some((_, kern)), Some(t)) =
-                            (&self.parts.pops[p].apply, &st.apply_tables[p])
-                        {
-                            self.dispatch(&mut rec, kern, base(p, t.address, st.sizes[p]));
+                    Op::ApplyEvents(_) => {
+                        // Each population's accumulators into its values.
+                        g.open();
+                        for &o in ops {
+                            if let Op::ApplyEvents(p) = o
+                                && let (Some((_, kern)), Some(t)) =
+                                    (&self.parts.pops[p].apply, &st.apply_tables[p])
+                            {
+                                g.beside(self.launch(kern, base(p, t.address, st.sizes[p])));
+                            }
                         }
                     }
                     // Inputs' spikes are in the bitsets already.
@@ -1121,10 +1311,13 @@ impl Resident for Executor {
                 }
             }
         }
+        g.open();
         for (r, &n) in staged.iter().zip(&ring_len) {
-            r.download(&mut rec, n);
+            r.download(&mut g, n);
         }
-        tapbuf.download(&mut rec, len);
+        tapbuf.download(&mut g, len);
+        let mut rec = self.gpu.record().map_err(error)?;
+        g.record(&mut rec, self.reversed);
         rec.run().map_err(error)?;
         let mut out = BatchOut {
             spikes: vec![vec![vec![]; npop]; steps],

@@ -457,7 +457,7 @@ impl Gpu {
         // SAFETY: the pool is live; the buffer is freed by the Recording.
         let cb =
             unsafe { d.allocate_command_buffers(&ainfo) }.map_err(vkerr("no command buffer"))?[0];
-        let r = Recording {
+        let mut r = Recording {
             dev: self.dev.clone(),
             cb,
             _uses: std::marker::PhantomData,
@@ -466,13 +466,19 @@ impl Gpu {
             .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
         // SAFETY: a new buffer from this device's pool.
         unsafe { d.begin_command_buffer(cb, &begin) }.map_err(vkerr("cannot record"))?;
+        // After what earlier submissions wrote (a fence wait alone does not
+        // make device writes visible to later device reads).
+        r.barrier();
         Ok(r)
     }
 }
 
-/// Commands recorded to run in order on the device, each after the
-/// previous one's writes (a full barrier between them): dispatches, copies
-/// and fills. The kernels and buffers named must outlive it.
+/// Commands recorded to run on the device: dispatches, copies and fills.
+/// Commands between two [`Recording::barrier`]s may run at the same time
+/// (in any order); a barrier makes everything before it finish, its writes
+/// visible, before anything after it starts. The recording starts with a
+/// barrier (after earlier submissions) and ends with one (for the host).
+/// The kernels and buffers named must outlive it.
 pub struct Recording<'a> {
     dev: Arc<Dev>,
     cb: vk::CommandBuffer,
@@ -480,9 +486,14 @@ pub struct Recording<'a> {
 }
 
 impl<'a> Recording<'a> {
-    /// Makes the previous command's writes visible to the next one (and,
-    /// at the end, to the host).
-    fn barrier(&mut self, host: bool) {
+    /// Makes every earlier command's writes visible to every later one.
+    pub fn barrier(&mut self) {
+        self.barrier_to(false);
+    }
+
+    /// A barrier before later commands, or with `host`, before the host
+    /// reads.
+    fn barrier_to(&mut self, host: bool) {
         let all = vk::PipelineStageFlags::COMPUTE_SHADER | vk::PipelineStageFlags::TRANSFER;
         let (dst_stage, dst_access) = if host {
             (vk::PipelineStageFlags::HOST, vk::AccessFlags::HOST_READ)
@@ -524,7 +535,6 @@ impl<'a> Recording<'a> {
             d.cmd_push_constants(self.cb, k.layout, vk::ShaderStageFlags::COMPUTE, 0, push);
             d.cmd_dispatch(self.cb, groups, 1, 1);
         }
-        self.barrier(false);
     }
 
     /// Copies `len` bytes from `src` at `from` to `dst` at `to`.
@@ -544,7 +554,6 @@ impl<'a> Recording<'a> {
                 .device
                 .cmd_copy_buffer(self.cb, src.buffer, dst.buffer, &region);
         }
-        self.barrier(false);
     }
 
     /// Sets `len` bytes of `dst` from `at` to zero (`at` and `len`
@@ -559,12 +568,11 @@ impl<'a> Recording<'a> {
                 .device
                 .cmd_fill_buffer(self.cb, dst.buffer, at as u64, len as u64, 0);
         }
-        self.barrier(false);
     }
 
     /// Submits the commands and waits for them to finish.
     pub fn run(mut self) -> R<()> {
-        self.barrier(true);
+        self.barrier_to(true);
         let d = &self.dev.device;
         // SAFETY: the buffer was recorded from live objects that outlive
         // this call ('a); the fence wait ends its use.

@@ -128,7 +128,9 @@ fn backend_names() -> clap::builder::PossibleValuesParser {
 /// `CIRC_SWAP_AT=N` makes `--backend auto` switch to LLVM's code exactly
 /// before step N (tests compare swaps at several steps), and
 /// `CIRC_GPU_STAGED=1` reads and writes every device buffer through staging
-/// copies, as on a discrete GPU (tests run it on lavapipe).
+/// copies, as on a discrete GPU, and `CIRC_GPU_REVERSED=1` records the
+/// device's commands that may run together last to first (tests run both
+/// on lavapipe).
 /// Read here, in the command line, and handed on as data.
 fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
     circ_backends::Settings {
@@ -142,6 +144,7 @@ fn backend_settings(threads: usize, listing: bool) -> circ_backends::Settings {
             .ok()
             .and_then(|v| v.trim().parse().ok()),
         gpu_staged: std::env::var("CIRC_GPU_STAGED").is_ok_and(|v| v == "1"),
+        gpu_reversed: std::env::var("CIRC_GPU_REVERSED").is_ok_and(|v| v == "1"),
     }
 }
 

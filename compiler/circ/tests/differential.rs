@@ -29,6 +29,9 @@ struct Way {
     /// `gpu`: every device buffer through staging copies, as on a
     /// discrete GPU (`CIRC_GPU_STAGED=1`).
     staged: bool,
+    /// `gpu`: the commands that may run together recorded last to first
+    /// (`CIRC_GPU_REVERSED=1`).
+    reversed: bool,
 }
 
 impl Way {
@@ -45,6 +48,9 @@ impl Way {
         }
         if self.staged {
             s += "-staged";
+        }
+        if self.reversed {
+            s += "-reversed";
         }
         s
     }
@@ -68,9 +74,13 @@ fn run(model: &Path, way: &Way, out: &Path, extra: &[String]) -> Result<(), Fail
         .env_remove("CIRC_MIN_PARALLEL")
         .env_remove("CIRC_NO_FUSION")
         .env_remove("CIRC_SWAP_AT")
-        .env_remove("CIRC_GPU_STAGED");
+        .env_remove("CIRC_GPU_STAGED")
+        .env_remove("CIRC_GPU_REVERSED");
     if way.staged {
         cmd.env("CIRC_GPU_STAGED", "1");
+    }
+    if way.reversed {
+        cmd.env("CIRC_GPU_REVERSED", "1");
     }
     if let Some(n) = way.swap_at {
         cmd.env("CIRC_SWAP_AT", n.to_string());
@@ -118,6 +128,7 @@ fn case(name: &str, model: &Model, way: &Way, extra: &[String]) -> Result<(), Fa
         unfused: false,
         swap_at: None,
         staged: false,
+        reversed: false,
     };
     let result = (|| {
         run(&path, &oracle, &dir.join("oracle"), extra)?;
@@ -175,7 +186,8 @@ fn ways(counts: &[usize]) -> Vec<Way> {
     ways_staged(counts, false)
 }
 
-/// [`ways`], and with `staged` the GPU once more through staging copies.
+/// [`ways`], and with `staged` the GPU twice more: through staging copies,
+/// and with the commands that may run together recorded last to first.
 fn ways_staged(counts: &[usize], staged: bool) -> Vec<Way> {
     let mut v = vec![];
     for b in circ_backends::BACKENDS
@@ -190,16 +202,20 @@ fn ways_staged(counts: &[usize], staged: bool) -> Vec<Way> {
             unfused: false,
             swap_at: swap(1),
             staged: false,
+            reversed: false,
         });
         if staged && b.name == "gpu" {
-            v.push(Way {
-                backend: b.name,
-                threads: 1,
-                split: false,
-                unfused: false,
-                swap_at: None,
-                staged: true,
-            });
+            for (staged, reversed) in [(true, false), (false, true)] {
+                v.push(Way {
+                    backend: b.name,
+                    threads: 1,
+                    split: false,
+                    unfused: false,
+                    swap_at: None,
+                    staged,
+                    reversed,
+                });
+            }
         }
         if b.threads {
             for &t in counts {
@@ -210,6 +226,7 @@ fn ways_staged(counts: &[usize], staged: bool) -> Vec<Way> {
                     unfused: false,
                     swap_at: swap(97),
                     staged: false,
+                    reversed: false,
                 });
             }
         }
@@ -278,6 +295,14 @@ fn main() {
         vec![],
         ways_staged(&[2], true),
     ));
+    // Projections adding into one target in the same step, in order (the
+    // GPU's reversed way checks its groups of commands).
+    models.push((
+        "tests/shared_acc.circ".into(),
+        Model::File(data.join("shared_acc.circ")),
+        vec![],
+        ways_staged(&[2], true),
+    ));
     // Fused steps: odd population sizes (a scalar tail after the pairs), odd
     // thread slices, two projections summing into one input, a population
     // whose step stays scalar; and phase by phase (unfused), whole or split.
@@ -294,6 +319,7 @@ fn main() {
                 unfused: true,
                 swap_at: (b.name == "auto").then_some(5),
                 staged: false,
+                reversed: false,
             });
         }
     }
