@@ -18,6 +18,7 @@
 //!
 //! A batch's commands are recorded in groups with a barrier between them
 //! (commands of a group touch different places and may run at once):
+//! every population's pass (update, fused step, threshold) together,
 //! every projection's marks together, then the projections' handlers in
 //! waves (those of different targets together, one target's in
 //! projection order, as its sums need), every population's application
@@ -1099,6 +1100,12 @@ impl Resident for Executor {
                 // Consecutive ops of one kind (propagation, applications,
                 // resets) are taken together.
                 let same = |o: &Op| match op {
+                    Op::PopStep(_) | Op::Update(_) => matches!(o, Op::PopStep(_) | Op::Update(_)),
+                    // Inputs' spikes are in the bitsets already: nothing
+                    // to record for them.
+                    Op::Threshold(_) => {
+                        matches!(o, Op::Threshold(_) | Op::Poisson(_) | Op::Scheduled(_))
+                    }
                     Op::Deliver(_) | Op::OnPost(_) => matches!(o, Op::Deliver(_) | Op::OnPost(_)),
                     Op::ApplyEvents(_) => matches!(o, Op::ApplyEvents(_)),
                     Op::Reset(_) => matches!(o, Op::Reset(_)),
@@ -1140,19 +1147,29 @@ impl Resident for Executor {
                             }
                         }
                     }
-                    Op::PopStep(p) | Op::Update(p) | Op::Threshold(p) => {
-                        let fns = &self.parts.pops[p];
-                        let (f, table) = match op {
-                            Op::PopStep(_) => (
-                                fns.fused,
-                                st.fused_tables[p].as_ref().map_or(0, |b| b.address),
-                            ),
-                            Op::Update(_) => (fns.update, st.tables[p].address),
-                            _ => (fns.threshold, st.tables[p].address),
-                        };
-                        if let Some((k, once)) = self.kernel(f) {
-                            let n = if once { 1 } else { st.sizes[p] };
-                            g.then(self.launch(k, base(p, table, n)));
+                    Op::PopStep(_) | Op::Update(_) | Op::Threshold(_) => {
+                        // Populations step together: a pass touches only
+                        // its population's values (a fused projection's
+                        // couplings and equations read and write only the
+                        // postsynaptic neuron's: `plan::fusable_proj`).
+                        g.open();
+                        for &o in ops {
+                            let (Op::PopStep(p) | Op::Update(p) | Op::Threshold(p)) = o else {
+                                continue;
+                            };
+                            let fns = &self.parts.pops[p];
+                            let (f, table) = match o {
+                                Op::PopStep(_) => (
+                                    fns.fused,
+                                    st.fused_tables[p].as_ref().map_or(0, |b| b.address),
+                                ),
+                                Op::Update(_) => (fns.update, st.tables[p].address),
+                                _ => (fns.threshold, st.tables[p].address),
+                            };
+                            if let Some((k, once)) = self.kernel(f) {
+                                let n = if once { 1 } else { st.sizes[p] };
+                                g.beside(self.launch(k, base(p, table, n)));
+                            }
                         }
                     }
                     Op::Reset(_) => {

@@ -1,7 +1,9 @@
-//! Vulkan device access for circ's GPU backend (issue 17, first part): open
-//! a device that has what circ's SPIR-V needs (f64, i64, buffer device
-//! addresses), make host-visible buffers with device addresses, and run a
-//! compute module once over a number of workgroups. The Vulkan loader is
+//! Vulkan device access for circ's GPU backend: open a device that has
+//! what circ's SPIR-V needs (f64, i64, buffer device addresses, f64 float
+//! controls), make buffers with device addresses (device-local, mapped
+//! where the host can map them, else read and written through staging
+//! copies), and record compute dispatches, copies and fills with explicit
+//! barriers. The Vulkan loader is
 //! opened at run time (`libvulkan.so.1`), so circ builds and runs without
 //! it and says why when it is missing.
 //!
