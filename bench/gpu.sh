@@ -4,7 +4,8 @@
 #   bench/gpu.sh [OUT]        (CIRC=path/to/circ to use a prebuilt binary)
 #
 # 1. probes Vulkan (the loader, its drivers, and a device circ can use:
-#    shaderFloat64, shaderInt64, bufferDeviceAddress, f64 float controls)
+#    shaderFloat64, shaderInt64, bufferDeviceAddress, f64 float controls;
+#    the device and its subgroup size as summary.json names them)
 #    and stops with a clear message where one is missing;
 # 2. a precision self-test (bench/precision.circ): a million (a, b) pairs
 #    over the whole range of doubles through division, sqrt, a * b - a * b

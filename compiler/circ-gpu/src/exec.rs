@@ -530,9 +530,9 @@ impl Executor {
         self.parts.fusion.clone()
     }
 
-    /// The device's name.
-    pub fn device(&self) -> &str {
-        self.gpu.name()
+    /// The device: its name and subgroup size.
+    pub fn device(&self) -> String {
+        format!("{}, subgroup {}", self.gpu.name(), self.gpu.subgroup_size())
     }
 
     fn kernel(&self, f: Option<usize>) -> Option<(&Kernel, bool)> {

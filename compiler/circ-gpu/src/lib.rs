@@ -53,6 +53,8 @@ struct Dev {
     pool: vk::CommandPool,
     memory: vk::PhysicalDeviceMemoryProperties,
     name: String,
+    /// Invocations per subgroup (a warp's 32 on NVIDIA).
+    subgroup: u32,
     /// A driver that runs on the CPU (lavapipe).
     cpu: bool,
 }
@@ -131,8 +133,11 @@ impl Gpu {
             // and rounds to nearest even, when the module asks (lavapipe
             // does not promise to keep f64 subnormals).
             let mut p12 = vk::PhysicalDeviceVulkan12Properties::default();
-            let mut p2 = vk::PhysicalDeviceProperties2::default().push_next(&mut p12);
-            // SAFETY: `p2` chains only `p12`, both alive.
+            let mut sub = vk::PhysicalDeviceSubgroupProperties::default();
+            let mut p2 = vk::PhysicalDeviceProperties2::default()
+                .push_next(&mut p12)
+                .push_next(&mut sub);
+            // SAFETY: `p2` chains only `p12` and `sub`, all alive.
             unsafe { instance.get_physical_device_properties2(pd, &mut p2) };
             let missing: Vec<&str> = [
                 (f.shader_float64 == 0, "shaderFloat64"),
@@ -211,6 +216,7 @@ impl Gpu {
                     pool,
                     memory,
                     name,
+                    subgroup: sub.subgroup_size,
                     cpu: props.device_type == vk::PhysicalDeviceType::CPU,
                 }),
             });
@@ -236,6 +242,11 @@ impl Gpu {
             staged: true,
             ..self
         }
+    }
+
+    /// Invocations per subgroup (32 on NVIDIA, lavapipe's vector width).
+    pub fn subgroup_size(&self) -> u32 {
+        self.dev.subgroup
     }
 
     /// Whether the device is a driver running on the CPU (lavapipe).
