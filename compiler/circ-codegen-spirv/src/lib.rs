@@ -1705,8 +1705,8 @@ impl Gen {
                 self.stmts(part, &part.kernel.body)?;
             }
             Domain::Arriving => self.arrivals_body(part)?,
-            Domain::Synapses if writes_pre(part) => self.synapses_by_pre_body(part)?,
-            _ => self.synapses_body(part)?,
+            Domain::Synapses if writes_pre(part) => self.synapses_body(part, true)?,
+            _ => self.synapses_body(part, false)?,
         }
         if let Some(skip) = skip {
             self.b.branch(skip).map_err(err)?;
@@ -1715,53 +1715,38 @@ impl Gen {
         self.end_main(main, done)
     }
 
-    /// Every synapse of postsynaptic neuron `j` in increasing order, the
-    /// part run for each.
-    fn synapses_body(&mut self, part: &Part<'_>) -> R<()> {
+    /// Every synapse of postsynaptic neuron `j` in increasing order (or,
+    /// `by_pre`, of presynaptic neuron `i`: they are contiguous), the part
+    /// run for each; by presynaptic neuron for kernels that write its
+    /// values (`pre let` sums).
+    fn synapses_body(&mut self, part: &Part<'_>, by_pre: bool) -> R<()> {
         let nv = part.view.addrs.len() as u32;
         let it = self.t.u64;
-        let j = self.element;
-        self.post_idx = Some(j);
+        let neuron = self.element;
         let base = 2 * nv;
-        let (offsets, by_post, pre) = (
-            self.buffer(base)?,
-            self.buffer(base + 1)?,
-            self.buffer(base + 2)?,
-        );
-        let (a, b) = self.range(offsets, j)?;
+        // Offsets by neuron, then what gives a position's synapse and its
+        // other neuron.
+        let (offsets, first, second) = if by_pre {
+            (self.buffer(base + 4)?, None, self.buffer(base + 5)?)
+        } else {
+            let by_post = self.buffer(base + 1)?;
+            (self.buffer(base)?, Some(by_post), self.buffer(base + 2)?)
+        };
+        let (a, b) = self.range(offsets, neuron)?;
         let one = self.u64c(1);
         let l = self.open_loop(it, a, &|g, q| g.b_lt(q, b))?;
-        let q = l.var;
-        let syn = self.load_u32(by_post, q)?;
-        let i = self.load_u32(pre, syn)?;
+        let syn = match first {
+            Some(by_post) => self.load_u32(by_post, l.var)?,
+            None => l.var,
+        };
+        let other = self.load_u32(second, syn)?;
+        (self.pre_idx, self.post_idx) = if by_pre {
+            (Some(neuron), Some(other))
+        } else {
+            (Some(other), Some(neuron))
+        };
         let (saved, saved_bases) = (self.element, self.bases.clone());
         self.element = syn;
-        self.pre_idx = Some(i);
-        self.refractory = None;
-        self.stmts(part, &part.kernel.body)?;
-        self.element = saved;
-        self.bases = saved_bases;
-        self.close_loop(&l, &|g, var, next| g.step_by(one, var, next))
-    }
-
-    /// Every synapse of presynaptic neuron `i` in increasing order (they
-    /// are contiguous), the part run for each: kernels that write the
-    /// presynaptic neuron's values (`pre let` sums).
-    fn synapses_by_pre_body(&mut self, part: &Part<'_>) -> R<()> {
-        let nv = part.view.addrs.len() as u32;
-        let it = self.t.u64;
-        let i = self.element;
-        self.pre_idx = Some(i);
-        let base = 2 * nv;
-        let (offsets, post) = (self.buffer(base + 4)?, self.buffer(base + 5)?);
-        let (a, b) = self.range(offsets, i)?;
-        let one = self.u64c(1);
-        let l = self.open_loop(it, a, &|g, q| g.b_lt(q, b))?;
-        let syn = l.var;
-        let j = self.load_u32(post, syn)?;
-        let (saved, saved_bases) = (self.element, self.bases.clone());
-        self.element = syn;
-        self.post_idx = Some(j);
         self.refractory = None;
         self.stmts(part, &part.kernel.body)?;
         self.element = saved;
