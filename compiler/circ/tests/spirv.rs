@@ -25,6 +25,8 @@ fn spirv_val(words: &[u32], name: &str) -> Result<(), String> {
             format!("cannot run spirv-val (install spirv-tools: scripts/install-deps): {e}")
         })?;
     let _ = std::fs::remove_file(&path);
+    // The folder goes with the last file (another module may be in it).
+    let _ = std::fs::remove_dir(&dir);
     if o.status.success() {
         Ok(())
     } else {
