@@ -291,6 +291,11 @@ pub struct Record {
     /// Put before the file names (`final_` for `circ run --final-state`).
     #[serde(default)]
     pub prefix: String,
+    /// The SI unit of the values recorded, as `circ_units::Dim::si` writes
+    /// it (`m^2*kg*s^-3*A^-1` for volts, `1` for numbers); empty where the
+    /// file says (spikes: times in seconds, connectivity).
+    #[serde(default)]
+    pub unit: String,
 }
 
 /// The whole network as the runtime sees it.

@@ -220,6 +220,16 @@ fn cell_value(f: &Field, cell: &[u8]) -> f64 {
 /// (each field a column), a 2-D array (columns `0`, `1`, ...) or any other
 /// array, flattened (one column, `values`). `Err` says what is wrong.
 pub fn parse(b: &[u8]) -> Result<(BTreeMap<String, Vec<f64>>, usize), String> {
+    parse_with(b, false)
+}
+
+/// [`parse`], where an empty array is no error: no columns, no rows (a
+/// run's recording of a population that never spiked).
+pub fn parse_maybe_empty(b: &[u8]) -> Result<(BTreeMap<String, Vec<f64>>, usize), String> {
+    parse_with(b, true)
+}
+
+fn parse_with(b: &[u8], empty_ok: bool) -> Result<(BTreeMap<String, Vec<f64>>, usize), String> {
     if b.len() < 10 || &b[..6] != b"\x93NUMPY" {
         return Err("the magic bytes are missing (not a .npy file)".into());
     }
@@ -342,6 +352,9 @@ pub fn parse(b: &[u8]) -> Result<(BTreeMap<String, Vec<f64>>, usize), String> {
         ));
     }
     if rows == 0 || fields.is_empty() {
+        if empty_ok {
+            return Ok((BTreeMap::new(), 0));
+        }
         return Err("the array is empty".into());
     }
     // Sizes are checked against the file: `rows * record` bytes exist.

@@ -183,6 +183,51 @@ pub fn known_bytes(layout: &NetLayout, steps: u64, synapses: &[usize]) -> u64 {
     bytes
 }
 
+/// A recording as `summary.json` lists it: its files, what it samples
+/// (`spikes`, `state`, `rate`, `synapses` or `connectivity`), of which
+/// population or projection, which variable, and the values' SI unit.
+fn recording_json(layout: &NetLayout, rec: &Record, files: &[String]) -> serde_json::Value {
+    let pop = layout.pops.get(rec.pop).map_or("", |p| p.name.as_str());
+    let proj = |k: usize| layout.projs.get(k);
+    let (kind, of, var, files) = match rec.kind {
+        RecordKind::Spikes => (
+            "spikes",
+            pop.to_string(),
+            String::new(),
+            ["_spikes_t.npy", "_spikes_i.npy", "_spikes.csv"]
+                .iter()
+                .map(|x| format!("{pop}{x}"))
+                .collect(),
+        ),
+        RecordKind::Var { var, .. } => (
+            "state",
+            pop.to_string(),
+            layout
+                .pops
+                .get(rec.pop)
+                .and_then(|p| p.vars.get(var))
+                .map_or(String::new(), |v| v.name.clone()),
+            files.to_vec(),
+        ),
+        RecordKind::Rate { .. } => ("rate", pop.to_string(), "rate".into(), files.to_vec()),
+        RecordKind::Synapses { proj: k, var, .. } => (
+            "synapses",
+            proj(k).map_or(String::new(), |p| p.name.clone()),
+            proj(k)
+                .and_then(|p| p.vars.get(var))
+                .map_or(String::new(), |v| v.name.clone()),
+            files.to_vec(),
+        ),
+        RecordKind::Connectivity { proj: k } => (
+            "connectivity",
+            proj(k).map_or(String::new(), |p| p.name.clone()),
+            String::new(),
+            files.to_vec(),
+        ),
+    };
+    serde_json::json!({ "kind": kind, "of": of, "variable": var, "unit": rec.unit, "files": files })
+}
+
 /// The files of a run's recordings and its `summary.json`, as (name, bytes).
 /// Times are in seconds; values in SI units.
 pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(String, Vec<u8>)> {
@@ -227,9 +272,11 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
         }
         pops_json.insert(pop.name.clone(), entry);
     }
+    let mut recordings = vec![];
     for (k, rec) in layout.records.iter().enumerate() {
         let s = &result.samples[k];
         let names = record_files(layout, rec);
+        recordings.push(recording_json(layout, rec, &names));
         match rec.kind {
             RecordKind::Spikes => {}
             RecordKind::Connectivity { .. } => {
@@ -275,6 +322,7 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
         "loop_seconds": result.loop_time.as_secs_f64(),
         "synaptic_events": result.synaptic_events,
         "populations": pops_json,
+        "recordings": recordings,
         "files": names,
     });
     files.push((

@@ -295,6 +295,7 @@ fn final_state_records(layout: &mut NetLayout) {
                     },
                     at: vec![AT_END],
                     prefix: "final_".into(),
+                    unit: String::new(),
                 });
             }
         }
@@ -314,6 +315,7 @@ fn final_state_records(layout: &mut NetLayout) {
                     },
                     at: vec![AT_END],
                     prefix: "final_".into(),
+                    unit: String::new(),
                 });
             }
         }
@@ -322,6 +324,7 @@ fn final_state_records(layout: &mut NetLayout) {
             kind: RecordKind::Connectivity { proj: k },
             at: vec![],
             prefix: "final_".into(),
+            unit: String::new(),
         });
     }
     layout.records.extend(extra);
@@ -806,6 +809,9 @@ struct Lowerer<'p> {
     circuit_strings: Vec<(String, String)>,
     /// Warnings about the run (they do not stop it).
     warnings: Vec<Diagnostic>,
+    /// The SI unit (`Dim::si`) of each variable of each population and
+    /// projection made so far, by index, for the recordings.
+    units: (HashMap<usize, Vec<String>>, HashMap<usize, Vec<String>>),
     prog: &'p Program,
     map: &'p SourceMap,
     /// Data tables the kernels read, with where each is used.
@@ -853,6 +859,37 @@ impl<'p> Lowerer<'p> {
             circuit_args: opts.circuit_args.clone(),
             circuit_strings: opts.circuit_strings.clone(),
             warnings: vec![],
+            units: (HashMap::new(), HashMap::new()),
+        }
+    }
+
+    /// The SI unit (`Dim::si`) of each of `names` as model `id` declares
+    /// it (empty for a variable it does not: a view or an internal one).
+    fn var_units<'n>(&self, id: ItemId, names: impl Iterator<Item = &'n str>) -> Vec<String> {
+        let info = self.prog.model_info(id);
+        names
+            .map(|n| {
+                info.and_then(|m| m.var(n))
+                    .map_or(String::new(), |v| v.dim.si())
+            })
+            .collect()
+    }
+
+    /// Each recording's unit, from its variable's (a rate's is 1/s).
+    fn record_units(&self, layout: &mut NetLayout) {
+        for r in &mut layout.records {
+            let of = |m: &HashMap<usize, Vec<String>>, k: usize, v: usize| {
+                m.get(&k)
+                    .and_then(|u| u.get(v))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            r.unit = match r.kind {
+                RecordKind::Var { var, .. } => of(&self.units.0, r.pop, var),
+                RecordKind::Synapses { proj, var, .. } => of(&self.units.1, proj, var),
+                RecordKind::Rate { .. } => circ_units::Dim::from_ints([-1, 0, 0, 0, 0, 0, 0]).si(),
+                RecordKind::Spikes | RecordKind::Connectivity { .. } => String::new(),
+            };
         }
     }
 
@@ -2616,6 +2653,8 @@ impl<'p> Lowerer<'p> {
                     }
                     _ => None,
                 };
+                let dims = self.var_units(id, vars.iter().map(|v| v.name.as_str()));
+                self.units.0.insert(layout.pops.len(), dims);
                 layout.pops.push(PopLayout {
                     name: p.name.node.clone(),
                     model: p.model.node.clone(),
@@ -2713,6 +2752,10 @@ impl<'p> Lowerer<'p> {
                     }
                     let mut pl = pl;
                     pl.post_added = post_added(&pl, &kernels);
+                    if let Some((mid, _)) = self.prog.resolve(module, &pr.model.node) {
+                        let dims = self.var_units(mid, pl.vars.iter().map(|v| v.name.as_str()));
+                        self.units.1.insert(layout.projs.len(), dims);
+                    }
                     layout.projs.push(pl);
                     projs.push(kernels);
                 }
@@ -2744,6 +2787,7 @@ impl<'p> Lowerer<'p> {
                                 kind: RecordKind::Connectivity { proj: k },
                                 at: vec![],
                                 prefix: String::new(),
+                                unit: String::new(),
                             });
                         }
                         continue;
@@ -2804,6 +2848,7 @@ impl<'p> Lowerer<'p> {
                             },
                             at: at.clone(),
                             prefix: String::new(),
+                            unit: String::new(),
                         });
                     }
                     continue;
@@ -2878,6 +2923,7 @@ impl<'p> Lowerer<'p> {
                     kind,
                     at: at.clone(),
                     prefix: String::new(),
+                    unit: String::new(),
                 });
             }
         }
@@ -2886,6 +2932,7 @@ impl<'p> Lowerer<'p> {
             final_state_records(&mut layout);
         }
         record_spans.resize(layout.records.len(), circuit.name.span);
+        self.record_units(&mut layout);
         self.distinct_files(&layout, file, &record_spans);
         if !self.diags.is_empty() {
             return None;

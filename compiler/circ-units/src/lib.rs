@@ -178,6 +178,32 @@ impl Dim {
         }
     }
 
+    /// The dimension written by [`Dim::si`] (`m^2*kg*s^-3*A^-1`, `1`),
+    /// or `None` for other text.
+    pub fn from_si(text: &str) -> Option<Dim> {
+        let mut d = Dim::ONE;
+        if text.trim() == "1" {
+            return Some(d);
+        }
+        for part in text.split('*') {
+            let (sym, exp) = match part.split_once('^') {
+                Some((s, e)) => (s, e),
+                None => (part, "1"),
+            };
+            let i = BASE.iter().position(|b| b.1 == sym)?;
+            let e = exp.trim_start_matches('(').trim_end_matches(')');
+            let r = match e.split_once('/') {
+                Some((n, q)) => Rat::new(n.parse().ok()?, q.parse().ok()?)?,
+                None => Rat::new(e.parse().ok()?, 1)?,
+            };
+            if d.0[i] != Rat::ZERO || r == Rat::ZERO {
+                return None;
+            }
+            d.0[i] = r;
+        }
+        Some(d)
+    }
+
     /// The dimension's name if it has one (`voltage`), else `None`.
     pub fn name(self) -> Option<&'static str> {
         NAMED.iter().find(|n| n.dim == self).map(|n| n.name)
@@ -677,6 +703,26 @@ pub fn suggest_dim(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_si_form_reads_back() {
+        let half = Dim([
+            Rat::ZERO,
+            Rat::ZERO,
+            Rat::ZERO,
+            Rat::ZERO,
+            Rat::new(1, 2).expect("1/2"),
+            Rat::ZERO,
+            Rat::ZERO,
+        ]);
+        for dim in [Dim::ONE, VOLT, d(-2, -1, 1, 0), d(-1, 0, 0, 0), half] {
+            assert_eq!(Dim::from_si(&dim.si()), Some(dim), "{}", dim.si());
+        }
+        assert_eq!(VOLT.si(), "m^2*kg*s^-3*A^-1");
+        for bad in ["", "V", "m^2*m", "m^0", "m^x", "m^(1/0)"] {
+            assert_eq!(Dim::from_si(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn prefixes_and_units() {

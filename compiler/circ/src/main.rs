@@ -8,6 +8,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod plot;
+mod plots;
 mod repl;
 mod spec_pages;
 mod units_fmt;
@@ -37,6 +39,25 @@ enum Command {
     /// Type items, expressions and commands one at a time (`:help` lists
     /// them); reads piped input as a script.
     Repl(ReplArgs),
+    /// Draw a run's recordings (the folder `circ run --out` wrote): a
+    /// raster, population rates, traces and weight histograms, as PNG (or
+    /// SVG) in its `plots` folder, and with --html one page with them all.
+    Plot(PlotArgs),
+}
+
+#[derive(clap::Args)]
+struct PlotArgs {
+    /// The run's folder (`circ run --out DIR`).
+    dir: PathBuf,
+    /// Where to write the figures (default: `DIR/plots`).
+    #[arg(long, short = 'o')]
+    out: Option<PathBuf>,
+    /// SVG files instead of PNG.
+    #[arg(long)]
+    svg: bool,
+    /// Also write `plots.html`: one self-contained page with every figure.
+    #[arg(long)]
+    html: bool,
 }
 
 #[derive(clap::Args)]
@@ -307,6 +328,30 @@ fn doc(path: &str) -> ExitCode {
     ExitCode::from(1)
 }
 
+/// `circ plot`: the figures of a run's folder.
+fn plot_run(args: &PlotArgs) -> ExitCode {
+    let opts = plots::Options {
+        dir: args.dir.clone(),
+        into: args.out.clone(),
+        svg: args.svg,
+        html: args.html,
+    };
+    match plots::plot(&opts) {
+        Ok(files) => {
+            let dir = files
+                .first()
+                .and_then(|f| f.parent())
+                .map_or(String::new(), |d| d.display().to_string());
+            circ_exe::say!("wrote {} figures to {dir}", files.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The compiler walks syntax trees recursively; the parser bounds their
@@ -320,6 +365,7 @@ fn main() -> ExitCode {
             Command::Run(args) => run(args),
             Command::Build(args) => build(args),
             Command::Doc(args) => doc(&args.path),
+            Command::Plot(args) => plot_run(&args),
             Command::Repl(args) => repl::main(
                 args.file.as_deref(),
                 args.threads.map_or_else(

@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 mod edit;
-mod plot;
+
+use crate::plot;
 
 /// The name the value of an expression is checked under.
 const VALUE: &str = "__repl_value";
@@ -1399,12 +1400,17 @@ impl Session {
             .iter()
             .map(|&(n, i)| (n as f64 * l.dt * 1e3, f64::from(i)))
             .collect();
+        // From time 0 to now, neurons 0 to N - 1, whatever spiked.
+        let size = l.net.layout.pops[p].size.max(1) as f64;
         Some(plot::Figure {
             title: format!("spikes of {pop}"),
             x_label: "time (ms)".into(),
             y_label: "neuron".into(),
-            lines: vec![],
-            dots,
+            dots: vec![(String::new(), dots)],
+            x_range: Some((0.0, live.record.steps as f64 * l.dt * 1e3)),
+            y_range: Some((-0.5, size - 0.5)),
+            y_integer: true,
+            ..plot::Figure::default()
         })
     }
 
@@ -1458,7 +1464,7 @@ impl Session {
         let width = samples.width.max(1);
         let lines = (0..width)
             .map(|c| {
-                samples
+                let points = samples
                     .t
                     .iter()
                     .enumerate()
@@ -1470,7 +1476,8 @@ impl Session {
                             .unwrap_or(f64::NAN);
                         (t * 1e3, y / scale)
                     })
-                    .collect()
+                    .collect();
+                (String::new(), points)
             })
             .collect();
         Some(plot::Figure {
@@ -1482,7 +1489,8 @@ impl Session {
                 format!("{var} ({unit})")
             },
             lines,
-            dots: vec![],
+            x_range: Some((0.0, live.record.steps as f64 * l.dt * 1e3)),
+            ..plot::Figure::default()
         })
     }
 

@@ -1,33 +1,66 @@
 //! Plots of recordings: in the terminal (Unicode braille, 2x4 dots per
-//! character) and as PNG or SVG files (plotters).
+//! character) and as PNG or SVG files (plotters): the REPL's `:plot` and
+//! `:raster`, and `circ plot` (crate::plots).
 
 use std::path::Path;
 
-/// What to draw: traces (lines through their points) or dots.
+/// The colours of series in turn (RGB; tests look for them in images).
+pub const PALETTE: [(u8, u8, u8); 8] = [
+    (31, 119, 180),
+    (214, 39, 40),
+    (44, 160, 44),
+    (255, 127, 14),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (23, 190, 207),
+];
+
+/// The size of a written figure in pixels.
+pub const SIZE: (u32, u32) = (900, 500);
+
+/// What to draw: traces (lines through their points), dots and bars.
+#[derive(Default)]
 pub struct Figure {
     /// The title (`E.v`, `raster of E`).
     pub title: String,
     /// The axis names with units (`time (ms)`, `v (mV)`).
     pub x_label: String,
     pub y_label: String,
-    /// Lines, each a list of (x, y) in the axis units.
-    pub lines: Vec<Vec<(f64, f64)>>,
-    /// Single dots (x, y).
-    pub dots: Vec<(f64, f64)>,
+    /// Lines, each named (in the legend unless empty) and a list of (x, y)
+    /// in the axis units, coloured in turn.
+    pub lines: Vec<(String, Vec<(f64, f64)>)>,
+    /// Groups of dots (a raster's populations), named and coloured in turn
+    /// after the lines.
+    pub dots: Vec<(String, Vec<(f64, f64)>)>,
+    /// Bars (from x, to x, height): a histogram, in the first colour.
+    pub bars: Vec<(f64, f64, f64)>,
+    /// The x axis's range, when not the data's (time from 0).
+    pub x_range: Option<(f64, f64)>,
+    /// The y axis's range, when not the data's (neurons 0 to N - 1).
+    pub y_range: Option<(f64, f64)>,
+    /// Whether y counts (neurons, synapses): whole-number tick labels.
+    pub y_integer: bool,
 }
 
 impl Figure {
-    /// The range of the data on each axis (a flat range widened so it
-    /// shows), or `None` without data.
+    /// The range of each axis: given, else the data's (a flat range
+    /// widened so it shows; bars from 0), or `None` without data.
     fn bounds(&self) -> Option<((f64, f64), (f64, f64))> {
-        let all = self.lines.iter().flatten().chain(&self.dots);
+        let bar_points = self.bars.iter().flat_map(|&(a, b, h)| [(a, 0.0), (b, h)]);
+        let all = self
+            .lines
+            .iter()
+            .chain(&self.dots)
+            .flat_map(|(_, pts)| pts.iter().copied())
+            .chain(bar_points);
         let (mut x0, mut x1, mut y0, mut y1) = (
             f64::INFINITY,
             f64::NEG_INFINITY,
             f64::INFINITY,
             f64::NEG_INFINITY,
         );
-        for &(x, y) in all {
+        for (x, y) in all {
             if x.is_finite() && y.is_finite() {
                 x0 = x0.min(x);
                 x1 = x1.max(x);
@@ -35,18 +68,28 @@ impl Figure {
                 y1 = y1.max(y);
             }
         }
-        if x0 > x1 {
+        if x0 > x1 && self.x_range.is_none() {
             return None;
         }
         let widen = |a: f64, b: f64| {
             if b - a > 0.0 {
                 (a, b)
-            } else {
+            } else if a.is_finite() {
                 let d = a.abs().max(1.0) * 0.05;
                 (a - d, b + d)
+            } else {
+                (0.0, 1.0)
             }
         };
-        Some((widen(x0, x1), widen(y0, y1)))
+        // The data's own range with a margin, so that no line runs along
+        // the frame.
+        let pad = |(a, b): (f64, f64)| {
+            let d = (b - a) * 0.03;
+            (a - d, b + d)
+        };
+        let x = self.x_range.unwrap_or_else(|| pad(widen(x0, x1)));
+        let y = self.y_range.unwrap_or_else(|| pad(widen(y0, y1)));
+        Some((widen(x.0, x.1), widen(y.0, y.1)))
     }
 
     /// The figure as text: `rows` lines of `cols` braille characters with
@@ -67,7 +110,7 @@ impl Figure {
                 dots[py as usize * w + px as usize] = true;
             }
         };
-        for line in &self.lines {
+        for (_, line) in &self.lines {
             let mut last: Option<(i64, i64)> = None;
             for &(x, y) in line {
                 if !(x.is_finite() && y.is_finite()) {
@@ -88,7 +131,7 @@ impl Figure {
                 last = Some(p);
             }
         }
-        for &(x, y) in &self.dots {
+        for &(x, y) in self.dots.iter().flat_map(|(_, d)| d) {
             let (px, py) = to_dot(x, y);
             set(px, py);
         }
@@ -139,14 +182,13 @@ impl Figure {
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        let size = (900, 500);
         match ext.as_str() {
             "png" => {
-                let root = plotters::prelude::BitMapBackend::new(file, size);
+                let root = plotters::prelude::BitMapBackend::new(file, SIZE);
                 self.draw(root)
             }
             "svg" => {
-                let root = plotters::prelude::SVGBackend::new(file, size);
+                let root = plotters::prelude::SVGBackend::new(file, SIZE);
                 self.draw(root)
             }
             _ => Err(format!(
@@ -156,11 +198,22 @@ impl Figure {
         }
     }
 
+    /// The figure as an SVG document.
+    pub fn svg(&self) -> Result<String, String> {
+        let mut out = String::new();
+        self.draw(plotters::prelude::SVGBackend::with_string(&mut out, SIZE))?;
+        Ok(out)
+    }
+
     fn draw<B: plotters::prelude::DrawingBackend>(&self, backend: B) -> Result<(), String> {
         use plotters::prelude::*;
         let err = |e: &dyn std::fmt::Display| e.to_string();
         let Some(((x0, x1), (y0, y1))) = self.bounds() else {
             return Err(format!("{}: nothing recorded yet", self.title));
+        };
+        let color = |k: usize| {
+            let (r, g, b) = PALETTE[k % PALETTE.len()];
+            RGBColor(r, g, b)
         };
         let root = backend.into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(&e))?;
@@ -171,30 +224,71 @@ impl Figure {
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(|e| err(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .draw()
-            .map_err(|e| err(&e))?;
-        for (k, line) in self.lines.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
+        let whole = |y: &f64| {
+            if (y - y.round()).abs() < 1e-9 {
+                format!("{}", y.round() as i64)
+            } else {
+                String::new()
+            }
+        };
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(&self.x_label).y_desc(&self.y_label);
+        if self.y_integer {
+            mesh.y_label_formatter(&whole);
+        }
+        mesh.draw().map_err(|e| err(&e))?;
+        if !self.bars.is_empty() {
             chart
+                .draw_series(
+                    self.bars
+                        .iter()
+                        .map(|&(a, b, h)| Rectangle::new([(a, 0.0), (b, h)], color(0).filled())),
+                )
+                .map_err(|e| err(&e))?;
+        }
+        let mut legend = false;
+        for (k, (name, line)) in self.lines.iter().enumerate() {
+            let c = color(k);
+            let s = chart
                 .draw_series(LineSeries::new(
                     line.iter()
                         .copied()
                         .filter(|(x, y)| x.is_finite() && y.is_finite()),
-                    color,
+                    c.stroke_width(2),
                 ))
                 .map_err(|e| err(&e))?;
+            if !name.is_empty() {
+                legend = true;
+                s.label(name.as_str())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c));
+            }
         }
-        chart
-            .draw_series(
-                self.dots
-                    .iter()
-                    .map(|&(x, y)| Circle::new((x, y), 1, BLACK.filled())),
-            )
-            .map_err(|e| err(&e))?;
+        // Many dots small, few larger (one size for every group).
+        let many = self.dots.iter().map(|d| d.1.len()).sum::<usize>() > 20_000;
+        let r = if many { 1 } else { 2 };
+        for (k, (name, dots)) in self.dots.iter().enumerate() {
+            let c = color(self.lines.len() + k);
+            let s = chart
+                .draw_series(
+                    dots.iter()
+                        .filter(|(x, y)| x.is_finite() && y.is_finite())
+                        .map(|&(x, y)| Circle::new((x, y), r, c.filled())),
+                )
+                .map_err(|e| err(&e))?;
+            if !name.is_empty() {
+                legend = true;
+                s.label(name.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 8, y), 4, c.filled()));
+            }
+        }
+        if legend {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
         root.present().map_err(|e| err(&e))?;
         Ok(())
     }
@@ -221,8 +315,8 @@ mod tests {
             title: "x".into(),
             x_label: "t".into(),
             y_label: "y".into(),
-            lines: vec![vec![(0.0, 0.0), (1.0, 1.0)]],
-            dots: vec![],
+            lines: vec![(String::new(), vec![(0.0, 0.0), (1.0, 1.0)])],
+            ..Figure::default()
         };
         let text = f.text(4, 2);
         let rows: Vec<&str> = text.lines().collect();
@@ -239,8 +333,7 @@ mod tests {
             title: "E.v".into(),
             x_label: "t".into(),
             y_label: "v".into(),
-            lines: vec![],
-            dots: vec![],
+            ..Figure::default()
         };
         assert!(f.text(10, 3).contains("nothing recorded"));
     }
