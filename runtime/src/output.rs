@@ -117,6 +117,9 @@ pub struct RunInfo {
     pub version: String,
     /// Seconds spent before the first step (parse to kernels to state).
     pub build_seconds: f64,
+    /// Files written beside the recordings by others (an NWB file), for
+    /// the summary's list.
+    pub extra_files: Vec<String>,
 }
 
 /// Reserves `dir` ([`OutDir::reserve`]) and writes every recording of
@@ -305,6 +308,7 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
     let names: Vec<String> = files
         .iter()
         .map(|(n, _)| n.clone())
+        .chain(info.extra_files.iter().cloned())
         .chain(["summary.json".to_string()])
         .collect();
     let summary = serde_json::json!({

@@ -154,7 +154,14 @@ pub struct Job<'a> {
     /// Whether a run of 10^10 steps or more may start (otherwise it is
     /// refused with the time it would take).
     pub allow_long: bool,
+    /// Another file to write with the recordings (an NWB file): its name,
+    /// and what makes its bytes from the run (an error stops the write).
+    pub extra: Option<(String, &'a ExtraFile<'a>)>,
 }
+
+/// Makes a file's bytes from a finished run ([`Job::extra`]).
+pub type ExtraFile<'a> = dyn Fn(&circ_runtime::RunResult, &circ_runtime::output::RunInfo) -> Result<Vec<u8>, String>
+    + 'a;
 
 /// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
 /// it with complete files), writes the recordings and prints a summary.
@@ -268,8 +275,18 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         },
         version: env!("CARGO_PKG_VERSION").into(),
         build_seconds: build,
+        extra_files: job.extra.iter().map(|e| e.0.clone()).collect(),
     };
-    let files = circ_runtime::output::render(job.layout, &result, &info);
+    let mut files = circ_runtime::output::render(job.layout, &result, &info);
+    if let Some((name, make)) = &job.extra {
+        match make(&result, &info) {
+            Ok(bytes) => files.insert(files.len().saturating_sub(1), (name.clone(), bytes)),
+            Err(e) => {
+                eprintln!("error: cannot make {name}: {e}");
+                return 2;
+            }
+        }
+    }
     let written = match out.commit(&files) {
         Ok(w) => w,
         Err(e) => {
@@ -538,6 +555,7 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
         started,
         memory_limit: None,
         allow_long: parsed.allow_long_run,
+        extra: None,
     };
     simulate(&job)
 }

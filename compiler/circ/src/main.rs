@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod nwb;
 mod plot;
 mod plots;
 mod repl;
@@ -124,6 +125,10 @@ struct RunArgs {
     /// Start a run of 10^10 steps or more (refused otherwise, with the time it would take).
     #[arg(long)]
     allow_long_run: bool,
+    /// Also write the recordings as one NWB file (`CIRCUIT.nwb`: spikes as
+    /// the units table, recorded variables as TimeSeries, the model text).
+    #[arg(long)]
+    nwb: bool,
     /// Run once per value, each into its own folder under --out, and write
     /// `sweep.csv` (value, spikes and rate of each population):
     /// `--sweep we=4nS,6nS,8nS`. TARGET is as for --set.
@@ -762,6 +767,11 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
     }
     let layout = &lowered.net.layout;
     let file = args.file.display().to_string();
+    let model_text = std::fs::read_to_string(&args.file).unwrap_or_default();
+    let start = nwb::now_iso8601();
+    let make_nwb = |r: &circ_runtime::RunResult, i: &circ_runtime::output::RunInfo| {
+        nwb::render(layout, r, i, &model_text, &start)
+    };
     let job = circ_exe::Job {
         layout,
         backend: &*instance.backend,
@@ -776,6 +786,12 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         started,
         memory_limit: memory_limit(),
         allow_long: args.allow_long_run,
+        extra: args.nwb.then(|| {
+            (
+                format!("{}.nwb", lowered.circuit),
+                &make_nwb as &circ_exe::ExtraFile<'_>,
+            )
+        }),
     };
     circ_exe::simulate(&job)
 }

@@ -1516,6 +1516,7 @@ impl Session {
             backend: "cranelift-jit".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             build_seconds: 0.0,
+            extra_files: vec![],
         };
         match circ_runtime::output::write_outputs(
             Path::new(dir),

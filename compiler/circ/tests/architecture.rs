@@ -46,6 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-codegen-llvm", &["circ-ir", "circ-native"]),
     ("circ-codegen-spirv", &["circ-ir"]),
     ("circ-gpu", &["circ-ir", "circ-runtime"]),
+    ("circ-nwb", &["circ-runtime"]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],
@@ -76,6 +77,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "circ-backends",
             "circ-exe",
             "circ-runtime",
+            "circ-nwb",
         ],
     ),
 ];
@@ -96,6 +98,8 @@ const NEVER: &[(&str, &[&str])] = &[
             "circ-interp",
             "logos",
             "lalrpop*",
+            // Executables run anywhere: no libhdf5.
+            "hdf5*",
         ],
     ),
     (

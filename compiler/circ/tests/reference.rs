@@ -247,6 +247,7 @@ fn run_to_files(seed: u64, dir: &Path) -> Vec<(String, Vec<u8>)> {
         backend: "interp".into(),
         version: "test".into(),
         build_seconds: 0.0,
+        extra_files: vec![],
     };
     let files =
         circ_runtime::output::write_outputs(dir, &lowered.net.layout, &r, &info).expect("write");
