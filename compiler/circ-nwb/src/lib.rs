@@ -68,6 +68,15 @@ fn attr_text(at: &Location, name: &str, value: &str) -> R<()> {
         .map_err(h5)
 }
 
+/// Writes scalar attribute `name` on `at`.
+fn attr_scalar<T: hdf5::H5Type>(at: &Location, name: &str, value: T) -> R<()> {
+    at.new_attr::<T>()
+        .shape(())
+        .create(name)
+        .and_then(|a| a.write_scalar(&value))
+        .map_err(h5)
+}
+
 /// The attributes every NWB object carries: its namespace, type and id.
 fn typed(at: &Location, namespace: &str, kind: &str, meta: &mut Meta<'_>) -> R<()> {
     attr_text(at, "namespace", namespace)?;
@@ -291,11 +300,7 @@ fn units(root: &Group, layout: &NetLayout, result: &RunResult, meta: &mut Meta<'
         "the spike times of each unit in seconds",
         meta,
     )?;
-    st.new_attr::<f64>()
-        .shape(())
-        .create("resolution")
-        .and_then(|a| a.write_scalar(&result.dt))
-        .map_err(h5)?;
+    attr_scalar(&st, "resolution", result.dt)?;
     let idx = g
         .new_dataset_builder()
         .with_data(&ends[..])
@@ -401,11 +406,7 @@ fn series(root: &Group, layout: &NetLayout, result: &RunResult, meta: &mut Meta<
                 .map_err(h5)?;
             st.write_scalar(&s.t[0]).map_err(h5)?;
             let rate = (1.0 / (every.max(1) as f64 * result.dt)) as f32;
-            st.new_attr::<f32>()
-                .shape(())
-                .create("rate")
-                .and_then(|a| a.write_scalar(&rate))
-                .map_err(h5)?;
+            attr_scalar(&st, "rate", rate)?;
             attr_text(&st, "unit", "seconds")?;
         } else {
             let ts = g
@@ -413,11 +414,7 @@ fn series(root: &Group, layout: &NetLayout, result: &RunResult, meta: &mut Meta<
                 .with_data(&s.t[..])
                 .create("timestamps")
                 .map_err(h5)?;
-            ts.new_attr::<i32>()
-                .shape(())
-                .create("interval")
-                .and_then(|a| a.write_scalar(&1))
-                .map_err(h5)?;
+            attr_scalar(&ts, "interval", 1i32)?;
             attr_text(&ts, "unit", "seconds")?;
         }
     }

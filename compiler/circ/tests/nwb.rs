@@ -82,22 +82,29 @@ for m in inspect_nwbfile(nwbfile_path=f"{out}/{name}"):
 print(json.dumps(problems))
 "#;
 
-#[test]
-fn pynwb_reads_the_same_spikes_and_traces_as_the_npy_files() {
-    let py = python();
-    let dir = Dir(std::env::temp_dir().join(format!("circ-nwb-{}", std::process::id())));
+/// Runs MODEL in a fresh folder with `flags`; the folder and its output.
+fn run(tag: &str, flags: &[&str]) -> (Dir, PathBuf) {
+    let dir = Dir(std::env::temp_dir().join(format!("circ-nwb-{tag}-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&dir.0);
     std::fs::create_dir_all(&dir.0).expect("tmp dir");
     let model = dir.0.join("net.circ");
     std::fs::write(&model, MODEL).expect("model");
     let out = dir.0.join("out");
     let o = Command::new(env!("CARGO_BIN_EXE_circ"))
-        .args(["run", "--color", "never", "--nwb", "--out"])
+        .args(["run", "--color", "never", "--out"])
         .arg(&out)
+        .args(flags)
         .arg(&model)
         .output()
         .expect("circ run");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (dir, out)
+}
+
+#[test]
+fn pynwb_reads_the_same_spikes_and_traces_as_the_npy_files() {
+    let py = python();
+    let (_dir, out) = run("read", &["--nwb"]);
     let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
     assert!(
         summary.contains("\"Net.nwb\""),
@@ -121,18 +128,7 @@ fn pynwb_reads_the_same_spikes_and_traces_as_the_npy_files() {
 
 #[test]
 fn without_the_flag_no_nwb_file_is_written() {
-    let dir = Dir(std::env::temp_dir().join(format!("circ-nwb-none-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).expect("tmp dir");
-    let model = dir.0.join("net.circ");
-    std::fs::write(&model, MODEL).expect("model");
-    let out = dir.0.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_circ"))
-        .args(["run", "--color", "never", "--out"])
-        .arg(&out)
-        .arg(&model)
-        .output()
-        .expect("circ run");
-    assert!(o.status.success());
+    let (_dir, out) = run("none", &[]);
+    assert!(out.join("summary.json").exists());
     assert!(!out.join("Net.nwb").exists());
 }
