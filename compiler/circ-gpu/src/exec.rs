@@ -174,8 +174,9 @@ struct State {
     apply_tables: Vec<Option<Buffer>>,
     ref_until: Vec<Buffer>,
     refr: Vec<Buffer>,
-    /// Per population whose spikes a handler's neuron part reads later
-    /// (a uniform delay): its spike history and the number of its slots.
+    /// Per population whose spikes a handler reads steps later (an `on
+    /// pre` neuron part after a uniform delay, `on post` after a dendritic
+    /// one): its spike history and the number of its slots.
     history: Vec<Option<(Buffer, usize)>>,
     projs: Vec<ProjState>,
     sizes: Vec<usize>,
@@ -767,6 +768,23 @@ impl Executor {
         Ok(b)
     }
 
+    /// Keeps population `p`'s (of `size` neurons) spikes for `delay` steps
+    /// after they happen (nothing for 0: this step's bitset has them).
+    fn keep_history(
+        &self,
+        history: &mut [Option<(Buffer, usize)>],
+        p: usize,
+        size: usize,
+        delay: usize,
+    ) -> Result<(), String> {
+        let slots = delay + 1;
+        if delay > 0 && slots > history[p].as_ref().map_or(0, |h| h.1) {
+            let words = size.div_ceil(32);
+            history[p] = Some((self.gpu.buffer(slots * words * 4).map_err(error)?, slots));
+        }
+        Ok(())
+    }
+
     /// A table of these addresses.
     fn table(&self, addrs: &[u64]) -> Result<Buffer, String> {
         self.upload(addrs, u64::to_le_bytes)
@@ -952,13 +970,7 @@ impl Resident for Executor {
             if let Some(d) = uniform
                 && fns.on_pre.iter().any(|(_, d)| *d == Domain::SpikingPre)
             {
-                let slots = d as usize + 1;
-                let old = st.history[*pre].as_ref().map_or(0, |h| h.1);
-                if slots > old {
-                    let words = sizes[*pre].div_ceil(32);
-                    st.history[*pre] =
-                        Some((self.gpu.buffer(slots * words * 4).map_err(error)?, slots));
-                }
+                self.keep_history(&mut st.history, *pre, sizes[*pre], d as usize)?;
             }
             // `on post` after a dendritic delay reads the spikes of
             // `post_delay` steps ago from the postsynaptic history.
@@ -967,15 +979,7 @@ impl Resident for Executor {
             } else {
                 p.post_delay
             };
-            if post_delay > 0 {
-                let slots = post_delay + 1;
-                let old = st.history[*post].as_ref().map_or(0, |h| h.1);
-                if slots > old {
-                    let words = sizes[*post].div_ceil(32);
-                    st.history[*post] =
-                        Some((self.gpu.buffer(slots * words * 4).map_err(error)?, slots));
-                }
-            }
+            self.keep_history(&mut st.history, *post, sizes[*post], post_delay)?;
             st.projs.push(ProjState {
                 vars: own,
                 _csr: csr,
@@ -1079,6 +1083,15 @@ impl Resident for Executor {
                 g.beside(Cmd::Copy(src, tap.first * 8, &tapbuf.dev, to, n));
             }
             let slot = |p: usize| rings[p].address + (j * words[p] * 4) as u64;
+            // Population `p`'s spikes of `d` steps ago: this step's bitset,
+            // or its slot of the population's history.
+            let ago = |p: usize, d: usize| match &st.history[p] {
+                Some((h, slots)) if d > 0 => {
+                    let back = (step as usize + slots - d % slots) % slots;
+                    h.address + (back * words[p] * 4) as u64
+                }
+                _ => slot(p),
+            };
             let base = |p: usize, table: u64, count: usize| Launch {
                 table,
                 count,
@@ -1242,14 +1255,9 @@ impl Resident for Executor {
                                 };
                                 g.beside(self.launch(&self.parts.mark, l));
                                 for (kern, domain) in &self.parts.projs[k].on_pre {
-                                    let spikes = match (domain, &st.history[pre], ps.uniform) {
-                                        (Domain::SpikingPre, Some((h, slots)), Some(d)) => {
-                                            let back = (step + *slots as u64 - u64::from(d))
-                                                as usize
-                                                % slots;
-                                            h.address + (back * words[pre] * 4) as u64
-                                        }
-                                        (Domain::SpikingPre, _, None) => slot(pre),
+                                    let spikes = match (domain, ps.uniform) {
+                                        (Domain::SpikingPre, Some(d)) => ago(pre, d as usize),
+                                        (Domain::SpikingPre, None) => slot(pre),
                                         _ => slot(post),
                                     };
                                     let count = if *domain == Domain::SpikingPre {
@@ -1269,13 +1277,7 @@ impl Resident for Executor {
                                 // The postsynaptic spikes due now: this
                                 // step's, or after a dendritic delay's round
                                 // trip, an earlier one's.
-                                let spikes = match (&st.history[post], ps.post_delay) {
-                                    (Some((h, slots)), d) if d > 0 => {
-                                        let back = (step as usize + slots - d % slots) % slots;
-                                        h.address + (back * words[post] * 4) as u64
-                                    }
-                                    _ => slot(post),
-                                };
+                                let spikes = ago(post, ps.post_delay);
                                 for (kern, _) in &self.parts.projs[k].on_post {
                                     let l = Launch {
                                         spikes,
