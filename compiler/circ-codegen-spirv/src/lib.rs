@@ -240,14 +240,20 @@ pub fn refractory_module() -> R<Vec<u32>> {
     Ok(g.finish())
 }
 
+/// Function `f`'s one kernel (projection functions have one), or why not.
+fn single<'a>(net: &'a Network, plan: &'a Plan, f: usize) -> Result<Part<'a>, String> {
+    let mut groups = plan.groups(net, f);
+    match (groups.len(), groups.pop()) {
+        (1, Some(Group::Plain(part))) => Ok(part),
+        _ => Err("not on the GPU yet: not one kernel".into()),
+    }
+}
+
 /// Whether function `f` is the per-synapse part of an `on pre` handler
 /// that an arrival kernel runs ([`arrivals`]), or why not (yet).
 pub fn arrivals_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     let not_yet = |why: &str| format!("not on the GPU yet: {why}");
-    let groups = plan.groups(net, f);
-    let [Group::Plain(part)] = groups.as_slice() else {
-        return Err(not_yet("not one kernel"));
-    };
+    let part = single(net, plan, f)?;
     if part.kernel.domain != Domain::Arriving {
         return Err(not_yet("not the synapse part of `on pre`"));
     }
@@ -278,12 +284,9 @@ pub fn arrivals_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), St
 /// the synapse at position `q` by postsynaptic neuron).
 pub fn arrivals(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
     arrivals_supported(net, plan, f).map_err(SpirvError)?;
-    let groups = plan.groups(net, f);
-    let [Group::Plain(part)] = groups.as_slice() else {
-        return Err(SpirvError("not one kernel".into()));
-    };
+    let part = single(net, plan, f).map_err(SpirvError)?;
     let mut g = Gen::new();
-    g.arrivals_function(part)?;
+    g.arrivals_function(&part)?;
     Ok(g.finish())
 }
 
@@ -306,10 +309,7 @@ pub fn mark_module() -> R<Vec<u32>> {
 /// neuron's, or a synapse's) and adds into its postsynaptic neuron's.
 pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), String> {
     let not_yet = |why: &str| format!("not on the GPU yet: {why}");
-    let groups = plan.groups(net, f);
-    let [Group::Plain(part)] = groups.as_slice() else {
-        return Err(not_yet("not one kernel"));
-    };
+    let part = single(net, plan, f)?;
     let k = part.kernel;
     if !all_stmts(&k.body, &|st| {
         matches!(st, Stmt::Let(..) | Stmt::Store(..) | Stmt::AddTo(..))
@@ -367,16 +367,6 @@ pub fn projection_supported(net: &Network, plan: &Plan, f: usize) -> Result<(), 
     }
 }
 
-/// Whether a synapse kernel writes its presynaptic neuron's values (and
-/// so runs over presynaptic neurons).
-fn writes_pre(part: &Part<'_>) -> bool {
-    let mut written = vec![];
-    circ_ir::written_vars(&part.kernel.body, &mut written);
-    written
-        .iter()
-        .any(|&v| part.view.addrs.get(v as usize) == Some(&Addr::Pre))
-}
-
 /// Projection function `f` as a module (its table as for [`arrivals`]):
 /// over presynaptic or postsynaptic neurons (those that spiked, by the
 /// bitset at `push::SPIKES`, for the neuron parts of handlers), or over
@@ -388,12 +378,13 @@ fn writes_pre(part: &Part<'_>) -> bool {
 /// each synapse's postsynaptic neuron, `u32`).
 pub fn projection(net: &Network, plan: &Plan, f: usize) -> R<Vec<u32>> {
     projection_supported(net, plan, f).map_err(SpirvError)?;
-    let groups = plan.groups(net, f);
-    let [Group::Plain(part)] = groups.as_slice() else {
-        return Err(SpirvError("not one kernel".into()));
-    };
+    let part = single(net, plan, f).map_err(SpirvError)?;
+    // Over presynaptic neurons as the executor dispatches it (the plan's
+    // account of what it writes decides for both).
+    let by_pre = part.kernel.domain == Domain::Synapses
+        && plan.map.writes.get(f).is_some_and(|w| w.pre_only());
     let mut g = Gen::new();
-    g.projection_function(part)?;
+    g.projection_function(&part, by_pre)?;
     Ok(g.finish())
 }
 
@@ -1681,7 +1672,7 @@ impl Gen {
 
     /// A projection kernel over its postsynaptic neurons' synapses, or
     /// over its neurons ([`projection`]).
-    fn projection_function(&mut self, part: &Part<'_>) -> R<()> {
+    fn projection_function(&mut self, part: &Part<'_>, by_pre: bool) -> R<()> {
         if branches(&part.kernel.body) {
             self.pending_temps = part.kernel.temps;
         }
@@ -1705,7 +1696,7 @@ impl Gen {
                 self.stmts(part, &part.kernel.body)?;
             }
             Domain::Arriving => self.arrivals_body(part)?,
-            Domain::Synapses if writes_pre(part) => self.synapses_body(part, true)?,
+            Domain::Synapses if by_pre => self.synapses_body(part, true)?,
             _ => self.synapses_body(part, false)?,
         }
         if let Some(skip) = skip {

@@ -68,6 +68,14 @@ fn attr_text(at: &Location, name: &str, value: &str) -> R<()> {
         .map_err(h5)
 }
 
+/// A one-dimensional dataset `name` in `g` holding `data`.
+fn array<T: hdf5::H5Type>(g: &Group, name: &str, data: &[T]) -> R<hdf5::Dataset> {
+    g.new_dataset_builder()
+        .with_data(data)
+        .create(name)
+        .map_err(h5)
+}
+
 /// Writes scalar attribute `name` on `at`.
 fn attr_scalar<T: hdf5::H5Type>(at: &Location, name: &str, value: T) -> R<()> {
     at.new_attr::<T>()
@@ -149,10 +157,7 @@ pub fn render(
     dataset_text(root, "session_start_time", meta.start_time)?;
     dataset_text(root, "timestamps_reference_time", meta.start_time)?;
     let created = [text(meta.start_time)?];
-    root.new_dataset_builder()
-        .with_data(&created[..])
-        .create("file_create_date")
-        .map_err(h5)?;
+    array(root, "file_create_date", &created)?;
     for g in [
         "acquisition",
         "analysis",
@@ -190,11 +195,7 @@ pub fn render(
         text("spiking neural network")?,
         text("circ")?,
     ];
-    general
-        .new_dataset_builder()
-        .with_data(&keywords[..])
-        .create("keywords")
-        .map_err(h5)?;
+    array(&general, "keywords", &keywords)?;
     // The subject is the simulated network (DANDI asks every file for one).
     let subject = general.create_group("subject").map_err(h5)?;
     typed(&subject, "core", "Subject", meta)?;
@@ -279,58 +280,35 @@ fn units(root: &Group, layout: &NetLayout, result: &RunResult, meta: &mut Meta<'
         .create("colnames")
         .map_err(h5)?;
     let ids: Vec<i64> = (0..ends.len() as i64).collect();
-    let id = g
-        .new_dataset_builder()
-        .with_data(&ids[..])
-        .create("id")
-        .map_err(h5)?;
+    let id = array(&g, "id", &ids)?;
     typed(&id, "hdmf-common", "ElementIdentifiers", meta)?;
-    let column = |name: &str, d: &hdf5::Dataset, what: &str, meta: &mut Meta<'_>| -> R<()> {
-        typed(d, "hdmf-common", "VectorData", meta)?;
-        attr_text(d, "description", what).map_err(|e| format!("{name}: {e}"))
+    // A column: its values typed as hdmf-common's VectorData.
+    let column = |d: hdf5::Dataset, what: &str, meta: &mut Meta<'_>| -> R<hdf5::Dataset> {
+        typed(&d, "hdmf-common", "VectorData", meta)?;
+        attr_text(&d, "description", what)?;
+        Ok(d)
     };
-    let st = g
-        .new_dataset_builder()
-        .with_data(&times[..])
-        .create("spike_times")
-        .map_err(h5)?;
-    column(
-        "spike_times",
-        &st,
+    let st = column(
+        array(&g, "spike_times", &times)?,
         "the spike times of each unit in seconds",
         meta,
     )?;
     attr_scalar(&st, "resolution", result.dt)?;
-    let idx = g
-        .new_dataset_builder()
-        .with_data(&ends[..])
-        .create("spike_times_index")
-        .map_err(h5)?;
+    let idx = array(&g, "spike_times_index", &ends)?;
     typed(&idx, "hdmf-common", "VectorIndex", meta)?;
     attr_text(&idx, "description", "index into spike_times")?;
     let target: hdf5::ObjectReference1 = g.reference("spike_times").map_err(h5)?;
-    idx.new_attr::<hdf5::ObjectReference1>()
-        .shape(())
-        .create("target")
-        .and_then(|a| a.write_scalar(&target))
-        .map_err(h5)?;
-    let pd = g
-        .new_dataset_builder()
-        .with_data(&names[..])
-        .create("population")
-        .map_err(h5)?;
+    attr_scalar(&idx, "target", target)?;
     column(
-        "population",
-        &pd,
+        array(&g, "population", &names)?,
         "the unit's population in the circuit",
         meta,
     )?;
-    let nd = g
-        .new_dataset_builder()
-        .with_data(&neurons[..])
-        .create("neuron")
-        .map_err(h5)?;
-    column("neuron", &nd, "the unit's index in its population", meta)?;
+    column(
+        array(&g, "neuron", &neurons)?,
+        "the unit's index in its population",
+        meta,
+    )?;
     Ok(())
 }
 
@@ -409,11 +387,7 @@ fn series(root: &Group, layout: &NetLayout, result: &RunResult, meta: &mut Meta<
             attr_scalar(&st, "rate", rate)?;
             attr_text(&st, "unit", "seconds")?;
         } else {
-            let ts = g
-                .new_dataset_builder()
-                .with_data(&s.t[..])
-                .create("timestamps")
-                .map_err(h5)?;
+            let ts = array(&g, "timestamps", &s.t)?;
             attr_scalar(&ts, "interval", 1i32)?;
             attr_text(&ts, "unit", "seconds")?;
         }
