@@ -186,6 +186,11 @@ pub fn known_bytes(layout: &NetLayout, steps: u64, synapses: &[usize]) -> u64 {
     bytes
 }
 
+/// The files of a population's spikes: times, indices, both as CSV.
+fn spike_files(pop: &str) -> [String; 3] {
+    ["_spikes_t.npy", "_spikes_i.npy", "_spikes.csv"].map(|x| format!("{pop}{x}"))
+}
+
 /// A recording as `summary.json` lists it: its files, what it samples
 /// (`spikes`, `state`, `rate`, `synapses` or `connectivity`), of which
 /// population or projection, which variable, and the values' SI unit.
@@ -197,10 +202,7 @@ fn recording_json(layout: &NetLayout, rec: &Record, files: &[String]) -> serde_j
             "spikes",
             pop.to_string(),
             String::new(),
-            ["_spikes_t.npy", "_spikes_i.npy", "_spikes.csv"]
-                .iter()
-                .map(|x| format!("{pop}{x}"))
-                .collect(),
+            spike_files(pop).to_vec(),
         ),
         RecordKind::Var { var, .. } => (
             "state",
@@ -247,16 +249,14 @@ pub fn render(layout: &NetLayout, result: &RunResult, info: &RunInfo) -> Vec<(St
         if recorded {
             let t: Vec<f64> = spikes.iter().map(|(n, _)| *n as f64 * result.dt).collect();
             let i: Vec<i64> = spikes.iter().map(|(_, i)| i64::from(*i)).collect();
-            put(
-                format!("{}_spikes_t.npy", pop.name),
-                npy_f64(&[t.len()], &t),
-            );
-            put(format!("{}_spikes_i.npy", pop.name), npy_i64(&i));
+            let [ft, fi, fc] = spike_files(&pop.name);
+            put(ft, npy_f64(&[t.len()], &t));
+            put(fi, npy_i64(&i));
             let mut csv = String::from("t_s,index\n");
             for (t, i) in t.iter().zip(&i) {
                 csv.push_str(&format!("{t:.6e},{i}\n"));
             }
-            put(format!("{}_spikes.csv", pop.name), csv.into_bytes());
+            put(fc, csv.into_bytes());
         }
         let rate = if duration > 0.0 && pop.size > 0 {
             spikes.len() as f64 / (pop.size as f64 * duration)

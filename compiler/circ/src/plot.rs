@@ -294,8 +294,8 @@ impl Figure {
     }
 }
 
-/// A number for an axis end: four significant digits.
-fn short(x: f64) -> String {
+/// A number for an axis end or a title: four decimals at most.
+pub fn short(x: f64) -> String {
     let s = format!("{x:.4}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()

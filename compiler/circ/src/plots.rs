@@ -6,7 +6,7 @@
 //! Time axes run from 0 to the end of the run; values are shown in the
 //! unit that suits them (`mV`, `nS`), neuron indices as whole numbers.
 
-use crate::plot::Figure;
+use crate::plot::{Figure, short};
 use std::path::{Path, PathBuf};
 
 /// Most spikes drawn in a raster (more are thinned evenly, and the title
@@ -327,13 +327,6 @@ fn figures(run: &Run) -> Result<Vec<(String, Figure)>, String> {
         ));
     }
     Ok(out)
-}
-
-/// A number with up to four significant decimals.
-fn short(x: f64) -> String {
-    let s = format!("{x:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    s.to_string()
 }
 
 /// The tallest bar's height (1 without bars).
