@@ -760,25 +760,20 @@ impl Gen {
         self.b.i_sub(it, None, c63, m).map_err(err)
     }
 
-    /// `x << n` with `n` clamped below 64 (larger shifts give 0).
-    fn shl(&mut self, x: Word, n: Word) -> R<Word> {
+    /// `x << n` (`left`) or `x >> n` (logical), 0 for shifts of 64 or
+    /// more (SPIR-V leaves them undefined).
+    fn shift(&mut self, x: Word, n: Word, left: bool) -> R<Word> {
         let (it, bt) = (self.t.u64, self.t.bool);
         let c64 = self.u64c(64);
         let ok = self.b.u_less_than(bt, None, n, c64).map_err(err)?;
         let c0 = self.u64c(0);
         let n = self.b.select(it, None, ok, n, c0).map_err(err)?;
-        let v = self.b.shift_left_logical(it, None, x, n).map_err(err)?;
-        self.b.select(it, None, ok, v, c0).map_err(err)
-    }
-
-    /// `x >> n` (logical) with `n` clamped below 64 (larger shifts give 0).
-    fn shr(&mut self, x: Word, n: Word) -> R<Word> {
-        let (it, bt) = (self.t.u64, self.t.bool);
-        let c64 = self.u64c(64);
-        let ok = self.b.u_less_than(bt, None, n, c64).map_err(err)?;
-        let c0 = self.u64c(0);
-        let n = self.b.select(it, None, ok, n, c0).map_err(err)?;
-        let v = self.b.shift_right_logical(it, None, x, n).map_err(err)?;
+        let v = if left {
+            self.b.shift_left_logical(it, None, x, n)
+        } else {
+            self.b.shift_right_logical(it, None, x, n)
+        }
+        .map_err(err)?;
         self.b.select(it, None, ok, v, c0).map_err(err)
     }
 
@@ -797,7 +792,7 @@ impl Gen {
         let lz = self.clz64(u12)?;
         let neg = self.b.s_negate(it, None, lz).map_err(err)?;
         let lz1 = self.b.i_add(it, None, lz, c1).map_err(err)?;
-        let us = self.shl(u, lz1)?;
+        let us = self.shift(u, lz1, true)?;
         // Normal: the fraction with the implicit bit.
         let frac = self.u64c(u64::MAX >> 12);
         let imp = self.u64c(1 << 52);
@@ -885,7 +880,7 @@ impl Gen {
         let lz = self.clz64(mr)?;
         let c11 = self.u64c(11);
         let sh = self.b.i_sub(it, None, lz, c11).map_err(err)?;
-        let mr = self.shl(mr, sh)?;
+        let mr = self.shift(mr, sh, true)?;
         let ex = self.b.i_sub(it, None, ex, sh).map_err(err)?;
         // Scale: a normal result gets its exponent, a subnormal one shifts.
         let pos = self.b.s_greater_than(bt, None, ex, c0).map_err(err)?;
@@ -895,7 +890,7 @@ impl Gen {
         let nm = self.b.bitwise_or(it, None, nm, eb).map_err(err)?;
         let negex = self.b.s_negate(it, None, ex).map_err(err)?;
         let sh2 = self.b.i_add(it, None, negex, c1).map_err(err)?;
-        let sm = self.shr(mr, sh2)?;
+        let sm = self.shift(mr, sh2, false)?;
         let r = self.b.select(it, None, pos, nm, sm).map_err(err)?;
         let sb = self.b.shift_left_logical(it, None, sx, c63).map_err(err)?;
         let r = self.b.bitwise_or(it, None, r, sb).map_err(err)?;

@@ -6,6 +6,9 @@
 //! of recordings sampled fewer times than they have elements (time is the
 //! first dimension, as NWB asks).
 
+mod common;
+
+use common::TempDir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -18,14 +21,6 @@ fn python() -> PathBuf {
         p.display()
     );
     p
-}
-
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 const MODEL: &str = "use std::neurons::LIF
@@ -83,10 +78,8 @@ print(json.dumps(problems))
 "#;
 
 /// Runs MODEL in a fresh folder with `flags`; the folder and its output.
-fn run(tag: &str, flags: &[&str]) -> (Dir, PathBuf) {
-    let dir = Dir(std::env::temp_dir().join(format!("circ-nwb-{tag}-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    std::fs::create_dir_all(&dir.0).expect("tmp dir");
+fn run(tag: &str, flags: &[&str]) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(&format!("nwb-{tag}"));
     let model = dir.0.join("net.circ");
     std::fs::write(&model, MODEL).expect("model");
     let out = dir.0.join("out");

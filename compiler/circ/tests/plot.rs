@@ -5,28 +5,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::TempDir;
+use std::path::Path;
 use std::process::Command;
 
 fn circ() -> Command {
     Command::new(env!("CARGO_BIN_EXE_circ"))
-}
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("circ-plot-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).expect("tmp dir");
-        Dir(d)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Runs `model` into `out` with `args`, then `circ plot out` with `plot`.
@@ -98,7 +82,7 @@ const RED: (u8, u8, u8) = (214, 39, 40);
 
 #[test]
 fn a_runs_figures_are_drawn_where_their_data_is() {
-    let d = Dir::new("png");
+    let d = TempDir::new("plot-png");
     let model = d.0.join("m.circ");
     std::fs::write(&model, MODEL).expect("model");
     let out = d.0.join("out");
@@ -149,7 +133,7 @@ fn a_runs_figures_are_drawn_where_their_data_is() {
 
 #[test]
 fn svg_files_and_one_html_page_hold_every_figure() {
-    let d = Dir::new("svg");
+    let d = TempDir::new("plot-svg");
     let model = d.0.join("m.circ");
     std::fs::write(&model, MODEL).expect("model");
     let out = d.0.join("out");
@@ -176,7 +160,7 @@ fn svg_files_and_one_html_page_hold_every_figure() {
 
 #[test]
 fn every_examples_output_plots() {
-    let d = Dir::new("examples");
+    let d = TempDir::new("plot-examples");
     for path in common::examples() {
         let stem = path
             .file_stem()
@@ -196,7 +180,7 @@ fn every_examples_output_plots() {
 
 #[test]
 fn a_folder_that_is_no_run_gets_a_clear_error() {
-    let d = Dir::new("none");
+    let d = TempDir::new("plot-none");
     let o = circ().arg("plot").arg(&d.0).output().expect("circ plot");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");

@@ -96,3 +96,24 @@ pub fn outputs(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// A fresh folder under the system's temporary one, removed when dropped.
+#[allow(dead_code)]
+pub struct TempDir(pub std::path::PathBuf);
+
+#[allow(dead_code)]
+impl TempDir {
+    /// `circ-TAG-PID`, emptied first.
+    pub fn new(tag: &str) -> TempDir {
+        let d = std::env::temp_dir().join(format!("circ-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("tmp dir");
+        TempDir(d)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
