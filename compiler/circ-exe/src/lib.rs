@@ -145,8 +145,8 @@ pub struct Job<'a> {
     pub dt: f64,
     /// Biological duration (seconds).
     pub duration: f64,
-    /// Where recordings go.
-    pub out: PathBuf,
+    /// Where recordings go (`None`: nowhere, they stay in memory).
+    pub out: Option<PathBuf>,
     /// When the command started (for the time to the first step).
     pub started: Instant,
     /// The memory the network may need (bytes; `None`: what is available).
@@ -163,11 +163,46 @@ pub struct Job<'a> {
 pub type ExtraFile<'a> = dyn Fn(&circ_runtime::RunResult, &circ_runtime::output::RunInfo) -> Result<Vec<u8>, String>
     + 'a;
 
-/// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
-/// it with complete files), writes the recordings and prints a summary.
-/// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
-/// write), 128 + the signal when one stopped it (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP).
-pub fn simulate(job: &Job<'_>) -> u8 {
+/// What [`execute`] made of a job: the simulation as it ended (its final
+/// state), the run, its summary's facts and its files, in memory.
+pub struct Outcome<'a> {
+    /// The network after the run.
+    pub sim: circ_runtime::Simulation<'a>,
+    /// Spikes, samples, and why it stopped early (if it did).
+    pub result: circ_runtime::RunResult,
+    /// The run's facts for the summary.
+    pub info: circ_runtime::output::RunInfo,
+    /// Every output file (name, bytes), `summary.json` last, as written
+    /// when the job has an output folder.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// Why [`execute`] did not run a job: the exit code `circ run` gives (1: the
+/// model or its network, 2: the output folder) and the message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    /// 1 (model, network) or 2 (cannot write).
+    pub code: u8,
+    /// What went wrong, in one line.
+    pub message: String,
+}
+
+fn refuse(code: u8, message: impl std::fmt::Display) -> Refusal {
+    Refusal {
+        code,
+        message: message.to_string(),
+    }
+}
+
+/// Builds the network, runs it with `hooks` and renders its recordings;
+/// writes them when the job has an output folder. Warnings (a large
+/// recording, the network's own) go to `warn`. Prints nothing: the command
+/// line's [`simulate`] and the Python package both call it.
+pub fn execute<'a>(
+    job: &Job<'a>,
+    hooks: &mut circ_runtime::Hooks<'_>,
+    warn: &mut dyn FnMut(String),
+) -> Result<Outcome<'a>, Refusal> {
     // What `circ check` reports too: memory for the network and its
     // recordings, and runs too long to start unasked.
     let issues =
@@ -177,24 +212,20 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         .iter()
         .find(|i| !matches!(i, Issue::LongRun(_) | Issue::LargeRecording(_)))
     {
-        eprintln!("error: {}", e.message());
-        return 1;
+        return Err(refuse(1, e.message()));
     }
     for w in issues
         .iter()
         .filter(|i| matches!(i, Issue::LargeRecording(_)))
     {
-        eprintln!("warning: {}", w.message());
+        warn(w.message().to_string());
     }
     let steps = (job.duration / job.dt).round();
     // The output folder is checked and locked before anything else, so a
     // run that could not be written is never started.
-    let out = match circ_runtime::outdir::OutDir::reserve(&job.out, 0) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
-        }
+    let out = match &job.out {
+        Some(dir) => Some(circ_runtime::outdir::OutDir::reserve(dir, 0).map_err(|e| refuse(2, e))?),
+        None => None,
     };
     let bopts = circ_runtime::BuildOptions {
         seed: job.seed,
@@ -202,26 +233,19 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         base: job.base,
         memory_limit: job.memory_limit,
     };
-    let mut sim = match circ_runtime::Simulation::build(job.layout, job.backend, &bopts) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 1;
-        }
-    };
+    let mut sim = circ_runtime::Simulation::build(job.layout, job.backend, &bopts)
+        .map_err(|e| refuse(1, e))?;
     for w in &sim.warnings {
-        eprintln!("warning: {w}");
+        warn(w.to_string());
     }
     if steps >= circ_runtime::sim::LONG_RUN_STEPS && !job.allow_long {
-        eprintln!("error: {}", long_run_refusal(&mut sim, job, steps));
-        return 1;
+        return Err(refuse(1, long_run_refusal(&mut sim, job, steps)));
     }
     // With the synapses made, the size of every sampled recording is known.
     let steps = steps.clamp(0.0, u64::MAX as f64) as u64;
-    let known = circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
-    if let Err(e) = out.check_room(known) {
-        eprintln!("error: {e}");
-        return 2;
+    if let Some(out) = &out {
+        let known = circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
+        out.check_room(known).map_err(|e| refuse(2, e))?;
     }
     let build = job.started.elapsed().as_secs_f64();
     let ropts = circ_runtime::RunOptions {
@@ -230,41 +254,7 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         seed: job.seed,
         check_every: 100,
     };
-    // SIGINT (Ctrl-C), SIGTERM (schedulers, `timeout`, `docker stop`) and
-    // SIGHUP (a closed terminal) stop the run at a step boundary: what was
-    // recorded is written in full, and the summary says which signal.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
-    stop_on_signals(&stop);
-    let show = std::io::stderr().is_terminal();
-    let loop_start = Instant::now();
-    let mut shown = false;
-    let mut progress = |done: u64, total: u64| {
-        // A bar on a terminal, once a run has taken a few seconds.
-        if show && total > 0 && loop_start.elapsed().as_secs_f64() > 2.0 {
-            let frac = done as f64 / total as f64;
-            let width = 30;
-            let fill = (frac * width as f64) as usize;
-            eprint!(
-                "\r[{}{}] {:>5.1}%  {:.3} s of {:.3} s",
-                "=".repeat(fill),
-                " ".repeat(width - fill),
-                frac * 100.0,
-                done as f64 * job.dt,
-                job.duration
-            );
-            shown = true;
-        }
-    };
-    let result = {
-        let mut hooks = circ_runtime::Hooks {
-            stop: Some(&stop),
-            progress: Some(&mut progress),
-        };
-        sim.run_with(job.backend, &ropts, &mut hooks)
-    };
-    if shown {
-        eprintln!();
-    }
+    let result = sim.run_with(job.backend, &ropts, hooks);
     let info = circ_runtime::output::RunInfo {
         file: job.file.to_string(),
         circuit: job.circuit.to_string(),
@@ -279,21 +269,81 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     };
     let mut files = circ_runtime::output::render(job.layout, &result, &info);
     if let Some((name, make)) = &job.extra {
-        match make(&result, &info) {
-            Ok(bytes) => files.insert(files.len().saturating_sub(1), (name.clone(), bytes)),
-            Err(e) => {
-                eprintln!("error: cannot make {name}: {e}");
-                return 2;
-            }
-        }
+        let bytes =
+            make(&result, &info).map_err(|e| refuse(2, format!("cannot make {name}: {e}")))?;
+        files.insert(files.len().saturating_sub(1), (name.clone(), bytes));
     }
-    let written = match out.commit(&files) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return 2;
+    if let Some(out) = &out {
+        out.commit(&files).map_err(|e| refuse(2, e))?;
+    }
+    Ok(Outcome {
+        sim,
+        result,
+        info,
+        files,
+    })
+}
+
+/// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
+/// it with complete files), writes the recordings and prints a summary.
+/// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
+/// write), 128 + the signal when one stopped it (130 for Ctrl-C, 143 SIGTERM, 129 SIGHUP).
+pub fn simulate(job: &Job<'_>) -> u8 {
+    // SIGINT (Ctrl-C), SIGTERM (schedulers, `timeout`, `docker stop`) and
+    // SIGHUP (a closed terminal) stop the run at a step boundary: what was
+    // recorded is written in full, and the summary says which signal.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    stop_on_signals(&stop);
+    let show = std::io::stderr().is_terminal();
+    let loop_start = std::cell::Cell::new(None::<Instant>);
+    let mut shown = false;
+    let mut progress = |done: u64, total: u64| {
+        // A bar on a terminal, once a run has taken a few seconds.
+        let since = match loop_start.get() {
+            Some(t) => t.elapsed(),
+            None => {
+                loop_start.set(Some(Instant::now()));
+                std::time::Duration::ZERO
+            }
+        };
+        if show && total > 0 && since.as_secs_f64() > 2.0 {
+            let frac = done as f64 / total as f64;
+            let width = 30;
+            let fill = (frac * width as f64) as usize;
+            eprint!(
+                "\r[{}{}] {:>5.1}%  {:.3} s of {:.3} s",
+                "=".repeat(fill),
+                " ".repeat(width - fill),
+                frac * 100.0,
+                done as f64 * job.dt,
+                job.duration
+            );
+            shown = true;
         }
     };
+    let outcome = {
+        let mut hooks = circ_runtime::Hooks {
+            stop: Some(&stop),
+            progress: Some(&mut progress),
+        };
+        execute(job, &mut hooks, &mut |w| eprintln!("warning: {w}"))
+    };
+    if shown {
+        eprintln!();
+    }
+    let Outcome {
+        sim,
+        result,
+        files,
+        info,
+    } = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            return e.code;
+        }
+    };
+    let build = info.build_seconds;
     let duration = result.steps as f64 * result.dt;
     say!(
         "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)",
@@ -354,7 +404,9 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         );
         step_stats(result.step_stats.get(p));
     }
-    say!("wrote {} files to {}", written.len(), job.out.display());
+    if let Some(dir) = &job.out {
+        say!("wrote {} files to {}", files.len(), dir.display());
+    }
     match &result.stopped {
         Some(e @ circ_runtime::RunError::Interrupted { signal, .. }) => {
             eprintln!("{e}");
@@ -549,9 +601,11 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
         seed: parsed.seed.unwrap_or(bundle.seed),
         dt: bundle.dt,
         duration,
-        out: parsed
-            .out
-            .unwrap_or_else(|| PathBuf::from(format!("{name}.out"))),
+        out: Some(
+            parsed
+                .out
+                .unwrap_or_else(|| PathBuf::from(format!("{name}.out"))),
+        ),
         started,
         memory_limit: None,
         allow_long: parsed.allow_long_run,

@@ -2,7 +2,6 @@
 //! environment and exit codes; the compiler crates it calls do none of these.
 
 use circ_diag::{Diagnostic, SourceMap, render_all_text, render_json};
-use circ_sema::Loader;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -239,23 +238,7 @@ enum Color {
     Never,
 }
 
-/// Loads `use "file.circ"` imports relative to the importing file.
-#[derive(Default)]
-struct FsLoader {
-    /// The files read, in order.
-    read: Vec<PathBuf>,
-}
-
-impl Loader for FsLoader {
-    fn load(&mut self, from: &str, path: &str) -> Result<(String, String), String> {
-        let base = Path::new(from).parent().unwrap_or_else(|| Path::new(""));
-        let full = base.join(path);
-        let text = std::fs::read_to_string(&full)
-            .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
-        self.read.push(full.clone());
-        Ok((full.to_string_lossy().into_owned(), text))
-    }
-}
+use circ_driver::FsLoader;
 
 /// `circ doc`: a model's documentation and definition, or a module's list.
 fn doc(path: &str) -> ExitCode {
@@ -397,8 +380,6 @@ fn use_color(c: Color) -> bool {
     }
 }
 
-use circ_units::parse_time;
-
 /// Run settings shared by `circ run` and `circ build`.
 #[derive(clap::Args, Clone)]
 struct Settings {
@@ -432,109 +413,50 @@ struct Settings {
 /// reads (itself, its modules, its data files).
 type Front = (circ_lower::Lowered, Vec<Vec<f64>>, PathBuf, Vec<PathBuf>);
 
-/// Every data file a network reads, relative to `base`.
-fn data_files(layout: &circ_ir::NetLayout, base: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = layout
-        .tables
-        .iter()
-        .map(|(c, _)| base.join(&c.path))
-        .collect();
-    for p in &layout.projs {
-        if let circ_ir::Connect::File { path, .. } | circ_ir::Connect::Matrix { path } = &p.connect
-        {
-            v.push(base.join(path));
-        }
+impl Settings {
+    /// The driver's settings, times parsed.
+    fn resolve(&self) -> Result<circ_driver::Settings, circ_driver::Failure> {
+        let time = |flag: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|v| circ_driver::parse_time(flag, v))
+                .transpose()
+        };
+        Ok(circ_driver::Settings {
+            circuit: self.circuit.clone(),
+            duration: time("duration", &self.duration)?,
+            dt: time("dt", &self.dt)?,
+            seed: self.seed,
+            final_state: self.final_state,
+            sets: self.sets.clone(),
+        })
     }
-    for pop in &layout.pops {
-        if let Some(s) = &pop.schedule_source {
-            v.push(base.join(&s.times.path));
-            if let Some(i) = &s.indices {
-                v.push(base.join(&i.path));
-            }
-        }
-    }
-    v
 }
 
 /// Reads, checks and lowers `file`, and loads its data tables. `stop_after`
 /// sees the network first: `Some(())` means it was printed and nothing
-/// should run (`Ok(None)`).
+/// should run (`Ok(None)`). Errors are printed; the exit code comes back.
 fn front(
     file: &Path,
     s: &Settings,
     color: bool,
     stop_after: impl FnOnce(&circ_ir::Network) -> Option<()>,
 ) -> Result<Option<Front>, u8> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", file.display());
-            return Err(2);
-        }
+    let said = |f: circ_driver::Failure| {
+        eprint!("{}", f.message);
+        f.code
     };
-    let mut opts = circ_lower::Options {
-        circuit: s.circuit.clone(),
-        seed: s.seed,
-        final_state: s.final_state,
-        ..Default::default()
-    };
-    for (flag, value, slot) in [
-        ("duration", &s.duration, &mut opts.duration),
-        ("dt", &s.dt, &mut opts.dt),
-    ] {
-        if let Some(v) = value {
-            match parse_time(flag, v) {
-                Ok(x) => *slot = Some(x),
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Err(2);
-                }
-            }
-        }
-    }
-    let mut map = SourceMap::new();
-    let id = map.add(file.to_string_lossy(), text);
-    let mut loader = FsLoader::default();
-    let analysis = circ_sema::check_program(&mut map, id, &mut loader);
-    if analysis.has_errors() {
-        eprint!("{}", render_all_text(&analysis.diagnostics, &map, color));
-        return Err(1);
-    }
-    match circ_lower::resolve_sets(&analysis, s.circuit.as_deref(), &s.sets, &mut opts) {
-        Ok(()) => {}
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(2);
-        }
-    }
-    let lowered = match circ_lower::lower(&analysis, &map, &opts) {
-        Ok(l) => l,
-        Err(ds) => {
-            eprint!("{}", render_all_text(&ds, &map, color));
-            return Err(1);
-        }
-    };
+    let settings = s.resolve().map_err(said)?;
+    let checked =
+        circ_driver::check(circ_driver::Source::file(file).map_err(said)?, color).map_err(said)?;
+    let l = checked.lower(&settings, color).map_err(said)?;
     // What `circ check` warns about, `circ run` and `circ build` say too.
-    if !lowered.warnings.is_empty() {
-        eprint!("{}", render_all_text(&lowered.warnings, &map, color));
-    }
-    if stop_after(&lowered.net).is_some() {
+    eprint!("{}", l.warnings);
+    if stop_after(&l.lowered.net).is_some() {
         return Ok(None);
     }
-    let base = file
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let tables = match circ_runtime::data::load_tables(&base, &lowered.net.layout.tables) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Err(1);
-        }
-    };
-    let mut inputs = vec![file.to_path_buf()];
-    inputs.extend(loader.read);
-    inputs.extend(data_files(&lowered.net.layout, &base));
-    Ok(Some((lowered, tables, base, inputs)))
+    let tables = checked.tables(&l.lowered.net).map_err(said)?;
+    let inputs = checked.inputs(&l.lowered.net);
+    Ok(Some((l.lowered, tables, checked.source.base, inputs)))
 }
 
 /// Writes `--emit` output to stdout. A reader that closed the pipe
@@ -782,7 +704,7 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
         seed: lowered.seed,
         dt: lowered.dt,
         duration: lowered.duration,
-        out,
+        out: Some(out),
         started,
         memory_limit: memory_limit(),
         allow_long: args.allow_long_run,

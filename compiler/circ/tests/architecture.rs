@@ -65,8 +65,22 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "circ-driver",
+        &[
+            "circ-diag",
+            "circ-units",
+            "circ-sema",
+            "circ-ir",
+            "circ-lower",
+            "circ-backends",
+            "circ-exe",
+            "circ-runtime",
+        ],
+    ),
+    (
         "circ",
         &[
+            "circ-driver",
             "circ-syntax",
             "circ-units",
             "circ-diag",
