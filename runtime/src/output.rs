@@ -69,6 +69,33 @@ pub fn proj_file_name(name: &str) -> String {
         .collect()
 }
 
+/// The SI unit of `si` (`m^2*kg*s^-3*A^-1`) as its symbol where it has one
+/// (`V`), else as written.
+pub fn unit_symbol(si: &str) -> String {
+    const SYMBOLS: [(&str, &str); 16] = [
+        ("1", ""),
+        ("m^2*kg*s^-3*A^-1", "V"),
+        ("A", "A"),
+        ("m^-2*kg^-1*s^3*A^2", "S"),
+        ("m^-2*kg^-1*s^4*A^2", "F"),
+        ("s^-1", "Hz"),
+        ("s", "s"),
+        ("m", "m"),
+        ("m^2*kg*s^-3*A^-2", "Ohm"),
+        ("s*A", "C"),
+        ("m^2*kg*s^-3", "W"),
+        ("m^2*kg*s^-2", "J"),
+        ("m^-3*mol", "mol/m^3"),
+        ("mol", "mol"),
+        ("K", "K"),
+        ("kg", "kg"),
+    ];
+    SYMBOLS
+        .iter()
+        .find(|(s, _)| *s == si)
+        .map_or_else(|| si.to_string(), |(_, n)| n.to_string())
+}
+
 /// The files a recorder writes (spike files are the population's, written
 /// once however often spikes are recorded, so none here).
 pub fn record_files(layout: &NetLayout, rec: &Record) -> Vec<String> {

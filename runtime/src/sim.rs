@@ -156,6 +156,10 @@ pub trait Backend {
     fn fusion(&self) -> Fusion {
         Fusion::default()
     }
+    /// Called when a simulation is built on this backend, before anything
+    /// else: a backend may serve several in turn (a Python model's runs),
+    /// and must forget what it derived from the last one's synapses.
+    fn new_network(&self) {}
     /// Called before step `step`'s first phase: a backend may change how
     /// it computes there (a tiered executor swaps in faster code, which
     /// gives the same values).
@@ -672,6 +676,7 @@ impl<'a> Simulation<'a> {
         opts: &BuildOptions<'_>,
     ) -> Result<Self, BuildError> {
         let (seed, dt, base) = (opts.seed, opts.dt, opts.base);
+        backend.new_network();
         // Nothing large is allocated before the estimate says it fits.
         let limit = opts.memory_limit.or_else(memory_available);
         if let Some(limit) = limit {

@@ -441,6 +441,9 @@ impl Backend for OnGpu<'_> {
     ) -> bool {
         self.cpu.proj_filter(proj, i, j, pre, post, seed)
     }
+    fn new_network(&self) {
+        self.cpu.new_network();
+    }
     fn fusion(&self) -> circ_runtime::sim::Fusion {
         self.exec.fusion()
     }

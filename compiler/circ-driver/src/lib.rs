@@ -6,7 +6,7 @@
 //! print, read the environment or parse command lines: failures come back
 //! as rendered diagnostics ([`Failure`]) and the caller says them.
 
-use circ_diag::{SourceMap, render_all_text};
+use circ_diag::{Diagnostic, SourceMap, render_all_text};
 use circ_sema::{Analysis, Loader};
 use std::path::{Path, PathBuf};
 
@@ -135,13 +135,30 @@ pub struct Checked {
     pub imported: Vec<PathBuf>,
 }
 
-/// Every diagnostic of `source`'s checks (errors and warnings), with the
-/// files they point into: what `circ check` and the editor support show.
-pub fn diagnose(source: &Source) -> (SourceMap, Analysis) {
+/// Every diagnostic `circ check` gives `source` (errors and warnings of the
+/// checks, then what `circ run` checks before its first step short of data
+/// files, when the checks pass), the files they point into, and the
+/// lowered run when there is one (`memory_limit`: bytes the network may
+/// need; `None`: what is available).
+pub fn diagnose(
+    source: &Source,
+    memory_limit: Option<u64>,
+) -> (SourceMap, Vec<Diagnostic>, Option<circ_lower::Lowered>) {
     let mut map = SourceMap::new();
     let id = map.add(source.name.clone(), source.text.clone());
-    let analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
-    (map, analysis)
+    let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
+    let mut lowered = None;
+    if !analysis.has_errors() {
+        let (ds, l) = circ_lower::check(
+            &analysis,
+            &map,
+            &circ_lower::Options::default(),
+            memory_limit,
+        );
+        analysis.diagnostics.extend(ds);
+        lowered = l;
+    }
+    (map, analysis.diagnostics, lowered)
 }
 
 /// Checks `source`; its errors (with its warnings) rendered, exit code 1.

@@ -103,3 +103,28 @@ fn errors_are_rendered_with_their_exit_codes() {
     assert_eq!(r.signal, Some(2));
     assert!(r.stopped.as_deref().is_some_and(|s| s.contains("SIGINT")));
 }
+
+/// Every backend serves runs in turn: a run after another seed's gives the
+/// bits of a fresh backend (a cache derived from the last network's
+/// synapses is forgotten: the native executor's row cuts, with threads).
+#[test]
+fn every_backend_gives_a_reused_network_the_bits_of_a_fresh_one() {
+    let stop = AtomicI32::new(0);
+    for info in circ_backends::BACKENDS {
+        let threads = if info.threads { 2 } else { 1 };
+        let r = |seed| Request {
+            backend: info.name.into(),
+            ..req(seed, &[], 0.05, threads)
+        };
+        let mut m = coba();
+        m.run(&r(1), &stop, None).expect("first run");
+        let again = m.run(&r(2), &stop, None).expect("second run");
+        assert!(!again.compiled, "{}", info.name);
+        let fresh = coba().run(&r(2), &stop, None).expect("fresh run");
+        assert!(
+            npy(&again) == npy(&fresh),
+            "{}: a reused network differs from a fresh one",
+            info.name
+        );
+    }
+}

@@ -920,6 +920,17 @@ impl Backend for Native<'_> {
         }
     }
 
+    fn new_network(&self) {
+        // Where each row crosses into each thread's block depends on the
+        // synapses made for this network (another seed: other synapses).
+        self.row_cuts.borrow_mut().clear();
+        // Code swapped in during an earlier run runs this one from its start.
+        if self.upgraded_at.get().is_some() {
+            self.upgraded_at.set(Some(0));
+            self.upgrade_after.set(0.0);
+        }
+    }
+
     fn begin_step(&self, step: u64) {
         let mut slot = self.upgrade.borrow_mut();
         let Some(up) = slot.as_ref() else { return };

@@ -103,33 +103,6 @@ fn dataset_text(g: &Group, name: &str, value: &str) -> R<hdf5::Dataset> {
     Ok(d)
 }
 
-/// The SI unit of `si` (`m^2*kg*s^-3*A^-1`) as its symbol where it has one
-/// (`V`), else as written.
-fn unit_name(si: &str) -> String {
-    const SYMBOLS: [(&str, &str); 16] = [
-        ("1", ""),
-        ("m^2*kg*s^-3*A^-1", "V"),
-        ("A", "A"),
-        ("m^-2*kg^-1*s^3*A^2", "S"),
-        ("m^-2*kg^-1*s^4*A^2", "F"),
-        ("s^-1", "Hz"),
-        ("s", "s"),
-        ("m", "m"),
-        ("m^2*kg*s^-3*A^-2", "Ohm"),
-        ("s*A", "C"),
-        ("m^2*kg*s^-3", "W"),
-        ("m^2*kg*s^-2", "J"),
-        ("m^-3*mol", "mol/m^3"),
-        ("mol", "mol"),
-        ("K", "K"),
-        ("kg", "kg"),
-    ];
-    SYMBOLS
-        .iter()
-        .find(|(s, _)| *s == si)
-        .map_or_else(|| si.to_string(), |(_, n)| n.to_string())
-}
-
 /// The file's bytes.
 pub fn render(
     layout: &NetLayout,
@@ -363,7 +336,7 @@ fn series(root: &Group, layout: &NetLayout, result: &RunResult, meta: &mut Meta<
             .with_data(values)
             .create("data")
             .map_err(h5)?;
-        attr_text(&data, "unit", &unit_name(&rec.unit))?;
+        attr_text(&data, "unit", &circ_runtime::output::unit_symbol(&rec.unit))?;
         for (a, v) in [
             ("conversion", 1.0f32),
             ("resolution", -1.0),
@@ -410,9 +383,9 @@ mod tests {
 
     #[test]
     fn units_are_named_by_their_symbols() {
-        assert_eq!(unit_name("m^2*kg*s^-3*A^-1"), "V");
-        assert_eq!(unit_name("s^-1"), "Hz");
-        assert_eq!(unit_name("1"), "");
-        assert_eq!(unit_name("m^3"), "m^3");
+        assert_eq!(circ_runtime::output::unit_symbol("m^2*kg*s^-3*A^-1"), "V");
+        assert_eq!(circ_runtime::output::unit_symbol("s^-1"), "Hz");
+        assert_eq!(circ_runtime::output::unit_symbol("1"), "");
+        assert_eq!(circ_runtime::output::unit_symbol("m^3"), "m^3");
     }
 }

@@ -805,26 +805,15 @@ fn check(args: CheckArgs) -> ExitCode {
                 continue;
             }
         };
-        let mut map = SourceMap::new();
-        let id = map.add(f.to_string_lossy(), text);
-        let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
-        if !analysis.has_errors() {
-            // What `circ run` checks before its first step, short of data files.
-            let (ds, lowered) = circ_lower::check(
-                &analysis,
-                &map,
-                &circ_lower::Options::default(),
-                memory_limit(),
-            );
-            analysis.diagnostics.extend(ds);
-            if args.data
-                && let Some(l) = lowered
-                && let Err(e) = build_with_data(f, &l)
-            {
-                data_errors.push(format!("{}: {e}", f.display()));
-            }
+        let source = circ_driver::Source::text(f.to_string_lossy(), text);
+        let (map, diagnostics, lowered) = circ_driver::diagnose(&source, memory_limit());
+        if args.data
+            && let Some(l) = lowered
+            && let Err(e) = build_with_data(f, &l)
+        {
+            data_errors.push(format!("{}: {e}", f.display()));
         }
-        all.push((map, analysis.diagnostics));
+        all.push((map, diagnostics));
     }
     let errors: usize = all
         .iter()

@@ -78,6 +78,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "circ-python",
+        &["circ-driver", "circ-diag", "circ-backends", "circ-runtime"],
+    ),
+    (
         "circ",
         &[
             "circ-driver",

@@ -1,0 +1,15 @@
+"""circ's exception: a model's diagnostics, rendered as ``circ`` prints them."""
+
+
+class CircError(Exception):
+    """A model that does not check, lower or run.
+
+    ``str(e)`` is the rendered diagnostic (with the source line it points
+    at); ``e.code`` is the exit code ``circ run`` gives for it (1: the model
+    or its network, 2: a setting, a file or the output folder).
+    """
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.code = code
