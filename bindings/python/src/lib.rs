@@ -116,6 +116,7 @@ impl Model {
         let flag = Arc::clone(&stop);
         std::thread::Builder::new()
             .name("circ-model".into())
+            .stack_size(circ_driver::FRONT_END_STACK)
             .spawn(move || {
                 let mut model = match circ_driver::check(source, false) {
                     Ok(c) => {
@@ -212,29 +213,37 @@ fn report_dict(py: Python<'_>, r: Report) -> PyResult<Bound<'_, PyDict>> {
 #[pyo3(signature = (text, name="<text>"))]
 fn check(py: Python<'_>, text: String, name: &str) -> PyResult<String> {
     let source = Source::text(name, text);
-    Ok(py.detach(move || {
-        let (map, ds, _) = circ_driver::diagnose(&source, None);
-        let items: Vec<serde_json::Value> = ds
-            .iter()
-            .map(|d| {
-                let one = std::slice::from_ref(d);
-                let mut v: serde_json::Value =
-                    serde_json::from_str(&circ_diag::render_json(one, &map)).unwrap_or_default();
-                let mut item = v
-                    .get_mut(0)
-                    .map(serde_json::Value::take)
-                    .unwrap_or_default();
-                if let Some(o) = item.as_object_mut() {
-                    o.insert(
-                        "rendered".into(),
-                        circ_diag::render_all_text(one, &map, false).into(),
-                    );
-                }
-                item
-            })
-            .collect();
-        serde_json::Value::Array(items).to_string()
-    }))
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("circ-check".into())
+        .stack_size(circ_driver::FRONT_END_STACK)
+        .spawn(move || {
+            let (map, analysis, _) = circ_driver::diagnose(&source, None);
+            let items: Vec<serde_json::Value> = analysis
+                .diagnostics
+                .iter()
+                .map(|d| {
+                    let one = std::slice::from_ref(d);
+                    let mut v: serde_json::Value =
+                        serde_json::from_str(&circ_diag::render_json(one, &map))
+                            .unwrap_or_default();
+                    let mut item = v
+                        .get_mut(0)
+                        .map(serde_json::Value::take)
+                        .unwrap_or_default();
+                    if let Some(o) = item.as_object_mut() {
+                        o.insert(
+                            "rendered".into(),
+                            circ_diag::render_all_text(one, &map, false).into(),
+                        );
+                    }
+                    item
+                })
+                .collect();
+            let _ = tx.send(serde_json::Value::Array(items).to_string());
+        })
+        .map_err(|e| circ_error(py, &Failure::new(1, format!("cannot start a thread: {e}"))))?;
+    wait(py, rx, &AtomicI32::new(0))
 }
 
 /// The symbol of an SI unit as the run's summary writes it (`V` for

@@ -6,11 +6,14 @@
 //! print, read the environment or parse command lines: failures come back
 //! as rendered diagnostics ([`Failure`]) and the caller says them.
 
-use circ_diag::{Diagnostic, SourceMap, render_all_text};
+use circ_diag::{SourceMap, render_all_text};
 use circ_sema::{Analysis, Loader};
 use std::path::{Path, PathBuf};
 
 mod model;
+/// The stack the front end needs (it walks syntax trees recursively): give
+/// it to a thread that checks or lowers models.
+pub use circ_sema::FRONT_END_STACK;
 pub use model::{Model, Report, Request, Timings};
 
 /// Why a step did not go through: `circ run`'s exit code (1: the model, 2:
@@ -137,13 +140,13 @@ pub struct Checked {
 
 /// Every diagnostic `circ check` gives `source` (errors and warnings of the
 /// checks, then what `circ run` checks before its first step short of data
-/// files, when the checks pass), the files they point into, and the
-/// lowered run when there is one (`memory_limit`: bytes the network may
-/// need; `None`: what is available).
+/// files, when the checks pass) in the analysis, with the files they point
+/// into, and the lowered run when there is one (`memory_limit`: bytes the
+/// network may need; `None`: what is available).
 pub fn diagnose(
     source: &Source,
     memory_limit: Option<u64>,
-) -> (SourceMap, Vec<Diagnostic>, Option<circ_lower::Lowered>) {
+) -> (SourceMap, Analysis, Option<circ_lower::Lowered>) {
     let mut map = SourceMap::new();
     let id = map.add(source.name.clone(), source.text.clone());
     let mut analysis = circ_sema::check_program(&mut map, id, &mut FsLoader::default());
@@ -158,7 +161,7 @@ pub fn diagnose(
         analysis.diagnostics.extend(ds);
         lowered = l;
     }
-    (map, analysis.diagnostics, lowered)
+    (map, analysis, lowered)
 }
 
 /// Checks `source`; its errors (with its warnings) rendered, exit code 1.

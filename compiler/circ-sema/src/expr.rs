@@ -216,8 +216,18 @@ impl Checker {
         true
     }
 
-    /// Types an expression.
+    /// Types an expression, and records its type for editors
+    /// ([`crate::Program::type_at`]).
     pub(crate) fn expr(&mut self, env: &Env<'_>, e: &Expr) -> Ty {
+        let t = self.expr_untracked(env, e);
+        self.prog
+            .types
+            .insert((env.file, e.span.start, e.span.end), t);
+        t
+    }
+
+    /// Types an expression.
+    fn expr_untracked(&mut self, env: &Env<'_>, e: &Expr) -> Ty {
         match &e.node {
             ExprKind::Error => Ty::Error,
             ExprKind::Num { value, int, unit } => {

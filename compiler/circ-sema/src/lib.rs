@@ -118,6 +118,9 @@ pub struct Program {
     pub(crate) literals: HashMap<(FileId, u32, u32), f64>,
     /// Each circuit's parameters and the types of their defaults.
     pub(crate) circuit_params: HashMap<ItemId, Vec<(String, ty::Ty)>>,
+    /// The type of every expression checked, by file and span (the last
+    /// context's, for a model checked in several): hovers read it.
+    pub(crate) types: HashMap<(FileId, u32, u32), ty::Ty>,
 }
 
 impl Program {
@@ -149,6 +152,16 @@ impl Program {
     /// What the name or call at `span` of `file` refers to.
     pub fn resolution(&self, file: FileId, span: circ_syntax::Span) -> Option<&Res> {
         self.res.get(&(file, span.start, span.end))
+    }
+
+    /// The innermost expression of `file` whose span holds byte `offset`,
+    /// with its type (the expression under an editor's cursor).
+    pub fn type_at(&self, file: FileId, offset: u32) -> Option<(circ_syntax::Span, ty::Ty)> {
+        self.types
+            .iter()
+            .filter(|((f, s, e), _)| *f == file && *s <= offset && offset < *e)
+            .min_by_key(|((_, s, e), _)| (e - s, *s))
+            .map(|(&(_, s, e), &t)| (circ_syntax::Span { start: s, end: e }, t))
     }
 
     /// The SI value of the number literal at `span` of `file` (`2 ms` is

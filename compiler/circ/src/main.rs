@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod lsp;
 mod nwb;
 mod plot;
 mod plots;
@@ -43,6 +44,10 @@ enum Command {
     /// raster, population rates, traces and weight histograms, as PNG (or
     /// SVG) in its `plots` folder, and with --html one page with them all.
     Plot(PlotArgs),
+    /// Serve the Language Server Protocol on standard input and output for
+    /// editors: diagnostics as you type, hover with dimensions and units and
+    /// standard models' documentation, go to definition, completion, symbols.
+    Lsp,
 }
 
 #[derive(clap::Args)]
@@ -354,6 +359,7 @@ fn main() -> ExitCode {
             Command::Build(args) => build(args),
             Command::Doc(args) => doc(&args.path),
             Command::Plot(args) => plot_run(&args),
+            Command::Lsp => lsp::serve(),
             Command::Repl(args) => repl::main(
                 args.file.as_deref(),
                 args.threads.map_or_else(
@@ -806,14 +812,14 @@ fn check(args: CheckArgs) -> ExitCode {
             }
         };
         let source = circ_driver::Source::text(f.to_string_lossy(), text);
-        let (map, diagnostics, lowered) = circ_driver::diagnose(&source, memory_limit());
+        let (map, analysis, lowered) = circ_driver::diagnose(&source, memory_limit());
         if args.data
             && let Some(l) = lowered
             && let Err(e) = build_with_data(f, &l)
         {
             data_errors.push(format!("{}: {e}", f.display()));
         }
-        all.push((map, diagnostics));
+        all.push((map, analysis.diagnostics));
     }
     let errors: usize = all
         .iter()

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Instant;
 
 mod edit;
+pub(crate) use edit::UNITS;
 
 use crate::plot;
 

@@ -46,7 +46,7 @@ const COMMANDS: &[&str] = &[
     ":quit",
 ];
 
-/// Keywords and the units modelers type most.
+/// Keywords completion offers.
 const WORDS: &[&str] = &[
     "neuron",
     "synapse",
@@ -75,29 +75,12 @@ const WORDS: &[&str] = &[
     "post",
     "method",
     "per",
-    "mV",
-    "V",
-    "ms",
-    "us",
-    "s",
-    "Hz",
-    "kHz",
-    "nS",
-    "uS",
-    "mS",
-    "pF",
-    "nF",
-    "uF",
-    "pA",
-    "nA",
-    "uA",
-    "Mohm",
-    "kohm",
-    "ohm",
-    "mM",
-    "um",
-    "cm",
-    "cm2",
+];
+
+/// The units modelers type most (the REPL's and the language server's completion).
+pub(crate) const UNITS: &[&str] = &[
+    "mV", "V", "ms", "us", "s", "Hz", "kHz", "nS", "uS", "mS", "pF", "nF", "uF", "pA", "nA", "uA",
+    "Mohm", "kohm", "ohm", "mM", "um", "cm", "cm2",
 ];
 
 /// Completion of commands, names and units.
@@ -130,6 +113,7 @@ impl Completer for Helper {
                 .iter()
                 .map(String::as_str)
                 .chain(WORDS.iter().copied())
+                .chain(UNITS.iter().copied())
                 .collect()
         };
         let mut found: Vec<&str> = pool.into_iter().filter(|c| c.starts_with(word)).collect();
