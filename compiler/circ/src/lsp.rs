@@ -466,72 +466,71 @@ impl Server {
         };
         let mut out = vec![];
         for item in &ast.items {
-            match item {
-                ast::Item::Model(m) => {
-                    let mut kids = vec![];
-                    for member in &m.members {
-                        let (name, kind) = match &member.node {
-                            ast::MemberKind::Parameter(v) => (&v.name, lt::SymbolKind::FIELD),
-                            ast::MemberKind::State(_, v) => (&v.name, lt::SymbolKind::VARIABLE),
-                            ast::MemberKind::Input { name, .. } => (name, lt::SymbolKind::PROPERTY),
-                            _ => continue,
-                        };
-                        kids.push(sym(&name.node, kind, member.span, name.span, None));
-                    }
-                    out.push(sym(
-                        &m.name.node,
-                        lt::SymbolKind::CLASS,
-                        m.span,
-                        m.name.span,
-                        Some(kids),
-                    ));
-                }
-                ast::Item::Circuit(x) => {
-                    let mut kids = vec![];
-                    for member in &x.members {
-                        let (name, kind) = match &member.node {
+            // Each item's name and kind, and its members' (name, kind, span).
+            type Kids<'a> = Vec<(&'a ast::Ident, lt::SymbolKind, circ_syntax::Span)>;
+            let (name, kind, kids): (&ast::Ident, _, Kids<'_>) = match item {
+                ast::Item::Model(m) => (
+                    &m.name,
+                    lt::SymbolKind::CLASS,
+                    m.members
+                        .iter()
+                        .filter_map(|member| {
+                            let (name, kind) = match &member.node {
+                                ast::MemberKind::Parameter(v) => (&v.name, lt::SymbolKind::FIELD),
+                                ast::MemberKind::State(_, v) => (&v.name, lt::SymbolKind::VARIABLE),
+                                ast::MemberKind::Input { name, .. } => {
+                                    (name, lt::SymbolKind::PROPERTY)
+                                }
+                                _ => return None,
+                            };
+                            Some((name, kind, member.span))
+                        })
+                        .collect(),
+                ),
+                ast::Item::Circuit(x) => (
+                    &x.name,
+                    lt::SymbolKind::MODULE,
+                    x.members
+                        .iter()
+                        .filter_map(|member| match &member.node {
                             ast::CircuitMemberKind::Population(p) => {
-                                (&p.name, lt::SymbolKind::OBJECT)
+                                Some((&p.name, lt::SymbolKind::OBJECT, member.span))
                             }
-                            ast::CircuitMemberKind::Project(p) => match &p.name {
-                                Some(n) => (n, lt::SymbolKind::INTERFACE),
-                                None => continue,
-                            },
-                            _ => continue,
-                        };
-                        kids.push(sym(&name.node, kind, member.span, name.span, None));
-                    }
+                            ast::CircuitMemberKind::Project(p) => p
+                                .name
+                                .as_ref()
+                                .map(|n| (n, lt::SymbolKind::INTERFACE, member.span)),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                ast::Item::Const(x) => (&x.name, lt::SymbolKind::CONSTANT, vec![]),
+                ast::Item::Fn(x) => (&x.name, lt::SymbolKind::FUNCTION, vec![]),
+                ast::Item::Run(r) => {
+                    let label = format!("run {}", r.circuit.node);
                     out.push(sym(
-                        &x.name.node,
-                        lt::SymbolKind::MODULE,
-                        x.span,
-                        x.name.span,
-                        Some(kids),
+                        &label,
+                        lt::SymbolKind::EVENT,
+                        r.span,
+                        r.circuit.span,
+                        None,
                     ));
+                    continue;
                 }
-                ast::Item::Const(x) => out.push(sym(
-                    &x.name.node,
-                    lt::SymbolKind::CONSTANT,
-                    x.span,
-                    x.name.span,
-                    None,
-                )),
-                ast::Item::Fn(x) => out.push(sym(
-                    &x.name.node,
-                    lt::SymbolKind::FUNCTION,
-                    x.span,
-                    x.name.span,
-                    None,
-                )),
-                ast::Item::Run(r) => out.push(sym(
-                    &format!("run {}", r.circuit.node),
-                    lt::SymbolKind::EVENT,
-                    r.span,
-                    r.circuit.span,
-                    None,
-                )),
-                ast::Item::Use(_) | ast::Item::Error(_) => {}
-            }
+                ast::Item::Use(_) | ast::Item::Error(_) => continue,
+            };
+            let children = kids
+                .into_iter()
+                .map(|(n, k, span)| sym(&n.node, k, span, n.span, None))
+                .collect::<Vec<_>>();
+            let nested = matches!(item, ast::Item::Model(_) | ast::Item::Circuit(_));
+            out.push(sym(
+                &name.node,
+                kind,
+                item.span(),
+                name.span,
+                nested.then_some(children),
+            ));
         }
         Some(lt::DocumentSymbolResponse::Nested(out))
     }

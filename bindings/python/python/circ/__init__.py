@@ -193,7 +193,7 @@ class Model:
         final_state: bool = False,
         allow_long_run: bool = False,
     ) -> Result:
-        """Runs the model; see :func:`run`."""
+        """Runs the model with these settings (see :func:`run`); a Result."""
         report = self._core.run(
             circuit=circuit,
             duration=duration,
@@ -212,42 +212,19 @@ class Model:
         return f"<circ.Model {self.source}>"
 
 
-def run(
-    model: Union[str, os.PathLike],
-    duration: Time = None,
-    *,
-    seed: Optional[int] = None,
-    set: Optional[Mapping[str, Any]] = None,  # noqa: A002 (circ run's --set)
-    dt: Time = None,
-    circuit: Optional[str] = None,
-    threads: Optional[int] = None,
-    backend: str = "auto",
-    out: Union[str, os.PathLike, None] = None,
-    final_state: bool = False,
-    allow_long_run: bool = False,
-) -> Result:
+def run(model: Union[str, os.PathLike], duration: Time = None, **settings: Any) -> Result:
     """Checks, compiles and runs a model (a ``.circ`` path or its text).
 
     ``duration`` and ``dt`` as text with a unit (``"1 s"``, ``"0.1 ms"``) or
     seconds; ``seed``; ``set``: parameter values as for ``circ run --set``
     (``{"exc.w": "5 nS"}``); ``threads`` (default: every core; results are
     the same for any count); ``backend``: ``auto``, ``jit``, ``llvm``,
-    ``gpu`` or ``interp``; ``out``: also write ``circ run``'s files there.
-    Raises CircError with the rendered diagnostic when the model or a
-    setting is wrong.
+    ``gpu`` or ``interp``; ``out``: also write ``circ run``'s files there;
+    ``circuit``, ``final_state``, ``allow_long_run`` as ``circ run``'s flags
+    (every keyword of :meth:`Model.run`). Raises CircError with the rendered
+    diagnostic when the model or a setting is wrong.
     """
-    return Model(model).run(
-        duration,
-        seed=seed,
-        set=set,
-        dt=dt,
-        circuit=circuit,
-        threads=threads,
-        backend=backend,
-        out=out,
-        final_state=final_state,
-        allow_long_run=allow_long_run,
-    )
+    return Model(model).run(duration, **settings)
 
 
 def check(model: Union[str, os.PathLike], name: str = "<text>") -> List[Diagnostic]:
