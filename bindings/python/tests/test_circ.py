@@ -141,6 +141,24 @@ def test_errors_are_exceptions_with_the_rendered_diagnostic(repo, tmp_path):
     assert m.run("10 ms").summary["completed"]
 
 
+def test_a_run_that_blows_up_raises_with_what_it_recorded(tmp_path):
+    model = (
+        "neuron Runaway {\n    state v = 1 mV\n    dv/dt = v / 0.01 ms\n}\n"
+        "circuit C {\n    population P = Runaway[2]\n    record v of P every 0.1 ms\n}\n"
+        "run C for 100 ms\n"
+    )
+    with pytest.raises(circ.CircError) as e:
+        circ.run(model, out=tmp_path / "out")
+    assert e.value.code == 1
+    assert "`v` of neuron 0 of population `P` became inf" in str(e.value), str(e.value)
+    r = e.value.result
+    assert r is not None and r.summary["completed"] is False
+    v = r.states["P.v"]
+    assert len(v.t) > 0 and np.isfinite(v.values[0]).all()
+    # The files up to then were written, as by circ run.
+    assert (tmp_path / "out" / "P_v.npy").exists()
+
+
 def test_out_writes_the_files_of_circ_run(repo, circ_bin, tmp_path):
     model = repo / "examples" / "coba.circ"
     cli = cli_run(circ_bin, model, tmp_path / "cli", "--duration", "50ms")

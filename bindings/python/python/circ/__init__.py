@@ -206,7 +206,13 @@ class Model:
             out=None if out is None else os.fspath(out),
             allow_long_run=allow_long_run,
         )
-        return _result(report)
+        result = _result(report)
+        # As `circ run` exits 1: a state that became NaN or a device that
+        # failed is an error, not a result to overlook (Ctrl-C raised
+        # KeyboardInterrupt already).
+        if result.stopped is not None and report["signal"] is None:
+            raise CircError(f"error: {result.stopped}", 1, result)
+        return result
 
     def __repr__(self) -> str:
         return f"<circ.Model {self.source}>"
