@@ -4,13 +4,28 @@
 
 use crate::{Checked, Failure, Settings};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::AtomicI32;
 use std::time::Instant;
 
-/// A lowered network, its tables and the backend it is compiled for.
-struct Net {
+/// A lowered network and its data tables, shared by the lowering that made
+/// it and every backend compiled for it.
+struct Lowering {
     lowered: circ_lower::Lowered,
     tables: Vec<Vec<f64>>,
+}
+
+impl Lowering {
+    /// The same network and data (another lowering may give an equal one:
+    /// another duration, a value swept back).
+    fn same(&self, other: &Lowering) -> bool {
+        self.lowered.net == other.lowered.net && self.tables == other.tables
+    }
+}
+
+/// A lowering and the backend it is compiled for.
+struct Net {
+    lowering: Rc<Lowering>,
     backend: &'static circ_backends::Info,
     threads: usize,
 }
@@ -122,11 +137,11 @@ const KEEP: usize = 8;
 /// swept back, another duration) does not compile again.
 pub struct Model {
     checked: Checked,
-    /// Each lowering's settings and the id of its compiled network.
-    lowerings: Vec<(LowerKey, u64)>,
-    /// Compiled networks by id, oldest first (at most [`KEEP`]).
-    compiled: Vec<(u64, Compiled)>,
-    next_id: u64,
+    /// Each lowering by its settings, oldest first (at most [`KEEP`] times 4:
+    /// networks without their synapses are small).
+    lowerings: Vec<(LowerKey, Rc<Lowering>)>,
+    /// Compiled networks, oldest first (at most [`KEEP`]).
+    compiled: Vec<Compiled>,
     /// Lowerings done so far.
     pub lowerings_done: usize,
     /// Compilations done so far.
@@ -140,7 +155,6 @@ impl Model {
             checked,
             lowerings: vec![],
             compiled: vec![],
-            next_id: 0,
             lowerings_done: 0,
             compilations_done: 0,
         }
@@ -176,8 +190,8 @@ impl Model {
         let mut timings = Timings::default();
         let mut warnings = vec![];
         let key = LowerKey::of(&req.settings);
-        let (id, lowered) = match self.lowerings.iter().find(|(k, _)| *k == key) {
-            Some(&(_, id)) => (id, false),
+        let (lowering, lowered) = match self.lowerings.iter().find(|(k, _)| *k == key) {
+            Some((_, l)) => (Rc::clone(l), false),
             None => {
                 let t = Instant::now();
                 // The seed is the run's, not the lowering's: lower with the
@@ -192,34 +206,34 @@ impl Model {
                     warnings.push(l.warnings.trim_end().to_string());
                 }
                 let tables = self.checked.tables(&l.lowered.net)?;
-                timings.lower = t.elapsed().as_secs_f64();
-                let id = match self.find(&l.lowered.net, &tables, info, threads) {
-                    Some(id) => id,
-                    None => self.compile(l.lowered, tables, info, threads, &mut timings)?,
-                };
-                self.lowerings.push((key, id));
-                (id, true)
-            }
-        };
-        // The same network for another backend or thread count.
-        let at = self.at(id);
-        let n = self.compiled[at].1.borrow_owner();
-        let id = if n.backend.name == info.name && n.threads == threads {
-            id
-        } else {
-            match self.find(&n.lowered.net, &n.tables, info, threads) {
-                Some(found) => found,
-                None => {
-                    let (lowered, tables) = (n.lowered.clone(), n.tables.clone());
-                    self.compile(lowered, tables, info, threads, &mut timings)?
+                let lowering = Rc::new(Lowering {
+                    lowered: l.lowered,
+                    tables,
+                });
+                self.lowerings.push((key, Rc::clone(&lowering)));
+                if self.lowerings.len() > 4 * KEEP {
+                    self.lowerings.remove(0);
                 }
+                timings.lower = t.elapsed().as_secs_f64();
+                (lowering, true)
             }
         };
-        let at = self.at(id);
-        let compiled = timings.compile > 0.0;
+        let found = self.compiled.iter().position(|c| {
+            let n = c.borrow_owner();
+            n.lowering.same(&lowering) && n.backend.name == info.name && n.threads == threads
+        });
+        let (at, compiled) = match found {
+            Some(at) => (at, false),
+            None => {
+                let t = Instant::now();
+                self.compile(lowering, info, threads)?;
+                timings.compile = t.elapsed().as_secs_f64();
+                (self.compiled.len() - 1, true)
+            }
+        };
         let checked = &self.checked;
-        let outcome = self.compiled[at].1.with_dependent(|net, backend| {
-            let l = &net.lowered;
+        let outcome = self.compiled[at].with_dependent(|net, backend| {
+            let l = &net.lowering.lowered;
             let started = Instant::now();
             let noop = &mut |_: u64, _: u64| {};
             let mut hooks = circ_runtime::Hooks {
@@ -270,47 +284,16 @@ impl Model {
         })
     }
 
-    /// The position of compiled network `id` (kept: every id a lowering
-    /// names is in the list).
-    fn at(&self, id: u64) -> usize {
-        self.compiled
-            .iter()
-            .position(|(i, _)| *i == id)
-            .unwrap_or_default()
-    }
-
-    /// The id of `net` with `tables` compiled for `info` and `threads`, if kept.
-    fn find(
-        &self,
-        net: &circ_ir::Network,
-        tables: &[Vec<f64>],
-        info: &circ_backends::Info,
-        threads: usize,
-    ) -> Option<u64> {
-        self.compiled.iter().find_map(|(id, c)| {
-            let n = c.borrow_owner();
-            (n.lowered.net == *net
-                && n.tables == tables
-                && n.backend.name == info.name
-                && n.threads == threads)
-                .then_some(*id)
-        })
-    }
-
-    /// Compiles `lowered` for `info` and keeps it (forgetting the oldest
-    /// beyond [`KEEP`], and the lowerings that name it); its id.
+    /// Compiles `lowering` for `info` and keeps it last (forgetting the
+    /// oldest beyond [`KEEP`]).
     fn compile(
         &mut self,
-        lowered: circ_lower::Lowered,
-        tables: Vec<Vec<f64>>,
+        lowering: Rc<Lowering>,
         info: &'static circ_backends::Info,
         threads: usize,
-        timings: &mut Timings,
-    ) -> Result<u64, Failure> {
-        let t = Instant::now();
+    ) -> Result<(), Failure> {
         let net = Net {
-            lowered,
-            tables,
+            lowering,
             backend: info,
             threads,
         };
@@ -319,20 +302,16 @@ impl Model {
             ..Default::default()
         };
         let compiled = Compiled::try_new(net, |n| {
-            circ_backends::instantiate(info.name, &n.lowered.net, n.tables.clone(), &settings)
+            let l = &n.lowering;
+            circ_backends::instantiate(info.name, &l.lowered.net, l.tables.clone(), &settings)
                 .map(|i| i.backend)
         })
         .map_err(|e| Failure::new(1, e))?;
         self.compilations_done += 1;
-        let id = self.next_id;
-        self.next_id += 1;
-        self.compiled.push((id, compiled));
+        self.compiled.push(compiled);
         if self.compiled.len() > KEEP {
-            let (gone, _) = self.compiled.remove(0);
-            self.lowerings.retain(|(_, i)| *i != gone);
+            self.compiled.remove(0);
         }
-        // Never 0 for a compilation: the report says one happened.
-        timings.compile = t.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
-        Ok(id)
+        Ok(())
     }
 }

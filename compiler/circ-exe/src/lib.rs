@@ -295,17 +295,12 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
     stop_on_signals(&stop);
     let show = std::io::stderr().is_terminal();
-    let loop_start = std::cell::Cell::new(None::<Instant>);
+    // The first call comes at the loop's first step.
+    let mut loop_start: Option<Instant> = None;
     let mut shown = false;
     let mut progress = |done: u64, total: u64| {
         // A bar on a terminal, once a run has taken a few seconds.
-        let since = match loop_start.get() {
-            Some(t) => t.elapsed(),
-            None => {
-                loop_start.set(Some(Instant::now()));
-                std::time::Duration::ZERO
-            }
-        };
+        let since = loop_start.get_or_insert_with(Instant::now).elapsed();
         if show && total > 0 && since.as_secs_f64() > 2.0 {
             let frac = done as f64 / total as f64;
             let width = 30;
