@@ -47,6 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-codegen-spirv", &["circ-ir"]),
     ("circ-gpu", &["circ-ir", "circ-runtime"]),
     ("circ-nwb", &["circ-runtime"]),
+    ("circ-mpi", &[]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],

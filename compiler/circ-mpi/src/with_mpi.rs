@@ -1,0 +1,87 @@
+//! The [`Comm`] of `mpirun`'s processes, through rsmpi on the system's MPI.
+
+use crate::Comm;
+use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
+use mpi::traits::*;
+
+/// `MPI_COMM_WORLD`, initialised once for the process (finalised when dropped).
+pub struct World {
+    _universe: mpi::environment::Universe,
+    world: mpi::topology::SimpleCommunicator,
+}
+
+impl World {
+    /// Initialises MPI; `None` when it cannot be (already initialised).
+    pub fn init() -> Option<World> {
+        let universe = mpi::initialize()?;
+        let world = universe.world();
+        Some(World {
+            _universe: universe,
+            world,
+        })
+    }
+}
+
+fn counts_and_displs(counts: &[i32]) -> Vec<i32> {
+    counts
+        .iter()
+        .scan(0i32, |at, &c| {
+            let d = *at;
+            *at += c;
+            Some(d)
+        })
+        .collect()
+}
+
+impl Comm for World {
+    fn rank(&self) -> usize {
+        usize::try_from(self.world.rank()).unwrap_or(0)
+    }
+
+    fn size(&self) -> usize {
+        usize::try_from(self.world.size()).unwrap_or(1)
+    }
+
+    fn all_gather_u32(&self, mine: &[u32]) -> Vec<u32> {
+        let n = i32::try_from(mine.len()).unwrap_or(i32::MAX);
+        let mut counts = vec![0i32; self.size()];
+        self.world.all_gather_into(&n, &mut counts[..]);
+        let displs = counts_and_displs(&counts);
+        let total: usize = counts.iter().map(|&c| c.max(0) as usize).sum();
+        let mut all = vec![0u32; total];
+        {
+            let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            self.world.all_gather_varcount_into(mine, &mut part);
+        }
+        all
+    }
+
+    fn max_i64(&self, mine: i64) -> i64 {
+        let mut out = 0i64;
+        self.world
+            .all_reduce_into(&mine, &mut out, SystemOperation::max());
+        out
+    }
+
+    fn gather_f64(&self, mine: &[f64]) -> Vec<f64> {
+        let root = self.world.process_at_rank(0);
+        let n = i32::try_from(mine.len()).unwrap_or(i32::MAX);
+        if self.rank() == 0 {
+            let mut counts = vec![0i32; self.size()];
+            root.gather_into_root(&n, &mut counts[..]);
+            let displs = counts_and_displs(&counts);
+            let total: usize = counts.iter().map(|&c| c.max(0) as usize).sum();
+            let mut all = vec![0f64; total];
+            {
+                let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+                root.gather_varcount_into_root(mine, &mut part);
+            }
+            all
+        } else {
+            root.gather_into(&n);
+            root.gather_varcount_into(mine);
+            vec![]
+        }
+    }
+}
