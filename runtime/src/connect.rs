@@ -23,6 +23,12 @@ pub struct Csr {
     pub by_post_offsets: Vec<usize>,
     /// Synapse indices grouped by postsynaptic neuron (ascending within a group).
     pub by_post: Vec<u32>,
+    /// When this holds a part of a projection's synapses (a network split
+    /// across processes): each one's index among all of them, the key of
+    /// its random draws and its number in recordings; empty when it holds
+    /// them all (each synapse's index is its own).
+    #[serde(default)]
+    pub keys: Vec<u32>,
 }
 
 impl Csr {
@@ -85,6 +91,7 @@ impl Csr {
             pre,
             by_post_offsets,
             by_post,
+            keys: vec![],
         }
     }
 }
@@ -262,6 +269,20 @@ pub fn build(
     stream: u32,
     filter: &dyn Fn(u32, u32) -> bool,
 ) -> Result<Csr, ConnectError> {
+    build_onto(rule, ends, seed, stream, filter, 0..ends.n_post as u32)
+}
+
+/// [`build`] for the targets `posts` only (a rank's block; `filter` must
+/// refuse the others): the same synapses onto them, and rules that draw
+/// per target draw for these alone.
+pub fn build_onto(
+    rule: &Rule,
+    ends: Ends,
+    seed: u64,
+    stream: u32,
+    filter: &dyn Fn(u32, u32) -> bool,
+    posts: std::ops::Range<u32>,
+) -> Result<Csr, ConnectError> {
     validate(rule, ends)?;
     let (np, nq) = (ends.n_pre, ends.n_post);
     let mut pairs: Vec<(u32, u32)> = vec![];
@@ -269,7 +290,7 @@ pub fn build(
     match rule {
         Rule::AllToAll => {
             for i in 0..np as u32 {
-                for j in 0..nq as u32 {
+                for j in posts.clone() {
                     if keep(i, j) {
                         pairs.push((i, j));
                     }
@@ -315,7 +336,7 @@ pub fn build(
             } else {
                 np
             } as u64;
-            for j in 0..nq as u32 {
+            for j in posts {
                 let skip = (ends.same && !ends.autapses && (j as usize) < np).then_some(j);
                 let n = if skip.is_some() { avail + 1 } else { avail };
                 for i in sample_distinct(seed, stream, j, n, *k, skip) {

@@ -4,6 +4,7 @@
 //! become. Backends supply kernels through the [`Backend`] trait. It must not
 //! depend on any compiler crate: it knows layouts and kernels by index only.
 
+pub mod comm;
 pub mod connect;
 pub mod data;
 pub mod layout;

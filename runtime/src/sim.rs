@@ -1,11 +1,14 @@
 //! The time-step schedule (spec/semantics.md), written once. Backends only
 //! supply the kernels of each phase.
 
+use crate::comm::{Comm, SINGLE};
 use crate::connect::{self, Csr, Ends, Rule};
 use crate::layout::{AT_END, Connect, NetLayout, RecordKind, Space, VarRole};
 use crate::schedule::{Batch, Loaded, LoadedProj, Op, Resident, Src, StepPlan, Tap};
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+mod split;
 
 /// What a kernel may know about the current step.
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +24,14 @@ pub struct StepCtx<'a> {
     /// Per element of the population: the last step of its refractory
     /// period (refractory while `step <= ref_until[i]`; -1 when never).
     pub ref_until: &'a [i64],
+    /// The elements this process computes, `span.0..span.1` (all of them
+    /// unless the run is split across processes: [`crate::comm`]); a
+    /// backend that computes more gives the same values here, only slower.
+    pub span: (usize, usize),
 }
+
+/// Every element: the span of a population that is not split.
+pub const ALL: (usize, usize) = (0, usize::MAX);
 
 /// Where a step is: what every kernel call of the step shares.
 #[derive(Clone, Copy, Debug)]
@@ -34,18 +44,24 @@ struct Clock {
 
 impl Clock {
     /// The context of a population's kernels at this step.
-    fn ctx<'a>(&self, ref_until: &'a [i64]) -> StepCtx<'a> {
+    fn ctx<'a>(&self, ref_until: &'a [i64], span: (usize, usize)) -> StepCtx<'a> {
         StepCtx {
             step: self.step,
             t: self.t,
             dt: self.dt,
             seed: self.seed,
             ref_until,
+            span,
         }
     }
 }
 
 impl StepCtx<'_> {
+    /// The elements of a population of `n` this process computes.
+    pub fn elements(&self, n: usize) -> std::ops::Range<usize> {
+        self.span.0.min(n)..self.span.1.min(n)
+    }
+
     /// Whether element `i` is refractory in this step.
     pub fn refractory(&self, i: usize) -> bool {
         self.ref_until
@@ -156,6 +172,13 @@ pub trait Backend {
     fn fusion(&self) -> Fusion {
         Fusion::default()
     }
+    /// The variables of projection `proj`'s presynaptic population that its
+    /// kernels read after the initial values (a network split across
+    /// processes brings them up to date from their owners first); `None`:
+    /// every one.
+    fn pre_reads(&self, _proj: usize) -> Option<Vec<usize>> {
+        None
+    }
     /// Called when a simulation is built on this backend, before anything
     /// else: a backend may serve several in turn (a Python model's runs),
     /// and must forget what it derived from the last one's synapses.
@@ -228,6 +251,9 @@ impl Fusion {
 /// The state of one projection.
 struct ProjState {
     csr: Csr,
+    /// The synapses of the whole projection (more than `csr` holds when
+    /// the network is split across processes).
+    total: usize,
     vars: Vec<Vec<f64>>,
     delay_steps: Vec<u32>,
     /// The delay of every synapse, when they all have the same one.
@@ -240,6 +266,14 @@ struct ProjState {
     /// by step modulo its length; one slot when `on post` runs at once.
     post_ring: Vec<Vec<u32>>,
     acc: Vec<Vec<f64>>,
+}
+
+/// A projection's synapses as a rule or file makes them, before their
+/// values ([`Simulation::finish_projection`]).
+struct Built {
+    csr: Csr,
+    /// Values of synapse variables read from an edge file's columns.
+    file_columns: Vec<(usize, Vec<f64>)>,
 }
 
 /// How to run.
@@ -611,6 +645,11 @@ pub struct BuildOptions<'p> {
 pub struct Simulation<'a> {
     layout: &'a NetLayout,
     s: SimState,
+    /// The processes the network is split across ([`crate::comm::SINGLE`]
+    /// when it is not).
+    comm: &'a dyn Comm,
+    /// Per population: the elements this process computes.
+    own: Vec<(usize, usize)>,
     /// Things the user should know (delays rounded to the step, ...).
     pub warnings: Vec<String>,
 }
@@ -675,12 +714,33 @@ impl<'a> Simulation<'a> {
         backend: &dyn Backend,
         opts: &BuildOptions<'_>,
     ) -> Result<Self, BuildError> {
+        Self::build_split(layout, backend, opts, &SINGLE)
+    }
+
+    /// [`Self::build`] for this rank's part of a network split across the
+    /// processes of `comm`: each computes a contiguous block of every
+    /// population and holds the synapses onto it (spec/run.md, "Across
+    /// processes"). Every rank calls it; they fail together, with the
+    /// message the whole network would give.
+    pub fn build_split(
+        layout: &'a NetLayout,
+        backend: &dyn Backend,
+        opts: &BuildOptions<'_>,
+        comm: &'a dyn Comm,
+    ) -> Result<Self, BuildError> {
         let (seed, dt, base) = (opts.seed, opts.dt, opts.base);
         backend.new_network();
         // Nothing large is allocated before the estimate says it fits.
         let limit = opts.memory_limit.or_else(memory_available);
-        if let Some(limit) = limit {
-            check_memory(&estimate(layout, dt, 0.0), limit)?;
+        let fits = match limit {
+            Some(limit) => check_memory(&split::per_rank(&estimate(layout, dt, 0.0), comm.size()), limit),
+            None => Ok(()),
+        };
+        split::agree(comm, fits.map_err(|e| (0, e.0)))?;
+        if comm.size() > 1 && backend.resident().is_some() {
+            return Err(BuildError(
+                "this backend keeps the network on one device and cannot run it across MPI ranks yet; use --backend auto, cranelift or llvm under mpirun".into(),
+            ));
         }
         let vars: Vec<Vec<Vec<f64>>> = layout
             .pops
@@ -721,9 +781,19 @@ impl<'a> Simulation<'a> {
                 .collect(),
             step: 0,
         };
+        let own = layout
+            .pops
+            .iter()
+            .map(|p| {
+                let b = crate::comm::block(p.size, comm.rank(), comm.size());
+                (b.start, b.end)
+            })
+            .collect();
         let mut sim = Simulation {
             layout,
             s: state,
+            comm,
+            own,
             warnings: vec![],
         };
         for (p, (vars, refs)) in sim.s.vars.iter_mut().zip(&sim.s.ref_until).enumerate() {
@@ -733,7 +803,10 @@ impl<'a> Simulation<'a> {
                 dt,
                 seed,
             };
-            backend.init(p, vars, &clock.ctx(refs));
+            // Initial values everywhere: draws are keyed by element, so
+            // every rank computes the same, and connection rules and
+            // projections read positions and parameters of every neuron.
+            backend.init(p, vars, &clock.ctx(refs, ALL));
         }
         // Spikes given in files.
         let mut schedules: Vec<Vec<(u64, u32)>> =
@@ -795,7 +868,9 @@ impl<'a> Simulation<'a> {
         }
         sim.s.schedules = schedules;
         for (k, proj) in layout.projs.iter().enumerate() {
-            let state = sim.build_projection(k, proj, backend, (seed, dt, limit), base)?;
+            let state = sim.build_projection(k, proj, backend, seed, base);
+            let state = split::agree(comm, state.map_err(|e| (0, e.0)))?;
+            let state = sim.finish_projection(k, proj, state, backend, (seed, dt, limit))?;
             sim.s.projs.push(state);
         }
         sim.s.event_acc = layout
@@ -819,13 +894,13 @@ impl<'a> Simulation<'a> {
 
     #[allow(clippy::too_many_lines)]
     fn build_projection(
-        &mut self,
+        &self,
         k: usize,
         proj: &crate::layout::ProjLayout,
         backend: &dyn Backend,
-        (seed, dt, limit): (u64, f64, Option<u64>),
+        seed: u64,
         base: &Path,
-    ) -> Result<ProjState, BuildError> {
+    ) -> Result<Built, BuildError> {
         let err = |m: String| BuildError(format!("{} ({}): {m}", proj.name, proj.origin));
         let (n_pre, n_post) = (
             self.layout.pops[proj.pre].size,
@@ -839,8 +914,14 @@ impl<'a> Simulation<'a> {
         };
         let stream = proj.stream;
         let (pre_bufs, post_bufs) = (&self.s.vars[proj.pre], &self.s.vars[proj.post]);
+        // Split across processes, a rank keeps the synapses onto its own
+        // block (the rule's draws are the whole network's).
+        let (lo, hi) = self.own[proj.post];
+        let split = self.comm.size() > 1;
+        let posts = if split { lo as u32..hi as u32 } else { 0..n_post as u32 };
         let filter = |i: u32, j: u32| {
-            !proj.filtered || backend.proj_filter(k, i, j, pre_bufs, post_bufs, seed)
+            (!split || posts.contains(&j))
+                && (!proj.filtered || backend.proj_filter(k, i, j, pre_bufs, post_bufs, seed))
         };
         let mut file_columns: Vec<(usize, Vec<f64>)> = vec![];
         let csr = match &proj.connect {
@@ -864,9 +945,8 @@ impl<'a> Simulation<'a> {
                     .collect();
                 connect::Csr::from_pairs(n_pre, n_post, pairs)
             }
-            Connect::Rule(rule) => {
-                connect::build(rule, ends, seed, stream, &filter).map_err(|e| err(e.0))?
-            }
+            Connect::Rule(rule) => connect::build_onto(rule, ends, seed, stream, &filter, posts.clone())
+                .map_err(|e| err(e.0))?,
             Connect::Matrix { path } => {
                 let full = base.join(path);
                 let m = crate::data::read_matrix(&full).map_err(|e| err(e.0))?;
@@ -930,6 +1010,31 @@ impl<'a> Simulation<'a> {
                 .map_err(|e| err(e.0))?
             }
         };
+        Ok(Built { csr, file_columns })
+    }
+
+    /// The rest of [`Self::build_projection`] once every rank has its
+    /// synapses: their numbers in the whole network, initial values,
+    /// delays and delay rings.
+    #[allow(clippy::too_many_lines)]
+    fn finish_projection(
+        &mut self,
+        k: usize,
+        proj: &crate::layout::ProjLayout,
+        built: Built,
+        backend: &dyn Backend,
+        (seed, dt, limit): (u64, f64, Option<u64>),
+    ) -> Result<ProjState, BuildError> {
+        let err = |m: String| BuildError(format!("{} ({}): {m}", proj.name, proj.origin));
+        let Built {
+            mut csr,
+            file_columns,
+        } = built;
+        let (n_pre, n_post) = (
+            self.layout.pops[proj.pre].size,
+            self.layout.pops[proj.post].size,
+        );
+        let total = split::number_synapses(self.comm, &mut csr);
         let mut vars: Vec<Vec<f64>> = proj
             .vars
             .iter()
@@ -978,22 +1083,29 @@ impl<'a> Simulation<'a> {
         let mut delay_steps = vec![0u32; csr.len()];
         if let Some(dv) = proj.delay_var {
             let mut worst = 0.0f64;
+            let mut bad = Ok(());
             for (s, &d) in vars[dv].iter().enumerate() {
                 let steps = (d / dt).round();
                 if !(d >= 0.0 && d.is_finite()) || steps > f64::from(u32::MAX) {
-                    return Err(err(format!(
-                        "synapse {s} ({}[{}] -> {}[{}]) has the delay {d} s; delays must be finite, not negative and at most {} steps of {} ms",
+                    // The whole network's number of the synapse.
+                    let g = csr.keys.get(s).map_or(s as u64, |&g| u64::from(g));
+                    bad = Err((g, err(format!(
+                        "synapse {g} ({}[{}] -> {}[{}]) has the delay {d} s; delays must be finite, not negative and at most {} steps of {} ms",
                         self.layout.pops[proj.pre].name,
                         csr.pre.get(s).copied().unwrap_or(0),
                         self.layout.pops[proj.post].name,
                         csr.post.get(s).copied().unwrap_or(0),
                         u32::MAX,
                         dt * 1e3
-                    )));
+                    )).0));
+                    break;
                 }
                 worst = worst.max((d - steps * dt).abs());
                 delay_steps[s] = steps as u32;
             }
+            split::agree(self.comm, bad)?;
+            // Not negative: the bits order as the values do.
+            let worst = f64::from_bits(self.comm.max_i64(worst.to_bits() as i64) as u64);
             if worst > 1e-9 * dt {
                 self.warnings.push(format!(
                     "{} ({}): delays are rounded to whole steps of {} ms, by up to {:.4} ms",
@@ -1004,7 +1116,10 @@ impl<'a> Simulation<'a> {
                 ));
             }
         }
-        let max_delay = delay_steps.iter().copied().max().unwrap_or(0) as usize;
+        // The whole projection's shortest and longest delays: every rank
+        // keeps rings of one length, and treats one delay for all alike.
+        let (low, high) = split::delay_range(self.comm, &delay_steps);
+        let max_delay = high.unwrap_or(0) as usize;
         let ring_bytes = (max_delay as f64 + 1.0) * RING_SLOT_BYTES;
         if let Some(limit) = limit
             && ring_bytes > limit as f64
@@ -1017,11 +1132,15 @@ impl<'a> Simulation<'a> {
                 gib(limit as f64)
             )));
         }
-        let first = delay_steps.first().copied().unwrap_or(0);
         Ok(ProjState {
             csr,
+            total,
             vars,
-            uniform_delay: delay_steps.iter().all(|&d| d == first).then_some(first),
+            // No synapses at all: one delay (0), as for one process.
+            uniform_delay: match (low, high) {
+                (Some(a), Some(b)) => (a == b).then_some(a),
+                _ => Some(0),
+            },
             delay_steps,
             ring: vec![vec![]; max_delay + 1],
             ring_rows: vec![vec![]; max_delay + 1],
@@ -1179,6 +1298,27 @@ impl<'a> Simulation<'a> {
         spiking: &mut [Vec<u32>],
         pending: &mut [bool],
         refractory: &mut Vec<f64>,
+        x: &mut split::Exchange,
+    ) {
+        if x.split {
+            self.before_op(backend, op, spiking, x);
+        }
+        self.op_here(backend, fusion, op, clock, spiking, pending, refractory);
+        if x.split {
+            self.after_op(op, spiking, x);
+        }
+    }
+
+    /// [`Self::op`] on this process's part.
+    fn op_here(
+        &mut self,
+        backend: &dyn Backend,
+        fusion: &Fusion,
+        op: Op,
+        clock: Clock,
+        spiking: &mut [Vec<u32>],
+        pending: &mut [bool],
+        refractory: &mut Vec<f64>,
     ) {
         let n = clock.step;
         match op {
@@ -1190,7 +1330,7 @@ impl<'a> Simulation<'a> {
                 }
             }
             Op::Dynamic(p) => {
-                let ctx = clock.ctx(&self.s.ref_until[p]);
+                let ctx = clock.ctx(&self.s.ref_until[p], self.own[p]);
                 backend.dynamic(p, &mut self.s.vars[p], &ctx);
             }
             Op::ProjDynamic(k) => {
@@ -1200,7 +1340,7 @@ impl<'a> Simulation<'a> {
                 self.proj_phase(backend, k, ProjPhase::Couple, clock, &[], (&[], &[]));
             }
             Op::PopStep(p) => {
-                let ctx = clock.ctx(&self.s.ref_until[p]);
+                let ctx = clock.ctx(&self.s.ref_until[p], self.own[p]);
                 let mut fused: Vec<(usize, &mut [Vec<f64>])> = self
                     .s
                     .projs
@@ -1212,14 +1352,14 @@ impl<'a> Simulation<'a> {
                 backend.pop_step(p, &mut self.s.vars[p], &mut fused, &ctx, &mut spiking[p]);
             }
             Op::Update(p) => {
-                let ctx = clock.ctx(&self.s.ref_until[p]);
+                let ctx = clock.ctx(&self.s.ref_until[p], self.own[p]);
                 backend.update(p, &mut self.s.vars[p], &ctx);
             }
             Op::ProjUpdate(k) => {
                 self.proj_phase(backend, k, ProjPhase::Update, clock, &[], (&[], &[]));
             }
             Op::Threshold(p) => {
-                let ctx = clock.ctx(&self.s.ref_until[p]);
+                let ctx = clock.ctx(&self.s.ref_until[p], self.own[p]);
                 backend.threshold(p, &mut self.s.vars[p], &ctx, &mut spiking[p]);
             }
             Op::Poisson(p) => self.poisson_spikes(p, n, &mut spiking[p]),
@@ -1244,12 +1384,13 @@ impl<'a> Simulation<'a> {
                 }
             }
             Op::Reset(p) => {
-                let fired = &spiking[p];
+                // Split across processes: the rank's own spikes.
+                let fired = split::own_slice(&spiking[p], self.own[p]);
                 if fired.is_empty() {
                     return;
                 }
                 refractory.clear();
-                let ctx = clock.ctx(&self.s.ref_until[p]);
+                let ctx = clock.ctx(&self.s.ref_until[p], self.own[p]);
                 backend.reset(p, &mut self.s.vars[p], &ctx, fired, refractory);
                 for (j, &i) in fired.iter().enumerate() {
                     let period = refractory.get(j).copied().unwrap_or(0.0);
@@ -1407,7 +1548,9 @@ impl<'a> Simulation<'a> {
         }
         Ok(Simulation {
             layout,
+            own: vec![ALL; state.vars.len()],
             s: state,
+            comm: &SINGLE,
             warnings: vec![],
         })
     }
@@ -1429,7 +1572,7 @@ impl<'a> Simulation<'a> {
 
     /// The number of synapses of each projection.
     pub fn synapse_counts(&self) -> Vec<usize> {
-        self.s.projs.iter().map(|p| p.csr.len()).collect()
+        self.s.projs.iter().map(|p| p.total).collect()
     }
 
     /// The buffers of population `pop`.
@@ -1476,12 +1619,7 @@ impl<'a> Simulation<'a> {
                     } => {
                         // The variable's own length: synapses, pre or post
                         // neurons, or one value.
-                        let n = self
-                            .s
-                            .projs
-                            .get(proj)
-                            .and_then(|p| p.vars.get(var))
-                            .map_or(0, Vec::len);
+                        let n = self.proj_var_len(proj, var);
                         last.min(n).saturating_sub(first.min(n))
                     }
                     RecordKind::Connectivity { .. } => 0,
@@ -1501,6 +1639,11 @@ impl<'a> Simulation<'a> {
         // where the run ended, stopped or not; then the synapses.
         let end = self.s.step;
         self.sample(end, end as f64 * opts.dt, &mut result.samples, true);
+        if self.comm.size() > 1 {
+            // Rank 0 writes the files: it gets the other ranks' values.
+            self.gather_samples(&mut result.samples);
+            self.gather_state();
+        }
         result.wiring = self
             .layout
             .records
@@ -1512,7 +1655,7 @@ impl<'a> Simulation<'a> {
             .collect();
         result.step_stats = (0..npop).map(|p| self.step_stats(p)).collect();
         result.loop_time = start.elapsed();
-        result.synaptic_events = self
+        let events: u64 = self
             .layout
             .projs
             .iter()
@@ -1531,6 +1674,9 @@ impl<'a> Simulation<'a> {
                     .sum::<u64>()
             })
             .sum();
+        let mut events = [events];
+        self.comm.sum_u64(&mut events);
+        result.synaptic_events = events[0];
         result
     }
 
@@ -1553,6 +1699,7 @@ impl<'a> Simulation<'a> {
         let mut refractory: Vec<f64> = vec![];
         let fusion = backend.fusion();
         let plan = self.step_plan(&fusion);
+        let mut x = split::Exchange::new(self, backend);
         for n in first..last {
             let t = n as f64 * opts.dt;
             let clock = Clock {
@@ -1561,9 +1708,18 @@ impl<'a> Simulation<'a> {
                 dt: opts.dt,
                 seed: opts.seed,
             };
-            let signal = hooks
-                .stop
-                .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+            // Split across processes, the signal every rank has heard of
+            // by the last exchange: all stop at the same step.
+            let signal = if x.split {
+                x.heard = hooks
+                    .stop
+                    .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+                x.signal
+            } else {
+                hooks
+                    .stop
+                    .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed))
+            };
             if signal != 0 {
                 result.stopped = Some(RunError::Interrupted { t, signal });
                 break;
@@ -1588,7 +1744,11 @@ impl<'a> Simulation<'a> {
                     &mut spiking,
                     &mut pending,
                     &mut refractory,
+                    &mut x,
                 );
+            }
+            if x.split {
+                self.end_step(&mut spiking, &mut x);
             }
             for (p, fired) in spiking.iter().enumerate() {
                 result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
@@ -1597,7 +1757,7 @@ impl<'a> Simulation<'a> {
             result.steps = n + 1 - first;
             self.s.step = n + 1;
             if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == last)
-                && let Some(err) = self.check_finite((n + 1) as f64 * opts.dt)
+                && let Some(err) = self.check_finite_everywhere((n + 1) as f64 * opts.dt)
             {
                 result.stopped = Some(err);
                 break;
@@ -1780,8 +1940,18 @@ impl<'a> Simulation<'a> {
         })
     }
 
-    /// Projection `k`'s synapses: indices, and delays as given (seconds).
+    /// Projection `k`'s synapses: indices, and delays as given (seconds);
+    /// split across processes, rank 0 gets every rank's.
     fn wiring(&self, k: usize) -> Option<Wiring> {
+        let w = self.wiring_here(k)?;
+        if self.comm.size() == 1 {
+            return Some(w);
+        }
+        Some(self.gather_wiring(k, w))
+    }
+
+    /// [`Self::wiring`] of the synapses this process holds.
+    fn wiring_here(&self, k: usize) -> Option<Wiring> {
         let st = self.s.projs.get(k)?;
         let proj = self.layout.projs.get(k)?;
         let n = st.csr.pre.len();
@@ -1823,14 +1993,15 @@ impl<'a> Simulation<'a> {
                     last,
                     every,
                 } if due(every) => {
-                    let Some(buf) = self.s.projs.get(proj).and_then(|p| p.vars.get(var)) else {
+                    if self.s.projs.get(proj).and_then(|p| p.vars.get(var)).is_none() {
                         continue;
-                    };
+                    }
+                    let n = self.proj_var_len(proj, var);
                     taps.push(Tap {
                         record: k,
                         src: Src::Proj(proj, var),
-                        first: first.min(buf.len()),
-                        last: last.min(buf.len()),
+                        first: first.min(n),
+                        last: last.min(n),
                         repeat: 0,
                     });
                 }
@@ -1867,6 +2038,14 @@ impl<'a> Simulation<'a> {
             s.t.push(t);
             if tap.repeat > 0 {
                 s.values.extend(std::iter::repeat_n(buf[0], tap.repeat));
+            } else if let Some(cols) = self.split_columns(tap.record) {
+                // Split across processes: this rank's values in their
+                // columns; rank 0 gathers the others' at the end.
+                let row = s.values.len();
+                s.values.resize(row + (tap.last - tap.first), f64::NAN);
+                for (c, i) in cols {
+                    s.values[row + c] = buf[i];
+                }
             } else {
                 s.values.extend_from_slice(&buf[tap.first..tap.last]);
             }
@@ -1876,25 +2055,44 @@ impl<'a> Simulation<'a> {
     /// The first state (of a neuron, a synapse, a projection's pre or post
     /// side, or a projection) that is NaN or infinite, by the model's names.
     fn check_finite(&self, t: f64) -> Option<RunError> {
-        let first_bad = |buf: &[f64]| buf.iter().position(|x| !x.is_finite());
+        self.first_not_finite(t).map(|e| e.1)
+    }
+
+    /// [`Self::check_finite`] on this process's part, with the place's
+    /// order in the whole network's search (population or projection,
+    /// variable, element) to find the first across processes.
+    fn first_not_finite(&self, t: f64) -> Option<([u64; 4], RunError)> {
+        // Per-element buffers of a split population: this rank's block
+        // (`ALL` for one value, which every rank computes).
+        let first_bad = |buf: &[f64], (lo, hi): (usize, usize)| {
+            let (lo, hi) = (lo.min(buf.len()), hi.min(buf.len()));
+            buf[lo..hi]
+                .iter()
+                .position(|x| !x.is_finite())
+                .map(|i| i + lo)
+        };
         for (p, pop) in self.layout.pops.iter().enumerate() {
             for (v, var) in pop.vars.iter().enumerate() {
                 if var.role != VarRole::State {
                     continue;
                 }
                 let buf = &self.s.vars[p][v];
-                if let Some(i) = first_bad(buf) {
+                let span = if var.scalar { ALL } else { self.own[p] };
+                if let Some(i) = first_bad(buf, span) {
                     let place = if buf.len() == 1 && pop.size != 1 {
                         format!("population `{}` (one value for all)", pop.name)
                     } else {
                         format!("neuron {i} of population `{}`", pop.name)
                     };
-                    return Some(RunError::NotFinite {
-                        place,
-                        var: var.name.clone(),
-                        value: buf[i],
-                        t,
-                    });
+                    return Some((
+                        [0, p as u64, v as u64, i as u64],
+                        RunError::NotFinite {
+                            place,
+                            var: var.name.clone(),
+                            value: buf[i],
+                            t,
+                        },
+                    ));
                 }
             }
         }
@@ -1909,8 +2107,17 @@ impl<'a> Simulation<'a> {
                 let Some(buf) = st.vars.get(v) else {
                     continue;
                 };
-                let Some(i) = first_bad(buf) else {
+                let span = match var.space {
+                    Space::PostState => self.own[proj.post],
+                    _ => ALL,
+                };
+                let Some(i) = first_bad(buf, span) else {
                     continue;
+                };
+                // A synapse by its number in the whole projection.
+                let key = match var.space {
+                    Space::Syn => st.csr.keys.get(i).map_or(i, |&g| g as usize),
+                    _ => i,
                 };
                 let what = format!("projection `{}` ({})", proj.name, proj.origin);
                 let (pre, post) = (
@@ -1920,9 +2127,9 @@ impl<'a> Simulation<'a> {
                 let place = match var.space {
                     Space::Syn => match (st.csr.pre.get(i), st.csr.post.get(i)) {
                         (Some(a), Some(b)) => {
-                            format!("synapse {i} ({pre}[{a}] -> {post}[{b}]) of {what}")
+                            format!("synapse {key} ({pre}[{a}] -> {post}[{b}]) of {what}")
                         }
-                        _ => format!("synapse {i} of {what}"),
+                        _ => format!("synapse {key} of {what}"),
                     },
                     Space::PreState => format!("presynaptic {pre}[{i}] of {what}"),
                     Space::PostState => format!("postsynaptic {post}[{i}] of {what}"),
@@ -1930,12 +2137,15 @@ impl<'a> Simulation<'a> {
                     // checked (and named) with their population.
                     Space::Scalar | Space::PreNeuron(_) | Space::PostNeuron(_) => what,
                 };
-                return Some(RunError::NotFinite {
-                    place,
-                    var: var.name.clone(),
-                    value: buf[i],
-                    t,
-                });
+                return Some((
+                    [1, k as u64, v as u64, key as u64],
+                    RunError::NotFinite {
+                        place,
+                        var: var.name.clone(),
+                        value: buf[i],
+                        t,
+                    },
+                ));
             }
         }
         None

@@ -133,6 +133,7 @@ fn run(net: &Network, backend: &str, x: &[f64], y: &[f64]) -> Vec<u64> {
         dt: 1e-4,
         seed: 1,
         ref_until: &refr,
+        span: circ_runtime::sim::ALL,
     };
     inst.backend.update(0, &mut vars, &ctx);
     vars[2].iter().map(|v| v.to_bits()).collect()

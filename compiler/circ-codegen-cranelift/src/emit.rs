@@ -151,6 +151,8 @@ struct PartState<'b> {
     tables: Value,
     lens: Value,
     list: Value,
+    /// `Env::keys`: each synapse's number in the whole projection, or null.
+    keys: Value,
     pre: Value,
     post: Value,
     ref_until: Value,
@@ -310,6 +312,7 @@ fn load_part<'b>(
         tables: ld(b, i64t, off::TABLES),
         lens: ld(b, i64t, off::TABLE_LENS),
         list: ld(b, i64t, off::LIST),
+        keys: ld(b, i64t, off::KEYS),
         pre: ld(b, i64t, off::PRE),
         post: ld(b, i64t, off::POST),
         ref_until: ld(b, i64t, off::REF_UNTIL),
@@ -429,6 +432,33 @@ impl<'b, 'f> Gen<'b, 'f> {
     /// The current part.
     fn p(&self) -> &PartState<'b> {
         &self.p.as_ref().expect("a part is current").1
+    }
+
+    /// The current element's number in the whole network (its draws' key
+    /// and its `Index`): a synapse of a split network looks it up in
+    /// `Env::keys`; every other element is its own. (Such parts never run
+    /// in the vector loop: `Part::vectorizable`.)
+    fn key(&mut self) -> Value {
+        let (domain, keys) = (self.p().domain, self.p().keys);
+        if !domain.has_synapse() || self.lanes != 1 {
+            return self.element;
+        }
+        let i64t = types::I64;
+        let b = &mut *self.b;
+        let has = b.ins().icmp_imm_u(IntCC::NotEqual, keys, 0);
+        let (with, without, joined) = (b.create_block(), b.create_block(), b.create_block());
+        b.append_block_param(joined, i64t);
+        b.ins().brif(has, with, &[], without, &[]);
+        b.switch_to_block(with);
+        let a = b.ins().imul_imm_u(self.element, 4);
+        let a = b.ins().iadd(keys, a);
+        let v = b.ins().load(types::I32, mem(), a, 0);
+        let v = b.ins().uextend(i64t, v);
+        b.ins().jump(joined, &[BlockArg::Value(v)]);
+        b.switch_to_block(without);
+        b.ins().jump(joined, &[BlockArg::Value(self.element)]);
+        b.switch_to_block(joined);
+        b.block_params(joined)[0]
     }
 
     /// Makes part `m` current and works out its element, neurons and
@@ -947,7 +977,10 @@ impl<'b, 'f> Gen<'b, 'f> {
                 let dt = self.p().dt;
                 self.splat(dt)
             }
-            Expr::Index => self.b.ins().fcvt_from_uint(types::F64, self.element),
+            Expr::Index => {
+                let key = self.key();
+                self.b.ins().fcvt_from_uint(types::F64, key)
+            }
             Expr::PreIndex => self.b.ins().fcvt_from_uint(types::F64, self.i),
             Expr::PostIndex => self.b.ins().fcvt_from_uint(types::F64, self.j),
             Expr::Refractory => match self.refractory {
@@ -1032,7 +1065,8 @@ impl<'b, 'f> Gen<'b, 'f> {
                 let little = MemFlagsData::new().with_endianness(Endianness::Little);
                 let (seed, step) = (self.p().seed, self.p().step);
                 let stream = self.b.ins().iconst(types::I64, i64::from(*s));
-                let el = self.b.ins().band_imm_u(self.element, 0xffff_ffff);
+                let key = self.key();
+                let el = self.b.ins().band_imm_u(key, 0xffff_ffff);
                 let mut keys = [seed, stream, el, step];
                 if self.lanes == 2 {
                     for k in &mut keys {

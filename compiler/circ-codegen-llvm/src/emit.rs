@@ -122,6 +122,8 @@ struct PartState<'a, 'ctx> {
     tables: PointerValue<'ctx>,
     lens: PointerValue<'ctx>,
     list: PointerValue<'ctx>,
+    /// `Env::keys`: each synapse's number in the whole projection, or null.
+    keys: PointerValue<'ctx>,
     rows: PointerValue<'ctx>,
     pre: PointerValue<'ctx>,
     post: PointerValue<'ctx>,
@@ -390,6 +392,7 @@ fn load_part<'a, 'ctx>(
         tables: p(off::TABLES)?,
         lens: p(off::TABLE_LENS)?,
         list: p(off::LIST)?,
+        keys: p(off::KEYS)?,
         rows: p(off::ROWS)?,
         pre: p(off::PRE)?,
         post: p(off::POST)?,
@@ -424,6 +427,30 @@ macro_rules! int2 {
 impl<'a, 'ctx> Gen<'a, 'ctx> {
     fn block(&self, name: &str) -> BasicBlock<'ctx> {
         self.s.ctx.append_basic_block(self.func, name)
+    }
+
+    /// The current element's number in the whole network (its draws' key
+    /// and its `Index`): a synapse of a split network looks it up in
+    /// `Env::keys`; every other element is its own. (Such parts never run
+    /// in the vector loop: `Part::vectorizable`.)
+    fn key(&mut self) -> R<IntValue<'ctx>> {
+        let (domain, keys) = (self.p().domain, self.p().keys);
+        if !domain.has_synapse() || self.lanes != 1 {
+            return Ok(self.element);
+        }
+        let from = self.current_block()?;
+        let (with, joined) = (self.block("key"), self.block("keyed"));
+        let has = self.b.build_is_not_null(keys, "").map_err(err)?;
+        self.b
+            .build_conditional_branch(has, with, joined)
+            .map_err(err)?;
+        self.b.position_at_end(with);
+        let v = self.load_u32(keys, self.element)?;
+        self.b.build_unconditional_branch(joined).map_err(err)?;
+        self.b.position_at_end(joined);
+        let phi = self.b.build_phi(self.s.i64t, "key").map_err(err)?;
+        phi.add_incoming(&[(&v, with), (&self.element, from)]);
+        Ok(phi.as_basic_value().into_int_value())
     }
 
     fn p(&self) -> &PartState<'a, 'ctx> {
@@ -1220,7 +1247,7 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
             Expr::Dt => self.splat(self.p().dt)?,
             Expr::Index | Expr::PreIndex | Expr::PostIndex => {
                 let x = match e {
-                    Expr::Index => self.element,
+                    Expr::Index => self.key()?,
                     Expr::PreIndex => self.i,
                     _ => self.j,
                 };
@@ -1297,9 +1324,10 @@ impl<'a, 'ctx> Gen<'a, 'ctx> {
                 // step): integers passed as the bits of floats; in the
                 // vector loop, each lane its own element.
                 let i64t = self.s.i64t;
+                let key = self.key()?;
                 let el = self
                     .b
-                    .build_and(self.element, i64t.const_int(0xffff_ffff, false), "")
+                    .build_and(key, i64t.const_int(0xffff_ffff, false), "")
                     .map_err(err)?;
                 let (seed, step) = (self.p().seed, self.p().step);
                 let stream = i64t.const_int(u64::from(*s), false);

@@ -255,6 +255,7 @@ impl Model {
                 memory_limit: req.memory_limit,
                 allow_long: req.allow_long,
                 extra: None,
+                comm: &circ_runtime::comm::SINGLE,
             };
             circ_exe::execute(&job, &mut hooks, &mut |w| warnings.push(w)).map(|o| {
                 (

@@ -157,6 +157,9 @@ pub struct Job<'a> {
     /// Another file to write with the recordings (an NWB file): its name,
     /// and what makes its bytes from the run (an error stops the write).
     pub extra: Option<(String, &'a ExtraFile<'a>)>,
+    /// The processes the run is split across (`mpirun`'s ranks; one
+    /// process: `circ_runtime::comm::SINGLE`). Rank 0 writes the files.
+    pub comm: &'a dyn circ_runtime::comm::Comm,
 }
 
 /// Makes a file's bytes from a finished run ([`Job::extra`]).
@@ -221,19 +224,31 @@ pub fn execute<'a>(
         warn(w.message().to_string());
     }
     let steps = (job.duration / job.dt).round();
+    let comm = job.comm;
+    let lead = comm.rank() == 0;
+    if comm.size() > 1 {
+        same_everywhere(job)?;
+    }
     // The output folder is checked and locked before anything else, so a
-    // run that could not be written is never started.
+    // run that could not be written is never started (rank 0 writes it;
+    // every rank stops if it cannot).
     let out = match &job.out {
-        Some(dir) => Some(circ_runtime::outdir::OutDir::reserve(dir, 0).map_err(|e| refuse(2, e))?),
-        None => None,
-    };
+        Some(dir) if lead => {
+            Some(circ_runtime::outdir::OutDir::reserve(dir, 0).map_err(|e| e.to_string()))
+        }
+        _ => None,
+    }
+    .transpose();
+    circ_runtime::comm::agree(comm, out.as_ref().map(|_| ()).map_err(Clone::clone))
+        .map_err(|e| refuse(2, e))?;
+    let out = out.map_err(|e| refuse(2, e))?;
     let bopts = circ_runtime::BuildOptions {
         seed: job.seed,
         dt: job.dt,
         base: job.base,
         memory_limit: job.memory_limit,
     };
-    let mut sim = circ_runtime::Simulation::build(job.layout, job.backend, &bopts)
+    let mut sim = circ_runtime::Simulation::build_split(job.layout, job.backend, &bopts, comm)
         .map_err(|e| refuse(1, e))?;
     for w in &sim.warnings {
         warn(w.to_string());
@@ -243,10 +258,15 @@ pub fn execute<'a>(
     }
     // With the synapses made, the size of every sampled recording is known.
     let steps = steps.clamp(0.0, u64::MAX as f64) as u64;
-    if let Some(out) = &out {
-        let known = circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
-        out.check_room(known).map_err(|e| refuse(2, e))?;
-    }
+    let room = match &out {
+        Some(out) => {
+            let known =
+                circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
+            out.check_room(known).map_err(|e| e.to_string())
+        }
+        None => Ok(()),
+    };
+    circ_runtime::comm::agree(comm, room).map_err(|e| refuse(2, e))?;
     let build = job.started.elapsed().as_secs_f64();
     let ropts = circ_runtime::RunOptions {
         duration: job.duration,
@@ -267,8 +287,13 @@ pub fn execute<'a>(
         build_seconds: build,
         extra_files: job.extra.iter().map(|e| e.0.clone()).collect(),
     };
-    let mut files = circ_runtime::output::render(job.layout, &result, &info);
-    if let Some((name, make)) = &job.extra {
+    // Rank 0 holds every recording (the others gave it theirs).
+    let mut files = if lead {
+        circ_runtime::output::render(job.layout, &result, &info)
+    } else {
+        vec![]
+    };
+    if let Some((name, make)) = job.extra.as_ref().filter(|_| lead) {
         let bytes =
             make(&result, &info).map_err(|e| refuse(2, format!("cannot make {name}: {e}")))?;
         files.insert(files.len().saturating_sub(1), (name.clone(), bytes));
@@ -284,6 +309,28 @@ pub fn execute<'a>(
     })
 }
 
+/// Refuses to start when the ranks were not given the same model and
+/// settings (a file changed between their starts, other arguments): each
+/// compares a digest of its network, seed, step and duration with every
+/// other's.
+fn same_everywhere(job: &Job<'_>) -> Result<(), Refusal> {
+    let mut text = postcard::to_allocvec(job.layout).unwrap_or_default();
+    text.extend_from_slice(
+        format!("{} {} {} {}", job.seed, job.dt, job.duration, job.backend_name).as_bytes(),
+    );
+    let mine = circ_runtime::comm::digest(&text).to_le_bytes();
+    let all = job.comm.all_gather_bytes(&mine);
+    match all.iter().position(|d| d[..] != all[0][..]) {
+        None => Ok(()),
+        Some(r) => Err(refuse(
+            1,
+            format!(
+                "the ranks were not given the same model: rank {r} has another network or other settings than rank 0 (a file changed between their starts, or other arguments); start them again with one model"
+            ),
+        )),
+    }
+}
+
 /// Builds the network, runs it (a progress bar on a terminal; Ctrl-C stops
 /// it with complete files), writes the recordings and prints a summary.
 /// Returns the process exit code: 0, 1 (model or run error), 2 (cannot
@@ -294,7 +341,9 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     // recorded is written in full, and the summary says which signal.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
     stop_on_signals(&stop);
-    let show = std::io::stderr().is_terminal();
+    // Split across processes, rank 0 speaks for all (they fail together).
+    let lead = job.comm.rank() == 0;
+    let show = lead && std::io::stderr().is_terminal();
     // The first call comes at the loop's first step.
     let mut loop_start: Option<Instant> = None;
     let mut shown = false;
@@ -321,7 +370,11 @@ pub fn simulate(job: &Job<'_>) -> u8 {
             stop: Some(&stop),
             progress: Some(&mut progress),
         };
-        execute(job, &mut hooks, &mut |w| eprintln!("warning: {w}"))
+        execute(job, &mut hooks, &mut |w| {
+            if lead {
+                eprintln!("warning: {w}");
+            }
+        })
     };
     if shown {
         eprintln!();
@@ -334,14 +387,23 @@ pub fn simulate(job: &Job<'_>) -> u8 {
     } = match outcome {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            if lead {
+                eprintln!("error: {}", e.message);
+            }
             return e.code;
         }
     };
+    if !lead {
+        return exit_code(result.stopped.as_ref());
+    }
     let build = info.build_seconds;
     let duration = result.steps as f64 * result.dt;
+    let ranks = match job.comm.size() {
+        1 => String::new(),
+        n => format!(" on {n} MPI ranks"),
+    };
     say!(
-        "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build)",
+        "ran `{}` for {:.4} s (dt {} ms, seed {}) in {:.3} s (+{:.3} s to build){ranks}",
         job.circuit,
         duration,
         job.dt * 1e3,
@@ -403,15 +465,21 @@ pub fn simulate(job: &Job<'_>) -> u8 {
         say!("wrote {} files to {}", files.len(), dir.display());
     }
     match &result.stopped {
-        Some(e @ circ_runtime::RunError::Interrupted { signal, .. }) => {
-            eprintln!("{e}");
-            // The shells' convention: 128 + the signal.
+        Some(e @ circ_runtime::RunError::Interrupted { .. }) => eprintln!("{e}"),
+        Some(e) => eprintln!("error: {e}"),
+        None => {}
+    }
+    exit_code(result.stopped.as_ref())
+}
+
+/// The exit code of a run that stopped for `stopped` (0 when it did not).
+fn exit_code(stopped: Option<&circ_runtime::RunError>) -> u8 {
+    match stopped {
+        // The shells' convention: 128 + the signal.
+        Some(circ_runtime::RunError::Interrupted { signal, .. }) => {
             u8::try_from(128 + signal).unwrap_or(130)
         }
-        Some(e) => {
-            eprintln!("error: {e}");
-            1
-        }
+        Some(_) => 1,
         None => 0,
     }
 }
@@ -503,7 +571,12 @@ struct ExeArgs {
 
 /// Runs an executable's embedded model with its command line; returns the
 /// exit code. `data` is the serialised [`Bundle`], `fns` its kernels.
-pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
+pub fn run_embedded(
+    args: Vec<String>,
+    data: &[u8],
+    fns: &[KernelFn],
+    comm: &dyn circ_runtime::comm::Comm,
+) -> u8 {
     let started = Instant::now();
     let name = args
         .first()
@@ -605,6 +678,7 @@ pub fn run_embedded(args: Vec<String>, data: &[u8], fns: &[KernelFn]) -> u8 {
         memory_limit: None,
         allow_long: parsed.allow_long_run,
         extra: None,
+        comm,
     };
     simulate(&job)
 }

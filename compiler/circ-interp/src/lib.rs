@@ -137,6 +137,7 @@ fn cursor<'t>(tables: &'t [Vec<f64>], ctx: &StepCtx<'_>, temps: u32) -> Cursor<'
         step: ctx.step,
         seed: ctx.seed,
         element: 0,
+        key: 0,
         i: 0,
         j: 0,
         refractory: false,
@@ -154,8 +155,14 @@ impl Interp<'_> {
         let n = if k.domain == Domain::Once { 1 } else { size };
         let mut c = cursor(&self.tables, ctx, k.temps);
         let mut m = PopMem { vars };
-        for i in 0..n {
+        let range = if k.domain == Domain::Once {
+            0..1
+        } else {
+            ctx.elements(n)
+        };
+        for i in range {
             c.element = i;
+            c.key = i;
             c.refractory = ctx.refractory(i);
             exec(&k.body, &mut m, &mut c);
         }
@@ -194,6 +201,7 @@ impl Interp<'_> {
             step: ctx.step,
             seed: ctx.seed,
             element: 0,
+            key: 0,
             i: 0,
             j: 0,
             refractory: false,
@@ -250,12 +258,19 @@ impl Interp<'_> {
                 })
                 .collect(),
         };
+        let keys = &ctx.csr.keys;
         let mut m = ProjMem {
             spaces: &spaces,
             ctx,
         };
         for (e, i, j) in elements {
             c.element = e;
+            // Synapses of a split network: their numbers in the whole one.
+            c.key = if k.domain.has_synapse() {
+                keys.get(e).map_or(e, |&g| g as usize)
+            } else {
+                e
+            };
             c.i = i;
             c.j = j;
             exec(&k.body, &mut m, &mut c);
@@ -264,6 +279,10 @@ impl Interp<'_> {
 }
 
 impl Backend for Interp<'_> {
+    fn pre_reads(&self, proj: usize) -> Option<Vec<usize>> {
+        Some(circ_ir::plan::pre_reads(self.net, proj))
+    }
+
     fn init(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         if let Some(k) = self.net.pops.get(pop) {
             // Scalar values first (the dynamic kernel at t = 0), so that
@@ -300,11 +319,12 @@ impl Backend for Interp<'_> {
         };
         let mut c = cursor(&self.tables, ctx, k.temps);
         let mut m = PopMem { vars };
-        for i in 0..self.size(pop) {
+        for i in ctx.elements(self.size(pop)) {
             if ctx.refractory(i) {
                 continue;
             }
             c.element = i;
+            c.key = i;
             c.spike = false;
             exec(&k.body, &mut m, &mut c);
             if c.spike {
@@ -329,6 +349,7 @@ impl Backend for Interp<'_> {
         let mut m = PopMem { vars };
         for &i in spiking {
             c.element = i as usize;
+            c.key = i as usize;
             c.refr_out = 0.0;
             exec(&k.body, &mut m, &mut c);
             refractory.push(c.refr_out);

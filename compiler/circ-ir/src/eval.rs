@@ -21,6 +21,10 @@ pub struct Cursor<'t> {
     pub seed: u64,
     /// Population element, or synapse.
     pub element: usize,
+    /// The element's number in the whole network, which keys its draws and
+    /// is its `Index`: `element`, but for a synapse of a network split
+    /// across processes (its index among the whole projection's).
+    pub key: usize,
     /// Presynaptic / postsynaptic neuron (projection kernels).
     pub i: usize,
     /// Postsynaptic neuron (projection kernels).
@@ -72,7 +76,7 @@ pub fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor<'_>) -> f64 {
         Expr::Temp(t) => c.temps.get(*t as usize).copied().unwrap_or(f64::NAN),
         Expr::Time => c.t,
         Expr::Dt => c.dt,
-        Expr::Index => c.element as f64,
+        Expr::Index => c.key as f64,
         Expr::PreIndex => c.i as f64,
         Expr::PostIndex => c.j as f64,
         Expr::Refractory => truth(c.refractory),
@@ -96,7 +100,7 @@ pub fn eval<M: Mem>(e: &Expr, m: &M, c: &Cursor<'_>) -> f64 {
         ),
         Expr::Rand(dist, stream) => {
             let s = *stream;
-            let el = c.element as u32;
+            let el = c.key as u32;
             crate::math::eval_rand(*dist, c.seed, s, el, c.step)
         }
     }
@@ -189,6 +193,7 @@ pub fn keeps_pair(
         step: u64::from(j),
         seed,
         element: i as usize,
+        key: i as usize,
         i: i as usize,
         j: j as usize,
         refractory: false,

@@ -246,6 +246,27 @@ pub fn vars_used_by<'k>(kernels: impl IntoIterator<Item = &'k Kernel>) -> Vec<Va
     all
 }
 
+/// The variables of projection `k`'s presynaptic population that its
+/// kernels read after the initial values (what a network split across
+/// processes brings from their owners before those kernels run).
+pub fn pre_reads(net: &crate::Network, k: usize) -> Vec<usize> {
+    let (Some(layout), Some(kernels)) = (net.layout.projs.get(k), net.projs.get(k)) else {
+        return vec![];
+    };
+    let used = vars_used_by(
+        PROJ_PHASES
+            .iter()
+            .filter(|&&p| p != ProjPhase::Init)
+            .flat_map(|&p| proj_kernels(kernels, p)),
+    );
+    used.iter()
+        .filter_map(|&v| match layout.vars.get(v as usize)?.space {
+            Space::PreNeuron(pv) => Some(pv),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The kernels a projection phase runs, in order (empty bodies included:
 /// a kernel's position names it).
 pub fn proj_kernels(k: &ProjKernels, phase: ProjPhase) -> &[Kernel] {
@@ -512,8 +533,12 @@ impl Part<'_> {
     /// draws are inlined math, `math::program_rand`, each lane its own).
     pub fn vectorizable(&self) -> bool {
         let part = self;
-        fn expr(e: &Expr, addrs: &[Addr]) -> bool {
-            let ex = |e: &Expr| expr(e, addrs);
+        // A synapse's draws are keyed by its number in the whole
+        // projection, which a split network looks up (`Env::keys`) and
+        // lanes cannot step through.
+        let synapses = self.kernel.domain.has_synapse();
+        fn expr(e: &Expr, addrs: &[Addr], synapses: bool) -> bool {
+            let ex = |e: &Expr| expr(e, addrs, synapses);
             match e {
                 Expr::Const(_) | Expr::Temp(_) | Expr::Time | Expr::Dt | Expr::Refractory => true,
                 Expr::Load(v) => addrs.get(*v as usize).is_some(),
@@ -522,7 +547,7 @@ impl Part<'_> {
                 Expr::Bin(op, a, b) => *op != crate::Bin::Rem && ex(a) && ex(b),
                 Expr::Select(c, a, b) => ex(c) && ex(a) && ex(b),
                 Expr::Call(_, args) => args.iter().all(ex),
-                Expr::Rand(..) => true,
+                Expr::Rand(..) => !synapses,
                 Expr::Index | Expr::PreIndex | Expr::PostIndex | Expr::Table(..) => false,
             }
         }
@@ -531,7 +556,7 @@ impl Part<'_> {
         part.element_only()
             && part.kernel.body.iter().all(|st| match st {
                 Stmt::Let(_, e) | Stmt::Store(_, e) | Stmt::AddTo(_, e) | Stmt::Spike(e) => {
-                    expr(e, &part.view.addrs)
+                    expr(e, &part.view.addrs, synapses)
                 }
                 Stmt::If(..) | Stmt::While(..) | Stmt::SetRefractory(_) => false,
             })

@@ -1,6 +1,6 @@
 //! The [`Comm`] of `mpirun`'s processes, through rsmpi on the system's MPI.
 
-use crate::Comm;
+use circ_runtime::comm::Comm;
 use mpi::collective::SystemOperation;
 use mpi::datatype::PartitionMut;
 use mpi::traits::*;
@@ -20,6 +20,29 @@ impl World {
             _universe: universe,
             world,
         })
+    }
+}
+
+impl World {
+    /// Every rank's `mine` in rank order, with each rank's count.
+    fn all_gather_counted<T: Equivalence + Default + Clone>(&self, mine: &[T]) -> (Vec<T>, Vec<i32>) {
+        let n = i32::try_from(mine.len()).unwrap_or(i32::MAX);
+        let mut counts = vec![0i32; self.size()];
+        self.world.all_gather_into(&n, &mut counts[..]);
+        let displs = counts_and_displs(&counts);
+        let total: usize = counts.iter().map(|&c| c.max(0) as usize).sum();
+        let mut all = vec![T::default(); total];
+        // Every rank knows the total: with nothing to send, none calls
+        // (MPI refuses empty buffers of some types).
+        if total > 0 {
+            let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
+            self.world.all_gather_varcount_into(mine, &mut part);
+        }
+        (all, counts)
+    }
+
+    fn all_gather_v<T: Equivalence + Default + Clone>(&self, mine: &[T]) -> Vec<T> {
+        self.all_gather_counted(mine).0
     }
 }
 
@@ -44,17 +67,41 @@ impl Comm for World {
     }
 
     fn all_gather_u32(&self, mine: &[u32]) -> Vec<u32> {
-        let n = i32::try_from(mine.len()).unwrap_or(i32::MAX);
-        let mut counts = vec![0i32; self.size()];
-        self.world.all_gather_into(&n, &mut counts[..]);
-        let displs = counts_and_displs(&counts);
-        let total: usize = counts.iter().map(|&c| c.max(0) as usize).sum();
-        let mut all = vec![0u32; total];
-        {
-            let mut part = PartitionMut::new(&mut all[..], &counts[..], &displs[..]);
-            self.world.all_gather_varcount_into(mine, &mut part);
+        self.all_gather_v(mine)
+    }
+
+    fn all_gather_f64(&self, mine: &[f64]) -> Vec<f64> {
+        self.all_gather_v(mine)
+    }
+
+    fn all_gather_bytes(&self, mine: &[u8]) -> Vec<Vec<u8>> {
+        let (all, counts) = self.all_gather_counted(mine);
+        let mut at = 0;
+        counts
+            .iter()
+            .map(|&c| {
+                let c = c.max(0) as usize;
+                let part = all[at..at + c].to_vec();
+                at += c;
+                part
+            })
+            .collect()
+    }
+
+    fn sum_u64(&self, x: &mut [u64]) {
+        let mine = x.to_vec();
+        self.world
+            .all_reduce_into(&mine[..], x, SystemOperation::sum());
+    }
+
+    fn exscan_u64(&self, x: &mut [u64]) {
+        let mine = x.to_vec();
+        self.world
+            .exclusive_scan_into(&mine[..], x, SystemOperation::sum());
+        // MPI leaves rank 0's result undefined.
+        if self.rank() == 0 {
+            x.fill(0);
         }
-        all
     }
 
     fn max_i64(&self, mine: i64) -> i64 {

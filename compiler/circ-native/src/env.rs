@@ -49,6 +49,10 @@ pub struct Env {
     /// presynaptic neuron), so code may visit the range row by row and read
     /// the presynaptic neuron's values once per row; null elsewhere.
     pub rows: *const u64,
+    /// Synapse kernels of a network split across processes: each local
+    /// synapse's index in the whole projection (`Csr::keys`), which keys
+    /// its draws and is its `Index`; null when the synapses are all here.
+    pub keys: *const u32,
 }
 
 // SAFETY: an `Env` only carries pointers to buffers that outlive the kernel
@@ -81,8 +85,9 @@ pub mod off {
     pub const START: i32 = 120;
     pub const SPIKE_COUNT: i32 = 128;
     pub const ROWS: i32 = 136;
+    pub const KEYS: i32 = 144;
     /// The size of an `Env`: a fused function's parts read consecutive ones.
-    pub const SIZE: i32 = 144;
+    pub const SIZE: i32 = 152;
     const _: () = assert!(std::mem::size_of::<super::Env>() == SIZE as usize);
     // `rows` points at the runtime's `Vec<usize>` offsets, read as u64.
     const _: () = assert!(std::mem::size_of::<usize>() == 8);
@@ -112,7 +117,8 @@ pub mod off {
         table_lens = TABLE_LENS,
         start = START,
         spike_count = SPIKE_COUNT,
-        rows = ROWS
+        rows = ROWS,
+        keys = KEYS
     );
 }
 

@@ -345,18 +345,25 @@ impl<'a> Native<'a> {
 
     /// Runs `k` over elements `0..count` of `env`, split across the pool
     /// when the kernel only writes its own element's places.
-    fn launch(&self, k: &K, mut env: Env, count: usize, split: bool) {
+    fn launch(&self, k: &K, env: Env, count: usize, split: bool) {
+        self.launch_range(k, env, 0..count, split);
+    }
+
+    /// [`Self::launch`] over elements `range` (a population's block when
+    /// the network is split across processes).
+    fn launch_range(&self, k: &K, mut env: Env, range: std::ops::Range<usize>, split: bool) {
+        let (from, count) = (range.start, range.end);
         env.count = count as u64;
         let pool = match &self.pool {
-            Some(p) if split && count >= self.min_parallel => p,
+            Some(p) if split && count.saturating_sub(from) >= self.min_parallel => p,
             _ => {
-                env.start = 0;
+                env.start = from as u64;
                 call(self.fnp(k.id), &env);
                 return;
             }
         };
-        let chunk = count.div_ceil(self.threads);
-        let envs: Vec<Env> = (0..count)
+        let chunk = (count - from).div_ceil(self.threads);
+        let envs: Vec<Env> = (from..count)
             .step_by(chunk)
             .map(|a| Env {
                 start: a as u64,
@@ -529,6 +536,7 @@ impl<'a> Native<'a> {
             start: 0,
             spike_count: std::ptr::null_mut(),
             rows: std::ptr::null(),
+            keys: std::ptr::null(),
         }
     }
 
@@ -549,7 +557,7 @@ impl<'a> Native<'a> {
         &self,
         f: KernelFn,
         envs: &mut [Env],
-        n: usize,
+        range: std::ops::Range<usize>,
         split: bool,
         fires: Option<usize>,
         list: &mut Vec<u32>,
@@ -559,12 +567,13 @@ impl<'a> Native<'a> {
         if envs.is_empty() {
             return;
         }
+        let (from, n) = (range.start, range.end);
         // Room for every element: a slice appends at most its own.
         list.resize(n.max(1), 0);
         let slices: Vec<(usize, usize)> = match &self.pool {
-            Some(_) if split && n >= self.min_parallel => {
-                let chunk = n.div_ceil(self.threads);
-                (0..n)
+            Some(_) if split && n.saturating_sub(from) >= self.min_parallel => {
+                let chunk = (n - from).div_ceil(self.threads);
+                (from..n)
                     .step_by(chunk)
                     .map(|a| (a, (a + chunk).min(n)))
                     .collect()
@@ -602,7 +611,7 @@ impl<'a> Native<'a> {
             }
             _ => {
                 for (m, e) in envs.iter_mut().enumerate() {
-                    e.start = 0;
+                    e.start = from as u64;
                     e.count = n as u64;
                     if fires == Some(m) {
                         e.spikes = lp;
@@ -621,8 +630,16 @@ impl<'a> Native<'a> {
         }
     }
 
-    /// Runs `k` over a population's buffers `vars` with `env`.
-    fn launch_pop(&self, k: &K, env: Env, vars: &mut [Vec<f64>], count: usize, split: bool) {
+    /// Runs `k` over a population's buffers `vars` with `env`, over
+    /// elements (or list positions) `range`.
+    fn launch_pop(
+        &self,
+        k: &K,
+        env: Env,
+        vars: &mut [Vec<f64>],
+        range: std::ops::Range<usize>,
+        split: bool,
+    ) {
         let mut scratch = self.scratch.borrow_mut();
         scratch.ptrs.clear();
         scratch.ptrs.extend(vars.iter_mut().map(|v| v.as_mut_ptr()));
@@ -630,15 +647,21 @@ impl<'a> Native<'a> {
             vars: scratch.ptrs.as_ptr(),
             ..env
         };
-        self.launch(k, env, count, split);
+        self.launch_range(k, env, range, split);
     }
 
-    fn run_pop(&self, k: Option<K>, ctx: &StepCtx<'_>, vars: &mut [Vec<f64>], count: usize) {
+    fn run_pop(
+        &self,
+        k: Option<K>,
+        ctx: &StepCtx<'_>,
+        vars: &mut [Vec<f64>],
+        range: std::ops::Range<usize>,
+    ) {
         let Some(k) = k else { return };
         let env = self.env(ctx);
         // Per-neuron kernels write only their neuron's values unless they
         // assign a shared one.
-        self.launch_pop(&k, env, vars, count, !k.writes.shared);
+        self.launch_pop(&k, env, vars, range, !k.writes.shared);
     }
 
     /// Runs a population phase's kernel (once for a scalar phase).
@@ -651,11 +674,12 @@ impl<'a> Native<'a> {
         pop: usize,
     ) {
         let k = f.get(phase);
-        let count = match k.map(|k| k.domain) {
-            Some(Domain::Once) => 1,
-            _ => self.size(pop),
+        // Split across processes: this rank's block.
+        let range = match k.map(|k| k.domain) {
+            Some(Domain::Once) => 0..1,
+            _ => ctx.elements(self.size(pop)),
         };
-        self.run_pop(k, ctx, vars, count);
+        self.run_pop(k, ctx, vars, range);
     }
 
     fn size(&self, pop: usize) -> usize {
@@ -664,6 +688,10 @@ impl<'a> Native<'a> {
 }
 
 impl Backend for Native<'_> {
+    fn pre_reads(&self, proj: usize) -> Option<Vec<usize>> {
+        Some(circ_ir::plan::pre_reads(self.net, proj))
+    }
+
     fn init(&self, pop: usize, vars: &mut [Vec<f64>], ctx: &StepCtx<'_>) {
         let Some(f) = self.pops.get(pop) else { return };
         for phase in PopPhase::INIT_ORDER {
@@ -711,7 +739,7 @@ impl Backend for Native<'_> {
         self.run_parts(
             self.fnp(k.id),
             &mut env,
-            n,
+            ctx.elements(n),
             split,
             Some(0),
             list,
@@ -739,7 +767,7 @@ impl Backend for Native<'_> {
             ..self.env(ctx)
         };
         // The spiking neurons are distinct, and `refr` has a slot for each.
-        self.launch_pop(&k, env, vars, spiking.len(), !k.writes.shared);
+        self.launch_pop(&k, env, vars, 0..spiking.len(), !k.writes.shared);
     }
 
     fn proj(&self, proj: usize, phase: ProjPhase, ctx: &mut ProjCtx<'_>) -> bool {
@@ -785,6 +813,11 @@ impl Backend for Native<'_> {
             post: ctx.csr.post.as_ptr(),
             // usize is u64 on every target circ builds for (x86-64).
             rows: ctx.csr.offsets.as_ptr().cast::<u64>(),
+            keys: if ctx.csr.keys.is_empty() {
+                std::ptr::null()
+            } else {
+                ctx.csr.keys.as_ptr()
+            },
             ..self.bare_env(ctx.t, ctx.dt, ctx.step, ctx.seed)
         };
         let mut added = false;
@@ -1048,7 +1081,16 @@ impl Backend for Native<'_> {
         }
         let fires = parts.iter().position(|p| *p == FusedPart::Threshold);
         // Every part writes only its neuron's values: slices are disjoint.
-        self.run_parts(self.fnp(*f), envs, n, true, fires, list, counts, spikes);
+        self.run_parts(
+            self.fnp(*f),
+            envs,
+            ctx.elements(n),
+            true,
+            fires,
+            list,
+            counts,
+            spikes,
+        );
     }
 
     fn proj_filter(

@@ -11,6 +11,7 @@ mod lsp;
 mod nwb;
 mod plot;
 mod plots;
+mod ranks;
 mod repl;
 mod spec_pages;
 mod units_fmt;
@@ -480,7 +481,7 @@ fn emit_text(text: &str) {
 /// `circ run --sweep TARGET=V1,V2,...`: one run per value into
 /// `OUT/TARGET=V`, then `OUT/sweep.csv` with each population's spikes and
 /// rate per value. Stops at the first run that fails.
-fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
+fn sweep(args: &RunArgs, spec: &str, comm: &dyn circ_runtime::comm::Comm) -> ExitCode {
     let Some((target, list)) = spec.split_once('=') else {
         eprintln!("error: --sweep {spec}: write TARGET=V1,V2,..., e.g. `--sweep we=4nS,6nS,8nS`");
         return ExitCode::from(2);
@@ -519,9 +520,13 @@ fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
         let mut settings = args.settings.clone();
         settings.sets.push(format!("{}={v}", target.trim()));
         circ_exe::say!("--- {} = {v} -> {}", target.trim(), out.display());
-        let code = run_once(args, &settings, out.clone());
+        let code = run_once(args, &settings, out.clone(), comm);
         if code != 0 {
             return ExitCode::from(code);
+        }
+        // Across MPI ranks, rank 0 wrote the run and writes the table.
+        if comm.rank() != 0 {
+            continue;
         }
         // The run's summary gives the row.
         let summary = std::fs::read_to_string(out.join("summary.json"))
@@ -559,6 +564,9 @@ fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
     csv.push('\n');
     csv.push_str(&rows);
     let path = root.join("sweep.csv");
+    if comm.rank() != 0 {
+        return ExitCode::SUCCESS;
+    }
     if let Err(e) = circ_runtime::output::write_atomic(&path, csv.as_bytes()) {
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(2);
@@ -568,18 +576,27 @@ fn sweep(args: &RunArgs, spec: &str) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // Under `mpirun`: this process's rank of the run's processes.
+    let comm = match ranks::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ranks::quiet_unless_first(&*comm);
     if let Some(spec) = &args.sweep {
         if args.emit.is_some() {
             eprintln!("error: --sweep runs the model; --emit prints it once: use one of them");
             return ExitCode::from(2);
         }
-        return sweep(&args, spec);
+        return sweep(&args, spec, &*comm);
     }
     let out = args
         .out
         .clone()
         .unwrap_or_else(|| beside_stem(&args.file, "out"));
-    ExitCode::from(run_once(&args, &args.settings, out))
+    ExitCode::from(run_once(&args, &args.settings, out, &*comm))
 }
 
 /// `FILE-STEM.EXT` in the current folder: where a run writes by default.
@@ -591,7 +608,12 @@ fn beside_stem(file: &Path, ext: &str) -> PathBuf {
 }
 
 /// One run of `args.file` with `settings`, into `out`; the exit code.
-fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
+fn run_once(
+    args: &RunArgs,
+    settings: &Settings,
+    out: PathBuf,
+    comm: &dyn circ_runtime::comm::Comm,
+) -> u8 {
     let started = std::time::Instant::now();
     let color = use_color(args.color);
     let info = match circ_backends::info(&args.backend) {
@@ -720,6 +742,7 @@ fn run_once(args: &RunArgs, settings: &Settings, out: PathBuf) -> u8 {
                 &make_nwb as &circ_exe::ExtraFile<'_>,
             )
         }),
+        comm,
     };
     circ_exe::simulate(&job)
 }

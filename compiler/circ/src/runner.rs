@@ -6,6 +6,8 @@
 
 use std::process::ExitCode;
 
+mod ranks;
+
 fn main() -> ExitCode {
     // Referenced here so the linker keeps them, exported, for the object.
     circ_exe::appended::keep_imports();
@@ -16,8 +18,17 @@ fn main() -> ExitCode {
         Ok(bytes) => circ_exe::appended::load(&bytes),
         Err(e) => Err(format!("cannot read this executable: {e}")),
     };
+    // Under `mpirun`: this process's rank of the run's processes.
+    let comm = match ranks::start() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ranks::quiet_unless_first(&*comm);
     match loaded {
-        Ok(l) => ExitCode::from(circ_exe::run_embedded(args, l.data, l.fns)),
+        Ok(l) => ExitCode::from(circ_exe::run_embedded(args, l.data, l.fns, &*comm)),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

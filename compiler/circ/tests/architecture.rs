@@ -47,7 +47,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("circ-codegen-spirv", &["circ-ir"]),
     ("circ-gpu", &["circ-ir", "circ-runtime"]),
     ("circ-nwb", &["circ-runtime"]),
-    ("circ-mpi", &[]),
+    ("circ-mpi", &["circ-runtime"]),
     (
         "circ-exe",
         &["circ-ir", "circ-units", "circ-runtime", "circ-native"],
@@ -97,6 +97,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "circ-exe",
             "circ-runtime",
             "circ-nwb",
+            "circ-mpi",
         ],
     ),
 ];

@@ -109,6 +109,7 @@ fn translated_population_kernels_give_the_interpreters_bits_on_the_gpu() {
                 dt: 1e-4,
                 seed: 3,
                 ref_until: &ref_until,
+                span: circ_runtime::sim::ALL,
             };
             let mut vars: Vec<Vec<f64>> = pop
                 .vars

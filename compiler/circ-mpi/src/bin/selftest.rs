@@ -1,7 +1,7 @@
 //! Under `mpirun -n N`: checks `World`'s collectives against what the ranks
 //! can compute alone, and prints `ok RANK SIZE` (or the mismatch, exit 1).
 
-use circ_mpi::Comm;
+use circ_runtime::comm::{Comm, block};
 
 fn main() {
     let Some(world) = circ_mpi::World::init() else {
@@ -22,7 +22,23 @@ fn main() {
     } else {
         vec![]
     };
-    let blocks: usize = (0..size).map(|r| circ_mpi::block(10, r, size).len()).sum();
+    let words = world.all_gather_bytes(&vec![rank as u8; rank]);
+    let want_words: Vec<Vec<u8>> = (0..size).map(|r| vec![r as u8; r]).collect();
+    let mut sums = [1u64, rank as u64];
+    world.sum_u64(&mut sums);
+    let mut before = [1u64, rank as u64];
+    world.exscan_u64(&mut before);
+    let n = size as u64;
+    let (r, floats) = (rank as u64, world.all_gather_f64(&[rank as f64 + 0.5]));
+    if words != want_words
+        || sums != [n, n * (n - 1) / 2]
+        || before != [r, r * r.saturating_sub(1) / 2]
+        || floats != (0..size).map(|x| x as f64 + 0.5).collect::<Vec<_>>()
+    {
+        eprintln!("rank {rank}/{size}: bytes {words:?} sums {sums:?} before {before:?} floats {floats:?}");
+        std::process::exit(1);
+    }
+    let blocks: usize = (0..size).map(|r| block(10, r, size).len()).sum();
     if all != want || max != (size as i64 - 1) * 7 - 3 || gathered != want_gathered || blocks != 10
     {
         eprintln!("rank {rank}/{size}: all {all:?} max {max} gathered {gathered:?}");

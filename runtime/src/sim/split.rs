@@ -1,0 +1,436 @@
+//! A simulation split across processes ([`crate::comm`]): what the ranks
+//! agree on while building, how a rank's synapses get their numbers in the
+//! whole network, and the exchanges of a step and of the run's end.
+//! Everything here is a no-op for one process.
+
+use super::{Backend, BuildError, Estimate, RunError, Samples, Simulation, Wiring};
+use crate::comm::Comm;
+use crate::connect::Csr;
+use crate::layout::{RecordKind, Space};
+use crate::schedule::Op;
+
+/// What one of `ranks` holds of a network estimated at `e`: every neuron's
+/// state (each rank allocates whole populations, computes its block), a
+/// share of the synapses and of the rings, the recordings on rank 0.
+pub(super) fn per_rank(e: &Estimate, ranks: usize) -> Estimate {
+    let r = ranks.max(1) as f64;
+    Estimate {
+        state: e.state,
+        synapses: e.synapses / r,
+        synapse_bytes: e.synapse_bytes / r,
+        rings: e.rings,
+        recordings: e.recordings,
+    }
+}
+
+/// Every rank's outcome of a step of the build that may fail on some ranks
+/// only: all go on, or all fail with the error of the lowest key (the
+/// synapse the whole network would have stopped at) and then lowest rank.
+pub(super) fn agree<T>(comm: &dyn Comm, mine: Result<T, (u64, String)>) -> Result<T, BuildError> {
+    if comm.size() == 1 {
+        return mine.map_err(|e| BuildError(e.1));
+    }
+    let (ok, err) = match mine {
+        Ok(v) => (Some(v), None),
+        Err((key, msg)) => (None, Some(([key, 0, 0, 0], msg.into_bytes()))),
+    };
+    match (first_of(comm, err), ok) {
+        (None, Some(v)) => Ok(v),
+        (Some(msg), _) => Err(BuildError(String::from_utf8_lossy(&msg).into_owned())),
+        // Unreachable: this rank's own error is among the gathered.
+        (None, None) => Err(BuildError("a rank failed".into())),
+    }
+}
+
+/// Of every rank's `mine` (a key and a message), the message of the lowest
+/// key, then the lowest rank; on every rank.
+fn first_of(comm: &dyn Comm, mine: Option<([u64; 4], Vec<u8>)>) -> Option<Vec<u8>> {
+    let bytes = match mine {
+        None => vec![],
+        Some((key, msg)) => {
+            let mut b: Vec<u8> = key.iter().flat_map(|k| k.to_le_bytes()).collect();
+            b.extend_from_slice(&msg);
+            b
+        }
+    };
+    comm.all_gather_bytes(&bytes)
+        .into_iter()
+        .filter(|b| b.len() >= 32)
+        .map(|b| {
+            let key: Vec<u64> = b[..32]
+                .chunks(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect();
+            (key, b[32..].to_vec())
+        })
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|e| e.1)
+}
+
+/// Gives each of this rank's synapses its index in the whole projection
+/// (synapses ordered by pre, then post: before a rank's synapses of row
+/// `i` come every rank's of the rows before, then the earlier ranks' of
+/// row `i`, whose targets are lower). Returns the whole projection's count.
+pub(super) fn number_synapses(comm: &dyn Comm, csr: &mut Csr) -> usize {
+    if comm.size() == 1 {
+        return csr.len();
+    }
+    let mine: Vec<u64> = csr.offsets.windows(2).map(|w| (w[1] - w[0]) as u64).collect();
+    let mut rows = mine.clone();
+    comm.sum_u64(&mut rows);
+    let mut before = mine;
+    comm.exscan_u64(&mut before);
+    let mut keys = Vec::with_capacity(csr.len());
+    let mut start = 0u64;
+    for (i, w) in csr.offsets.windows(2).enumerate() {
+        let first = start + before[i];
+        // Keys are 32 bits, as one process's synapse indices are.
+        keys.extend((0..(w[1] - w[0]) as u64).map(|q| (first + q) as u32));
+        start += rows[i];
+    }
+    csr.keys = keys;
+    start as usize
+}
+
+/// The whole projection's shortest and longest delay in steps (`None`
+/// when it has no synapses).
+pub(super) fn delay_range(comm: &dyn Comm, steps: &[u32]) -> (Option<u32>, Option<u32>) {
+    let low = steps.iter().copied().min().map_or(i64::MIN, |d| -i64::from(d));
+    let high = steps.iter().copied().max().map_or(-1, i64::from);
+    let (low, high) = (comm.max_i64(low), comm.max_i64(high));
+    if high < 0 {
+        (None, None)
+    } else {
+        (Some((-low) as u32), Some(high as u32))
+    }
+}
+
+/// This rank's part of a sorted list of a population's elements.
+pub(super) fn own_slice(list: &[u32], (lo, hi): (usize, usize)) -> &[u32] {
+    let a = list.partition_point(|&i| (i as usize) < lo);
+    let b = list.partition_point(|&i| (i as usize) < hi);
+    &list[a..b]
+}
+
+/// What a step split across processes keeps between its operations.
+pub(super) struct Exchange {
+    /// Whether the network is split (else nothing here is used).
+    pub split: bool,
+    /// Per population: whether its spikes of this step so far are this
+    /// rank's alone (not exchanged yet).
+    local: Vec<bool>,
+    /// Per population, per variable: whether this rank holds every
+    /// element's current value (brought from their owners).
+    fresh: Vec<Vec<bool>>,
+    /// Per projection: the presynaptic variables its kernels read.
+    reads: Vec<Vec<usize>>,
+    /// Whether this step exchanged spikes.
+    exchanged: bool,
+    /// The signal this rank heard at the start of the step.
+    pub heard: i32,
+    /// The largest signal any rank had heard at the last exchange.
+    pub signal: i32,
+}
+
+impl Exchange {
+    /// The exchanges of `sim`'s steps on `backend`.
+    pub(super) fn new(sim: &Simulation<'_>, backend: &dyn Backend) -> Exchange {
+        let layout = sim.layout;
+        Exchange {
+            split: sim.comm.size() > 1,
+            local: vec![false; layout.pops.len()],
+            fresh: layout.pops.iter().map(|p| vec![false; p.vars.len()]).collect(),
+            reads: (0..layout.projs.len())
+                .map(|k| {
+                    backend.pre_reads(k).unwrap_or_else(|| {
+                        (0..layout.pops[layout.projs[k].pre].vars.len()).collect()
+                    })
+                })
+                .collect(),
+            exchanged: false,
+            heard: 0,
+            signal: 0,
+        }
+    }
+}
+
+impl Simulation<'_> {
+    /// Before operation `op` of a split step: spikes that a delivery
+    /// needs come from every rank; presynaptic values a projection reads
+    /// come from their owners; what the operation changes is marked.
+    pub(super) fn before_op(
+        &mut self,
+        _backend: &dyn Backend,
+        op: Op,
+        spiking: &mut [Vec<u32>],
+        x: &mut Exchange,
+    ) {
+        match op {
+            Op::ZeroInputs(p)
+            | Op::Dynamic(p)
+            | Op::PopStep(p)
+            | Op::Update(p)
+            | Op::Reset(p)
+            | Op::ApplyEvents(p) => x.fresh[p].fill(false),
+            Op::Couple(k) => {
+                self.bring_pre(k, x);
+                x.fresh[self.layout.projs[k].post].fill(false);
+            }
+            Op::ProjDynamic(k) | Op::ProjUpdate(k) | Op::OnPost(k) => self.bring_pre(k, x),
+            Op::Deliver(k) => {
+                if x.local[self.layout.projs[k].pre] {
+                    self.exchange(spiking, x);
+                }
+                self.bring_pre(k, x);
+            }
+            Op::Threshold(_) | Op::Poisson(_) | Op::Scheduled(_) => {}
+        }
+    }
+
+    /// After operation `op` of a split step: a population's new spikes are
+    /// this rank's own until exchanged (a backend that computed more gave
+    /// others too: they are its owners' to give).
+    pub(super) fn after_op(&mut self, op: Op, spiking: &mut [Vec<u32>], x: &mut Exchange) {
+        if let Op::Threshold(p) | Op::PopStep(p) | Op::Poisson(p) | Op::Scheduled(p) = op {
+            let (lo, hi) = self.own[p];
+            spiking[p].retain(|&i| (lo..hi).contains(&(i as usize)));
+            x.local[p] = true;
+            x.fresh[p].fill(false);
+        }
+    }
+
+    /// The end of a split step: the spikes not exchanged yet (every step
+    /// exchanges once at least, which carries the signals heard).
+    pub(super) fn end_step(&mut self, spiking: &mut [Vec<u32>], x: &mut Exchange) {
+        if !x.exchanged || x.local.iter().any(|&l| l) {
+            self.exchange(spiking, x);
+        }
+        x.exchanged = false;
+    }
+
+    /// Every rank's spikes of the populations whose lists are local, in
+    /// rank order (so in element order), and the largest signal heard.
+    fn exchange(&mut self, spiking: &mut [Vec<u32>], x: &mut Exchange) {
+        let pops: Vec<usize> = (0..spiking.len()).filter(|&p| x.local[p]).collect();
+        let mut mine = vec![x.heard.max(0) as u32];
+        for &p in &pops {
+            mine.push(spiking[p].len() as u32);
+            mine.extend_from_slice(&spiking[p]);
+        }
+        let all = self.comm.all_gather_u32(&mine);
+        for &p in &pops {
+            spiking[p].clear();
+        }
+        let mut at = 0;
+        let mut signal = 0i32;
+        // Each rank's part has the same shape: a signal, then per
+        // population a count and the spikes.
+        while at < all.len() {
+            signal = signal.max(all[at] as i32);
+            at += 1;
+            for &p in &pops {
+                let n = all.get(at).copied().unwrap_or(0) as usize;
+                at += 1;
+                let end = (at + n).min(all.len());
+                spiking[p].extend_from_slice(&all[at..end]);
+                at = end;
+            }
+        }
+        for &p in &pops {
+            x.local[p] = false;
+        }
+        x.signal = x.signal.max(signal);
+        x.exchanged = true;
+    }
+
+    /// Brings the presynaptic values projection `k` reads up to date from
+    /// the ranks that compute them.
+    fn bring_pre(&mut self, k: usize, x: &mut Exchange) {
+        let p = self.layout.projs[k].pre;
+        let (lo, hi) = self.own[p];
+        for &v in &x.reads[k] {
+            if x.fresh[p].get(v).copied().unwrap_or(true) {
+                continue;
+            }
+            let scalar = self.layout.pops[p].vars.get(v).is_none_or(|var| var.scalar);
+            let buf = &mut self.s.vars[p][v];
+            // One value for all: every rank computes it.
+            if !scalar {
+                let all = self.comm.all_gather_f64(&buf[lo.min(buf.len())..hi.min(buf.len())]);
+                if all.len() == buf.len() {
+                    buf.copy_from_slice(&all);
+                }
+            }
+            x.fresh[p][v] = true;
+        }
+    }
+
+    /// [`Simulation::check_finite`] across processes: every rank gets the
+    /// first place the whole network's search finds, or none.
+    pub(super) fn check_finite_everywhere(&self, t: f64) -> Option<RunError> {
+        if self.comm.size() == 1 {
+            return self.check_finite(t);
+        }
+        let mine = self.first_not_finite(t).map(|(key, e)| {
+            let RunError::NotFinite { place, var, value, .. } = e else {
+                unreachable!("the search finds values")
+            };
+            let mut b = value.to_bits().to_le_bytes().to_vec();
+            b.extend_from_slice(place.as_bytes());
+            b.push(0);
+            b.extend_from_slice(var.as_bytes());
+            (key, b)
+        });
+        let b = first_of(self.comm, mine)?;
+        let value = f64::from_bits(u64::from_le_bytes(b.get(..8)?.try_into().ok()?));
+        let text = String::from_utf8_lossy(&b[8..]).into_owned();
+        let (place, var) = text.split_once('\0')?;
+        Some(RunError::NotFinite {
+            place: place.into(),
+            var: var.into(),
+            value,
+            t,
+        })
+    }
+
+    /// The length of projection `k`'s variable `v` in the whole network
+    /// (a rank holds some of the synapses).
+    pub(super) fn proj_var_len(&self, k: usize, v: usize) -> usize {
+        let Some(st) = self.s.projs.get(k) else {
+            return 0;
+        };
+        let here = st.vars.get(v).map_or(0, Vec::len);
+        match self.layout.projs.get(k).and_then(|p| p.vars.get(v)) {
+            Some(var) if var.space == Space::Syn && self.comm.size() > 1 => st.total,
+            _ => here,
+        }
+    }
+
+    /// For a recording of values split across processes: the (column,
+    /// index in this rank's buffer) of the values this rank holds; `None`
+    /// when every rank holds them all (one value, pre states) or the
+    /// network is not split.
+    pub(super) fn split_columns(&self, record: usize) -> Option<Vec<(usize, usize)>> {
+        if self.comm.size() == 1 {
+            return None;
+        }
+        let rec = self.layout.records.get(record)?;
+        let block = |(lo, hi): (usize, usize), first: usize, last: usize| {
+            (lo.max(first)..hi.min(last))
+                .map(|i| (i - first, i))
+                .collect::<Vec<_>>()
+        };
+        match rec.kind {
+            RecordKind::Var {
+                var, first, last, ..
+            } => {
+                let scalar = self.layout.pops.get(rec.pop)?.vars.get(var)?.scalar;
+                (!scalar).then(|| block(self.own[rec.pop], first, last))
+            }
+            RecordKind::Synapses {
+                proj, var, first, last, ..
+            } => {
+                let st = self.s.projs.get(proj)?;
+                let layout = self.layout.projs.get(proj)?;
+                let n = self.proj_var_len(proj, var);
+                let (first, last) = (first.min(n), last.min(n));
+                match layout.vars.get(var)?.space {
+                    Space::PostState => Some(block(self.own[layout.post], first, last)),
+                    Space::Syn => {
+                        // Keys increase with the rank's synapses.
+                        let keys = &st.csr.keys;
+                        let a = keys.partition_point(|&g| (g as usize) < first);
+                        let b = keys.partition_point(|&g| (g as usize) < last);
+                        Some((a..b).map(|s| (keys[s] as usize - first, s)).collect())
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Gives rank 0 every rank's columns of the split recordings.
+    pub(super) fn gather_samples(&self, samples: &mut [Samples]) {
+        for (k, s) in samples.iter_mut().enumerate() {
+            let Some(cols) = self.split_columns(k) else {
+                continue;
+            };
+            let width = s.width;
+            let rows = if width == 0 { 0 } else { s.values.len() / width };
+            let mut mine = vec![cols.len() as f64];
+            mine.extend(cols.iter().map(|c| c.0 as f64));
+            for r in 0..rows {
+                mine.extend(cols.iter().map(|c| s.values[r * width + c.0]));
+            }
+            let all = self.comm.gather_f64(&mine);
+            let mut at = 0;
+            while at < all.len() {
+                let n = all[at] as usize;
+                let cs: Vec<usize> = all[at + 1..at + 1 + n].iter().map(|&c| c as usize).collect();
+                at += 1 + n;
+                for r in 0..rows {
+                    for (q, &c) in cs.iter().enumerate() {
+                        s.values[r * width + c] = all[at + r * n + q];
+                    }
+                }
+                at += rows * n;
+            }
+        }
+    }
+
+    /// Gives rank 0 the values every rank computed of every population's
+    /// per-element variables and projections' post states (what the
+    /// summary and a final state read).
+    pub(super) fn gather_state(&mut self) {
+        let comm = self.comm;
+        for (p, vars) in self.s.vars.iter_mut().enumerate() {
+            let (lo, hi) = self.own[p];
+            let layout = &self.layout.pops[p].vars;
+            for (_, buf) in vars
+                .iter_mut()
+                .enumerate()
+                .filter(|(v, _)| layout.get(*v).is_some_and(|var| !var.scalar))
+            {
+                let all = comm.gather_f64(&buf[lo.min(buf.len())..hi.min(buf.len())]);
+                if all.len() == buf.len() {
+                    buf.copy_from_slice(&all);
+                }
+            }
+        }
+        for (k, st) in self.s.projs.iter_mut().enumerate() {
+            let layout = &self.layout.projs[k];
+            let (lo, hi) = self.own[layout.post];
+            for (v, var) in layout.vars.iter().enumerate() {
+                if var.space != Space::PostState {
+                    continue;
+                }
+                let Some(buf) = st.vars.get_mut(v) else {
+                    continue;
+                };
+                let all = comm.gather_f64(&buf[lo.min(buf.len())..hi.min(buf.len())]);
+                if all.len() == buf.len() {
+                    buf.copy_from_slice(&all);
+                }
+            }
+        }
+    }
+
+    /// Rank 0's [`Wiring`] of projection `k` from every rank's `here`, in
+    /// the whole projection's order.
+    pub(super) fn gather_wiring(&self, k: usize, here: Wiring) -> Wiring {
+        let keys = &self.s.projs[k].csr.keys;
+        let mut mine = Vec::with_capacity(here.i.len() * 4);
+        for (s, ((&i, &j), &d)) in here.i.iter().zip(&here.j).zip(&here.delay).enumerate() {
+            mine.extend([f64::from(keys.get(s).copied().unwrap_or(0)), f64::from(i), f64::from(j), d]);
+        }
+        let all = self.comm.gather_f64(&mine);
+        let mut rows: Vec<&[f64]> = all.chunks_exact(4).collect();
+        rows.sort_by(|a, b| a[0].total_cmp(&b[0]));
+        Wiring {
+            i: rows.iter().map(|r| r[1] as u32).collect(),
+            j: rows.iter().map(|r| r[2] as u32).collect(),
+            delay: rows.iter().map(|r| r[3]).collect(),
+        }
+    }
+}
