@@ -77,7 +77,11 @@ pub fn agree(comm: &dyn Comm, mine: Result<(), String>) -> Result<(), String> {
         Err(m) if m.is_empty() => vec![b' '],
         Err(m) => m.into_bytes(),
     };
-    match comm.all_gather_bytes(&bytes).into_iter().find(|b| !b.is_empty()) {
+    match comm
+        .all_gather_bytes(&bytes)
+        .into_iter()
+        .find(|b| !b.is_empty())
+    {
         Some(b) => Err(String::from_utf8_lossy(&b).into_owned()),
         None => Ok(()),
     }

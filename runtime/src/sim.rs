@@ -733,7 +733,10 @@ impl<'a> Simulation<'a> {
         // Nothing large is allocated before the estimate says it fits.
         let limit = opts.memory_limit.or_else(memory_available);
         let fits = match limit {
-            Some(limit) => check_memory(&split::per_rank(&estimate(layout, dt, 0.0), comm.size()), limit),
+            Some(limit) => check_memory(
+                &split::per_rank(&estimate(layout, dt, 0.0), comm.size()),
+                limit,
+            ),
             None => Ok(()),
         };
         split::agree(comm, fits.map_err(|e| (0, e.0)))?;
@@ -918,7 +921,11 @@ impl<'a> Simulation<'a> {
         // block (the rule's draws are the whole network's).
         let (lo, hi) = self.own[proj.post];
         let split = self.comm.size() > 1;
-        let posts = if split { lo as u32..hi as u32 } else { 0..n_post as u32 };
+        let posts = if split {
+            lo as u32..hi as u32
+        } else {
+            0..n_post as u32
+        };
         let filter = |i: u32, j: u32| {
             (!split || posts.contains(&j))
                 && (!proj.filtered || backend.proj_filter(k, i, j, pre_bufs, post_bufs, seed))
@@ -945,8 +952,10 @@ impl<'a> Simulation<'a> {
                     .collect();
                 connect::Csr::from_pairs(n_pre, n_post, pairs)
             }
-            Connect::Rule(rule) => connect::build_onto(rule, ends, seed, stream, &filter, posts.clone())
-                .map_err(|e| err(e.0))?,
+            Connect::Rule(rule) => {
+                connect::build_onto(rule, ends, seed, stream, &filter, posts.clone())
+                    .map_err(|e| err(e.0))?
+            }
             Connect::Matrix { path } => {
                 let full = base.join(path);
                 let m = crate::data::read_matrix(&full).map_err(|e| err(e.0))?;
@@ -1310,6 +1319,7 @@ impl<'a> Simulation<'a> {
     }
 
     /// [`Self::op`] on this process's part.
+    #[allow(clippy::too_many_arguments)]
     fn op_here(
         &mut self,
         backend: &dyn Backend,
@@ -1993,7 +2003,13 @@ impl<'a> Simulation<'a> {
                     last,
                     every,
                 } if due(every) => {
-                    if self.s.projs.get(proj).and_then(|p| p.vars.get(var)).is_none() {
+                    if self
+                        .s
+                        .projs
+                        .get(proj)
+                        .and_then(|p| p.vars.get(var))
+                        .is_none()
+                    {
                         continue;
                     }
                     let n = self.proj_var_len(proj, var);

@@ -260,8 +260,7 @@ pub fn execute<'a>(
     let steps = steps.clamp(0.0, u64::MAX as f64) as u64;
     let room = match &out {
         Some(out) => {
-            let known =
-                circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
+            let known = circ_runtime::output::known_bytes(job.layout, steps, &sim.synapse_counts());
             out.check_room(known).map_err(|e| e.to_string())
         }
         None => Ok(()),
@@ -316,7 +315,11 @@ pub fn execute<'a>(
 fn same_everywhere(job: &Job<'_>) -> Result<(), Refusal> {
     let mut text = postcard::to_allocvec(job.layout).unwrap_or_default();
     text.extend_from_slice(
-        format!("{} {} {} {}", job.seed, job.dt, job.duration, job.backend_name).as_bytes(),
+        format!(
+            "{} {} {} {}",
+            job.seed, job.dt, job.duration, job.backend_name
+        )
+        .as_bytes(),
     );
     let mine = circ_runtime::comm::digest(&text).to_le_bytes();
     let all = job.comm.all_gather_bytes(&mine);

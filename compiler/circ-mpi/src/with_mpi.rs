@@ -25,7 +25,10 @@ impl World {
 
 impl World {
     /// Every rank's `mine` in rank order, with each rank's count.
-    fn all_gather_counted<T: Equivalence + Default + Clone>(&self, mine: &[T]) -> (Vec<T>, Vec<i32>) {
+    fn all_gather_counted<T: Equivalence + Default + Clone>(
+        &self,
+        mine: &[T],
+    ) -> (Vec<T>, Vec<i32>) {
         let n = i32::try_from(mine.len()).unwrap_or(i32::MAX);
         let mut counts = vec![0i32; self.size()];
         self.world.all_gather_into(&n, &mut counts[..]);

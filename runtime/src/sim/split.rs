@@ -75,7 +75,11 @@ pub(super) fn number_synapses(comm: &dyn Comm, csr: &mut Csr) -> usize {
     if comm.size() == 1 {
         return csr.len();
     }
-    let mine: Vec<u64> = csr.offsets.windows(2).map(|w| (w[1] - w[0]) as u64).collect();
+    let mine: Vec<u64> = csr
+        .offsets
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as u64)
+        .collect();
     let mut rows = mine.clone();
     comm.sum_u64(&mut rows);
     let mut before = mine;
@@ -95,7 +99,11 @@ pub(super) fn number_synapses(comm: &dyn Comm, csr: &mut Csr) -> usize {
 /// The whole projection's shortest and longest delay in steps (`None`
 /// when it has no synapses).
 pub(super) fn delay_range(comm: &dyn Comm, steps: &[u32]) -> (Option<u32>, Option<u32>) {
-    let low = steps.iter().copied().min().map_or(i64::MIN, |d| -i64::from(d));
+    let low = steps
+        .iter()
+        .copied()
+        .min()
+        .map_or(i64::MIN, |d| -i64::from(d));
     let high = steps.iter().copied().max().map_or(-1, i64::from);
     let (low, high) = (comm.max_i64(low), comm.max_i64(high));
     if high < 0 {
@@ -139,7 +147,11 @@ impl Exchange {
         Exchange {
             split: sim.comm.size() > 1,
             local: vec![false; layout.pops.len()],
-            fresh: layout.pops.iter().map(|p| vec![false; p.vars.len()]).collect(),
+            fresh: layout
+                .pops
+                .iter()
+                .map(|p| vec![false; p.vars.len()])
+                .collect(),
             reads: (0..layout.projs.len())
                 .map(|k| {
                     backend.pre_reads(k).unwrap_or_else(|| {
@@ -256,7 +268,9 @@ impl Simulation<'_> {
             let buf = &mut self.s.vars[p][v];
             // One value for all: every rank computes it.
             if !scalar {
-                let all = self.comm.all_gather_f64(&buf[lo.min(buf.len())..hi.min(buf.len())]);
+                let all = self
+                    .comm
+                    .all_gather_f64(&buf[lo.min(buf.len())..hi.min(buf.len())]);
                 if all.len() == buf.len() {
                     buf.copy_from_slice(&all);
                 }
@@ -272,7 +286,10 @@ impl Simulation<'_> {
             return self.check_finite(t);
         }
         let mine = self.first_not_finite(t).map(|(key, e)| {
-            let RunError::NotFinite { place, var, value, .. } = e else {
+            let RunError::NotFinite {
+                place, var, value, ..
+            } = e
+            else {
                 unreachable!("the search finds values")
             };
             let mut b = value.to_bits().to_le_bytes().to_vec();
@@ -328,7 +345,11 @@ impl Simulation<'_> {
                 (!scalar).then(|| block(self.own[rec.pop], first, last))
             }
             RecordKind::Synapses {
-                proj, var, first, last, ..
+                proj,
+                var,
+                first,
+                last,
+                ..
             } => {
                 let st = self.s.projs.get(proj)?;
                 let layout = self.layout.projs.get(proj)?;
@@ -357,7 +378,7 @@ impl Simulation<'_> {
                 continue;
             };
             let width = s.width;
-            let rows = if width == 0 { 0 } else { s.values.len() / width };
+            let rows = s.values.len().checked_div(width).unwrap_or(0);
             let mut mine = vec![cols.len() as f64];
             mine.extend(cols.iter().map(|c| c.0 as f64));
             for r in 0..rows {
@@ -367,7 +388,10 @@ impl Simulation<'_> {
             let mut at = 0;
             while at < all.len() {
                 let n = all[at] as usize;
-                let cs: Vec<usize> = all[at + 1..at + 1 + n].iter().map(|&c| c as usize).collect();
+                let cs: Vec<usize> = all[at + 1..at + 1 + n]
+                    .iter()
+                    .map(|&c| c as usize)
+                    .collect();
                 at += 1 + n;
                 for r in 0..rows {
                     for (q, &c) in cs.iter().enumerate() {
@@ -422,7 +446,12 @@ impl Simulation<'_> {
         let keys = &self.s.projs[k].csr.keys;
         let mut mine = Vec::with_capacity(here.i.len() * 4);
         for (s, ((&i, &j), &d)) in here.i.iter().zip(&here.j).zip(&here.delay).enumerate() {
-            mine.extend([f64::from(keys.get(s).copied().unwrap_or(0)), f64::from(i), f64::from(j), d]);
+            mine.extend([
+                f64::from(keys.get(s).copied().unwrap_or(0)),
+                f64::from(i),
+                f64::from(j),
+                d,
+            ]);
         }
         let all = self.comm.gather_f64(&mine);
         let mut rows: Vec<&[f64]> = all.chunks_exact(4).collect();

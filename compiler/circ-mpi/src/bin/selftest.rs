@@ -35,7 +35,9 @@ fn main() {
         || before != [r, r * r.saturating_sub(1) / 2]
         || floats != (0..size).map(|x| x as f64 + 0.5).collect::<Vec<_>>()
     {
-        eprintln!("rank {rank}/{size}: bytes {words:?} sums {sums:?} before {before:?} floats {floats:?}");
+        eprintln!(
+            "rank {rank}/{size}: bytes {words:?} sums {sums:?} before {before:?} floats {floats:?}"
+        );
         std::process::exit(1);
     }
     let blocks: usize = (0..size).map(|r| block(10, r, size).len()).sum();
