@@ -20,18 +20,29 @@ pub struct PoissonSource {
     next: BinaryHeap<Reverse<(u64, u32)>>,
     /// Per neuron, how many gaps it has drawn (the draw's counter).
     drawn: Vec<u64>,
+    /// The neurons it draws for (a rank's block of a population split
+    /// across processes; every neuron's draws are its own, so a block's
+    /// spikes are the whole population's there).
+    own: std::ops::Range<u32>,
 }
 
 impl PoissonSource {
     /// `size` neurons firing with probability `p` per step, drawing from `stream`.
     pub fn new(size: usize, p: f64, seed: u64, stream: u32) -> Self {
+        Self::new_for(size, p, seed, stream, 0..size as u32)
+    }
+
+    /// [`Self::new`], drawing for neurons `own` only.
+    pub fn new_for(size: usize, p: f64, seed: u64, stream: u32, own: std::ops::Range<u32>) -> Self {
+        let own = own.start.min(size as u32)..own.end.min(size as u32);
         let mut s = PoissonSource {
             log_q: 0.0,
             always: false,
             seed,
             stream,
-            next: BinaryHeap::with_capacity(size),
+            next: BinaryHeap::with_capacity(own.len()),
             drawn: vec![0; size],
+            own,
         };
         s.restart(p, 0);
         s
@@ -46,7 +57,7 @@ impl PoissonSource {
         self.always = p >= 1.0;
         self.next.clear();
         if p > 0.0 {
-            for i in 0..self.drawn.len() as u32 {
+            for i in self.own.clone() {
                 // The first spike is in step from + gap - 1 (step `from`
                 // has probability p).
                 let g = self.gap(i);

@@ -254,6 +254,8 @@ struct ProjState {
     /// The synapses of the whole projection (more than `csr` holds when
     /// the network is split across processes).
     total: usize,
+    /// The whole projection's shortest delay in steps (`None`: no synapses).
+    min_delay: Option<u32>,
     vars: Vec<Vec<f64>>,
     delay_steps: Vec<u32>,
     /// The delay of every synapse, when they all have the same one.
@@ -393,6 +395,14 @@ pub struct RunResult {
     pub dt: f64,
     /// Wall time of the simulation loop.
     pub loop_time: Duration,
+    /// The processes the network was split across (1: not split).
+    pub ranks: usize,
+    /// Of `loop_time`, the time this process spent exchanging spikes and
+    /// presynaptic values with the others, waiting for the slowest
+    /// included (the rarer agreements on stops are not counted).
+    pub comm_time: Duration,
+    /// Split across processes: the steps between exchanges of spikes.
+    pub exchange_every: u64,
     /// Why the run stopped early, if it did.
     pub stopped: Option<RunError>,
     /// Per recorder: the synapses of a `record connectivity` (else `None`).
@@ -777,8 +787,16 @@ impl<'a> Simulation<'a> {
                 .pops
                 .iter()
                 .map(|pop| {
+                    // Split across processes: the rank's block.
+                    let own = crate::comm::block(pop.size, comm.rank(), comm.size());
                     pop.poisson_rate.map(|r| {
-                        crate::poisson::PoissonSource::new(pop.size, r * dt, seed, pop.stream)
+                        crate::poisson::PoissonSource::new_for(
+                            pop.size,
+                            r * dt,
+                            seed,
+                            pop.stream,
+                            own.start as u32..own.end as u32,
+                        )
                     })
                 })
                 .collect(),
@@ -1144,6 +1162,7 @@ impl<'a> Simulation<'a> {
         Ok(ProjState {
             csr,
             total,
+            min_delay: low,
             vars,
             // No synapses at all: one delay (0), as for one process.
             uniform_delay: match (low, high) {
@@ -1312,13 +1331,17 @@ impl<'a> Simulation<'a> {
         if x.split {
             self.before_op(backend, op, spiking, x);
         }
-        self.op_here(backend, fusion, op, clock, spiking, pending, refractory);
+        let defer = x.epoch > 1;
+        self.op_here(
+            backend, fusion, op, clock, spiking, pending, refractory, defer,
+        );
         if x.split {
             self.after_op(op, spiking, x);
         }
     }
 
-    /// [`Self::op`] on this process's part.
+    /// [`Self::op`] on this process's part; `defer`: this step's spikes
+    /// enter the delay rings later, when the ranks exchange them.
     #[allow(clippy::too_many_arguments)]
     fn op_here(
         &mut self,
@@ -1329,6 +1352,7 @@ impl<'a> Simulation<'a> {
         spiking: &mut [Vec<u32>],
         pending: &mut [bool],
         refractory: &mut Vec<f64>,
+        defer: bool,
     ) {
         let n = clock.step;
         match op {
@@ -1382,6 +1406,10 @@ impl<'a> Simulation<'a> {
             }
             Op::Deliver(k) => {
                 let post = self.layout.projs[k].post;
+                if !defer {
+                    let pre = self.layout.projs[k].pre;
+                    self.enter(k, clock.step, &spiking[pre]);
+                }
                 pending[post] |= self.deliver(backend, k, clock, spiking);
             }
             Op::OnPost(k) => {
@@ -1440,8 +1468,18 @@ impl<'a> Simulation<'a> {
         spiking: &[Vec<u32>],
     ) -> bool {
         let n = clock.step;
-        let (pre, ring_len) = (self.layout.projs[k].pre, self.s.projs[k].ring.len());
+        let ring_len = self.s.projs[k].ring.len();
+        let now = n as usize % ring_len;
+        self.arrive(backend, k, clock, spiking, now)
+    }
+
+    /// Step `n`'s spikes `fired` of projection `k`'s presynaptic population
+    /// enter its delay ring (in the step itself, or, split across processes
+    /// and exchanged every few steps, at the exchange: before any of them
+    /// is due).
+    fn enter(&mut self, k: usize, n: u64, fired: &[u32]) {
         let st = &mut self.s.projs[k];
+        let ring_len = st.ring.len();
         let now = n as usize % ring_len;
         if let Some(d) = st.uniform_delay {
             // One delay: a spike reaches its neuron's whole row of synapses,
@@ -1450,9 +1488,9 @@ impl<'a> Simulation<'a> {
             // updates the neuron's pre state when it arrives
             // (spec/semantics.md, "Inside a handler").
             let slot = (now + d as usize) % ring_len;
-            st.ring_rows[slot].extend_from_slice(&spiking[pre]);
+            st.ring_rows[slot].extend_from_slice(fired);
         } else {
-            for &i in &spiking[pre] {
+            for &i in fired {
                 for s in st.csr.offsets[i as usize]..st.csr.offsets[i as usize + 1] {
                     // Delays are below the ring's length: no division.
                     let mut slot = now + st.delay_steps[s] as usize;
@@ -1463,6 +1501,18 @@ impl<'a> Simulation<'a> {
                 }
             }
         }
+    }
+
+    /// The arrivals of step `clock` (ring slot `now`) of projection `k`:
+    /// its `on pre`. Whether it may have added into the postsynaptic values.
+    fn arrive(
+        &mut self,
+        backend: &dyn Backend,
+        k: usize,
+        clock: Clock,
+        spiking: &[Vec<u32>],
+        now: usize,
+    ) -> bool {
         let mut arriving = std::mem::take(&mut self.s.projs[k].ring[now]);
         let mut rows = std::mem::take(&mut self.s.projs[k].ring_rows[now]);
         if !arriving.is_sorted() {
@@ -1665,6 +1715,7 @@ impl<'a> Simulation<'a> {
             .collect();
         result.step_stats = (0..npop).map(|p| self.step_stats(p)).collect();
         result.loop_time = start.elapsed();
+        result.ranks = self.comm.size();
         let events: u64 = self
             .layout
             .projs
@@ -1757,22 +1808,39 @@ impl<'a> Simulation<'a> {
                     &mut x,
                 );
             }
-            if x.split {
-                self.end_step(&mut spiking, &mut x);
+            if x.epoch > 1 {
+                // Split, exchanging every few steps: the own spikes wait.
+                x.buffer.push((n, spiking.clone()));
+                if (n + 1 - first).is_multiple_of(x.epoch) || n + 1 == last {
+                    self.flush(&mut x, result, rate_counts, opts.dt);
+                }
+            } else {
+                if x.split {
+                    self.end_step(&mut spiking, &mut x);
+                }
+                for (p, fired) in spiking.iter().enumerate() {
+                    result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
+                }
+                self.count_rates(n, opts.dt, &spiking, rate_counts, &mut result.samples);
             }
-            for (p, fired) in spiking.iter().enumerate() {
-                result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
-            }
-            self.count_rates(n, opts.dt, &spiking, rate_counts, &mut result.samples);
             result.steps = n + 1 - first;
             self.s.step = n + 1;
             if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == last)
                 && let Some(err) = self.check_finite_everywhere((n + 1) as f64 * opts.dt)
             {
+                // Every rank stops here: the waiting spikes first.
+                if !x.buffer.is_empty() {
+                    self.flush(&mut x, result, rate_counts, opts.dt);
+                }
                 result.stopped = Some(err);
                 break;
             }
         }
+        if !x.buffer.is_empty() {
+            self.flush(&mut x, result, rate_counts, opts.dt);
+        }
+        result.comm_time = x.time;
+        result.exchange_every = x.epoch;
     }
 
     /// Adds step `n`'s spikes to the rate recorders' counts, and a sample

@@ -328,6 +328,56 @@ fn a_signal_stops_every_rank_at_one_step() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A rank that dies (killed, out of memory) ends the job: no hang, and
+/// no folder half written.
+fn a_dead_rank_ends_the_job() -> Result<(), Failed> {
+    let dir = scratch("dead");
+    let out = dir.join("out");
+    let child = Command::new("mpirun")
+        .args(["--oversubscribe", "--allow-run-as-root", "-n", "3", circ()])
+        .arg("run")
+        .arg(repo().join("examples/coba.circ"))
+        .args([
+            "--duration",
+            "1000s",
+            "--backend",
+            "jit",
+            "--threads",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_secs(8));
+    let ranks = Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let ranks = String::from_utf8_lossy(&ranks.stdout).into_owned();
+    let victim = ranks.split_whitespace().last().ok_or("no ranks found")?;
+    let _ = Command::new("kill").args(["-KILL", victim]).status();
+    let id = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let o = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(o) => o.map_err(|e| e.to_string())?,
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
+            return Err("the job did not end within a minute of a rank's death".into());
+        }
+    };
+    if o.status.success() || out.exists() {
+        return Err(format!("wanted a failure and no folder:\n{}", text(&o)).into());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let mut trials = vec![];
@@ -366,6 +416,10 @@ fn main() {
             nan_on_one_rank_stops_all,
         ));
         trials.push(Trial::test("refusals", refusals));
+        trials.push(Trial::test(
+            "a_dead_rank_ends_the_job",
+            a_dead_rank_ends_the_job,
+        ));
         trials.push(Trial::test(
             "a_signal_stops_every_rank_at_one_step",
             a_signal_stops_every_rank_at_one_step,

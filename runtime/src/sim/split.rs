@@ -113,6 +113,52 @@ pub(super) fn delay_range(comm: &dyn Comm, steps: &[u32]) -> (Option<u32>, Optio
     }
 }
 
+/// Appends a rank's sorted spikes `list` of its block `(lo, hi)`: a count
+/// and the indices, or, when that is longer (more than one neuron in 32
+/// spiking), the high bit and the count, then the block as a bitmap.
+fn encode(out: &mut Vec<u32>, list: &[u32], (lo, hi): (usize, usize)) {
+    let words = hi.saturating_sub(lo).div_ceil(32);
+    if list.len() > words {
+        out.push(0x8000_0000 | list.len() as u32);
+        let at = out.len();
+        out.resize(at + words, 0);
+        for &i in list {
+            let b = i as usize - lo;
+            out[at + b / 32] |= 1 << (b % 32);
+        }
+    } else {
+        out.push(list.len() as u32);
+        out.extend_from_slice(list);
+    }
+}
+
+/// Reads what [`encode`] wrote at `*at` for the block `block`, appending
+/// the spikes to `out` in increasing order.
+fn decode(all: &[u32], at: &mut usize, block: std::ops::Range<usize>, out: &mut Vec<u32>) {
+    let head = all.get(*at).copied().unwrap_or(0);
+    *at += 1;
+    if head & 0x8000_0000 != 0 {
+        let words = block.len().div_ceil(32);
+        for (w, &bits) in all[(*at).min(all.len())..(*at + words).min(all.len())]
+            .iter()
+            .enumerate()
+        {
+            let mut bits = bits;
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                out.push((block.start + w * 32 + b) as u32);
+                bits &= bits - 1;
+            }
+        }
+        *at += words;
+    } else {
+        let n = head as usize;
+        let end = (*at + n).min(all.len());
+        out.extend_from_slice(&all[(*at).min(end)..end]);
+        *at = end;
+    }
+}
+
 /// This rank's part of a sorted list of a population's elements.
 pub(super) fn own_slice(list: &[u32], (lo, hi): (usize, usize)) -> &[u32] {
     let a = list.partition_point(|&i| (i as usize) < lo);
@@ -138,6 +184,15 @@ pub(super) struct Exchange {
     pub heard: i32,
     /// The largest signal any rank had heard at the last exchange.
     pub signal: i32,
+    /// The time spent in exchanges so far.
+    pub time: std::time::Duration,
+    /// Steps between exchanges: the whole network's shortest delay when
+    /// it is 2 steps or more (a spike is due no sooner), else 1 (every
+    /// step, before the first delivery).
+    pub epoch: u64,
+    /// With an epoch of several steps: each step's own spikes since the
+    /// last exchange, per population.
+    pub buffer: Vec<(u64, Vec<Vec<u32>>)>,
 }
 
 impl Exchange {
@@ -162,6 +217,15 @@ impl Exchange {
             exchanged: false,
             heard: 0,
             signal: 0,
+            time: std::time::Duration::ZERO,
+            epoch: if sim.comm.size() > 1 {
+                // An empty projection enters spikes at once (one delay, 0).
+                let shortest = sim.s.projs.iter().map(|st| st.min_delay.unwrap_or(0)).min();
+                u64::from(shortest.map_or(1, |d| d.max(1)))
+            } else {
+                1
+            },
+            buffer: vec![],
         }
     }
 }
@@ -190,7 +254,7 @@ impl Simulation<'_> {
             }
             Op::ProjDynamic(k) | Op::ProjUpdate(k) | Op::OnPost(k) => self.bring_pre(k, x),
             Op::Deliver(k) => {
-                if x.local[self.layout.projs[k].pre] {
+                if x.epoch == 1 && x.local[self.layout.projs[k].pre] {
                     self.exchange(spiking, x);
                 }
                 self.bring_pre(k, x);
@@ -226,26 +290,23 @@ impl Simulation<'_> {
         let pops: Vec<usize> = (0..spiking.len()).filter(|&p| x.local[p]).collect();
         let mut mine = vec![x.heard.max(0) as u32];
         for &p in &pops {
-            mine.push(spiking[p].len() as u32);
-            mine.extend_from_slice(&spiking[p]);
+            encode(&mut mine, &spiking[p], self.own[p]);
         }
+        let t0 = std::time::Instant::now();
         let all = self.comm.all_gather_u32(&mine);
+        x.time += t0.elapsed();
         for &p in &pops {
             spiking[p].clear();
         }
-        let mut at = 0;
-        let mut signal = 0i32;
+        let (mut at, mut signal) = (0, 0i32);
         // Each rank's part has the same shape: a signal, then per
-        // population a count and the spikes.
-        while at < all.len() {
-            signal = signal.max(all[at] as i32);
+        // population its spikes.
+        for r in 0..self.comm.size() {
+            signal = signal.max(all.get(at).copied().unwrap_or(0) as i32);
             at += 1;
             for &p in &pops {
-                let n = all.get(at).copied().unwrap_or(0) as usize;
-                at += 1;
-                let end = (at + n).min(all.len());
-                spiking[p].extend_from_slice(&all[at..end]);
-                at = end;
+                let b = crate::comm::block(self.layout.pops[p].size, r, self.comm.size());
+                decode(&all, &mut at, b, &mut spiking[p]);
             }
         }
         for &p in &pops {
@@ -268,9 +329,11 @@ impl Simulation<'_> {
             let buf = &mut self.s.vars[p][v];
             // One value for all: every rank computes it.
             if !scalar {
+                let t0 = std::time::Instant::now();
                 let all = self
                     .comm
                     .all_gather_f64(&buf[lo.min(buf.len())..hi.min(buf.len())]);
+                x.time += t0.elapsed();
                 if all.len() == buf.len() {
                     buf.copy_from_slice(&all);
                 }
@@ -308,6 +371,52 @@ impl Simulation<'_> {
             value,
             t,
         })
+    }
+
+    /// With an epoch of several steps: every rank's spikes of the steps
+    /// since the last exchange (one collective), entered into the delay
+    /// rings (none is due yet: the epoch is the shortest delay) and
+    /// recorded with their steps.
+    pub(super) fn flush(
+        &mut self,
+        x: &mut Exchange,
+        result: &mut super::RunResult,
+        rate_counts: &mut [u64],
+        dt: f64,
+    ) {
+        let steps = std::mem::take(&mut x.buffer);
+        let npop = self.layout.pops.len();
+        let mut mine = vec![x.heard.max(0) as u32];
+        for (_, lists) in &steps {
+            for (p, list) in lists.iter().enumerate() {
+                encode(&mut mine, list, self.own[p]);
+            }
+        }
+        let t0 = std::time::Instant::now();
+        let all = self.comm.all_gather_u32(&mine);
+        x.time += t0.elapsed();
+        let mut global: Vec<Vec<Vec<u32>>> = steps.iter().map(|_| vec![vec![]; npop]).collect();
+        let (mut at, size) = (0, self.comm.size());
+        for r in 0..size {
+            x.signal = x.signal.max(all.get(at).copied().unwrap_or(0) as i32);
+            at += 1;
+            for lists in &mut global {
+                for (p, list) in lists.iter_mut().enumerate() {
+                    let b = crate::comm::block(self.layout.pops[p].size, r, size);
+                    decode(&all, &mut at, b, list);
+                }
+            }
+        }
+        for ((n, _), lists) in steps.iter().zip(&global) {
+            for k in 0..self.layout.projs.len() {
+                let pre = self.layout.projs[k].pre;
+                self.enter(k, *n, &lists[pre]);
+            }
+            for (p, fired) in lists.iter().enumerate() {
+                result.spikes[p].extend(fired.iter().map(|&i| (*n, i)));
+            }
+            self.count_rates(*n, dt, lists, rate_counts, &mut result.samples);
+        }
     }
 
     /// The length of projection `k`'s variable `v` in the whole network
@@ -460,6 +569,36 @@ impl Simulation<'_> {
             i: rows.iter().map(|r| r[1] as u32).collect(),
             j: rows.iter().map(|r| r[2] as u32).collect(),
             delay: rows.iter().map(|r| r[3]).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spikes_read_back_as_lists_or_bitmaps() {
+        // A block of 100 neurons from 37: few spikes go as a list, many
+        // (more than one in 32) as a bitmap; both read back in order.
+        let block = (37, 137);
+        for list in [
+            vec![],
+            vec![37, 100, 136],
+            (37..137).step_by(3).collect::<Vec<u32>>(),
+            (37..137).collect(),
+        ] {
+            let mut words = vec![7];
+            encode(&mut words, &list, block);
+            encode(&mut words, &[40], block);
+            let bitmap = list.len() > 4;
+            assert_eq!(words[1] & 0x8000_0000 != 0, bitmap, "{list:?}");
+            let (mut at, mut back, mut next) = (1, vec![], vec![]);
+            decode(&words, &mut at, 37..137, &mut back);
+            decode(&words, &mut at, 37..137, &mut next);
+            assert_eq!(back, list);
+            assert_eq!(next, vec![40]);
+            assert_eq!(at, words.len());
         }
     }
 }
