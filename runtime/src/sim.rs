@@ -592,14 +592,24 @@ pub fn check_static(
     dt: f64,
     duration: f64,
     memory_limit: Option<u64>,
+    ranks: usize,
 ) -> Vec<Issue> {
     let mut issues = vec![];
     let steps = (duration / dt).round();
     let e = estimate(layout, dt, steps);
+    // Split across processes, each holds its share (`split::per_rank`).
+    let mine = split::per_rank(&e, ranks);
     if let Some(limit) = memory_limit.or_else(memory_available)
-        && let Err(err) = check_memory(&e, limit)
+        && let Err(err) = check_memory(&mine, limit)
     {
-        issues.push(Issue::TooLarge(err.0));
+        issues.push(Issue::TooLarge(if ranks > 1 {
+            format!(
+                "{} (on each of {ranks} MPI ranks, which hold their share of the synapses and every neuron's state; more ranks, on more machines, hold less)",
+                err.0
+            )
+        } else {
+            err.0
+        }));
     }
     for proj in &layout.projs {
         if let Connect::Rule(rule) = &proj.connect {

@@ -208,8 +208,13 @@ pub fn execute<'a>(
 ) -> Result<Outcome<'a>, Refusal> {
     // What `circ check` reports too: memory for the network and its
     // recordings, and runs too long to start unasked.
-    let issues =
-        circ_runtime::sim::check_static(job.layout, job.dt, job.duration, job.memory_limit);
+    let issues = circ_runtime::sim::check_static(
+        job.layout,
+        job.dt,
+        job.duration,
+        job.memory_limit,
+        job.comm.size(),
+    );
     use circ_runtime::sim::Issue;
     if let Some(e) = issues
         .iter()

@@ -514,7 +514,7 @@ fn check_run(
         Ok(l) => {
             ds.extend(l.warnings.iter().cloned());
             for issue in
-                circ_runtime::sim::check_static(&l.net.layout, l.dt, l.duration, memory_limit)
+                circ_runtime::sim::check_static(&l.net.layout, l.dt, l.duration, memory_limit, 1)
             {
                 use circ_runtime::sim::Issue;
                 let (code, label) = match &issue {

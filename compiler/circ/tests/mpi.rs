@@ -155,6 +155,55 @@ fn same_bits(name: &str, backend: &str, threads: usize, ranks: usize) -> Result<
     Ok(())
 }
 
+/// An executable from `circ build` under mpirun writes `circ run`'s files.
+fn executables_split_too() -> Result<(), Failed> {
+    let dir = scratch("exe");
+    let model = repo().join("examples/stdp_delays.circ");
+    let exe = dir.join("model");
+    let o = Command::new(circ())
+        .args(["build", "--color", "never", "-o"])
+        .arg(&exe)
+        .arg(&model)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!("circ build: {}", text(&o)).into());
+    }
+    let one = dir.join("one");
+    let o = Command::new(circ())
+        .args(["run", "--duration", "60ms", "--out"])
+        .arg(&one)
+        .arg(&model)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !o.status.success() {
+        return Err(format!("circ run: {}", text(&o)).into());
+    }
+    let split = dir.join("split");
+    let o = mpirun(
+        3,
+        &[
+            &exe.to_string_lossy(),
+            "--duration",
+            "60ms",
+            "--threads",
+            "1",
+            "--out",
+            &split.to_string_lossy(),
+        ],
+        Duration::from_secs(300),
+    )?;
+    if !o.status.success() {
+        return Err(format!("the executable on 3 ranks: {}", text(&o)).into());
+    }
+    let (a, b) = (files(&one), files(&split));
+    if a.is_empty() || a != b {
+        return Err("the executable on 3 ranks wrote other files than circ run".into());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// A model whose neurons 2 and 3 of 4 (rank 1's, on 2 ranks) diverge.
 const BLOWUP: &str = "neuron B {\n    state x = 1\n    dx/dt = x * x / 1 ms\n    method euler\n}\ncircuit C {\n    population P = B[4] { x = i - 1.5 }\n    record x of P every 1 ms\n}\nrun C for 100 ms { dt = 0.1 ms }\n";
 
@@ -240,6 +289,21 @@ fn refusals() -> Result<(), Failed> {
         .args(["run", &coba, "--duration", "20ms", "--out", &out]);
     let o = run_limited(cmd, limit)?;
     check(&o, 1, "were not given the same model")?;
+    // A network that does not fit on the ranks given: refused before
+    // anything is built, per rank (mpirun passes the variable on).
+    let mut cmd = Command::new("mpirun");
+    cmd.args([
+        "--oversubscribe",
+        "--allow-run-as-root",
+        "-x",
+        "CIRC_MEMORY_LIMIT",
+        "-n",
+        "2",
+    ])
+    .args([circ(), "run", &coba, "--duration", "5ms", "--out", &out])
+    .env("CIRC_MEMORY_LIMIT", "1000000");
+    let o = run_limited(cmd, limit)?;
+    check(&o, 1, "on each of 2 MPI ranks")?;
     // An output folder rank 0 cannot make.
     let blocker = dir.join("file");
     std::fs::write(&blocker, "not a folder").map_err(|e| e.to_string())?;
@@ -371,8 +435,15 @@ fn a_dead_rank_ends_the_job() -> Result<(), Failed> {
             return Err("the job did not end within a minute of a rank's death".into());
         }
     };
-    if o.status.success() || out.exists() {
-        return Err(format!("wanted a failure and no folder:\n{}", text(&o)).into());
+    // The folder reserved at the start holds no recording: files are
+    // committed whole at the end, and the end never came.
+    if o.status.success() || !files(&out).iter().all(|f| f.0.starts_with('.')) {
+        return Err(format!(
+            "wanted a failure and no recordings, got {:?}:\n{}",
+            files(&out).iter().map(|f| &f.0).collect::<Vec<_>>(),
+            text(&o)
+        )
+        .into());
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -416,6 +487,7 @@ fn main() {
             nan_on_one_rank_stops_all,
         ));
         trials.push(Trial::test("refusals", refusals));
+        trials.push(Trial::test("executables_split_too", executables_split_too));
         trials.push(Trial::test(
             "a_dead_rank_ends_the_job",
             a_dead_rank_ends_the_job,
