@@ -27,6 +27,11 @@ pub trait Comm {
     fn max_i64(&self, mine: i64) -> i64;
     /// Every rank's `mine` on rank 0 in rank order (empty elsewhere).
     fn gather_f64(&self, mine: &[f64]) -> Vec<f64>;
+    /// Every rank's `mine` (every rank's of the same length), concatenated
+    /// in rank order, gathered while `during` runs: the exchange is
+    /// started, `during` computes (calling the function it is given now
+    /// and then lets the exchange progress), and the result is waited for.
+    fn all_gather_during(&self, mine: &[u32], during: &mut dyn FnMut(&dyn Fn())) -> Vec<u32>;
 }
 
 /// One process alone: every collective is the identity.
@@ -60,6 +65,10 @@ impl Comm for Single {
         mine
     }
     fn gather_f64(&self, mine: &[f64]) -> Vec<f64> {
+        mine.to_vec()
+    }
+    fn all_gather_during(&self, mine: &[u32], during: &mut dyn FnMut(&dyn Fn())) -> Vec<u32> {
+        during(&|| {});
         mine.to_vec()
     }
 }

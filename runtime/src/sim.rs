@@ -270,6 +270,27 @@ struct ProjState {
     acc: Vec<Vec<f64>>,
 }
 
+/// What every step of a CPU run shares.
+struct RunCtx<'r> {
+    backend: &'r dyn Backend,
+    fusion: &'r Fusion,
+    plan: &'r StepPlan,
+    opts: &'r RunOptions,
+    /// The run's first step and the step after its last.
+    first: u64,
+    last: u64,
+}
+
+/// The buffers a step reuses.
+struct StepBufs {
+    /// Per population, the spikes of the step so far.
+    spiking: Vec<Vec<u32>>,
+    /// Per population, whether handlers' additions wait.
+    pending: Vec<bool>,
+    /// The refractory periods a reset gives.
+    refractory: Vec<f64>,
+}
+
 /// A projection's synapses as a rule or file makes them, before their
 /// values ([`Simulation::finish_projection`]).
 struct Built {
@@ -1341,7 +1362,7 @@ impl<'a> Simulation<'a> {
         if x.split {
             self.before_op(backend, op, spiking, x);
         }
-        let defer = x.epoch > 1;
+        let defer = x.deferred;
         self.op_here(
             backend, fusion, op, clock, spiking, pending, refractory, defer,
         );
@@ -1752,6 +1773,8 @@ impl<'a> Simulation<'a> {
     }
 
     /// The schedule on the CPU: every operation of every step, in order.
+    /// Split across processes with an exchange every few steps (an
+    /// epoch), each epoch's spikes travel while the next epoch computes.
     fn run_cpu(
         &mut self,
         backend: &dyn Backend,
@@ -1765,92 +1788,172 @@ impl<'a> Simulation<'a> {
         let first = self.s.step;
         let last = first + steps;
         let npop = self.layout.pops.len();
-        let mut spiking: Vec<Vec<u32>> = vec![vec![]; npop];
-        let mut pending = vec![false; npop];
-        let mut refractory: Vec<f64> = vec![];
+        let mut bufs = StepBufs {
+            spiking: vec![vec![]; npop],
+            pending: vec![false; npop],
+            refractory: vec![],
+        };
         let fusion = backend.fusion();
         let plan = self.step_plan(&fusion);
+        let run = RunCtx {
+            backend,
+            fusion: &fusion,
+            plan: &plan,
+            opts,
+            first,
+            last,
+        };
         let mut x = split::Exchange::new(self, backend);
-        for n in first..last {
-            let t = n as f64 * opts.dt;
-            let clock = Clock {
-                step: n,
-                t,
-                dt: opts.dt,
-                seed: opts.seed,
-            };
-            // Split across processes, the signal every rank has heard of
-            // by the last exchange: all stop at the same step.
-            let signal = if x.split {
-                x.heard = hooks
-                    .stop
-                    .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed));
-                x.signal
+        let mut n = first;
+        while n < last {
+            // The steps to the next exchange (all of them when nothing
+            // waits between steps).
+            let end = if x.deferred {
+                (first + ((n - first) / x.epoch + 1) * x.epoch).min(last)
             } else {
-                hooks
-                    .stop
-                    .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed))
+                last
             };
-            if signal != 0 {
-                result.stopped = Some(RunError::Interrupted { t, signal });
+            // The last epoch's spikes, exchanged during this one.
+            let inflight = std::mem::take(&mut x.buffer);
+            let mut reached = n;
+            let mut stopped = false;
+            // The time computing while an exchange travels (the rest of
+            // the exchange's time is communication).
+            let mut busy = Duration::ZERO;
+            let mine = (!inflight.is_empty()).then(|| self.pack(&inflight, &x));
+            let framed = mine.as_ref().map(|words| x.frame(words));
+            let comm = self.comm;
+            let all = {
+                let mut body = |poke: &dyn Fn()| {
+                    let t0 = Instant::now();
+                    while reached < end {
+                        stopped = !self.one_step(
+                            &run,
+                            reached,
+                            hooks,
+                            result,
+                            rate_counts,
+                            &mut bufs,
+                            &mut x,
+                        );
+                        if stopped {
+                            break;
+                        }
+                        reached += 1;
+                        poke();
+                    }
+                    busy += t0.elapsed();
+                };
+                match &framed {
+                    Some(framed) => {
+                        let t0 = Instant::now();
+                        let all = comm.all_gather_during(framed, &mut body);
+                        Some((all, t0))
+                    }
+                    None => {
+                        body(&|| {});
+                        None
+                    }
+                }
+            };
+            if let (Some((all, t0)), Some(words)) = (all, &mine) {
+                let parts = self.unframe(&all, words, &mut x);
+                x.time += t0.elapsed().saturating_sub(busy);
+                self.receive(&parts, inflight, &mut x, result, rate_counts, opts.dt);
+            }
+            if stopped {
                 break;
             }
-            if (n - first).is_multiple_of(1000)
-                && let Some(p) = hooks.progress.as_mut()
-            {
-                p(n - first, steps);
-            }
-            // A step boundary: a tiered backend may switch code here.
-            backend.begin_step(n);
-            self.sample(n, t, &mut result.samples, false);
-            for fired in &mut spiking {
-                fired.clear();
-            }
-            for &op in &plan.ops {
-                self.op(
-                    backend,
-                    &fusion,
-                    op,
-                    clock,
-                    &mut spiking,
-                    &mut pending,
-                    &mut refractory,
-                    &mut x,
-                );
-            }
-            if x.epoch > 1 {
-                // Split, exchanging every few steps: the own spikes wait.
-                x.buffer.push((n, spiking.clone()));
-                if (n + 1 - first).is_multiple_of(x.epoch) || n + 1 == last {
-                    self.flush(&mut x, result, rate_counts, opts.dt);
-                }
-            } else {
-                if x.split {
-                    self.end_step(&mut spiking, &mut x);
-                }
-                for (p, fired) in spiking.iter().enumerate() {
-                    result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
-                }
-                self.count_rates(n, opts.dt, &spiking, rate_counts, &mut result.samples);
-            }
-            result.steps = n + 1 - first;
-            self.s.step = n + 1;
-            if ((n + 1) % opts.check_every.max(1) == 0 || n + 1 == last)
-                && let Some(err) = self.check_finite_everywhere((n + 1) as f64 * opts.dt)
-            {
-                // Every rank stops here: the waiting spikes first.
-                if !x.buffer.is_empty() {
-                    self.flush(&mut x, result, rate_counts, opts.dt);
-                }
-                result.stopped = Some(err);
-                break;
-            }
+            n = reached;
         }
+        // The last epoch's spikes (and those of one stopped early).
         if !x.buffer.is_empty() {
             self.flush(&mut x, result, rate_counts, opts.dt);
         }
         result.comm_time = x.time;
         result.exchange_every = x.epoch;
+    }
+
+    /// Step `n` of a run; false when the run stops there (a signal before
+    /// it, or a state that is not finite after it).
+    #[allow(clippy::too_many_arguments)]
+    fn one_step(
+        &mut self,
+        run: &RunCtx<'_>,
+        n: u64,
+        hooks: &mut Hooks<'_>,
+        result: &mut RunResult,
+        rate_counts: &mut [u64],
+        bufs: &mut StepBufs,
+        x: &mut split::Exchange,
+    ) -> bool {
+        let (opts, first, last) = (run.opts, run.first, run.last);
+        let t = n as f64 * opts.dt;
+        let clock = Clock {
+            step: n,
+            t,
+            dt: opts.dt,
+            seed: opts.seed,
+        };
+        // Split across processes, the signal every rank has heard of by
+        // the last exchange: all stop at the same step.
+        let heard = hooks
+            .stop
+            .map_or(0, |s| s.load(std::sync::atomic::Ordering::Relaxed));
+        let signal = if x.split {
+            x.heard = heard;
+            x.signal
+        } else {
+            heard
+        };
+        if signal != 0 {
+            result.stopped = Some(RunError::Interrupted { t, signal });
+            return false;
+        }
+        if (n - first).is_multiple_of(1000)
+            && let Some(p) = hooks.progress.as_mut()
+        {
+            p(n - first, last - first);
+        }
+        // A step boundary: a tiered backend may switch code here.
+        run.backend.begin_step(n);
+        self.sample(n, t, &mut result.samples, false);
+        for fired in &mut bufs.spiking {
+            fired.clear();
+        }
+        for &op in &run.plan.ops {
+            self.op(
+                run.backend,
+                run.fusion,
+                op,
+                clock,
+                &mut bufs.spiking,
+                &mut bufs.pending,
+                &mut bufs.refractory,
+                x,
+            );
+        }
+        if x.deferred {
+            // Split, exchanging every few steps: the own spikes wait.
+            x.buffer.push((n, bufs.spiking.clone()));
+        } else {
+            if x.split {
+                self.end_step(&mut bufs.spiking, x);
+            }
+            for (p, fired) in bufs.spiking.iter().enumerate() {
+                result.spikes[p].extend(fired.iter().map(|&i| (n, i)));
+            }
+            self.count_rates(n, opts.dt, &bufs.spiking, rate_counts, &mut result.samples);
+        }
+        result.steps = n + 1 - first;
+        self.s.step = n + 1;
+        if ((n + 1).is_multiple_of(opts.check_every.max(1)) || n + 1 == last)
+            && let Some(err) = self.check_finite_everywhere((n + 1) as f64 * opts.dt)
+        {
+            result.stopped = Some(err);
+            return false;
+        }
+        true
     }
 
     /// Adds step `n`'s spikes to the rate recorders' counts, and a sample

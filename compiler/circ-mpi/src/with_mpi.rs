@@ -107,6 +107,31 @@ impl Comm for World {
         }
     }
 
+    fn all_gather_during(&self, mine: &[u32], during: &mut dyn FnMut(&dyn Fn())) -> Vec<u32> {
+        let mut all = vec![0u32; mine.len() * self.size()];
+        mpi::request::scope(|scope| {
+            let request = self
+                .world
+                .immediate_all_gather_into(scope, mine, &mut all[..]);
+            // Open MPI moves a nonblocking collective along inside MPI
+            // calls: `during` tests it now and then.
+            let pending = std::cell::RefCell::new(Some(request));
+            let poke = || {
+                let taken = pending.borrow_mut().take();
+                if let Some(r) = taken
+                    && let Err(r) = r.test()
+                {
+                    *pending.borrow_mut() = Some(r);
+                }
+            };
+            during(&poke);
+            if let Some(r) = pending.into_inner() {
+                r.wait();
+            }
+        });
+        all
+    }
+
     fn max_i64(&self, mine: i64) -> i64 {
         let mut out = 0i64;
         self.world

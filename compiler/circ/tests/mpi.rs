@@ -207,10 +207,14 @@ fn executables_split_too() -> Result<(), Failed> {
 /// A model whose neurons 2 and 3 of 4 (rank 1's, on 2 ranks) diverge.
 const BLOWUP: &str = "neuron B {\n    state x = 1\n    dx/dt = x * x / 1 ms\n    method euler\n}\ncircuit C {\n    population P = B[4] { x = i - 1.5 }\n    record x of P every 1 ms\n}\nrun C for 100 ms { dt = 0.1 ms }\n";
 
-fn nan_on_one_rank_stops_all() -> Result<(), Failed> {
-    let dir = scratch("nan");
+/// The same beside a projection with a delay of 10 steps, so that spikes
+/// are exchanged every 5 steps while the next 5 compute.
+const BLOWUP_DELAYED: &str = "use std::neurons::LIF\nuse std::synapses::Delta\nneuron B {\n    state x = 1\n    dx/dt = x * x / 1 ms\n    method euler\n}\ncircuit C {\n    population P = B[4] { x = i - 1.5 }\n    population Q = LIF[6](tau_m = 10 ms, v_rest = -65 mV, v_th = -50 mV, v_reset = -65 mV)\n    project Q -> Q : Delta(w = 1 mV) connect all_to_all delay 1 ms\n    record x of P every 1 ms\n}\nrun C for 100 ms { dt = 0.1 ms }\n";
+
+fn nan_on_one_rank_stops_all(name: &str, text_of_model: &str) -> Result<(), Failed> {
+    let dir = scratch(name);
     let model = dir.join("blowup.circ");
-    std::fs::write(&model, BLOWUP).map_err(|e| e.to_string())?;
+    std::fs::write(&model, text_of_model).map_err(|e| e.to_string())?;
     let expect = |o: &Output, who: &str| -> Result<String, Failed> {
         if o.status.code() != Some(1) {
             return Err(format!("{who}: {}", text(o)).into());
@@ -254,6 +258,12 @@ fn nan_on_one_rank_stops_all() -> Result<(), Failed> {
     }
     if files(&dir.join("one")) != files(&out) {
         return Err("the recordings up to the stop differ".into());
+    }
+    if name == "nan-delayed" {
+        let summary = std::fs::read_to_string(out.join("summary.json")).unwrap_or_default();
+        if !summary.contains("\"exchange_every_steps\": 5") {
+            return Err(format!("not exchanged every 5 steps:\n{summary}").into());
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
@@ -337,7 +347,7 @@ fn a_signal_stops_every_rank_at_one_step() -> Result<(), Failed> {
     let child = Command::new("mpirun")
         .args(["--oversubscribe", "--allow-run-as-root", "-n", "2", circ()])
         .arg("run")
-        .arg(repo().join("examples/coba.circ"))
+        .arg(repo().join("examples/brunel2000.circ"))
         .args([
             "--duration",
             "1000s",
@@ -352,7 +362,7 @@ fn a_signal_stops_every_rank_at_one_step() -> Result<(), Failed> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(10));
     // The ranks are mpirun's children; each hears the signal on its own,
     // at another step, and they agree on where to stop.
     let ranks = Command::new("pgrep")
@@ -384,6 +394,7 @@ fn a_signal_stops_every_rank_at_one_step() -> Result<(), Failed> {
         return Err(format!("the summary says it completed:\n{summary}").into());
     }
     // Every recording ends at the same step: spikes before it, samples up to it.
+    // Brunel's spikes are exchanged every 7 steps, during the next 7.
     let spikes = std::fs::read_to_string(out.join("E_spikes.csv")).map_err(|e| e.to_string())?;
     if spikes.lines().count() < 2 {
         return Err(format!("no spikes recorded\n{}", text(&o)).into());
@@ -482,9 +493,12 @@ fn main() {
                 move || same_bits(name, backend, threads, ranks),
             ));
         }
+        trials.push(Trial::test("nan_on_one_rank_stops_all", || {
+            nan_on_one_rank_stops_all("nan", BLOWUP)
+        }));
         trials.push(Trial::test(
-            "nan_on_one_rank_stops_all",
-            nan_on_one_rank_stops_all,
+            "nan_on_one_rank_stops_all_between_exchanges",
+            || nan_on_one_rank_stops_all("nan-delayed", BLOWUP_DELAYED),
         ));
         trials.push(Trial::test("refusals", refusals));
         trials.push(Trial::test("executables_split_too", executables_split_too));

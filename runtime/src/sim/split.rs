@@ -186,19 +186,44 @@ pub(super) struct Exchange {
     pub signal: i32,
     /// The time spent in exchanges so far.
     pub time: std::time::Duration,
-    /// Steps between exchanges: the whole network's shortest delay when
-    /// it is 2 steps or more (a spike is due no sooner), else 1 (every
-    /// step, before the first delivery).
+    /// Whether spikes wait for an exchange every few steps (the whole
+    /// network's shortest delay D is 2 steps or more), instead of being
+    /// exchanged every step before the first delivery.
+    pub deferred: bool,
+    /// Steps between exchanges: with `deferred`, half of D (rounded down),
+    /// so that an epoch's spikes travel while the next epoch computes and
+    /// are entered before any is due; else 1.
     pub epoch: u64,
+    /// The room, in words, of each rank's part of an overlapped exchange
+    /// (all parts of a nonblocking all-gather have one length).
+    pub cap: usize,
     /// With an epoch of several steps: each step's own spikes since the
     /// last exchange, per population.
     pub buffer: Vec<(u64, Vec<Vec<u32>>)>,
 }
 
 impl Exchange {
+    /// `words` in a frame of [`Exchange::cap`] words: their count, then as
+    /// many as fit.
+    pub(super) fn frame(&self, words: &[u32]) -> Vec<u32> {
+        let mut out = vec![0u32; self.cap];
+        out[0] = words.len() as u32;
+        let n = words.len().min(self.cap - 1);
+        out[1..=n].copy_from_slice(&words[..n]);
+        out
+    }
+
     /// The exchanges of `sim`'s steps on `backend`.
     pub(super) fn new(sim: &Simulation<'_>, backend: &dyn Backend) -> Exchange {
         let layout = sim.layout;
+        // The whole network's shortest delay, in steps (an empty projection
+        // enters spikes at once: one delay, 0); one process never waits.
+        let shortest = if sim.comm.size() > 1 {
+            let d = sim.s.projs.iter().map(|st| st.min_delay.unwrap_or(0)).min();
+            u64::from(d.unwrap_or(0))
+        } else {
+            0
+        };
         Exchange {
             split: sim.comm.size() > 1,
             local: vec![false; layout.pops.len()],
@@ -218,13 +243,9 @@ impl Exchange {
             heard: 0,
             signal: 0,
             time: std::time::Duration::ZERO,
-            epoch: if sim.comm.size() > 1 {
-                // An empty projection enters spikes at once (one delay, 0).
-                let shortest = sim.s.projs.iter().map(|st| st.min_delay.unwrap_or(0)).min();
-                u64::from(shortest.map_or(1, |d| d.max(1)))
-            } else {
-                1
-            },
+            deferred: shortest >= 2,
+            epoch: if shortest >= 2 { shortest / 2 } else { 1 },
+            cap: 256,
             buffer: vec![],
         }
     }
@@ -254,7 +275,7 @@ impl Simulation<'_> {
             }
             Op::ProjDynamic(k) | Op::ProjUpdate(k) | Op::OnPost(k) => self.bring_pre(k, x),
             Op::Deliver(k) => {
-                if x.epoch == 1 && x.local[self.layout.projs[k].pre] {
+                if !x.deferred && x.local[self.layout.projs[k].pre] {
                     self.exchange(spiking, x);
                 }
                 self.bring_pre(k, x);
@@ -373,10 +394,20 @@ impl Simulation<'_> {
         })
     }
 
-    /// With an epoch of several steps: every rank's spikes of the steps
-    /// since the last exchange (one collective), entered into the delay
-    /// rings (none is due yet: the epoch is the shortest delay) and
-    /// recorded with their steps.
+    /// This rank's message of the steps `steps` (its own spikes): the
+    /// signal heard, then per step and population the spikes.
+    pub(super) fn pack(&self, steps: &[(u64, Vec<Vec<u32>>)], x: &Exchange) -> Vec<u32> {
+        let mut mine = vec![x.heard.max(0) as u32];
+        for (_, lists) in steps {
+            for (p, list) in lists.iter().enumerate() {
+                encode(&mut mine, list, self.own[p]);
+            }
+        }
+        mine
+    }
+
+    /// Every rank's spikes of the steps since the last exchange, at once
+    /// (a stop, the run's end).
     pub(super) fn flush(
         &mut self,
         x: &mut Exchange,
@@ -385,16 +416,28 @@ impl Simulation<'_> {
         dt: f64,
     ) {
         let steps = std::mem::take(&mut x.buffer);
-        let npop = self.layout.pops.len();
-        let mut mine = vec![x.heard.max(0) as u32];
-        for (_, lists) in &steps {
-            for (p, list) in lists.iter().enumerate() {
-                encode(&mut mine, list, self.own[p]);
-            }
-        }
+        let mine = self.pack(&steps, x);
         let t0 = std::time::Instant::now();
         let all = self.comm.all_gather_u32(&mine);
         x.time += t0.elapsed();
+        self.receive(&all, steps, x, result, rate_counts, dt);
+    }
+
+    /// From every rank's message (in rank order, one after another): the
+    /// signals heard, and the spikes of `steps`, entered into the delay
+    /// rings (none is due yet: an epoch is at most half the shortest
+    /// delay, and the last epoch is received before the next one starts)
+    /// and recorded with their steps.
+    pub(super) fn receive(
+        &mut self,
+        all: &[u32],
+        steps: Vec<(u64, Vec<Vec<u32>>)>,
+        x: &mut Exchange,
+        result: &mut super::RunResult,
+        rate_counts: &mut [u64],
+        dt: f64,
+    ) {
+        let npop = self.layout.pops.len();
         let mut global: Vec<Vec<Vec<u32>>> = steps.iter().map(|_| vec![vec![]; npop]).collect();
         let (mut at, size) = (0, self.comm.size());
         for r in 0..size {
@@ -403,7 +446,7 @@ impl Simulation<'_> {
             for lists in &mut global {
                 for (p, list) in lists.iter_mut().enumerate() {
                     let b = crate::comm::block(self.layout.pops[p].size, r, size);
-                    decode(&all, &mut at, b, list);
+                    decode(all, &mut at, b, list);
                 }
             }
         }
@@ -417,6 +460,38 @@ impl Simulation<'_> {
             }
             self.count_rates(*n, dt, lists, rate_counts, &mut result.samples);
         }
+    }
+
+    /// Every rank's `words` from what a gather of [`Exchange::frame`]s
+    /// gave, in rank order, one after another: a message longer than the
+    /// frames' room sends the rest in a second, blocking gather (and the
+    /// room grows alike on every rank).
+    pub(super) fn unframe(&self, all: &[u32], words: &[u32], x: &mut Exchange) -> Vec<u32> {
+        let (cap, size) = (x.cap, self.comm.size());
+        let lens: Vec<usize> = (0..size)
+            .map(|r| all.get(r * cap).copied().unwrap_or(0) as usize)
+            .collect();
+        let room = cap - 1;
+        let rest = if lens.iter().any(|&l| l > room) {
+            let t0 = std::time::Instant::now();
+            let rest = self.comm.all_gather_u32(words.get(room..).unwrap_or(&[]));
+            x.time += t0.elapsed();
+            let longest = lens.iter().copied().max().unwrap_or(0);
+            x.cap = (longest + 1) * 5 / 4 + 16;
+            rest
+        } else {
+            vec![]
+        };
+        let mut out = Vec::with_capacity(lens.iter().sum());
+        let mut at_rest = 0;
+        for (r, &len) in lens.iter().enumerate() {
+            let head = len.min(room);
+            out.extend_from_slice(&all[r * cap + 1..r * cap + 1 + head]);
+            let more = len - head;
+            out.extend_from_slice(&rest[at_rest..at_rest + more]);
+            at_rest += more;
+        }
+        out
     }
 
     /// The length of projection `k`'s variable `v` in the whole network
