@@ -66,6 +66,7 @@ def run_circ(model, sets, duration, ranks, work):
     spikes = sum(p["spikes"] for p in s["populations"].values())
     return dict(build=s["build_seconds"], loop=s["loop_seconds"],
                 comm=s.get("communication_seconds", 0.0), ranks=s.get("ranks", 1),
+                every=s.get("exchange_every_steps", 1),
                 events=s["synaptic_events"], spikes=spikes, peak=max(peaks, default=0),
                 digest=folder_digest(out), steps=s["steps"], dt=s["dt_s"])
 
@@ -117,16 +118,19 @@ def main():
              f"{os.cpu_count()} CPUs ({cpu}), Open MPI with `--oversubscribe` (more ranks "
              "than cores share them), LLVM's code, one thread per rank, "
              f"{args.duration} s of biological time. Every rank count wrote the one process's "
-             "files byte for byte (checked by digest). `comm` is rank 0's time in exchanges "
-             "(waiting for slower ranks included) over its loop time; `peak MB` the largest "
-             "resident set of any rank.", "",
-             "| model | processes | build s | loop s per biological s | comm share | "
+             "files byte for byte (checked by digest). `exchange every`: steps between spike "
+             "exchanges (half the shortest delay, each overlapped with the next that many steps; "
+             "1 step: blocking, every step). `comm share` is rank 0's time in exchanges "
+             "(waiting for slower ranks included, time computing while an exchange travels "
+             "excluded) over its loop time; `peak MB` the largest resident set of any rank.", "",
+             "| model | processes | build s | loop s per biological s | exchange every | comm share | "
              "synaptic events per s | peak MB | loop / one process |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, procs, r, base in rows:
         per_bio = r["loop"] / (r["steps"] * r["dt"])
         share = r["comm"] / r["loop"] if r["loop"] > 0 else 0.0
-        lines.append(f"| {name} | {procs} | {r['build']:.2f} | {per_bio:.3f} | {share:.0%} | "
+        every = f"{r['every']} steps" if r["ranks"] > 1 else ""
+        lines.append(f"| {name} | {procs} | {r['build']:.2f} | {per_bio:.3f} | {every} | {share:.0%} | "
                      f"{r['events'] / r['loop']:.3g} | {r['peak']:.0f} | "
                      f"{r['loop'] / base['loop']:.2f} |")
     lines.append("")
