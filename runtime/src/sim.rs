@@ -1344,48 +1344,45 @@ impl<'a> Simulation<'a> {
         StepPlan::new(self.layout, fusion, &poisson, &scheduled)
     }
 
-    /// Runs operation `op` of the step `clock` names on the CPU: `spiking`
-    /// holds each population's spikes of the step so far, `pending` which
-    /// populations have handlers' additions waiting.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs operation `op` of the step `clock` names on the CPU, with the
+    /// step's buffers `bufs` (each population's spikes so far, which have
+    /// handlers' additions waiting) and, split across processes, what the
+    /// ranks exchange around it.
     fn op(
         &mut self,
         backend: &dyn Backend,
         fusion: &Fusion,
         op: Op,
         clock: Clock,
-        spiking: &mut [Vec<u32>],
-        pending: &mut [bool],
-        refractory: &mut Vec<f64>,
+        bufs: &mut StepBufs,
         x: &mut split::Exchange,
     ) {
         if x.split {
-            self.before_op(backend, op, spiking, x);
+            self.before_op(backend, op, &mut bufs.spiking, x);
         }
-        let defer = x.deferred;
-        self.op_here(
-            backend, fusion, op, clock, spiking, pending, refractory, defer,
-        );
+        self.op_here(backend, fusion, op, clock, bufs, x.deferred);
         if x.split {
-            self.after_op(op, spiking, x);
+            self.after_op(op, &mut bufs.spiking, x);
         }
     }
 
     /// [`Self::op`] on this process's part; `defer`: this step's spikes
     /// enter the delay rings later, when the ranks exchange them.
-    #[allow(clippy::too_many_arguments)]
     fn op_here(
         &mut self,
         backend: &dyn Backend,
         fusion: &Fusion,
         op: Op,
         clock: Clock,
-        spiking: &mut [Vec<u32>],
-        pending: &mut [bool],
-        refractory: &mut Vec<f64>,
+        bufs: &mut StepBufs,
         defer: bool,
     ) {
         let n = clock.step;
+        let StepBufs {
+            spiking,
+            pending,
+            refractory,
+        } = bufs;
         match op {
             Op::ZeroInputs(p) => {
                 for (v, var) in self.layout.pops[p].vars.iter().enumerate() {
@@ -1922,16 +1919,7 @@ impl<'a> Simulation<'a> {
             fired.clear();
         }
         for &op in &run.plan.ops {
-            self.op(
-                run.backend,
-                run.fusion,
-                op,
-                clock,
-                &mut bufs.spiking,
-                &mut bufs.pending,
-                &mut bufs.refractory,
-                x,
-            );
+            self.op(run.backend, run.fusion, op, clock, bufs, x);
         }
         if x.deferred {
             // Split, exchanging every few steps: the own spikes wait.

@@ -577,14 +577,10 @@ fn sweep(args: &RunArgs, spec: &str, comm: &dyn circ_runtime::comm::Comm) -> Exi
 
 fn run(args: RunArgs) -> ExitCode {
     // Under `mpirun`: this process's rank of the run's processes.
-    let comm = match ranks::start() {
+    let comm = match ranks::start_quiet() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    ranks::quiet_unless_first(&*comm);
     if let Some(spec) = &args.sweep {
         if args.emit.is_some() {
             eprintln!("error: --sweep runs the model; --emit prints it once: use one of them");

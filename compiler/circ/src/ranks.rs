@@ -29,6 +29,21 @@ pub fn start() -> Result<Box<dyn Comm>, String> {
     }
 }
 
+/// [`start`], then [`quiet_unless_first`]; or the error printed and the
+/// exit code (2) to return.
+pub fn start_quiet() -> Result<Box<dyn Comm>, std::process::ExitCode> {
+    match start() {
+        Ok(comm) => {
+            quiet_unless_first(&*comm);
+            Ok(comm)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
 /// On ranks other than 0: standard output and error go nowhere (rank 0
 /// prints the run's messages, which every rank shares), but a panic still
 /// reaches the terminal, saying which rank.

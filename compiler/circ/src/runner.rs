@@ -19,14 +19,10 @@ fn main() -> ExitCode {
         Err(e) => Err(format!("cannot read this executable: {e}")),
     };
     // Under `mpirun`: this process's rank of the run's processes.
-    let comm = match ranks::start() {
+    let comm = match ranks::start_quiet() {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    ranks::quiet_unless_first(&*comm);
     match loaded {
         Ok(l) => ExitCode::from(circ_exe::run_embedded(args, l.data, l.fns, &*comm)),
         Err(e) => {

@@ -41,13 +41,21 @@ fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> Result<Output, Failed
 }
 
 fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output, Failed> {
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
+    let child = spawn(&mut cmd)?;
+    wait_limited(child, limit, &format!("{cmd:?}"))
+}
+
+fn spawn(cmd: &mut Command) -> Result<std::process::Child, Failed> {
+    cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| {
-            format!("cannot start {cmd:?}: {e} (scripts/install-deps installs Open MPI)")
-        })?;
+            format!("cannot start {cmd:?}: {e} (scripts/install-deps installs Open MPI)").into()
+        })
+}
+
+/// The output of `child`, killed after `limit` (a hang fails).
+fn wait_limited(child: std::process::Child, limit: Duration, what: &str) -> Result<Output, Failed> {
     let id = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -57,9 +65,46 @@ fn run_limited(mut cmd: Command, limit: Duration) -> Result<Output, Failed> {
         Ok(out) => out.map_err(|e| Failed::from(e.to_string())),
         Err(_) => {
             let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            Err(format!("{cmd:?} did not end within {limit:?}: a rank waits for another").into())
+            Err(format!("{what} did not end within {limit:?}: a rank waits for another").into())
         }
     }
+}
+
+/// A long run of example `name` on `ranks` ranks into `out`, and, once it
+/// has run for `after`, its ranks' process ids (mpirun's children).
+fn long_run(
+    name: &str,
+    ranks: usize,
+    out: &Path,
+    after: Duration,
+) -> Result<(std::process::Child, Vec<String>), Failed> {
+    let child = spawn(
+        Command::new("mpirun")
+            .args(["--oversubscribe", "--allow-run-as-root", "-n"])
+            .arg(ranks.to_string())
+            .args([circ(), "run"])
+            .arg(repo().join(format!("examples/{name}.circ")))
+            .args([
+                "--duration",
+                "1000s",
+                "--backend",
+                "jit",
+                "--threads",
+                "1",
+                "--out",
+            ])
+            .arg(out),
+    )?;
+    std::thread::sleep(after);
+    let pids = Command::new("pgrep")
+        .args(["-P", &child.id().to_string()])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let pids = String::from_utf8_lossy(&pids.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    Ok((child, pids))
 }
 
 fn text(o: &Output) -> String {
@@ -344,47 +389,13 @@ fn refusals() -> Result<(), Failed> {
 fn a_signal_stops_every_rank_at_one_step() -> Result<(), Failed> {
     let dir = scratch("signal");
     let out = dir.join("out");
-    let child = Command::new("mpirun")
-        .args(["--oversubscribe", "--allow-run-as-root", "-n", "2", circ()])
-        .arg("run")
-        .arg(repo().join("examples/brunel2000.circ"))
-        .args([
-            "--duration",
-            "1000s",
-            "--backend",
-            "jit",
-            "--threads",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_secs(10));
-    // The ranks are mpirun's children; each hears the signal on its own,
-    // at another step, and they agree on where to stop.
-    let ranks = Command::new("pgrep")
-        .args(["-P", &child.id().to_string()])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let ranks = String::from_utf8_lossy(&ranks.stdout).into_owned();
-    for pid in ranks.split_whitespace() {
+    // Each rank hears the signal on its own, at another step, and they
+    // agree on where to stop.
+    let (child, ranks) = long_run("brunel2000", 2, &out, Duration::from_secs(10))?;
+    for pid in &ranks {
         let _ = Command::new("kill").args(["-TERM", pid]).status();
     }
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let o = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(o) => o.map_err(|e| e.to_string())?,
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            return Err("mpirun did not stop within a minute of SIGINT".into());
-        }
-    };
+    let o = wait_limited(child, Duration::from_secs(60), "mpirun after SIGTERM")?;
     let summary = std::fs::read_to_string(out.join("summary.json"))
         .map_err(|e| format!("no summary: {e}\n{}", text(&o)))?;
     if o.status.code() != Some(143) || !String::from_utf8_lossy(&o.stderr).contains("SIGTERM") {
@@ -408,44 +419,14 @@ fn a_signal_stops_every_rank_at_one_step() -> Result<(), Failed> {
 fn a_dead_rank_ends_the_job() -> Result<(), Failed> {
     let dir = scratch("dead");
     let out = dir.join("out");
-    let child = Command::new("mpirun")
-        .args(["--oversubscribe", "--allow-run-as-root", "-n", "3", circ()])
-        .arg("run")
-        .arg(repo().join("examples/coba.circ"))
-        .args([
-            "--duration",
-            "1000s",
-            "--backend",
-            "jit",
-            "--threads",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    std::thread::sleep(Duration::from_secs(8));
-    let ranks = Command::new("pgrep")
-        .args(["-P", &child.id().to_string()])
-        .output()
-        .map_err(|e| e.to_string())?;
-    let ranks = String::from_utf8_lossy(&ranks.stdout).into_owned();
-    let victim = ranks.split_whitespace().last().ok_or("no ranks found")?;
+    let (child, ranks) = long_run("coba", 3, &out, Duration::from_secs(8))?;
+    let victim = ranks.last().ok_or("no ranks found")?;
     let _ = Command::new("kill").args(["-KILL", victim]).status();
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let o = match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(o) => o.map_err(|e| e.to_string())?,
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &id.to_string()]).status();
-            return Err("the job did not end within a minute of a rank's death".into());
-        }
-    };
+    let o = wait_limited(
+        child,
+        Duration::from_secs(60),
+        "the job after a rank's death",
+    )?;
     // The folder reserved at the start holds no recording: files are
     // committed whole at the end, and the end never came.
     if o.status.success() || !files(&out).iter().all(|f| f.0.starts_with('.')) {
