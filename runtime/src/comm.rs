@@ -80,20 +80,36 @@ pub fn agree(comm: &dyn Comm, mine: Result<(), String>) -> Result<(), String> {
     if comm.size() == 1 {
         return mine;
     }
-    // A failure with no words still fails: it is sent as one space.
-    let bytes = match mine {
-        Ok(()) => vec![],
-        Err(m) if m.is_empty() => vec![b' '],
-        Err(m) => m.into_bytes(),
-    };
-    match comm
-        .all_gather_bytes(&bytes)
-        .into_iter()
-        .find(|b| !b.is_empty())
-    {
+    let mine = mine.err().map(|m| ([0; 4], m.into_bytes()));
+    match first_of(comm, mine) {
         Some(b) => Err(String::from_utf8_lossy(&b).into_owned()),
         None => Ok(()),
     }
+}
+
+/// Of every rank's `mine` (a key and a message), the message of the lowest
+/// key, then the lowest rank; on every rank.
+pub fn first_of(comm: &dyn Comm, mine: Option<([u64; 4], Vec<u8>)>) -> Option<Vec<u8>> {
+    let bytes = match mine {
+        None => vec![],
+        Some((key, msg)) => {
+            let mut b: Vec<u8> = key.iter().flat_map(|k| k.to_le_bytes()).collect();
+            b.extend_from_slice(&msg);
+            b
+        }
+    };
+    comm.all_gather_bytes(&bytes)
+        .into_iter()
+        .filter(|b| b.len() >= 32)
+        .map(|b| {
+            let key: Vec<u64> = b[..32]
+                .chunks(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                .collect();
+            (key, b[32..].to_vec())
+        })
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|e| e.1)
 }
 
 /// A stable 64-bit digest (FNV-1a) of `bytes`: what ranks compare to

@@ -34,37 +34,12 @@ pub(super) fn agree<T>(comm: &dyn Comm, mine: Result<T, (u64, String)>) -> Resul
         Ok(v) => (Some(v), None),
         Err((key, msg)) => (None, Some(([key, 0, 0, 0], msg.into_bytes()))),
     };
-    match (first_of(comm, err), ok) {
+    match (crate::comm::first_of(comm, err), ok) {
         (None, Some(v)) => Ok(v),
         (Some(msg), _) => Err(BuildError(String::from_utf8_lossy(&msg).into_owned())),
         // Unreachable: this rank's own error is among the gathered.
         (None, None) => Err(BuildError("a rank failed".into())),
     }
-}
-
-/// Of every rank's `mine` (a key and a message), the message of the lowest
-/// key, then the lowest rank; on every rank.
-fn first_of(comm: &dyn Comm, mine: Option<([u64; 4], Vec<u8>)>) -> Option<Vec<u8>> {
-    let bytes = match mine {
-        None => vec![],
-        Some((key, msg)) => {
-            let mut b: Vec<u8> = key.iter().flat_map(|k| k.to_le_bytes()).collect();
-            b.extend_from_slice(&msg);
-            b
-        }
-    };
-    comm.all_gather_bytes(&bytes)
-        .into_iter()
-        .filter(|b| b.len() >= 32)
-        .map(|b| {
-            let key: Vec<u64> = b[..32]
-                .chunks(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                .collect();
-            (key, b[32..].to_vec())
-        })
-        .min_by(|a, b| a.0.cmp(&b.0))
-        .map(|e| e.1)
 }
 
 /// Gives each of this rank's synapses its index in the whole projection
@@ -232,7 +207,9 @@ impl Exchange {
                 .iter()
                 .map(|p| vec![false; p.vars.len()])
                 .collect(),
+            // One process reads its own values: nothing to bring.
             reads: (0..layout.projs.len())
+                .filter(|_| sim.comm.size() > 1)
                 .map(|k| {
                     backend.pre_reads(k).unwrap_or_else(|| {
                         (0..layout.pops[layout.projs[k].pre].vars.len()).collect()
@@ -382,7 +359,7 @@ impl Simulation<'_> {
             b.extend_from_slice(var.as_bytes());
             (key, b)
         });
-        let b = first_of(self.comm, mine)?;
+        let b = crate::comm::first_of(self.comm, mine)?;
         let value = f64::from_bits(u64::from_le_bytes(b.get(..8)?.try_into().ok()?));
         let text = String::from_utf8_lossy(&b[8..]).into_owned();
         let (place, var) = text.split_once('\0')?;
